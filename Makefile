@@ -1,0 +1,66 @@
+# OnCall Hub. `make run` starts the product locally; `make test` runs every check CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv manages the environment. When it is not installed, bootstrap it into a private venv (pip into a distro Python is
+# refused by PEP 668), preferring an installed Python 3.13/3.12.
+TOOLS := .tools
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+BOOT_PYTHON := $(shell command -v python3.13 || command -v python3.12 || command -v python3)
+export UV_PYTHON_DOWNLOADS := never
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: help run test lint fmt sync sync-dev layer synth diff deploy destroy bench tg clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(TOOLS)/bin/uv:
+	$(BOOT_PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+sync: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## install what running needs (runtime + local runner)
+	$(UV) sync --frozen
+
+sync-dev: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## install everything: tests, linters, CDK
+	$(UV) sync --frozen --all-groups
+
+run: sync ## start OnCall Hub locally on emulated AWS (http://127.0.0.1:8000)
+	$(UV) run --frozen python -m infra.local $(ARGS)
+
+test: sync-dev ## lint, type-check and run the whole test suite (what CI runs)
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+lint: sync-dev ## ruff + mypy only
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen mypy
+
+fmt: sync-dev ## format and autofix
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+layer: sync-dev ## build the arm64 dependency layer (no Docker) into layers/deps
+	$(UV) run --frozen python -m infra.build_layer
+
+synth: layer ## synthesize the CloudFormation template (no network needed once the layer is built)
+	npx --yes --prefix infra/cli cdk synth
+
+diff: layer ## cdk diff against the deployed stack
+	npx --yes --prefix infra/cli cdk diff
+
+deploy: layer ## deploy to the AWS account of your current credentials
+	npx --yes --prefix infra/cli cdk deploy
+
+destroy: ## delete the deployed stack (tables are retained)
+	npx --yes --prefix infra/cli cdk destroy
+
+bench: sync-dev ## run the benchmarks; each prints a table
+	for b in bench/*.py; do echo "== $$b"; $(UV) run --frozen python $$b || exit 1; done
+
+clean: ## remove build output and local state
+	rm -rf cdk.out layers/deps .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""The REST API: one function, one powertools resolver, one Router per resource (``routes/``).
+
+Thin by design: each route validates input, makes one service call and shapes the output. Errors become the DESIGN §5
+envelope in one place (``oncall.api.errors``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from oncall.api import errors, guard, idempotency
+from oncall.settings import get_settings
+from routes import meta
+
+logger = Logger(service="oncall-api")
+
+app = APIGatewayHttpResolver(enable_validation=True)
+errors.install(app)
+app.use(middlewares=[idempotency.middleware])
+meta.register(app)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    rejected = guard.precheck(event, get_settings().max_body_bytes)
+    if rejected is not None:
+        return rejected
+    idempotency.register_context(context)
+    return app.resolve(event, context)

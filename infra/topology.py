@@ -1,0 +1,216 @@
+"""The one declaration of what OnCall Hub runs: functions, tables, HTTP routes, bus rules, schedules, state machines.
+
+Plain Python on purpose: the CDK app (``infra/app.py``) and the local runner (``infra/local``) both build from it, and
+neither may add a resource that is not declared here. ``tests/infra/test_topology.py`` proves the synthesized template
+and this declaration agree.
+
+Names are logical: CDK derives physical names, the runner uses ``oncall-<name>``. A function learns its resources
+through environment variables (``ONCALL_TABLE_<NAME>``, ``ONCALL_BUS_NAME``, ...) set by whichever of the two runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+ROOT = Path(__file__).resolve().parent.parent
+
+Access = Literal["read", "write"]
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    pk: str
+    sk: str | None = None
+    #: attributes projected besides the keys; None projects all
+    include: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    pk: str
+    sk: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+    #: NEW_AND_OLD_IMAGES stream, consumed by the function named in ``stream_consumer``
+    stream_consumer: str | None = None
+    #: access patterns, kept next to the keys so a reader sees why each index exists
+    doc: str = ""
+
+    @property
+    def env_var(self) -> str:
+        return "ONCALL_TABLE_" + self.name.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    #: ``functions/<name>/handler.py`` exposes ``handler``
+    memory_mb: int = 256
+    timeout_s: int = 10
+    tables: dict[str, Access] = field(default_factory=dict)
+    #: may put events on the ``oncall`` bus
+    publishes: bool = False
+    #: may start / signal the lifecycle state machine
+    state_machines: tuple[str, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+    #: maximum concurrent executions the runner allows (reserved concurrency is left unset in AWS)
+    local_concurrency: int = 4
+
+    @property
+    def code_dir(self) -> Path:
+        return ROOT / "functions" / self.name
+
+    @property
+    def handler(self) -> str:
+        return "handler.handler"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    #: per-route stage throttling (requests/s, burst); None inherits the stage default
+    throttle: tuple[float, int] | None = None
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: Literal["function", "state_machine", "queue"]
+    name: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    #: ``oncall`` for our bus, ``default`` for AWS service events (CloudWatch alarms)
+    bus: Literal["oncall", "default"]
+    pattern: dict[str, object]
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    #: EventBridge ``rate(...)`` or six-field ``cron(...)``
+    expression: str
+    function: str
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    name: str
+    definition: Path
+    #: ``${Name}`` placeholders in the ASL, each resolved to the ARN of the named function
+    function_substitutions: dict[str, str] = field(default_factory=dict)
+
+
+BUS_NAME = "oncall"
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        name="outbox",
+        pk="pk",
+        sk="sk",
+        ttl_attribute="expires_at",
+        stream_consumer="publisher",
+        doc=(
+            "Domain events written in the same transaction as the change they describe (pk = entity key, "
+            "sk = version). The stream hands each INSERT to the publisher, which puts it on the bus; "
+            "items expire after a day."
+        ),
+    ),
+    Table(
+        name="idempotency",
+        pk="id",
+        ttl_attribute="expiration",
+        doc="powertools idempotency records for creating POSTs that carry an Idempotency-Key header.",
+    ),
+)
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="api",
+        memory_mb=512,
+        timeout_s=15,
+        tables={"outbox": "write", "idempotency": "write"},
+        local_concurrency=4,
+    ),
+    Function(
+        name="publisher",
+        memory_mb=256,
+        timeout_s=30,
+        tables={},
+        publishes=True,
+        local_concurrency=1,
+    ),
+)
+
+ROUTES: tuple[Route, ...] = (
+    Route("ANY", "/{proxy+}", "api"),
+    Route("GET", "/", "api"),
+)
+
+RULES: tuple[Rule, ...] = ()
+
+SCHEDULES: tuple[Schedule, ...] = ()
+
+STATE_MACHINES: tuple[StateMachine, ...] = ()
+
+
+def function(name: str) -> Function:
+    for f in FUNCTIONS:
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+def table(name: str) -> Table:
+    for t in TABLES:
+        if t.name == name:
+            return t
+    raise KeyError(name)
+
+
+def validate() -> None:
+    """Fail fast on a declaration that names something undeclared (called by both CDK and the runner)."""
+    fnames = {f.name for f in FUNCTIONS}
+    tnames = {t.name for t in TABLES}
+    smnames = {s.name for s in STATE_MACHINES}
+    for f in FUNCTIONS:
+        if not (f.code_dir / "handler.py").is_file():
+            raise ValueError(f"function {f.name}: {f.code_dir}/handler.py missing")
+        for tname in f.tables:
+            if tname not in tnames:
+                raise ValueError(f"function {f.name}: unknown table {tname}")
+        for smname in f.state_machines:
+            if smname not in smnames:
+                raise ValueError(f"function {f.name}: unknown state machine {smname}")
+    for t in TABLES:
+        if t.stream_consumer and t.stream_consumer not in fnames:
+            raise ValueError(f"table {t.name}: unknown stream consumer {t.stream_consumer}")
+    for r in ROUTES:
+        if r.function not in fnames:
+            raise ValueError(f"route {r.route_key}: unknown function {r.function}")
+    for rule in RULES:
+        for tg in rule.targets:
+            known = fnames if tg.kind == "function" else smnames if tg.kind == "state_machine" else {tg.name}
+            if tg.name not in known:
+                raise ValueError(f"rule {rule.name}: unknown {tg.kind} {tg.name}")
+    for sched in SCHEDULES:
+        if sched.function not in fnames:
+            raise ValueError(f"schedule {sched.name}: unknown function {sched.function}")
+    for sm in STATE_MACHINES:
+        if not sm.definition.is_file():
+            raise ValueError(f"state machine {sm.name}: {sm.definition} missing")
+        for fn in sm.function_substitutions.values():
+            if fn not in fnames:
+                raise ValueError(f"state machine {sm.name}: unknown function {fn}")

@@ -1,0 +1,61 @@
+"""Shared fixtures. AWS is moto; nothing here fakes our own code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# Never reach real AWS from a test, whatever the developer's shell has configured.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "OnCallHub",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }
+)
+for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_var, None)
+
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, max_examples=100)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    """In-process moto with every declared table created; function environment variables point at them."""
+    import boto3
+    from moto import mock_aws
+    from oncall.settings import get_settings
+
+    from infra.local.resources import create_tables, function_environment
+    from infra.topology import FUNCTIONS
+
+    with mock_aws():
+        create_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        env: dict[str, str] = {}
+        for fn in FUNCTIONS:
+            env.update(function_environment(fn))
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        get_settings.cache_clear()
+        try:
+            yield env
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            get_settings.cache_clear()
