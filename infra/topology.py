@@ -59,6 +59,8 @@ class Function:
     environment: dict[str, str] = field(default_factory=dict)
     #: maximum concurrent executions the runner allows (reserved concurrency is left unset in AWS)
     local_concurrency: int = 4
+    #: Secrets Manager secrets the function may read; it gets ``ONCALL_SECRET_<NAME>`` = the secret's ARN/name
+    secrets: tuple[str, ...] = ()
 
     @property
     def code_dir(self) -> Path:
@@ -115,13 +117,25 @@ class StateMachine:
 
 BUS_NAME = "oncall"
 
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    doc: str = ""
+
+    @property
+    def env_var(self) -> str:
+        return "ONCALL_SECRET_" + self.name.upper().replace("-", "_")
+
+
+SECRETS: tuple[Secret, ...] = ()
+
 TABLES: tuple[Table, ...] = (
     Table(
         name="outbox",
         pk="pk",
         sk="sk",
         ttl_attribute="expires_at",
-        stream_consumer="publisher",
         doc=(
             "Domain events written in the same transaction as the change they describe (pk = entity key, "
             "sk = version). The stream hands each INSERT to the publisher, which puts it on the bus; "
@@ -143,14 +157,6 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_s=15,
         tables={"outbox": "write", "idempotency": "write"},
         local_concurrency=4,
-    ),
-    Function(
-        name="publisher",
-        memory_mb=256,
-        timeout_s=30,
-        tables={},
-        publishes=True,
-        local_concurrency=1,
     ),
 )
 
@@ -197,6 +203,9 @@ def validate() -> None:
     for t in TABLES:
         if t.stream_consumer and t.stream_consumer not in fnames:
             raise ValueError(f"table {t.name}: unknown stream consumer {t.stream_consumer}")
+        for secret in f.secrets:
+            if secret not in {s.name for s in SECRETS}:
+                raise ValueError(f"function {f.name}: unknown secret {secret}")
     for r in ROUTES:
         if r.function not in fnames:
             raise ValueError(f"route {r.route_key}: unknown function {r.function}")
