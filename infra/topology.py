@@ -61,10 +61,12 @@ class Function:
     local_concurrency: int = 4
     #: Secrets Manager secrets the function may read; it gets ``ONCALL_SECRET_<NAME>`` = the secret's ARN/name
     secrets: tuple[str, ...] = ()
+    #: only tests set this (fixture functions live under tests/); product functions live in functions/<name>
+    source_dir: Path | None = None
 
     @property
     def code_dir(self) -> Path:
-        return ROOT / "functions" / self.name
+        return self.source_dir or ROOT / "functions" / self.name
 
     @property
     def handler(self) -> str:
@@ -172,54 +174,96 @@ SCHEDULES: tuple[Schedule, ...] = ()
 STATE_MACHINES: tuple[StateMachine, ...] = ()
 
 
+@dataclass(frozen=True)
+class Topology:
+    """Everything declared, as one value: the runner and the CDK app take one of these (tests may extend it with
+    fixture functions, rules or state machines via ``dataclasses.replace``)."""
+
+    functions: tuple[Function, ...]
+    tables: tuple[Table, ...]
+    routes: tuple[Route, ...]
+    rules: tuple[Rule, ...]
+    schedules: tuple[Schedule, ...]
+    state_machines: tuple[StateMachine, ...]
+    secrets: tuple[Secret, ...]
+    bus_name: str = BUS_NAME
+
+    def function(self, name: str) -> Function:
+        for f in self.functions:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def table(self, name: str) -> Table:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def state_machine(self, name: str) -> StateMachine:
+        for sm in self.state_machines:
+            if sm.name == name:
+                return sm
+        raise KeyError(name)
+
+    def validate(self) -> None:
+        """Fail fast on a declaration that names something undeclared (called by both CDK and the runner)."""
+        fnames = {f.name for f in self.functions}
+        tnames = {t.name for t in self.tables}
+        smnames = {s.name for s in self.state_machines}
+        secret_names = {s.name for s in self.secrets}
+        for f in self.functions:
+            if not (f.code_dir / "handler.py").is_file():
+                raise ValueError(f"function {f.name}: {f.code_dir}/handler.py missing")
+            for tname in f.tables:
+                if tname not in tnames:
+                    raise ValueError(f"function {f.name}: unknown table {tname}")
+            for smname in f.state_machines:
+                if smname not in smnames:
+                    raise ValueError(f"function {f.name}: unknown state machine {smname}")
+            for secret in f.secrets:
+                if secret not in secret_names:
+                    raise ValueError(f"function {f.name}: unknown secret {secret}")
+        for t in self.tables:
+            if t.stream_consumer and t.stream_consumer not in fnames:
+                raise ValueError(f"table {t.name}: unknown stream consumer {t.stream_consumer}")
+        for r in self.routes:
+            if r.function not in fnames:
+                raise ValueError(f"route {r.route_key}: unknown function {r.function}")
+        for rule in self.rules:
+            for tg in rule.targets:
+                known = fnames if tg.kind == "function" else smnames if tg.kind == "state_machine" else {tg.name}
+                if tg.name not in known:
+                    raise ValueError(f"rule {rule.name}: unknown {tg.kind} {tg.name}")
+        for sched in self.schedules:
+            if sched.function not in fnames:
+                raise ValueError(f"schedule {sched.name}: unknown function {sched.function}")
+        for sm in self.state_machines:
+            if not sm.definition.is_file():
+                raise ValueError(f"state machine {sm.name}: {sm.definition} missing")
+            for fn in sm.function_substitutions.values():
+                if fn not in fnames:
+                    raise ValueError(f"state machine {sm.name}: unknown function {fn}")
+
+
+TOPOLOGY = Topology(
+    functions=FUNCTIONS,
+    tables=TABLES,
+    routes=ROUTES,
+    rules=RULES,
+    schedules=SCHEDULES,
+    state_machines=STATE_MACHINES,
+    secrets=SECRETS,
+)
+
+
 def function(name: str) -> Function:
-    for f in FUNCTIONS:
-        if f.name == name:
-            return f
-    raise KeyError(name)
+    return TOPOLOGY.function(name)
 
 
 def table(name: str) -> Table:
-    for t in TABLES:
-        if t.name == name:
-            return t
-    raise KeyError(name)
+    return TOPOLOGY.table(name)
 
 
 def validate() -> None:
-    """Fail fast on a declaration that names something undeclared (called by both CDK and the runner)."""
-    fnames = {f.name for f in FUNCTIONS}
-    tnames = {t.name for t in TABLES}
-    smnames = {s.name for s in STATE_MACHINES}
-    for f in FUNCTIONS:
-        if not (f.code_dir / "handler.py").is_file():
-            raise ValueError(f"function {f.name}: {f.code_dir}/handler.py missing")
-        for tname in f.tables:
-            if tname not in tnames:
-                raise ValueError(f"function {f.name}: unknown table {tname}")
-        for smname in f.state_machines:
-            if smname not in smnames:
-                raise ValueError(f"function {f.name}: unknown state machine {smname}")
-    for t in TABLES:
-        if t.stream_consumer and t.stream_consumer not in fnames:
-            raise ValueError(f"table {t.name}: unknown stream consumer {t.stream_consumer}")
-        for secret in f.secrets:
-            if secret not in {s.name for s in SECRETS}:
-                raise ValueError(f"function {f.name}: unknown secret {secret}")
-    for r in ROUTES:
-        if r.function not in fnames:
-            raise ValueError(f"route {r.route_key}: unknown function {r.function}")
-    for rule in RULES:
-        for tg in rule.targets:
-            known = fnames if tg.kind == "function" else smnames if tg.kind == "state_machine" else {tg.name}
-            if tg.name not in known:
-                raise ValueError(f"rule {rule.name}: unknown {tg.kind} {tg.name}")
-    for sched in SCHEDULES:
-        if sched.function not in fnames:
-            raise ValueError(f"schedule {sched.name}: unknown function {sched.function}")
-    for sm in STATE_MACHINES:
-        if not sm.definition.is_file():
-            raise ValueError(f"state machine {sm.name}: {sm.definition} missing")
-        for fn in sm.function_substitutions.values():
-            if fn not in fnames:
-                raise ValueError(f"state machine {sm.name}: unknown function {fn}")
+    TOPOLOGY.validate()
