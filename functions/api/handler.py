@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from oncall.api import errors, guard, idempotency
 from oncall.settings import get_settings
 from routes import meta
@@ -29,5 +30,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     rejected = guard.precheck(event, get_settings().max_body_bytes)
     if rejected is not None:
         return rejected
-    idempotency.register_context(context)
     return app.resolve(event, context)

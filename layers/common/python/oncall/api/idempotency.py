@@ -18,7 +18,6 @@ from oncall.settings import get_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 HEADER = "idempotency-key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -58,12 +57,6 @@ def _build() -> Callable[..., dict[str, Any]]:
 
         _runner = run
     return _runner
-
-
-def register_context(context: LambdaContext) -> None:
-    """Let in-progress records expire with the invocation, so a crashed attempt does not block retries for a day."""
-    if _config is not None:
-        _config.register_lambda_context(context)
 
 
 def middleware(
@@ -107,8 +100,11 @@ def middleware(
         "key": key,
         "body_sha256": hashlib.sha256((event.body or "").encode()).hexdigest(),
     }
+    run = _build()
+    # In-progress records then expire with the invocation, so a crashed attempt does not block retries for a day.
+    _config.register_lambda_context(app.lambda_context)
     try:
-        result = _build()(request=request, call=call)
+        result = run(request=request, call=call)
     except IdempotencyValidationError:
         return error_response(
             422,
