@@ -37,10 +37,10 @@ def aws() -> Iterator[dict[str, Any]]:
     """In-process moto with every declared table created; function environment variables point at them."""
     import boto3
     from moto import mock_aws
-    from oncall.settings import get_settings
 
     from infra.local.resources import create_tables, function_environment
     from infra.topology import FUNCTIONS
+    from oncall.settings import get_settings
 
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"))
