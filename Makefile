@@ -8,6 +8,8 @@ TOOLS := .tools
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 BOOT_PYTHON := $(shell command -v python3.13 || command -v python3.12 || command -v python3)
+# The project's interpreter: an installed 3.13 (Lambda's runtime) or 3.12; uv never downloads one.
+export UV_PYTHON ?= $(shell command -v python3.13 || command -v python3.12)
 export UV_PYTHON_DOWNLOADS := never
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
