@@ -7,9 +7,17 @@ SHELL := /bin/bash
 TOOLS := .tools
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
-BOOT_PYTHON := $(shell command -v python3.13 || command -v python3.12 || command -v python3)
-# The project's interpreter: an installed 3.13 (Lambda's runtime) or 3.12; uv never downloads one.
-export UV_PYTHON ?= $(shell command -v python3.13 || command -v python3.12)
+# The project's interpreter: an installed 3.13 (Lambda's runtime) or 3.12, found on PATH or in pyenv's versions and
+# checked to run (a pyenv shim without that version selected does not); uv never downloads one.
+FIND_PYTHON = for v in 3.13 3.12; do for c in $$(command -v python$$v) $$HOME/.pyenv/versions/$$v*/bin/python$$v \
+	/usr/local/bin/python$$v /usr/bin/python$$v; do [ -x "$$c" ] && "$$c" -c '' 2>/dev/null && echo "$$c" && exit 0; \
+	done; done
+PYTHON := $(shell $(FIND_PYTHON))
+ifeq ($(PYTHON),)
+$(error Python 3.12 or 3.13 is required: install one (e.g. apt-get install python3.12, or pyenv install 3.13))
+endif
+export UV_PYTHON ?= $(PYTHON)
+BOOT_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
