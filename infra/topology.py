@@ -116,6 +116,11 @@ class StateMachine:
     #: ``${Name}`` placeholders in the ASL, each resolved to the ARN of the named function
     function_substitutions: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def env_var(self) -> str:
+        """Set on every function that declares this state machine: its ARN (AWS) or the emulator's ARN (runner)."""
+        return "ONCALL_STATE_MACHINE_" + self.name.upper().replace("-", "_")
+
 
 BUS_NAME = "oncall"
 
