@@ -10,13 +10,13 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 # The project's interpreter: an installed 3.13 (Lambda's runtime) or 3.12, found on PATH or in pyenv's versions and
 # checked to run (a pyenv shim without that version selected does not); uv never downloads one.
 FIND_PYTHON = for v in 3.13 3.12; do for c in $$(command -v python$$v) $$HOME/.pyenv/versions/$$v*/bin/python$$v \
-	/usr/local/bin/python$$v /usr/bin/python$$v; do [ -x "$$c" ] && "$$c" -c '' 2>/dev/null && echo "$$c" && exit 0; \
+	/usr/local/bin/python$$v /usr/bin/python$$v; do [ -x "$$c" ] && "$$c" -c 'import sys; print(sys.executable)' \
+	2>/dev/null && exit 0; \
 	done; done
 PYTHON := $(shell $(FIND_PYTHON))
 ifeq ($(PYTHON),)
 $(error Python 3.12 or 3.13 is required: install one (e.g. apt-get install python3.12, or pyenv install 3.13))
 endif
-export UV_PYTHON ?= $(PYTHON)
 BOOT_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -32,30 +32,30 @@ $(TOOLS)/bin/uv:
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 sync: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## install what running needs (runtime + local runner)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --inexact --python $(PYTHON)
 
 sync-dev: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## install everything: tests, linters, CDK
-	$(UV) sync --frozen --all-groups
+	$(UV) sync --frozen --all-groups --python $(PYTHON)
 
 run: sync ## start OnCall Hub locally on emulated AWS (http://127.0.0.1:8000)
-	$(UV) run --frozen python -m infra.local $(ARGS)
+	$(UV) run --no-sync python -m infra.local $(ARGS)
 
 test: sync-dev ## lint, type-check and run the whole test suite (what CI runs)
-	$(UV) run --frozen ruff check .
-	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy
+	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 lint: sync-dev ## ruff + mypy only
-	$(UV) run --frozen ruff check .
-	$(UV) run --frozen mypy
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync mypy
 
 fmt: sync-dev ## format and autofix
-	$(UV) run --frozen ruff format .
-	$(UV) run --frozen ruff check --fix .
+	$(UV) run --no-sync ruff format .
+	$(UV) run --no-sync ruff check --fix .
 
 layer: sync-dev ## build the arm64 dependency layer (no Docker) into layers/deps
-	$(UV) run --frozen python -m infra.build_layer
+	$(UV) run --no-sync python -m infra.build_layer
 
 synth: layer ## synthesize the CloudFormation template (no network needed once the layer is built)
 	npx --yes --prefix infra/cli cdk synth
@@ -70,7 +70,7 @@ destroy: ## delete the deployed stack (tables are retained)
 	npx --yes --prefix infra/cli cdk destroy
 
 bench: sync-dev ## run the benchmarks; each prints a table
-	for b in bench/*.py; do echo "== $$b"; $(UV) run --frozen python $$b || exit 1; done
+	for b in bench/*.py; do echo "== $$b"; $(UV) run --no-sync python $$b || exit 1; done
 
 clean: ## remove build output and local state
 	rm -rf cdk.out layers/deps .pytest_cache .mypy_cache .ruff_cache
