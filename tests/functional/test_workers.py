@@ -1,0 +1,176 @@
+"""Worker pools behave like Lambda execution environments: real processes, warm reuse, Lambda's failure modes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from infra.local.resources import function_environment
+from infra.local.workers import WorkerPools
+from tests.e2e.fixtures.topology import TOPOLOGY
+
+
+@pytest.fixture(scope="module")
+def log_lines() -> list[tuple[str, str]]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def pools(log_lines: list[tuple[str, str]]) -> Iterator[WorkerPools]:
+    lock = threading.Lock()
+
+    def sink(function: str, line: str) -> None:
+        with lock:
+            log_lines.append((function, line))
+
+    with WorkerPools(
+        TOPOLOGY,
+        lambda fn: {**function_environment(fn), "FIXTURE_MARK": fn.name},
+        "http://127.0.0.1:1",
+        log=sink,
+    ) as p:
+        yield p
+
+
+def test_first_invocation_is_cold_then_warm_in_the_same_process(pools: WorkerPools) -> None:
+    first = pools.invoke("fixture-echo", {"action": "echo", "n": 1})
+    second = pools.invoke("fixture-echo", {"action": "echo", "n": 2})
+    assert first.ok, first.payload
+    assert first.cold and not second.cold
+    assert first.worker_pid == second.worker_pid == first.payload["pid"] == second.payload["pid"]
+    # the module was imported once: the warm invocation sees the same init timestamp
+    assert first.payload["loaded_at"] == second.payload["loaded_at"]
+    assert second.payload["event"] == {"action": "echo", "n": 2}
+    assert first.payload["request_id"] != second.payload["request_id"]
+    assert 0 < second.payload["remaining_ms"] <= 3000
+
+
+def test_worker_sees_a_lambda_environment_not_the_runners(pools: WorkerPools, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "developer-profile-must-not-leak")
+    pools.close_idle("fixture-echo")
+    names = [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "ONCALL_TABLE_FIXTURE",
+        "FIXTURE_MARK",
+        "AWS_PROFILE",
+    ]
+    echo = pools.invoke("fixture-echo", {"action": "echo", "env": names})
+    env = echo.payload["env"]
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] == "disabled"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "fixture-echo"
+    assert env["FIXTURE_MARK"] == "fixture-echo"
+    assert env["AWS_PROFILE"] is None
+    # the handler's code folder is its cwd and first on sys.path, the common layer next to it
+    assert echo.payload["cwd"].endswith("functions/echo")
+    assert echo.payload["sys_path"][0].endswith("functions/echo")
+    assert echo.payload["sys_path"][1].endswith("layers/common/python")
+
+
+def test_handler_exception_is_an_error_result_and_the_worker_stays_warm(pools: WorkerPools) -> None:
+    warm = pools.invoke("fixture-echo", {"action": "echo"})
+    failed = pools.invoke("fixture-echo", {"action": "raise", "message": "bad input"})
+    after = pools.invoke("fixture-echo", {"action": "echo"})
+    assert failed.error_type == "ValueError"
+    assert failed.error_message == "bad input"
+    assert failed.payload["errorType"] == "ValueError"
+    assert any("raise ValueError" in frame for frame in failed.payload["stackTrace"])
+    assert after.ok and after.worker_pid == warm.worker_pid == failed.worker_pid
+
+
+def test_worker_that_dies_is_reported_and_replaced(pools: WorkerPools) -> None:
+    died = pools.invoke("fixture-echo", {"action": "exit", "code": 7})
+    assert died.error_type == "Runtime.ExitError"
+    assert "exit status 7" in (died.error_message or "")
+    again = pools.invoke("fixture-echo", {"action": "echo"})
+    assert again.ok
+    assert again.worker_pid != died.worker_pid
+
+
+def test_timeout_kills_the_worker(pools: WorkerPools) -> None:
+    started = time.monotonic()
+    result = pools.invoke("fixture-echo", {"action": "sleep", "seconds": 30})  # function timeout is 3 s
+    assert time.monotonic() - started < 10
+    assert result.error_type == "Sandbox.Timedout"
+    assert "Task timed out after 3.00 seconds" in (result.error_message or "")
+    assert result.worker_pid not in next(s for s in pools.stats() if s.function == "fixture-echo").pids
+    assert pools.invoke("fixture-echo", {"action": "echo"}).ok
+
+
+def test_stdout_logs_are_forwarded_and_never_mixed_into_results(
+    pools: WorkerPools, log_lines: list[tuple[str, str]]
+) -> None:
+    result = pools.invoke("fixture-echo", {"action": "log", "lines": 500})
+    assert result.ok and result.payload == {"logged": 500}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        mine = [line for fn, line in log_lines if fn == "fixture-echo"]
+        if '{"level": "INFO", "message": "line 499", "result": "not this"}' in mine and "to stderr" in mine:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("worker output was not forwarded to the runner's log")
+
+
+def test_unserializable_result_is_a_marshal_error(pools: WorkerPools) -> None:
+    result = pools.invoke("fixture-echo", {"action": "unmarshallable"})
+    assert result.error_type == "Runtime.MarshalError"
+    assert pools.invoke("fixture-echo", {"action": "echo"}).ok
+
+
+def test_import_failure_is_reported_like_lambda(pools: WorkerPools) -> None:
+    for _ in range(2):
+        result = pools.invoke("fixture-broken", {})
+        assert result.error_type == "Runtime.ImportModuleError"
+        assert "not_a_module_anyone_installed" in (result.error_message or "")
+    assert next(s for s in pools.stats() if s.function == "fixture-broken").workers == 0
+
+
+def test_unknown_function(pools: WorkerPools) -> None:
+    assert pools.invoke("nope", {}).error_type == "ResourceNotFoundException"
+
+
+def test_concurrent_invocations_run_in_parallel_processes_up_to_the_pool_size(pools: WorkerPools) -> None:
+    # fixture-echo allows 3 workers: 6 sleeps of 0.5 s take two rounds, in three distinct processes at most
+    with ThreadPoolExecutor(max_workers=6) as ex:
+        results = list(ex.map(lambda _: pools.invoke("fixture-echo", {"action": "sleep", "seconds": 0.5}), range(6)))
+    assert all(r.ok for r in results), [r.payload for r in results]
+    pids = {r.payload["pid"] for r in results}
+    assert 2 <= len(pids) <= 3
+    spans = sorted((r.payload["start"], r.payload["end"], r.payload["pid"]) for r in results)
+    overlapping = [
+        (a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if a[2] != b[2] and b[0] < a[1] and a[0] < b[1]
+    ]
+    assert overlapping, "invocations on different workers should overlap in time"
+    # never more than the pool's capacity at once
+    for start, _, _ in spans:
+        running = sum(1 for s, e, _ in spans if s <= start < e)
+        assert running <= 3
+
+
+def test_close_stops_every_worker() -> None:
+    pools = WorkerPools(TOPOLOGY, function_environment, "http://127.0.0.1:1", log=lambda fn, line: None)
+    with ThreadPoolExecutor(max_workers=3) as ex:
+        results = list(ex.map(lambda _: pools.invoke("fixture-echo", {"action": "sleep", "seconds": 0.3}), range(3)))
+    pids = {r.worker_pid for r in results}
+    assert all(r.ok for r in results)
+    pools.close()
+    for pid in pids:
+        assert not _alive(pid)
+    assert pools.invoke("fixture-echo", {}).error_type == "ServiceException"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
