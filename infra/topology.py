@@ -135,14 +135,51 @@ class Secret:
         return "ONCALL_SECRET_" + self.name.upper().replace("-", "_")
 
 
-SECRETS: tuple[Secret, ...] = ()
+SECRETS: tuple[Secret, ...] = (
+    Secret(
+        name="jwt-keys",
+        doc=(
+            'JWT signing keys for the API: a JSON object {"current": "<kid>", "<kid>": "<secret, 32+ chars>"} '
+            "(older kids stay until their tokens expire, so rotation logs nobody out); a plain string is taken as one "
+            "key. Generate with secretStringTemplate '{\"current\":\"k1\"}' and generateStringKey 'k1'."
+        ),
+    ),
+)
 
 TABLES: tuple[Table, ...] = (
+    Table(
+        name="users",
+        pk="pk",
+        sk="sk",
+        indexes=(
+            Index(name="by-username", pk="list_pk", sk="username"),
+            Index(name="by-telegram-chat", pk="telegram_chat_id", include=()),
+        ),
+        ttl_attribute="expires_at",
+        doc=(
+            "Users (USER#<id>/PROFILE: read once per authenticated request), username guards (USERNAME#<name>/GUARD, "
+            "written in the user's transaction so names stay unique) and hashed one-time Telegram link codes "
+            "(LINK#<sha256>/CODE, TTL). by-username lists users in name order (sparse: deleted users drop out); "
+            "by-telegram-chat answers the bot's 'who is this chat'. "
+            "Details: oncall/adapters/dynamodb/identity_models.py."
+        ),
+    ),
+    Table(
+        name="auth",
+        pk="pk",
+        sk="sk",
+        ttl_attribute="expires_at",
+        doc=(
+            "Refresh-token families (FAMILY#<sid>) and tokens (REFRESH#<jti>: active/rotated, successor for the grace) "
+            "and failed-login counters per username and source IP per window (LOGINFAIL#...); everything expires."
+        ),
+    ),
     Table(
         name="outbox",
         pk="pk",
         sk="sk",
         ttl_attribute="expires_at",
+        stream_consumer="publisher",
         doc=(
             "Domain events written in the same transaction as the change they describe (pk = entity key, "
             "sk = version). The stream hands each INSERT to the publisher, which puts it on the bus; "
@@ -162,13 +199,18 @@ FUNCTIONS: tuple[Function, ...] = (
         name="api",
         memory_mb=512,
         timeout_s=15,
-        tables={"outbox": "write", "idempotency": "write"},
+        tables={"outbox": "write", "idempotency": "write", "users": "write", "auth": "write"},
+        secrets=("jwt-keys",),
         local_concurrency=4,
     ),
+    # the outbox relay: outbox stream → the bus (oncall.adapters.outbox.relay)
+    Function(name="publisher", timeout_s=30, tables={"outbox": "read"}, publishes=True, local_concurrency=1),
 )
 
 ROUTES: tuple[Route, ...] = (
     Route("ANY", "/{proxy+}", "api"),
+    # credential guessing and token churn: a tight per-route throttle on top of the per-username/IP login limits
+    Route("ANY", "/auth/{proxy+}", "api", throttle=(10.0, 20)),
     Route("GET", "/", "api"),
 )
 

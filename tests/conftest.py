@@ -20,6 +20,10 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "OnCallHub",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        # A fixed test-only JWT key set and a cheap KDF: production cost would make every login ~50 ms.
+        "ONCALL_JWT_KEYS": '{"current": "test1", "test1": "test-only-jwt-key-0123456789abcdef0123456789"}',
+        "ONCALL_ARGON2_TIME_COST": "1",
+        "ONCALL_ARGON2_MEMORY_KIB": "64",
     }
 )
 for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):

@@ -13,16 +13,21 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oncall.api import errors, guard, idempotency
+from oncall.api import auth, errors, guard, idempotency
 from oncall.settings import get_settings
-from routes import meta
+from routes import auth as auth_routes
+from routes import me, meta, users
 
 logger = Logger(service="oncall-api")
 
 app = APIGatewayHttpResolver(enable_validation=True)
 errors.install(app)
-app.use(middlewares=[idempotency.middleware])
+# auth first: idempotency scopes keys by app.context["principal_id"], which auth sets
+app.use(middlewares=[auth.middleware, idempotency.middleware])
 meta.register(app)
+auth_routes.register(app)
+me.register(app)
+users.register(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -14,6 +14,27 @@ from pydantic import BaseModel, Field
 TABLE_PREFIX = "ONCALL_TABLE_"
 
 
+class AuthSettings(BaseModel):
+    """Identity and access knobs (``ONCALL_AUTH_*`` / ``ONCALL_ARGON2_*``). Defaults are production values; tests
+    lower the KDF cost and shorten nothing else."""
+
+    #: Argon2id parameters; OWASP's first recommended set (m=19 MiB, t=2, p=1)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    access_ttl_seconds: int = Field(default=15 * 60, ge=1)
+    refresh_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=1)
+    #: a duplicate refresh within this many seconds returns the same successor (parallel tabs); RFC 9700 §4.14
+    refresh_grace_seconds: float = Field(default=3.0, ge=0, le=3)
+    issuer: str = "oncall-hub"
+    audience: str = "oncall-hub-api"
+    #: failed logins tolerated per window, per username and per source IP
+    login_failures_per_user: int = Field(default=10, ge=1)
+    login_failures_per_ip: int = Field(default=50, ge=1)
+    login_window_seconds: int = Field(default=15 * 60, ge=1)
+    link_code_ttl_seconds: int = Field(default=600, ge=1)
+
+
 class Settings(BaseModel):
     stage: str = "local"
     region: str = "us-east-1"
@@ -23,6 +44,7 @@ class Settings(BaseModel):
     max_body_bytes: int = 256 * 1024
     #: how long an Idempotency-Key is remembered
     idempotency_ttl_seconds: int = 24 * 3600
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     def table(self, name: str) -> str:
         """Physical name of the logical table ``name``; a missing one is a deployment error, said plainly."""
@@ -49,7 +71,26 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     ):
         if env.get(var):
             raw[field] = env[var]
+    auth = {field: env[var] for field, var in _AUTH_ENV.items() if env.get(var)}
+    if auth:
+        raw["auth"] = auth
     return Settings.model_validate(raw)
+
+
+_AUTH_ENV = {
+    "argon2_time_cost": "ONCALL_ARGON2_TIME_COST",
+    "argon2_memory_kib": "ONCALL_ARGON2_MEMORY_KIB",
+    "argon2_parallelism": "ONCALL_ARGON2_PARALLELISM",
+    "access_ttl_seconds": "ONCALL_AUTH_ACCESS_TTL_SECONDS",
+    "refresh_ttl_seconds": "ONCALL_AUTH_REFRESH_TTL_SECONDS",
+    "refresh_grace_seconds": "ONCALL_AUTH_REFRESH_GRACE_SECONDS",
+    "issuer": "ONCALL_AUTH_ISSUER",
+    "audience": "ONCALL_AUTH_AUDIENCE",
+    "login_failures_per_user": "ONCALL_AUTH_LOGIN_FAILURES_PER_USER",
+    "login_failures_per_ip": "ONCALL_AUTH_LOGIN_FAILURES_PER_IP",
+    "login_window_seconds": "ONCALL_AUTH_LOGIN_WINDOW_SECONDS",
+    "link_code_ttl_seconds": "ONCALL_AUTH_LINK_CODE_TTL_SECONDS",
+}
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,73 @@
+"""``/users``: administration (admin), self read/update, Telegram link codes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from oncall import wiring
+from oncall.api.auth import current_user
+from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
+from oncall.domain.users import ADMIN_EDITABLE
+from oncall.services.users import NewUser
+from routes.identity_io import LinkCodeOut, UserCreateIn, UserOut, UserPatchIn, changes_of
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+
+@router.post("/users", tags=["users"], summary="Create a user (admin); honours Idempotency-Key")
+def create_user(body: Annotated[UserCreateIn, Body()]) -> tuple[UserOut, int]:
+    new = NewUser(
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        display_name=body.display_name,
+        email=body.email,
+        timezone=body.timezone,
+        **({"reminder_offsets_minutes": tuple(body.reminder_offsets_minutes)} if body.reminder_offsets_minutes else {}),
+    )
+    return UserOut.of(wiring.user_service().create(current_user(), new)), 201
+
+
+@router.get("/users", tags=["users"], summary="List users by username (admin)")
+def list_users(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    users, last = wiring.user_service().list(current_user(), limit, decode_cursor(cursor))
+    items = [UserOut.of(u).model_dump(mode="json") for u in users]
+    return list_response(router.current_event.headers, items, encode_cursor(last))
+
+
+@router.get("/users/<user_id>", tags=["users"], summary="Read a user (admin, or yourself)")
+def get_user(user_id: str) -> UserOut:
+    return UserOut.of(wiring.user_service().get(current_user(), user_id))
+
+
+@router.patch("/users/<user_id>", tags=["users"], summary="Update a user (admin; yourself: profile fields only)")
+def patch_user(user_id: str, body: Annotated[UserPatchIn, Body()]) -> UserOut:
+    changes = changes_of(body, allow=ADMIN_EDITABLE)
+    password = body.password if "password" in body.model_fields_set else None
+    return UserOut.of(wiring.user_service().update(current_user(), user_id, changes, password=password))
+
+
+@router.delete("/users/<user_id>", tags=["users"], summary="Delete a user (admin); their sessions end at once")
+def delete_user(user_id: str) -> Response[None]:
+    wiring.user_service().delete(current_user(), user_id)
+    return Response(status_code=204, content_type=None, body=None)
+
+
+@router.post(
+    "/users/<user_id>/telegram-link",
+    tags=["users"],
+    summary="One-time code (10 min) to link a Telegram chat: send /start <code> to the bot",
+)
+def telegram_link(user_id: str) -> tuple[LinkCodeOut, int]:
+    return LinkCodeOut.of(wiring.user_service().create_link_code(current_user(), user_id)), 201
+
+
+def register(app: APIGatewayHttpResolver) -> None:
+    app.include_router(router)

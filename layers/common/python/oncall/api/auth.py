@@ -1,0 +1,122 @@
+"""Authentication for every route, by default.
+
+``middleware`` runs first among the API's global middlewares: a route not on the explicit ``PUBLIC`` allow-list needs a
+valid access token, so a route added tomorrow is protected without anyone remembering to protect it. It verifies the
+token, reads the user once (the only DynamoDB read auth costs a request), exposes the caller to route code
+(``current_user()``, ``require(Role.ADMIN)``) and to the idempotency middleware (``app.context["principal_id"]``).
+
+Viewers read: a mutating method from a viewer is refused here unless the route is on ``VIEWER_WRITABLE`` (their own
+profile, password, Telegram link, logout), so write routes are responder-or-better by default too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from oncall.api.errors import error_response
+from oncall.domain.errors import Forbidden, Unauthenticated
+from oncall.domain.users import Role, User
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+    from oncall.services.auth import Principal
+
+#: (method, resolver path) pairs anyone may call; each authenticates some other way or not at all
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("POST", "/auth/login"),
+        ("POST", "/auth/refresh"),
+        ("POST", "/telegram/webhook"),  # secret-token header
+        ("POST", "/v2/enqueue"),  # integration key in the body
+        ("POST", "/integrations/alertmanager"),  # integration key as bearer
+        ("POST", "/integrations/grafana"),
+        ("GET", "/schedules/<schedule_id>/calendar.ics"),  # per-feed token
+    }
+)
+
+#: mutating routes a viewer may still call: their own things
+VIEWER_WRITABLE: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/auth/logout"),
+        ("PATCH", "/me"),
+        ("POST", "/me/password"),
+        ("POST", "/users/<user_id>/telegram-link"),
+    }
+)
+
+_MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+_principal: ContextVar[Principal | None] = ContextVar("oncall_principal", default=None)
+
+
+def bearer_token(headers: dict[str, str] | None) -> str | None:
+    for name, value in (headers or {}).items():
+        if name.lower() == "authorization":
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
+
+
+def _unauthorized(exc: Unauthenticated) -> Response[Any]:
+    return error_response(401, exc.code, exc.message, exc.details, {"WWW-Authenticate": 'Bearer realm="oncall"'})
+
+
+def middleware(
+    app: APIGatewayHttpResolver, next_middleware: Callable[[APIGatewayHttpResolver], Response[Any]]
+) -> Response[Any]:
+    route = app.context.get("_route")
+    registered = (*app._static_routes, *app._dynamic_routes)
+    if route is None or not any(route is r for r in registered):
+        # unmatched: powertools runs its synthetic 404 route through middlewares too; 404/405 protects nothing
+        return next_middleware(app)
+    key = (route.method.upper(), route.path)
+    if key in PUBLIC:
+        return next_middleware(app)
+    token = bearer_token(app.current_event.headers)
+    if token is None:
+        return _unauthorized(Unauthenticated("missing bearer token", reason="missing"))
+    from oncall import wiring
+
+    try:
+        principal = wiring.auth_service().authenticate(token)
+    except Unauthenticated as exc:
+        return _unauthorized(exc)
+    if principal.user.role is Role.VIEWER and key[0] in _MUTATING and key not in VIEWER_WRITABLE:
+        raise Forbidden("viewers cannot change anything here", role=principal.user.role.value)
+    app.context["principal_id"] = principal.user.id
+    reset = _principal.set(principal)
+    try:
+        return next_middleware(app)
+    finally:
+        _principal.reset(reset)
+
+
+def current_principal() -> Principal:
+    principal = _principal.get()
+    if principal is None:
+        # a route on the PUBLIC list asked for a user: a programming error, not the client's
+        raise RuntimeError("current_user() called outside an authenticated request")
+    return principal
+
+
+def current_user() -> User:
+    return current_principal().user
+
+
+def require(*roles: Role) -> User:
+    """The caller, if their role is one of ``roles``; otherwise ``Forbidden`` (403)."""
+    user = current_user()
+    if user.role not in roles:
+        raise Forbidden(
+            f"requires role {' or '.join(r.value for r in roles)}",
+            required=[r.value for r in roles],
+            role=user.role.value,
+        )
+    return user

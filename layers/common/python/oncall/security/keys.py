@@ -1,0 +1,127 @@
+"""JWT signing keys: a current key plus older ones still accepted, so keys rotate without logging everyone out.
+
+One format everywhere, a flat JSON object: ``{"current": "<kid>", "<kid>": "<secret>", "<older kid>": "<secret>"}``.
+It is what CDK's ``generateSecretString(secretStringTemplate='{"current":"k1"}', generateStringKey="k1")`` produces,
+and what ``ONCALL_JWT_KEYS`` holds locally. To rotate: add a new kid, point ``current`` at it, and drop the old kid
+once the refresh TTL has passed (tokens signed with a dropped kid stop verifying).
+
+Sources: ``ONCALL_JWT_KEYS`` (local runner, tests) or the Secrets Manager secret named by ``ONCALL_SECRET_JWT_KEYS``
+(the deployed stack), re-read at most every ``max_age`` seconds so a rotation reaches warm functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: HS256 wants a key at least as long as its output (RFC 7518 §3.2)
+MIN_KEY_BYTES = 32
+ENV_KEYS = "ONCALL_JWT_KEYS"
+ENV_SECRET = "ONCALL_SECRET_JWT_KEYS"  # noqa: S105 (names the env var)
+
+
+class KeyConfigError(RuntimeError):
+    """The key material is missing or unusable: a deployment error, never a client's fault."""
+
+
+@dataclass(frozen=True)
+class KeySet:
+    current_kid: str
+    keys: Mapping[str, bytes]
+
+    def signing_key(self) -> tuple[str, bytes]:
+        return self.current_kid, self.keys[self.current_kid]
+
+    def verification_key(self, kid: str) -> bytes | None:
+        return self.keys.get(kid)
+
+
+def parse_keyset(text: str) -> KeySet:
+    """The JSON key set; a value that is not a JSON object is taken as one raw key (a secret created as a plain
+    random string), its kid derived from the key so a replaced secret never verifies the old one's tokens."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        raw = None
+    if not isinstance(raw, dict):
+        material = text.strip().encode()
+        if len(material) < MIN_KEY_BYTES:
+            raise KeyConfigError(f"JWT key is shorter than {MIN_KEY_BYTES} bytes")
+        kid = "s" + hashlib.sha256(material).hexdigest()[:12]
+        return KeySet(current_kid=kid, keys={kid: material})
+    if not isinstance(raw.get("current"), str):
+        raise KeyConfigError('JWT key set must be an object with "current" naming a kid')
+    keys: dict[str, bytes] = {}
+    for kid, value in raw.items():
+        if kid == "current":
+            continue
+        if not isinstance(value, str):
+            raise KeyConfigError(f"JWT key {kid!r} must be a string")
+        material = value.encode()
+        if len(material) < MIN_KEY_BYTES:
+            raise KeyConfigError(f"JWT key {kid!r} is shorter than {MIN_KEY_BYTES} bytes")
+        keys[kid] = material
+    current = str(raw["current"])
+    if current not in keys:
+        raise KeyConfigError(f"JWT key set names current kid {current!r} but holds no such key")
+    return KeySet(current_kid=current, keys=keys)
+
+
+def generate_keyset_json(kid: str = "k1") -> str:
+    """A fresh key set (64 url-safe characters ≈ 384 bits), e.g. for the local runner's data folder."""
+    return json.dumps({"current": kid, kid: secrets.token_urlsafe(48)})
+
+
+class KeySource:
+    """Loads the key set from the environment or Secrets Manager, caching it for ``max_age`` seconds."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        fetch_secret: Callable[[str], str] | None = None,
+        max_age: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._env = env
+        self._fetch_secret = fetch_secret or _fetch_from_secrets_manager
+        self._max_age = max_age
+        self._monotonic = monotonic
+        self._cached: tuple[float, KeySet] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> KeySet:
+        with self._lock:
+            now = self._monotonic()
+            if self._cached is not None and now - self._cached[0] < self._max_age:
+                return self._cached[1]
+            keyset = self._load()
+            self._cached = (now, keyset)
+            return keyset
+
+    def _load(self) -> KeySet:
+        env = os.environ if self._env is None else self._env
+        inline = env.get(ENV_KEYS)
+        if inline:
+            return parse_keyset(inline)
+        secret_id = env.get(ENV_SECRET)
+        if secret_id:
+            return parse_keyset(self._fetch_secret(secret_id))
+        raise KeyConfigError(f"no JWT keys: set {ENV_KEYS} (local) or {ENV_SECRET} (Secrets Manager secret id)")
+
+
+def _fetch_from_secrets_manager(secret_id: str) -> str:
+    import boto3
+
+    client: Any = boto3.client("secretsmanager")
+    value = client.get_secret_value(SecretId=secret_id)
+    text = value.get("SecretString")
+    if not isinstance(text, str):
+        raise KeyConfigError(f"secret {secret_id} holds no SecretString")
+    return text

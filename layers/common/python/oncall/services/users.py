@@ -1,0 +1,160 @@
+"""User administration, self-service profile and Telegram link codes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from oncall.domain.errors import Forbidden, InvalidInput, NotFound
+from oncall.domain.passwords import check_password
+from oncall.domain.users import (
+    DEFAULT_REMINDER_OFFSETS_MINUTES,
+    Role,
+    User,
+    apply_patch,
+    authorize_delete,
+    authorize_link,
+    authorize_patch,
+    authorize_read,
+    check_display_name,
+    check_email,
+    check_reminder_offsets,
+    check_timezone,
+    normalize_username,
+)
+from oncall.services.identity_ports import BotDirectory, PasswordHasher, UserStore
+from oncall.settings import AuthSettings
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    password: str
+    role: Role = Role.RESPONDER
+    display_name: str | None = None
+    email: str | None = None
+    timezone: str = "UTC"
+    reminder_offsets_minutes: tuple[int, ...] = DEFAULT_REMINDER_OFFSETS_MINUTES
+
+
+@dataclass(frozen=True)
+class LinkCode:
+    code: str
+    deep_link: str | None
+    expires_at: datetime
+
+
+def hash_link_code(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def new_user_id() -> str:
+    from ulid import ULID
+
+    return str(ULID())
+
+
+class UserService:
+    def __init__(
+        self,
+        users: UserStore,
+        hasher: PasswordHasher,
+        settings: AuthSettings,
+        clock: Clock,
+        bot: BotDirectory | None = None,
+        ids: Callable[[], str] = new_user_id,
+    ) -> None:
+        self._users = users
+        self._hasher = hasher
+        self._settings = settings
+        self._clock = clock
+        self._bot = bot
+        self._ids = ids
+
+    def create(self, actor: User, new: NewUser) -> User:
+        if actor.role is not Role.ADMIN:
+            raise Forbidden("only an admin creates users")
+        return self.provision(new)
+
+    def provision(self, new: NewUser) -> User:
+        """Create a user with no acting principal: the operator's CLI and the local runner's first admin."""
+        now = self._clock()
+        username = normalize_username(new.username)
+        check_password(new.password)
+        user = User(
+            id=self._ids(),
+            username=username,
+            role=new.role,
+            display_name=check_display_name(new.display_name or username),
+            email=check_email(new.email),
+            timezone=check_timezone(new.timezone),
+            reminder_offsets_minutes=check_reminder_offsets(new.reminder_offsets_minutes),
+            created_at=now,
+            updated_at=now,
+            password_hash=self._hasher.hash(new.password),
+        )
+        self._users.create(user)
+        return user
+
+    def list(self, actor: User, limit: int, cursor: dict[str, Any] | None) -> tuple[list[User], dict[str, Any] | None]:
+        if actor.role is not Role.ADMIN:
+            raise Forbidden("only an admin lists users")
+        return self._users.page(limit, cursor)
+
+    def get(self, actor: User, user_id: str) -> User:
+        authorize_read(actor, user_id)
+        return self._active(user_id)
+
+    def update(self, actor: User, user_id: str, changes: dict[str, Any], password: str | None = None) -> User:
+        """Profile fields (self or admin), ``role`` (admin, never one's own), ``password`` (admin reset of another
+        user: their sessions end)."""
+        authorize_patch(actor, user_id, set(changes), resets_password=password is not None)
+        target = self._active(user_id)
+        now = self._clock()
+        updated = apply_patch(target, changes, now) if changes else target
+        if changes:
+            self._users.update_profile(updated)
+        if password is not None:
+            check_password(password)
+            version = self._users.set_password(user_id, self._hasher.hash(password), now, bump_token_version=True)
+            updated = replace(updated, token_version=version, updated_at=now)
+        return updated
+
+    def delete(self, actor: User, user_id: str) -> None:
+        authorize_delete(actor, user_id)
+        self._users.delete(self._active(user_id), self._clock())
+
+    def create_link_code(self, actor: User, user_id: str) -> LinkCode:
+        authorize_link(actor, user_id)
+        self._active(user_id)
+        now = self._clock()
+        code = secrets.token_urlsafe(24)  # 192 bits, [A-Za-z0-9_-]: fits Telegram's 64-char start parameter
+        expires_at = now + timedelta(seconds=self._settings.link_code_ttl_seconds)
+        self._users.put_link_code(hash_link_code(code), user_id, int(expires_at.timestamp()))
+        bot = self._bot.bot_username() if self._bot is not None else None
+        deep_link = f"https://t.me/{bot}?start={code}" if bot else None
+        return LinkCode(code=code, deep_link=deep_link, expires_at=expires_at)
+
+    def consume_link_code(self, code: str, chat_id: str, now: datetime) -> User:
+        """For the bot's ``/start <code>``: link ``chat_id`` to the code's user, once."""
+        if not code or len(code) > 64:
+            raise InvalidInput("code", "not a link code")
+        return self._users.consume_link_code(hash_link_code(code), str(chat_id), now)
+
+    def find_by_telegram_chat(self, chat_id: str) -> User | None:
+        return self._users.find_by_telegram_chat(str(chat_id))
+
+    def any_active_admin(self) -> bool:
+        return self._users.any_active_admin()
+
+    def _active(self, user_id: str) -> User:
+        user = self._users.get(user_id)
+        if user is None or not user.active:
+            raise NotFound("user", user_id)
+        return user

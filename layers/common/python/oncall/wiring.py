@@ -1,0 +1,139 @@
+"""The one composition module: builds services from adapters, lazily, once per cold start.
+
+Handlers ask for a service here (``wiring.auth_service()``) and never construct adapters themselves, so importing a
+handler stays cheap and a test can swap a part (``wiring.override(clock=...)``) without touching handler code.
+Other capabilities add their builders below in the same style.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from oncall.settings import get_settings
+
+if TYPE_CHECKING:
+    from oncall.security.keys import KeySource
+    from oncall.services.auth import AuthService
+    from oncall.services.identity_ports import PasswordHasher, TokenCodec
+    from oncall.services.users import UserService
+
+_built: dict[str, Any] = {}
+_overrides: dict[str, Any] = {}
+_lock = threading.RLock()
+
+
+def override(**parts: Any) -> None:
+    """Replace named parts (``clock``, ``hasher``, ``key_source``, ...) and drop everything built from them."""
+    with _lock:
+        _overrides.update(parts)
+        _built.clear()
+
+
+def reset() -> None:
+    """Forget overrides and built services (tests; a changed environment)."""
+    with _lock:
+        _overrides.clear()
+        _built.clear()
+
+
+def _once[T](name: str, build: Callable[[], T]) -> T:
+    with _lock:
+        if name in _overrides:
+            return cast(T, _overrides[name])
+        if name not in _built:
+            _built[name] = build()
+        return cast(T, _built[name])
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def clock() -> Callable[[], datetime]:
+    return _once("clock", lambda: utc_now)
+
+
+def _bind_identity_tables() -> None:
+    def build() -> bool:
+        from oncall.adapters.dynamodb import identity_models
+
+        settings = get_settings()
+        identity_models.bind(
+            settings.table("users"),
+            settings.table("auth"),
+            settings.region,
+            os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None,
+        )
+        return True
+
+    _once("identity_tables", build)
+
+
+def hasher() -> PasswordHasher:
+    def build() -> PasswordHasher:
+        from oncall.security.passwords import Argon2Hasher
+
+        auth = get_settings().auth
+        return Argon2Hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism)
+
+    return _once("hasher", build)
+
+
+def key_source() -> KeySource:
+    def build() -> KeySource:
+        from oncall.security.keys import KeySource
+
+        return KeySource()
+
+    return _once("key_source", build)
+
+
+def token_codec() -> TokenCodec:
+    def build() -> TokenCodec:
+        from oncall.security.jwt import TokenCodec as Codec
+
+        auth = get_settings().auth
+        return Codec(key_source().get, issuer=auth.issuer, audience=auth.audience)
+
+    return _once("token_codec", build)
+
+
+def auth_service() -> AuthService:
+    def build() -> AuthService:
+        from oncall.adapters.dynamodb.identity import DynamoLoginCounters, DynamoSessionStore, DynamoUserStore
+        from oncall.services.auth import AuthService
+
+        _bind_identity_tables()
+        return AuthService(
+            users=DynamoUserStore(),
+            sessions=DynamoSessionStore(),
+            counters=DynamoLoginCounters(),
+            hasher=hasher(),
+            codec=token_codec(),
+            settings=get_settings().auth,
+            clock=clock(),
+        )
+
+    return _once("auth_service", build)
+
+
+def user_service() -> UserService:
+    def build() -> UserService:
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.telegram_directory import TelegramBotDirectory
+        from oncall.services.users import UserService
+
+        _bind_identity_tables()
+        return UserService(
+            users=DynamoUserStore(),
+            hasher=hasher(),
+            settings=get_settings().auth,
+            clock=clock(),
+            bot=TelegramBotDirectory(os.environ),
+        )
+
+    return _once("user_service", build)
