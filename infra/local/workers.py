@@ -292,8 +292,8 @@ class WorkerPools:
             # No X-Ray daemon runs locally; powertools Tracer would otherwise emit segments into the void.
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
-        env.update(self.env_for(fn))
         env.update(FAKE_CREDENTIALS)
+        env.update(self.env_for(fn))
         env["AWS_ENDPOINT_URL"] = self.endpoint_url
         # botocore's account-id endpoints (DynamoDB Streams among them) are not served by the emulator.
         env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"

@@ -1,0 +1,223 @@
+"""``python -m infra.local`` (what ``make run`` runs): OnCall Hub on this machine, no Docker, no AWS account.
+
+Starts, in this order: the emulator (moto, 127.0.0.1:4566, resources from the topology, state restored from the data
+folder), the worker pools the emulator and the gateway invoke functions through, the gateway (HTTP API on
+127.0.0.1:8000, runner endpoints under ``/_local/``), the first admin, and Telegram polling when configured. Prints a
+banner, writes ``--ready-file``, and on Ctrl-C / SIGTERM stops in reverse order: gateway, workers, then the emulator
+(which writes its snapshot). Configuration: ``infra/local/config.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+_STARTED = time.monotonic()
+
+import contextlib  # noqa: E402
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from infra.local.config import ConfigError, RunnerConfig  # noqa: E402
+from infra.local.gateway import Gateway  # noqa: E402
+from infra.local.sandbox import MailOutbox, TelegramPoller, TelegramSandbox  # noqa: E402
+from infra.local.workers import WorkerPools  # noqa: E402
+from infra.topology import Function  # noqa: E402
+
+log = logging.getLogger("oncall.local")
+fn_log = logging.getLogger("oncall.fn")
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("oncall")
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("ONCALL_LOCAL_LOG_LEVEL", "INFO").upper())
+    root.propagate = False
+    for noisy in ("werkzeug", "moto", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _function_line(function: str, line: str) -> None:
+    fn_log.info("%12s | %s", function, line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
+    try:
+        cfg = RunnerConfig.load(argv)
+        topology = cfg.load_topology()
+        concurrency = cfg.concurrency_for(topology)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    from infra.local.clock import ShiftedClock
+    from infra.local.emulator import Emulator
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    data_dir = None if cfg.ephemeral else cfg.data_dir.resolve()
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    telegram = cfg.telegram
+
+    def env_for(fn: Function) -> dict[str, str]:
+        return {**cfg.passthrough, **telegram.environment(), **emulator.worker_environment(fn.name)}
+
+    # An ephemeral run keeps nothing, not even its certificate.
+    scratch = tempfile.TemporaryDirectory(prefix="oncall-local-") if data_dir is None else None
+    pools = WorkerPools(topology, env_for, endpoint_url="", concurrency=concurrency, log=_function_line)
+    emulator = Emulator(topology, pools, host=cfg.host, port=cfg.emulator_port, data_dir=data_dir, clock=ShiftedClock())
+    gateway: Gateway | None = None
+    poller: TelegramPoller | None = None
+    try:
+        emulator.start()
+        pools.endpoint_url = emulator.endpoint_url
+        sandbox = TelegramSandbox(telegram.token, telegram.bot_username) if telegram.mode == "outbox" else None
+        gateway = Gateway(
+            topology,
+            pools,
+            host=cfg.host,
+            port=cfg.http_port,
+            https_port=cfg.https_port,
+            cert_dir=(data_dir or Path(scratch.name if scratch else ".")) / "tls",
+            clock=emulator,
+            telegram=sandbox,
+            telegram_secret=telegram.webhook_secret,
+            mail=MailOutbox(),
+            workers=pools.stats,
+        )
+        gateway.start()
+        if sandbox is not None:
+            # Workers start lazily, after this: they all see the sandbox's address.
+            telegram.api_url = f"{gateway.url}/_local/telegram"
+        admin = _bootstrap_admin(cfg, emulator.endpoint_url)
+        if telegram.mode == "polling":
+            gw = gateway
+
+            def deliver(update: dict[str, Any]) -> int:
+                return gw.deliver_update(update)[0]
+
+            poller = TelegramPoller(telegram.api_url, telegram.token, deliver)
+            poller.start()
+        elapsed = time.monotonic() - _STARTED
+        _banner(cfg, gateway, emulator.endpoint_url, data_dir, admin, elapsed)
+        if cfg.ready_file:
+            _write_ready(cfg.ready_file, gateway, emulator.endpoint_url, elapsed)
+        stop.wait()
+        log.info("stopping…")
+    finally:
+        if poller is not None:
+            poller.stop()
+        if gateway is not None:
+            gateway.stop()
+        pools.close()
+        emulator.stop()
+        if scratch is not None:
+            scratch.cleanup()
+        if cfg.ready_file:
+            with contextlib.suppress(FileNotFoundError):
+                cfg.ready_file.unlink()
+        log.info("stopped%s", f"; state saved in {data_dir}" if data_dir else "")
+    return 0
+
+
+def _bootstrap_admin(cfg: RunnerConfig, endpoint_url: str) -> dict[str, Any] | None:
+    """The first admin, through identity's bootstrap once that capability exists (``infra/local/bootstrap.py``)."""
+    if importlib.util.find_spec("infra.local.bootstrap") is None:
+        return None
+    bootstrap: Any = importlib.import_module("infra.local.bootstrap")
+    result: dict[str, Any] | None = bootstrap.ensure_first_admin(
+        endpoint_url=endpoint_url, username=cfg.admin_username, password=cfg.admin_password
+    )
+    return result
+
+
+def _banner(
+    cfg: RunnerConfig,
+    gateway: Gateway,
+    emulator_url: str,
+    data_dir: Path | None,
+    admin: dict[str, Any] | None,
+    elapsed: float,
+) -> None:
+    api = gateway.url
+    lines = [
+        "",
+        f"OnCall Hub is running locally on emulated AWS (no account needed); up in {elapsed:.1f} s",
+        "",
+        f"  API         {api}" + (f"   and {gateway.https_url} (self-signed)" if gateway.https_url else ""),
+        f"  API docs    {api}/docs   (OpenAPI: {api}/openapi.json)",
+        f"  Emulator    {emulator_url}   e.g. AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        f"aws --region us-east-1 --endpoint-url {emulator_url} dynamodb list-tables",
+    ]
+    if gateway.cert_path:
+        lines.append(f"  TLS cert    {gateway.cert_path}   (trust it: REQUESTS_CA_BUNDLE / curl --cacert)")
+    if admin:
+        who = admin.get("username", "admin")
+        if admin.get("password"):
+            lines.append(f"  Log in      {who} / {admin['password']}   (generated now and shown once; save it)")
+        else:
+            lines.append(f"  Log in      {who} (password from ONCALL_ADMIN_PASSWORD)")
+        lines.append(
+            f"              curl -s {api}/auth/login -H 'content-type: application/json' "
+            f'-d \'{{"username": "{who}", "password": "…"}}\''
+        )
+    elif cfg.admin_username:
+        lines.append(f"  Log in      {cfg.admin_username} (ONCALL_ADMIN_USERNAME), POST {api}/auth/login")
+    else:
+        lines.append("  Log in      no identity capability in this build yet: routes are open")
+    tg = cfg.telegram
+    if tg.mode == "outbox":
+        lines.append(f"  Telegram    sandbox: sent messages at {api}/_local/telegram/outbox (and in this log);")
+        lines.append('              act as a user: make tg TEXT="/help" CHAT=1')
+    elif tg.mode == "polling":
+        lines.append(f"  Telegram    polling {tg.api_url} for @{tg.bot_username or 'your bot'}")
+    else:
+        lines.append(
+            "  Telegram    webhook mode: expose /telegram/webhook over public HTTPS, then register it:\n"
+            f"              curl {tg.api_url}/bot<TOKEN>/setWebhook -d url=https://<public host>/telegram/webhook "
+            "-d secret_token=$TELEGRAM_WEBHOOK_SECRET"
+        )
+    lines += [
+        f"  Mail        {api}/_local/mail",
+        f'  Clock       curl -X POST {api}/_local/clock -d \'{{"advance": "PT10M"}}\'   (fires due schedules)',
+        f"  Data        {data_dir} (kept across restarts)" if data_dir else "  Data        ephemeral (nothing kept)",
+        "  Stop        Ctrl-C",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _write_ready(path: Path, gateway: Gateway, emulator_url: str, elapsed: float) -> None:
+    info = {
+        "http": gateway.url,
+        "https": gateway.https_url,
+        "cert": str(gateway.cert_path) if gateway.cert_path else None,
+        "emulator": emulator_url,
+        "pid": os.getpid(),
+        "startup_s": round(elapsed, 3),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
