@@ -1,0 +1,107 @@
+"""Starting, stopping and restarting the runner: state survives, nothing is left running, the product alone works."""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from infra.topology import TOPOLOGY as PRODUCT
+from tests.e2e.conftest import PRODUCT_TOPOLOGY, STARTUP_BUDGET_S, Runner, start_runner
+
+pytestmark = pytest.mark.e2e
+
+
+def _alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.add(pid)
+    return out
+
+
+def _stop_cleanly(runner: Runner, sig: int) -> None:
+    children = runner.descendants()
+    assert children, "a runner that served requests has worker processes"
+    assert runner.stop(sig) == 0, runner.log()[-3000:]
+    deadline = time.monotonic() + 5
+    while _alive(children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(children), f"stray processes after {signal.Signals(sig).name}: {_alive(children)}"
+    assert "stopped" in runner.log()
+
+
+def test_restart_keeps_data_and_each_stop_leaves_no_process(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key = uuid.uuid4().hex
+    first = start_runner(tmp_path / "first", data_dir=data)
+    try:
+        assert first.post(f"/_fixture/race/{key}", {"claimant": "before-restart"}).status_code == 201
+        assert first.post("/_local/telegram/send", {"chat_id": 9, "text": "hi"}).status_code == 200
+        advanced = first.post("/_local/clock", {"advance": "PT1H"}).json()["now"]
+    finally:
+        _stop_cleanly(first, signal.SIGINT)
+    assert any(data.iterdir()), "no snapshot written on Ctrl-C"
+
+    second = start_runner(tmp_path / "second", data_dir=data)
+    try:
+        assert second.startup_s < STARTUP_BUDGET_S
+        again = second.post(f"/_fixture/race/{key}", {"claimant": "after-restart"})
+        assert again.status_code == 409, again.text
+        items = second.client("dynamodb").get_item(
+            TableName="oncall-fixture", Key={"pk": {"S": f"race#{key}"}, "sk": {"S": "claim"}}
+        )["Item"]
+        assert items["claimant"]["S"] == "before-restart"
+        # the clock keeps the hour it was advanced by
+        assert second.get("/_local/clock").json()["now"] >= advanced
+    finally:
+        _stop_cleanly(second, signal.SIGTERM)
+
+
+def test_product_alone_comes_up_and_answers(tmp_path: Path) -> None:
+    bootstrap = importlib.util.find_spec("infra.local.bootstrap") is not None
+    runner = start_runner(
+        tmp_path,
+        topology=PRODUCT_TOPOLOGY,
+        env={"ONCALL_ADMIN_USERNAME": "root", "ONCALL_ADMIN_PASSWORD": "correct horse battery staple"},
+    )
+    try:
+        assert runner.startup_s < STARTUP_BUDGET_S
+        print(f"product runner ready in {runner.startup_s:.2f} s")
+        assert runner.get("/health").status_code == 200
+        sent = runner.post("/_local/telegram/send", {"chat_id": 1, "text": "/help"})
+        if "telegram" in {f.name for f in PRODUCT.functions}:
+            assert sent.status_code == 200 and sent.json()["replies"], sent.text
+        else:
+            assert sent.status_code == 409
+            assert sent.json()["error"]["code"] == "bot_not_deployed"
+        if not bootstrap:
+            return
+        login = runner.post("/auth/login", {"username": "root", "password": "correct horse battery staple"})
+        assert login.status_code == 200, login.text
+        token = login.json()["access_token"]
+        username = f"race-{uuid.uuid4().hex[:8]}"
+
+        def create(i: int) -> int:
+            return requests.post(
+                f"{runner.http}/users",
+                json={"username": username, "password": f"pw-{i}-long-enough", "role": "viewer"},
+                headers={"authorization": f"Bearer {token}"},
+                timeout=60,
+            ).status_code
+
+        with ThreadPoolExecutor(max_workers=20) as ex:
+            statuses = sorted(ex.map(create, range(20)))
+        assert statuses == [201] + [409] * 19, statuses
+    finally:
+        runner.stop()
