@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             telegram=sandbox,
             telegram_secret=telegram.webhook_secret,
             mail=MailOutbox(),
-            workers=pools.stats,
+            workers=pools,
         )
         gateway.start()
         if sandbox is not None:

@@ -14,7 +14,8 @@ Runner-only endpoints, under ``/_local/`` (nothing in AWS answers them):
   ``GET /_local/telegram/outbox[?chat_id=]``; ``POST /_local/telegram/send {"chat_id", "text" | "callback_data",
   "message_id"?, "from"?}`` delivers an Update to the bot function and answers with the bot's replies.
 - ``GET /_local/mail``: mail sent through the emulator's SES.
-- ``GET /_local/workers``: the worker pools (sizes, cold starts, pids).
+- ``GET /_local/workers``: the worker pools (sizes, cold starts, pids); ``POST /_local/workers/reset[?function=]``
+  stops idle workers so the next invocation starts cold.
 
 An optional HTTPS listener serves the same thing with a self-signed certificate (generated with ``cryptography``,
 kept in the data folder), for clients that refuse ``http://`` base URLs, such as the official PagerDuty client.
@@ -31,7 +32,6 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -51,6 +51,12 @@ TELEGRAM_ROUTE = ("POST", "/telegram/webhook")
 TELEGRAM_FUNCTION = "telegram"
 
 Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+class WorkerControl(Protocol):
+    def stats(self) -> list[Any]: ...
+
+    def close_idle(self, function: str | None = None) -> int: ...
 
 
 class ClockControl(Protocol):
@@ -107,7 +113,7 @@ class Gateway:
         telegram: TelegramSandbox | None = None,
         telegram_secret: str = "",
         mail: MailOutbox | None = None,
-        workers: Callable[[], list[Any]] | None = None,
+        workers: WorkerControl | None = None,
     ) -> None:
         self.topology = topology
         self.invoker = invoker
@@ -251,7 +257,11 @@ class Gateway:
                 return envelope(404, "not_found", "no mail outbox")
             return json_response(200, {"items": self.mail.messages()})
         if path == "/_local/workers" and method == "GET":
-            return json_response(200, {"items": [asdict(s) for s in (self.workers() if self.workers else [])]})
+            return json_response(200, {"items": [asdict(s) for s in (self.workers.stats() if self.workers else [])]})
+        if path == "/_local/workers/reset" and method == "POST" and self.workers is not None:
+            # Idle workers stop, so the next invocation is a cold start again (benchmarks, demos of init cost).
+            function = query.get("function")
+            return json_response(200, {"stopped": self.workers.close_idle(function)})
         return envelope(404, "not_found", f"No runner endpoint {method} {split.path}")
 
     def _clock(self, method: str, body: bytes) -> Response:

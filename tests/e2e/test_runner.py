@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from infra.topology import TOPOLOGY as PRODUCT
-from tests.e2e.conftest import STARTUP_BUDGET_S, Runner
+from tests.e2e.launch import STARTUP_BUDGET_S, Runner
 
 pytestmark = pytest.mark.e2e
 

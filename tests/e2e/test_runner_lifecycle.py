@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from infra.topology import TOPOLOGY as PRODUCT
-from tests.e2e.conftest import PRODUCT_TOPOLOGY, STARTUP_BUDGET_S, Runner, start_runner
+from tests.e2e.launch import PRODUCT_TOPOLOGY, STARTUP_BUDGET_S, Runner, start_runner
 
 pytestmark = pytest.mark.e2e
 
