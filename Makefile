@@ -69,6 +69,10 @@ deploy: layer ## deploy to the AWS account of your current credentials
 destroy: ## delete the deployed stack (tables are retained)
 	npx --yes --prefix infra/cli cdk destroy
 
+tg: ## act as a Telegram user in the local sandbox: make tg TEXT="/help" [CHAT=1] (or DATA=<callback_data>)
+	@$(UV) run --no-sync python -m infra.local.sandbox --url "$(or $(URL),http://127.0.0.1:$(or $(ONCALL_HTTP_PORT),8000))" \
+		--chat "$(or $(CHAT),1)" $(if $(DATA),--callback-data "$(DATA)",--text "$(or $(TEXT),/help)")
+
 bench: sync-dev ## run the benchmarks; each prints a table
 	for b in bench/*.py; do echo "== $$b"; $(UV) run --no-sync python $$b || exit 1; done
 
