@@ -1,0 +1,442 @@
+"""The emulated AWS account the local runner (and functional tests) run on: moto, made to behave like AWS.
+
+``Emulator(topology, invoker).start()`` gives one process:
+
+- moto's in-memory backends, reachable two ways that share them: in-process (``mock_aws`` started with
+  ``reset=False``; ~3× faster, used by the emulator itself and handler-level tests) and a ``ThreadedMotoServer`` on
+  ``host:port`` (``endpoint_url``), used by the runner's worker processes and by external tools (``aws
+  --endpoint-url``, scripts). Port 4566 is LocalStack's and Floci's, so the same scripts work against all three.
+- Step Functions executes state machines (``execute_state_machine``); ``MOTO_PORT`` points its service
+  integrations at the server whenever boto3 is not intercepted in-process.
+- DynamoDB serialised behind one lock (``dynamo_lock``), because moto's is not atomic under threads.
+- Every function the topology declares is registered in moto's docker-free Lambda backend (``oncall-<name>``), and
+  every invocation moto would make (``lambda.invoke`` by a client, a Step Functions ``lambda:invoke`` task, an
+  EventBridge target, a schedule, a stream batch) goes to ``invoker.invoke(<declared name>, event)``: see ``hooks``.
+- The ``oncall`` bus, the declared rules and their targets (delivered with the real envelope, ``eventbus``), the
+  declared schedules (fired by ``scheduler`` in real time and by ``advance_clock``), the state machines (ASL with
+  ``${Name}`` → function ARNs), the queues rules target and the declared secrets (random values).
+- A poller per streamed table handing real DynamoDB Streams events to the table's ``stream_consumer`` (``streams``).
+- With ``data_dir``: state restored at start, saved on ``stop()`` and every ``snapshot_seconds`` (``persistence``;
+  interrupted executions are restarted from the beginning). ``data_dir=None`` keeps nothing.
+
+moto's backends and the patched classes are process-wide, so one ``Emulator`` runs per process at a time; starting a
+second one raises. Importing this module has no side effects: everything happens in ``start()`` and is undone by
+``stop()`` (backends wiped, patches removed, environment restored).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from infra.local import dynamo_lock, persistence
+from infra.local.clock import Clock, ShiftedClock
+from infra.local.contracts import Invoker, InvokeResult
+from infra.local.eventbus import Delivery, envelope, scheduled_event
+from infra.local.hooks import Hooks, verify_hook_points
+from infra.local.resources import (
+    ACCOUNT_ID,
+    PREFIX,
+    REGION,
+    create_all,
+    enable_streams,
+    function_environment,
+    function_physical_name,
+    state_machine_arn,
+    table_name,
+)
+from infra.local.scheduler import ScheduledRule, Scheduler
+from infra.local.streams import StreamPoller
+from infra.topology import Topology
+
+log = logging.getLogger("oncall.local.emulator")
+
+_ACTIVE: Emulator | None = None
+_ACTIVE_LOCK = threading.Lock()
+
+#: what every client of the emulator needs besides the endpoint (moto accepts any credentials)
+CLIENT_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    # current botocore routes DynamoDB (Streams) to account-id endpoints moto does not serve
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+
+
+class Emulator:
+    def __init__(
+        self,
+        topology: Topology,
+        invoker: Invoker,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4566,
+        data_dir: Path | None = None,
+        clock: Clock | None = None,
+        snapshot_seconds: float = 30.0,
+        scheduler_tick_seconds: float = 0.5,
+        stream_poll_seconds: float = 0.1,
+        stream_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0),
+        lambda_retry_delays: tuple[float, ...] = (1.0, 2.0),
+        delivery_threads: int = 16,
+    ) -> None:
+        self.topology = topology
+        self.invoker = invoker
+        self.host = host
+        self.port = port
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.clock: Clock = clock if clock is not None else ShiftedClock()
+        self.snapshot_seconds = snapshot_seconds
+        self.scheduler_tick_seconds = scheduler_tick_seconds
+        self.stream_poll_seconds = stream_poll_seconds
+        self.stream_retry_delays = stream_retry_delays
+        self.lambda_retry_delays = lambda_retry_delays
+        self.delivery_threads = delivery_threads
+        self.account = ACCOUNT_ID
+        self.region = REGION
+        #: names of executions restarted from the snapshot at the last start
+        self.restarted_executions: list[str] = []
+        self._logical = {function_physical_name(fn): fn.name for fn in topology.functions}
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._mock: Any = None
+        self._server: Any = None
+        self._hooks: Hooks | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._delivery: Delivery | None = None
+        self._scheduler: Scheduler | None = None
+        self._pollers: dict[str, StreamPoller] = {}
+        self._parked: dict[str, list[dict[str, Any]]] = {}
+        self._saved_env: dict[str, str | None] = {}
+        self._snapshot_stop = threading.Event()
+        self._snapshot_thread: threading.Thread | None = None
+        self._snapshot_lock = threading.Lock()
+        self._running = False
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self) -> Emulator:
+        global _ACTIVE
+        with _ACTIVE_LOCK:
+            if _ACTIVE is not None:
+                raise RuntimeError("an Emulator is already running in this process (moto's backends are global)")
+            _ACTIVE = self
+        try:
+            self._start()
+        except BaseException:
+            self._teardown(save=False)
+            raise
+        return self
+
+    def _start(self) -> None:
+        verify_hook_points()
+        self.topology.validate()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._set_env(CLIENT_ENV)
+
+        from moto import mock_aws
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        self._mock = mock_aws(
+            config={
+                "lambda": {"use_docker": False},
+                "stepfunctions": {"execute_state_machine": True},
+            }
+        )
+        self._mock.start(reset=False)
+        dynamo_lock.install()
+        self._hooks = Hooks(self)
+        self._hooks.install()
+
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self.port = int(self._server.get_host_and_port()[1])
+        self._set_env({"MOTO_PORT": str(self.port)})
+
+        state = persistence.read(self.data_dir) if self.data_dir else None
+        create_all(self.client, self.topology, account=self.account, region=self.region, table_streams=state is None)
+        if state is not None:
+            loaded = persistence.restore_tables(self.client, state, self.topology)
+            enable_streams(self.client("dynamodb"), self.topology.tables)
+            persistence.restore_secrets(self.client, state)
+            offset = state.get("clock_offset_seconds")
+            current = getattr(self.clock, "offset", None)
+            if offset is not None and isinstance(current, timedelta) and offset > current.total_seconds():
+                self.clock.advance(timedelta(seconds=offset) - current)
+            self._parked = persistence.parked_of(state)
+            log.info("restored %d items from %s", loaded, self.data_dir)
+
+        self._executor = ThreadPoolExecutor(max_workers=self.delivery_threads, thread_name_prefix="oncall-deliver")
+        self._delivery = Delivery(
+            invoker=self.invoker,
+            clients=self.client,
+            executor=self._executor,
+            retry_delays=self.lambda_retry_delays,
+        )
+        for table in self.topology.tables:
+            if table.stream_consumer:
+                poller = StreamPoller(
+                    table_name=table_name(table),
+                    consumer=table.stream_consumer,
+                    invoker=self.invoker,
+                    account=self.account,
+                    region=self.region,
+                    poll_seconds=self.stream_poll_seconds,
+                    retry_delays=self.stream_retry_delays,
+                    backlog=persistence.backlog_of(state, table_name(table)),
+                    on_park=self._on_park,
+                )
+                self._pollers[table_name(table)] = poller
+                poller.start()
+        self._running = True
+        if state is not None:
+            self.restarted_executions = persistence.restart_executions(self.client, state)
+        self._scheduler = Scheduler(
+            clock=self.clock, rules=self._scheduled_rules, fire=self._fire, tick_seconds=self.scheduler_tick_seconds
+        )
+        self._scheduler.start()
+        if self.data_dir is not None and self.snapshot_seconds > 0:
+            self._snapshot_stop.clear()
+            self._snapshot_thread = threading.Thread(target=self._snapshot_loop, name="oncall-snapshot", daemon=True)
+            self._snapshot_thread.start()
+
+    def stop(self) -> None:
+        """Save (with ``data_dir``), stop every thread, wipe the backends and undo every patch."""
+        if self._mock is None:
+            return
+        self._teardown(save=True)
+
+    def _teardown(self, *, save: bool) -> None:
+        global _ACTIVE
+        try:
+            self._snapshot_stop.set()
+            if self._snapshot_thread is not None:
+                self._snapshot_thread.join(timeout=30)
+                self._snapshot_thread = None
+            if self._scheduler is not None:
+                self._scheduler.stop()
+            for poller in self._pollers.values():
+                poller.stop()
+            if save and self._running and self.data_dir is not None:
+                self.snapshot()
+            if self._running:
+                self._stop_executions()
+            self._running = False
+            if self._delivery is not None:
+                self._delivery.close()
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+            if self._server is not None:
+                self._server.stop()
+        finally:
+            if self._hooks is not None:
+                self._hooks.uninstall()
+            dynamo_lock.uninstall()
+            if self._mock is not None:
+                self._mock.stop(remove_data=True)
+            self._restore_env()
+            self._mock = self._server = self._hooks = self._executor = self._delivery = self._scheduler = None
+            self._pollers = {}
+            self._clients = {}
+            with _ACTIVE_LOCK:
+                if _ACTIVE is self:
+                    _ACTIVE = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+
+    def _stop_executions(self) -> None:
+        """Executions run in moto's threads (Wait states sleep for real): end them so nothing outlives the stop."""
+        try:
+            sfn = self.client("stepfunctions")
+            for ex in persistence.running_executions(sfn):
+                arn = ex["stateMachineArn"].replace(":stateMachine:", ":execution:") + ":" + ex["name"]
+                try:
+                    sfn.stop_execution(executionArn=arn, cause="emulator stopped")
+                except Exception:  # already finished between the listing and the stop
+                    log.debug("stop_execution %s", arn, exc_info=True)
+        except Exception:
+            log.exception("stopping running executions failed")
+
+    # --- clients --------------------------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """An in-process boto3 client (intercepted by ``mock_aws``); one per service, shared by threads."""
+        with self._clients_lock:
+            c = self._clients.get(service)
+            if c is None:
+                import boto3
+
+                session: Any = boto3.session.Session(region_name=self.region)
+                c = session.client(service)
+                self._clients[service] = c
+            return c
+
+    def worker_environment(self, function: str) -> dict[str, str]:
+        """Environment for a process running ``function`` against this emulator over its port."""
+        env = dict(CLIENT_ENV)
+        env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        env.update(
+            function_environment(
+                self.topology.function(function), self.region, topology=self.topology, account=self.account
+            )
+        )
+        return env
+
+    # --- Routes (called by the hooks) -------------------------------------------------------------------------------
+    def _logical_name(self, physical: str) -> str | None:
+        return self._logical.get(physical)
+
+    def invoke_function(self, function: str, event: Any) -> InvokeResult:
+        name = self._logical_name(function)
+        if name is None:
+            return InvokeResult(
+                payload={
+                    "errorMessage": f"function {function} is not declared in the topology; the runner cannot run it",
+                    "errorType": "Runtime.HandlerNotFound",
+                    "stackTrace": [],
+                },
+                error_type="Runtime.HandlerNotFound",
+                error_message=f"function {function} is not declared",
+            )
+        return self.invoker.invoke(name, event)
+
+    def invoke_function_async(self, function: str, event: Any) -> None:
+        name = self._logical_name(function)
+        if name is None:
+            log.error("async invoke of undeclared function %s dropped", function)
+            return
+        assert self._delivery is not None
+        self._delivery.invoke_async(name, event)
+
+    def deliver(self, rule: Any, targets: list[dict[str, Any]], event: dict[str, Any]) -> None:
+        if self._delivery is None:
+            return
+        self._delivery.deliver(
+            rule_name=rule.name,
+            rule_arn=rule.arn,
+            targets=[self._logical_target(t) for t in targets],
+            event=envelope(event),
+        )
+
+    def _logical_target(self, target: dict[str, Any]) -> dict[str, Any]:
+        """Lambda targets carry physical function ARNs; the invoker wants declared names."""
+        arn = target["Arn"]
+        parts = arn.split(":")
+        if len(parts) > 6 and parts[2] == "lambda" and parts[6] in self._logical:
+            return {**target, "Arn": ":".join([*parts[:6], self._logical[parts[6]]])}
+        return target
+
+    def event_time(self) -> float:
+        return self.clock.now().timestamp()
+
+    # --- schedules ------------------------------------------------------------------------------------------------
+    def _scheduled_rules(self) -> list[ScheduledRule]:
+        from moto.events.models import events_backends
+
+        backend = events_backends[self.account][self.region]
+        out = []
+        for bus in list(backend.event_buses.values()):
+            for rule in list(bus.rules.values()):
+                if rule.scheduled_expression and rule.state == "ENABLED":
+                    out.append(ScheduledRule(arn=rule.arn, name=rule.name, expression=rule.scheduled_expression))
+        return out
+
+    def _fire(self, scheduled: ScheduledRule, due: datetime, wait: bool) -> None:
+        from moto.events.models import events_backends
+
+        backend = events_backends[self.account][self.region]
+        rule = next(
+            (
+                r
+                for bus in list(backend.event_buses.values())
+                for r in list(bus.rules.values())
+                if r.arn == scheduled.arn
+            ),
+            None,
+        )
+        if rule is None or self._delivery is None:
+            return
+        event = scheduled_event(
+            event_id=str(uuid.uuid4()), rule_arn=rule.arn, at=due, account=self.account, region=self.region
+        )
+        targets = [self._logical_target(t) for t in rule.targets]
+        self._delivery.deliver(rule_name=rule.name, rule_arn=rule.arn, targets=targets, event=event, wait=wait)
+
+    def advance_clock(self, delta: timedelta) -> list[str]:
+        """Move the clock forward and fire, in order, every schedule due up to the new time; each firing's event has
+        ``time`` = its due time and has been handled when this returns. Returns ``["<rule>@<time>", ...]``."""
+        if self._scheduler is None:
+            raise RuntimeError("the emulator is not running")
+        return [str(f) for f in self._scheduler.advance(delta)]
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # --- streams ----------------------------------------------------------------------------------------------------
+    def _on_park(self, table: str, records: list[dict[str, Any]], reason: str) -> None:
+        self._parked.setdefault(table, []).extend(records)
+
+    def parked_records(self) -> dict[str, list[dict[str, Any]]]:
+        """Stream records the poller gave up on, per table (kept across restarts)."""
+        return {k: list(v) for k, v in self._parked.items()}
+
+    def stream_poller(self, table: str) -> StreamPoller:
+        return self._pollers[table if table.startswith(PREFIX) else PREFIX + table]
+
+    # --- state machines -------------------------------------------------------------------------------------------
+    def state_machine_arn(self, name: str) -> str:
+        return state_machine_arn(name, self.account, self.region)
+
+    # --- persistence ------------------------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Capture the state (and write it to ``data_dir`` when set); returns what was captured."""
+        with self._snapshot_lock:
+            offset = getattr(self.clock, "offset", None)
+            state = persistence.capture(
+                self.client,
+                backlogs=lambda: {name: p.backlog() for name, p in self._pollers.items()},
+                parked=self._parked,
+                clock_offset=offset.total_seconds() if isinstance(offset, timedelta) else None,
+            )
+            if self.data_dir is not None:
+                persistence.write(self.data_dir, state)
+            return state
+
+    def _snapshot_loop(self) -> None:
+        while not self._snapshot_stop.wait(self.snapshot_seconds):
+            try:
+                self.snapshot()
+            except Exception:
+                log.exception("periodic snapshot failed")

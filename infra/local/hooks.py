@@ -1,0 +1,251 @@
+"""Where the emulator reaches into moto 5.2.5, all in one place, pinned and verified.
+
+moto emulates the AWS APIs but cannot run our Lambda code (it wants Docker) and does not deliver EventBridge events to
+Lambda or Step Functions targets. The emulator patches a few moto internals, on ``install`` and back on
+``uninstall``, and routes those calls to a ``Routes`` object (the running ``Emulator``):
+
+=====================================================================  ================================================
+hook point (moto 5.2.5)                                                what we do there
+=====================================================================  ================================================
+``moto.awslambda.models.LambdaFunction.invoke(self, body,              run the function through the ``Invoker``; an
+request_headers, response_headers)``                                   exception becomes ``x-amz-function-error:
+                                                                       Unhandled`` + {errorMessage, errorType,
+                                                                       stackTrace}, so Step Functions Retry/Catch on
+                                                                       ``errorType`` works; ``Event`` invocations run
+                                                                       in the background (202)
+``moto.awslambda_simple.models.LambdaSimpleBackend.invoke``            the docker-free backend answers with a canned
+                                                                       string; route it to ``LambdaBackend.invoke``,
+                                                                       which finds the function and calls the above
+``moto.events.models.Rule.send_to_targets(self, original_event,        Lambda / Step Functions / SQS targets are
+transform_input=True)``                                                delivered by ``Routes.deliver`` (real envelope,
+                                                                       our input transformation, asynchronously);
+                                                                       other target kinds go to moto as before;
+                                                                       schedule-only rules (moto matches their empty
+                                                                       pattern against every event) and disabled rules
+                                                                       are skipped
+``moto.events.models.EventsBackend.put_events(self, events)``          an entry without ``Time`` gets the emulator's
+                                                                       clock, so a shifted clock shows in ``time``
+``DynamoHandler.call_action`` / ``DynamoDBStreamsHandler.call_action``  one lock (see ``dynamo_lock``)
+``moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_shard_iterator  read by ``streams`` (GetRecords semantics
+/ get_records / shard_iterators``                                      without the HTTP round trip)
+``moto.stepfunctions.parser.models.StepFunctionsParserBackend``        executions listed for snapshots
+=====================================================================  ================================================
+
+``verify_hook_points`` fails loudly (at emulator start, and in ``tests/functional/test_emulator_hooks.py``) when the
+moto version or any of these signatures moves, instead of letting the runner silently stop delivering.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from infra.local.contracts import InvokeResult
+
+log = logging.getLogger("oncall.local.hooks")
+
+MOTO_VERSION = "5.2.5"
+
+#: (module, qualified attribute, expected parameter names or None when only existence matters)
+HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("moto.awslambda.models", "LambdaFunction.invoke", ("self", "body", "request_headers", "response_headers")),
+    (
+        "moto.awslambda.models",
+        "LambdaBackend.invoke",
+        ("self", "function_name", "qualifier", "body", "headers", "response_headers"),
+    ),
+    (
+        "moto.awslambda_simple.models",
+        "LambdaSimpleBackend.invoke",
+        ("self", "function_name", "qualifier", "body", "headers", "response_headers"),
+    ),
+    ("moto.events.models", "Rule.send_to_targets", ("self", "original_event", "transform_input")),
+    ("moto.events.models", "Rule.scheduled_expression", None),
+    ("moto.events.models", "EventPattern.get_pattern", ("self",)),
+    ("moto.events.models", "EventsBackend.put_events", ("self", "events")),
+    ("moto.dynamodb.responses", "DynamoHandler.call_action", ("self",)),
+    ("moto.dynamodbstreams.responses", "DynamoDBStreamsHandler.call_action", ("self",)),
+    (
+        "moto.dynamodbstreams.models",
+        "DynamoDBStreamsBackend.get_shard_iterator",
+        ("self", "arn", "shard_id", "shard_iterator_type", "sequence_number"),
+    ),
+    ("moto.dynamodbstreams.models", "DynamoDBStreamsBackend.get_records", ("self", "iterator_arn", "limit")),
+    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend._get_executions", ("self", "execution_status")),
+    ("moto.moto_server.threaded_moto_server", "ThreadedMotoServer.get_host_and_port", ("self",)),
+    ("moto.settings", "moto_server_port", ()),
+)
+
+
+class HookPointMoved(RuntimeError):
+    pass
+
+
+def verify_hook_points() -> None:
+    """Raise ``HookPointMoved`` naming every hook point that no longer looks the way the emulator expects."""
+    import importlib
+
+    import moto
+
+    problems: list[str] = []
+    if moto.__version__ != MOTO_VERSION:
+        problems.append(f"moto {moto.__version__} installed, the emulator is pinned to {MOTO_VERSION}")
+    for module_name, qualname, params in HOOK_POINTS:
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            problems.append(f"{module_name}: {exc}")
+            continue
+        owner_name, _, attr = qualname.rpartition(".")
+        owner = getattr(obj, owner_name, None) if owner_name else obj
+        if owner is None:
+            problems.append(f"{module_name}.{owner_name} is gone")
+            continue
+        if attr == "scheduled_expression":
+            # an instance attribute: check the constructor still sets it
+            if "schedule_exp" not in inspect.signature(owner.__init__).parameters:
+                problems.append(f"{module_name}.{owner_name}.__init__ no longer takes schedule_exp")
+            continue
+        target = inspect.getattr_static(owner, attr, None)
+        if target is None:
+            problems.append(f"{module_name}.{qualname} is gone")
+            continue
+        if params is not None:
+            fn = getattr(target, "__wrapped__", target)
+            fn = getattr(fn, "__func__", fn)
+            got = tuple(inspect.signature(fn).parameters)
+            if got != params:
+                problems.append(f"{module_name}.{qualname}{got} != expected {params}")
+    if problems:
+        raise HookPointMoved("moto internals the local runner hooks have moved:\n  " + "\n  ".join(problems))
+
+
+class Routes(Protocol):
+    """What the hooks hand work to (implemented by ``emulator.Emulator``)."""
+
+    def invoke_function(self, function: str, event: Any) -> InvokeResult: ...
+
+    def invoke_function_async(self, function: str, event: Any) -> None: ...
+
+    def deliver(self, rule: Any, targets: list[dict[str, Any]], event: dict[str, Any]) -> None: ...
+
+    def event_time(self) -> float: ...
+
+
+def error_document(result: InvokeResult) -> dict[str, Any]:
+    """Lambda's error payload for a failed invocation."""
+    payload = result.payload
+    if isinstance(payload, dict) and "errorType" in payload:
+        doc = dict(payload)
+        doc.setdefault("stackTrace", [])
+        return doc
+    return {
+        "errorMessage": result.error_message or "",
+        "errorType": result.error_type or "Exception",
+        "stackTrace": [],
+    }
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """Case-insensitive header lookup over werkzeug headers or a plain dict."""
+    for key, value in (headers or {}).items():
+        if str(key).lower() == name:
+            return str(value)
+    return None
+
+
+class Hooks:
+    """Installs the patches for one ``Routes`` (only one emulator per process can own moto's backends)."""
+
+    def __init__(self, routes: Routes) -> None:
+        self.routes = routes
+        self._saved: list[tuple[type, str, Any]] = []
+
+    def _patch(self, owner: type, name: str, replacement: Callable[..., Any]) -> None:
+        self._saved.append((owner, name, owner.__dict__.get(name)))
+        setattr(owner, name, replacement)
+
+    def install(self) -> None:
+        from moto.awslambda.models import LambdaBackend, LambdaFunction
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.events.models import EventsBackend, Rule
+
+        routes = self.routes
+        original_send: Callable[..., None] = Rule.send_to_targets
+        original_put_events: Callable[..., list[dict[str, Any]]] = EventsBackend.put_events
+
+        def lambda_invoke(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+            name = fn.function_name
+            if isinstance(body, bytes):
+                body = body.decode()
+            event = json.loads(body) if body else {}
+            kind = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
+            if kind == "DryRun":
+                return b""
+            if kind == "Event":
+                routes.invoke_function_async(name, event)
+                return b""
+            try:
+                result = routes.invoke_function(name, event)
+            except Exception as exc:  # the invoker itself failed: Lambda reports a service error the same way
+                log.exception("invoking %s failed", name)
+                result = InvokeResult(
+                    payload={
+                        "errorMessage": str(exc),
+                        "errorType": type(exc).__name__,
+                        "stackTrace": traceback.format_exception(exc),
+                    },
+                    error_type=type(exc).__name__,
+                    error_message=str(exc),
+                )
+            if result.ok:
+                return json.dumps(result.payload).encode()
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(error_document(result)).encode()
+
+        def simple_invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> Any:
+            return LambdaBackend.invoke(backend, function_name, qualifier, body, headers, response_headers)
+
+        def send_to_targets(rule: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+            if rule.scheduled_expression and not rule.event_pattern.get_pattern():
+                return  # schedule-only: fired by our scheduler, never by put_events
+            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
+                return
+            ours = [t for t in rule.targets if _service(t["Arn"]) in ("lambda", "states", "sqs")]
+            others = [t for t in rule.targets if t not in ours]
+            if ours:
+                routes.deliver(rule, ours, original_event)
+            if others:
+                import copy
+
+                shadow = copy.copy(rule)
+                shadow.targets = others
+                original_send(shadow, original_event, transform_input)
+
+        def put_events(backend: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            stamped = [e if e.get("Time") is not None else {**e, "Time": routes.event_time()} for e in events]
+            return original_put_events(backend, stamped)
+
+        self._patch(LambdaFunction, "invoke", lambda_invoke)
+        self._patch(LambdaSimpleBackend, "invoke", simple_invoke)
+        self._patch(Rule, "send_to_targets", send_to_targets)
+        self._patch(EventsBackend, "put_events", put_events)
+
+    def uninstall(self) -> None:
+        while self._saved:
+            owner, name, original = self._saved.pop()
+            if original is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+
+def _service(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 else ""

@@ -1,0 +1,252 @@
+"""Local state that survives a restart: a JSON snapshot in the data folder, written on stop and periodically.
+
+moto keeps everything in memory. Two ways to persist it were considered:
+
+- *Replaying moto's request recorder* re-executes every request ever made, including their side effects: each
+  ``PutEvents`` would deliver again, each ``StartExecution`` would run again and page people again, and the log grows
+  without bound. Rejected.
+- *Dumping data, re-creating resources* (chosen): resources are declared in the topology and re-created from it at
+  every start (so a changed topology simply applies), and only data is saved: every DynamoDB table's items (tables
+  not in the topology, e.g. made with the aws cli, with their key schema), Secrets Manager values, the stream
+  backlog (records not yet handed to their consumer, so an outbox event written just before Ctrl-C is still
+  published), records the stream poller parked, the clock offset, and the Step Functions executions that were
+  running.
+
+Restore order matters: declared tables are created with streams off, items are loaded through the DynamoDB API,
+then streams are switched on, so restored items do not re-enter the stream as new INSERTs.
+
+**Executions interrupted by a restart are restarted from the beginning** with the same name and input (moto cannot
+serialise a running execution's position). Our state machines are written for that: every step is idempotent
+(DESIGN §3), and the restarted execution keeps the name ``<incident>-<generation>``, so a retried start still meets
+``ExecutionAlreadyExists``. Finished executions and SQS messages are not kept: nothing in the product reads them
+back after the fact.
+
+The file is written atomically (temporary file + ``os.replace``), so a crash mid-write leaves the previous snapshot.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from infra.local import dynamo_lock
+from infra.local.resources import table_name
+from infra.topology import Topology
+
+log = logging.getLogger("oncall.local.persistence")
+
+FORMAT = 1
+FILE_NAME = "emulator-state.json"
+
+Clients = Callable[[str], Any]
+
+
+# --- DynamoDB JSON ↔ plain JSON (boto3 hands binary attributes over as bytes) ---------------------------------------
+def _enc(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return {"__b64__": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, dict):
+        return {k: _enc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_enc(v) for v in value]
+    return value
+
+
+def _dec(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__b64__"}:
+            return base64.b64decode(value["__b64__"])
+        return {k: _dec(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dec(v) for v in value]
+    return value
+
+
+def _table_spec(desc: dict[str, Any]) -> dict[str, Any]:
+    """create_table arguments that rebuild an undeclared table's keys and indexes from its description."""
+    spec: dict[str, Any] = {
+        "TableName": desc["TableName"],
+        "AttributeDefinitions": desc["AttributeDefinitions"],
+        "KeySchema": desc["KeySchema"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    gsis = [
+        {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+        for g in desc.get("GlobalSecondaryIndexes", [])
+    ]
+    if gsis:
+        spec["GlobalSecondaryIndexes"] = gsis
+    lsis = [
+        {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+        for g in desc.get("LocalSecondaryIndexes", [])
+    ]
+    if lsis:
+        spec["LocalSecondaryIndexes"] = lsis
+    stream = desc.get("StreamSpecification") or {}
+    if stream.get("StreamEnabled"):
+        spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    return spec
+
+
+def capture(
+    clients: Clients,
+    *,
+    backlogs: Callable[[], dict[str, list[dict[str, Any]]]],
+    parked: dict[str, list[dict[str, Any]]],
+    clock_offset: float | None,
+) -> dict[str, Any]:
+    """Everything worth keeping, read consistently: DynamoDB is held still while tables and backlogs are read."""
+    ddb = clients("dynamodb")
+    tables: dict[str, Any] = {}
+    with dynamo_lock.LOCK:
+        names = [n for page in ddb.get_paginator("list_tables").paginate() for n in page["TableNames"]]
+        for name in names:
+            desc = ddb.describe_table(TableName=name)["Table"]
+            items: list[Any] = []
+            for page in ddb.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
+                items.extend(page["Items"])
+            tables[name] = {"spec": _table_spec(desc), "items": _enc(items)}
+        streams = backlogs()
+    return {
+        "format": FORMAT,
+        "saved_at": datetime.now(UTC).isoformat(),
+        "clock_offset_seconds": clock_offset,
+        "tables": tables,
+        "stream_backlog": _enc(streams),
+        "stream_parked": _enc(parked),
+        "secrets": _secrets(clients("secretsmanager")),
+        "executions": running_executions(clients("stepfunctions")),
+    }
+
+
+def _secrets(sm: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for page in sm.get_paginator("list_secrets").paginate():
+        for secret in page["SecretList"]:
+            value = sm.get_secret_value(SecretId=secret["Name"])
+            if "SecretString" in value:
+                out[secret["Name"]] = value["SecretString"]
+    return out
+
+
+def running_executions(sfn: Any) -> list[dict[str, str]]:
+    out = []
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+        ):
+            for ex in page["executions"]:
+                desc = sfn.describe_execution(executionArn=ex["executionArn"])
+                out.append({"stateMachineArn": machine["stateMachineArn"], "name": ex["name"], "input": desc["input"]})
+    return out
+
+
+def write(data_dir: Path, state: dict[str, Any]) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / FILE_NAME
+    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".state-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(state, fh, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / FILE_NAME
+    if not path.is_file():
+        return None
+    state: dict[str, Any] = json.loads(path.read_text())
+    if state.get("format") != FORMAT:
+        raise RuntimeError(
+            f"{path}: snapshot format {state.get('format')} is not {FORMAT}; move it away to start fresh"
+        )
+    return state
+
+
+def restore_tables(clients: Clients, state: dict[str, Any], topology: Topology) -> int:
+    """Load saved items (declared tables already exist, streams off); create undeclared tables first. Returns the
+    number of items loaded."""
+    ddb = clients("dynamodb")
+    declared = {table_name(t) for t in topology.tables}
+    existing = set(ddb.list_tables()["TableNames"])
+    loaded = 0
+    for name, saved in state.get("tables", {}).items():
+        streamed = None
+        if name not in declared and name not in existing:
+            spec = dict(saved["spec"])
+            streamed = spec.pop("StreamSpecification", None)
+            ddb.create_table(**spec)
+        loaded += _load_items(ddb, name, _dec(saved["items"]))
+        if streamed:
+            ddb.update_table(TableName=name, StreamSpecification=streamed)
+    return loaded
+
+
+def _load_items(ddb: Any, name: str, items: Iterable[dict[str, Any]]) -> int:
+    batch: list[dict[str, Any]] = []
+    count = 0
+
+    def flush() -> None:
+        request = {name: [{"PutRequest": {"Item": item}} for item in batch]}
+        while request:
+            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        batch.clear()
+
+    for item in items:
+        batch.append(item)
+        count += 1
+        if len(batch) == 25:
+            flush()
+    if batch:
+        flush()
+    return count
+
+
+def restore_secrets(clients: Clients, state: dict[str, Any]) -> None:
+    sm = clients("secretsmanager")
+    for name, value in (state.get("secrets") or {}).items():
+        try:
+            sm.put_secret_value(SecretId=name, SecretString=value)
+        except sm.exceptions.ResourceNotFoundException:
+            sm.create_secret(Name=name, SecretString=value)
+
+
+def restart_executions(clients: Clients, state: dict[str, Any]) -> list[str]:
+    sfn = clients("stepfunctions")
+    started = []
+    for ex in state.get("executions") or []:
+        try:
+            sfn.start_execution(stateMachineArn=ex["stateMachineArn"], name=ex["name"], input=ex["input"])
+            started.append(ex["name"])
+        except sfn.exceptions.StateMachineDoesNotExist:
+            log.warning("execution %s: its state machine is no longer declared; not restarted", ex["name"])
+        except sfn.exceptions.ExecutionAlreadyExists:
+            started.append(ex["name"])
+    return started
+
+
+def backlog_of(state: dict[str, Any] | None, table: str) -> list[dict[str, Any]]:
+    if not state:
+        return []
+    records: list[dict[str, Any]] = _dec((state.get("stream_backlog") or {}).get(table, []))
+    return records
+
+
+def parked_of(state: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    if not state:
+        return {}
+    parked: dict[str, list[dict[str, Any]]] = _dec(state.get("stream_parked") or {})
+    return parked

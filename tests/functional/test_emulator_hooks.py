@@ -1,0 +1,45 @@
+"""The moto internals the emulator patches are pinned: a moved hook point fails here, loudly, not in a demo."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+
+from infra.local import hooks
+from infra.local.hooks import HookPointMoved, verify_hook_points
+
+
+def test_moto_is_pinned_exactly() -> None:
+    assert importlib.metadata.version("moto") == hooks.MOTO_VERSION == "5.2.5"
+
+
+def test_every_hook_point_is_where_the_emulator_expects_it() -> None:
+    verify_hook_points()
+
+
+def test_a_moved_signature_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.events.models import Rule
+
+    def send_to_targets(self, event, transform_input=True, extra=None):  # type: ignore[no-untyped-def]
+        raise AssertionError("never called")
+
+    monkeypatch.setattr(Rule, "send_to_targets", send_to_targets)
+    with pytest.raises(HookPointMoved, match=r"Rule\.send_to_targets"):
+        verify_hook_points()
+
+
+def test_a_removed_hook_point_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    monkeypatch.delattr(DynamoDBStreamsBackend, "get_records")
+    with pytest.raises(HookPointMoved, match="get_records is gone"):
+        verify_hook_points()
+
+
+def test_another_moto_version_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto
+
+    monkeypatch.setattr(moto, "__version__", "5.3.0")
+    with pytest.raises(HookPointMoved, match=r"pinned to 5\.2\.5"):
+        verify_hook_points()
