@@ -175,6 +175,22 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="schedules",
+        pk="pk",
+        sk="sk",
+        indexes=(Index(name="by-kind", pk="kind", sk="kind_sort"),),
+        doc=(
+            "Schedules (SCHED#<id>/META, whose version is the S1 guard), each shift three times in one transaction: "
+            "SCHED#<id>/AT#<start>#<shift> (schedule view by start: overlap neighbours, predecessor, who is on call at "
+            "T, list by window), SCHED#<id>/SHIFT#<shift> (by id; a tombstone for a removed rotation slot) and "
+            "USER#<uid>/AT#<start>#<shift> (person view: S2 neighbours, /me/shifts, personal calendar); "
+            "USER#<uid>/GUARD is the S2 guard. Base-table items, not GSIs, because the overlap check must read "
+            "strongly consistently. Rotation rules SCHED#<id>/ROT#<rid>; feed-token hashes <owner>/FEED. "
+            "by-kind (sparse: kind = SCHEDULE | ROTATION) lists schedules by name and rotations for the hourly job. "
+            "Details: oncall/adapters/dynamodb/schedules.py."
+        ),
+    ),
+    Table(
         name="outbox",
         pk="pk",
         sk="sk",
@@ -199,9 +215,16 @@ FUNCTIONS: tuple[Function, ...] = (
         name="api",
         memory_mb=512,
         timeout_s=15,
-        tables={"outbox": "write", "idempotency": "write", "users": "write", "auth": "write"},
+        tables={"outbox": "write", "idempotency": "write", "users": "write", "auth": "write", "schedules": "write"},
         secrets=("jwt-keys",),
         local_concurrency=4,
+    ),
+    # the hourly rotation job: extends every rotation's shifts to the horizon (idempotent, resumable)
+    Function(
+        name="rotations",
+        timeout_s=300,
+        tables={"schedules": "write", "outbox": "write", "users": "read"},
+        local_concurrency=1,
     ),
     # the outbox relay: outbox stream → the bus (oncall.adapters.outbox.relay)
     Function(name="publisher", timeout_s=30, tables={"outbox": "read"}, publishes=True, local_concurrency=1),
@@ -216,7 +239,9 @@ ROUTES: tuple[Route, ...] = (
 
 RULES: tuple[Rule, ...] = ()
 
-SCHEDULES: tuple[Schedule, ...] = ()
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule(name="materialise-rotations", expression="rate(1 hour)", function="rotations"),
+)
 
 STATE_MACHINES: tuple[StateMachine, ...] = ()
 

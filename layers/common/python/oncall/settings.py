@@ -44,6 +44,10 @@ class Settings(BaseModel):
     max_body_bytes: int = 256 * 1024
     #: how long an Idempotency-Key is remembered
     idempotency_ttl_seconds: int = 24 * 3600
+    #: longest shift accepted (DESIGN §3 validation); default 14 days
+    max_shift_hours: int = Field(default=14 * 24, ge=1)
+    #: how far ahead rotations are materialised into shifts
+    rotation_horizon_days: int = Field(default=56, ge=1, le=366)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
     def table(self, name: str) -> str:
@@ -68,6 +72,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         ("bus_name", "ONCALL_BUS_NAME"),
         ("max_body_bytes", "ONCALL_MAX_BODY_BYTES"),
         ("idempotency_ttl_seconds", "ONCALL_IDEMPOTENCY_TTL_SECONDS"),
+        ("max_shift_hours", "ONCALL_MAX_SHIFT_HOURS"),
+        ("rotation_horizon_days", "ONCALL_ROTATION_HORIZON_DAYS"),
     ):
         if env.get(var):
             raw[field] = env[var]

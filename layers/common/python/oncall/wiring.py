@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from oncall.security.keys import KeySource
     from oncall.services.auth import AuthService
     from oncall.services.identity_ports import PasswordHasher, TokenCodec
+    from oncall.services.schedules import ScheduleService
     from oncall.services.users import UserService
 
 _built: dict[str, Any] = {}
@@ -137,3 +138,25 @@ def user_service() -> UserService:
         )
 
     return _once("user_service", build)
+
+
+def schedule_service() -> ScheduleService:
+    def build() -> ScheduleService:
+        from datetime import timedelta
+
+        from oncall.adapters import outbox
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.dynamodb.schedules import DynamoScheduleStore, UserDirectory
+        from oncall.services.schedules import ScheduleService
+
+        _bind_identity_tables()
+        settings = get_settings()
+        return ScheduleService(
+            store=DynamoScheduleStore(settings.table("schedules"), outbox=outbox.transact_put),
+            people=UserDirectory(DynamoUserStore()),
+            clock=clock(),
+            max_shift=timedelta(hours=settings.max_shift_hours),
+            horizon=timedelta(days=settings.rotation_horizon_days),
+        )
+
+    return _once("schedule_service", build)

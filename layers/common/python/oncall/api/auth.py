@@ -37,6 +37,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/integrations/alertmanager"),  # integration key as bearer
         ("POST", "/integrations/grafana"),
         ("GET", "/schedules/<schedule_id>/calendar.ics"),  # per-feed token
+        ("GET", "/users/<user_id>/calendar.ics"),  # per-feed token
     }
 )
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from oncall.domain.events import DomainEvent
 from oncall.domain.rotations import Rotation
@@ -186,7 +186,7 @@ class DynamoScheduleStore:
         return [_schedule(i) for i in got["Items"]], got.get("LastEvaluatedKey")
 
     def update_schedule(self, schedule: Schedule) -> None:
-        sets = ["#n = :n", "timezone = :tz", "kind_sort = :ks"]
+        sets = ["#n = :n", "#tz = :tz", "kind_sort = :ks"]
         values: dict[str, Attr] = {
             ":n": _s(schedule.name),
             ":tz": _s(schedule.timezone),
@@ -201,32 +201,44 @@ class DynamoScheduleStore:
             Key={"pk": _s(sched_pk(schedule.id)), "sk": _s("META")},
             UpdateExpression=expr,
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeNames={"#n": "name", "#tz": "timezone"},
             ExpressionAttributeValues=values,
         )
 
     def delete_schedule_record(self, schedule: Schedule) -> None:
-        """Remove the schedule's own items once its shifts are gone; the version condition makes a shift written in
-        the meantime fail this (the caller deletes again)."""
-        rest = [
-            {"pk": _s(sched_pk(schedule.id)), "sk": _s(sk)}
-            for sk in ["FEED", *(f"ROT#{r.id}" for r in self.list_rotations(schedule.id))]
-        ]
-        items: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": {"pk": _s(sched_pk(schedule.id)), "sk": _s("META")},
-                    "ConditionExpression": "version = :v",
-                    "ExpressionAttributeValues": {":v": _n(schedule.version)},
-                }
-            }
-        ]
-        items += [{"Delete": {"TableName": self.table, "Key": key}} for key in rest[:99]]
+        """Remove the schedule's own items once its shifts are gone (rotation rules, feed token, slot tombstones),
+        then the schedule itself on ``version = :read``, so a shift written in the meantime makes this fail and the
+        caller go round again."""
+        pk = sched_pk(schedule.id)
+        leftovers: list[dict[str, Attr]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(pk)},
+            "ProjectionExpression": "pk, sk",
+            "ConsistentRead": True,
+        }
+        while True:
+            got = self.client.query(**kwargs)
+            leftovers += [{"pk": i["pk"], "sk": i["sk"]} for i in got["Items"] if i["sk"]["S"] != "META"]
+            if "LastEvaluatedKey" not in got:
+                break
+            kwargs["ExclusiveStartKey"] = got["LastEvaluatedKey"]
+        if any(k["sk"]["S"].startswith("AT#") for k in leftovers):
+            raise VersionConflict("shifts were added while the schedule was being deleted")
+        for start in range(0, len(leftovers), 25):
+            request = {self.table: [{"DeleteRequest": {"Key": k}} for k in leftovers[start : start + 25]]}
+            while request:
+                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
         try:
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException as exc:
-            raise VersionConflict(str(exc)) from None
+            self.client.delete_item(
+                TableName=self.table,
+                Key={"pk": _s(pk), "sk": _s("META")},
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": _n(schedule.version)},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise VersionConflict("the schedule changed while being deleted") from None
 
     # -- guards and neighbours (the overlap check) ------------------------------------------------------------------
 
@@ -335,7 +347,22 @@ class DynamoScheduleStore:
             Key={"pk": _s(sched_pk(schedule_id)), "sk": _s(f"SHIFT#{shift_id}")},
             ConsistentRead=True,
         )
-        return _shift(got["Item"]) if "Item" in got else None
+        item = got.get("Item")
+        return _shift(item) if item and "state" not in item else None
+
+    def known_ids(self, schedule_id: str, shift_ids: Sequence[str]) -> set[str]:
+        """Which of ``shift_ids`` exist or existed (tombstones count): one consistent ``BatchGetItem``."""
+        keys = [{"pk": _s(sched_pk(schedule_id)), "sk": _s(f"SHIFT#{i}")} for i in dict.fromkeys(shift_ids)]
+        found: set[str] = set()
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table: {"Keys": keys[start : start + 100], "ConsistentRead": True, "ProjectionExpression": "id"}
+            }
+            while request:
+                got = self.client.batch_get_item(RequestItems=request)
+                found |= {i["id"]["S"] for i in got["Responses"].get(self.table, [])}
+                request = got.get("UnprocessedKeys") or {}
+        return found
 
     # -- the one write path ------------------------------------------------------------------------------------------
 
@@ -372,6 +399,12 @@ class DynamoScheduleStore:
         writes: dict[tuple[str, str], dict[str, Any]] = {}
         for old in change.deletes:
             for pk, sk in self._views(old):
+                if sk.startswith("SHIFT#") and old.rotation_id and not change.purge:
+                    # a removed rotation slot leaves a tombstone under its deterministic id, so the hourly job
+                    # does not bring back a slot someone deleted or overrode
+                    tomb = {"pk": _s(pk), "sk": _s(sk), "id": _s(old.id), "state": _s("deleted")}
+                    writes[(pk, sk)] = {"Put": {"TableName": self.table, "Item": tomb}}
+                    continue
                 writes[(pk, sk)] = {"Delete": {"TableName": self.table, "Key": {"pk": _s(pk), "sk": _s(sk)}}}
         replaced = {old.id for old in change.deletes}
         for new in change.puts:
@@ -500,3 +533,20 @@ class DynamoScheduleStore:
 
     def set_feed_token_hash(self, owner: str, token_hash: str) -> None:
         self.client.put_item(TableName=self.table, Item={**self._feed_key(owner), "token_sha256": _s(token_hash)})
+
+
+class _Users(Protocol):
+    def get(self, user_id: str) -> Any: ...
+
+
+class UserDirectory:
+    """``People`` over identity's user store: a deleted user is as unknown as one that never existed."""
+
+    def __init__(self, users: _Users) -> None:
+        self.users = users
+
+    def name_of(self, user_id: str) -> str | None:
+        user = self.users.get(user_id)
+        if user is None or not getattr(user, "active", True):
+            return None
+        return str(user.display_name or user.username)
