@@ -1,0 +1,138 @@
+"""Restart keeps data: a snapshot in the data folder on stop, restored at the next start."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from infra.local.clock import ShiftedClock
+from infra.local.emulator import Emulator
+from infra.local.persistence import FILE_NAME
+from tests.fixtures.topology import fixture_topology
+from tests.support.invoker import InProcessInvoker
+
+
+def _emulator(invoker: InProcessInvoker, data_dir: Path | None, **kw: Any) -> Emulator:
+    return Emulator(invoker.topology, invoker, port=0, data_dir=data_dir, **kw)
+
+
+def _accepted(key: str) -> bool:
+    module = sys.modules.get("oncall_function_stream_sink")
+    return module is not None and key in module.ACCEPTED
+
+
+def test_restart_keeps_items_secrets_clock_backlog_and_restarts_executions(tmp_path: Path) -> None:
+    with InProcessInvoker(fixture_topology()) as invoker:
+        first = _emulator(invoker, tmp_path, clock=ShiftedClock(), stream_poll_seconds=3600)
+        first.start()
+        try:
+            ddb = first.client("dynamodb")
+            ddb.put_item(
+                TableName="oncall-fixture-entities",
+                Item={"pk": {"S": "keep-me"}, "n": {"N": "42"}, "blob": {"B": b"\x00\xff"}, "tags": {"SS": ["a", "b"]}},
+            )
+            # a table made by an operator's script, not declared anywhere
+            ddb.create_table(
+                TableName="scratch",
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            ddb.put_item(TableName="scratch", Item={"id": {"S": "x"}})
+            secret = first.client("secretsmanager").get_secret_value(SecretId="oncall-jwt-keys")["SecretString"]
+            first.advance_clock(timedelta(hours=2))
+            # the poller sleeps an hour between reads: this record is still unread at stop
+            ddb.put_item(TableName="oncall-fixture-stream", Item={"pk": {"S": "written-before-stop"}})
+            sfn = first.client("stepfunctions")
+            sfn.start_execution(
+                stateMachineArn=first.state_machine_arn("fixture-callback"),
+                name="interrupted",
+                input=json.dumps({"marker": "interrupted"}),
+            )
+            invoker.wait_for("echo", lambda c: c.event.get("request", {}).get("marker") == "interrupted")
+        finally:
+            first.stop()
+        assert (tmp_path / FILE_NAME).is_file()
+
+        clock = ShiftedClock()
+        second = _emulator(invoker, tmp_path, clock=clock, stream_poll_seconds=0.05)
+        second.start()
+        try:
+            ddb = second.client("dynamodb")
+            item = ddb.get_item(TableName="oncall-fixture-entities", Key={"pk": {"S": "keep-me"}})["Item"]
+            assert item == {
+                "pk": {"S": "keep-me"},
+                "n": {"N": "42"},
+                "blob": {"B": b"\x00\xff"},
+                "tags": {"SS": ["a", "b"]},
+            }
+            assert ddb.get_item(TableName="scratch", Key={"id": {"S": "x"}})["Item"] == {"id": {"S": "x"}}
+            assert (
+                second.client("secretsmanager").get_secret_value(SecretId="oncall-jwt-keys")["SecretString"] == secret
+            )
+            assert clock.offset >= timedelta(hours=2)
+            # the unread stream record is delivered after the restart ...
+            deadline = time.monotonic() + 10
+            while not _accepted("written-before-stop"):
+                assert time.monotonic() < deadline, "backlog not delivered after restart"
+                time.sleep(0.05)
+            # ... and restoring items did not replay them into the stream as new INSERTs
+            keys = [
+                r["dynamodb"]["Keys"]["pk"]["S"] for c in invoker.calls_to("stream_sink") for r in c.event["Records"]
+            ]
+            assert keys.count("written-before-stop") == 1
+            # the interrupted execution runs again from the beginning, under the same name
+            assert second.restarted_executions == ["interrupted"]
+            calls = [c for c in invoker.calls_to("echo") if c.event.get("request", {}).get("marker") == "interrupted"]
+            deadline = time.monotonic() + 10
+            while len(calls) < 2:
+                assert time.monotonic() < deadline, "interrupted execution was not restarted"
+                time.sleep(0.05)
+                calls = [
+                    c for c in invoker.calls_to("echo") if c.event.get("request", {}).get("marker") == "interrupted"
+                ]
+            sfn = second.client("stepfunctions")
+            arn = second.state_machine_arn("fixture-callback").replace(":stateMachine:", ":execution:") + ":interrupted"
+            assert sfn.describe_execution(executionArn=arn)["name"] == "interrupted"
+        finally:
+            second.stop()
+
+
+def test_ephemeral_emulator_keeps_nothing(tmp_path: Path) -> None:
+    with InProcessInvoker(fixture_topology()) as invoker:
+        first = _emulator(invoker, None)
+        first.start()
+        try:
+            first.client("dynamodb").put_item(TableName="oncall-fixture-entities", Item={"pk": {"S": "gone"}})
+        finally:
+            first.stop()
+        second = _emulator(invoker, None)
+        second.start()
+        try:
+            got = second.client("dynamodb").get_item(TableName="oncall-fixture-entities", Key={"pk": {"S": "gone"}})
+            assert "Item" not in got
+        finally:
+            second.stop()
+
+
+def test_periodic_snapshot_is_written_while_running(tmp_path: Path) -> None:
+    with InProcessInvoker(fixture_topology()) as invoker:
+        emu = _emulator(invoker, tmp_path, snapshot_seconds=0.2)
+        emu.start()
+        try:
+            emu.client("dynamodb").put_item(TableName="oncall-fixture-entities", Item={"pk": {"S": "periodic"}})
+            deadline = time.monotonic() + 10
+            while True:
+                path = tmp_path / FILE_NAME
+                if path.is_file():
+                    items = json.loads(path.read_text())["tables"]["oncall-fixture-entities"]["items"]
+                    if {"pk": {"S": "periodic"}} in items:
+                        break
+                assert time.monotonic() < deadline, "no periodic snapshot"
+                time.sleep(0.05)
+        finally:
+            emu.stop()
