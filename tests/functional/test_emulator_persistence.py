@@ -102,7 +102,13 @@ def test_restart_keeps_items_secrets_clock_backlog_and_restarts_executions(tmp_p
             second.stop()
 
 
-def test_ephemeral_emulator_keeps_nothing(tmp_path: Path) -> None:
+def test_ephemeral_emulator_keeps_nothing_and_stop_undoes_every_patch() -> None:
+    from moto.awslambda.models import LambdaFunction
+    from moto.events.models import Rule
+
+    from infra.local import dynamo_lock
+
+    originals = (LambdaFunction.invoke, Rule.send_to_targets)
     with InProcessInvoker(fixture_topology()) as invoker:
         first = _emulator(invoker, None)
         first.start()
@@ -115,8 +121,11 @@ def test_ephemeral_emulator_keeps_nothing(tmp_path: Path) -> None:
         try:
             got = second.client("dynamodb").get_item(TableName="oncall-fixture-entities", Key={"pk": {"S": "gone"}})
             assert "Item" not in got
+            assert LambdaFunction.invoke is not originals[0]
         finally:
             second.stop()
+    assert (LambdaFunction.invoke, Rule.send_to_targets) == originals
+    assert not dynamo_lock.installed()
 
 
 def test_periodic_snapshot_is_written_while_running(tmp_path: Path) -> None:

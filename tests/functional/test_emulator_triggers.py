@@ -39,6 +39,7 @@ def emulator(invoker: InProcessInvoker) -> Iterator[Emulator]:
         scheduler_tick_seconds=0.05,
         stream_poll_seconds=0.05,
         stream_retry_delays=(0.05, 0.05, 0.05),
+        lambda_retry_delays=(0.05, 0.05),
     )
     emu.start()
     yield emu
@@ -233,9 +234,10 @@ def _callback_token(invoker: InProcessInvoker, marker: str) -> str:
 
 
 def test_callback_task_success(emulator: Emulator, invoker: InProcessInvoker) -> None:
+    """Started and answered over the port, the way a worker process does it."""
     from oncall.adapters.stepfunctions import send_task_success
 
-    sfn = client(emulator, "stepfunctions")
+    sfn = client(emulator, "stepfunctions", http=True)
     run = sfn.start_execution(
         stateMachineArn=emulator.state_machine_arn("fixture-callback"),
         name="cb-ok",
@@ -292,3 +294,66 @@ def test_start_execution_helper_is_idempotent(emulator: Emulator) -> None:
     again = start_execution(sfn, state_machine_arn=machine, name="inc-1-1", payload={"a": 2})
     assert first == again
     assert wait_execution(sfn, first)["status"] == "SUCCEEDED"
+
+
+# --- asynchronous invocations ------------------------------------------------------------------------------------
+def test_failing_lambda_target_is_retried_twice_like_async_invoke(
+    emulator: Emulator, invoker: InProcessInvoker
+) -> None:
+    events = client(emulator, "events")
+    events.put_rule(Name="adhoc-retry", EventBusName="oncall", EventPattern=json.dumps({"detail-type": ["retry.me"]}))
+    events.put_targets(
+        Rule="adhoc-retry",
+        EventBusName="oncall",
+        Targets=[
+            {"Id": "t", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:oncall-echo", "InputPath": "$.detail"}
+        ],
+    )
+    try:
+        marker = f"r-{time.monotonic_ns()}"
+        put(emulator, "retry.me", {"raise": "FlakyError", "message": marker})
+
+        def attempts() -> list[Any]:
+            return [
+                c for c in invoker.calls_to("echo") if isinstance(c.event, dict) and c.event.get("message") == marker
+            ]
+
+        deadline = time.monotonic() + 10
+        while len(attempts()) < 3:
+            assert time.monotonic() < deadline, f"only {len(attempts())} attempts"
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert len(attempts()) == 3  # the first try and two retries, then dropped
+        assert all(c.result.error_type == "FlakyError" for c in attempts())
+    finally:
+        events.remove_targets(Rule="adhoc-retry", EventBusName="oncall", Ids=["t"])
+        events.delete_rule(Name="adhoc-retry", EventBusName="oncall")
+
+
+def test_event_invocation_returns_202_and_runs_later(emulator: Emulator, invoker: InProcessInvoker) -> None:
+    lam = client(emulator, "lambda", http=True)
+    marker = f"ev-{time.monotonic_ns()}"
+    out = lam.invoke(FunctionName="oncall-echo", InvocationType="Event", Payload=json.dumps({"marker": marker}))
+    assert out["StatusCode"] == 202
+    call = invoker.wait_for("echo", lambda c: isinstance(c.event, dict) and c.event.get("marker") == marker)
+    assert call.result.ok
+
+
+def test_undeclared_function_gets_an_error_document(emulator: Emulator) -> None:
+    lam = client(emulator, "lambda")
+    lam.create_function(
+        FunctionName="made-by-hand",
+        Runtime="python3.13",
+        Role="arn:aws:iam::123456789012:role/oncall-local-lambda",
+        Handler="handler.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    out = lam.invoke(FunctionName="made-by-hand", Payload=b"{}")
+    assert out["FunctionError"] == "Unhandled"
+    assert json.loads(out["Payload"].read())["errorType"] == "Runtime.HandlerNotFound"
+
+
+def test_only_one_emulator_per_process(emulator: Emulator, invoker: InProcessInvoker) -> None:
+    with pytest.raises(RuntimeError, match="already running"):
+        Emulator(invoker.topology, invoker, port=0).start()
+    assert emulator.running
