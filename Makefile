@@ -57,17 +57,30 @@ fmt: sync-dev ## format and autofix
 layer: sync-dev ## build the arm64 dependency layer (no Docker) into layers/deps
 	$(UV) run --no-sync python -m infra.build_layer
 
-synth: layer ## synthesize the CloudFormation template (no network needed once the layer is built)
-	npx --yes --prefix infra/cli cdk synth
+# The layer is rebuilt when the lock file changes (not on every synth: a synth needs no network once it is built).
+LAYER_STAMP := layers/deps/oncall-layer.json
+$(LAYER_STAMP): uv.lock
+	$(MAKE) layer
 
-diff: layer ## cdk diff against the deployed stack
-	npx --yes --prefix infra/cli cdk diff
+# The CDK CLI pinned in infra/cli (2.x; 3.x cannot read these assemblies). The stamp avoids re-running npm ci:
+# npm gives installed files a fixed 1985 mtime, so the binary itself always looks older than the lock.
+CDK_STAMP := infra/cli/node_modules/.installed
+$(CDK_STAMP): infra/cli/package-lock.json
+	npm ci --prefix infra/cli --no-audit --no-fund
+	touch $@
+CDK := npx --prefix infra/cli cdk
 
-deploy: layer ## deploy to the AWS account of your current credentials
-	npx --yes --prefix infra/cli cdk deploy
+synth: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## synthesize the CloudFormation template (offline once the layer is built)
+	$(CDK) synth
 
-destroy: ## delete the deployed stack (tables are retained)
-	npx --yes --prefix infra/cli cdk destroy
+diff: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## cdk diff against the deployed stack
+	$(CDK) diff
+
+deploy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## deploy to the AWS account of your current credentials
+	$(CDK) deploy
+
+destroy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## delete the deployed stack (tables are retained; the app is synthesized first)
+	$(CDK) destroy
 
 tg: ## act as a Telegram user in the local sandbox: make tg TEXT="/help" [CHAT=1] (or DATA=<callback_data>)
 	@$(UV) run --no-sync python -m infra.local.sandbox --url "$(or $(URL),http://127.0.0.1:$(or $(ONCALL_HTTP_PORT),8000))" \

@@ -1,0 +1,155 @@
+"""Lambda functions from the topology, each with its own role granting exactly what its declaration names.
+
+No managed policies and no CDK helper functions: every function gets an explicit log group (so CDK never adds its
+log-retention custom resource) and an inline policy built from ``Function.tables`` (read vs write),
+``publishes``, ``state_machines`` and ``secrets``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.constructs.layers import ARCHITECTURE, ASSET_EXCLUDES, RUNTIME, Layers
+from infra.constructs.nag import acknowledge, acknowledge_wildcard_resource
+from infra.constructs.naming import cid
+from infra.topology import Function, Topology
+
+TABLE_READ = [
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+]
+TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+STATE_MACHINE_ACTIONS = [
+    "states:StartExecution",
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
+]
+#: what Lambda's active tracing adds to the role (AWS offers no resource-level scoping for it)
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What functions may be granted, by topology name."""
+
+    tables: Mapping[str, dynamodb.Table]
+    bus: events.IEventBus
+    state_machine_arns: Mapping[str, str]
+    secrets: Mapping[str, secretsmanager.ISecret]
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topology: Topology,
+        resources: Resources,
+        layers: Layers,
+        log_retention: logs.RetentionDays,
+        stage: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.by_name: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
+        for decl in topology.functions:
+            self._add(decl, topology, resources, layers, log_retention, stage)
+
+    def _add(
+        self,
+        decl: Function,
+        topology: Topology,
+        resources: Resources,
+        layers: Layers,
+        log_retention: logs.RetentionDays,
+        stage: str,
+    ) -> None:
+        name = cid(decl.name)
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"OnCall Hub function '{decl.name}': only what infra/topology.py declares for it",
+        )
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        environment = {
+            "ONCALL_STAGE": stage,
+            "ONCALL_BUS_NAME": resources.bus.event_bus_name,
+            "POWERTOOLS_SERVICE_NAME": f"oncall-{decl.name}",
+            "POWERTOOLS_METRICS_NAMESPACE": "OnCallHub",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            # request/response bodies carry personal data (emails, chat ids): keep them out of X-Ray
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        }
+        for tname, access in sorted(decl.tables.items()):
+            table = resources.tables[tname]
+            tdecl = topology.table(tname)
+            environment[tdecl.env_var] = table.table_name
+            arns = [table.table_arn] + [f"{table.table_arn}/index/{ix.name}" for ix in tdecl.indexes]
+            actions = TABLE_READ + (TABLE_WRITE if access == "write" else [])
+            role.add_to_policy(iam.PolicyStatement(actions=actions, resources=arns))
+        if decl.publishes:
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["events:PutEvents"], resources=[resources.bus.event_bus_arn])
+            )
+        for smname in decl.state_machines:
+            arn = resources.state_machine_arns[smname]
+            environment[topology.state_machine(smname).env_var] = arn
+            role.add_to_policy(iam.PolicyStatement(actions=STATE_MACHINE_ACTIONS, resources=[arn]))
+        for secret_name in decl.secrets:
+            secret = resources.secrets[secret_name]
+            environment[next(s for s in topology.secrets if s.name == secret_name).env_var] = secret.secret_arn
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
+            )
+        # declared environment last: a function may override a default (e.g. its log level), never a resource name
+        environment.update(
+            {k: v for k, v in decl.environment.items() if k not in environment or k.startswith("POWERTOOLS_")}
+        )
+
+        fn = lambda_.Function(
+            self,
+            name,
+            description=f"OnCall Hub '{decl.name}'",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=decl.handler,
+            code=lambda_.Code.from_asset(str(decl.code_dir), exclude=ASSET_EXCLUDES),
+            layers=layers.all,
+            memory_size=decl.memory_mb,
+            timeout=Duration.seconds(decl.timeout_s),
+            environment=environment,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+        acknowledge(
+            fn,
+            "AwsSolutions-L1",
+            "Pinned to python3.13 on purpose: the dependency layer is built for cp313 (manylinux aarch64) and "
+            "the test suite runs on 3.13; moving runtimes is a deliberate change of layer, tests and runtime together.",
+        )
+        acknowledge_wildcard_resource(role, XRAY_ACTIONS)
+        self.by_name[decl.name] = fn
+        self.roles[decl.name] = role

@@ -1,0 +1,67 @@
+"""The two Lambda layers: our shared package (``oncall``) and the third-party dependencies built for arm64."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.topology import ROOT
+
+COMMON_DIR = ROOT / "layers" / "common"
+DEPS_DIR = ROOT / "layers" / "deps"
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+#: never ship bytecode built by the developer's interpreter; Lambda compiles what it imports
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".mypy_cache", ".pytest_cache"]
+
+
+class DepsLayerMissingError(RuntimeError):
+    pass
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def deps_layer_dir(*, allow_missing: bool) -> Path:
+    """``layers/deps`` once ``make layer`` has built it. Only template tests may go without it (context flag
+    ``oncall:allowMissingDepsLayer``): they get a stand-in directory, and a real ``cdk synth`` fails clearly."""
+    if (DEPS_DIR / "python").is_dir():
+        return DEPS_DIR
+    if not allow_missing:
+        raise DepsLayerMissingError(
+            f"the dependency layer is not built ({_shown(DEPS_DIR)}/python is missing): "
+            "run `make layer` (python -m infra.build_layer) before cdk synth/diff/deploy"
+        )
+    stand_in = Path(tempfile.mkdtemp(prefix="oncall-deps-stand-in-"))
+    (stand_in / "python").mkdir()
+    (stand_in / "python" / "STAND-IN.txt").write_text("template tests only: run `make layer` for the real layer\n")
+    return stand_in
+
+
+class Layers(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, allow_missing_deps: bool) -> None:
+        super().__init__(scope, construct_id)
+        self.common = lambda_.LayerVersion(
+            self,
+            "Common",
+            code=lambda_.Code.from_asset(str(COMMON_DIR), exclude=ASSET_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="OnCall Hub shared package (import oncall)",
+        )
+        self.deps = lambda_.LayerVersion(
+            self,
+            "Deps",
+            code=lambda_.Code.from_asset(str(deps_layer_dir(allow_missing=allow_missing_deps))),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="OnCall Hub third-party dependencies (runtime group of uv.lock, manylinux2014 aarch64)",
+        )
+
+    @property
+    def all(self) -> list[lambda_.ILayerVersion]:
+        return [self.deps, self.common]

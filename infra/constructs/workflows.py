@@ -1,0 +1,102 @@
+"""Step Functions state machines (Standard) from their ASL files: ``${Name}`` placeholders become function ARNs via
+DefinitionSubstitutions; logging ALL to a log group; X-Ray tracing.
+
+State machines get explicit names (``<stack>-<name>``) so a function's environment and policy can name the ARN
+without a CloudFormation reference: a function both invoked by and signalling a machine would otherwise form a cycle.
+The machine's role may invoke exactly the substituted functions (unqualified ARNs: the ASL must not add a
+version/alias qualifier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.nag import acknowledge_wildcard_resource
+from infra.constructs.naming import cid
+from infra.topology import StateMachine
+
+#: added by CDK for LogLevel.ALL delivery and tracing; AWS authorises these only on Resource "*"
+SFN_WILDCARD_ACTIONS = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+]
+
+
+def state_machine_name(stack: Stack, decl: StateMachine) -> str:
+    return f"{stack.stack_name}-{decl.name}"
+
+
+def state_machine_arn(stack: Stack, decl: StateMachine) -> str:
+    return stack.format_arn(
+        service="states",
+        resource="stateMachine",
+        resource_name=state_machine_name(stack, decl),
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+class Workflows(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machines: tuple[StateMachine, ...],
+        functions: Mapping[str, lambda_.IFunction],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.by_name: dict[str, sfn.StateMachine] = {}
+        for decl in state_machines:
+            name = cid(decl.name)
+            log_group = logs.LogGroup(
+                self,
+                f"{name}Logs",
+                # vended-log groups under /aws/vendedlogs/ keep the account's log resource policy from growing
+                log_group_name=f"/aws/vendedlogs/states/{state_machine_name(stack, decl)}",
+                retention=log_retention,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            machine = sfn.StateMachine(
+                self,
+                name,
+                state_machine_name=state_machine_name(stack, decl),
+                state_machine_type=sfn.StateMachineType.STANDARD,
+                definition_body=sfn.DefinitionBody.from_file(str(decl.definition)),
+                definition_substitutions={
+                    placeholder: functions[fn].function_arn
+                    for placeholder, fn in sorted(decl.function_substitutions.items())
+                },
+                logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+                tracing_enabled=True,
+            )
+            for fn in sorted(set(decl.function_substitutions.values())):
+                machine.add_to_role_policy(
+                    iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[functions[fn].function_arn])
+                )
+            acknowledge_wildcard_resource(machine.role, SFN_WILDCARD_ACTIONS)
+            self.by_name[decl.name] = machine
+            CfnOutput(
+                stack,
+                f"StateMachine{name}Arn",
+                value=machine.state_machine_arn,
+                description=f"Step Functions state machine '{decl.name}'",
+            )

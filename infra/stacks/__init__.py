@@ -1,0 +1,1 @@
+"""CDK stacks. One today: everything OnCall Hub runs, built from a ``Topology``."""

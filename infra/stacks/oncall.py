@@ -1,0 +1,91 @@
+"""The OnCall Hub stack: whatever ``infra/topology.py`` declares, nothing it does not.
+
+Generic over the ``Topology`` value it is given, so tables, functions, routes, rules, schedules, state machines and
+secrets added to the topology appear here without code changes (and tests can synthesize an extended topology).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.api import Api
+from infra.constructs.data import Tables
+from infra.constructs.events import Bus, Rules
+from infra.constructs.functions import Functions, Resources
+from infra.constructs.layers import Layers
+from infra.constructs.secrets import Secrets
+from infra.constructs.streams import StreamConsumers
+from infra.constructs.workflows import Workflows, state_machine_arn
+from infra.topology import Topology
+
+
+class OnCallStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topology: Topology,
+        allow_missing_deps_layer: bool = False,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        throttle_rate: float = 50,
+        throttle_burst: int = 100,
+        stage: str = "aws",
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        topology.validate()
+        self.topology = topology
+        secrets = Secrets(self, "Secrets", secrets=topology.secrets)
+        self.tables = Tables(self, "Tables", tables=topology.tables)
+        self.bus = Bus(self, "Events", name=topology.bus_name)
+        layers = Layers(self, "Layers", allow_missing_deps=allow_missing_deps_layer)
+        self.functions = Functions(
+            self,
+            "Functions",
+            topology=topology,
+            resources=Resources(
+                tables=self.tables.by_name,
+                bus=self.bus.bus,
+                state_machine_arns={sm.name: state_machine_arn(self, sm) for sm in topology.state_machines},
+                secrets=secrets.by_name,
+            ),
+            layers=layers,
+            log_retention=log_retention,
+            stage=stage,
+        )
+        StreamConsumers(
+            self,
+            "Streams",
+            tables=topology.tables,
+            table_resources=self.tables.by_name,
+            functions=self.functions.by_name,
+            roles=self.functions.roles,
+        )
+        self.api = Api(
+            self,
+            "Api",
+            routes=topology.routes,
+            functions=self.functions.by_name,
+            throttle_rate=throttle_rate,
+            throttle_burst=throttle_burst,
+            log_retention=log_retention,
+        )
+        self.workflows = Workflows(
+            self,
+            "Workflows",
+            state_machines=topology.state_machines,
+            functions=self.functions.by_name,
+            log_retention=log_retention,
+        )
+        self.rules = Rules(
+            self,
+            "Rules",
+            rules=topology.rules,
+            schedules=topology.schedules,
+            bus=self.bus.bus,
+            functions=self.functions.by_name,
+            state_machines=self.workflows.by_name,
+        )
