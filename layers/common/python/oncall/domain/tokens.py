@@ -85,7 +85,8 @@ def decide_refresh(record: RefreshRecord, now: datetime, grace_seconds: float) -
         record.rotated_at is not None
         and record.successor_jti is not None
         and record.successor_iat is not None
-        and 0 <= (now - record.rotated_at).total_seconds() <= grace_seconds
+        # no lower bound: a rotation stamped after our ``now`` is a concurrent request (or another Lambda's clock)
+        and (now - record.rotated_at).total_seconds() <= grace_seconds
     ):
         return ReplaySuccessor(jti=record.successor_jti, iat=record.successor_iat)
     return ReuseDetected()

@@ -103,7 +103,8 @@ class AuthService:
     def _enforce_limits(self, keys: list[str], window: int, now: datetime) -> None:
         counts = self._counters.counts(keys, window)
         limits = (self._settings.login_failures_per_user, self._settings.login_failures_per_ip)
-        if any(counts.get(key, 0) >= limit for key, limit in zip(keys, limits, strict=True)):
+        # keys may be the username key alone (password change), hence not strict
+        if any(counts.get(key, 0) >= limit for key, limit in zip(keys, limits, strict=False)):
             retry_after = max(1, self._window_end(window) - int(now.timestamp()))
             raise RateLimited("too many failed logins; try again later", retry_after=retry_after)
 
@@ -145,13 +146,11 @@ class AuthService:
             decision = decide_refresh(record, now, self._settings.refresh_grace_seconds)
             if isinstance(decision, Rotate):
                 new_jti, iat = self._ids(), int(now.timestamp())
-                outcome = self._sessions.rotate(record, new_jti, iat, now, claims.exp)
-                if outcome == "rotated":
+                if self._sessions.rotate(record, new_jti, iat, now, claims.exp):
                     return self._pair(user.id, claims.sid, user.token_version, new_jti, iat, claims.exp)
-                if outcome == "revoked":
-                    raise _session_ended()
-                reread = self._sessions.get_token(claims.jti)  # lost the race: someone rotated it just now
-                if reread is None:
+                # a condition failed: another request rotated it just now, or the family died meanwhile
+                reread = self._sessions.get_token(claims.jti)
+                if reread is None or self._sessions.family_revoked(claims.sid):
                     raise _session_ended()
                 record = reread
                 continue

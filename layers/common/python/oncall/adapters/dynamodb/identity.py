@@ -305,9 +305,10 @@ class DynamoSessionStore:
             return True
         return item.revoked_at is not None
 
-    def rotate(self, old: RefreshRecord, new_jti: str, new_iat: int, now: datetime, expires_at: int) -> str:
-        """Retire ``old`` and store its successor in one transaction. Returns ``"rotated"``, ``"lost"`` (another
-        request rotated it first) or ``"revoked"`` (the family died meanwhile)."""
+    def rotate(self, old: RefreshRecord, new_jti: str, new_iat: int, now: datetime, expires_at: int) -> bool:
+        """Retire ``old`` and store its successor in one transaction, on condition that ``old`` is still active and
+        its family alive. False when a condition failed: the caller re-reads to learn which (pynamodb reorders
+        transaction items by kind, so cancellation reasons cannot be matched to our calls by position)."""
         try:
             with TransactWrite(connection=_connection()) as tx:
                 tx.update(
@@ -335,13 +336,10 @@ class DynamoSessionStore:
                     FamilyItem, family_pk(old.family_id), FAMILY, condition=FamilyItem.revoked_at.does_not_exist()
                 )
         except TransactWriteError as exc:
-            reasons = _reasons(exc)
-            if len(reasons) == 3 and reasons[2] == "ConditionalCheckFailed":
-                return "revoked"
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return "lost"
+            if "ConditionalCheckFailed" in _reasons(exc):
+                return False
             raise
-        return "rotated"
+        return True
 
     def revoke_family(self, sid: str, now: datetime) -> None:
         try:
