@@ -223,7 +223,7 @@ def test_post_users_honours_idempotency_key(clock):
 class _BotApi(BaseHTTPRequestHandler):
     calls: list[str] = []  # noqa: RUF012
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         type(self).calls.append(self.path)
         body = json.dumps({"ok": True, "result": {"id": 1, "is_bot": True, "username": "oncall_test_bot"}}).encode()
         self.send_response(200)
