@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +71,21 @@ CLIENT_ENV = {
     # current botocore routes DynamoDB (Streams) to account-id endpoints moto does not serve
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """ThreadedMotoServer binds in its own thread and start() then waits forever if the bind failed: fail here."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot serve the emulator on {host}:{port} ({exc.strerror}); another runner, LocalStack or Floci "
+                "may be using it: stop it or choose another port (ONCALL_EMULATOR_PORT)"
+            ) from exc
 
 
 class Emulator:
@@ -164,6 +180,7 @@ class Emulator:
         self._hooks = Hooks(self)
         self._hooks.install()
 
+        _check_port_free(self.host, self.port)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         self.port = int(self._server.get_host_and_port()[1])

@@ -15,6 +15,8 @@ Semantics kept from Lambda's mapping (``ReportBatchItemFailures`` on, ``BatchSiz
 - a batch whose response lists ``batchItemFailures`` is retried from the lowest failed ``itemIdentifier`` (the
   sequence number); records before it count as done; an unknown or empty identifier fails the whole batch;
 - a function error retries the whole batch;
+- an ``Invoker`` that raises (the runner cannot run the function at all, e.g. while shutting down) is retried without
+  limit and never parks anything: it is not the records' fault;
 - retries back off (``retry_delays``); when they run out, the failing record (partial failure) or the whole batch
   (function error) is *parked*: logged at ERROR, kept in ``parked`` (and in the snapshot) for inspection, and the
   poller moves on, so a poison record never crash-loops the consumer.
@@ -39,6 +41,9 @@ from infra.local.contracts import Invoker
 log = logging.getLogger("oncall.local.streams")
 
 Record = dict[str, Any]
+
+#: the invoker raised instead of returning a result: an infrastructure failure, retried without limit
+INVOKER_DOWN = "invoker unavailable"
 
 
 def _read_shard(
@@ -161,6 +166,11 @@ class StreamPoller:
             if failed_from is None:
                 self.delivered += len(batch)
                 return
+            if reason == INVOKER_DOWN:
+                # the runner cannot run the function at all (e.g. shutting down): not the records' fault, so this
+                # never counts towards parking them; they wait, and a snapshot keeps them
+                self._stop.wait(self.retry_delays[-1] if self.retry_delays else 1.0)
+                continue
             self.delivered += failed_from
             with self._state:
                 self._inflight = batch = batch[failed_from:]
@@ -186,9 +196,9 @@ class StreamPoller:
         """Index of the first record to retry (None = all done) and why."""
         try:
             result = self.invoker.invoke(self.consumer, {"Records": batch})
-        except Exception as exc:
+        except Exception:
             log.exception("%s → %s: invoker failed", self.table_name, self.consumer)
-            return 0, f"function error: {exc}"
+            return 0, INVOKER_DOWN
         if not result.ok:
             return 0, "function error"
         payload = result.payload

@@ -145,3 +145,20 @@ def test_periodic_snapshot_is_written_while_running(tmp_path: Path) -> None:
                 time.sleep(0.05)
         finally:
             emu.stop()
+
+
+def test_a_taken_port_is_a_clear_error_not_a_hang() -> None:
+    import socket
+
+    import pytest
+
+    with socket.socket() as taken, InProcessInvoker(fixture_topology()) as invoker:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match=f"127.0.0.1:{port}"):
+            Emulator(invoker.topology, invoker, port=port).start()
+        # the failed start left nothing behind: a new emulator starts
+        emu = Emulator(invoker.topology, invoker, port=0)
+        emu.start()
+        emu.stop()

@@ -210,3 +210,43 @@ def test_function_error_retries_then_parks_the_batch(emulator: Emulator) -> None
     ddb.put_item(TableName="oncall-fixture-stream", Item={"pk": {"S": "crash-after"}})
     _wait(lambda: _accepted("crash-after"))
     assert _sink().DELIVERIES["crash-1"] == 4
+
+
+class DownThenUp:
+    """An invoker that cannot run anything for its first ``outages`` calls (a runner shutting down or restarting)."""
+
+    def __init__(self, inner: InProcessInvoker, outages: int) -> None:
+        self.inner = inner
+        self.outages = outages
+
+    def invoke(self, function: str, event: Any) -> Any:
+        if self.outages > 0:
+            self.outages -= 1
+            raise RuntimeError("worker pool closed")
+        return self.inner.invoke(function, event)
+
+
+def test_an_unavailable_invoker_never_parks_records(emulator: Emulator, invoker: InProcessInvoker) -> None:
+    from infra.local.streams import StreamPoller
+
+    ddb = emulator.client("dynamodb")
+    ddb.create_table(
+        TableName="adhoc-streamed",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    ddb.put_item(TableName="adhoc-streamed", Item={"pk": {"S": "outage-1"}})
+    poller = StreamPoller(
+        table_name="adhoc-streamed",
+        consumer="stream_sink",
+        invoker=DownThenUp(invoker, outages=5),
+        account=emulator.account,
+        region=emulator.region,
+        retry_delays=(0.01,),  # a function error would be parked after one retry
+    )
+    assert poller.poll_once() == 1
+    assert poller.parked == []
+    assert _accepted("outage-1")
+    assert poller.backlog() == []
