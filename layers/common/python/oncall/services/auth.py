@@ -82,7 +82,8 @@ class AuthService:
 
         dummy = self._hasher.dummy_hash()
         user_id = self._users.id_for_username(name) if name else None
-        user = self._users.get(user_id) if user_id else None
+        # an unknown name still costs the user-item read a known one costs: same calls, same timing shape
+        user = self._users.get(user_id or "-")
         encoded = user.password_hash if user is not None and user.active and user.password_hash else dummy
         ok = self._hasher.verify(encoded, password[:1024])
         if user is None or not user.active or encoded is dummy or not ok:

@@ -1,0 +1,87 @@
+"""The local runner's first admin (DESIGN §5): from ``ONCALL_ADMIN_USERNAME`` / ``ONCALL_ADMIN_PASSWORD``, or, when
+those are unset and no admin exists yet, ``admin`` with a generated password the runner prints once in its banner.
+
+It writes through the same user service the API uses, against the emulator's endpoint, so the admin is stored exactly
+as one created over HTTP would be (Argon2id hash, username guard). Idempotent: a restart with kept state finds the
+admin and creates nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import replace
+
+from infra.local.loader import LAYER_PATH
+from infra.local.resources import PREFIX
+
+# the runner imports the shared package the way a function's layer provides it
+if str(LAYER_PATH) not in sys.path:
+    sys.path.insert(0, str(LAYER_PATH))
+
+from oncall.domain.users import Role, normalize_username
+from oncall.services.users import NewUser, UserService
+from oncall.wiring import utc_now
+
+DEFAULT_USERNAME = "admin"
+
+
+def _service(endpoint_url: str, env: Mapping[str, str]) -> UserService:
+    from oncall.adapters.dynamodb import identity_models
+    from oncall.adapters.dynamodb.identity import DynamoUserStore
+    from oncall.security.passwords import Argon2Hasher
+    from oncall.settings import from_env
+
+    # the emulator takes any credentials; a shell without AWS variables must still be able to start the runner
+    for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        os.environ.setdefault(var, value)
+    settings = from_env(dict(env))
+    identity_models.bind(
+        env.get("ONCALL_TABLE_USERS") or PREFIX + "users",
+        env.get("ONCALL_TABLE_AUTH") or PREFIX + "auth",
+        env.get("AWS_REGION") or settings.region,
+        host=endpoint_url,
+    )
+    auth = settings.auth
+    hasher = Argon2Hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism)
+    return UserService(DynamoUserStore(), hasher, auth, utc_now)
+
+
+def ensure_first_admin(
+    endpoint_url: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+) -> dict[str, str] | None:
+    """Returns ``{"username"}`` for a configured admin, ``{"username", "password"}`` when it generated a password (to
+    be shown once), or None when an admin already exists and nothing was configured."""
+    env = dict(os.environ if env is None else env)
+    username = username or env.get("ONCALL_ADMIN_USERNAME") or None
+    password = password or env.get("ONCALL_ADMIN_PASSWORD") or None
+    service = _service(endpoint_url, env)
+    store = service._users
+
+    if username and password:
+        name = normalize_username(username)
+        existing_id = store.id_for_username(name)
+        existing = store.get(existing_id) if existing_id else None
+        if existing is None:
+            service.provision(NewUser(username=name, password=password, role=Role.ADMIN))
+            return {"username": name}
+        # configured credentials are the truth: make sure they work and carry admin rights
+        hasher = service._hasher
+        if not existing.password_hash or not hasher.verify(existing.password_hash, password):
+            store.set_password(existing.id, hasher.hash(password), utc_now(), bump_token_version=True)
+        if existing.role is not Role.ADMIN:
+            store.update_profile(replace(existing, role=Role.ADMIN, updated_at=utc_now()))
+        return {"username": name}
+
+    if service.any_active_admin():
+        return None
+    name = username or DEFAULT_USERNAME
+    generated = secrets.token_urlsafe(18)  # 24 characters, 144 bits
+    service.provision(NewUser(username=name, password=generated, role=Role.ADMIN))
+    return {"username": name, "password": generated}
