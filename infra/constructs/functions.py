@@ -39,6 +39,8 @@ STATE_MACHINE_ACTIONS = [
     "states:SendTaskFailure",
     "states:SendTaskHeartbeat",
 ]
+#: variables naming deployed resources: set from the topology only, so a declaration cannot point them elsewhere
+RESOURCE_VARIABLE_PREFIXES = ("ONCALL_TABLE_", "ONCALL_BUS_NAME", "ONCALL_STATE_MACHINE_", "ONCALL_SECRET_")
 #: what Lambda's active tracing adds to the role (AWS offers no resource-level scoping for it)
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 
@@ -123,10 +125,11 @@ class Functions(Construct):
             role.add_to_policy(
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
             )
-        # declared environment last: a function may override a default (e.g. its log level), never a resource name
-        environment.update(
-            {k: v for k, v in decl.environment.items() if k not in environment or k.startswith("POWERTOOLS_")}
-        )
+        # declared settings may override a default (e.g. POWERTOOLS_LOG_LEVEL), never a name CDK derives
+        clashes = sorted(k for k in decl.environment if k.startswith(RESOURCE_VARIABLE_PREFIXES))
+        if clashes:
+            raise ValueError(f"function {decl.name}: environment may not set {clashes}; CDK derives them")
+        environment.update(decl.environment)
 
         fn = lambda_.Function(
             self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -106,8 +107,7 @@ def test_function_environment_names_each_declared_resource(stack: Stack) -> None
         secret_vars = {k for k in env if k.startswith("ONCALL_SECRET_")}
         assert secret_vars == {s.env_var for s in topology.secrets if s.name in decl.secrets}
         for key, value in decl.environment.items():
-            if not key.startswith("ONCALL_"):
-                assert env[key] == value
+            assert env[key] == value, f"{decl.name}: declared {key} must win over the default"
 
 
 def _bus_id(template: dict[str, Any]) -> str:
@@ -321,3 +321,15 @@ def test_fixture_stack_exercises_every_kind(synthesized: Synthesized) -> None:
     assert any(s.expression.startswith("cron(") for s in fx.schedules)
     assert fx.state_machines and fx.secrets and any(r.throttle for r in fx.routes)
     assert any(f.publishes for f in fx.functions) and any(not f.publishes for f in fx.functions)
+
+
+def test_a_declared_environment_cannot_redirect_a_resource_name() -> None:
+    from infra.app import build_app
+    from tests.infra.conftest import cdk_context
+    from tests.infra.fixtures.topology import fixture_topology
+
+    fixture = fixture_topology()
+    rogue = dataclasses.replace(fixture.function("fx-notifier"), environment={"ONCALL_BUS_NAME": "elsewhere"})
+    topology = Topology((rogue,), (), (), (), (), (), ())
+    with pytest.raises(ValueError, match="ONCALL_BUS_NAME"):
+        build_app({"Rogue": topology}, context=cdk_context())
