@@ -83,9 +83,8 @@ destroy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## delete the deployed stack (tabl
 	$(CDK) destroy
 
 .PHONY: admin
-admin: ## create an admin in the deployed stack with your AWS credentials: make admin USERNAME=alice [STACK=OnCallHub] [ARGS=--generate]
-	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=<name> [STACK=<stack>] [ARGS=--generate|--reset|--password-stdin]"; exit 2; }
-	$(UV) run --no-sync python -m infra.admin --username "$(USERNAME)" $(if $(STACK),--stack "$(STACK)") $(ARGS)
+admin: sync ## create an admin in the deployed stack with your AWS credentials: make admin [USERNAME=admin] [STACK=OnCallHub] [ARGS=--generate|--reset|--password-stdin]
+	$(UV) run --no-sync python -m infra.admin --username "$(or $(USERNAME),admin)" $(if $(STACK),--stack "$(STACK)") $(ARGS)
 
 tg: ## act as a Telegram user in the local sandbox: make tg TEXT="/help" [CHAT=1] (or DATA=<callback_data>)
 	@$(UV) run --no-sync python -m infra.local.sandbox --url "$(or $(URL),http://127.0.0.1:$(or $(ONCALL_HTTP_PORT),8000))" \
