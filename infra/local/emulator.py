@@ -17,7 +17,12 @@
   ``${Name}`` → function ARNs), the queues rules target and the declared secrets (random values).
 - A poller per streamed table handing real DynamoDB Streams events to the table's ``stream_consumer`` (``streams``).
 - With ``data_dir``: state restored at start, saved on ``stop()`` and every ``snapshot_seconds`` (``persistence``;
-  interrupted executions are restarted from the beginning). ``data_dir=None`` keeps nothing.
+  interrupted executions are restarted from the beginning). ``data_dir=None`` keeps nothing. An event already on the
+  bus whose target has not run yet when ``stop()`` is called is dropped (an outbox event not yet *published* is kept
+  in the stream backlog and published after the restart).
+
+Stop order for a runner: ``emulator.stop()`` before closing the worker pools, so in-flight stream batches, schedules
+and executions finish against live workers before the snapshot is taken.
 
 moto's backends and the patched classes are process-wide, so one ``Emulator`` runs per process at a time; starting a
 second one raises. Importing this module has no side effects: everything happens in ``start()`` and is undone by
