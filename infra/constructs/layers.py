@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
+import tomllib
 from pathlib import Path
 
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra.build_layer import MANIFEST, normalize
 from infra.topology import ROOT
 
 COMMON_DIR = ROOT / "layers" / "common"
 DEPS_DIR = ROOT / "layers" / "deps"
+LOCK_FILE = ROOT / "uv.lock"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 #: never ship bytecode built by the developer's interpreter; Lambda compiles what it imports
@@ -26,10 +30,31 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def stale_packages(layer_dir: Path, lock_file: Path) -> list[str]:
+    """Packages whose version in the built layer differs from ``uv.lock`` (the layer predates a lock change)."""
+    manifest_path = layer_dir / MANIFEST
+    if not manifest_path.is_file():
+        return [f"{MANIFEST} missing (layer built by something other than infra.build_layer)"]
+    locked = {normalize(p["name"]): p.get("version") for p in tomllib.loads(lock_file.read_text())["package"]}
+    stale = []
+    for line in json.loads(manifest_path.read_text())["requirements"]:
+        name, _, rest = line.partition("==")
+        version = rest.split(";")[0].strip()
+        if locked.get(normalize(name)) != version:
+            stale.append(f"{name} {version} (uv.lock: {locked.get(normalize(name), 'absent')})")
+    return stale
+
+
 def deps_layer_dir(*, allow_missing: bool) -> Path:
-    """``layers/deps`` once ``make layer`` has built it. Only template tests may go without it (context flag
-    ``oncall:allowMissingDepsLayer``): they get a stand-in directory, and a real ``cdk synth`` fails clearly."""
+    """``layers/deps`` once ``make layer`` has built it from the current ``uv.lock``. Only template tests may go
+    without it (context flag ``oncall:allowMissingDepsLayer``): they get a stand-in directory (or the layer as it
+    is), and a real ``cdk synth`` fails clearly on a missing or stale layer."""
     if (DEPS_DIR / "python").is_dir():
+        stale = [] if allow_missing else stale_packages(DEPS_DIR, LOCK_FILE)
+        if stale:
+            raise DepsLayerMissingError(
+                f"the dependency layer is stale ({'; '.join(stale)}): run `make layer` before cdk synth/diff/deploy"
+            )
         return DEPS_DIR
     if not allow_missing:
         raise DepsLayerMissingError(

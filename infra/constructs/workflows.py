@@ -9,6 +9,7 @@ version/alias qualifier).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
@@ -39,6 +40,18 @@ SFN_WILDCARD_ACTIONS = [
 ]
 
 
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def _check_placeholders(decl: StateMachine) -> None:
+    """A ``${Name}`` without a substitution would deploy as a literal and fail only when an execution reaches it."""
+    used = set(_PLACEHOLDER.findall(decl.definition.read_text()))
+    missing = sorted(used - set(decl.function_substitutions))
+    unused = sorted(set(decl.function_substitutions) - used)
+    if missing or unused:
+        raise ValueError(f"state machine {decl.name}: placeholders without substitution {missing}, unused {unused}")
+
+
 def state_machine_name(stack: Stack, decl: StateMachine) -> str:
     return f"{stack.stack_name}-{decl.name}"
 
@@ -67,6 +80,7 @@ class Workflows(Construct):
         self.by_name: dict[str, sfn.StateMachine] = {}
         for decl in state_machines:
             name = cid(decl.name)
+            _check_placeholders(decl)
             log_group = logs.LogGroup(
                 self,
                 f"{name}Logs",

@@ -128,4 +128,21 @@ def test_real_synth_refuses_a_missing_layer_and_tests_get_a_stand_in(
     stand_in = layers.deps_layer_dir(allow_missing=True)
     assert (stand_in / "python").is_dir() and stand_in != tmp_path / "deps"
     (tmp_path / "deps" / "python").mkdir(parents=True)
-    assert layers.deps_layer_dir(allow_missing=False) == tmp_path / "deps"
+    with pytest.raises(layers.DepsLayerMissingError, match="stale"):
+        layers.deps_layer_dir(allow_missing=False)  # no manifest: not built by infra.build_layer
+    assert layers.deps_layer_dir(allow_missing=True) == tmp_path / "deps"
+
+
+def test_a_layer_built_from_the_lock_is_current_and_a_drift_is_reported(
+    built_layer: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    target, _ = built_layer
+    lock = ROOT / "uv.lock"
+    assert layers.stale_packages(target, lock) == []
+    text = lock.read_text()
+    pinned = 'name = "pyjwt"\nversion = "2.15.1"'
+    assert pinned in text
+    drifted = tmp_path / "uv.lock"
+    drifted.write_text(text.replace(pinned, 'name = "pyjwt"\nversion = "2.99.0"'))
+    assert layers.stale_packages(target, drifted) == ["pyjwt 2.15.1 (uv.lock: 2.99.0)"]
+    assert layers.stale_packages(tmp_path, lock) != [], "a layer without its manifest cannot be trusted"

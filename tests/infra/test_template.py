@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -333,3 +334,21 @@ def test_a_declared_environment_cannot_redirect_a_resource_name() -> None:
     topology = Topology((rogue,), (), (), (), (), (), ())
     with pytest.raises(ValueError, match="ONCALL_BUS_NAME"):
         build_app({"Rogue": topology}, context=cdk_context())
+
+
+def test_an_asl_placeholder_without_a_substitution_fails_the_synth(tmp_path: Path) -> None:
+    from infra.app import build_app
+    from infra.topology import StateMachine
+    from tests.infra.conftest import cdk_context
+    from tests.infra.fixtures.topology import fixture_topology
+
+    fixture = fixture_topology()
+    asl = tmp_path / "broken.asl.json"
+    asl.write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "${Pager}", "End": True}}}))
+    machine = StateMachine("broken", asl, {"Escalation": "fx-escalation"})
+    topology = Topology((fixture.function("fx-escalation"),), (), (), (), (), (machine,), ())
+    topology = dataclasses.replace(
+        topology, functions=(dataclasses.replace(topology.functions[0], tables={}, state_machines=(), secrets=()),)
+    )
+    with pytest.raises(ValueError, match=r"without substitution \['Pager'\], unused \['Escalation'\]"):
+        build_app({"Broken": topology}, context=cdk_context())
