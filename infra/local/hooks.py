@@ -28,7 +28,8 @@ transform_input=True)``                                                delivered
 ``DynamoHandler.call_action`` / ``DynamoDBStreamsHandler.call_action``  one lock (see ``dynamo_lock``)
 ``moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_shard_iterator  read by ``streams`` (GetRecords semantics
 / get_records / shard_iterators``                                      without the HTTP round trip)
-``moto.stepfunctions.parser.models.StepFunctionsParserBackend``        executions listed for snapshots
+``StreamShard`` (``id``, ``starting_sequence_number``), ``Table``       the poller finds a table's shard and stream
+(``stream_shard``, ``latest_stream_label``, ``table_arn``)              ARN (instance attributes: checked in source)
 =====================================================================  ================================================
 
 ``verify_hook_points`` fails loudly (at emulator start, and in ``tests/functional/test_emulator_hooks.py``) when the
@@ -75,7 +76,6 @@ HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
         ("self", "arn", "shard_id", "shard_iterator_type", "sequence_number"),
     ),
     ("moto.dynamodbstreams.models", "DynamoDBStreamsBackend.get_records", ("self", "iterator_arn", "limit")),
-    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend._get_executions", ("self", "execution_status")),
     ("moto.moto_server.threaded_moto_server", "ThreadedMotoServer.get_host_and_port", ("self",)),
     ("moto.settings", "moto_server_port", ()),
 )
@@ -120,8 +120,30 @@ def verify_hook_points() -> None:
             got = tuple(inspect.signature(fn).parameters)
             if got != params:
                 problems.append(f"{module_name}.{qualname}{got} != expected {params}")
+    problems.extend(_instance_attributes())
     if problems:
         raise HookPointMoved("moto internals the local runner hooks have moved:\n  " + "\n  ".join(problems))
+
+
+#: instance attributes the streams poller reads: (module, class, attribute names its ``__init__`` must assign)
+INSTANCE_ATTRIBUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("moto.dynamodb.models.table", "StreamShard", ("id", "starting_sequence_number", "items", "table")),
+    ("moto.dynamodb.models.table", "Table", ("stream_shard", "latest_stream_label", "name", "table_arn")),
+)
+
+
+def _instance_attributes() -> list[str]:
+    import importlib
+
+    problems = []
+    for module_name, cls_name, attrs in INSTANCE_ATTRIBUTES:
+        cls = getattr(importlib.import_module(module_name), cls_name, None)
+        if cls is None:
+            problems.append(f"{module_name}.{cls_name} is gone")
+            continue
+        source = inspect.getsource(cls)
+        problems.extend(f"{module_name}.{cls_name} no longer sets .{a}" for a in attrs if f"self.{a} =" not in source)
+    return problems
 
 
 class Routes(Protocol):

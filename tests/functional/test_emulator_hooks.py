@@ -43,3 +43,17 @@ def test_another_moto_version_is_reported(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(moto, "__version__", "5.3.0")
     with pytest.raises(HookPointMoved, match=r"pinned to 5\.2\.5"):
         verify_hook_points()
+
+
+def test_a_dropped_instance_attribute_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect as _inspect
+
+    real = _inspect.getsource
+
+    def without_shard_id(obj: object) -> str:
+        text = real(obj)  # type: ignore[arg-type]
+        return text.replace("self.id =", "self.shard_id =") if getattr(obj, "__name__", "") == "StreamShard" else text
+
+    monkeypatch.setattr(hooks.inspect, "getsource", without_shard_id)
+    with pytest.raises(HookPointMoved, match=r"StreamShard no longer sets \.id"):
+        verify_hook_points()
