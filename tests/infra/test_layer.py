@@ -146,3 +146,16 @@ def test_a_layer_built_from_the_lock_is_current_and_a_drift_is_reported(
     drifted.write_text(text.replace(pinned, 'name = "pyjwt"\nversion = "2.99.0"'))
     assert layers.stale_packages(target, drifted) == ["pyjwt 2.15.1 (uv.lock: 2.99.0)"]
     assert layers.stale_packages(tmp_path, lock) != [], "a layer without its manifest cannot be trusted"
+
+
+def test_cdk_app_entry_point_exits_with_the_reason_when_the_layer_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra import app
+
+    monkeypatch.setattr(layers, "DEPS_DIR", tmp_path / "deps")
+    monkeypatch.setenv("CDK_OUTDIR", str(tmp_path / "cdk.out"))
+    with pytest.raises(SystemExit) as exited:
+        app.main()
+    assert "run `make layer`" in str(exited.value.code)
+    assert not (tmp_path / "cdk.out" / "manifest.json").exists()
