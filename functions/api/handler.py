@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from oncall.api import auth, errors, guard, idempotency
 from oncall.settings import get_settings
 from routes import auth as auth_routes
-from routes import calendar, me, meta, schedules, users
+from routes import calendar, incidents, me, meta, schedules, services, users
 
 logger = Logger(service="oncall-api")
 
@@ -30,6 +30,8 @@ me.register(app)
 users.register(app)
 schedules.register(app)
 calendar.register(app)
+services.register(app)
+incidents.register(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,0 +1,215 @@
+"""``/incidents``: create, list (filters + cursor), read, edit, the lifecycle moves, notes, timeline; ``/analytics``.
+
+Roles: admin and responder create and act; viewers read (the auth middleware refuses their writes). An illegal move is
+409 ``illegal_transition`` with ``details.current_status``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from oncall import incident_wiring, wiring
+from oncall.api.auth import current_user
+from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
+from oncall.domain.incidents import Action, Incident, Severity, Source, Status, TimelineEntry
+from oncall.services.incident_ports import IncidentFilter
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IncidentIn(_In):
+    # the domain enforces 5-1,000 characters and no placeholder; the bound here keeps absurd bodies out early
+    title: str = Field(max_length=2000)
+    description: str | None = Field(default=None, max_length=10_000)
+    service_id: Id
+    severity: Severity
+    source: Source = Source.OPERATOR
+
+
+class IncidentPatchIn(_In):
+    title: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, max_length=10_000)
+    severity: Severity | None = None
+    assignee_id: Id | None = None
+
+
+class NoteIn(_In):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class IncidentOut(BaseModel):
+    id: str
+    title: str
+    description: str | None
+    service_id: str
+    severity: str
+    source: str
+    status: str
+    assignee_id: str | None
+    created_by: str | None
+    dedup_key: str | None
+    alert_count: int
+    created_at: str | None
+    updated_at: str | None
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    closed_at: str | None
+    generation: int
+    escalation_level: int
+    exhausted: bool
+    trigger_reason: str | None
+    mtta_seconds: int | None
+    mttr_seconds: int | None
+    version: int
+
+    @classmethod
+    def of(cls, incident: Incident) -> IncidentOut:
+        return cls(**incident.snapshot())
+
+
+class TimelineOut(BaseModel):
+    id: str
+    incident_id: str
+    at: str | None
+    kind: str
+    text: str
+    actor_id: str | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: TimelineEntry) -> TimelineOut:
+        return cls(**entry.to_dict())
+
+
+@router.post("/incidents", tags=["incidents"], summary="Open an incident by hand (source operator); Idempotency-Key")
+def create_incident(body: Annotated[IncidentIn, Body()]) -> tuple[IncidentOut, int]:
+    incident = incident_wiring.incident_service().create(
+        current_user(),
+        title=body.title,
+        description=body.description,
+        service_id=body.service_id,
+        severity=body.severity,
+        source=body.source,
+    )
+    return IncidentOut.of(incident), 201
+
+
+@router.get("/incidents", tags=["incidents"], summary="List incidents, newest first, with filters")
+def list_incidents(
+    status: Annotated[Status | None, Query()] = None,
+    source: Annotated[Source | None, Query()] = None,
+    service_id: Annotated[Id | None, Query()] = None,
+    severity: Annotated[Severity | None, Query()] = None,
+    created_from: Annotated[AwareDatetime | None, Query()] = None,
+    created_to: Annotated[AwareDatetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    filters = IncidentFilter(
+        status=status,
+        source=source.value if source else None,
+        service_id=service_id,
+        severity=severity.value if severity else None,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    found, last = incident_wiring.incident_service().search(filters, limit, decode_cursor(cursor))
+    items = [IncidentOut.of(i).model_dump(mode="json") for i in found]
+    return list_response(router.current_event.headers, items, encode_cursor(last))
+
+
+@router.get("/incidents/<incident_id>", tags=["incidents"], summary="Read an incident")
+def get_incident(incident_id: str) -> IncidentOut:
+    return IncidentOut.of(incident_wiring.incident_service().get(incident_id))
+
+
+@router.patch("/incidents/<incident_id>", tags=["incidents"], summary="Edit title, description, severity, assignee")
+def patch_incident(incident_id: str, body: Annotated[IncidentPatchIn, Body()]) -> IncidentOut:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("severity") is not None:
+        changes["severity"] = Severity(changes["severity"])
+    for required in ("title", "severity"):
+        if required in changes and changes[required] is None:
+            from oncall.domain.errors import InvalidInput
+
+            raise InvalidInput(required, "cannot be removed")
+    return IncidentOut.of(incident_wiring.incident_service().patch(current_user(), incident_id, changes))
+
+
+def _move(incident_id: str, action: Action) -> IncidentOut:
+    return IncidentOut.of(incident_wiring.incident_service().act(current_user(), incident_id, action))
+
+
+@router.post("/incidents/<incident_id>/acknowledge", tags=["incidents"], summary="triggered → acknowledged")
+def acknowledge(incident_id: str) -> IncidentOut:
+    return _move(incident_id, Action.ACKNOWLEDGE)
+
+
+@router.post("/incidents/<incident_id>/unacknowledge", tags=["incidents"], summary="acknowledged → triggered")
+def unacknowledge(incident_id: str) -> IncidentOut:
+    return _move(incident_id, Action.UNACKNOWLEDGE)
+
+
+@router.post("/incidents/<incident_id>/resolve", tags=["incidents"], summary="triggered|acknowledged → resolved")
+def resolve(incident_id: str) -> IncidentOut:
+    return _move(incident_id, Action.RESOLVE)
+
+
+@router.post("/incidents/<incident_id>/close", tags=["incidents"], summary="resolved → closed")
+def close(incident_id: str) -> IncidentOut:
+    return _move(incident_id, Action.CLOSE)
+
+
+@router.post("/incidents/<incident_id>/reopen", tags=["incidents"], summary="resolved → triggered (new generation)")
+def reopen(incident_id: str) -> IncidentOut:
+    return _move(incident_id, Action.REOPEN)
+
+
+@router.post("/incidents/<incident_id>/notes", tags=["incidents"], summary="Add a note to the timeline")
+def add_note(incident_id: str, body: Annotated[NoteIn, Body()]) -> tuple[TimelineOut, int]:
+    note = incident_wiring.incident_service().add_note(current_user(), incident_id, body.text)
+    return TimelineOut.of(note), 201
+
+
+@router.get(
+    "/incidents/<incident_id>/timeline", tags=["incidents"], summary="Every transition, page and note, in order"
+)
+def timeline(
+    incident_id: str,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    found, last = incident_wiring.incident_service().timeline(incident_id, limit, decode_cursor(cursor))
+    items = [TimelineOut.of(e).model_dump(mode="json") for e in found]
+    return list_response(router.current_event.headers, items, encode_cursor(last))
+
+
+@router.get(
+    "/analytics/summary", tags=["analytics"], summary="MTTA/MTTR (mean, p50, p90) and counts, created in window"
+)
+def analytics_summary(
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: Annotated[AwareDatetime | None, Query()] = None,
+) -> dict[str, Any]:
+    end = to or wiring.clock()()
+    start = from_ or end - timedelta(days=30)
+    summary = incident_wiring.incident_service().summary(start, end)
+    return {"from": start.isoformat(), "to": end.isoformat(), **summary}
+
+
+def register(app: APIGatewayHttpResolver) -> None:
+    app.include_router(router)

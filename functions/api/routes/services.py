@@ -1,0 +1,198 @@
+"""``/services`` and ``/escalation-policies``: admin-managed catalog, readable by every signed-in user.
+
+A service's integration key is returned only by create and ``rotate-key``; afterwards only its hash exists.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from oncall import incident_wiring
+from oncall.api.auth import current_user
+from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
+from oncall.domain.escalation import MAX_LEVELS, MAX_TARGETS, Level, Policy, Target, TargetType
+from oncall.domain.services_catalog import Service
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- escalation policies ---------------------------------------------------------------------------------------------
+class TargetIn(_In):
+    type: Literal["user", "schedule"]
+    id: Id
+
+
+class LevelIn(_In):
+    targets: list[TargetIn] = Field(min_length=1, max_length=MAX_TARGETS)
+    timeout_seconds: int = Field(ge=1, le=24 * 3600)
+
+    def level(self) -> Level:
+        return Level(tuple(Target(TargetType(t.type), t.id) for t in self.targets), self.timeout_seconds)
+
+
+class PolicyIn(_In):
+    name: str = Field(min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=1000)
+    levels: list[LevelIn] = Field(min_length=1, max_length=MAX_LEVELS)
+    repeat: int = Field(default=0, ge=0, le=9, description="extra passes through all levels after the first")
+    ack_timeout_seconds: int | None = Field(default=None, ge=1, description="re-trigger if acknowledged this long")
+    auto_close_seconds: int = Field(default=24 * 3600, ge=1, le=30 * 24 * 3600)
+
+
+class PolicyPatchIn(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=1000)
+    levels: list[LevelIn] | None = Field(default=None, min_length=1, max_length=MAX_LEVELS)
+    repeat: int | None = Field(default=None, ge=0, le=9)
+    ack_timeout_seconds: int | None = Field(default=None, ge=1)
+    auto_close_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
+
+
+class PolicyOut(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    levels: list[dict[str, Any]]
+    repeat: int
+    ack_timeout_seconds: int | None
+    auto_close_seconds: int
+    version: int
+
+    @classmethod
+    def of(cls, policy: Policy) -> PolicyOut:
+        return cls(**policy.to_dict())
+
+
+@router.post("/escalation-policies", tags=["escalation"], summary="Create an escalation policy (admin)")
+def create_policy(body: Annotated[PolicyIn, Body()]) -> tuple[PolicyOut, int]:
+    policy = incident_wiring.catalog_service().create_policy(
+        current_user(),
+        name=body.name,
+        description=body.description,
+        levels=[lv.level() for lv in body.levels],
+        repeat=body.repeat,
+        ack_timeout_seconds=body.ack_timeout_seconds,
+        auto_close_seconds=body.auto_close_seconds,
+    )
+    return PolicyOut.of(policy), 201
+
+
+@router.get("/escalation-policies", tags=["escalation"], summary="List escalation policies by name")
+def list_policies(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    found, last = incident_wiring.catalog_service().list_policies(limit, decode_cursor(cursor))
+    items = [PolicyOut.of(p).model_dump(mode="json") for p in found]
+    return list_response(router.current_event.headers, items, encode_cursor(last))
+
+
+@router.get("/escalation-policies/<policy_id>", tags=["escalation"], summary="Read an escalation policy")
+def get_policy(policy_id: str) -> PolicyOut:
+    return PolicyOut.of(incident_wiring.catalog_service().get_policy(policy_id))
+
+
+@router.patch("/escalation-policies/<policy_id>", tags=["escalation"], summary="Change an escalation policy (admin)")
+def patch_policy(policy_id: str, body: Annotated[PolicyPatchIn, Body()]) -> PolicyOut:
+    raw = body.model_dump(exclude_unset=True)
+    changes: dict[str, Any] = {k: v for k, v in raw.items() if k != "levels"}
+    if body.levels is not None:
+        changes["levels"] = tuple(lv.level() for lv in body.levels)
+    return PolicyOut.of(incident_wiring.catalog_service().update_policy(current_user(), policy_id, changes))
+
+
+@router.delete("/escalation-policies/<policy_id>", tags=["escalation"], summary="Delete an unused policy (admin)")
+def delete_policy(policy_id: str) -> Response[None]:
+    incident_wiring.catalog_service().delete_policy(current_user(), policy_id)
+    return Response(status_code=204, content_type=None, body=None)
+
+
+# -- services --------------------------------------------------------------------------------------------------------
+class ServiceIn(_In):
+    name: str = Field(min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=1000)
+    escalation_policy_id: Id
+
+
+class ServicePatchIn(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=1000)
+    escalation_policy_id: Id | None = None
+
+
+class ServiceOut(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    escalation_policy_id: str
+    created_at: str
+    updated_at: str
+    key_rotated_at: str | None
+    previous_key_expires_at: str | None
+    version: int
+    #: only in the responses of create and rotate-key
+    integration_key: str | None = None
+
+    @classmethod
+    def of(cls, service: Service, key: str | None = None) -> ServiceOut:
+        return cls(**service.to_dict(), integration_key=key)
+
+
+@router.post("/services", tags=["services"], summary="Create a service; the integration key is shown this once")
+def create_service(body: Annotated[ServiceIn, Body()]) -> tuple[ServiceOut, int]:
+    service, key = incident_wiring.catalog_service().create_service(
+        current_user(), name=body.name, escalation_policy_id=body.escalation_policy_id, description=body.description
+    )
+    return ServiceOut.of(service, key), 201
+
+
+@router.get("/services", tags=["services"], summary="List services by name")
+def list_services(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    found, last = incident_wiring.catalog_service().list_services(limit, decode_cursor(cursor))
+    items = [ServiceOut.of(s).model_dump(mode="json", exclude={"integration_key"}) for s in found]
+    return list_response(router.current_event.headers, items, encode_cursor(last))
+
+
+@router.get("/services/<service_id>", tags=["services"], summary="Read a service (never its key)")
+def get_service(service_id: str) -> ServiceOut:
+    return ServiceOut.of(incident_wiring.catalog_service().get_service(service_id))
+
+
+@router.patch("/services/<service_id>", tags=["services"], summary="Rename, describe or re-point a service (admin)")
+def patch_service(service_id: str, body: Annotated[ServicePatchIn, Body()]) -> ServiceOut:
+    changes = body.model_dump(exclude_unset=True)
+    return ServiceOut.of(incident_wiring.catalog_service().update_service(current_user(), service_id, changes))
+
+
+@router.delete("/services/<service_id>", tags=["services"], summary="Delete a service and its keys (admin)")
+def delete_service(service_id: str) -> Response[None]:
+    incident_wiring.catalog_service().delete_service(current_user(), service_id)
+    return Response(status_code=204, content_type=None, body=None)
+
+
+@router.post(
+    "/services/<service_id>/rotate-key",
+    tags=["services"],
+    summary="New integration key; the previous one works for one more hour",
+)
+def rotate_key(service_id: str) -> ServiceOut:
+    service, key = incident_wiring.catalog_service().rotate_key(current_user(), service_id)
+    return ServiceOut.of(service, key)
+
+
+def register(app: APIGatewayHttpResolver) -> None:
+    app.include_router(router)

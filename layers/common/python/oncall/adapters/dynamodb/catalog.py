@@ -1,0 +1,305 @@
+"""The ``catalog`` table: services, escalation policies and integration-key lookups.
+
+===============================  ====================================================================================
+``SVC#<id>`` / ``META``          a service (``key_hash`` current, ``previous_key_hash`` until the overlap ends)
+``POL#<id>`` / ``META``          an escalation policy (levels as JSON text: read whole, never queried into)
+``KEY#<sha256>`` / ``KEY``       key hash → service id; the previous key's item carries ``expires_at`` (TTL) so it
+                                 disappears after the rotation overlap (expiry is re-checked on read: TTL is lazy)
+===============================  ====================================================================================
+
+``by-kind`` (``kind`` = SERVICE | POLICY, sorted by ``kind_sort`` = lower-cased name + id) lists each kind by name;
+``policy_id`` on services is read by ``services_using`` with a filter (catalogs are small: tens of services).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from oncall.domain.errors import Conflict
+from oncall.domain.escalation import Level, Policy, Target, TargetType
+from oncall.domain.services_catalog import Service
+
+Attr = dict[str, Any]
+
+
+def _s(value: str) -> Attr:
+    return {"S": value}
+
+
+def _n(value: int) -> Attr:
+    return {"N": str(value)}
+
+
+def _code(exc: Exception) -> str:
+    return str((getattr(exc, "response", {}) or {}).get("Error", {}).get("Code", ""))
+
+
+def service_item(service: Service) -> dict[str, Attr]:
+    item: dict[str, Attr] = {
+        "pk": _s(f"SVC#{service.id}"),
+        "sk": _s("META"),
+        "id": _s(service.id),
+        "name": _s(service.name),
+        "policy_id": _s(service.escalation_policy_id),
+        "created_at": _s(service.created_at.isoformat()),
+        "updated_at": _s(service.updated_at.isoformat()),
+        "key_hash": _s(service.key_hash),
+        "version": _n(service.version),
+        "kind": _s("SERVICE"),
+        "kind_sort": _s(f"{service.name.lower()}#{service.id}"),
+    }
+    if service.description:
+        item["description"] = _s(service.description)
+    if service.previous_key_hash:
+        item["previous_key_hash"] = _s(service.previous_key_hash)
+    if service.previous_key_expires_at:
+        item["previous_key_expires_at"] = _s(service.previous_key_expires_at.isoformat())
+    if service.key_rotated_at:
+        item["key_rotated_at"] = _s(service.key_rotated_at.isoformat())
+    return item
+
+
+def service_of(item: Mapping[str, Attr]) -> Service:
+    def text(name: str) -> str | None:
+        return str(item[name]["S"]) if name in item else None
+
+    def when(name: str) -> datetime | None:
+        v = text(name)
+        return datetime.fromisoformat(v) if v else None
+
+    created, updated = when("created_at"), when("updated_at")
+    assert created is not None and updated is not None
+    return Service(
+        id=str(item["id"]["S"]),
+        name=str(item["name"]["S"]),
+        escalation_policy_id=str(item["policy_id"]["S"]),
+        created_at=created,
+        updated_at=updated,
+        description=text("description"),
+        key_hash=str(item["key_hash"]["S"]),
+        previous_key_hash=text("previous_key_hash"),
+        previous_key_expires_at=when("previous_key_expires_at"),
+        key_rotated_at=when("key_rotated_at"),
+        version=int(item["version"]["N"]),
+    )
+
+
+def policy_item(policy: Policy) -> dict[str, Attr]:
+    item: dict[str, Attr] = {
+        "pk": _s(f"POL#{policy.id}"),
+        "sk": _s("META"),
+        "id": _s(policy.id),
+        "name": _s(policy.name),
+        "levels": _s(json.dumps([lv.to_dict() for lv in policy.levels], separators=(",", ":"))),
+        "repeat": _n(policy.repeat),
+        "auto_close_seconds": _n(policy.auto_close_seconds),
+        "version": _n(policy.version),
+        "kind": _s("POLICY"),
+        "kind_sort": _s(f"{policy.name.lower()}#{policy.id}"),
+    }
+    if policy.ack_timeout_seconds is not None:
+        item["ack_timeout_seconds"] = _n(policy.ack_timeout_seconds)
+    if policy.description:
+        item["description"] = _s(policy.description)
+    if policy.created_at:
+        item["created_at"] = _s(policy.created_at.isoformat())
+    if policy.updated_at:
+        item["updated_at"] = _s(policy.updated_at.isoformat())
+    return item
+
+
+def policy_of(item: Mapping[str, Attr]) -> Policy:
+    levels = tuple(
+        Level(
+            targets=tuple(Target(TargetType(t["type"]), str(t["id"])) for t in lv["targets"]),
+            timeout_seconds=int(lv["timeout_seconds"]),
+        )
+        for lv in json.loads(str(item["levels"]["S"]))
+    )
+    return Policy(
+        id=str(item["id"]["S"]),
+        name=str(item["name"]["S"]),
+        levels=levels,
+        repeat=int(item["repeat"]["N"]),
+        ack_timeout_seconds=int(item["ack_timeout_seconds"]["N"]) if "ack_timeout_seconds" in item else None,
+        auto_close_seconds=int(item["auto_close_seconds"]["N"]),
+        created_at=datetime.fromisoformat(item["created_at"]["S"]) if "created_at" in item else None,
+        updated_at=datetime.fromisoformat(item["updated_at"]["S"]) if "updated_at" in item else None,
+        version=int(item["version"]["N"]),
+        description=str(item["description"]["S"]) if "description" in item else None,
+    )
+
+
+class DynamoCatalogStore:
+    """Implements ``oncall.services.incident_ports.CatalogStore``."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+        self.table = table
+        self.client = client
+
+    def _key_item(self, key_hash: str, service_id: str, expires_at: datetime | None = None) -> dict[str, Attr]:
+        item = {"pk": _s(f"KEY#{key_hash}"), "sk": _s("KEY"), "service_id": _s(service_id)}
+        if expires_at is not None:
+            item["expires_at"] = _n(int(expires_at.timestamp()))
+        return item
+
+    def _versioned(self, before_version: int) -> dict[str, Any]:
+        return {
+            "ConditionExpression": "version = :v",
+            "ExpressionAttributeValues": {":v": _n(before_version)},
+        }
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except Exception as exc:
+            if _code(exc) == "TransactionCanceledException":
+                raise Conflict("changed by someone else meanwhile; read it again and retry") from exc
+            raise
+
+    # -- services ---------------------------------------------------------------------------------------------------
+    def put_service(self, service: Service) -> None:
+        self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": service_item(service),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": self._key_item(service.key_hash, service.id),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    def get_service(self, service_id: str) -> Service | None:
+        got = self.client.get_item(TableName=self.table, Key={"pk": _s(f"SVC#{service_id}"), "sk": _s("META")})
+        return service_of(got["Item"]) if "Item" in got else None
+
+    def update_service(self, before: Service, after: Service) -> None:
+        self._transact(
+            [{"Put": {"TableName": self.table, "Item": service_item(after), **self._versioned(before.version)}}]
+        )
+
+    def rotate_key(self, before: Service, after: Service) -> None:
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": service_item(after), **self._versioned(before.version)}},
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._key_item(after.key_hash, after.id),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            # the key just replaced keeps working until the overlap ends, then TTL removes its lookup item
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._key_item(before.key_hash, before.id, after.previous_key_expires_at),
+                }
+            },
+        ]
+        if before.previous_key_hash and before.previous_key_hash != before.key_hash:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": {"pk": _s(f"KEY#{before.previous_key_hash}"), "sk": _s("KEY")},
+                    }
+                }
+            )
+        self._transact(items)
+
+    def delete_service(self, service: Service) -> None:
+        items: list[dict[str, Any]] = [
+            {"Delete": {"TableName": self.table, "Key": {"pk": _s(f"SVC#{service.id}"), "sk": _s("META")}}},
+            {"Delete": {"TableName": self.table, "Key": {"pk": _s(f"KEY#{service.key_hash}"), "sk": _s("KEY")}}},
+        ]
+        if service.previous_key_hash:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": {"pk": _s(f"KEY#{service.previous_key_hash}"), "sk": _s("KEY")},
+                    }
+                }
+            )
+        self._transact(items)
+
+    def service_id_for_key(self, key_hash: str) -> str | None:
+        got = self.client.get_item(TableName=self.table, Key={"pk": _s(f"KEY#{key_hash}"), "sk": _s("KEY")})
+        item = got.get("Item")
+        return str(item["service_id"]["S"]) if item else None
+
+    def _list(self, kind: str, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Any], dict[str, Any] | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by-kind",
+            "KeyConditionExpression": "kind = :k",
+            "ExpressionAttributeValues": {":k": _s(kind)},
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = {k: _s(str(v)) for k, v in cursor.items()}
+        out = self.client.query(**kwargs)
+        last = out.get("LastEvaluatedKey")
+        return list(out.get("Items", [])), ({k: v["S"] for k, v in last.items()} if last else None)
+
+    def list_services(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Service], dict[str, Any] | None]:
+        items, last = self._list("SERVICE", limit, cursor)
+        return [service_of(i) for i in items], last
+
+    def services_using(self, policy_id: str) -> list[Service]:
+        found: list[Service] = []
+        cursor: dict[str, Any] | None = None
+        while True:
+            batch, cursor = self.list_services(200, cursor)
+            found.extend(s for s in batch if s.escalation_policy_id == policy_id)
+            if cursor is None:
+                return found
+
+    # -- policies ---------------------------------------------------------------------------------------------------
+    def put_policy(self, policy: Policy) -> None:
+        self.client.put_item(
+            TableName=self.table, Item=policy_item(policy), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def get_policy(self, policy_id: str) -> Policy | None:
+        got = self.client.get_item(TableName=self.table, Key={"pk": _s(f"POL#{policy_id}"), "sk": _s("META")})
+        return policy_of(got["Item"]) if "Item" in got else None
+
+    def update_policy(self, before: Policy, after: Policy) -> None:
+        self._transact(
+            [{"Put": {"TableName": self.table, "Item": policy_item(after), **self._versioned(before.version)}}]
+        )
+
+    def delete_policy(self, policy: Policy) -> None:
+        self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": {"pk": _s(f"POL#{policy.id}"), "sk": _s("META")},
+                        **self._versioned(policy.version),
+                    }
+                }
+            ]
+        )
+
+    def list_policies(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Policy], dict[str, Any] | None]:
+        items, last = self._list("POLICY", limit, cursor)
+        return [policy_of(i) for i in items], last

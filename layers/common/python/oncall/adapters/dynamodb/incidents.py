@@ -1,0 +1,386 @@
+"""The ``incidents`` table: incidents, their timelines and the lifecycle's waiting token.
+
+=====================================  ==========================================================================
+``INC#<id>`` / ``META``                the incident; ``version`` (+1 per change) is the optimistic-concurrency
+                                       guard every move is conditioned on, ``task_token`` the wait to answer
+``INC#<id>`` / ``TL#<ulid>``           one timeline entry (ULIDs sort by time; entries are append-only)
+=====================================  ==========================================================================
+
+Indexes (all sorted by ``created_sk`` = ``<created_at>#<id>``, newest first): ``by-created`` (``list_pk`` = ``INC``)
+lists everything, ``by-status`` and ``by-service`` narrow the common filters; the remaining filters are applied on
+the read page. A move is ONE ``TransactWriteItems``: the incident (condition: the version read and the token read),
+its timeline entries and the outbox event, so the event exists exactly when the change does.
+
+Low-level client rather than pynamodb models, like ``schedules.py``: the conditions are the point of this module, and
+the item shapes are spelled out here in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from oncall.adapters import outbox
+from oncall.domain.events import DomainEvent
+from oncall.domain.incidents import Incident, Severity, Source, Status, TimelineEntry
+from oncall.services.incident_ports import IncidentFilter, StaleWrite
+
+Attr = dict[str, Any]
+LIST_PK = "INC"
+#: a transaction holds at most 100 items; an incident move writes 1 + entries + 1 outbox item
+MAX_ENTRIES = 20
+
+
+def incident_pk(incident_id: str) -> str:
+    return f"INC#{incident_id}"
+
+
+def created_sk(incident: Incident) -> str:
+    return f"{_ts(incident.created_at)}#{incident.id}"
+
+
+def _ts(value: datetime) -> str:
+    """Fixed-width UTC text, so string order is time order whatever offset a client sent."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _s(value: str) -> Attr:
+    return {"S": value}
+
+
+def _n(value: int) -> Attr:
+    return {"N": str(value)}
+
+
+_OPTIONAL_TEXT = (
+    "description",
+    "assignee_id",
+    "created_by",
+    "dedup_key",
+    "acknowledged_by",
+    "resolved_by",
+    "trigger_reason",
+    "task_token",
+)
+_OPTIONAL_TIME = ("acknowledged_at", "resolved_at", "closed_at")
+
+
+def incident_item(incident: Incident) -> dict[str, Attr]:
+    item: dict[str, Attr] = {
+        "pk": _s(incident_pk(incident.id)),
+        "sk": _s("META"),
+        "id": _s(incident.id),
+        "title": _s(incident.title),
+        "service_id": _s(incident.service_id),
+        "severity": _s(incident.severity.value),
+        "source": _s(incident.source.value),
+        "status": _s(incident.status.value),
+        "created_at": _s(incident.created_at.isoformat()),
+        "updated_at": _s(incident.updated_at.isoformat()),
+        "alert_count": _n(incident.alert_count),
+        "version": _n(incident.version),
+        "generation": _n(incident.generation),
+        "escalation_step": _n(incident.escalation_step),
+        "escalation_level": _n(incident.escalation_level),
+        "exhausted": {"BOOL": incident.exhausted},
+        "list_pk": _s(LIST_PK),
+        "created_sk": _s(created_sk(incident)),
+    }
+    for name in _OPTIONAL_TEXT:
+        value = getattr(incident, name)
+        if value is not None:
+            item[name] = _s(value)
+    for name in _OPTIONAL_TIME:
+        value = getattr(incident, name)
+        if value is not None:
+            item[name] = _s(value.isoformat())
+    return item
+
+
+def incident_of(item: Mapping[str, Attr]) -> Incident:
+    def text(name: str) -> str | None:
+        v = item.get(name)
+        return str(v["S"]) if v is not None else None
+
+    def when(name: str) -> datetime | None:
+        v = text(name)
+        return datetime.fromisoformat(v) if v else None
+
+    def num(name: str, default: int = 0) -> int:
+        v = item.get(name)
+        return int(v["N"]) if v is not None else default
+
+    created = when("created_at")
+    updated = when("updated_at")
+    assert created is not None and updated is not None
+    return Incident(
+        id=str(item["id"]["S"]),
+        title=str(item["title"]["S"]),
+        service_id=str(item["service_id"]["S"]),
+        severity=Severity(item["severity"]["S"]),
+        source=Source(item["source"]["S"]),
+        status=Status(item["status"]["S"]),
+        created_at=created,
+        updated_at=updated,
+        description=text("description"),
+        assignee_id=text("assignee_id"),
+        created_by=text("created_by"),
+        dedup_key=text("dedup_key"),
+        alert_count=num("alert_count"),
+        acknowledged_at=when("acknowledged_at"),
+        acknowledged_by=text("acknowledged_by"),
+        resolved_at=when("resolved_at"),
+        resolved_by=text("resolved_by"),
+        closed_at=when("closed_at"),
+        version=num("version", 1),
+        generation=num("generation", 1),
+        escalation_step=num("escalation_step", -1),
+        escalation_level=num("escalation_level"),
+        exhausted=bool(item.get("exhausted", {}).get("BOOL", False)),
+        trigger_reason=text("trigger_reason"),
+        task_token=text("task_token"),
+    )
+
+
+def entry_item(entry: TimelineEntry) -> dict[str, Attr]:
+    item: dict[str, Attr] = {
+        "pk": _s(incident_pk(entry.incident_id)),
+        "sk": _s(f"TL#{entry.id}"),
+        "id": _s(entry.id),
+        "at": _s(entry.at.isoformat()),
+        "kind": _s(entry.kind),
+        "text": _s(entry.text),
+        "data": _s(json.dumps(entry.data, separators=(",", ":"), sort_keys=True, default=str)),
+    }
+    if entry.actor_id:
+        item["actor_id"] = _s(entry.actor_id)
+    return item
+
+
+def entry_of(item: Mapping[str, Attr]) -> TimelineEntry:
+    pk = str(item["pk"]["S"])
+    return TimelineEntry(
+        incident_id=pk.split("#", 1)[1],
+        id=str(item["id"]["S"]),
+        at=datetime.fromisoformat(str(item["at"]["S"])),
+        kind=str(item["kind"]["S"]),
+        text=str(item["text"]["S"]),
+        actor_id=str(item["actor_id"]["S"]) if "actor_id" in item else None,
+        data=json.loads(str(item["data"]["S"])) if "data" in item else {},
+    )
+
+
+def _cancel_codes(exc: Exception) -> list[str]:
+    response = getattr(exc, "response", {}) or {}
+    return [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
+
+
+def _error_code(exc: Exception) -> str:
+    return str((getattr(exc, "response", {}) or {}).get("Error", {}).get("Code", ""))
+
+
+class DynamoIncidentStore:
+    """Implements ``oncall.services.incident_ports.IncidentStore``."""
+
+    def __init__(self, table: str, client: Any = None, *, outbox_table: str | None = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+        self.table = table
+        self.client = client
+        self.outbox_table = outbox_table
+
+    def _outbox(self, event: DomainEvent) -> dict[str, Any]:
+        return outbox.transact_put(event, table=self.outbox_table)
+
+    def create(self, incident: Incident, entries: Sequence[TimelineEntry], event: DomainEvent) -> None:
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": incident_item(incident),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
+        items.append(self._outbox(event))
+        self.client.transact_write_items(TransactItems=items)
+
+    def get(self, incident_id: str) -> Incident | None:
+        got = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": _s(incident_pk(incident_id)), "sk": _s("META")},
+            ConsistentRead=True,
+        )
+        item = got.get("Item")
+        return incident_of(item) if item else None
+
+    def commit(
+        self, before: Incident, after: Incident, entries: Sequence[TimelineEntry], event: DomainEvent | None
+    ) -> None:
+        names = {"#v": "version"}
+        values: dict[str, Attr] = {":v": _n(before.version)}
+        condition = "#v = :v"
+        if before.task_token is None:
+            condition += " AND attribute_not_exists(task_token)"
+        else:
+            condition += " AND task_token = :tok"
+            values[":tok"] = _s(before.task_token)
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": incident_item(after),
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
+        if event is not None:
+            items.append(self._outbox(event))
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except Exception as exc:
+            if _error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in _cancel_codes(exc):
+                raise StaleWrite(before.id) from exc
+            raise
+
+    def arm(self, incident_id: str, *, generation: int, status: Status, step: int | None, token: str) -> bool:
+        condition = "#st = :st AND generation = :g"
+        values: dict[str, Attr] = {":st": _s(status.value), ":g": _n(generation), ":tok": _s(token)}
+        if step is not None:
+            condition += " AND escalation_step = :step"
+            values[":step"] = _n(step)
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": _s(incident_pk(incident_id)), "sk": _s("META")},
+                UpdateExpression="SET task_token = :tok",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except Exception as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def add_entries(self, entries: Sequence[TimelineEntry]) -> None:
+        for start in range(0, len(entries), 25):
+            requests = [{"PutRequest": {"Item": entry_item(e)}} for e in entries[start : start + 25]]
+            pending: dict[str, Any] = {self.table: requests}
+            for _ in range(8):
+                out = self.client.batch_write_item(RequestItems=pending)
+                pending = out.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+
+    def timeline(
+        self, incident_id: str, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[TimelineEntry], dict[str, Any] | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :tl)",
+            "ExpressionAttributeValues": {":pk": _s(incident_pk(incident_id)), ":tl": _s("TL#")},
+            "Limit": limit,
+            "ConsistentRead": True,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = {k: _s(str(v)) for k, v in cursor.items()}
+        out = self.client.query(**kwargs)
+        last = out.get("LastEvaluatedKey")
+        return [entry_of(i) for i in out.get("Items", [])], ({k: v["S"] for k, v in last.items()} if last else None)
+
+    def page(
+        self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Incident], dict[str, Any] | None]:
+        names: dict[str, str] = {}
+        values: dict[str, Attr] = {}
+        if filters.service_id:
+            index, hash_attr, hash_value = "by-service", "service_id", filters.service_id
+        elif filters.status:
+            index, hash_attr, hash_value = "by-status", "status", filters.status.value
+        else:
+            index, hash_attr, hash_value = "by-created", "list_pk", LIST_PK
+        names["#h"] = hash_attr
+        values[":h"] = _s(hash_value)
+        key = "#h = :h"
+        if filters.created_from and filters.created_to:
+            key += " AND created_sk BETWEEN :lo AND :hi"
+            values[":lo"] = _s(_ts(filters.created_from))
+            values[":hi"] = _s(_ts(filters.created_to) + "#~")
+        elif filters.created_from:
+            key += " AND created_sk >= :lo"
+            values[":lo"] = _s(_ts(filters.created_from))
+        elif filters.created_to:
+            key += " AND created_sk <= :hi"
+            values[":hi"] = _s(_ts(filters.created_to) + "#~")
+        clauses = []
+        for attr, value in (
+            ("status", filters.status.value if filters.status else None),
+            ("service_id", filters.service_id),
+            ("severity", filters.severity),
+            ("source", filters.source),
+        ):
+            if value is None or attr == hash_attr:
+                continue
+            names[f"#{attr}"] = attr
+            values[f":{attr}"] = _s(value)
+            clauses.append(f"#{attr} = :{attr}")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": key,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+        }
+        if clauses:
+            kwargs["FilterExpression"] = " AND ".join(clauses)
+        start = {k: _s(str(v)) for k, v in cursor.items()} if cursor else None
+        found: list[Incident] = []
+        last_item: Mapping[str, Attr] | None = None
+        # a filtered page can come back short; keep reading until ``limit`` matches or the index ends, and make the
+        # cursor the key of the last item returned so nothing is skipped or repeated
+        for _ in range(20):
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            kwargs["Limit"] = max(limit - len(found), 1) * (4 if clauses else 1)
+            out = self.client.query(**kwargs)
+            for item in out.get("Items", []):
+                if len(found) < limit:
+                    found.append(incident_of(item))
+                    last_item = item
+                else:
+                    break
+            start = out.get("LastEvaluatedKey")
+            if len(found) >= limit or not start:
+                break
+        if len(found) < limit and not start:
+            return found, None
+        if last_item is None:
+            return found, {k: v["S"] for k, v in start.items()} if start else None
+        cursor_key = {
+            "pk": last_item["pk"]["S"],
+            "sk": last_item["sk"]["S"],
+            "created_sk": last_item["created_sk"]["S"],
+        }
+        cursor_key[hash_attr] = last_item[hash_attr]["S"]
+        return found, cursor_key
+
+    def created_between(self, start: datetime, end: datetime) -> list[Incident]:
+        found: list[Incident] = []
+        cursor: dict[str, Any] | None = None
+        while True:
+            batch, cursor = self.page(IncidentFilter(created_from=start, created_to=end), 200, cursor)
+            found.extend(i for i in batch if start <= i.created_at < end)
+            if cursor is None:
+                return found

@@ -1,0 +1,94 @@
+"""Services and their integration keys. Pure; ``now`` and randomness are passed in or drawn from ``secrets`` only
+where a key is minted.
+
+An integration key (like a PagerDuty routing key) authenticates an alert source for one service: 32 characters from
+``[a-z0-9]`` (~165 bits), shown once at creation/rotation and stored only as its SHA-256. A request's key is hashed
+and looked up by that hash (a key-value read), then the stored hash is compared in constant time, so neither the
+lookup nor the comparison leaks a prefix through timing. Rotation keeps the previous key valid for a short overlap so
+senders can be reconfigured without dropping alerts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from oncall.domain.errors import InvalidInput
+
+KEY_LENGTH = 32
+KEY_ALPHABET = string.ascii_lowercase + string.digits
+#: how long the previous key keeps working after a rotation
+ROTATION_OVERLAP = timedelta(hours=1)
+NAME_MAX = 100
+
+
+def new_integration_key() -> str:
+    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_LENGTH))
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def hashes_match(stored: str, presented_hash: str) -> bool:
+    return hmac.compare_digest(stored.encode(), presented_hash.encode())
+
+
+def looks_like_key(raw: str) -> bool:
+    return len(raw) == KEY_LENGTH and all(c in KEY_ALPHABET for c in raw)
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    name: str
+    escalation_policy_id: str
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    #: sha256 of the current key; the previous one until ``previous_key_expires_at``
+    key_hash: str = ""
+    previous_key_hash: str | None = None
+    previous_key_expires_at: datetime | None = None
+    key_rotated_at: datetime | None = None
+    version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "escalation_policy_id": self.escalation_policy_id,
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),
+            "key_rotated_at": self.key_rotated_at.isoformat().replace("+00:00", "Z") if self.key_rotated_at else None,
+            "previous_key_expires_at": (
+                self.previous_key_expires_at.isoformat().replace("+00:00", "Z")
+                if self.previous_key_expires_at
+                else None
+            ),
+            "version": self.version,
+        }
+
+
+def check_name(raw: str) -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise InvalidInput("name", "must not be empty")
+    if len(name) > NAME_MAX:
+        raise InvalidInput("name", f"must be at most {NAME_MAX} characters")
+    return name
+
+
+def key_valid(service: Service, presented_hash: str, now: datetime) -> bool:
+    """Whether a key hashing to ``presented_hash`` opens ``service`` at ``now`` (current key, or previous within the
+    overlap). Both comparisons always run, so the answer's timing does not say which one matched."""
+    current = hashes_match(service.key_hash, presented_hash)
+    previous = service.previous_key_hash is not None and hashes_match(service.previous_key_hash, presented_hash)
+    in_overlap = service.previous_key_expires_at is not None and now < service.previous_key_expires_at
+    return current or (previous and in_overlap)

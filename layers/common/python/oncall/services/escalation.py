@@ -1,0 +1,318 @@
+"""The lifecycle's Lambda tasks: plan the next move, page a level (recording the callback token), hold, time out.
+
+The state machine (``infra/statemachines/incident_lifecycle.asl.json``) carries a small state
+``{incident_id, generation, step, next, phase, wait_seconds}`` and calls these through ``functions/escalation``:
+
+- ``plan``: reads the incident and its policy, records an escalation (or the policy's exhaustion) as a conditional
+  change with its ``incident.escalated`` event, and says what to do next (``domain.escalation.plan``).
+- ``page`` (a ``.waitForTaskToken`` task): records the token on the incident (only if it is still triggered at this
+  step), then pages everyone the level resolves to. Nobody on call / nobody reachable → ``NobodyReachable`` (the ASL
+  catches it and escalates at once, the timeline says why). Moved on meanwhile → ``IncidentMoved`` (re-plan).
+- ``hold`` (also a callback task): records the token while acknowledged / exhausted / resolved, so the next move
+  (resolve, un-ack, close, reopen) ends the wait at once.
+- ``hold_timeout``: the wait ran out: an ack timeout re-triggers, a resolved incident is closed.
+
+Every task is idempotent under Step Functions' retries: changes are conditional on the version read, pages carry a
+dedup key per (incident, generation, step, person).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, ClassVar
+
+from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, callback_data, plan
+from oncall.domain.incidents import Action, Incident, Status, execution_name
+from oncall.services.incident_ports import (
+    CatalogStore,
+    IncidentStore,
+    Lifecycle,
+    OnCall,
+    Page,
+    PageButton,
+    Pager,
+    People,
+    StaleWrite,
+)
+from oncall.services.incidents import MAX_ATTEMPTS, IncidentService, entry, event_of
+
+
+class NobodyReachable(Exception):
+    """A level resolved to nobody on call, or nobody could be reached: escalate at once (caught by name in the ASL)."""
+
+
+class IncidentMoved(Exception):
+    """The incident is no longer where this task expected it (acknowledged, resolved, newer generation): re-plan."""
+
+
+def initial_state(incident_id: str, generation: int) -> dict[str, Any]:
+    return {
+        "incident_id": incident_id,
+        "generation": generation,
+        "step": 0,
+        "next": Next.PAGE.value,
+        "phase": Phase.PAGING.value,
+        "wait_seconds": 1,
+    }
+
+
+def start_lifecycle(lifecycle: Lifecycle, detail: dict[str, Any]) -> str | None:
+    """On ``incident.triggered`` / ``incident.reopened``: start ``<id>-<generation>`` (a retried or duplicate event
+    meets ExecutionAlreadyExists, which is success). Un-ack events resume the running execution: nothing to start."""
+    incident_id = str(detail["id"])
+    generation = int(detail.get("generation", 1))
+    if detail.get("trigger_reason") in ("unacknowledged", "ack_timeout"):
+        return None
+    return lifecycle.start(execution_name(incident_id, generation), initial_state(incident_id, generation))
+
+
+class EscalationService:
+    def __init__(
+        self,
+        incidents: IncidentStore,
+        catalog: CatalogStore,
+        people: People,
+        oncall: OnCall,
+        pager: Pager,
+        lifecycle: Lifecycle,
+        incident_service: IncidentService,
+        clock: Callable[[], datetime],
+        state_machine_arn: str | None = None,
+    ) -> None:
+        self.incidents = incidents
+        self.catalog = catalog
+        self.people = people
+        self.oncall = oncall
+        self.pager = pager
+        self.lifecycle = lifecycle
+        self.incident_service = incident_service
+        self.clock = clock
+        self.state_machine_arn = state_machine_arn
+
+    # -- plan -------------------------------------------------------------------------------------------------------
+    def _policy(self, incident: Incident) -> Policy | None:
+        service = self.catalog.get_service(incident.service_id)
+        return self.catalog.get_policy(service.escalation_policy_id) if service else None
+
+    def plan(self, state: dict[str, Any], *, advance: bool) -> dict[str, Any]:
+        incident_id = str(state["incident_id"])
+        generation = int(state["generation"])
+        step = int(state.get("step", 0))
+        for _ in range(MAX_ATTEMPTS):
+            incident = self.incidents.get(incident_id)
+            policy = self._policy(incident) if incident else None
+            decided = plan(
+                incident,
+                policy,
+                generation=generation,
+                step=step,
+                advance=advance,
+                previous_phase=state.get("phase"),
+            )
+            if incident is None:
+                return decided.state(incident_id, generation)
+            try:
+                self._record(incident, policy, decided)
+            except StaleWrite:
+                continue
+            return decided.state(incident_id, generation)
+        raise RuntimeError(f"incident {incident_id} kept changing while planning")
+
+    def _record(self, incident: Incident, policy: Policy | None, decided: Plan) -> None:
+        now = self.clock()
+        if decided.escalate_to is not None and policy is not None:
+            level_no, round_no, level = policy.level_of(decided.escalate_to)
+            after = replace(
+                incident,
+                escalation_step=decided.escalate_to,
+                escalation_level=level_no,
+                version=incident.version + 1,
+                updated_at=now,
+            )
+            first = decided.escalate_to == 0
+            text = (
+                f"Paging level {level_no}"
+                if first
+                else f"Escalated to level {level_no}" + (f" (round {round_no})" if round_no > 1 else "")
+            )
+            entries = [
+                entry(
+                    incident.id,
+                    now,
+                    "paging" if first else "escalated",
+                    text,
+                    None,
+                    level=level_no,
+                    round=round_no,
+                    step=decided.escalate_to,
+                    timeout_seconds=level.timeout_seconds,
+                    version=after.version,
+                )
+            ]
+            event = None if first else event_of(after, "incident.escalated", now, level=level_no, round=round_no)
+            self.incidents.commit(incident, after, entries, event)
+        elif decided.mark_exhausted:
+            everyone = self._resolve(policy.everyone() if policy else (), now)
+            # tell everyone first: pages are deduplicated by key, so a retry after a crash does not repeat them
+            results = {
+                uid: self._send(incident, uid, "escalation", f"exhausted:{uid}", now, exhausted=True)
+                for uid in everyone
+            }
+            after = replace(incident, exhausted=True, version=incident.version + 1, updated_at=now)
+            entries = [
+                entry(
+                    incident.id,
+                    now,
+                    "exhausted",
+                    "Escalation policy exhausted; notified everyone on it"
+                    if everyone
+                    else "Escalation policy exhausted; nobody on it could be notified",
+                    None,
+                    notified=sorted(uid for uid, r in results.items() if r.reached),
+                    version=after.version,
+                )
+            ]
+            self.incidents.commit(incident, after, entries, event_of(after, "incident.escalated", now, exhausted=True))
+
+    # -- page -------------------------------------------------------------------------------------------------------
+    def _resolve(self, targets: tuple[Target, ...], now: datetime) -> list[str]:
+        users: dict[str, None] = {}
+        for target in targets:
+            if target.type is TargetType.USER:
+                person = self.people.get(target.id)
+                if person is not None and person.active:
+                    users.setdefault(person.id, None)
+            else:
+                who = self.oncall.who(target.id, now)
+                if who is not None:
+                    users.setdefault(who, None)
+        return list(users)
+
+    def _send(self, incident: Incident, user_id: str, kind: str, key: str, now: datetime, **extra: Any) -> Any:
+        title = incident.title if len(incident.title) <= 300 else incident.title[:299] + "…"
+        lines = [
+            ("🔴 " if incident.severity.value in ("critical", "high") else "🟠 ")
+            + f"[{incident.severity.value.upper()}] {title}",
+            f"Incident {incident.id} · status {incident.status.value}",
+        ]
+        if extra.get("exhausted"):
+            lines.append("Nobody acknowledged after every escalation level; please look.")
+        elif incident.escalation_level:
+            lines.append(f"Escalation level {incident.escalation_level}")
+        page = Page(
+            kind=kind,
+            key=f"{incident.id}:{incident.generation}:{key}",
+            text="\n".join(lines),
+            incident_id=incident.id,
+            buttons=(
+                (
+                    PageButton("Acknowledge", callback_data("ack", incident.id)),
+                    PageButton("Resolve", callback_data("res", incident.id)),
+                ),
+            ),
+        )
+        return self.pager.send(user_id, page, now)
+
+    def page(self, state: dict[str, Any], token: str) -> dict[str, Any]:
+        incident_id = str(state["incident_id"])
+        generation = int(state["generation"])
+        step = int(state["step"])
+        if not self.incidents.arm(incident_id, generation=generation, status=Status.TRIGGERED, step=step, token=token):
+            raise IncidentMoved(f"incident {incident_id} is no longer triggered at step {step}")
+        incident = self.incidents.get(incident_id)
+        policy = self._policy(incident) if incident else None
+        if incident is None or policy is None:
+            raise IncidentMoved(f"incident {incident_id} or its policy is gone")
+        now = self.clock()
+        level_no, round_no, level = policy.level_of(step)
+        users = self._resolve(level.targets, now)
+        if not users:
+            self.incidents.add_entries(
+                [
+                    entry(
+                        incident_id,
+                        now,
+                        "nobody_on_call",
+                        f"Level {level_no}: nobody on call; escalating at once",
+                        None,
+                        level=level_no,
+                        round=round_no,
+                        step=step,
+                    )
+                ]
+            )
+            raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody on call")
+        entries = []
+        reached = 0
+        for uid in users:
+            result = self._send(incident, uid, "page", f"step{step}:{uid}", now)
+            reached += 1 if result.reached else 0
+            entries.append(
+                entry(
+                    incident_id,
+                    now,
+                    "page",
+                    f"Paged {self._name(uid)} (level {level_no}): {result.status}",
+                    None,
+                    user_id=uid,
+                    level=level_no,
+                    round=round_no,
+                    step=step,
+                    status=result.status,
+                    channel=result.channel,
+                    ref=result.ref,
+                )
+            )
+        if not reached:
+            entries.append(
+                entry(
+                    incident_id,
+                    now,
+                    "nobody_reachable",
+                    f"Level {level_no}: nobody reachable; escalating at once",
+                    None,
+                    level=level_no,
+                    round=round_no,
+                    step=step,
+                )
+            )
+        self.incidents.add_entries(entries)
+        if not reached:
+            raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody reachable")
+        return {"paged": reached}
+
+    def _name(self, user_id: str) -> str:
+        person = self.people.get(user_id)
+        return person.display_name if person else user_id
+
+    # -- hold / timeouts --------------------------------------------------------------------------------------------
+    _HOLD_STATUS: ClassVar[dict[str, Status]] = {
+        Phase.ACKNOWLEDGED.value: Status.ACKNOWLEDGED,
+        Phase.EXHAUSTED.value: Status.TRIGGERED,
+        Phase.RESOLVED.value: Status.RESOLVED,
+    }
+
+    def hold(self, state: dict[str, Any], token: str) -> dict[str, Any]:
+        status = self._HOLD_STATUS.get(str(state.get("phase")))
+        incident_id = str(state["incident_id"])
+        if status is None or not self.incidents.arm(
+            incident_id, generation=int(state["generation"]), status=status, step=None, token=token
+        ):
+            raise IncidentMoved(f"incident {incident_id} is no longer {status}")
+        return {"holding": str(state.get("phase"))}
+
+    def hold_timeout(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The wait ran out: acknowledged past the ack timeout → re-trigger; resolved past the period → close."""
+        incident_id = str(state["incident_id"])
+        generation = int(state["generation"])
+        phase = state.get("phase")
+        if phase == Phase.ACKNOWLEDGED.value:
+            incident = self.incidents.get(incident_id)
+            policy = self._policy(incident) if incident else None
+            if policy is not None and policy.ack_timeout_seconds:
+                self.incident_service.system_act(incident_id, Action.ACK_TIMEOUT, generation=generation)
+        elif phase == Phase.RESOLVED.value:
+            self.incident_service.system_act(incident_id, Action.AUTO_CLOSE, generation=generation)
+        return state

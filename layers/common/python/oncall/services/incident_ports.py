@@ -1,0 +1,146 @@
+"""Ports the incident, escalation and catalog services depend on. Adapters: ``oncall.adapters.dynamodb.incidents``,
+``oncall.adapters.dynamodb.catalog``, ``oncall.adapters.lifecycle``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from oncall.domain.escalation import Policy
+from oncall.domain.events import DomainEvent
+from oncall.domain.incidents import Incident, Status, TimelineEntry
+from oncall.domain.services_catalog import Service
+from oncall.domain.users import User
+
+
+class StaleWrite(Exception):
+    """The conditional write lost: the stored incident is no longer the one read. Re-read and decide again."""
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    status: Status | None = None
+    source: str | None = None
+    service_id: str | None = None
+    severity: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class IncidentStore(Protocol):
+    def create(self, incident: Incident, entries: Sequence[TimelineEntry], event: DomainEvent) -> None: ...
+
+    def get(self, incident_id: str) -> Incident | None: ...
+
+    def commit(
+        self, before: Incident, after: Incident, entries: Sequence[TimelineEntry], event: DomainEvent | None
+    ) -> None:
+        """Write ``after`` if the stored incident is still ``before`` (version and waiting token); else StaleWrite."""
+        ...
+
+    def arm(self, incident_id: str, *, generation: int, status: Status, step: int | None, token: str) -> bool:
+        """Record the token the lifecycle now waits on, if the incident is still in ``status`` of ``generation``
+        (and, when paging, at ``step``). False when it moved on."""
+        ...
+
+    def add_entries(self, entries: Sequence[TimelineEntry]) -> None: ...
+
+    def timeline(
+        self, incident_id: str, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[TimelineEntry], dict[str, Any] | None]: ...
+
+    def page(
+        self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Incident], dict[str, Any] | None]: ...
+
+    def created_between(self, start: datetime, end: datetime) -> list[Incident]: ...
+
+
+class CatalogStore(Protocol):
+    def put_service(self, service: Service) -> None: ...
+
+    def get_service(self, service_id: str) -> Service | None: ...
+
+    def update_service(self, before: Service, after: Service) -> None: ...
+
+    def rotate_key(self, before: Service, after: Service) -> None: ...
+
+    def delete_service(self, service: Service) -> None: ...
+
+    def service_id_for_key(self, key_hash: str) -> str | None: ...
+
+    def list_services(
+        self, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Service], dict[str, Any] | None]: ...
+
+    def services_using(self, policy_id: str) -> list[Service]: ...
+
+    def put_policy(self, policy: Policy) -> None: ...
+
+    def get_policy(self, policy_id: str) -> Policy | None: ...
+
+    def update_policy(self, before: Policy, after: Policy) -> None: ...
+
+    def delete_policy(self, policy: Policy) -> None: ...
+
+    def list_policies(
+        self, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Policy], dict[str, Any] | None]: ...
+
+
+class Lifecycle(Protocol):
+    """The incident-lifecycle state machine, as our code talks to it."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> str: ...
+
+    def answer(self, token: str, outcome: dict[str, Any]) -> bool:
+        """Complete the wait ``token`` belongs to; False if it no longer waits (late, stale: a no-op)."""
+        ...
+
+
+class People(Protocol):
+    def get(self, user_id: str) -> User | None: ...
+
+
+class OnCall(Protocol):
+    def who(self, schedule_id: str, at: datetime) -> str | None:
+        """The user on call on ``schedule_id`` at ``at`` (None: nobody, or no such schedule)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PageButton:
+    text: str
+    callback_data: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A message to one person about one incident (kind: page | escalation | resolution | info)."""
+
+    kind: str
+    key: str
+    text: str
+    incident_id: str
+    buttons: tuple[tuple[PageButton, ...], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PageResult:
+    status: str
+    channel: str | None = None
+    ref: str | None = None
+
+    @property
+    def reached(self) -> bool:
+        # duplicate: the same page went out before (a retried task); capped/rate-limited: the person has been paged
+        # about this incident and will see it, so the level is not "unreachable"
+        return self.status in {"sent", "duplicate", "capped", "rate_limited"}
+
+
+class Pager(Protocol):
+    """The notification service (issue 6) as the lifecycle uses it: one message to one person."""
+
+    def send(self, user_id: str, page: Page, now: datetime) -> PageResult: ...

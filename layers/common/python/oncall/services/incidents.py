@@ -1,0 +1,309 @@
+"""Incidents: create, read, list, edit, move through the lifecycle, notes, timeline, MTTA/MTTR.
+
+A move (acknowledge, resolve, ...) reads the incident, lets the domain decide (``transition``), and commits with one
+conditional transaction on the version and waiting token read; losing the condition means someone else moved it
+first, so it re-reads and decides again (now maybe a 409 ``illegal_transition``). After the commit, the token the
+lifecycle was waiting on is answered with the new status: that is how an acknowledgement from any channel stops the
+paging at once. A late or stale token is a no-op (``Lifecycle.answer`` returns False).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ulid import ULID
+
+from oncall.domain.errors import ConcurrentUpdate, Forbidden, InvalidInput, NotFound
+from oncall.domain.events import DomainEvent
+from oncall.domain.incidents import (
+    EVENT_OF,
+    Action,
+    Incident,
+    Percentiles,
+    Severity,
+    Source,
+    Status,
+    TimelineEntry,
+    check_description,
+    check_note,
+    check_title,
+    mtta_seconds,
+    mttr_seconds,
+    percentiles,
+    transition,
+)
+from oncall.domain.users import Role, User
+from oncall.services.incident_ports import (
+    CatalogStore,
+    IncidentFilter,
+    IncidentStore,
+    Lifecycle,
+    People,
+    StaleWrite,
+)
+
+ENTITY = "incident"
+MAX_ATTEMPTS = 12
+ACTING_ROLES = frozenset({Role.ADMIN, Role.RESPONDER})
+
+_ACTION_TEXT = {
+    Action.ACKNOWLEDGE: "Acknowledged",
+    Action.UNACKNOWLEDGE: "Unacknowledged",
+    Action.ACK_TIMEOUT: "Acknowledgement timed out; re-triggered",
+    Action.RESOLVE: "Resolved",
+    Action.CLOSE: "Closed",
+    Action.AUTO_CLOSE: "Closed automatically",
+    Action.REOPEN: "Reopened",
+}
+
+
+def new_id() -> str:
+    return str(ULID()).lower()
+
+
+def entry(
+    incident_id: str, now: datetime, kind: str, text: str, actor_id: str | None = None, **data: Any
+) -> TimelineEntry:
+    return TimelineEntry(
+        incident_id=incident_id,
+        id=str(ULID.from_datetime(now)).lower(),
+        at=now,
+        kind=kind,
+        text=text,
+        actor_id=actor_id,
+        data=data,
+    )
+
+
+def event_of(incident: Incident, detail_type: str, now: datetime, **extra: Any) -> DomainEvent:
+    return DomainEvent(
+        entity_type=ENTITY,
+        entity_id=incident.id,
+        version=incident.version,
+        detail_type=detail_type,
+        snapshot={**incident.snapshot(), **extra},
+        occurred_at=now,
+    )
+
+
+def may_act(actor: User) -> None:
+    if not actor.active or actor.role not in ACTING_ROLES:
+        raise Forbidden(
+            "requires role admin or responder", required=sorted(r.value for r in ACTING_ROLES), role=actor.role.value
+        )
+
+
+class IncidentService:
+    def __init__(
+        self,
+        store: IncidentStore,
+        catalog: CatalogStore,
+        people: People,
+        lifecycle: Lifecycle,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.people = people
+        self.lifecycle = lifecycle
+        self.clock = clock
+
+    # -- create / read ----------------------------------------------------------------------------------------------
+    def create(
+        self,
+        actor: User,
+        *,
+        title: str,
+        service_id: str,
+        severity: Severity,
+        description: str | None = None,
+        source: Source = Source.OPERATOR,
+    ) -> Incident:
+        may_act(actor)
+        clean_title = check_title(title)
+        clean_description = check_description(description)
+        if self.catalog.get_service(service_id) is None:
+            raise InvalidInput("service_id", f"no service {service_id!r}")
+        now = self.clock()
+        incident = Incident(
+            id=new_id(),
+            title=clean_title,
+            description=clean_description,
+            service_id=service_id,
+            severity=severity,
+            source=source,
+            status=Status.TRIGGERED,
+            created_at=now,
+            updated_at=now,
+            created_by=actor.id,
+        )
+        self.store.create(
+            incident,
+            [entry(incident.id, now, "triggered", f"Triggered by {actor.display_name}", actor.id, source=source.value)],
+            event_of(incident, "incident.triggered", now),
+        )
+        return incident
+
+    def get(self, incident_id: str) -> Incident:
+        incident = self.store.get(incident_id)
+        if incident is None:
+            raise NotFound("incident", incident_id)
+        return incident
+
+    def search(
+        self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Incident], dict[str, Any] | None]:
+        if filters.created_from and filters.created_to and filters.created_to < filters.created_from:
+            raise InvalidInput("created_to", "must not be before created_from")
+        return self.store.page(filters, limit, cursor)
+
+    def timeline(
+        self, incident_id: str, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[TimelineEntry], dict[str, Any] | None]:
+        self.get(incident_id)
+        return self.store.timeline(incident_id, limit, cursor)
+
+    # -- edits ------------------------------------------------------------------------------------------------------
+    def patch(self, actor: User, incident_id: str, changes: dict[str, Any]) -> Incident:
+        may_act(actor)
+        if "title" in changes:
+            changes["title"] = check_title(str(changes["title"]))
+        if "description" in changes:
+            changes["description"] = check_description(changes["description"])
+        if changes.get("assignee_id") is not None:
+            assignee = self.people.get(str(changes["assignee_id"]))
+            if assignee is None or not assignee.active:
+                raise InvalidInput("assignee_id", f"no active user {changes['assignee_id']!r}")
+        for _ in range(MAX_ATTEMPTS):
+            before = self.get(incident_id)
+            real = {k: v for k, v in changes.items() if getattr(before, k) != v}
+            if not real:
+                return before
+            now = self.clock()
+            after = replace(before, **real, version=before.version + 1, updated_at=now)
+            entries = [
+                entry(
+                    incident_id,
+                    now,
+                    "updated" if name != "assignee_id" else "reassigned",
+                    f"{name} changed",
+                    actor.id,
+                    field=name,
+                    old=_plain(getattr(before, name)),
+                    new=_plain(value),
+                )
+                for name, value in real.items()
+            ]
+            event = event_of(after, "incident.reassigned", now) if "assignee_id" in real else None
+            try:
+                self.store.commit(before, after, entries, event)
+            except StaleWrite:
+                continue
+            return after
+        raise ConcurrentUpdate("the incident kept changing; retry", id=incident_id)
+
+    def add_note(self, actor: User, incident_id: str, text: str) -> TimelineEntry:
+        may_act(actor)
+        body = check_note(text)
+        self.get(incident_id)
+        note = entry(incident_id, self.clock(), "note", body, actor.id)
+        self.store.add_entries([note])
+        return note
+
+    # -- moves ------------------------------------------------------------------------------------------------------
+    def act(self, actor: User, incident_id: str, action: Action, *, channel: str = "api") -> Incident:
+        """A person's move (API, Telegram button): role checked, then the conditional transition."""
+        may_act(actor)
+        return self._move(incident_id, action, actor_id=actor.id, actor_name=actor.display_name, channel=channel)
+
+    def system_act(self, incident_id: str, action: Action, *, generation: int) -> Incident | None:
+        """The lifecycle's own move (ack timeout, auto-close) for ``generation``; None when it no longer applies."""
+        from oncall.domain.incidents import IllegalTransition
+
+        try:
+            return self._move(incident_id, action, actor_id=None, actor_name="OnCall Hub", generation=generation)
+        except (IllegalTransition, NotFound):
+            return None
+
+    def _move(
+        self,
+        incident_id: str,
+        action: Action,
+        *,
+        actor_id: str | None,
+        actor_name: str,
+        channel: str = "system",
+        generation: int | None = None,
+    ) -> Incident:
+        for _ in range(MAX_ATTEMPTS):
+            before = self.get(incident_id)
+            if generation is not None and before.generation != generation:
+                raise NotFound("incident generation", f"{incident_id}-{generation}")
+            now = self.clock()
+            after = transition(before, action, actor_id, now)
+            text = f"{_ACTION_TEXT[action]} by {actor_name}" if actor_id else _ACTION_TEXT[action]
+            entries = [
+                entry(
+                    incident_id,
+                    now,
+                    action.value,
+                    text,
+                    actor_id,
+                    status=after.status.value,
+                    previous=before.status.value,
+                    channel=channel,
+                    version=after.version,
+                )
+            ]
+            try:
+                self.store.commit(before, after, entries, event_of(after, EVENT_OF[action], now))
+            except StaleWrite:
+                continue
+            if before.task_token:
+                # the lifecycle was waiting: let it go on at once (a stale token is a no-op)
+                self.lifecycle.answer(
+                    before.task_token, {"status": after.status.value, "action": action.value, "version": after.version}
+                )
+            return after
+        raise ConcurrentUpdate("the incident kept changing; retry", id=incident_id)
+
+    # -- analytics --------------------------------------------------------------------------------------------------
+    def summary(self, start: datetime, end: datetime) -> dict[str, Any]:
+        if end <= start:
+            raise InvalidInput("to", "must be after from")
+        if end - start > timedelta(days=366):
+            raise InvalidInput("to", "the window is at most 366 days")
+        incidents = self.store.created_between(start, end)
+        return summarise(incidents)
+
+
+def summarise(incidents: Sequence[Incident]) -> dict[str, Any]:
+    mtta = percentiles([v for i in incidents if (v := mtta_seconds(i)) is not None])
+    mttr = percentiles([v for i in incidents if (v := mttr_seconds(i)) is not None])
+
+    def out(p: Percentiles) -> dict[str, Any]:
+        return {"count": p.count, "mean_seconds": p.mean, "p50_seconds": p.p50, "p90_seconds": p.p90}
+
+    by_status: dict[str, int] = {s.value: 0 for s in Status}
+    by_severity: dict[str, int] = {s.value: 0 for s in Severity}
+    for i in incidents:
+        by_status[i.status.value] += 1
+        by_severity[i.severity.value] += 1
+    return {
+        "count": len(incidents),
+        "by_status": by_status,
+        "by_severity": by_severity,
+        "mtta": out(mtta),
+        "mttr": out(mttr),
+    }
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "value"):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
