@@ -3,6 +3,7 @@ logs, and stage throttling (default for every route, overridden per route where 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 
@@ -35,9 +36,15 @@ ACCESS_LOG_FORMAT = {
 }
 
 
-def _route_cid(route: Route) -> str:
+def _route_cid(route: Route, taken: set[str]) -> str:
+    """Readable and stable (``RouteGetSchedulesIdShifts``); when two keys read the same (``/a/b`` and ``/a-b``), the
+    later one gets a digest of its key appended."""
     path = route.path.strip("/").replace("{", "").replace("}", "").replace("+", "Plus") or "Root"
-    return f"Route{cid(route.method.title())}{cid(path)}"
+    readable = f"Route{cid(route.method.title())}{cid(path)}"
+    if readable in taken:
+        readable += hashlib.sha256(route.route_key.encode()).hexdigest()[:8].upper()
+    taken.add(readable)
+    return readable
 
 
 class Api(Construct):
@@ -71,6 +78,7 @@ class Api(Construct):
         )
         integrations_by_fn: dict[str, integrations.HttpLambdaIntegration] = {}
         route_settings: dict[str, dict[str, object]] = {}
+        route_ids: set[str] = set()
         for route in routes:
             integration = integrations_by_fn.get(route.function)
             if integration is None:
@@ -82,7 +90,7 @@ class Api(Construct):
                 integrations_by_fn[route.function] = integration
             http_route = apigwv2.HttpRoute(
                 self,
-                _route_cid(route),
+                _route_cid(route, route_ids),
                 http_api=self.http_api,
                 route_key=apigwv2.HttpRouteKey.with_(route.path, apigwv2.HttpMethod(route.method)),
                 integration=integration,
