@@ -144,6 +144,20 @@ SECRETS: tuple[Secret, ...] = (
             "key. Generate with secretStringTemplate '{\"current\":\"k1\"}' and generateStringKey 'k1'."
         ),
     ),
+    Secret(
+        name="telegram-bot-token",
+        doc=(
+            "The Telegram bot token from @BotFather (<bot id>:<secret>). The generated value is a placeholder: set the "
+            "real token after the first deploy (aws secretsmanager put-secret-value), then run make telegram-webhook."
+        ),
+    ),
+    Secret(
+        name="telegram-webhook-secret",
+        doc=(
+            "The secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every update (generated: 64 letters "
+            "and digits, within Telegram's 1-256 [A-Za-z0-9_-]); make telegram-webhook registers it with the URL."
+        ),
+    ),
 )
 
 TABLES: tuple[Table, ...] = (
@@ -203,34 +217,29 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
-        name="incidents",
+        name="notifications",
         pk="pk",
         sk="sk",
-        indexes=(
-            Index(name="by-created", pk="list_pk", sk="created_sk"),
-            Index(name="by-status", pk="status", sk="created_sk"),
-            Index(name="by-service", pk="service_id", sk="created_sk"),
-        ),
+        ttl_attribute="expires_at",
         doc=(
-            "Incidents (INC#<id>/META: status, version = the guard every move is conditioned on, generation, "
-            "escalation step, the lifecycle's waiting task token) and their timelines (INC#<id>/TL#<ulid>, "
-            "append-only: transitions, pages, escalations, notes; read in order with one Query). GET /incidents "
-            "reads newest first from by-created (everything), by-status or by-service (the common filters); "
-            "severity/source are filtered on the page read; created_sk = <UTC time>#<id> serves the created range. "
-            "Details: oncall/adapters/dynamodb/incidents.py."
+            "The notification service's shared state: one delivery record per (person, message key) claimed with a "
+            "conditional put (dedup) and holding the outcome; page counters per incident and person (cap); "
+            "per-second rate-limit windows per Telegram chat and for the bot, shared by every concurrent Lambda; "
+            "channel flags (blocked the bot); the bot's seen update ids (dedup) and parked updates. "
+            "Details: oncall/adapters/dynamodb/notifications.py."
         ),
     ),
     Table(
-        name="catalog",
+        name="reminders",
         pk="pk",
         sk="sk",
-        indexes=(Index(name="by-kind", pk="kind", sk="kind_sort"),),
-        ttl_attribute="expires_at",
+        indexes=(Index(name="by-due", pk="due_bucket", sk="due_sort"),),
         doc=(
-            "Services (SVC#<id>/META with the sha256 of the current integration key and, during a rotation's overlap, "
-            "the previous one), escalation policies (POL#<id>/META) and key lookups (KEY#<sha256>/KEY → service; "
-            "the previous key's item expires by TTL after the overlap). by-kind (SERVICE | POLICY) lists each by "
-            "name. Details: oncall/adapters/dynamodb/catalog.py."
+            "Shift reminders: SHIFT#<id>/R#<offset> (one per shift and offset; a move or delete touches one "
+            "partition), SHIFT#<id>/META (newest shift-event version applied), CURSOR/TICK (oldest hour bucket "
+            "that may hold a due reminder). by-due is sparse: only pending reminders carry due_bucket (UTC hour), "
+            "so a tick's Query reads exactly the due ones, whatever the number stored. "
+            "Details: oncall/adapters/dynamodb/reminders.py."
         ),
     ),
     Table(
@@ -241,32 +250,12 @@ TABLES: tuple[Table, ...] = (
     ),
 )
 
-#: the escalation tasks read people and schedules and page through the notification service
-ESCALATION_TABLES: dict[str, Access] = {
-    "incidents": "write",
-    "catalog": "read",
-    "outbox": "write",
-    "users": "read",
-    "schedules": "read",
-}
-ESCALATION_SECRETS: tuple[str, ...] = ()
-
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="api",
         memory_mb=512,
         timeout_s=15,
-        tables={
-            "outbox": "write",
-            "idempotency": "write",
-            "users": "write",
-            "auth": "write",
-            "schedules": "write",
-            "incidents": "write",
-            "catalog": "write",
-        },
-        # an acknowledgement / resolve answers the lifecycle's waiting task token
-        state_machines=("incident-lifecycle",),
+        tables={"outbox": "write", "idempotency": "write", "users": "write", "auth": "write", "schedules": "write"},
         secrets=("jwt-keys",),
         local_concurrency=4,
     ),
@@ -279,17 +268,29 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     # the outbox relay: outbox stream → the bus (oncall.adapters.outbox.relay)
     Function(name="publisher", timeout_s=30, tables={"outbox": "read"}, publishes=True, local_concurrency=1),
-    # the incident-lifecycle state machine's Lambda tasks: plan, page a level (recording the task token), hold
+    # the Telegram bot behind POST /telegram/webhook: linking, commands, inline-button presses
     Function(
-        name="escalation",
-        timeout_s=60,
-        tables=ESCALATION_TABLES,
-        state_machines=("incident-lifecycle",),
-        secrets=ESCALATION_SECRETS,
-        local_concurrency=4,
+        name="telegram",
+        timeout_s=10,
+        tables={"users": "write", "notifications": "write", "schedules": "read"},
+        secrets=("telegram-bot-token", "telegram-webhook-secret"),
+        local_concurrency=2,
     ),
-    # incident.triggered / incident.reopened → start the execution <incident id>-<generation>
-    Function(name="incident_starter", timeout_s=15, state_machines=("incident-lifecycle",), local_concurrency=2),
+    # every minute: send the shift reminders that are due (oncall.services.reminders.ReminderService.tick)
+    Function(
+        name="reminders",
+        timeout_s=120,
+        tables={"reminders": "write", "notifications": "write", "users": "read", "schedules": "read"},
+        secrets=("telegram-bot-token",),
+        local_concurrency=2,
+    ),
+    # shift.* events → plan, move or cancel the shift's reminders
+    Function(
+        name="reminder-planner",
+        timeout_s=30,
+        tables={"reminders": "write", "users": "read"},
+        local_concurrency=2,
+    ),
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -297,28 +298,24 @@ ROUTES: tuple[Route, ...] = (
     # credential guessing and token churn: a tight per-route throttle on top of the per-username/IP login limits
     Route("ANY", "/auth/{proxy+}", "api", throttle=(10.0, 20)),
     Route("GET", "/", "api"),
+    Route("POST", "/telegram/webhook", "telegram"),
 )
 
 RULES: tuple[Rule, ...] = (
     Rule(
-        name="incident-lifecycle-start",
+        name="shift-reminders",
         bus="oncall",
-        pattern={"source": ["oncall"], "detail-type": ["incident.triggered", "incident.reopened"]},
-        targets=(Target("function", "incident_starter"),),
+        pattern={"source": ["oncall"], "detail-type": ["shift.created", "shift.updated", "shift.deleted"]},
+        targets=(Target("function", "reminder-planner"),),
     ),
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(name="materialise-rotations", expression="rate(1 hour)", function="rotations"),
+    Schedule(name="send-reminders", expression="rate(1 minute)", function="reminders"),
 )
 
-STATE_MACHINES: tuple[StateMachine, ...] = (
-    StateMachine(
-        name="incident-lifecycle",
-        definition=ROOT / "infra" / "statemachines" / "incident_lifecycle.asl.json",
-        function_substitutions={"Escalation": "escalation"},
-    ),
-)
+STATE_MACHINES: tuple[StateMachine, ...] = ()
 
 
 @dataclass(frozen=True)

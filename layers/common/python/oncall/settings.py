@@ -48,6 +48,8 @@ class Settings(BaseModel):
     max_shift_hours: int = Field(default=14 * 24, ge=1)
     #: how far ahead rotations are materialised into shifts
     rotation_horizon_days: int = Field(default=56, ge=1, le=366)
+    #: pages and escalations one person receives per incident before further ones are dropped as ``capped``
+    page_cap_per_incident: int = Field(default=10, ge=1)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
     def table(self, name: str) -> str:
@@ -74,6 +76,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         ("idempotency_ttl_seconds", "ONCALL_IDEMPOTENCY_TTL_SECONDS"),
         ("max_shift_hours", "ONCALL_MAX_SHIFT_HOURS"),
         ("rotation_horizon_days", "ONCALL_ROTATION_HORIZON_DAYS"),
+        ("page_cap_per_incident", "ONCALL_NOTIFY_PAGE_CAP"),
     ):
         if env.get(var):
             raw[field] = env[var]

@@ -16,10 +16,15 @@ from typing import TYPE_CHECKING, Any, cast
 from oncall.settings import get_settings
 
 if TYPE_CHECKING:
+    from oncall.adapters.dynamodb.notifications import DynamoDeliveryLog
+    from oncall.adapters.telegram import TelegramClient
     from oncall.security.keys import KeySource
     from oncall.services.auth import AuthService
     from oncall.services.identity_ports import PasswordHasher, TokenCodec
+    from oncall.services.notify import NotificationService
+    from oncall.services.reminders import ReminderService
     from oncall.services.schedules import ScheduleService
+    from oncall.services.telegram_bot import CallbackHandler, TelegramBot
     from oncall.services.users import UserService
 
 _built: dict[str, Any] = {}
@@ -65,7 +70,8 @@ def _bind_identity_tables() -> None:
         settings = get_settings()
         identity_models.bind(
             settings.table("users"),
-            settings.table("auth"),
+            # functions that only read people (the bot, reminders) are not granted the auth table
+            settings.tables.get("auth", "auth-table-not-granted"),
             settings.region,
             os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None,
         )
@@ -160,3 +166,123 @@ def schedule_service() -> ScheduleService:
         )
 
     return _once("schedule_service", build)
+
+
+# -- notifications and Telegram (issue 6) ---------------------------------------------------------------------------
+
+
+def telegram_client() -> TelegramClient | None:
+    """The Bot API client, or None when no bot token is configured (then nothing can be sent to Telegram)."""
+
+    def build() -> TelegramClient | None:
+        from oncall.adapters.telegram import DEFAULT_API_URL, TelegramClient, secret_value
+
+        token = secret_value(os.environ, "BOT_TOKEN")
+        if not token:
+            return None
+        return TelegramClient(token=token, api_url=os.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL)
+
+    return _once("telegram_client", build)
+
+
+def telegram_webhook_secret() -> str:
+    def build() -> str:
+        from oncall.adapters.telegram import secret_value
+
+        return secret_value(os.environ, "WEBHOOK_SECRET")
+
+    return _once("telegram_webhook_secret", build)
+
+
+def delivery_log() -> DynamoDeliveryLog:
+    def build() -> DynamoDeliveryLog:
+        from oncall.adapters.dynamodb.notifications import DynamoDeliveryLog
+
+        return DynamoDeliveryLog(get_settings().table("notifications"))
+
+    return _once("delivery_log", build)
+
+
+def notification_service() -> NotificationService:
+    """Every outbound message goes through this one service; channels register here (email: issue 9)."""
+
+    def build() -> NotificationService:
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.dynamodb.notifications import DynamoRateLimiter, DynamoRecipientDirectory
+        from oncall.adapters.telegram import TelegramChannel
+        from oncall.services.notify import NotificationService, NotifySettings
+
+        _bind_identity_tables()
+        settings = get_settings()
+        service = NotificationService(
+            deliveries=delivery_log(),
+            people=DynamoRecipientDirectory(DynamoUserStore(), delivery_log()),
+            limiter=DynamoRateLimiter(settings.table("notifications")),
+            settings=NotifySettings(page_cap_per_incident=settings.page_cap_per_incident),
+        )
+        client = telegram_client()
+        if client is not None:
+            service.register(TelegramChannel(client))
+        return service
+
+    return _once("notification_service", build)
+
+
+def callback_handlers() -> dict[str, CallbackHandler]:
+    """Inline-button handlers by callback-data domain (``<domain>:<action>:<id>``). Incidents (issue 7) add theirs
+    here, e.g. ``handlers["inc"] = incident_callbacks``."""
+
+    def build() -> dict[str, CallbackHandler]:
+        from oncall.incident_wiring import incident_callback
+
+        handlers: dict[str, CallbackHandler] = {"inc": incident_callback}
+        return handlers
+
+    return _once("callback_handlers", build)
+
+
+def telegram_bot() -> TelegramBot:
+    def build() -> TelegramBot:
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.dynamodb.notifications import TelegramLinks, UpdateLedger
+        from oncall.services.telegram_bot import ScheduleDuty, TelegramBot
+
+        client = telegram_client()
+        if client is None:
+            raise RuntimeError("no Telegram bot token: set TELEGRAM_BOT_TOKEN or ONCALL_SECRET_TELEGRAM_BOT_TOKEN")
+        _bind_identity_tables()
+        settings = get_settings()
+        users = DynamoUserStore()
+
+        def name_of(user_id: str) -> str | None:
+            user = users.get(user_id)
+            return user.display_name if user is not None and user.active else None
+
+        return TelegramBot(
+            api=client,
+            accounts=user_service(),
+            ledger=UpdateLedger(settings.table("notifications")),
+            links=TelegramLinks(settings.table("users")),
+            flags=delivery_log(),
+            duty=ScheduleDuty(schedule_service(), name_of),
+            callbacks=callback_handlers,
+        )
+
+    return _once("telegram_bot", build)
+
+
+def reminder_service() -> ReminderService:
+    def build() -> ReminderService:
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.dynamodb.reminders import DynamoReminderStore, ScheduleFacts
+        from oncall.services.reminders import ReminderService
+
+        _bind_identity_tables()
+        return ReminderService(
+            store=DynamoReminderStore(get_settings().table("reminders")),
+            people=DynamoUserStore(),
+            facts=ScheduleFacts(schedule_service(), DynamoUserStore()),
+            notifier=notification_service(),
+        )
+
+    return _once("reminder_service", build)

@@ -1,0 +1,345 @@
+"""The ``notifications`` table: delivery records (dedup), page caps, rate-limit windows, channel flags, and the bot's
+update ledger. Every item is small and short-lived (TTL ``expires_at``).
+
+=========================  ======================  ==================================================================
+pk                         sk                      item / access pattern
+=========================  ======================  ==================================================================
+``DELIVERY#<user>``        ``KEY#<message key>``   one message to one person: claimed with a conditional put (status
+                                                   ``sending`` + lease), then its outcome (status, channel, ref,
+                                                   attempts). Query by pk lists a person's deliveries. 30 days.
+``CAP#<incident>``         ``USER#<user>``         pages sent to a person for an incident: ``ADD pages :1`` on
+                                                   ``pages < :cap``. 30 days.
+``RATE#<scope>``           ``<epoch second>``      messages in that second for the scope (``tg:bot``,
+                                                   ``tg:chat:<id>``): ``ADD n :1`` on ``n < :limit``. 1 hour.
+``PERSON#<user>``          ``FLAG#<channel>``      the channel failed permanently for the person (blocked the bot);
+                                                   deleted when they link again. No expiry.
+``UPDATE#<update id>``     ``SEEN``                a Telegram update handled once (conditional put). 2 days.
+``PARKED#<update id>``     ``<iso time>``          an update the bot could not handle, kept for inspection. 30 days.
+=========================  ======================  ==================================================================
+
+Plain boto3: conditions with ``OR``/``IN`` and counters read naturally in the low-level API, and the number of calls
+is what the tests and benches count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from oncall.domain.notifications import Message, Recipient, Status
+from oncall.services.identity_ports import UserStore
+from oncall.services.notify import Claim
+
+DELIVERY_TTL = timedelta(days=30)
+UPDATE_TTL = timedelta(days=2)
+RATE_TTL_S = 3600
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int | float) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _client(client: Any) -> Any:
+    if client is not None:
+        return client
+    import boto3
+
+    return boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code == "ConditionalCheckFailedException"
+
+
+class DynamoDeliveryLog:
+    """Implements ``oncall.services.notify.DeliveryLog``."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        self.client = _client(client)
+
+    @staticmethod
+    def _key(user_id: str, key: str) -> dict[str, Any]:
+        return {"pk": _s(f"DELIVERY#{user_id}"), "sk": _s(f"KEY#{key}")}
+
+    def claim(self, user_id: str, message: Message, now: datetime, lease: timedelta) -> Claim:
+        item = {
+            **self._key(user_id, message.key),
+            "status": _s("sending"),
+            "kind": _s(message.kind.value),
+            "lease_until": _n(int((now + lease).timestamp())),
+            "claimed_at": _s(now.isoformat()),
+            "expires_at": _n(int((now + DELIVERY_TTL).timestamp())),
+        }
+        if message.incident_id:
+            item["incident_id"] = _s(message.incident_id)
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR #s IN (:failed, :limited, :none) "
+                    "OR (#s = :sending AND lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":failed": _s("failed"),
+                    ":limited": _s("rate_limited"),
+                    ":none": _s("no_channel"),
+                    ":sending": _s("sending"),
+                    ":now": _n(int(now.timestamp())),
+                },
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+            stored = self.client.get_item(
+                TableName=self.table, Key=self._key(user_id, message.key), ConsistentRead=True
+            ).get("Item", {})
+            return Claim(
+                won=False,
+                status=stored.get("status", {}).get("S"),
+                channel=stored.get("channel", {}).get("S"),
+                ref=stored.get("ref", {}).get("S"),
+            )
+        return Claim(won=True)
+
+    def finish(
+        self,
+        user_id: str,
+        message: Message,
+        status: Status,
+        channel: str | None,
+        ref: str | None,
+        attempts: Sequence[Mapping[str, str]],
+        now: datetime,
+    ) -> None:
+        names = {"#s": "status"}
+        values: dict[str, Any] = {
+            ":s": _s(status),
+            ":at": _s(now.isoformat()),
+            ":attempts": _s(json.dumps(list(attempts))),
+        }
+        sets = ["#s = :s", "finished_at = :at", "attempts = :attempts"]
+        removes = ["lease_until"]
+        for name, value in (("channel", channel), ("ref", ref)):
+            names[f"#{name}"] = name  # "ref" is a DynamoDB reserved word
+            if value:
+                sets.append(f"#{name} = :{name}")
+                values[f":{name}"] = _s(value)
+            else:
+                removes.append(f"#{name}")
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._key(user_id, message.key),
+            UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def get(self, user_id: str, key: str) -> dict[str, Any] | None:
+        item = self.client.get_item(TableName=self.table, Key=self._key(user_id, key), ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def for_person(self, user_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(f"DELIVERY#{user_id}")},
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            out += [_plain(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def count_page(self, incident_id: str, user_id: str, cap: int, now: datetime) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": _s(f"CAP#{incident_id}"), "sk": _s(f"USER#{user_id}")},
+                UpdateExpression="ADD pages :one SET expires_at = :exp",
+                ConditionExpression="attribute_not_exists(pages) OR pages < :cap",
+                ExpressionAttributeValues={
+                    ":one": _n(1),
+                    ":cap": _n(cap),
+                    ":exp": _n(int((now + DELIVERY_TTL).timestamp())),
+                },
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def flag(self, user_id: str, channel: str, reason: str, now: datetime) -> None:
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": _s(f"PERSON#{user_id}"),
+                "sk": _s(f"FLAG#{channel}"),
+                "reason": _s(reason or "blocked"),
+                "at": _s(now.isoformat()),
+            },
+        )
+
+    def unflag(self, user_id: str, channel: str) -> None:
+        self.client.delete_item(TableName=self.table, Key={"pk": _s(f"PERSON#{user_id}"), "sk": _s(f"FLAG#{channel}")})
+
+    def flags(self, user_id: str) -> frozenset[str]:
+        page = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :f)",
+            ExpressionAttributeValues={":pk": _s(f"PERSON#{user_id}"), ":f": _s("FLAG#")},
+        )
+        return frozenset(i["sk"]["S"].removeprefix("FLAG#") for i in page.get("Items", []))
+
+
+class DynamoRateLimiter:
+    """Fixed one-second windows shared by every Lambda: ``ADD n :1`` on ``n < :limit`` per scope and second."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        self.client = _client(client)
+
+    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
+        second = int(wall)
+        for scope, limit in scopes:
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": _s(f"RATE#{scope}"), "sk": _s(str(second))},
+                    UpdateExpression="ADD n :one SET expires_at = :exp",
+                    ConditionExpression="attribute_not_exists(n) OR n < :limit",
+                    ExpressionAttributeValues={":one": _n(1), ":limit": _n(limit), ":exp": _n(second + RATE_TTL_S)},
+                )
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+                return max(0.01, second + 1 - wall)
+        return 0.0
+
+    def window(self, scope: str, second: int) -> int:
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": _s(f"RATE#{scope}"), "sk": _s(str(second))}, ConsistentRead=True
+        ).get("Item")
+        return int(item["n"]["N"]) if item else 0
+
+
+class DynamoRecipientDirectory:
+    """People from identity's user store plus their channel flags from this table."""
+
+    def __init__(self, users: UserStore, log: DynamoDeliveryLog) -> None:
+        self.users = users
+        self.log = log
+
+    def recipient(self, user_id: str) -> Recipient | None:
+        user = self.users.get(user_id)
+        if user is None or not user.active:
+            return None
+        addresses = {}
+        if user.telegram_chat_id:
+            addresses["telegram"] = user.telegram_chat_id
+        if user.email:
+            addresses["email"] = user.email
+        return Recipient(
+            user_id=user.id,
+            display_name=user.display_name,
+            timezone=user.timezone,
+            addresses=addresses,
+            flagged=self.log.flags(user.id),
+        )
+
+
+class UpdateLedger:
+    """The bot's memory of Telegram updates: seen once (dedup) and parked (could not be handled)."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        self.client = _client(client)
+
+    def first_time(self, update_id: int, now: datetime) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": _s(f"UPDATE#{update_id}"),
+                    "sk": _s("SEEN"),
+                    "at": _s(now.isoformat()),
+                    "expires_at": _n(int((now + UPDATE_TTL).timestamp())),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def park(self, update_id: int | str, raw: str, reason: str, now: datetime) -> None:
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": _s(f"PARKED#{update_id}"),
+                "sk": _s(now.isoformat()),
+                "raw": _s(raw[:100_000] or "(empty)"),
+                "reason": _s(reason[:1000] or "unknown"),
+                "expires_at": _n(int((now + DELIVERY_TTL).timestamp())),
+            },
+        )
+
+    def parked(self, update_id: int | str) -> list[dict[str, Any]]:
+        page = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"PARKED#{update_id}")},
+        )
+        return [_plain(i) for i in page.get("Items", [])]
+
+
+class TelegramLinks:
+    """Unlinking a chat (``/stop``): identity's user item loses its ``telegram_chat_id``, only if it still holds
+    this chat (a person who re-linked elsewhere meanwhile is left alone)."""
+
+    def __init__(self, users_table: str, client: Any = None) -> None:
+        self.table = users_table
+        self.client = _client(client)
+
+    def unlink(self, user_id: str, chat_id: str, now: datetime) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": _s(f"USER#{user_id}"), "sk": _s("PROFILE")},
+                UpdateExpression="REMOVE telegram_chat_id SET updated_at = :now",
+                ConditionExpression="telegram_chat_id = :chat",
+                ExpressionAttributeValues={":chat": _s(chat_id), ":now": _s(now.isoformat())},
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        if "S" in value:
+            out[key] = value["S"]
+        elif "N" in value:
+            number = float(value["N"])
+            out[key] = int(number) if number.is_integer() else number
+        elif "BOOL" in value:
+            out[key] = value["BOOL"]
+    return out

@@ -1,0 +1,323 @@
+"""The ``reminders`` table and its due index.
+
+==================  =====================  ========================================================================
+pk                  sk                     item / access pattern
+==================  =====================  ========================================================================
+``SHIFT#<id>``      ``META``               the newest shift-event ``version`` applied (stale events are dropped).
+``SHIFT#<id>``      ``R#<offset, 5 dig>``  one reminder of the shift: status, due/start/end, ``shift_version``,
+                                           lease, late, sent_at. Query by pk: everything a move/delete touches.
+``CURSOR``          ``TICK``               ``low``: the oldest hour bucket that may hold a due pending reminder;
+                                           ``rev``: bumped by the planner so a tick's cursor write cannot race it.
+==================  =====================  ========================================================================
+
+GSI ``by-due`` (``due_bucket`` = UTC hour ``YYYY-MM-DDTHH``, ``due_sort`` = due time + ids), projecting everything:
+only *pending* reminders carry ``due_bucket``, so the index is sparse and a tick's
+``Query due_bucket = :hour AND due_sort <= :now`` reads exactly the reminders due and not yet handled; sent, missed
+and cancelled ones drop out. Cost per tick: one GetItem (cursor) + one Query per hour bucket since the cursor
+(normally one or two) + the due items, however many shifts or reminders are stored.
+
+The index is eventually consistent; every state change goes through a conditional update on the base item, so a
+stale index read can at worst offer a reminder whose claim then fails.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from oncall.domain import reminders as rules
+from oncall.domain.reminders import ReminderStatus
+from oncall.domain.shifts import from_sort_key, sort_key
+from oncall.services.reminders import Reminder
+
+BY_DUE = "by-due"
+CURSOR_KEY = {"pk": {"S": "CURSOR"}, "sk": {"S": "TICK"}}
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code == "ConditionalCheckFailedException"
+
+
+def _key(shift_id: str, offset: int) -> dict[str, Any]:
+    return {"pk": _s(f"SHIFT#{shift_id}"), "sk": _s(f"R#{offset:05d}")}
+
+
+def _due_sort(r: Reminder) -> str:
+    return f"{sort_key(r.due_at)}#{r.shift_id}#{r.offset_minutes}"
+
+
+def _item(r: Reminder) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **_key(r.shift_id, r.offset_minutes),
+        "shift_id": _s(r.shift_id),
+        "schedule_id": _s(r.schedule_id),
+        "user_id": _s(r.user_id),
+        "offset_minutes": _n(r.offset_minutes),
+        "due_at": _s(sort_key(r.due_at)),
+        "shift_start": _s(sort_key(r.shift_start)),
+        "shift_end": _s(sort_key(r.shift_end)),
+        "shift_version": _n(r.shift_version),
+        "status": _s(r.status.value),
+        "late": {"BOOL": r.late},
+    }
+    if r.sent_at is not None:
+        item["sent_at"] = _s(sort_key(r.sent_at))
+    if r.status is ReminderStatus.PENDING:
+        item["due_bucket"] = _s(rules.bucket(r.due_at))
+        item["due_sort"] = _s(_due_sort(r))
+    return item
+
+
+def _reminder(item: dict[str, Any]) -> Reminder:
+    return Reminder(
+        shift_id=item["shift_id"]["S"],
+        schedule_id=item["schedule_id"]["S"],
+        user_id=item["user_id"]["S"],
+        offset_minutes=int(item["offset_minutes"]["N"]),
+        due_at=from_sort_key(item["due_at"]["S"]),
+        shift_start=from_sort_key(item["shift_start"]["S"]),
+        shift_end=from_sort_key(item["shift_end"]["S"]),
+        shift_version=int(item["shift_version"]["N"]),
+        status=ReminderStatus(item["status"]["S"]),
+        late=bool(item.get("late", {}).get("BOOL", False)),
+        sent_at=from_sort_key(item["sent_at"]["S"]) if "sent_at" in item else None,
+        lease_until=datetime.fromtimestamp(int(item["lease_until"]["N"]), UTC) if "lease_until" in item else None,
+    )
+
+
+class DynamoReminderStore:
+    """Implements ``oncall.services.reminders.ReminderStore``. ``reads`` counts items read (the bench's measure)."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+        self.table = table
+        self.client = client
+        self.reads = 0
+        self.calls = 0
+
+    # -- planning --------------------------------------------------------------------------------------------------
+
+    def accept_version(self, shift_id: str, version: int, now: datetime) -> bool:
+        self.calls += 1
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": _s(f"SHIFT#{shift_id}"), "sk": _s("META")},
+                UpdateExpression="SET version = :v, applied_at = :now",
+                ConditionExpression="attribute_not_exists(version) OR version < :v",
+                ExpressionAttributeValues={":v": _n(version), ":now": _s(now.isoformat())},
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def of_shift(self, shift_id: str) -> list[Reminder]:
+        self.calls += 1
+        page = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
+            ExpressionAttributeValues={":pk": _s(f"SHIFT#{shift_id}"), ":r": _s("R#")},
+            ConsistentRead=True,
+        )
+        self.reads += int(page.get("ScannedCount", 0))
+        return [_reminder(i) for i in page.get("Items", [])]
+
+    def write(self, reminder: Reminder) -> bool:
+        self.calls += 1
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=_item(reminder),
+                ConditionExpression="attribute_not_exists(pk) OR shift_version <= :v",
+                ExpressionAttributeValues={":v": _n(reminder.shift_version)},
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def touch_cursor(self, low: str | None) -> None:
+        self.calls += 1
+        if low is not None:
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=CURSOR_KEY,
+                    UpdateExpression="SET low = :b ADD rev :one",
+                    ConditionExpression="attribute_not_exists(low) OR low > :b",
+                    ExpressionAttributeValues={":b": _s(low), ":one": _n(1)},
+                )
+                return
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+        self.calls += 1
+        self.client.update_item(
+            TableName=self.table,
+            Key=CURSOR_KEY,
+            UpdateExpression="ADD rev :one",
+            ExpressionAttributeValues={":one": _n(1)},
+        )
+
+    # -- ticking ---------------------------------------------------------------------------------------------------
+
+    def cursor(self) -> tuple[str | None, int]:
+        self.calls += 1
+        item = self.client.get_item(TableName=self.table, Key=CURSOR_KEY, ConsistentRead=True).get("Item")
+        self.reads += 1 if item else 0
+        if not item:
+            return None, 0
+        return item.get("low", {}).get("S"), int(item.get("rev", {}).get("N", "0"))
+
+    def move_cursor(self, low: str, read_revision: int) -> bool:
+        self.calls += 1
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=CURSOR_KEY,
+                UpdateExpression="SET low = :low",
+                ConditionExpression="attribute_not_exists(rev) OR rev = :rev" if read_revision == 0 else "rev = :rev",
+                ExpressionAttributeValues={":low": _s(low), ":rev": _n(read_revision)},
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def due(self, bucket: str, now: datetime) -> list[Reminder]:
+        out: list[Reminder] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_DUE,
+            "KeyConditionExpression": "due_bucket = :b AND due_sort <= :now",
+            "ExpressionAttributeValues": {":b": _s(bucket), ":now": _s(sort_key(now) + "~")},
+        }
+        while True:
+            self.calls += 1
+            page = self.client.query(**kwargs)
+            self.reads += int(page.get("ScannedCount", 0))
+            out += [_reminder(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def claim(self, reminder: Reminder, now: datetime, lease: timedelta) -> bool:
+        self.calls += 1
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=_key(reminder.shift_id, reminder.offset_minutes),
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression=(
+                    "#s = :pending AND shift_version = :v AND due_at = :due "
+                    "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":pending": _s(ReminderStatus.PENDING.value),
+                    ":v": _n(reminder.shift_version),
+                    ":due": _s(sort_key(reminder.due_at)),
+                    ":now": _n(int(now.timestamp())),
+                    ":until": _n(int((now + lease).timestamp())),
+                },
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def finish(self, reminder: Reminder, status: ReminderStatus, now: datetime, late: bool, note: str) -> bool:
+        self.calls += 1
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=_key(reminder.shift_id, reminder.offset_minutes),
+                UpdateExpression=(
+                    "SET #s = :status, late = :late, finished_at = :now, note = :note"
+                    + (", sent_at = :now" if status is ReminderStatus.SENT else "")
+                    + " REMOVE due_bucket, due_sort, lease_until"
+                ),
+                ConditionExpression="#s = :pending AND shift_version = :v AND due_at = :due",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":status": _s(status.value),
+                    ":late": {"BOOL": late},
+                    ":now": _s(sort_key(now)),
+                    ":note": _s(note[:300] or "-"),
+                    ":pending": _s(ReminderStatus.PENDING.value),
+                    ":v": _n(reminder.shift_version),
+                    ":due": _s(sort_key(reminder.due_at)),
+                },
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def release(self, reminder: Reminder) -> None:
+        self.calls += 1
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=_key(reminder.shift_id, reminder.offset_minutes),
+                UpdateExpression="REMOVE lease_until",
+                ConditionExpression="#s = :pending AND shift_version = :v",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":pending": _s(ReminderStatus.PENDING.value),
+                    ":v": _n(reminder.shift_version),
+                },
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def all(self) -> list[Reminder]:
+        """Every reminder (tests and tools only: a full scan)."""
+        out: list[Reminder] = []
+        kwargs: dict[str, Any] = {"TableName": self.table}
+        while True:
+            page = self.client.scan(**kwargs)
+            out += [_reminder(i) for i in page.get("Items", []) if i["sk"]["S"].startswith("R#")]
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class ScheduleFacts:
+    """Schedule names and "who hands over" for reminder texts, from the schedule store and identity."""
+
+    def __init__(self, schedules: Any, users: Any) -> None:
+        self.schedules = schedules
+        self.users = users
+
+    def schedule_name(self, schedule_id: str) -> str | None:
+        schedule = self.schedules.store.get_schedule(schedule_id)
+        return str(schedule.name) if schedule is not None else None
+
+    def handover_from(self, schedule_id: str, start: datetime, shift_id: str) -> str | None:
+        before = self.schedules.store.on_call(schedule_id, start - timedelta(microseconds=1))
+        if before is None or before.id == shift_id or before.end < start:
+            return None
+        user = self.users.get(before.user_id)
+        return str(user.display_name) if user is not None else None

@@ -1,0 +1,154 @@
+"""Notification rules: which channels a message kind may use, message values, callback data. Pure; no I/O, no clock.
+
+The notification service (``oncall.services.notify``) applies these; channels themselves are adapters registered by
+name, so a new channel (email in issue 9, webhooks later) is one registration plus a place in ``DEFAULT_ROUTES``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from oncall.domain.errors import InvalidInput
+
+#: Telegram's limit on ``callback_data`` (bytes, UTF-8)
+CALLBACK_DATA_MAX_BYTES = 64
+#: Telegram's limit on a message's text (characters)
+TEXT_MAX_CHARS = 4096
+#: a dedup key is part of a DynamoDB key; keep it short and printable
+KEY_MAX_CHARS = 200
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_DOMAIN = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
+
+
+class Kind(StrEnum):
+    PAGE = "page"
+    ESCALATION = "escalation"
+    REMINDER = "reminder"
+    RESOLUTION = "resolution"
+    INFO = "info"
+
+
+#: kinds that count towards the per-incident page cap
+CAPPED_KINDS = frozenset({Kind.PAGE, Kind.ESCALATION})
+
+#: channel preference per kind, best first; a person's rules narrow this, channels not registered are skipped
+DEFAULT_ROUTES: Mapping[Kind, tuple[str, ...]] = {
+    Kind.PAGE: ("telegram", "email"),
+    Kind.ESCALATION: ("telegram", "email"),
+    Kind.REMINDER: ("telegram", "email"),
+    Kind.RESOLUTION: ("telegram", "email"),
+    Kind.INFO: ("telegram", "email"),
+}
+
+Status = Literal["sent", "duplicate", "capped", "failed", "no_channel", "rate_limited"]
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button; ``callback_data`` comes back to the bot as ``<domain>:<action>:<id>`` (≤ 64 bytes)."""
+
+    text: str
+    callback_data: str
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise InvalidInput("text", "a button needs a label")
+        if not self.callback_data or len(self.callback_data.encode()) > CALLBACK_DATA_MAX_BYTES:
+            raise InvalidInput("callback_data", f"must be 1-{CALLBACK_DATA_MAX_BYTES} bytes")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification. ``key`` identifies it for dedup: the same key to the same person is delivered once."""
+
+    kind: Kind
+    key: str
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    incident_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _KEY.match(self.key):
+            raise InvalidInput("key", f"1-{KEY_MAX_CHARS} printable ASCII characters without spaces")
+        if not self.text.strip():
+            raise InvalidInput("text", "must not be empty")
+        if len(self.text) > TEXT_MAX_CHARS:
+            raise InvalidInput("text", f"at most {TEXT_MAX_CHARS} characters")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one ``notify`` call. ``ref`` names the sent message for later edits
+    (``tg:<chat_id>:<message_id>``); a duplicate carries the first delivery's channel and ref."""
+
+    status: Status
+    channel: str | None
+    ref: str | None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What the service needs to know about a person to reach them."""
+
+    user_id: str
+    display_name: str
+    timezone: str
+    #: channel name → address (chat id, email address); only channels the person has set up
+    addresses: Mapping[str, str]
+    #: channels flagged unusable (the person blocked the bot): skipped until they link again
+    flagged: frozenset[str] = frozenset()
+
+
+def channels_for(kind: Kind, recipient: Recipient, registered: Sequence[str]) -> list[str]:
+    """The channels to try for ``kind``, in order: preferred by the rules, registered, addressable, not flagged."""
+    return [
+        name
+        for name in DEFAULT_ROUTES[kind]
+        if name in registered and recipient.addresses.get(name) and name not in recipient.flagged
+    ]
+
+
+@dataclass(frozen=True)
+class CallbackData:
+    domain: str
+    action: str
+    ident: str
+
+
+def parse_callback_data(raw: object) -> CallbackData | None:
+    """``<domain>:<action>:<id>`` or None for anything else (old buttons, garbage, a forged press)."""
+    if not isinstance(raw, str) or not raw or len(raw.encode()) > CALLBACK_DATA_MAX_BYTES:
+        return None
+    parts = raw.split(":", 2)
+    if len(parts) != 3 or not all(parts) or not _DOMAIN.match(parts[0]):
+        return None
+    return CallbackData(parts[0], parts[1], parts[2])
+
+
+def callback_data(domain: str, action: str, ident: str) -> str:
+    """Build callback data, refusing what would not fit (so a page never fails at send time)."""
+    data = f"{domain}:{action}:{ident}"
+    if parse_callback_data(data) != CallbackData(domain, action, ident):
+        raise InvalidInput("callback_data", f"{data!r} is not <domain>:<action>:<id> within 64 bytes")
+    return data
+
+
+def telegram_ref(chat_id: str | int, message_id: int) -> str:
+    return f"tg:{chat_id}:{message_id}"
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """``"tg:123:45"`` → ``("telegram", "123:45")``: the channel and its own part of the ref."""
+    prefix, _, rest = ref.partition(":")
+    channel = REF_PREFIXES.get(prefix)
+    if channel is None or not rest:
+        raise InvalidInput("ref", "not a delivery reference")
+    return channel, rest
+
+
+REF_PREFIXES: Mapping[str, str] = {"tg": "telegram", "mail": "email"}

@@ -1,0 +1,323 @@
+"""The Telegram bot: account linking, commands, and inline-button presses dispatched to their domain.
+
+``handle(update, raw, now)`` never raises for anything a user can send: a command it does not know gets the help,
+a button it does not know gets a polite toast, and an update it cannot handle is parked (stored with the reason) so
+Telegram is answered 200 and does not redeliver it forever. Each ``update_id`` is handled once (a conditional put).
+
+Buttons carry ``<domain>:<action>:<id>`` (≤ 64 bytes). A domain registers its handler in
+``oncall.wiring.callback_handlers()``; the handler gets the linked person, the action, the id and ``now`` and
+returns a ``CallbackOutcome``: the toast shown to the presser and, optionally, the message's new text (buttons
+dropped unless ``keep_buttons``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from oncall.domain.errors import DomainError
+from oncall.domain.notifications import Button, parse_callback_data
+from oncall.domain.users import User
+
+log = logging.getLogger("oncall.bot")
+
+
+@dataclass
+class CallbackOutcome:
+    toast: str
+    new_text: str | None = None
+    keep_buttons: bool = False
+
+
+CallbackHandler = Callable[[User, str, str, datetime], CallbackOutcome]
+
+HELP = (
+    "OnCall Hub bot\n"
+    "/start <code> - link this chat to your OnCall Hub account (get a code from POST /users/{id}/telegram-link)\n"
+    "/oncall - who is on call now\n"
+    "/shifts - your next shifts\n"
+    "/stop - unlink this chat (no more pages or reminders here)\n"
+    "/help - this message"
+)
+NOT_LINKED = "This chat is not linked to an OnCall Hub account yet. Send /start <code> with a code from your profile."
+
+
+class BotApi(Protocol):
+    def send_message(
+        self, chat_id: int | str, text: str, buttons: tuple[tuple[Button, ...], ...] = ()
+    ) -> dict[str, Any]: ...
+    def edit_message_text(
+        self, chat_id: int | str, message_id: int, text: str, buttons: tuple[tuple[Button, ...], ...] = ()
+    ) -> None: ...
+    def answer_callback_query(self, callback_query_id: str, text: str = "", show_alert: bool = False) -> None: ...
+
+
+class Accounts(Protocol):
+    def consume_link_code(self, code: str, chat_id: str, now: datetime) -> User: ...
+    def find_by_telegram_chat(self, chat_id: str) -> User | None: ...
+
+
+class Ledger(Protocol):
+    def first_time(self, update_id: int, now: datetime) -> bool: ...
+    def park(self, update_id: int | str, raw: str, reason: str, now: datetime) -> None: ...
+
+
+class Links(Protocol):
+    def unlink(self, user_id: str, chat_id: str, now: datetime) -> bool: ...
+
+
+class Flags(Protocol):
+    def unflag(self, user_id: str, channel: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DutyLine:
+    schedule: str
+    person: str
+    start: datetime
+    end: datetime
+
+
+class Duty(Protocol):
+    """Read-only schedule questions the bot answers."""
+
+    def on_call_now(self, now: datetime) -> list[DutyLine]: ...
+    def next_shifts(self, user_id: str, now: datetime, limit: int) -> list[DutyLine]: ...
+
+
+class TelegramBot:
+    def __init__(
+        self,
+        api: BotApi,
+        accounts: Accounts,
+        ledger: Ledger,
+        links: Links,
+        flags: Flags,
+        duty: Duty,
+        callbacks: Callable[[], Mapping[str, CallbackHandler]],
+    ) -> None:
+        self.api = api
+        self.accounts = accounts
+        self.ledger = ledger
+        self.links = links
+        self.flags = flags
+        self.duty = duty
+        self.callbacks = callbacks
+
+    def handle(self, update: Mapping[str, Any], raw: str, now: datetime) -> str:
+        """Returns what happened (``handled``, ``duplicate``, ``ignored``, ``parked``), for the log."""
+        update_id = update.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            self.ledger.park("no-id", raw, "update without an integer update_id", now)
+            return "parked"
+        if not self.ledger.first_time(update_id, now):
+            return "duplicate"
+        try:
+            if isinstance(update.get("message"), dict):
+                self._message(update["message"], now)
+            elif isinstance(update.get("callback_query"), dict):
+                self._callback(update["callback_query"], now)
+            else:
+                return "ignored"  # edited messages, channel posts, ...: nothing we act on
+        except Exception as exc:
+            log.exception("update %s could not be handled; parked", update_id)
+            self.ledger.park(update_id, raw, f"{type(exc).__name__}: {exc}", now)
+            return "parked"
+        return "handled"
+
+    # -- messages --------------------------------------------------------------------------------------------------
+
+    def _message(self, message: Mapping[str, Any], now: datetime) -> None:
+        chat = message.get("chat")
+        if not isinstance(chat, dict) or "id" not in chat:
+            raise ValueError("message without chat.id")
+        chat_id = str(chat["id"])
+        text = message.get("text")
+        if not isinstance(text, str):
+            self.api.send_message(chat_id, HELP)
+            return
+        command, _, arg = text.strip().partition(" ")
+        # "/start@oncall_bot code" in groups names the bot; drop it
+        command = command.split("@", 1)[0].lower()
+        arg = arg.strip()
+        if command == "/start":
+            self._start(chat_id, arg, now)
+        elif command == "/oncall":
+            self._oncall(chat_id, now)
+        elif command == "/shifts":
+            self._shifts(chat_id, now)
+        elif command == "/stop":
+            self._stop(chat_id, now)
+        else:
+            self.api.send_message(chat_id, HELP)
+
+    def _start(self, chat_id: str, code: str, now: datetime) -> None:
+        if not code:
+            user = self.accounts.find_by_telegram_chat(chat_id)
+            if user is not None:
+                self.api.send_message(chat_id, f"This chat is linked to {user.display_name}.\n\n{HELP}")
+            else:
+                self.api.send_message(chat_id, NOT_LINKED)
+            return
+        try:
+            user = self.accounts.consume_link_code(code, chat_id, now)
+        except DomainError:
+            self.api.send_message(
+                chat_id,
+                "That link code is unknown, expired or already used. Ask OnCall Hub for a new one "
+                "(your profile, or POST /users/{id}/telegram-link) and send /start <code> again.",
+            )
+            return
+        # linking again is the way back after blocking the bot: lift the flag so pages come here again
+        self.flags.unflag(user.id, "telegram")
+        self.api.send_message(
+            chat_id,
+            f"Linked: this chat now belongs to {user.display_name}. Pages and shift reminders arrive here.\n"
+            "Send /shifts for your next shifts, /stop to unlink.",
+        )
+
+    def _linked(self, chat_id: str) -> User | None:
+        user = self.accounts.find_by_telegram_chat(chat_id)
+        if user is None or not user.active:
+            self.api.send_message(chat_id, NOT_LINKED)
+            return None
+        return user
+
+    def _oncall(self, chat_id: str, now: datetime) -> None:
+        user = self._linked(chat_id)
+        if user is None:
+            return
+        lines = self.duty.on_call_now(now)
+        if not lines:
+            self.api.send_message(chat_id, "Nobody is on call right now (no schedule has a shift at this moment).")
+            return
+        zone = _zone(user.timezone)
+        body = "\n".join(f"• {d.schedule}: {d.person} until {_fmt(d.end, zone)}" for d in lines)
+        self.api.send_message(chat_id, f"On call now:\n{body}")
+
+    def _shifts(self, chat_id: str, now: datetime) -> None:
+        user = self._linked(chat_id)
+        if user is None:
+            return
+        lines = self.duty.next_shifts(user.id, now, 5)
+        if not lines:
+            self.api.send_message(chat_id, "You have no shifts in the coming weeks.")
+            return
+        zone = _zone(user.timezone)
+        body = "\n".join(f"• {d.schedule}: {_fmt(d.start, zone)} → {_fmt(d.end, zone)}" for d in lines)
+        self.api.send_message(chat_id, f"Your next shifts ({user.timezone}):\n{body}")
+
+    def _stop(self, chat_id: str, now: datetime) -> None:
+        user = self.accounts.find_by_telegram_chat(chat_id)
+        if user is None or not self.links.unlink(user.id, chat_id, now):
+            self.api.send_message(chat_id, "This chat is not linked; nothing to stop.")
+            return
+        self.api.send_message(
+            chat_id, f"Unlinked from {user.display_name}. No more pages or reminders here; /start <code> links again."
+        )
+
+    # -- buttons ---------------------------------------------------------------------------------------------------
+
+    def _callback(self, query: Mapping[str, Any], now: datetime) -> None:
+        query_id = str(query.get("id") or "")
+        if not query_id:
+            raise ValueError("callback_query without id")
+        message = query.get("message") if isinstance(query.get("message"), dict) else None
+        chat = message.get("chat") if message else None
+        sender: Mapping[str, Any] = query["from"] if isinstance(query.get("from"), dict) else {}
+        chat_id = str(chat["id"]) if isinstance(chat, dict) and "id" in chat else str(sender.get("id", ""))
+        data = parse_callback_data(query.get("data"))
+        if data is None:
+            self.api.answer_callback_query(query_id, "This button is not recognised (it may be from an old message).")
+            return
+        handler = self.callbacks().get(data.domain)
+        if handler is None:
+            self.api.answer_callback_query(query_id, "This button no longer does anything.")
+            return
+        user = self.accounts.find_by_telegram_chat(chat_id) if chat_id else None
+        if user is None or not user.active:
+            self.api.answer_callback_query(query_id, "This chat is not linked to an OnCall Hub account.", True)
+            return
+        try:
+            outcome = handler(user, data.action, data.ident, now)
+        except DomainError as exc:
+            self.api.answer_callback_query(query_id, exc.message[:200], True)
+            return
+        self.api.answer_callback_query(query_id, outcome.toast)
+        if outcome.new_text and message and isinstance(message.get("message_id"), int):
+            buttons = _buttons_of(message) if outcome.keep_buttons else ()
+            self.api.edit_message_text(chat_id, message["message_id"], outcome.new_text, buttons)
+
+
+def _buttons_of(message: Mapping[str, Any]) -> tuple[tuple[Button, ...], ...]:
+    markup = message.get("reply_markup")
+    rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+    out: list[tuple[Button, ...]] = []
+    for row in rows:
+        buttons = tuple(
+            Button(str(b["text"]), str(b["callback_data"]))
+            for b in row
+            if isinstance(b, dict) and b.get("text") and b.get("callback_data")
+        )
+        if buttons:
+            out.append(buttons)
+    return tuple(out)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _fmt(when: datetime, zone: ZoneInfo) -> str:
+    return when.astimezone(zone).strftime("%a %d %b %H:%M")
+
+
+def parse_update(body: str) -> Mapping[str, Any] | None:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class ScheduleDuty:
+    """``Duty`` over the schedule service (its store answers "who is on call at T" in one query per schedule)."""
+
+    def __init__(self, schedules: Any, names: Callable[[str], str | None], max_schedules: int = 25) -> None:
+        self.schedules = schedules
+        self.names = names
+        self.max_schedules = max_schedules
+
+    def on_call_now(self, now: datetime) -> list[DutyLine]:
+        found, _ = self.schedules.list_schedules(self.max_schedules, None)
+        lines = []
+        for schedule in found:
+            shift = self.schedules.store.on_call(schedule.id, now)
+            if shift is not None and shift.end > now:
+                person = self.names(shift.user_id) or shift.user_id
+                lines.append(DutyLine(schedule.name, person, shift.start, shift.end))
+        return lines
+
+    def next_shifts(self, user_id: str, now: datetime, limit: int) -> list[DutyLine]:
+        from oncall.domain.shifts import Interval
+
+        shifts: Sequence[Any]
+        shifts, _ = self.schedules.store.user_shifts(user_id, Interval(now, now + timedelta(days=60)), limit + 1, None)
+        lines = []
+        names: dict[str, str] = {}
+        for shift in shifts:
+            if shift.end <= now:
+                continue
+            if shift.schedule_id not in names:
+                schedule = self.schedules.store.get_schedule(shift.schedule_id)
+                names[shift.schedule_id] = schedule.name if schedule else shift.schedule_id
+            lines.append(DutyLine(names[shift.schedule_id], "", shift.start, shift.end))
+        return lines[:limit]
