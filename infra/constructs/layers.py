@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 import tomllib
 from pathlib import Path
@@ -62,6 +64,7 @@ def deps_layer_dir(*, allow_missing: bool) -> Path:
             "run `make layer` (python -m infra.build_layer) before cdk synth/diff/deploy"
         )
     stand_in = Path(tempfile.mkdtemp(prefix="oncall-deps-stand-in-"))
+    atexit.register(shutil.rmtree, stand_in, ignore_errors=True)
     (stand_in / "python").mkdir()
     (stand_in / "python" / "STAND-IN.txt").write_text("template tests only: run `make layer` for the real layer\n")
     return stand_in
