@@ -217,6 +217,37 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="incidents",
+        pk="pk",
+        sk="sk",
+        indexes=(
+            Index(name="by-created", pk="list_pk", sk="created_sk"),
+            Index(name="by-status", pk="status", sk="created_sk"),
+            Index(name="by-service", pk="service_id", sk="created_sk"),
+        ),
+        doc=(
+            "Incidents (INC#<id>/META: status, version = the guard every move is conditioned on, generation, "
+            "escalation step, the lifecycle's waiting task token) and their timelines (INC#<id>/TL#<ulid>, "
+            "append-only: transitions, pages, escalations, notes; read in order with one Query). GET /incidents "
+            "reads newest first from by-created (everything), by-status or by-service (the common filters); "
+            "severity/source are filtered on the page read; created_sk = <UTC time>#<id> serves the created range. "
+            "Details: oncall/adapters/dynamodb/incidents.py."
+        ),
+    ),
+    Table(
+        name="catalog",
+        pk="pk",
+        sk="sk",
+        indexes=(Index(name="by-kind", pk="kind", sk="kind_sort"),),
+        ttl_attribute="expires_at",
+        doc=(
+            "Services (SVC#<id>/META with the sha256 of the current integration key and, during a rotation's overlap, "
+            "the previous one), escalation policies (POL#<id>/META) and key lookups (KEY#<sha256>/KEY → service; "
+            "the previous key's item expires by TTL after the overlap). by-kind (SERVICE | POLICY) lists each by "
+            "name. Details: oncall/adapters/dynamodb/catalog.py."
+        ),
+    ),
+    Table(
         name="notifications",
         pk="pk",
         sk="sk",
@@ -250,12 +281,32 @@ TABLES: tuple[Table, ...] = (
     ),
 )
 
+#: the escalation tasks read people and schedules and page through the notification service
+ESCALATION_TABLES: dict[str, Access] = {
+    "incidents": "write",
+    "catalog": "read",
+    "outbox": "write",
+    "users": "read",
+    "schedules": "read",
+}
+ESCALATION_SECRETS: tuple[str, ...] = ()
+
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="api",
         memory_mb=512,
         timeout_s=15,
-        tables={"outbox": "write", "idempotency": "write", "users": "write", "auth": "write", "schedules": "write"},
+        tables={
+            "outbox": "write",
+            "idempotency": "write",
+            "users": "write",
+            "auth": "write",
+            "schedules": "write",
+            "incidents": "write",
+            "catalog": "write",
+        },
+        # an acknowledgement / resolve answers the lifecycle's waiting task token
+        state_machines=("incident-lifecycle",),
         secrets=("jwt-keys",),
         local_concurrency=4,
     ),
@@ -291,6 +342,17 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={"reminders": "write", "users": "read"},
         local_concurrency=2,
     ),
+    # the incident-lifecycle state machine's Lambda tasks: plan, page a level (recording the task token), hold
+    Function(
+        name="escalation",
+        timeout_s=60,
+        tables=ESCALATION_TABLES,
+        state_machines=("incident-lifecycle",),
+        secrets=ESCALATION_SECRETS,
+        local_concurrency=4,
+    ),
+    # incident.triggered / incident.reopened → start the execution <incident id>-<generation>
+    Function(name="incident_starter", timeout_s=15, state_machines=("incident-lifecycle",), local_concurrency=2),
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -302,6 +364,12 @@ ROUTES: tuple[Route, ...] = (
 )
 
 RULES: tuple[Rule, ...] = (
+    Rule(
+        name="incident-lifecycle-start",
+        bus="oncall",
+        pattern={"source": ["oncall"], "detail-type": ["incident.triggered", "incident.reopened"]},
+        targets=(Target("function", "incident_starter"),),
+    ),
     Rule(
         name="shift-reminders",
         bus="oncall",
@@ -315,7 +383,13 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule(name="send-reminders", expression="rate(1 minute)", function="reminders"),
 )
 
-STATE_MACHINES: tuple[StateMachine, ...] = ()
+STATE_MACHINES: tuple[StateMachine, ...] = (
+    StateMachine(
+        name="incident-lifecycle",
+        definition=ROOT / "infra" / "statemachines" / "incident_lifecycle.asl.json",
+        function_substitutions={"Escalation": "escalation"},
+    ),
+)
 
 
 @dataclass(frozen=True)
