@@ -36,7 +36,7 @@ incidents.register(app)
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    rejected = guard.precheck(event, get_settings().max_body_bytes)
+    rejected = guard.precheck(event, get_settings().max_body_bytes) or auth.precheck(app, event)
     if rejected is not None:
         return rejected
     return app.resolve(event, context)

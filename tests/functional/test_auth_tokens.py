@@ -313,3 +313,17 @@ def test_authenticated_request_reads_at_most_one_item(clock):
     finally:
         events.unregister("before-call.dynamodb", count)
     assert calls == ["GetItem"]
+
+
+def test_no_token_is_401_before_body_validation(clock):
+    """A caller without a token learns nothing about a route, not even that its body would fail validation."""
+    for method, target, body in (
+        ("POST", "/users", {}),
+        ("POST", "/users", {"username": 1}),
+        ("PATCH", "/me", {"role": "admin"}),
+        ("GET", "/users?limit=-5", None),
+    ):
+        assert_401(call_api(method, target, body=body))
+    # public routes still validate as usual
+    result = call_api("POST", "/auth/login", body={"username": "x"})
+    assert result.status == 422

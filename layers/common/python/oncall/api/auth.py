@@ -11,11 +11,12 @@ profile, password, Telegram link, logout), so write routes are responder-or-bett
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from oncall.api.errors import error_response
+from oncall.api.errors import envelope, error_response
 from oncall.domain.errors import Forbidden, Unauthenticated
 from oncall.domain.users import Role, User
 
@@ -53,6 +54,8 @@ VIEWER_WRITABLE: frozenset[tuple[str, str]] = frozenset(
 
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 _principal: ContextVar[Principal | None] = ContextVar("oncall_principal", default=None)
+#: handed from ``precheck`` (before the resolver) to ``middleware`` (inside it) for the same request
+_pending: ContextVar[Principal | None] = ContextVar("oncall_pending_principal", default=None)
 
 
 def bearer_token(headers: dict[str, str] | None) -> str | None:
@@ -65,8 +68,50 @@ def bearer_token(headers: dict[str, str] | None) -> str | None:
     return None
 
 
+_CHALLENGE = 'Bearer realm="oncall"'
+
+
 def _unauthorized(exc: Unauthenticated) -> Response[Any]:
-    return error_response(401, exc.code, exc.message, exc.details, {"WWW-Authenticate": 'Bearer realm="oncall"'})
+    return error_response(401, exc.code, exc.message, exc.details, {"WWW-Authenticate": _CHALLENGE})
+
+
+def _authenticate(headers: dict[str, str] | None) -> Principal:
+    token = bearer_token(headers)
+    if token is None:
+        raise Unauthenticated("missing bearer token", reason="missing")
+    from oncall import wiring
+
+    return wiring.auth_service().authenticate(token)
+
+
+def _route_key(app: APIGatewayHttpResolver, method: str, path: str) -> tuple[str, str] | None:
+    """The (method, resolver path) of the route powertools will pick, or None when none matches (404/405)."""
+    for route in (*app._static_routes, *app._dynamic_routes):
+        if route.method.upper() == method and route.rule.match(path):
+            return route.method.upper(), str(route.path)
+    return None
+
+
+def precheck(app: APIGatewayHttpResolver, event: dict[str, Any]) -> dict[str, Any] | None:
+    """Authenticate before the resolver runs, so a caller without a valid token learns nothing else (not even that
+    the body fails validation, which powertools checks before any middleware). Returns a 401 response or None."""
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    _pending.set(None)  # nothing from an earlier invocation of this warm container may leak into this one
+    proxy = APIGatewayProxyEventV2(event)  # the resolver's own reading of method and path (stage prefix removed)
+    key = _route_key(app, proxy.http_method.upper(), proxy.path)
+    if key is None or key in PUBLIC:
+        return None
+    try:
+        _pending.set(_authenticate(event.get("headers")))
+    except Unauthenticated as exc:
+        return {
+            "statusCode": 401,
+            "headers": {"Content-Type": "application/json", "WWW-Authenticate": _CHALLENGE},
+            "body": json.dumps(envelope(exc.code, exc.message, exc.details)),
+            "isBase64Encoded": False,
+        }
+    return None
 
 
 def middleware(
@@ -80,15 +125,14 @@ def middleware(
     key = (route.method.upper(), route.path)
     if key in PUBLIC:
         return next_middleware(app)
-    token = bearer_token(app.current_event.headers)
-    if token is None:
-        return _unauthorized(Unauthenticated("missing bearer token", reason="missing"))
-    from oncall import wiring
-
-    try:
-        principal = wiring.auth_service().authenticate(token)
-    except Unauthenticated as exc:
-        return _unauthorized(exc)
+    # normally ``precheck`` authenticated already; a resolver driven without it authenticates here
+    principal = _pending.get()
+    _pending.set(None)
+    if principal is None:
+        try:
+            principal = _authenticate(app.current_event.headers)
+        except Unauthenticated as exc:
+            return _unauthorized(exc)
     if principal.user.role is Role.VIEWER and key[0] in _MUTATING and key not in VIEWER_WRITABLE:
         raise Forbidden("viewers cannot change anything here", role=principal.user.role.value)
     app.context["principal_id"] = principal.user.id
