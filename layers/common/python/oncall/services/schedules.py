@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import random
 import secrets
 import threading
@@ -45,6 +46,8 @@ from oncall.services.schedule_ports import (
     ShiftExists,
     VersionConflict,
 )
+
+log = logging.getLogger("oncall.schedules")
 
 ADMIN, RESPONDER = "admin", "responder"
 #: how many forward neighbours one check reads; more than this many overlapping shifts are reported as the first ones
@@ -240,8 +243,16 @@ class ScheduleService:
             try:
                 self.store.apply(change)
                 return change
-            except (VersionConflict, ShiftExists):
+            except (VersionConflict, ShiftExists) as lost:
                 self.stats.retried()
+                # rare outside bursts of edits on one schedule or person; frequent ones mean a hot schedule
+                log.warning(
+                    "shift write lost a race on schedule %s (attempt %d of %d): %s; retrying",
+                    schedule_id,
+                    attempt + 1,
+                    self.attempts,
+                    type(lost).__name__,
+                )
                 if attempt + 1 < self.attempts:
                     self.sleep(self._backoff(attempt))
         self.stats.gave_up()
