@@ -20,6 +20,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -64,13 +65,24 @@ def main(argv: list[str] | None = None) -> int:
     from infra.local.clock import ShiftedClock
     from infra.local.emulator import Emulator
 
+    busy = [
+        (name, port)
+        for name, port in (("http", cfg.http_port), ("emulator", cfg.emulator_port))
+        if _in_use(cfg.host, port)
+    ]
+    if busy:
+        for name, port in busy:
+            hint = " (LocalStack or Floci?)" if name == "emulator" else ""
+            print(
+                f"port {port} is in use{hint}: stop what holds it, or choose another with "
+                f"ONCALL_{name.upper()}_PORT / --{name}-port (0 picks a free port)",
+                file=sys.stderr,
+            )
+        return 1
+
+    # Until everything is up, SIGTERM interrupts start-up like Ctrl-C does, so the cleanup below still runs.
+    signal.signal(signal.SIGTERM, _interrupt)
     stop = threading.Event()
-
-    def request_stop(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
 
     data_dir = None if cfg.ephemeral else cfg.data_dir.resolve()
     if data_dir is not None:
@@ -120,8 +132,22 @@ def main(argv: list[str] | None = None) -> int:
         _banner(cfg, gateway, emulator.endpoint_url, data_dir, admin, elapsed)
         if cfg.ready_file:
             _write_ready(cfg.ready_file, gateway, emulator.endpoint_url, elapsed)
+
+        def request_stop(signum: int, frame: Any) -> None:
+            if stop.is_set():
+                # A second Ctrl-C: the user will not wait for a snapshot.
+                log.warning("forced exit: killing workers, state since the last snapshot is lost")
+                pools.kill_all()
+                os._exit(130)
+            stop.set()
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
         stop.wait()
         log.info("stopping…")
+    except KeyboardInterrupt:
+        log.info("interrupted during start-up; cleaning up")
+        return 130
     finally:
         if poller is not None:
             poller.stop()
@@ -136,6 +162,23 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.ready_file.unlink()
         log.info("stopped%s", f"; state saved in {data_dir}" if data_dir else "")
     return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _in_use(host: str, port: int) -> bool:
+    if port == 0:
+        return False
+    with socket.socket() as probe:
+        # like the servers themselves: a port whose old connections linger in TIME_WAIT is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def _bootstrap_admin(cfg: RunnerConfig, endpoint_url: str) -> dict[str, Any] | None:

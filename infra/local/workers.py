@@ -263,6 +263,13 @@ class WorkerPools:
                 w.proc.kill()
             w.kill()
 
+    def kill_all(self) -> None:
+        """Kill every worker at once, without waiting: the runner's forced exit (safe from a signal handler)."""
+        self._closed = True
+        for w in list(self._all):
+            with contextlib.suppress(OSError):
+                w.proc.kill()
+
     def __enter__(self) -> WorkerPools:
         return self
 
