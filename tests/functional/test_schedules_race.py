@@ -196,3 +196,46 @@ def test_sixteen_threads_racing_creates_moves_deletes_keep_s1_s2_and_match_the_l
     # one outbox event per committed shift event, each (shift, version) exactly once
     outbox = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="oncall-outbox")["Items"]
     assert len(outbox) == sum(len(c.events) for c in store.committed)
+
+
+class InterleavingStore(DynamoScheduleStore):
+    """Before each of our transactions, another writer (a second service on the same table) really commits a
+    shift on the same schedule: the deterministic version of losing every race."""
+
+    def __init__(self, *args: Any, rival: ScheduleService, make_rival_write: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rival = rival
+        self.make_rival_write = make_rival_write
+        self.attempts = 0
+
+    def apply(self, change: Change) -> None:
+        self.attempts += 1
+        self.make_rival_write(self.rival, self.attempts)
+        super().apply(change)
+
+
+def test_losing_every_race_ends_in_concurrent_update_after_bounded_jittered_retries(locked_dynamo: None) -> None:
+    admin = make_user(Role.ADMIN)
+    ann, bob = make_user(Role.RESPONDER).id, make_user(Role.RESPONDER).id
+    people = UserDirectory(DynamoUserStore())
+    rival = ScheduleService(DynamoScheduleStore(TABLE, outbox=transact_put), people, clock=lambda: T0)
+    sid = rival.create_schedule(admin, name="hot", timezone="UTC").id
+
+    def rival_write(service: ScheduleService, n: int) -> None:
+        start = T0 + timedelta(days=n)
+        service.put_on_duty(admin, schedule_id=sid, user_id=bob, start=start, end=start + timedelta(hours=1))
+
+    sleeps: list[float] = []
+    store = InterleavingStore(TABLE, outbox=transact_put, rival=rival, make_rival_write=rival_write)
+    loser = ScheduleService(store, people, clock=lambda: T0, attempts=4, backoff_base_s=0.1, sleep=sleeps.append)
+    with pytest.raises(ConcurrentUpdate) as lost:
+        loser.put_on_duty(admin, schedule_id=sid, user_id=ann, start=T0, end=T0 + timedelta(hours=2))
+    assert lost.value.code == "concurrent_update"
+    assert store.attempts == 4 and loser.stats.retries == 4 and loser.stats.exhausted == 1
+    # full jitter: each pause is drawn from [0, base * 2^attempt]
+    assert len(sleeps) == 3 and all(0 <= s <= 0.1 * 2**i for i, s in enumerate(sleeps))
+    stored, _ = stored_shifts()
+    assert {s.user_id for s in stored.values()} == {bob}  # nothing of the loser's was left behind
+    # the same write succeeds once the rival stops
+    store.make_rival_write = lambda *_: None
+    assert loser.put_on_duty(admin, schedule_id=sid, user_id=ann, start=T0, end=T0 + timedelta(hours=2)).version == 1
