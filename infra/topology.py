@@ -288,8 +288,9 @@ ESCALATION_TABLES: dict[str, Access] = {
     "outbox": "write",
     "users": "read",
     "schedules": "read",
+    "notifications": "write",
 }
-ESCALATION_SECRETS: tuple[str, ...] = ()
+ESCALATION_SECRETS: tuple[str, ...] = ("telegram-bot-token",)
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(
@@ -323,7 +324,16 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="telegram",
         timeout_s=10,
-        tables={"users": "write", "notifications": "write", "schedules": "read"},
+        tables={
+            "users": "write",
+            "notifications": "write",
+            "schedules": "read",
+            # Acknowledge / Resolve buttons move incidents and answer the lifecycle's token
+            "incidents": "write",
+            "catalog": "read",
+            "outbox": "write",
+        },
+        state_machines=("incident-lifecycle",),
         secrets=("telegram-bot-token", "telegram-webhook-secret"),
         local_concurrency=2,
     ),

@@ -171,6 +171,8 @@ class Incident:
     escalation_step: int = -1
     escalation_level: int = 0
     exhausted: bool = False
+    #: +1 each time paging starts over within a generation (un-ack, ack timeout): part of page dedup keys
+    cycle: int = 0
     trigger_reason: str | None = None
     #: the callback token the lifecycle waits on (never shown to clients)
     task_token: str | None = field(default=None, repr=False)
@@ -233,6 +235,7 @@ def transition(incident: Incident, action: Action, actor_id: str | None, now: da
     elif action in (Action.UNACKNOWLEDGE, Action.ACK_TIMEOUT):
         changes["acknowledged_by"] = None
         changes["trigger_reason"] = "unacknowledged" if action is Action.UNACKNOWLEDGE else "ack_timeout"
+        changes["cycle"] = incident.cycle + 1
         # paging starts over from the first level
         changes["escalation_step"] = -1
         changes["escalation_level"] = 0

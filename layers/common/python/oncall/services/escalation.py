@@ -203,7 +203,7 @@ class EscalationService:
             lines.append(f"Escalation level {incident.escalation_level}")
         page = Page(
             kind=kind,
-            key=f"{incident.id}:{incident.generation}:{key}",
+            key=f"{incident.id}:{incident.generation}:{incident.cycle}:{key}",
             text="\n".join(lines),
             incident_id=incident.id,
             buttons=(

@@ -86,6 +86,7 @@ def incident_item(incident: Incident) -> dict[str, Attr]:
         "escalation_step": _n(incident.escalation_step),
         "escalation_level": _n(incident.escalation_level),
         "exhausted": {"BOOL": incident.exhausted},
+        "cycle": _n(incident.cycle),
         "list_pk": _s(LIST_PK),
         "created_sk": _s(created_sk(incident)),
     }
@@ -140,6 +141,7 @@ def incident_of(item: Mapping[str, Attr]) -> Incident:
         escalation_step=num("escalation_step", -1),
         escalation_level=num("escalation_level"),
         exhausted=bool(item.get("exhausted", {}).get("BOOL", False)),
+        cycle=num("cycle"),
         trigger_reason=text("trigger_reason"),
         task_token=text("task_token"),
     )
