@@ -76,7 +76,7 @@ def ensure_first_admin(
         if not existing.password_hash or not hasher.verify(existing.password_hash, password):
             store.set_password(existing.id, hasher.hash(password), utc_now(), bump_token_version=True)
         if existing.role is not Role.ADMIN:
-            store.update_profile(replace(existing, role=Role.ADMIN, updated_at=utc_now()))
+            store.update_profile(replace(existing, role=Role.ADMIN, updated_at=utc_now()), {"role"})
         return {"username": name}
 
     if service.any_active_admin():

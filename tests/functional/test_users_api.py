@@ -302,3 +302,20 @@ def test_openapi_documents_the_identity_routes(clock):
     spec = call_api("GET", "/openapi.json").json
     for path in ("/auth/login", "/auth/refresh", "/auth/logout", "/me", "/me/password", "/users", "/users/{user_id}"):
         assert path in spec["paths"], path
+
+
+def test_profile_write_never_restores_a_role_it_read_before_a_demotion(clock):
+    """The interleaving PATCH /me (read) → admin demotes → PATCH /me (write): only the patched field is written."""
+    from dataclasses import replace
+
+    from oncall import wiring
+    from oncall.adapters.dynamodb.identity import DynamoUserStore
+
+    admin = login_as(Role.ADMIN)
+    target = login_as(Role.RESPONDER)
+    store = DynamoUserStore()
+    stale = store.get(target.user.id)
+    assert call_api("PATCH", f"/users/{target.user.id}", headers=admin.headers, body={"role": "viewer"}).status == 200
+    store.update_profile(replace(stale, timezone="Asia/Tokyo", updated_at=clock()), {"timezone"})
+    stored = wiring.user_service().get(admin.user, target.user.id)
+    assert (stored.role, stored.timezone) == (Role.VIEWER, "Asia/Tokyo")

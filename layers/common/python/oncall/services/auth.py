@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from oncall.domain.errors import InvalidInput, RateLimited, Unauthenticated
@@ -194,5 +194,5 @@ class AuthService:
             raise InvalidInput("current_password", "does not match your current password")
         version = self._users.set_password(user.id, self._hasher.hash(new_password), now, bump_token_version=True)
         self._sessions.revoke_family(principal.claims.sid, now)
-        refreshed = User(**{**user.__dict__, "token_version": version})
+        refreshed = replace(user, token_version=version)
         return self._start_session(refreshed, now)

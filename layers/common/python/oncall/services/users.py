@@ -119,7 +119,7 @@ class UserService:
         now = self._clock()
         updated = apply_patch(target, changes, now) if changes else target
         if changes:
-            self._users.update_profile(updated)
+            self._users.update_profile(updated, changes.keys())
         if password is not None:
             check_password(password)
             version = self._users.set_password(user_id, self._hasher.hash(password), now, bump_token_version=True)

@@ -126,16 +126,20 @@ class DynamoUserStore:
                 raise UsernameTaken(user.username) from None
             raise
 
-    def update_profile(self, user: User) -> None:
-        """Write the editable fields of an existing, active user (last writer wins per field)."""
-        actions: list[Any] = [
-            UserItem.display_name.set(user.display_name),
-            UserItem.timezone.set(user.timezone),
-            UserItem.reminder_offsets_minutes.set(list(user.reminder_offsets_minutes)),
-            UserItem.role.set(user.role.value),
-            UserItem.updated_at.set(_iso(user.updated_at)),
-            UserItem.email.set(user.email) if user.email is not None else UserItem.email.remove(),
-        ]
+    def update_profile(self, user: User, fields: Iterable[str]) -> None:
+        """Write only ``fields`` of an existing, active user: a concurrent change to another field (an admin's
+        demotion while the user edits their time zone) is never overwritten with the value this request read."""
+        setters: dict[str, Any] = {
+            "display_name": lambda: UserItem.display_name.set(user.display_name),
+            "timezone": lambda: UserItem.timezone.set(user.timezone),
+            "reminder_offsets_minutes": lambda: UserItem.reminder_offsets_minutes.set(
+                list(user.reminder_offsets_minutes)
+            ),
+            "role": lambda: UserItem.role.set(user.role.value),
+            "email": lambda: UserItem.email.set(user.email) if user.email is not None else UserItem.email.remove(),
+        }
+        actions: list[Any] = [setters[name]() for name in sorted(set(fields))]
+        actions.append(UserItem.updated_at.set(_iso(user.updated_at)))
         self._update_active(user.id, actions)
 
     def set_password(self, user_id: str, password_hash: str, now: datetime, *, bump_token_version: bool) -> int:
