@@ -34,6 +34,8 @@ from infra.local.workers import WorkerPools  # noqa: E402
 from infra.topology import Function  # noqa: E402
 
 log = logging.getLogger("oncall.local")
+#: the Telegram sandbox's chats, kept next to the emulator's snapshot
+SANDBOX_FILE = "telegram-sandbox.json"
 fn_log = logging.getLogger("oncall.fn")
 
 
@@ -102,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         emulator.start()
         pools.endpoint_url = emulator.endpoint_url
         sandbox = TelegramSandbox(telegram.token, telegram.bot_username) if telegram.mode == "outbox" else None
+        if sandbox is not None and data_dir is not None:
+            sandbox.load(data_dir / SANDBOX_FILE)
         gateway = Gateway(
             topology,
             pools,
@@ -153,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             poller.stop()
         if gateway is not None:
             gateway.stop()
+            if gateway.telegram is not None and data_dir is not None:
+                gateway.telegram.save(data_dir / SANDBOX_FILE)
         pools.close()
         emulator.stop()
         if scratch is not None:

@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("oncall.local")
@@ -267,6 +268,33 @@ class TelegramSandbox:
             if chat == chat_id and data in _callback_datas(message.get("reply_markup")):
                 return message
         raise LookupError(f"no message from the bot in chat {chat_id} has a button with callback_data {data!r}")
+
+    # -- persistence (the runner's data folder) ------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write the chats' messages and counters, so after a restart the bot can still edit what it sent and
+        message ids keep increasing, as they would in Telegram."""
+        with self._lock:
+            state = {
+                "outbox": self._outbox,
+                "messages": [m for _, m in sorted(self._messages.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))],
+                "message_ids": [[chat, n] for chat, n in self._message_ids.items()],
+                "next_update_id": next(self._update_ids),
+            }
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
+
+    def load(self, path: Path) -> None:
+        if not path.is_file():
+            return
+        state = json.loads(path.read_text())
+        with self._lock:
+            self._outbox = list(state.get("outbox", []))
+            self._messages = {(m["chat"]["id"], m["message_id"]): m for m in state.get("messages", [])}
+            self._message_ids = dict(state.get("message_ids", []))
+            self._update_ids = itertools.count(int(state.get("next_update_id", 1)))
+            self._seq = itertools.count(self._outbox[-1]["seq"] + 1 if self._outbox else 1)
 
     # -- reading ---------------------------------------------------------------------------------------------------
 

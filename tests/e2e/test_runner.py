@@ -13,12 +13,9 @@ from typing import Any
 import pytest
 import requests
 
-from infra.topology import TOPOLOGY as PRODUCT
 from tests.e2e.launch import STARTUP_BUDGET_S, Runner
 
 pytestmark = pytest.mark.e2e
-
-FIXTURE_BOT = "telegram" not in {f.name for f in PRODUCT.functions}
 
 
 def _error(resp: requests.Response) -> dict[str, Any]:
@@ -144,8 +141,6 @@ def test_telegram_sandbox_round_trip(runner: Runner) -> None:
     assert [r["seq"] for r in replies] == [r["seq"] for r in outbox[-len(replies) :]]
     assert "telegram sendMessage → chat 4242" in runner.log()
 
-    if not FIXTURE_BOT:
-        return
     # the stand-in bot offers an Ack button; pressing it answers the query and edits the message
     pressed = runner.post("/_local/telegram/send", {"chat_id": chat, "callback_data": "ack"}).json()
     assert pressed["update"]["callback_query"]["message"]["message_id"] == replies[0]["message_id"]

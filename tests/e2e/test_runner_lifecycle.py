@@ -47,7 +47,7 @@ def test_restart_keeps_data_and_each_stop_leaves_no_process(tmp_path: Path) -> N
     first = start_runner(tmp_path / "first", data_dir=data)
     try:
         assert first.post(f"/_fixture/race/{key}", {"claimant": "before-restart"}).status_code == 201
-        assert first.post("/_local/telegram/send", {"chat_id": 9, "text": "hi"}).status_code == 200
+        greeted = first.post("/_local/telegram/send", {"chat_id": 9, "text": "hi"}).json()["replies"]
         advanced = first.post("/_local/clock", {"advance": "PT1H"}).json()["now"]
     finally:
         _stop_cleanly(first, signal.SIGINT)
@@ -64,6 +64,13 @@ def test_restart_keeps_data_and_each_stop_leaves_no_process(tmp_path: Path) -> N
         assert items["claimant"]["S"] == "before-restart"
         # the clock keeps the hour it was advanced by
         assert second.get("/_local/clock").json()["now"] >= advanced
+        # the Telegram sandbox keeps its chats: the old message's button still works, ids keep increasing
+        outbox = second.get("/_local/telegram/outbox", params={"chat_id": 9}).json()["items"]
+        assert outbox == greeted
+        pressed = second.post("/_local/telegram/send", {"chat_id": 9, "callback_data": "ack"}).json()
+        assert pressed["update"]["callback_query"]["message"]["message_id"] == greeted[0]["message_id"]
+        assert [r["method"] for r in pressed["replies"]] == ["answerCallbackQuery", "editMessageText"]
+        assert pressed["update"]["update_id"] > 1
     finally:
         _stop_cleanly(second, signal.SIGTERM)
 

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import requests
 
-from infra.topology import TOPOLOGY as PRODUCT
 from tests.e2e.launch import start_runner
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +92,6 @@ def bot_api() -> Iterator[FakeBotApi]:
     api.server.shutdown()
 
 
-@pytest.mark.skipif("telegram" in {f.name for f in PRODUCT.functions}, reason="uses the stand-in bot's echo reply")
 def test_polling_mode_delivers_updates_and_replies_through_the_real_api(tmp_path: Path, bot_api: FakeBotApi) -> None:
     runner = start_runner(
         tmp_path,
