@@ -19,6 +19,8 @@ $(error Python 3.12 or 3.13 is required: install one (e.g. apt-get install pytho
 endif
 BOOT_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
+# Two pytest workers (the machines have 2 cores); a module stays on one worker so its runner fixture starts once.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
