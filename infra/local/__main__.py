@@ -14,8 +14,6 @@ import time
 _STARTED = time.monotonic()
 
 import contextlib  # noqa: E402
-import importlib  # noqa: E402
-import importlib.util  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -187,15 +185,11 @@ def _in_use(host: str, port: int) -> bool:
     return False
 
 
-def _bootstrap_admin(cfg: RunnerConfig, endpoint_url: str) -> dict[str, Any] | None:
-    """The first admin, through identity's bootstrap once that capability exists (``infra/local/bootstrap.py``)."""
-    if importlib.util.find_spec("infra.local.bootstrap") is None:
-        return None
-    bootstrap: Any = importlib.import_module("infra.local.bootstrap")
-    result: dict[str, Any] | None = bootstrap.ensure_first_admin(
-        endpoint_url=endpoint_url, username=cfg.admin_username, password=cfg.admin_password
-    )
-    return result
+def _bootstrap_admin(cfg: RunnerConfig, endpoint_url: str) -> dict[str, str] | None:
+    """The first admin (identity's ``bootstrap``): the configured one, or a generated password when none exists."""
+    from infra.local.bootstrap import ensure_first_admin
+
+    return ensure_first_admin(endpoint_url, username=cfg.admin_username, password=cfg.admin_password)
 
 
 def _banner(
@@ -203,7 +197,7 @@ def _banner(
     gateway: Gateway,
     emulator_url: str,
     data_dir: Path | None,
-    admin: dict[str, Any] | None,
+    admin: dict[str, str] | None,
     elapsed: float,
 ) -> None:
     api = gateway.url
@@ -218,20 +212,21 @@ def _banner(
     ]
     if gateway.cert_path:
         lines.append(f"  TLS cert    {gateway.cert_path}   (trust it: REQUESTS_CA_BUNDLE / curl --cacert)")
-    if admin:
-        who = admin.get("username", "admin")
-        if admin.get("password"):
-            lines.append(f"  Log in      {who} / {admin['password']}   (generated now and shown once; save it)")
-        else:
-            lines.append(f"  Log in      {who} (password from ONCALL_ADMIN_PASSWORD)")
-        lines.append(
-            f"              curl -s {api}/auth/login -H 'content-type: application/json' "
-            f'-d \'{{"username": "{who}", "password": "…"}}\''
-        )
-    elif cfg.admin_username:
-        lines.append(f"  Log in      {cfg.admin_username} (ONCALL_ADMIN_USERNAME), POST {api}/auth/login")
+    login = (
+        f'curl -s {api}/auth/login -H \'content-type: application/json\' -d \'{{"username": "%s", "password": "%s"}}\''
+    )
+    if admin and admin.get("password"):
+        who = admin["username"]
+        lines.append(f"  Log in      {who} / {admin['password']}   (generated now and shown once: save it)")
+        lines.append("              " + login % (who, admin["password"]))
+    elif admin:
+        lines.append(f"  Log in      {admin['username']} with ONCALL_ADMIN_PASSWORD")
+        lines.append("              " + login % (admin["username"], "$ONCALL_ADMIN_PASSWORD"))
     else:
-        lines.append("  Log in      no identity capability in this build yet: routes are open")
+        lines.append(
+            f"  Log in      with the admin kept in {data_dir} (its password was shown at the first start; "
+            "set ONCALL_ADMIN_USERNAME/ONCALL_ADMIN_PASSWORD to reset it)"
+        )
     tg = cfg.telegram
     if tg.mode == "outbox":
         lines.append(f"  Telegram    sandbox: sent messages at {api}/_local/telegram/outbox (and in this log);")
