@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     gateway: Gateway | None = None
     poller: TelegramPoller | None = None
     try:
+        t_emulator = time.monotonic()
         emulator.start()
+        log.info("emulator up in %.1f s (%s)", time.monotonic() - t_emulator, emulator.endpoint_url)
         pools.endpoint_url = emulator.endpoint_url
         sandbox = TelegramSandbox(telegram.token, telegram.bot_username) if telegram.mode == "outbox" else None
         if sandbox is not None and data_dir is not None:
@@ -121,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         if sandbox is not None:
             # Workers start lazily, after this: they all see the sandbox's address.
             telegram.api_url = f"{gateway.url}/_local/telegram"
+        t_admin = time.monotonic()
         admin = _bootstrap_admin(cfg, emulator.endpoint_url)
+        log.info("first admin checked in %.1f s", time.monotonic() - t_admin)
         if telegram.mode == "polling":
             gw = gateway
 
