@@ -186,6 +186,10 @@ class WorkerPools:
             worker = pool.acquire(time.monotonic() + fn.timeout_s, lambda: self._closed)
         except WorkerError as exc:
             return _failure(exc.error_type, str(exc))
+        if worker is not None and worker.proc.poll() is not None:
+            # It died while idle (killed, out of memory): Lambda would quietly use a fresh environment, so do we.
+            self._discard(worker)
+            worker = None
         cold = worker is None
         if worker is None:
             try:

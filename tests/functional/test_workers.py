@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -93,6 +95,17 @@ def test_worker_that_dies_is_reported_and_replaced(pools: WorkerPools) -> None:
     again = pools.invoke("fixture-echo", {"action": "echo"})
     assert again.ok
     assert again.worker_pid != died.worker_pid
+
+
+def test_worker_killed_while_idle_is_replaced_without_failing_an_invocation(pools: WorkerPools) -> None:
+    warm = pools.invoke("fixture-echo", {"action": "echo"})
+    os.kill(warm.worker_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _alive(warm.worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    after = pools.invoke("fixture-echo", {"action": "echo"})
+    assert after.ok, after.payload
+    assert after.cold and after.worker_pid != warm.worker_pid
 
 
 def test_timeout_kills_the_worker(pools: WorkerPools) -> None:
