@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import urllib.request
@@ -51,6 +52,39 @@ def test_unknown_paths_get_the_error_envelope(runner: Runner) -> None:
     local = runner.get("/_local/no-such-endpoint")
     assert local.status_code == 404
     assert _error(local)["code"] == "not_found"
+
+
+def test_requests_become_http_api_events(runner: Runner) -> None:
+    payload = bytes(range(256))
+    resp = runner.session.post(
+        f"{runner.http}/_fixture/echo/a/b?y=1&y=2&z=",
+        data=payload,
+        headers={"content-type": "application/octet-stream", "cookie": "c1=v1; c2=v2", "X-Custom": "Value"},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    event = resp.json()["event"]
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "ANY /_fixture/echo/{proxy+}"
+    assert event["rawPath"] == "/_fixture/echo/a/b"
+    assert event["rawQueryString"] == "y=1&y=2&z="
+    assert event["queryStringParameters"] == {"y": "1,2", "z": ""}
+    assert event["pathParameters"] == {"proxy": "a/b"}
+    assert event["cookies"] == ["c1=v1", "c2=v2"]
+    assert event["headers"]["x-custom"] == "Value"
+    assert event["headers"]["x-forwarded-proto"] == "http"
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == payload
+
+
+def test_responses_carry_cookies_and_binary_bodies(runner: Runner) -> None:
+    resp = runner.get("/_fixture/echo/binary")
+    assert resp.status_code == 200
+    assert resp.content == bytes(range(256))
+    assert resp.headers["content-type"] == "application/octet-stream"
+    assert resp.headers["x-fixture"] == "yes"
+    assert resp.raw.headers.getlist("set-cookie") == ["a=1; Path=/", "b=2; HttpOnly"]
 
 
 def test_a_handler_that_cannot_run_is_a_500_envelope_without_a_trace(runner: Runner) -> None:
