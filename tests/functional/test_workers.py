@@ -187,3 +187,19 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_beyond_capacity_invocations_wait_then_throttle_after_the_function_timeout() -> None:
+    # one worker, a 3 s timeout: A holds it 2 s; of B and C, one gets it when A ends, the other gives up at 3 s
+    with WorkerPools(
+        TOPOLOGY, function_environment, "http://127.0.0.1:1", concurrency={"fixture-echo": 1}, log=lambda fn, line: None
+    ) as pools:
+        assert pools.invoke("fixture-echo", {"action": "echo"}).ok  # warm, so A's hold is just its sleep
+        with ThreadPoolExecutor(max_workers=3) as ex:
+            a = ex.submit(pools.invoke, "fixture-echo", {"action": "sleep", "seconds": 2})
+            time.sleep(0.2)
+            others = [ex.submit(pools.invoke, "fixture-echo", {"action": "sleep", "seconds": 2}) for _ in range(2)]
+            results = [a.result(), *(f.result() for f in others)]
+    kinds = sorted(r.error_type or "ok" for r in results)
+    assert kinds == ["TooManyRequestsException", "ok", "ok"], [r.payload for r in results]
+    assert len({r.worker_pid for r in results if r.ok}) == 1
