@@ -208,16 +208,11 @@ class Gateway:
         result = self.invoker.invoke(route.function, event)
         if not result.ok:
             if result.error_type == "TooManyRequestsException":
-                return envelope(429, "too_many_requests", "Too Many Requests", {"retry_after": 1})
-            trace = "".join(result.payload.get("stackTrace", [])) if isinstance(result.payload, dict) else ""
+                status, headers, body = envelope(429, "too_many_requests", "Too Many Requests", {"retry_after": 1})
+                return status, [*headers, ("retry-after", "1")], body
+            # The worker already printed the stack trace to the function's log lines.
             log.error(
-                "%s %s → %s failed: %s: %s\n%s",
-                method,
-                path,
-                route.function,
-                result.error_type,
-                result.error_message,
-                trace,
+                "%s %s → %s failed: %s: %s", method, path, route.function, result.error_type, result.error_message
             )
             return envelope(500, "internal_error", "Internal Server Error", {"request_id": request_id})
         try:
