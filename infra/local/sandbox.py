@@ -466,7 +466,8 @@ def _describe(sent: Any) -> dict[str, Any]:
         return {
             "id": sent.id,
             "from": sent.source or parsed.get("From"),
-            "to": list(sent.destinations or []) or [str(a) for a in parsed.get_all("To", [])],
+            # moto's SESv2 lists a recipient once per place it appears (header and Destination)
+            "to": list(dict.fromkeys(sent.destinations or [])) or [str(a) for a in parsed.get_all("To", [])],
             "subject": parsed.get("Subject"),
             "headers": {k: str(v) for k, v in parsed.items()},
             "text": text,

@@ -228,12 +228,23 @@ def test_mail_sent_through_the_emulators_ses_is_listed(runner: Runner) -> None:
     mail.set_content("You are on call in 10 minutes.")
     mail.add_alternative("<p>You are on call in <b>10 minutes</b>.</p>", subtype="html")
     ses.send_raw_email(RawMessage={"Data": mail.as_bytes()})
+    # SESv2 (what the product uses) lands in the same place
+    v2 = EmailMessage()
+    v2["From"], v2["To"], v2["Subject"] = "oncall@example.com", "bob@example.com", f"Page {uuid.uuid4().hex[:6]}"
+    v2.set_content("INC-1 is yours.")
+    runner.client("sesv2").send_email(
+        FromEmailAddress="oncall@example.com",
+        Destination={"ToAddresses": ["bob@example.com"]},
+        Content={"Raw": {"Data": v2.as_bytes()}},
+    )
     items = runner.get("/_local/mail").json()["items"]
     found = next(m for m in items if m["subject"] == mail["Subject"])
     assert found["to"] == ["ada@example.com"]
     assert found["headers"]["List-Unsubscribe"] == "<https://oncall.example.com/unsubscribe>"
     assert found["text"].strip() == "You are on call in 10 minutes."
     assert "<b>10 minutes</b>" in found["html"]
+    page = next(m for m in items if m["subject"] == v2["Subject"])
+    assert page["to"] == ["bob@example.com"] and page["text"].strip() == "INC-1 is yours."
 
 
 def test_https_listener_with_the_self_signed_certificate(runner: Runner) -> None:
