@@ -17,8 +17,10 @@ from oncall.domain.users import Role
 from tests.support.identity import FakeClock, Session, login_as
 from tests.support.lambdas import HttpResult, call_api
 
-NOW = datetime(2026, 3, 2, 6, tzinfo=UTC)
-T = datetime(2026, 3, 2, 9, tzinfo=UTC)
+NOW = datetime(2026, 3, 24, 6, tzinfo=UTC)
+T = datetime(2026, 3, 24, 9, tzinfo=UTC)
+#: a short rotation horizon keeps the emulator's transactions few (moto copies tables per transaction item)
+HORIZON_DAYS = "10"
 
 
 def at(hours: float) -> str:
@@ -26,7 +28,11 @@ def at(hours: float) -> str:
 
 
 @pytest.fixture
-def world(aws: dict[str, str]) -> dict[str, Any]:
+def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from oncall.settings import get_settings
+
+    monkeypatch.setenv("ONCALL_ROTATION_HORIZON_DAYS", HORIZON_DAYS)
+    get_settings.cache_clear()
     wiring.reset()
     clock = FakeClock(NOW)
     wiring.override(clock=clock)
@@ -85,7 +91,7 @@ def test_schedule_crud_with_iana_zone(world: dict[str, Any]) -> None:
 def test_put_on_duty_overlap_is_409_with_the_conflicts_and_touching_is_fine(world: dict[str, Any]) -> None:
     first = shift(world, "ann", 0, 8)
     assert first.status == 201, first.json
-    assert first.json["start"] == "2026-03-02T09:00:00Z"
+    assert first.json["start"] == "2026-03-24T09:00:00Z"
     clash = shift(world, "bob", 7, 9)
     assert clash.status == 409
     assert clash.json["error"]["code"] == "shift_overlap"
@@ -102,11 +108,11 @@ def test_put_on_duty_overlap_is_409_with_the_conflicts_and_touching_is_fine(worl
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"start": "2026-03-02T09:00:00", "end": "2026-03-02T10:00:00Z"}, "start"),
-        ({"start": "2026-03-02T09:00:00Z", "end": "2026-03-02T10:00:00"}, "end"),
-        ({"start": "2026-03-02T10:00:00Z", "end": "2026-03-02T09:00:00Z"}, "end"),
-        ({"start": "2026-03-02T09:00:00Z", "end": "2026-03-17T09:00:01Z"}, "end"),
-        ({"start": "soon", "end": "2026-03-02T09:00:00Z"}, "start"),
+        ({"start": "2026-03-24T09:00:00", "end": "2026-03-24T10:00:00Z"}, "start"),
+        ({"start": "2026-03-24T09:00:00Z", "end": "2026-03-24T10:00:00"}, "end"),
+        ({"start": "2026-03-24T10:00:00Z", "end": "2026-03-24T09:00:00Z"}, "end"),
+        ({"start": "2026-03-24T09:00:00Z", "end": "2026-04-07T09:00:01Z"}, "end"),
+        ({"start": "soon", "end": "2026-03-24T09:00:00Z"}, "start"),
     ],
 )
 def test_invalid_times_are_422_naming_the_field(world: dict[str, Any], body: dict[str, str], field: str) -> None:
@@ -154,10 +160,10 @@ def test_who_is_on_call_and_my_shifts(world: dict[str, Any]) -> None:
     assert handoff.json["user_id"] == world["bob"].user.id
     nobody = api(world["viewer"], "GET", f"/schedules/{sid}/oncall", query={"at": at(16)})
     assert nobody.status == 200 and nobody.json["user_id"] is None
-    naive = api(world["viewer"], "GET", f"/schedules/{sid}/oncall", query={"at": "2026-03-02T10:00:00"})
+    naive = api(world["viewer"], "GET", f"/schedules/{sid}/oncall", query={"at": "2026-03-24T10:00:00"})
     assert naive.status == 422 and naive.json["error"]["details"]["fields"][0]["field"] == "at"
     mine = api(world["bob"], "GET", "/me/shifts")
-    assert [s["start"] for s in mine.json["items"]] == ["2026-03-02T17:00:00Z"]
+    assert [s["start"] for s in mine.json["items"]] == ["2026-03-24T17:00:00Z"]
 
 
 def test_roles_responder_manages_only_own_shifts_viewer_reads(world: dict[str, Any]) -> None:
@@ -227,7 +233,7 @@ def test_rotation_materialises_dst_correct_and_reports_conflicts(world: dict[str
     sid = world["sid"]
     ann, bob = world["ann"].user.id, world["bob"].user.id
     berlin = ZoneInfo("Europe/Berlin")
-    blocker = shift(world, "bob", 24 * 24, 24 * 24 + 2).json  # 2026-03-26 09:00Z, inside the horizon
+    blocker = shift(world, "bob", 48, 50).json  # 2026-03-26 09:00Z, inside the horizon
     body = {"participants": [ann, bob], "start": "2026-03-25T09:00:00+01:00", "period": "daily", "name": "primary"}
     clash = api(world["admin"], "POST", f"/schedules/{sid}/rotations", body)
     assert clash.status == 409 and [c["id"] for c in clash.json["error"]["details"]["conflicts"]] == [blocker["id"]]
@@ -235,8 +241,8 @@ def test_rotation_materialises_dst_correct_and_reports_conflicts(world: dict[str
     api(world["admin"], "DELETE", f"/schedules/{sid}/shifts/{blocker['id']}")
     made = api(world["admin"], "POST", f"/schedules/{sid}/rotations", body)
     assert made.status == 201, made.json
-    # daily slots from 25 March to the horizon (NOW + 8 weeks = 27 April, 08:00 Berlin)
-    assert made.json["materialised"]["created"] == 33
+    # daily slots from 25 March to the horizon (NOW + 10 days = 3 April, 08:00 Berlin)
+    assert made.json["materialised"]["created"] == 9
     shifts = api(
         world["viewer"],
         "GET",
@@ -247,8 +253,8 @@ def test_rotation_materialises_dst_correct_and_reports_conflicts(world: dict[str
     assert {(t.hour, t.minute) for t in local} == {(9, 0)}  # across 29 March (CET → CEST)
     assert [s["user_id"] for s in shifts[:3]] == [ann, bob, ann]
     # the hourly job: re-running writes nothing new; a later run extends the horizon
-    assert run_rotation_job("2026-03-02T06:30:00Z")["created"] == 0
-    assert run_rotation_job("2026-03-03T06:30:00Z")["created"] == 1
+    assert run_rotation_job("2026-03-24T06:30:00Z")["created"] == 0
+    assert run_rotation_job("2026-03-25T06:30:00Z")["created"] == 1
 
 
 def run_rotation_job(time: str) -> dict[str, Any]:
@@ -299,3 +305,38 @@ def test_delete_schedule_frees_everyones_slots(world: dict[str, Any]) -> None:
     other = api(world["admin"], "POST", "/schedules", {"name": "Next", "timezone": "UTC"}).json["id"]
     body = {"user_id": world["ann"].user.id, "start": at(0), "end": at(8)}
     assert api(world["admin"], "POST", f"/schedules/{other}/shifts", body).status == 201
+
+
+def test_changing_a_rotation_replaces_its_future_after_the_running_shift(world: dict[str, Any]) -> None:
+    sid = world["sid"]
+    ann, bob = world["ann"].user.id, world["bob"].user.id
+    body = {"participants": [ann, bob], "start": "2026-03-23T09:00:00+01:00", "period": "daily"}
+    made = api(world["admin"], "POST", f"/schedules/{sid}/rotations", body).json
+    rid = made["rotation"]["id"]
+    # NOW is 24 March 07:00 Berlin: the slot of 23 March 09:00 (ann) is running until 24 March 09:00
+    window = {"from": "2026-03-23T00:00:00Z", "to": "2026-03-28T00:00:00Z"}
+    before = api(world["viewer"], "GET", f"/schedules/{sid}/shifts", query=window).json["items"]
+    assert [s["user_id"] for s in before] == [ann, bob, ann, bob, ann]
+    # bob on duty elsewhere on 25 March 14:00Z: free under the old order (ann holds that day), not under the new one
+    other = api(world["admin"], "POST", "/schedules", {"name": "DB", "timezone": "UTC"}).json["id"]
+    busy = {"user_id": bob, "start": at(24 + 5), "end": at(24 + 6)}
+    blocker = api(world["admin"], "POST", f"/schedules/{other}/shifts", busy).json
+    clash = api(world["admin"], "PATCH", f"/schedules/{sid}/rotations/{rid}", {"participants": [bob, ann]})
+    assert clash.status == 409 and [c["id"] for c in clash.json["error"]["details"]["conflicts"]] == [blocker["id"]]
+    assert api(world["viewer"], "GET", f"/schedules/{sid}/shifts", query=window).json["items"] == before
+    api(world["admin"], "DELETE", f"/schedules/{other}/shifts/{blocker['id']}")
+
+    swapped = api(
+        world["admin"], "PATCH", f"/schedules/{sid}/rotations/{rid}", {"participants": [bob, ann], "name": "swapped"}
+    )
+    assert swapped.status == 200, swapped.json
+    assert swapped.json["rotation"]["revision"] == 2
+    assert swapped.json["rotation"]["effective_from"] == "2026-03-24T08:00:00Z"
+    after = api(world["viewer"], "GET", f"/schedules/{sid}/shifts", query=window).json["items"]
+    assert after[0]["id"] == before[0]["id"]  # the running shift stays
+    # slot n goes to participants[n % 2] of the new order: slot 1 (24 March) → ann, slot 2 → bob, ...
+    assert [s["user_id"] for s in after] == [ann, ann, bob, ann, bob]
+    assert all(s["id"].endswith(tuple(f"-{n}" for n in range(1, 6))) for s in after[1:])
+    assert len({s["id"] for s in after[1:]} & {s["id"] for s in before}) == 0
+    again = run_rotation_job("2026-03-24T06:30:00Z")
+    assert again["created"] == 0 and again["conflicts"] == 0

@@ -98,6 +98,16 @@ class RotationIn(_In):
     timezone: str | None = Field(default=None, max_length=64, description="defaults to the schedule's zone")
 
 
+class RotationPatchIn(_In):
+    name: str | None = Field(default=None, max_length=100)
+    participants: list[Id] | None = Field(default=None, min_length=1, max_length=100)
+    start: AwareDatetime | None = None
+    period: Literal["daily", "weekly", "hours"] | None = None
+    hours: int | None = Field(default=None, ge=1, le=24 * 14)
+    end: AwareDatetime | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+
+
 class RotationOut(BaseModel):
     id: str
     schedule_id: str
@@ -109,6 +119,7 @@ class RotationOut(BaseModel):
     period: str
     hours: int | None
     revision: int
+    effective_from: str | None
 
     @classmethod
     def of(cls, rotation: Rotation) -> RotationOut:
@@ -306,6 +317,26 @@ def list_rotations(schedule_id: str) -> Response[Any]:
     found = wiring.schedule_service().list_rotations(schedule_id)
     items = [RotationOut.of(r).model_dump(mode="json") for r in found]
     return list_response(router.current_event.headers, items, None)
+
+
+@router.patch(
+    "/schedules/<schedule_id>/rotations/<rotation_id>",
+    tags=["rotations"],
+    summary="Change a rotation (admin) from the end of its running shift on; 409 lists every conflict, nothing written",
+)
+def patch_rotation(schedule_id: str, rotation_id: str, body: Annotated[RotationPatchIn, Body()]) -> RotationCreatedOut:
+    rotation, done = wiring.schedule_service().update_rotation(
+        current_user(),
+        schedule_id=schedule_id,
+        rotation_id=rotation_id,
+        changes=body.model_dump(exclude_unset=True),
+    )
+    return RotationCreatedOut(
+        rotation=RotationOut.of(rotation),
+        materialised=MaterialisedOut(
+            created=done.created, existing=done.existing, conflicts=[ShiftOut.of(c) for c in done.conflicts]
+        ),
+    )
 
 
 @router.delete(

@@ -41,6 +41,8 @@ class Rotation:
     #: bumped when the rule changes, so the new rule's slots get new shift ids
     revision: int = 1
     name: str = field(default="")
+    #: a changed rule takes over from here (the end of the old rule's running slot); no slot starts earlier
+    effective_from: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class Rotation:
             "period": self.period,
             "hours": self.hours,
             "revision": self.revision,
+            "effective_from": iso(self.effective_from) if self.effective_from else None,
         }
 
 
@@ -104,6 +107,7 @@ def validate(rotation: Rotation, *, max_length: timedelta = DEFAULT_MAX_SHIFT) -
         end=end,
         revision=rotation.revision,
         name=rotation.name,
+        effective_from=aware(rotation.effective_from, "effective_from") if rotation.effective_from else None,
     )
 
 
@@ -160,6 +164,7 @@ def materialise(rotation: Rotation, window: Interval) -> list[Shift]:
             rotation_id=rotation.id,
         )
         for s in slots(rotation, window)
+        if rotation.effective_from is None or s.start >= rotation.effective_from
     ]
 
 

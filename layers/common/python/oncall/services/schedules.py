@@ -496,13 +496,13 @@ class ScheduleService:
         self.store.put_rotation(rotation)
         return rotation, self.materialise(rotation, now)
 
-    def _rotation_conflicts(self, rotation: rot.Rotation, window: Interval) -> list[Shift]:
+    def _rotation_conflicts(self, rotation: rot.Rotation, window: Interval, ignore: Iterable[str] = ()) -> list[Shift]:
         wanted = rot.materialise(rotation, window)
         if not wanted:
             return []
         span = Interval(wanted[0].start, wanted[-1].end)
         found: list[Shift] = []
-        mine = {s.id for s in wanted}
+        mine = {s.id for s in wanted} | set(ignore)
         existing = [s for s in self.store.schedule_window(rotation.schedule_id, span) if s.id not in mine]
         for person in sorted(set(rotation.participants)):
             existing += [s for s in self.store.user_window(person, span) if s.id not in mine]
@@ -514,21 +514,65 @@ class ScheduleService:
         self.get_schedule(schedule_id)
         return self.store.list_rotations(schedule_id)
 
-    def delete_rotation(self, actor: Actor, *, schedule_id: str, rotation_id: str) -> None:
-        """Stop the rule and remove its shifts that have not started (the running one stays)."""
+    def update_rotation(
+        self, actor: Actor, *, schedule_id: str, rotation_id: str, changes: dict[str, Any]
+    ) -> tuple[rot.Rotation, Materialised]:
+        """Change a rule from the end of its running slot on: the old rule's shifts after that point are replaced by
+        the new rule's (a new revision, so new slot ids). The whole horizon is checked first, ignoring the shifts
+        being replaced; any conflict is a ``ShiftOverlap`` listing every one, and nothing is written."""
         self._admin(actor)
-        if self.store.get_rotation(schedule_id, rotation_id) is None:
+        self.get_schedule(schedule_id)
+        old = self.store.get_rotation(schedule_id, rotation_id)
+        if old is None:
             raise NotFound("rotation", rotation_id)
-        self.store.delete_rotation(schedule_id, rotation_id)
+        for i, person in enumerate(changes.get("participants") or ()):
+            self._person(person, f"participants[{i}]")
         now = self.clock()
-        future = [
+        running = rot.slots(old, Interval(now, now + timedelta(microseconds=1)))
+        effective = max(now, running[0].end) if running and running[0].start <= now else now
+        if old.effective_from is not None:
+            effective = max(effective, old.effective_from)
+        fields = {**old.to_dict(), **changes}
+        new = rot.validate(
+            rot.Rotation(
+                id=old.id,
+                schedule_id=schedule_id,
+                participants=tuple(fields["participants"]),
+                start=changes.get("start") or old.start,
+                timezone=fields["timezone"],
+                period=fields["period"],
+                hours=fields["hours"] if fields["period"] == "hours" else None,
+                end=changes.get("end", old.end),
+                revision=old.revision + 1,
+                name=fields["name"],
+                effective_from=effective,
+            ),
+            max_length=self.max_shift,
+        )
+        window = rot.horizon(now, self.horizon)
+        replaced = self._rotation_future(schedule_id, rotation_id, effective, now)
+        found = self._rotation_conflicts(new, window, ignore=[s.id for s in replaced])
+        if found:
+            raise ShiftOverlap(found)
+        self.store.put_rotation(new)
+        self._remove(schedule_id, replaced)
+        return new, self.materialise(new, now)
+
+    def _rotation_future(self, schedule_id: str, rotation_id: str, since: datetime, now: datetime) -> list[Shift]:
+        upto = now + self.horizon + timedelta(days=15)  # past the horizon by more than one slot
+        if not since < upto:
+            return []
+        return [
             s
-            for s in self.store.schedule_window(schedule_id, Interval(now, now + self.horizon + timedelta(days=1)))
-            if s.rotation_id == rotation_id and s.start >= now
+            for s in self.store.schedule_window(schedule_id, Interval(since, upto))
+            if s.rotation_id == rotation_id and s.start >= since
         ]
-        for chunk in _chunks(future, CHUNK):
+
+    def _remove(self, schedule_id: str, shifts: Sequence[Shift]) -> None:
+        for chunk in _chunks(shifts, CHUNK):
 
             def plan(schedule: Schedule, versions: dict[str, int], chunk: Sequence[Shift] = chunk) -> Change | None:
+                # re-read under the guard versions just taken: one may have been moved or deleted meanwhile
                 still = [s for s in (self.store.get_shift(schedule_id, c.id) for c in chunk) if s is not None]
                 if not still:
                     return None
@@ -537,6 +581,15 @@ class ScheduleService:
                 return self._removal(schedule, {u: versions[u] for u in {s.user_id for s in still}}, still, purge=True)
 
             self._commit(schedule_id, plan, {c.user_id for c in chunk})
+
+    def delete_rotation(self, actor: Actor, *, schedule_id: str, rotation_id: str) -> None:
+        """Stop the rule and remove its shifts that have not started (the running one stays)."""
+        self._admin(actor)
+        if self.store.get_rotation(schedule_id, rotation_id) is None:
+            raise NotFound("rotation", rotation_id)
+        self.store.delete_rotation(schedule_id, rotation_id)
+        now = self.clock()
+        self._remove(schedule_id, self._rotation_future(schedule_id, rotation_id, now, now))
 
     def materialise(self, rotation: rot.Rotation, now: datetime) -> Materialised:
         """Write the rotation's missing slots in the horizon, ``CHUNK`` per transaction. Idempotent (slot ids are

@@ -124,6 +124,7 @@ def _rotation(item: Mapping[str, Attr]) -> Rotation:
         period=item["period"]["S"],
         hours=int(item["hours"]["N"]) if "hours" in item else None,
         revision=int(item["revision"]["N"]),
+        effective_from=from_sort_key(item["effective_from"]["S"]) if "effective_from" in item else None,
     )
 
 
@@ -481,6 +482,8 @@ class DynamoScheduleStore:
             item["end"] = _s(sort_key(rotation.end))
         if rotation.hours is not None:
             item["hours"] = _n(rotation.hours)
+        if rotation.effective_from is not None:
+            item["effective_from"] = _s(sort_key(rotation.effective_from))
         self.client.put_item(TableName=self.table, Item=item)
 
     def get_rotation(self, schedule_id: str, rotation_id: str) -> Rotation | None:
