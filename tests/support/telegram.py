@@ -75,15 +75,19 @@ def post_update(update: dict[str, Any] | str, secret: str | None = SECRET) -> Ht
     return call_raw(http_event("POST", "/telegram/webhook", body=body, headers=headers), function="telegram")
 
 
-def linked_user(chat_id: int | None = None, **kwargs: Any) -> tuple[Any, int]:
-    """A user whose Telegram chat is linked through the real /start flow (link code → bot)."""
+def linked_user(chat_id: int | None = None, *, via_bot: bool = False, **kwargs: Any) -> tuple[Any, int]:
+    """A user whose Telegram chat is linked with a real one-time code: through the bot's ``/start <code>``
+    (``via_bot``, which also sends the "Linked" reply) or by consuming the code as the bot does (quicker, silent)."""
     from oncall import wiring
 
     user = make_user(**kwargs)
     chat = chat_id if chat_id is not None else next_chat()
     code = wiring.user_service().create_link_code(user, user.id).code
-    result = post_update(message_update(chat, f"/start {code}"))
-    assert result.status == 200, result.raw
+    if via_bot:
+        result = post_update(message_update(chat, f"/start {code}"))
+        assert result.status == 200, result.raw
+    else:
+        wiring.user_service().consume_link_code(code, str(chat), wiring.clock()())
     linked = wiring.user_service().find_by_telegram_chat(str(chat))
     assert linked is not None and linked.id == user.id
     return linked, chat
