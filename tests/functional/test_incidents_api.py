@@ -330,3 +330,34 @@ def test_analytics_summary_mtta_mttr_to_the_second(
     assert got["by_status"]["resolved"] == 4 and got["by_status"]["triggered"] == 1
     assert got["mtta"] == {"count": 4, "mean_seconds": 25.0, "p50_seconds": 20.0, "p90_seconds": 40.0}
     assert got["mttr"] == {"count": 4, "mean_seconds": 190.0, "p50_seconds": 90.0, "p90_seconds": 400.0}
+
+
+def test_trends_and_mttr_distribution(responder: Session, service: dict[str, Any], clock: FakeClock) -> None:
+    for minutes in (10, 130):
+        clock.now = START + timedelta(minutes=minutes)
+        responder = login_as("responder")  # the fake clock runs past access-token lifetimes
+        inc = open_incident(responder.headers, service["id"])
+        clock.advance(400)
+        ok(call_api("POST", f"/incidents/{inc['id']}/resolve", headers=responder.headers))
+    clock.now = START + timedelta(hours=4)
+    responder = login_as("responder")
+    trends = ok(call_api("GET", "/analytics/trends?period=4h&bucket=1h", headers=responder.headers))
+    assert trends["bucket_seconds"] == 3600
+    assert [b["count"] for b in trends["items"]] == [1, 0, 1, 0]
+    assert trends["items"][0]["mttr_mean_seconds"] == 400.0
+    bad = call_api("GET", "/analytics/trends?period=4h&bucket=1x", headers=responder.headers)
+    assert bad.status == 422 and bad.json["error"]["details"]["fields"][0]["field"] == "bucket"
+    dist = ok(call_api("GET", "/analytics/mttr-distribution", headers=responder.headers))
+    assert [b["count"] for b in dist["items"]] == [0, 2, 0, 0, 0, 0]
+
+
+def test_create_honours_idempotency_key(responder: Session, service: dict[str, Any]) -> None:
+    headers = {**responder.headers, "idempotency-key": "create-incident-1"}
+    body = {"title": "Checkout returns 502", "service_id": service["id"], "severity": "high"}
+    first = call_api("POST", "/incidents", headers=headers, body=body)
+    again = call_api("POST", "/incidents", headers=headers, body=body)
+    assert first.status == again.status == 201
+    assert first.json["id"] == again.json["id"]
+    assert again.header("Idempotent-Replayed") == "true"
+    listed = ok(call_api("GET", "/incidents", headers=responder.headers))
+    assert [i["id"] for i in listed["items"]] == [first.json["id"]]

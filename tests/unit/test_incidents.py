@@ -176,3 +176,61 @@ def test_previous_key_works_only_within_the_overlap() -> None:
     assert not key_valid(svc, key_hash(old), T0 + ROTATION_OVERLAP)
     assert key_valid(svc, key_hash(new), T0 + ROTATION_OVERLAP * 10)
     assert not key_valid(svc, key_hash(new_integration_key()), T0)
+
+
+def test_trends_bucket_by_creation_time_with_means() -> None:
+    from oncall.domain.incidents import trends
+
+    def resolved(created_min: int, ack_s: int, fix_s: int) -> Incident:
+        created = T0 + timedelta(minutes=created_min)
+        inc = transition(
+            incident(created_at=created, updated_at=created),
+            Action.ACKNOWLEDGE,
+            "u",
+            created + timedelta(seconds=ack_s),
+        )
+        return transition(inc, Action.RESOLVE, "u", created + timedelta(seconds=fix_s))
+
+    items = [
+        resolved(5, 10, 100),
+        resolved(50, 30, 300),
+        resolved(70, 60, 60),
+        incident(created_at=T0 + timedelta(minutes=130)),
+    ]
+    got = trends(items, T0, T0 + timedelta(hours=3), 3600)
+    assert [(b["count"], b["mtta_mean_seconds"], b["mttr_mean_seconds"]) for b in got] == [
+        (2, 20.0, 200.0),
+        (1, 60.0, 60.0),
+        (1, None, None),
+    ]
+    assert got[1]["start"] == "2026-03-02T10:00:00Z"
+
+
+def test_mttr_distribution_bands_are_half_open() -> None:
+    from oncall.domain.incidents import mttr_distribution
+
+    def fixed_after(seconds: int) -> Incident:
+        return transition(incident(), Action.RESOLVE, "u", T0 + timedelta(seconds=seconds))
+
+    bands = mttr_distribution(
+        [fixed_after(s) for s in (0, 299, 300, 899, 900, 3600, 86399, 86400, 10**6)] + [incident()]
+    )
+    assert [b["count"] for b in bands] == [2, 2, 1, 1, 1, 2]
+    assert bands[0] == {"lower_seconds": 0, "upper_seconds": 300, "count": 2}
+    assert bands[-1]["upper_seconds"] is None
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("30s", 30), ("15m", 900), ("1h", 3600), ("7d", 604800), ("2w", 1209600)])
+def test_spans(raw: str, seconds: int) -> None:
+    from oncall.domain.incidents import parse_span
+
+    assert parse_span(raw, "period", maximum_seconds=10**8) == seconds
+
+
+@pytest.mark.parametrize("raw", ["", "h", "7", "-1d", "1y", "0h", "1.5h"])
+def test_bad_spans_name_the_field(raw: str) -> None:
+    from oncall.domain.incidents import parse_span
+
+    with pytest.raises(InvalidInput) as err:
+        parse_span(raw, "bucket", maximum_seconds=10**8)
+    assert err.value.field == "bucket"

@@ -211,5 +211,31 @@ def analytics_summary(
     return {"from": start.isoformat(), "to": end.isoformat(), **summary}
 
 
+@router.get("/analytics/trends", tags=["analytics"], summary="Incidents and MTTA/MTTR means per bucket over a period")
+def analytics_trends(
+    period: Annotated[str, Query(max_length=8, description="how far back from now, e.g. 7d")] = "7d",
+    bucket: Annotated[str, Query(max_length=8, description="bucket width, e.g. 1h")] = "1h",
+) -> dict[str, Any]:
+    from oncall.domain.incidents import parse_span
+
+    span = parse_span(period, "period", maximum_seconds=366 * 86400)
+    width = parse_span(bucket, "bucket", maximum_seconds=span)
+    end = wiring.clock()()
+    start = end - timedelta(seconds=span)
+    items = incident_wiring.incident_service().trends(start, end, width)
+    return {"from": start.isoformat(), "to": end.isoformat(), "bucket_seconds": width, "items": items}
+
+
+@router.get("/analytics/mttr-distribution", tags=["analytics"], summary="Resolved incidents per MTTR band")
+def analytics_mttr_distribution(
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: Annotated[AwareDatetime | None, Query()] = None,
+) -> dict[str, Any]:
+    end = to or wiring.clock()()
+    start = from_ or end - timedelta(days=30)
+    items = incident_wiring.incident_service().mttr_distribution(start, end)
+    return {"from": start.isoformat(), "to": end.isoformat(), "items": items}
+
+
 def register(app: APIGatewayHttpResolver) -> None:
     app.include_router(router)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -318,3 +318,57 @@ def percentiles(values: list[int]) -> Percentiles:
         return float(ordered[index])
 
     return Percentiles(len(ordered), sum(ordered) / len(ordered), rank(0.5), rank(0.9))
+
+
+#: MTTR histogram edges in seconds: <5 min, 5-15 min, 15-60 min, 1-4 h, 4-24 h, ≥ 24 h
+MTTR_EDGES: tuple[int, ...] = (300, 900, 3600, 4 * 3600, 24 * 3600)
+
+
+def parse_span(raw: str, field_name: str, *, maximum_seconds: int) -> int:
+    """``15m`` / ``1h`` / ``7d`` (also ``30s``, ``2w``) → seconds, bounded."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    text = raw.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise InvalidInput(field_name, "a number and a unit: s, m, h, d or w (e.g. 1h, 7d)")
+    seconds = int(text[:-1]) * units[text[-1]]
+    if not 0 < seconds <= maximum_seconds:
+        raise InvalidInput(field_name, f"must be between 1s and {maximum_seconds}s")
+    return seconds
+
+
+def trends(incidents: list[Incident], start: datetime, end: datetime, bucket_seconds: int) -> list[dict[str, Any]]:
+    """Incidents created per bucket of ``[start, end)`` with their MTTA/MTTR means (None where nothing to average)."""
+    count = math.ceil((end - start).total_seconds() / bucket_seconds)
+    buckets: list[list[Incident]] = [[] for _ in range(count)]
+    for incident in incidents:
+        index = int((incident.created_at - start).total_seconds() // bucket_seconds)
+        if 0 <= index < count:
+            buckets[index].append(incident)
+    out = []
+    for i, members in enumerate(buckets):
+        acks = [v for m in members if (v := mtta_seconds(m)) is not None]
+        fixes = [v for m in members if (v := mttr_seconds(m)) is not None]
+        out.append(
+            {
+                "start": iso(start + timedelta(seconds=i * bucket_seconds)),
+                "count": len(members),
+                "mtta_mean_seconds": sum(acks) / len(acks) if acks else None,
+                "mttr_mean_seconds": sum(fixes) / len(fixes) if fixes else None,
+            }
+        )
+    return out
+
+
+def mttr_distribution(incidents: list[Incident]) -> list[dict[str, Any]]:
+    """Resolved incidents per MTTR band (``lower_seconds`` inclusive, ``upper_seconds`` exclusive; None = open)."""
+    lowers = (0, *MTTR_EDGES)
+    uppers: tuple[int | None, ...] = (*MTTR_EDGES, None)
+    counts = [0] * len(lowers)
+    for incident in incidents:
+        value = mttr_seconds(incident)
+        if value is None:
+            continue
+        counts[sum(1 for edge in MTTR_EDGES if value >= edge)] += 1
+    return [
+        {"lower_seconds": lo, "upper_seconds": hi, "count": n} for lo, hi, n in zip(lowers, uppers, counts, strict=True)
+    ]

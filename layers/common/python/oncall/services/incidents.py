@@ -279,6 +279,20 @@ class IncidentService:
         incidents = self.store.created_between(start, end)
         return summarise(incidents)
 
+    def trends(self, start: datetime, end: datetime, bucket_seconds: int) -> list[dict[str, Any]]:
+        from oncall.domain.incidents import trends
+
+        if (end - start).total_seconds() / bucket_seconds > 1000:
+            raise InvalidInput("bucket", "at most 1000 buckets per period; choose a larger bucket")
+        return trends(self.store.created_between(start, end), start, end, bucket_seconds)
+
+    def mttr_distribution(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        from oncall.domain.incidents import mttr_distribution
+
+        if end <= start:
+            raise InvalidInput("to", "must be after from")
+        return mttr_distribution(self.store.created_between(start, end))
+
 
 def summarise(incidents: Sequence[Incident]) -> dict[str, Any]:
     mtta = percentiles([v for i in incidents if (v := mtta_seconds(i)) is not None])
