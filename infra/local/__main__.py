@@ -34,6 +34,7 @@ from infra.topology import Function  # noqa: E402
 log = logging.getLogger("oncall.local")
 #: the Telegram sandbox's chats, kept next to the emulator's snapshot
 SANDBOX_FILE = "telegram-sandbox.json"
+SANDBOX_SAVE_SECONDS = 30.0
 fn_log = logging.getLogger("oncall.fn")
 
 
@@ -149,7 +150,12 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-        stop.wait()
+        saved = sandbox.changes if sandbox is not None else 0
+        while not stop.wait(SANDBOX_SAVE_SECONDS):
+            # Like the emulator's periodic snapshot: a runner that is killed outright loses little.
+            if sandbox is not None and data_dir is not None and sandbox.changes != saved:
+                saved = sandbox.changes
+                sandbox.save(data_dir / SANDBOX_FILE)
         log.info("stopping…")
     except KeyboardInterrupt:
         log.info("interrupted during start-up; cleaning up")

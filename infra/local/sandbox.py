@@ -94,6 +94,8 @@ class TelegramSandbox:
         self._callbacks: dict[str, dict[str, Any]] = {}
         self._outbox: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] | None = None
+        #: grows on every change, so the runner saves only when something happened
+        self.changes = 0
 
     # -- the Bot API ---------------------------------------------------------------------------------------------
 
@@ -232,6 +234,7 @@ class TelegramSandbox:
         user = {"id": chat_id, "is_bot": False, "first_name": "Local", "last_name": "User", "language_code": "en"}
         user.update(sender or {})
         with self._lock:
+            self.changes += 1
             update_id = next(self._update_ids)
             if callback_data is not None:
                 message = self._find_button_message(chat_id, callback_data, message_id)
@@ -340,6 +343,7 @@ class TelegramSandbox:
             **extra,
         }
         self._outbox.append(record)
+        self.changes += 1
         buttons = ", ".join(_callback_datas(markup))
         log.info(
             "telegram %s → chat %s #%s: %s%s",
