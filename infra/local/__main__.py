@@ -140,7 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.ready_file:
             _write_ready(cfg.ready_file, gateway, emulator.endpoint_url, elapsed)
 
+        first_signal: list[float] = []
+
         def request_stop(signum: int, frame: Any) -> None:
+            # Ctrl-C reaches every process of the terminal's group, and `uv run` may forward it as well: a repeat
+            # within a second is the same keypress, not an impatient second one.
+            if first_signal and time.monotonic() - first_signal[0] < 1.0:
+                return
+            first_signal.append(time.monotonic())
             if stop.is_set():
                 # A second Ctrl-C: the user will not wait for a snapshot.
                 log.warning("forced exit: killing workers, state since the last snapshot is lost")
