@@ -290,9 +290,16 @@ def test_policy_crud_validation_and_in_use(admin: Session, responder: Session) -
         )
     )
     assert patched["repeat"] == 2 and [lv["timeout_seconds"] for lv in patched["levels"]] == [45, 90]
+    for field in ("name", "levels", "repeat", "auto_close_seconds"):
+        cleared = call_api("PATCH", f"/escalation-policies/{policy['id']}", headers=admin.headers, body={field: None})
+        assert cleared.status == 422 and cleared.json["error"]["details"]["fields"][0]["field"] == field
     listed = ok(call_api("GET", "/escalation-policies", headers=responder.headers))
     assert [p["id"] for p in listed["items"]] == [policy["id"]]
     service = make_service(admin.headers, policy["id"])
+    cleared = call_api("PATCH", f"/services/{service['id']}", headers=admin.headers, body={"name": None})
+    assert cleared.status == 422 and cleared.json["error"]["details"]["fields"][0]["field"] == "name"
+    renamed = ok(call_api("PATCH", f"/services/{service['id']}", headers=admin.headers, body={"name": "Payments API"}))
+    assert renamed["name"] == "Payments API" and renamed["version"] == 2
     in_use = call_api("DELETE", f"/escalation-policies/{policy['id']}", headers=admin.headers)
     assert in_use.status == 409 and in_use.json["error"]["details"]["services"] == [service["id"]]
     assert call_api("DELETE", f"/services/{service['id']}", headers=admin.headers).status == 204

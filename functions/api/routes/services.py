@@ -106,6 +106,7 @@ def get_policy(policy_id: str) -> PolicyOut:
 @router.patch("/escalation-policies/<policy_id>", tags=["escalation"], summary="Change an escalation policy (admin)")
 def patch_policy(policy_id: str, body: Annotated[PolicyPatchIn, Body()]) -> PolicyOut:
     raw = body.model_dump(exclude_unset=True)
+    _not_null(raw, ("name", "levels", "repeat", "auto_close_seconds"))
     changes: dict[str, Any] = {k: v for k, v in raw.items() if k != "levels"}
     if body.levels is not None:
         changes["levels"] = tuple(lv.level() for lv in body.levels)
@@ -175,6 +176,7 @@ def get_service(service_id: str) -> ServiceOut:
 @router.patch("/services/<service_id>", tags=["services"], summary="Rename, describe or re-point a service (admin)")
 def patch_service(service_id: str, body: Annotated[ServicePatchIn, Body()]) -> ServiceOut:
     changes = body.model_dump(exclude_unset=True)
+    _not_null(changes, ("name", "escalation_policy_id"))
     return ServiceOut.of(incident_wiring.catalog_service().update_service(current_user(), service_id, changes))
 
 
@@ -192,6 +194,15 @@ def delete_service(service_id: str) -> Response[None]:
 def rotate_key(service_id: str) -> ServiceOut:
     service, key = incident_wiring.catalog_service().rotate_key(current_user(), service_id)
     return ServiceOut.of(service, key)
+
+
+def _not_null(changes: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """``{"name": null}`` in a PATCH would remove a required field: refuse it by name (only optional fields clear)."""
+    from oncall.domain.errors import InvalidInput
+
+    for name in fields:
+        if name in changes and changes[name] is None:
+            raise InvalidInput(name, "cannot be removed")
 
 
 def register(app: APIGatewayHttpResolver) -> None:
