@@ -60,9 +60,13 @@ class Runner:
     def descendants(self) -> set[int]:
         return descendants(self.proc.pid)
 
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30, *, group: bool = False) -> int:
+        """Signal the runner (``group``: its whole process group, as a terminal's Ctrl-C does) and wait."""
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if group:
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -124,7 +128,10 @@ def start_runner(
     full_env.pop("AWS_ENDPOINT_URL", None)
     started = time.monotonic()
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
+        # its own process group, so a test can deliver Ctrl-C the way a terminal does without hitting pytest
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
     while not ready.exists():
         if proc.poll() is not None:
             raise AssertionError(f"runner exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")

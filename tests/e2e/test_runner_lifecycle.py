@@ -30,10 +30,10 @@ def _alive(pids: set[int]) -> set[int]:
     return out
 
 
-def _stop_cleanly(runner: Runner, sig: int) -> None:
+def _stop_cleanly(runner: Runner, sig: int, *, group: bool = False) -> None:
     children = runner.descendants()
     assert children, "a runner that served requests has worker processes"
-    assert runner.stop(sig) == 0, runner.log()[-3000:]
+    assert runner.stop(sig, group=group) == 0, runner.log()[-3000:]
     deadline = time.monotonic() + 5
     while _alive(children) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -50,7 +50,10 @@ def test_restart_keeps_data_and_each_stop_leaves_no_process(tmp_path: Path) -> N
         greeted = first.post("/_local/telegram/send", {"chat_id": 9, "text": "hi"}).json()["replies"]
         advanced = first.post("/_local/clock", {"advance": "PT1H"}).json()["now"]
     finally:
-        _stop_cleanly(first, signal.SIGINT)
+        # Ctrl-C in a terminal: every process of the group gets SIGINT, workers included
+        _stop_cleanly(first, signal.SIGINT, group=True)
+    assert "forced exit" not in first.log()
+    assert "Traceback" not in first.log()
     assert any(data.iterdir()), "no snapshot written on Ctrl-C"
 
     second = start_runner(tmp_path / "second", data_dir=data)
