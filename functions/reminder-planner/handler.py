@@ -29,7 +29,7 @@ def _time(event: dict[str, Any]) -> datetime:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail: dict[str, Any] = event["detail"] if isinstance(event.get("detail"), dict) else {}
-    outcome = wiring.reminder_service().apply_shift_event(str(event.get("detail-type") or ""), detail, _time(event))
+    outcome = wiring.reminder_planner().apply_shift_event(str(event.get("detail-type") or ""), detail, _time(event))
     logger.info(
         "shift event", extra={"detail_type": event.get("detail-type"), "id": detail.get("id"), "outcome": outcome}
     )

@@ -286,3 +286,17 @@ def reminder_service() -> ReminderService:
         )
 
     return _once("reminder_service", build)
+
+
+def reminder_planner() -> ReminderService:
+    """The same service for ``shift.*`` events: only the reminders table and people."""
+
+    def build() -> ReminderService:
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.dynamodb.reminders import DynamoReminderStore
+        from oncall.services.reminders import ReminderService
+
+        _bind_identity_tables()
+        return ReminderService(store=DynamoReminderStore(get_settings().table("reminders")), people=DynamoUserStore())
+
+    return _once("reminder_planner", build)

@@ -111,10 +111,12 @@ class ReminderService:
         self,
         store: ReminderStore,
         people: People,
-        facts: ScheduleFacts,
-        notifier: Notifier,
+        facts: ScheduleFacts | None = None,
+        notifier: Notifier | None = None,
         lease: timedelta = LEASE,
     ) -> None:
+        """``facts`` and ``notifier`` are needed by ``tick`` only: the planner runs without them (and without the
+        schedules table or the bot token)."""
         self.store = store
         self.people = people
         self.facts = facts
@@ -183,6 +185,8 @@ class ReminderService:
     # -- sending ---------------------------------------------------------------------------------------------------
 
     def tick(self, now: datetime) -> TickReport:
+        if self.facts is None or self.notifier is None:
+            raise RuntimeError("ReminderService.tick needs schedule facts and a notifier")
         report = TickReport(now=now)
         low, revision = self.store.cursor()
         buckets = rules.buckets_between(low or rules.bucket(now), now)
@@ -216,6 +220,7 @@ class ReminderService:
             report.lost_claims += 1
             # another tick holds it; keep the cursor at its bucket in case that tick dies before marking it
             return False
+        assert self.facts is not None and self.notifier is not None  # checked in tick
         late = rules.is_late(r.due_at, now)
         text = rules.render(
             offset_minutes=r.offset_minutes,
