@@ -1,7 +1,9 @@
-"""The runner's configuration and clock-duration parsing (no runner started: these are plain functions)."""
+"""The runner's configuration, clock durations, and front-door answers that need no runner process."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,36 @@ def test_sandbox_state_survives_save_and_load(tmp_path: Path) -> None:
     assert pressed["update_id"] == 2
     status, later = second.call("1:t", "sendMessage", {"chat_id": 5, "text": "again"})
     assert later["result"]["message_id"] == 3  # after the bot's first message (1) and the user's /start (2)
+
+
+def _front_door(topology: Any) -> Any:
+    from infra.local.gateway import Gateway
+    from infra.local.workers import WorkerPools
+
+    pools = WorkerPools(topology, lambda fn: {}, "http://127.0.0.1:1", log=lambda fn, line: None)
+    return Gateway(topology, pools, telegram=TelegramSandbox(SANDBOX_TOKEN)), pools
+
+
+def test_telegram_send_says_when_no_bot_function_is_deployed() -> None:
+    without_bot = replace(
+        TOPOLOGY,
+        functions=tuple(f for f in TOPOLOGY.functions if f.name != "telegram"),
+        routes=tuple(r for r in TOPOLOGY.routes if r.function != "telegram"),
+    )
+    gateway, pools = _front_door(without_bot)
+    with pools:
+        status, _, body = gateway.handle(
+            "POST", "/_local/telegram/send", [], b'{"chat_id": 1, "text": "/help"}', "", "http"
+        )
+    assert status == 409
+    assert json.loads(body)["error"]["code"] == "bot_not_deployed"
+
+
+def test_a_path_no_route_matches_is_a_404_envelope() -> None:
+    only_race = replace(TOPOLOGY, routes=tuple(r for r in TOPOLOGY.routes if r.function == "fixture-race"))
+    gateway, pools = _front_door(only_race)
+    with pools:
+        status, headers, body = gateway.handle("GET", "/health", [], b"", "127.0.0.1", "http")
+    assert status == 404
+    assert ("content-type", "application/json") in headers
+    assert json.loads(body) == {"error": {"code": "not_found", "message": "No route for GET /health", "details": {}}}
