@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-TOKEN = "123456:TEST-fake-token"
+TOKEN = "123456:AAF-fake-test-token_0123456789abcdefghi"
 
 
 @dataclass
