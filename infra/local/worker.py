@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--handler", default="handler.handler")
     parser.add_argument("--memory", type=int, default=256)
     parser.add_argument("--timeout", type=int, default=10)
+    parser.add_argument("--account", default="123456789012")
+    parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args(argv)
 
     # Ctrl-C in a terminal signals the whole process group; the runner decides when a worker ends (it closes the
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             function_name=args.function,
             memory_limit_in_mb=args.memory,
             timeout_s=args.timeout,
+            region=args.region,
+            account_id=args.account,
             aws_request_id=message["request_id"],
         )
         t0 = time.perf_counter()

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from infra.local.contracts import InvokeResult
+from infra.local.resources import ACCOUNT_ID, function_physical_name
 from infra.local.worker import recv_frame, send_frame
 from infra.topology import ROOT, Function, Topology
 
@@ -157,11 +158,13 @@ class WorkerPools:
         concurrency: dict[str, int] | None = None,
         log: LogSink | None = None,
         region: str = "us-east-1",
+        account_id: str = ACCOUNT_ID,
     ) -> None:
         self.topology = topology
         self.env_for = env_for
         self.endpoint_url = endpoint_url
         self.region = region
+        self.account_id = account_id
         self._log = log or _stderr_sink
         self._pools = {
             fn.name: _Pool(fn, (concurrency or {}).get(fn.name, fn.local_concurrency)) for fn in topology.functions
@@ -291,10 +294,11 @@ class WorkerPools:
             "HOME": os.environ.get("HOME", str(ROOT)),
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            # the deployed name, as in AWS (the emulator registers the same one)
+            "AWS_LAMBDA_FUNCTION_NAME": function_physical_name(fn),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_physical_name(fn)}",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "LAMBDA_TASK_ROOT": str(fn.code_dir),
             "_HANDLER": fn.handler,
@@ -319,7 +323,11 @@ class WorkerPools:
             "--fd",
             str(child_sock.fileno()),
             "--function",
-            fn.name,
+            function_physical_name(fn),
+            "--account",
+            self.account_id,
+            "--region",
+            self.region,
             "--code-dir",
             str(fn.code_dir),
             "--handler",

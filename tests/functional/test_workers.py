@@ -48,6 +48,8 @@ def test_first_invocation_is_cold_then_warm_in_the_same_process(pools: WorkerPoo
     assert first.payload["loaded_at"] == second.payload["loaded_at"]
     assert second.payload["event"] == {"action": "echo", "n": 2}
     assert first.payload["request_id"] != second.payload["request_id"]
+    # the ARN of the function as the emulator registered it (same account and region)
+    assert first.payload["function_arn"] == "arn:aws:lambda:us-east-1:123456789012:function:oncall-fixture-echo"
     assert 0 < second.payload["remaining_ms"] <= 3000
 
 
@@ -68,7 +70,7 @@ def test_worker_sees_a_lambda_environment_not_the_runners(pools: WorkerPools, mo
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
     assert env["AWS_ACCESS_KEY_ID"] == "testing"
     assert env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] == "disabled"
-    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "fixture-echo"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "oncall-fixture-echo"
     assert env["FIXTURE_MARK"] == "fixture-echo"
     assert env["AWS_PROFILE"] is None
     # the handler's code folder is its cwd and first on sys.path, the common layer next to it
