@@ -55,29 +55,18 @@ def test_create_get_and_the_triggered_timeline(responder: Session, service: dict
     assert [e["kind"] for e in timeline["items"]] == ["triggered"]
 
 
-@pytest.mark.parametrize(
-    ("title", "reason"),
-    [
-        ("Oops", "at least 5"),
-        ("x" * 1001, "at most 1000"),
-        ("test", "placeholder"),
-        ("  NULL  ", "placeholder"),
-        ("None.", "placeholder"),
-        ("null!", "placeholder"),
-    ],
-)
-def test_manual_titles_are_5_to_1000_chars_and_not_placeholders(
-    responder: Session, service: dict[str, Any], title: str, reason: str
-) -> None:
-    got = call_api(
-        "POST",
-        "/incidents",
-        headers=responder.headers,
-        body={"title": title, "service_id": service["id"], "severity": "low"},
-    )
-    assert got.status == 422
-    assert got.json["error"]["details"]["fields"][0]["field"] == "title"
-    assert reason in got.json["error"]["message"]
+def test_manual_titles_are_5_to_1000_chars_and_not_placeholders(responder: Session, service: dict[str, Any]) -> None:
+    """The full rule set is unit-tested (tests/unit/test_incidents.py); here: the 422 names the field, says why."""
+    for title, reason in [("Oops", "at least 5"), ("x" * 1001, "at most 1000"), ("  NULL  ", "placeholder")]:
+        got = call_api(
+            "POST",
+            "/incidents",
+            headers=responder.headers,
+            body={"title": title, "service_id": service["id"], "severity": "low"},
+        )
+        assert got.status == 422
+        assert got.json["error"]["details"]["fields"][0]["field"] == "title"
+        assert reason in got.json["error"]["message"]
 
 
 def test_unknown_service_and_bad_severity_name_the_field(responder: Session) -> None:
