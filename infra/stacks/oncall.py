@@ -10,6 +10,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.alarms import Alarms
 from infra.constructs.api import Api
 from infra.constructs.data import Tables
 from infra.constructs.events import Bus, Rules
@@ -89,3 +90,5 @@ class OnCallStack(Stack):
             functions=self.functions.by_name,
             state_machines=self.workflows.by_name,
         )
+        self.alarms = Alarms(self, "Alarms", functions=self.functions.by_name)
+        self.alarms.watch_dead_letter_queues(self)

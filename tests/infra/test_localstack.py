@@ -16,11 +16,13 @@ pytestmark = pytest.mark.infra
 #: CloudFormation namespace → the LocalStack service that emulates it
 SERVICE_OF = {
     "AWS::ApiGatewayV2": "apigateway",
+    "AWS::CloudWatch": "cloudwatch",
     "AWS::DynamoDB": "dynamodb",
     "AWS::Events": "events",
     "AWS::IAM": "iam",
     "AWS::Lambda": "lambda",
     "AWS::Logs": "logs",
+    "AWS::SNS": "sns",
     "AWS::SQS": "sqs",
     "AWS::SecretsManager": "secretsmanager",
     "AWS::StepFunctions": "stepfunctions",
