@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 
-from infra.topology import TOPOLOGY as PRODUCT
 from tests.e2e.launch import PRODUCT_TOPOLOGY, STARTUP_BUDGET_S, Runner, start_runner
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +75,6 @@ def test_restart_keeps_data_and_each_stop_leaves_no_process(tmp_path: Path) -> N
 
 
 def test_product_alone_comes_up_and_answers(tmp_path: Path) -> None:
-    bootstrap = importlib.util.find_spec("infra.local.bootstrap") is not None
     runner = start_runner(
         tmp_path,
         topology=PRODUCT_TOPOLOGY,
@@ -89,29 +84,13 @@ def test_product_alone_comes_up_and_answers(tmp_path: Path) -> None:
         assert runner.startup_s < STARTUP_BUDGET_S
         print(f"product runner ready in {runner.startup_s:.2f} s")
         assert runner.get("/health").status_code == 200
+        # the product's own bot answers through the sandbox (no bot function: 409, see test_runner_config.py)
         sent = runner.post("/_local/telegram/send", {"chat_id": 1, "text": "/help"})
-        if "telegram" in {f.name for f in PRODUCT.functions}:
-            assert sent.status_code == 200 and sent.json()["replies"], sent.text
-        else:
-            assert sent.status_code == 409
-            assert sent.json()["error"]["code"] == "bot_not_deployed"
-        if not bootstrap:
-            return
+        assert sent.status_code == 200, sent.text
+        assert [r["method"] for r in sent.json()["replies"]] == ["sendMessage"]
+        # the first admin from the environment can log in (20 racing creates of one user: test_auth_runner.py)
         login = runner.post("/auth/login", {"username": "root", "password": "correct horse battery staple"})
         assert login.status_code == 200, login.text
-        token = login.json()["access_token"]
-        username = f"race-{uuid.uuid4().hex[:8]}"
-
-        def create(i: int) -> int:
-            return requests.post(
-                f"{runner.http}/users",
-                json={"username": username, "password": f"pw-{i}-long-enough", "role": "viewer"},
-                headers={"authorization": f"Bearer {token}"},
-                timeout=60,
-            ).status_code
-
-        with ThreadPoolExecutor(max_workers=20) as ex:
-            statuses = sorted(ex.map(create, range(20)))
-        assert statuses == [201] + [409] * 19, statuses
+        assert login.json()["token_type"] == "Bearer"
     finally:
         runner.stop()
