@@ -234,3 +234,31 @@ def test_sample_events_are_real_update_shapes(tg: FakeTelegram) -> None:
     # the /start sample carries an unknown code; the callback sample comes from an unlinked chat
     assert "unknown, expired or already used" in tg.sent(111222333)[-1]["text"]
     assert tg.of("answerCallbackQuery")[-1].params["text"]
+
+
+def test_a_press_may_keep_or_replace_the_buttons(tg: FakeTelegram) -> None:
+    from oncall import wiring
+    from oncall.services.notify import Button
+    from oncall.services.telegram_bot import CallbackOutcome
+
+    _user, chat = linked_user()
+    resolve_only = ((Button("Resolve", "test:resolve:INC2"),),)
+    outcomes = {
+        "ack": CallbackOutcome("Acknowledged", new_text="Acknowledged by Ada", buttons=resolve_only),
+        "note": CallbackOutcome("Noted", new_text="Noted", keep_buttons=True),
+    }
+    wiring.override(callback_handlers={"test": lambda user, action, ident, now: outcomes[action]})
+    original = {"inline_keyboard": [[{"text": "Ack", "callback_data": "test:ack:INC2"}]]}
+    message = {
+        "message_id": 7,
+        "chat": {"id": chat, "type": "private"},
+        "date": 1,
+        "text": "p",
+        "reply_markup": original,
+    }
+    post_update(callback_update(chat, "test:ack:INC2", message))
+    assert tg.of("editMessageText")[-1].params["reply_markup"] == {
+        "inline_keyboard": [[{"text": "Resolve", "callback_data": "test:resolve:INC2"}]]
+    }
+    post_update(callback_update(chat, "test:note:INC2", message))
+    assert tg.of("editMessageText")[-1].params["reply_markup"] == original

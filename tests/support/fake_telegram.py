@@ -240,12 +240,17 @@ class FakeTelegram:
         return 200, {"ok": True, "result": {"url": url, "pending_update_count": len(self.updates)}}
 
     def _m_getupdates(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        with self._lock:
-            if self.webhook:
-                return self._err(409, "Conflict: can't use getUpdates method while webhook is active")
-            offset = int(params.get("offset") or 0)
-            self.updates = [u for u in self.updates if u["update_id"] >= offset]
-            return 200, {"ok": True, "result": list(self.updates)}
+        # a short long-poll: wait up to half a second (or the asked timeout) for an update
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 0.5)
+        while True:
+            with self._lock:
+                if self.webhook:
+                    return self._err(409, "Conflict: can't use getUpdates method while webhook is active")
+                offset = int(params.get("offset") or 0)
+                self.updates = [u for u in self.updates if u["update_id"] >= offset]
+                if self.updates or time.monotonic() >= deadline:
+                    return 200, {"ok": True, "result": list(self.updates)}
+            time.sleep(0.02)
 
 
 @contextmanager

@@ -29,9 +29,13 @@ log = logging.getLogger("oncall.bot")
 
 @dataclass
 class CallbackOutcome:
+    """What the bot does after a press: answer with ``toast``; when ``new_text`` is given, edit the message to it
+    with ``buttons`` if given, else the message's own buttons (``keep_buttons``) or none."""
+
     toast: str
     new_text: str | None = None
     keep_buttons: bool = False
+    buttons: tuple[tuple[Button, ...], ...] | None = None
 
 
 CallbackHandler = Callable[[User, str, str, datetime], CallbackOutcome]
@@ -250,7 +254,10 @@ class TelegramBot:
             return
         self.api.answer_callback_query(query_id, outcome.toast)
         if outcome.new_text and message and isinstance(message.get("message_id"), int):
-            buttons = _buttons_of(message) if outcome.keep_buttons else ()
+            if outcome.buttons is not None:
+                buttons = outcome.buttons
+            else:
+                buttons = _buttons_of(message) if outcome.keep_buttons else ()
             self.api.edit_message_text(chat_id, message["message_id"], outcome.new_text, buttons)
 
 
