@@ -131,6 +131,17 @@ def test_ack_by_api_at_level_1_stops_paging(stack: Stack, admin: User) -> None:
     assert len(pages_to(stack, chat1, inc["id"])) == 1
     assert "escalated" not in kinds(inc["id"])
     assert stack.executions(inc["id"])[0]["status"] == "RUNNING"  # holding until resolve
+    # the page on the phone now says who acknowledged (acked over HTTP, not from this message); Resolve stays
+    page = next(m for (c, _), m in stack.telegram.messages.items() if c == str(chat1) and inc["id"] in m["text"])
+    assert f"Acknowledged by {session.user.display_name} at" in page["text"]
+    assert [b["callback_data"] for b in page["reply_markup"]["inline_keyboard"][0]][1] == f"inc:res:{inc['id']}"
+    assert call_api("POST", f"/incidents/{inc['id']}/resolve", headers=session.headers).status == 200
+
+    def resolved_on_phone() -> bool:
+        current = stack.telegram.messages[(str(chat1), page["message_id"])]
+        return "Resolved by" in current["text"] and "reply_markup" not in current
+
+    wait_until(resolved_on_phone, timeout=5, what="the page rewritten as resolved, without buttons")
 
 
 def test_ack_by_telegram_button_stops_paging_and_edits_the_message(stack: Stack, admin: User) -> None:

@@ -114,6 +114,7 @@ def incident_callback(user: User, action: str, incident_id: str, now: datetime) 
     to say who did what. Callback data is untrusted: an unknown action or id is refused, never guessed."""
     from oncall.domain.errors import DomainError
     from oncall.domain.incidents import Action, IllegalTransition
+    from oncall.services.escalation import outcome_text
     from oncall.services.telegram_bot import CallbackOutcome
 
     name = _CALLBACK_ACTIONS.get(action)
@@ -126,7 +127,7 @@ def incident_callback(user: User, action: str, incident_id: str, now: datetime) 
         return CallbackOutcome(toast=f"Already {exc.current.value}.", keep_buttons=exc.current.value != "closed")
     except DomainError as exc:
         return CallbackOutcome(toast=exc.message[:200], keep_buttons=True)
-    when = incident.updated_at.strftime("%H:%M UTC")
-    text = f"{incident.title}\n\n{_DONE_TEXT[name]} by {user.display_name} at {when}"
+    verb = "Acknowledged" if name == "acknowledge" else "Resolved"
+    text = outcome_text(incident.title, incident.id, verb, user.display_name, incident.updated_at)
     # after an ack the Resolve button still makes sense; after a resolve nothing does
     return CallbackOutcome(toast=f"{_DONE_TEXT[name]}.", new_text=text, keep_buttons=name == "acknowledge")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from oncall.adapters import stepfunctions
 from oncall.domain.errors import NotFound
-from oncall.services.incident_ports import Page, PageResult
+from oncall.services.incident_ports import Page, PageButton, PageResult
 
 if TYPE_CHECKING:
     from oncall.services.notify import NotificationService
@@ -77,5 +77,9 @@ class NotifyPager:
         delivery = self.notifications.notify(user_id, message, now)
         return PageResult(status=str(delivery.status), channel=delivery.channel, ref=delivery.ref)
 
-    def edit(self, ref: str, text: str) -> None:
-        self.notifications.edit(ref, text, ())
+    def edit(self, ref: str, text: str, buttons: tuple[tuple[PageButton, ...], ...] = ()) -> None:
+        from oncall.domain.notifications import Button
+
+        self.notifications.edit(
+            ref, text, tuple(tuple(Button(b.text, b.callback_data) for b in row) for row in buttons)
+        )

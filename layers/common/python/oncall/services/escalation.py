@@ -47,6 +47,21 @@ class IncidentMoved(Exception):
     """The incident is no longer where this task expected it (acknowledged, resolved, newer generation): re-plan."""
 
 
+def _buttons(incident_id: str) -> tuple[tuple[PageButton, ...], ...]:
+    return (
+        (
+            PageButton("Acknowledge", callback_data("ack", incident_id)),
+            PageButton("Resolve", callback_data("res", incident_id)),
+        ),
+    )
+
+
+def outcome_text(title: str, incident_id: str, verb: str, who: str, at: datetime) -> str:
+    """What a page becomes once someone acted on it (the same words the Telegram button handler uses)."""
+    mark = "✅" if verb == "Acknowledged" else "☑️"
+    return f"{title}\nIncident {incident_id}\n\n{mark} {verb} by {who} at {at.strftime('%H:%M UTC')}"
+
+
 def initial_state(incident_id: str, generation: int) -> dict[str, Any]:
     return {
         "incident_id": incident_id,
@@ -117,6 +132,11 @@ class EscalationService:
                 self._record(incident, policy, decided)
             except StaleWrite:
                 continue
+            if decided.phase is not Phase(state.get("phase", Phase.PAGING.value)) and decided.phase in (
+                Phase.ACKNOWLEDGED,
+                Phase.RESOLVED,
+            ):
+                self._announce(incident)
             return decided.state(incident_id, generation)
         raise RuntimeError(f"incident {incident_id} kept changing while planning")
 
@@ -176,6 +196,30 @@ class EscalationService:
             ]
             self.incidents.commit(incident, after, entries, event_of(after, "incident.escalated", now, exhausted=True))
 
+    def _announce(self, incident: Incident) -> None:
+        """Rewrite this round's pages to say who acknowledged / resolved and when, on every recipient's phone (the
+        person who pressed a button already sees it; an unchanged message is a no-op). After an acknowledgement
+        the buttons stay (Resolve is still useful); after a resolve they go."""
+        if incident.status is Status.RESOLVED and incident.resolved_at is not None:
+            verb, who_id, at, buttons = "Resolved", incident.resolved_by, incident.resolved_at, ()
+        elif incident.status is Status.ACKNOWLEDGED and incident.acknowledged_at is not None:
+            verb, who_id, at, buttons = "Acknowledged", incident.acknowledged_by, incident.acknowledged_at, None
+        else:
+            return
+        who = self._name(who_id) if who_id else "OnCall Hub"
+        text = outcome_text(incident.title, incident.id, verb, who, at)
+        entries, _ = self.incidents.timeline(incident.id, 500, None)
+        refs = {
+            str(e.data["ref"])
+            for e in entries
+            if e.kind == "page"
+            and e.data.get("ref")
+            and e.data.get("generation") == incident.generation
+            and e.data.get("cycle") == incident.cycle
+        }
+        for ref in sorted(refs):
+            self.pager.edit(ref, text, _buttons(incident.id) if buttons is None else buttons)
+
     # -- page -------------------------------------------------------------------------------------------------------
     def _resolve(self, targets: tuple[Target, ...], now: datetime) -> list[str]:
         users: dict[str, None] = {}
@@ -206,12 +250,7 @@ class EscalationService:
             key=f"{incident.id}:{incident.generation}:{incident.cycle}:{key}",
             text="\n".join(lines),
             incident_id=incident.id,
-            buttons=(
-                (
-                    PageButton("Acknowledge", callback_data("ack", incident.id)),
-                    PageButton("Resolve", callback_data("res", incident.id)),
-                ),
-            ),
+            buttons=_buttons(incident.id),
         )
         return self.pager.send(user_id, page, now)
 
@@ -260,6 +299,8 @@ class EscalationService:
                     level=level_no,
                     round=round_no,
                     step=step,
+                    generation=incident.generation,
+                    cycle=incident.cycle,
                     status=result.status,
                     channel=result.channel,
                     ref=result.ref,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,6 +19,11 @@ class StaleWrite(Exception):
     """The conditional write lost: the stored incident is no longer the one read. Re-read and decide again."""
 
 
+class GuardFailed(Exception):
+    """A condition on one of the extra items written with an incident (``also``) failed: nothing was written.
+    Alert ingestion uses it for its dedup claim: another writer opened the incident for that alert first."""
+
+
 @dataclass(frozen=True)
 class IncidentFilter:
     status: Status | None = None
@@ -30,7 +35,24 @@ class IncidentFilter:
 
 
 class IncidentStore(Protocol):
-    def create(self, incident: Incident, entries: Sequence[TimelineEntry], event: DomainEvent) -> None: ...
+    def create(
+        self,
+        incident: Incident,
+        entries: Sequence[TimelineEntry],
+        event: DomainEvent,
+        also: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Write the incident, its entries and event, plus ``also`` (store-specific conditional items), all or
+        nothing; GuardFailed when a condition of ``also`` fails."""
+        ...
+
+    def attach_alert(
+        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], also: Sequence[Mapping[str, Any]] = ()
+    ) -> bool:
+        """Count one more alert (alert_count + 1, last_alert_at, version + 1) if the incident is still open, with
+        its timeline entries and ``also``, atomically and without reading it first. False if it is not open;
+        GuardFailed when a condition of ``also`` fails."""
+        ...
 
     def get(self, incident_id: str) -> Incident | None: ...
 
@@ -144,3 +166,8 @@ class Pager(Protocol):
     """The notification service (issue 6) as the lifecycle uses it: one message to one person."""
 
     def send(self, user_id: str, page: Page, now: datetime) -> PageResult: ...
+
+    def edit(self, ref: str, text: str, buttons: tuple[tuple[PageButton, ...], ...] = ()) -> None:
+        """Best effort: rewrite a sent page (``ref`` from its ``PageResult``); never raises for a message that is
+        gone or unchanged."""
+        ...
