@@ -224,7 +224,9 @@ def main() -> None:
                 history = stack.history(arn)
             transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
             calls = stack.invoker.calls[calls_before:]
-            lambda_calls = [c for c in calls if c.function in ("escalation", "incident_starter", "publisher")]
+            # every invocation the emulator made for this incident: workflow tasks, starter, publisher, and whatever
+            # else subscribes to incident.* (the API itself is priced as HTTP API requests + the service calls above)
+            lambda_calls = list(calls)
             gb_s = sum(
                 c.result.duration_ms / 1000 * stack.invoker.topology.function(c.function).memory_mb / 1024
                 for c in lambda_calls
