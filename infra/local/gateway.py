@@ -207,6 +207,8 @@ class Gateway:
         request_id = event["requestContext"]["requestId"]
         result = self.invoker.invoke(route.function, event)
         if not result.ok:
+            if result.error_type == "RequestEntityTooLargeException":
+                return envelope(413, "payload_too_large", "the request is larger than a Lambda invocation accepts")
             if result.error_type == "TooManyRequestsException":
                 status, headers, body = envelope(429, "too_many_requests", "Too Many Requests", {"retry_after": 1})
                 return status, [*headers, ("retry-after", "1")], body
@@ -433,6 +435,14 @@ def _handler_class(gateway: Gateway, scheme: str) -> type[BaseHTTPRequestHandler
                 self._write(*envelope(400, "bad_request", "invalid Content-Length"))
                 return
             if length > MAX_BODY:
+                # Read and drop the body first: closing on unread data resets the connection, and the client
+                # would see a reset instead of the 413.
+                remaining = length
+                while remaining > 0 and remaining <= 8 * MAX_BODY:
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
                 self._write(*envelope(413, "payload_too_large", "Request Entity Too Large"))
                 self.close_connection = True
                 return

@@ -42,6 +42,9 @@ LAYER_PATHS: tuple[Path, ...] = (ROOT / "layers" / "common" / "python",)
 #: Lambda's init phase limit is 10 s; a laptop starting several workers at once on two cores needs more headroom.
 INIT_TIMEOUT_S = 30.0
 
+#: Lambda's limit for a synchronous invocation's event (and response)
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+
 #: credentials the emulator accepts; never real ones, whatever the developer's shell holds
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -180,9 +183,14 @@ class WorkerPools:
         if pool is None:
             return _failure("ResourceNotFoundException", f"Function not found: {function}")
         try:
-            json.dumps(event)
+            size = len(json.dumps(event, separators=(",", ":")).encode())
         except (TypeError, ValueError) as exc:
             return _failure("InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+        if size > MAX_PAYLOAD_BYTES:
+            return _failure(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation",
+            )
         fn = pool.fn
         request_id = str(uuid.uuid4())
         try:
@@ -375,6 +383,8 @@ class WorkerPools:
                 raise WorkerError("Runtime.ExitError", f"{fn.name}: {worker.exit_description()} during init")
             raise WorkerError(ready["error_type"], ready["error_message"])
         worker.init_ms = float(ready.get("init_ms", 0.0))
+        # What Lambda's REPORT line says about a cold start, so the cost of imports shows in the runner's log.
+        self._log(fn.name, f"INIT worker pid {proc.pid}: Init Duration: {worker.init_ms:.1f} ms")
         if self._closed:
             self._discard(worker)
             raise WorkerError("ServiceException", "the runner is shutting down")

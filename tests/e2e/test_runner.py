@@ -87,6 +87,14 @@ def test_responses_carry_cookies_and_binary_bodies(runner: Runner) -> None:
     assert resp.raw.headers.getlist("set-cookie") == ["a=1; Path=/", "b=2; HttpOnly"]
 
 
+def test_bodies_beyond_what_lambda_or_api_gateway_accept_are_413(runner: Runner) -> None:
+    over_lambda = runner.session.post(f"{runner.http}/_fixture/echo/big", data=b"x" * (7 * 1024 * 1024), timeout=60)
+    assert over_lambda.status_code == 413
+    assert _error(over_lambda)["code"] == "payload_too_large"
+    over_gateway = runner.session.post(f"{runner.http}/_fixture/echo/big", data=b"x" * (11 * 1024 * 1024), timeout=60)
+    assert over_gateway.status_code == 413
+
+
 def test_a_handler_that_cannot_run_is_a_500_envelope_without_a_trace(runner: Runner) -> None:
     resp = runner.get("/_fixture/crash")
     assert resp.status_code == 500

@@ -149,6 +149,22 @@ def test_import_failure_is_reported_like_lambda(pools: WorkerPools) -> None:
     assert next(s for s in pools.stats() if s.function == "fixture-broken").workers == 0
 
 
+def test_events_over_lambdas_6_mb_limit_are_refused_before_reaching_a_worker(pools: WorkerPools) -> None:
+    result = pools.invoke("fixture-echo", {"action": "echo", "blob": "x" * (6 * 1024 * 1024)})
+    assert result.error_type == "RequestEntityTooLargeException"
+    assert result.worker_pid == 0
+
+
+def test_cold_starts_are_reported_in_the_log(pools: WorkerPools, log_lines: list[tuple[str, str]]) -> None:
+    pools.close_idle("fixture-echo")
+    cold = pools.invoke("fixture-echo", {"action": "echo"})
+    assert cold.cold
+    assert any(
+        fn == "fixture-echo" and line.startswith(f"INIT worker pid {cold.worker_pid}: Init Duration: ")
+        for fn, line in log_lines
+    )
+
+
 def test_unknown_function(pools: WorkerPools) -> None:
     assert pools.invoke("nope", {}).error_type == "ResourceNotFoundException"
 
