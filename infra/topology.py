@@ -341,7 +341,14 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="reminders",
         timeout_s=120,
-        tables={"reminders": "write", "notifications": "write", "users": "read", "schedules": "read"},
+        tables={
+            "reminders": "write",
+            "notifications": "write",
+            "users": "read",
+            "schedules": "read",
+            # reminder.sent goes on the bus through the outbox, written with the "sent" mark
+            "outbox": "write",
+        },
         secrets=("telegram-bot-token",),
         local_concurrency=2,
     ),

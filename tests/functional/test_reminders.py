@@ -85,6 +85,17 @@ def test_ten_minute_reminder_is_sent_once_and_only_it(env: dict[str, Any]) -> No
     assert "Tue 01 Dec 2026, 06:10 UTC" in texts[0]  # the person's zone (UTC by default)
     after = _reminders(shift.id)[10]
     assert after.status is ReminderStatus.SENT and not after.late and after.sent_at == T0 + timedelta(minutes=1)
+    # announced on the bus, written with the "sent" mark
+    (announced,) = outbox_events(env["outbox"], set(), prefix="reminder.")
+    assert announced["detail-type"] == "reminder.sent" and announced["time"] == "2026-12-01T06:01:00Z"
+    detail = announced["detail"]
+    assert (detail["shift_id"], detail["user_id"], detail["offset_minutes"], detail["late"]) == (
+        shift.id,
+        user.id,
+        10,
+        False,
+    )
+    assert detail["delivery"].startswith(f"tg:{chat}:") and detail["version"] == shift.version
 
 
 def test_all_offsets_in_the_persons_zone_with_handover(env: dict[str, Any]) -> None:

@@ -34,8 +34,9 @@ def tick(at: datetime) -> dict[str, Any]:
     return result
 
 
-def outbox_events(table: str, seen: set[tuple[str, str]]) -> list[dict[str, Any]]:
-    """New outbox items as the bus envelopes the publisher would put (oldest first), remembering what was handed out."""
+def outbox_events(table: str, seen: set[tuple[str, str]], prefix: str = "shift.") -> list[dict[str, Any]]:
+    """New outbox items whose detail-type starts with ``prefix``, as the bus envelopes the publisher would put
+    (oldest first), remembering what was handed out. ``shift.`` by default: what the planner's rule routes."""
     import boto3
 
     from oncall.adapters.outbox import event_from_image
@@ -52,7 +53,7 @@ def outbox_events(table: str, seen: set[tuple[str, str]]) -> list[dict[str, Any]
     out = []
     for item in items:
         key = (item["pk"]["S"], item["sk"]["S"])
-        if key in seen:
+        if key in seen or not item["detail_type"]["S"].startswith(prefix):
             continue
         seen.add(key)
         event = event_from_image(item)

@@ -223,6 +223,12 @@ def notification_service() -> NotificationService:
         client = telegram_client()
         if client is not None:
             service.register(TelegramChannel(client))
+        from oncall.webhook_wiring import email_channel
+
+        # email (issue 9): a channel of its own and the fallback when Telegram cannot reach the person (403)
+        mail = email_channel()
+        if mail is not None:
+            service.register(mail)
         return service
 
     return _once("notification_service", build)
@@ -273,13 +279,14 @@ def telegram_bot() -> TelegramBot:
 
 def reminder_service() -> ReminderService:
     def build() -> ReminderService:
+        from oncall.adapters import outbox
         from oncall.adapters.dynamodb.identity import DynamoUserStore
         from oncall.adapters.dynamodb.reminders import DynamoReminderStore, ScheduleFacts
         from oncall.services.reminders import ReminderService
 
         _bind_identity_tables()
         return ReminderService(
-            store=DynamoReminderStore(get_settings().table("reminders")),
+            store=DynamoReminderStore(get_settings().table("reminders"), outbox=outbox.transact_put),
             people=DynamoUserStore(),
             facts=ScheduleFacts(schedule_service(), DynamoUserStore()),
             notifier=notification_service(),

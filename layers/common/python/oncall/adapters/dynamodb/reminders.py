@@ -23,12 +23,14 @@ stale index read can at worst offer a reminder whose claim then fails.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oncall.domain import reminders as rules
+from oncall.domain.events import DomainEvent
 from oncall.domain.reminders import ReminderStatus
-from oncall.domain.shifts import from_sort_key, sort_key
+from oncall.domain.shifts import from_sort_key, iso, sort_key
 from oncall.services.reminders import Reminder
 
 BY_DUE = "by-due"
@@ -96,16 +98,51 @@ def _reminder(item: dict[str, Any]) -> Reminder:
     )
 
 
-class DynamoReminderStore:
-    """Implements ``oncall.services.reminders.ReminderStore``. ``reads`` counts items read (the bench's measure)."""
+def _cancelled(exc: Exception) -> bool:
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code == "TransactionCanceledException"
 
-    def __init__(self, table: str, client: Any = None) -> None:
+
+def sent_event(reminder: Reminder, now: datetime, late: bool, ref: str) -> DomainEvent:
+    """``reminder.sent``: one per (shift, offset) and shift version, so a reminder re-sent after a move is a newer
+    version of the same entity."""
+    return DomainEvent(
+        entity_type="reminder",
+        entity_id=f"{reminder.shift_id}.{reminder.offset_minutes}",
+        version=reminder.shift_version,
+        detail_type="reminder.sent",
+        snapshot={
+            "shift_id": reminder.shift_id,
+            "schedule_id": reminder.schedule_id,
+            "user_id": reminder.user_id,
+            "offset_minutes": reminder.offset_minutes,
+            "due_at": iso(reminder.due_at),
+            "shift_start": iso(reminder.shift_start),
+            "shift_end": iso(reminder.shift_end),
+            "sent_at": iso(now),
+            "late": late,
+            "delivery": ref,
+        },
+        occurred_at=now,
+        resources=(f"schedule/{reminder.schedule_id}", f"shift/{reminder.shift_id}"),
+    )
+
+
+class DynamoReminderStore:
+    """Implements ``oncall.services.reminders.ReminderStore``. ``reads`` counts items read (the bench's measure);
+    ``outbox`` builds the outbox put for ``reminder.sent`` (``oncall.adapters.outbox.transact_put``)."""
+
+    def __init__(
+        self, table: str, client: Any = None, outbox: Callable[[DomainEvent], dict[str, Any]] | None = None
+    ) -> None:
         if client is None:
             import boto3
 
             client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
         self.table = table
         self.client = client
+        self.outbox = outbox
         self.reads = 0
         self.calls = 0
 
@@ -246,30 +283,37 @@ class DynamoReminderStore:
         return True
 
     def finish(self, reminder: Reminder, status: ReminderStatus, now: datetime, late: bool, note: str) -> bool:
+        """Leave the pending state. A sent reminder is announced as ``reminder.sent`` on the bus, written in the same
+        transaction (when the store has an outbox), so the event exists exactly when the reminder is marked sent."""
         self.calls += 1
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": _key(reminder.shift_id, reminder.offset_minutes),
+            "UpdateExpression": (
+                "SET #s = :status, late = :late, finished_at = :now, note = :note"
+                + (", sent_at = :now" if status is ReminderStatus.SENT else "")
+                + " REMOVE due_bucket, due_sort, lease_until"
+            ),
+            "ConditionExpression": "#s = :pending AND shift_version = :v AND due_at = :due",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {
+                ":status": _s(status.value),
+                ":late": {"BOOL": late},
+                ":now": _s(sort_key(now)),
+                ":note": _s(note[:300] or "-"),
+                ":pending": _s(ReminderStatus.PENDING.value),
+                ":v": _n(reminder.shift_version),
+                ":due": _s(sort_key(reminder.due_at)),
+            },
+        }
         try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=_key(reminder.shift_id, reminder.offset_minutes),
-                UpdateExpression=(
-                    "SET #s = :status, late = :late, finished_at = :now, note = :note"
-                    + (", sent_at = :now" if status is ReminderStatus.SENT else "")
-                    + " REMOVE due_bucket, due_sort, lease_until"
-                ),
-                ConditionExpression="#s = :pending AND shift_version = :v AND due_at = :due",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":status": _s(status.value),
-                    ":late": {"BOOL": late},
-                    ":now": _s(sort_key(now)),
-                    ":note": _s(note[:300] or "-"),
-                    ":pending": _s(ReminderStatus.PENDING.value),
-                    ":v": _n(reminder.shift_version),
-                    ":due": _s(sort_key(reminder.due_at)),
-                },
-            )
+            if status is ReminderStatus.SENT and self.outbox is not None:
+                event = sent_event(reminder, now, late, note)
+                self.client.transact_write_items(TransactItems=[{"Update": update}, self.outbox(event)])
+            else:
+                self.client.update_item(**update)
         except Exception as exc:
-            if _conditional_failed(exc):
+            if _conditional_failed(exc) or _cancelled(exc):
                 return False
             raise
         return True
