@@ -262,3 +262,27 @@ def test_a_press_may_keep_or_replace_the_buttons(tg: FakeTelegram) -> None:
     }
     post_update(callback_update(chat, "test:note:INC2", message))
     assert tg.of("editMessageText")[-1].params["reply_markup"] == original
+
+
+def test_deployed_secrets_come_from_secrets_manager(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the stack the functions get ``ONCALL_SECRET_TELEGRAM_*`` (secret ids), never the values themselves."""
+    import boto3
+
+    from oncall import wiring
+
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    token_arn = sm.create_secret(Name="tg-token", SecretString="98765:AAF-token-from-secrets-manager_0123\n")["ARN"]
+    secret_arn = sm.create_secret(Name="tg-secret", SecretString="secret-from-secrets-manager")["ARN"]
+    for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ONCALL_SECRET_TELEGRAM_BOT_TOKEN", token_arn)
+    monkeypatch.setenv("ONCALL_SECRET_TELEGRAM_WEBHOOK_SECRET", secret_arn)
+    wiring.reset()
+    try:
+        client = wiring.telegram_client()
+        assert client is not None and client.token == "98765:AAF-token-from-secrets-manager_0123"
+        assert wiring.telegram_webhook_secret() == "secret-from-secrets-manager"
+        refused = post_update(message_update(next_chat(), "/help"), secret="wrong")
+        assert refused.status == 403
+    finally:
+        wiring.reset()
