@@ -134,7 +134,7 @@ def test_ack_by_api_at_level_1_stops_paging(stack: Stack, admin: User) -> None:
     # the page on the phone now says who acknowledged (acked over HTTP, not from this message); Resolve stays
     page = next(m for (c, _), m in stack.telegram.messages.items() if c == str(chat1) and inc["id"] in m["text"])
     assert f"Acknowledged by {session.user.display_name} at" in page["text"]
-    assert [b["callback_data"] for b in page["reply_markup"]["inline_keyboard"][0]][1] == f"inc:res:{inc['id']}"
+    assert [b["callback_data"] for b in page["reply_markup"]["inline_keyboard"][0]] == [f"inc:res:{inc['id']}"]
     assert call_api("POST", f"/incidents/{inc['id']}/resolve", headers=session.headers).status == 200
 
     def resolved_on_phone() -> bool:
@@ -161,6 +161,8 @@ def test_ack_by_telegram_button_stops_paging_and_edits_the_message(stack: Stack,
     edited = stack.telegram.messages[(str(chat1), message["message_id"])]
     assert f"Acknowledged by {user.display_name} at" in edited["text"]
     assert edited["text"] != page["text"]
+    # only Resolve is left on the pressed message
+    assert [b["callback_data"] for b in edited["reply_markup"]["inline_keyboard"][0]] == [f"inc:res:{inc['id']}"]
     wait_until(lambda: "Hold" in execution_states(stack, inc["id"]), timeout=1.5, what="hold")
     time.sleep(2.5)
     assert not pages_to(stack, chat2, inc["id"])

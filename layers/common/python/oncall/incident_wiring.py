@@ -114,7 +114,8 @@ def incident_callback(user: User, action: str, incident_id: str, now: datetime) 
     to say who did what. Callback data is untrusted: an unknown action or id is refused, never guessed."""
     from oncall.domain.errors import DomainError
     from oncall.domain.incidents import Action, IllegalTransition
-    from oncall.services.escalation import outcome_text
+    from oncall.domain.notifications import Button
+    from oncall.services.escalation import after_ack_buttons, outcome_text
     from oncall.services.telegram_bot import CallbackOutcome
 
     name = _CALLBACK_ACTIONS.get(action)
@@ -129,5 +130,10 @@ def incident_callback(user: User, action: str, incident_id: str, now: datetime) 
         return CallbackOutcome(toast=exc.message[:200], keep_buttons=True)
     verb = "Acknowledged" if name == "acknowledge" else "Resolved"
     text = outcome_text(incident.title, incident.id, verb, user.display_name, incident.updated_at)
-    # after an ack the Resolve button still makes sense; after a resolve nothing does
-    return CallbackOutcome(toast=f"{_DONE_TEXT[name]}.", new_text=text, keep_buttons=name == "acknowledge")
+    # after an ack only Resolve still makes sense; after a resolve nothing does
+    buttons = (
+        tuple(tuple(Button(b.text, b.callback_data) for b in row) for row in after_ack_buttons(incident.id))
+        if name == "acknowledge"
+        else ()
+    )
+    return CallbackOutcome(toast=f"{_DONE_TEXT[name]}.", new_text=text, buttons=buttons)

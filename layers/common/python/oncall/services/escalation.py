@@ -56,6 +56,11 @@ def _buttons(incident_id: str) -> tuple[tuple[PageButton, ...], ...]:
     )
 
 
+def after_ack_buttons(incident_id: str) -> tuple[tuple[PageButton, ...], ...]:
+    """Once acknowledged, only Resolve still does something."""
+    return ((PageButton("Resolve", callback_data("res", incident_id)),),)
+
+
 def outcome_text(title: str, incident_id: str, verb: str, who: str, at: datetime) -> str:
     """What a page becomes once someone acted on it (the same words the Telegram button handler uses)."""
     mark = "✅" if verb == "Acknowledged" else "☑️"
@@ -218,7 +223,7 @@ class EscalationService:
             and e.data.get("cycle") == incident.cycle
         }
         for ref in sorted(refs):
-            self.pager.edit(ref, text, _buttons(incident.id) if buttons is None else buttons)
+            self.pager.edit(ref, text, after_ack_buttons(incident.id) if buttons is None else buttons)
 
     # -- page -------------------------------------------------------------------------------------------------------
     def _resolve(self, targets: tuple[Target, ...], now: datetime) -> list[str]:
