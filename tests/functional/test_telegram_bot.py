@@ -286,3 +286,23 @@ def test_deployed_secrets_come_from_secrets_manager(aws: dict[str, str], monkeyp
         assert refused.status == 403
     finally:
         wiring.reset()
+
+
+def test_bot_replies_survive_429_and_5xx(tg: FakeTelegram) -> None:
+    chat = next_chat()
+    tg.fail("sendMessage", 429, retry_after=1)
+    tg.fail("sendMessage", 502, times=2)
+    assert post_update(message_update(chat, "/help")).status == 200
+    statuses = [c.status for c in tg.of("sendMessage") if str(c.params.get("chat_id")) == str(chat)]
+    assert statuses == [429, 502, 502, 200]
+    assert "/oncall" in last_text(tg, chat)
+
+
+def test_a_reply_to_a_chat_that_blocked_the_bot_is_parked(tg: FakeTelegram) -> None:
+    from oncall import wiring
+
+    chat = next_chat()
+    tg.block(chat)
+    assert post_update(message_update(chat, "/help", update_id=990003)).status == 200
+    (parked,) = wiring.telegram_bot().ledger.parked(990003)  # type: ignore[attr-defined]
+    assert "TelegramBlocked" in parked["reason"] and "blocked" in parked["reason"]
