@@ -245,7 +245,10 @@ class Gateway:
             if self.telegram is None:
                 return envelope(409, "telegram_not_sandboxed", "TELEGRAM_MODE is not outbox: messages go to Telegram")
             chat = query.get("chat_id")
-            after = int(query.get("after", "0") or 0)
+            try:
+                after = int(query.get("after", "0") or 0)
+            except ValueError:
+                return envelope(422, "validation_error", "after must be an outbox seq number", {"field": "after"})
             return json_response(200, {"items": self.telegram.outbox(_maybe_int(chat), after)})
         if path == "/_local/telegram/send" and method == "POST":
             return self._telegram_send(body)

@@ -182,6 +182,9 @@ def test_telegram_sandbox_round_trip(runner: Runner) -> None:
     outbox = runner.get("/_local/telegram/outbox", params={"chat_id": chat}).json()["items"]
     assert [r["seq"] for r in replies] == [r["seq"] for r in outbox[-len(replies) :]]
     assert "telegram sendMessage → chat 4242" in runner.log()
+    later = runner.get("/_local/telegram/outbox", params={"chat_id": chat, "after": replies[-1]["seq"]}).json()
+    assert later["items"] == []
+    assert runner.get("/_local/telegram/outbox", params={"after": "x"}).status_code == 422
 
     # the stand-in bot offers an Ack button; pressing it answers the query and edits the message
     pressed = runner.post("/_local/telegram/send", {"chat_id": chat, "callback_data": "ack"}).json()
