@@ -67,7 +67,14 @@ def kinds(incident_id: str) -> list[str]:
 
 
 def pages_to(stack: Stack, chat: int, incident_id: str) -> list[dict[str, Any]]:
-    return [m for m in stack.telegram.sent(chat) if incident_id in str(m.get("text"))]
+    """Pages (and the exhausted notice) about ``incident_id``: messages carrying its Acknowledge button, so other
+    messages about the incident (e.g. fan-out notifications) do not count."""
+
+    def is_page(m: dict[str, Any]) -> bool:
+        rows = (m.get("reply_markup") or {}).get("inline_keyboard", [])
+        return any(b.get("callback_data") == f"inc:ack:{incident_id}" for row in rows for b in row)
+
+    return [m for m in stack.telegram.sent(chat) if is_page(m)]
 
 
 def incident(incident_id: str) -> Any:
