@@ -142,3 +142,26 @@ def test_callback_data_fits_telegram_64_bytes() -> None:
 def test_everyone_lists_each_target_once_in_order() -> None:
     policy = Policy(id="p", name="n", levels=(level(5, "a", "b"), level(5, "b", "c")))
     assert [t.id for t in policy.everyone()] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("action", "ident"),
+    [("del", "01abc"), ("ack", ""), ("ack", "../../etc"), ("ack", "x" * 41), ("res", "01abc;drop"), ("ACK", "01abc")],
+)
+def test_untrusted_callback_data_is_refused_before_anything_is_read(action: str, ident: str) -> None:
+    from oncall.domain.users import Role, User
+    from oncall.incident_wiring import incident_callback
+
+    user = User(id="u1", username="ada", role=Role.RESPONDER, display_name="Ada", created_at=T0, updated_at=T0)
+    outcome = incident_callback(user, action, ident, T0)
+    assert outcome.toast == "This button is not recognised." and outcome.new_text is None
+
+
+def test_outcome_text_names_who_and_when() -> None:
+    from oncall.services.escalation import after_ack_buttons, outcome_text
+
+    text = outcome_text(
+        "Checkout returns 502", "01abc", "Acknowledged", "Alice", datetime(2026, 3, 2, 12, 3, tzinfo=UTC)
+    )
+    assert text.endswith("✅ Acknowledged by Alice at 12:03 UTC") and "Incident 01abc" in text
+    assert [b.callback_data for row in after_ack_buttons("01abc") for b in row] == ["inc:res:01abc"]
