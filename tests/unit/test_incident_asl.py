@@ -111,3 +111,13 @@ def test_substitutions_are_all_function_arns_and_the_machine_is_standard_friendl
     # no polling loop: no Wait except the back-off after an unexpected failure
     waits = [n for n, s in definition()["States"].items() if s["Type"] == "Wait"]
     assert waits == ["Recover"]
+
+
+@pytest.mark.parametrize("name", ["Page", "Hold"])
+def test_transient_task_failures_are_retried_but_decisions_are_not(name: str) -> None:
+    """A throttled read inside a page must not skip a level; NobodyReachable / IncidentMoved are decisions, caught
+    at once. Retriers apply in order (the first match wins), so the no-retry one comes first."""
+    retry = definition()["States"][name]["Retry"]
+    assert retry[0] == {"ErrorEquals": ["NobodyReachable", "IncidentMoved"], "MaxAttempts": 0}
+    assert any(r["ErrorEquals"] == ["States.TaskFailed"] and r["MaxAttempts"] >= 1 for r in retry[1:])
+    assert all("States.Timeout" not in r["ErrorEquals"] and "States.ALL" not in r["ErrorEquals"] for r in retry)
