@@ -274,6 +274,19 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="alerts",
+        pk="pk",
+        sk="sk",
+        ttl_attribute="expires_at",
+        doc=(
+            "Alert ingestion state: dedup claims GRP#<service>#<group>/CLAIM (which incident a group of alerts feeds, "
+            "its open alert keys, live_until; taken with one conditional put inside the incident's transaction), "
+            "alert keys KEY#<service>#<key>/KEY (ack/resolve lookups), per-service minute windows RATE#<service>/W#<n> "
+            "(conditional ADD shared by every Lambda) and parked EventBridge events PARKED#<day>/<event id>. "
+            "Details: oncall/adapters/dynamodb/alerts.py."
+        ),
+    ),
+    Table(
         name="idempotency",
         pk="id",
         ttl_attribute="expiration",
@@ -305,6 +318,7 @@ FUNCTIONS: tuple[Function, ...] = (
             "schedules": "write",
             "incidents": "write",
             "catalog": "write",
+            "alerts": "write",
         },
         # an acknowledgement / resolve answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),
@@ -368,6 +382,15 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=ESCALATION_SECRETS,
         local_concurrency=4,
     ),
+    # CloudWatch alarm changes and oncall.alerts custom events → dedup, correlate, open/attach/resolve incidents
+    Function(
+        name="alerts",
+        timeout_s=30,
+        tables={"alerts": "write", "incidents": "write", "catalog": "read", "outbox": "write"},
+        # an alert's resolve / acknowledge answers the lifecycle's waiting task token
+        state_machines=("incident-lifecycle",),
+        local_concurrency=2,
+    ),
     # incident.triggered / incident.reopened → start the execution <incident id>-<generation>
     Function(name="incident_starter", timeout_s=15, state_machines=("incident-lifecycle",), local_concurrency=2),
 )
@@ -386,6 +409,18 @@ RULES: tuple[Rule, ...] = (
         bus="oncall",
         pattern={"source": ["oncall"], "detail-type": ["incident.triggered", "incident.reopened"]},
         targets=(Target("function", "incident_starter"),),
+    ),
+    Rule(
+        name="cloudwatch-alarms",
+        bus="default",
+        pattern={"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]},
+        targets=(Target("function", "alerts"),),
+    ),
+    Rule(
+        name="custom-alerts",
+        bus="oncall",
+        pattern={"source": ["oncall.alerts"]},
+        targets=(Target("function", "alerts"),),
     ),
     Rule(
         name="shift-reminders",

@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from oncall.api import auth, errors, guard, idempotency
 from oncall.settings import get_settings
 from routes import auth as auth_routes
-from routes import calendar, incidents, me, meta, schedules, services, users
+from routes import calendar, incidents, ingest, me, meta, schedules, services, users
+from routes import webhooks as webhook_routes
 
 logger = Logger(service="oncall-api")
 
@@ -32,11 +33,15 @@ schedules.register(app)
 calendar.register(app)
 services.register(app)
 incidents.register(app)
+webhook_routes.register(app)
+ingest.register(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    rejected = guard.precheck(event, get_settings().max_body_bytes) or auth.precheck(app, event)
+    # alert ingestion answers PagerDuty clients in PagerDuty's shapes and takes larger batches from Alertmanager
+    limit = ingest.body_limit(event, get_settings().max_body_bytes)
+    rejected = ingest.precheck(event) or guard.precheck(event, limit) or auth.precheck(app, event)
     if rejected is not None:
         return rejected
     return app.resolve(event, context)

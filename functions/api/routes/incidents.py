@@ -61,6 +61,7 @@ class IncidentOut(BaseModel):
     created_by: str | None
     dedup_key: str | None
     alert_count: int
+    last_alert_at: str | None = None
     created_at: str | None
     updated_at: str | None
     acknowledged_at: str | None

@@ -6,8 +6,10 @@ topology (``infra/topology.py``); nothing here knows whether it runs in AWS or o
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,6 +37,23 @@ class AuthSettings(BaseModel):
     link_code_ttl_seconds: int = Field(default=600, ge=1)
 
 
+class AlertSettings(BaseModel):
+    """Alert ingestion knobs (``ONCALL_ALERTS_*``); see README "Alert ingestion"."""
+
+    #: alerts per service per minute (PagerDuty's default per routing key is 120/min); beyond it: 429 / dropped
+    rate_per_minute: int = Field(default=120, ge=1)
+    #: keyless alerts of one service and severity within this many seconds of the first feed one incident
+    correlation_window_seconds: int = Field(default=300, ge=1)
+    #: ``last``: an incident fed by several alert keys resolves when its last open one resolves; ``first``: at once
+    resolve_policy: Literal["last", "first"] = "last"
+    #: what CloudWatch's INSUFFICIENT_DATA means
+    insufficient_data: Literal["ignore", "trigger", "resolve"] = "ignore"
+    #: JSON object: CloudWatch alarm ARN or alarm-name prefix → service id or name
+    cloudwatch_services: dict[str, str] = Field(default_factory=dict)
+    #: when set, Grafana webhooks must carry a valid X-Grafana-Alerting-Signature
+    grafana_hmac_secret: str | None = None
+
+
 class Settings(BaseModel):
     stage: str = "local"
     region: str = "us-east-1"
@@ -51,6 +70,7 @@ class Settings(BaseModel):
     #: pages and escalations one person receives per incident before further ones are dropped as ``capped``
     page_cap_per_incident: int = Field(default=10, ge=1)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     def table(self, name: str) -> str:
         """Physical name of the logical table ``name``; a missing one is a deployment error, said plainly."""
@@ -83,8 +103,22 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     auth = {field: env[var] for field, var in _AUTH_ENV.items() if env.get(var)}
     if auth:
         raw["auth"] = auth
+    alerts: dict[str, object] = {field: env[var] for field, var in _ALERT_ENV.items() if env.get(var)}
+    if "cloudwatch_services" in alerts:
+        alerts["cloudwatch_services"] = json.loads(str(alerts["cloudwatch_services"]))
+    if alerts:
+        raw["alerts"] = alerts
     return Settings.model_validate(raw)
 
+
+_ALERT_ENV = {
+    "rate_per_minute": "ONCALL_ALERTS_RATE_PER_MINUTE",
+    "correlation_window_seconds": "ONCALL_ALERTS_CORRELATION_WINDOW_SECONDS",
+    "resolve_policy": "ONCALL_ALERTS_RESOLVE_POLICY",
+    "insufficient_data": "ONCALL_ALERTS_INSUFFICIENT_DATA",
+    "cloudwatch_services": "ONCALL_ALERTS_CLOUDWATCH_SERVICES",
+    "grafana_hmac_secret": "ONCALL_ALERTS_GRAFANA_HMAC_SECRET",
+}
 
 _AUTH_ENV = {
     "argon2_time_cost": "ONCALL_ARGON2_TIME_COST",

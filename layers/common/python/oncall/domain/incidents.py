@@ -158,6 +158,8 @@ class Incident:
     created_by: str | None = None
     dedup_key: str | None = None
     alert_count: int = 0
+    #: when the newest monitoring alert for this incident arrived (alerts attach without a new page)
+    last_alert_at: datetime | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
@@ -195,6 +197,7 @@ class Incident:
             "created_by": self.created_by,
             "dedup_key": self.dedup_key,
             "alert_count": self.alert_count,
+            "last_alert_at": iso(self.last_alert_at),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "acknowledged_at": iso(self.acknowledged_at),

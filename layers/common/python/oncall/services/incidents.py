@@ -9,7 +9,7 @@ paging at once. A late or stale token is a no-op (``Lifecycle.answer`` returns F
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,6 +147,64 @@ class IncidentService:
         )
         return incident
 
+    # -- monitoring alerts (oncall.services.alerts) ------------------------------------------------------------------
+    def open_from_alert(
+        self,
+        *,
+        title: str,
+        service_id: str,
+        severity: Severity,
+        source: Source,
+        dedup_key: str | None,
+        alert_entry: dict[str, Any],
+        claim: Sequence[Mapping[str, Any]] = (),
+        incident_id: str | None = None,
+    ) -> Incident:
+        """An incident opened by a monitoring alert (no person acted): alert_count 1, a ``triggered`` and an
+        ``alert`` timeline entry, the ``incident.triggered`` event, and the caller's ``claim`` items in the same
+        transaction (GuardFailed: another alert claimed it first and nothing was written). The title is the source's
+        summary as sent (bounded by the caller), not held to the manual-title rules."""
+        now = self.clock()
+        incident = Incident(
+            id=incident_id or new_id(),
+            title=title,
+            service_id=service_id,
+            severity=severity,
+            source=source,
+            status=Status.TRIGGERED,
+            created_at=now,
+            updated_at=now,
+            dedup_key=dedup_key,
+            alert_count=1,
+            last_alert_at=now,
+        )
+        entries = [
+            entry(incident.id, now, "triggered", f"Triggered by a {source.value} alert", None, source=source.value),
+            entry(incident.id, now, "alert", title, None, **alert_entry),
+        ]
+        self.store.create(incident, entries, event_of(incident, "incident.triggered", now), also=claim)
+        return incident
+
+    def attach_alert(
+        self, incident_id: str, *, text: str, alert_entry: dict[str, Any], also: Sequence[Mapping[str, Any]] = ()
+    ) -> bool:
+        """Count one more alert on an open incident (count + 1, last seen, an ``alert`` timeline entry; no event,
+        so no new page). False when the incident is not open any more (the caller opens a new one)."""
+        now = self.clock()
+        return self.store.attach_alert(
+            incident_id, now, [entry(incident_id, now, "alert", text, None, **alert_entry)], also
+        )
+
+    def alert_act(self, incident_id: str, action: Action, *, source: str) -> Incident | None:
+        """A monitoring source's acknowledge / resolve; None when the move no longer applies (already resolved,
+        acknowledged, gone): PagerDuty accepts and drops such events too."""
+        from oncall.domain.incidents import IllegalTransition
+
+        try:
+            return self._move(incident_id, action, actor_id=None, actor_name=source, channel=source, by_source=True)
+        except (IllegalTransition, NotFound):
+            return None
+
     def get(self, incident_id: str) -> Incident:
         incident = self.store.get(incident_id)
         if incident is None:
@@ -237,6 +295,7 @@ class IncidentService:
         actor_name: str,
         channel: str = "system",
         generation: int | None = None,
+        by_source: bool = False,
     ) -> Incident:
         for _ in range(MAX_ATTEMPTS):
             before = self.get(incident_id)
@@ -244,7 +303,7 @@ class IncidentService:
                 raise NotFound("incident generation", f"{incident_id}-{generation}")
             now = self.clock()
             after = transition(before, action, actor_id, now)
-            text = f"{_ACTION_TEXT[action]} by {actor_name}" if actor_id else _ACTION_TEXT[action]
+            text = f"{_ACTION_TEXT[action]} by {actor_name}" if actor_id or by_source else _ACTION_TEXT[action]
             entries = [
                 entry(
                     incident_id,

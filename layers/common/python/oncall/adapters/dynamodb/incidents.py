@@ -26,7 +26,7 @@ from typing import Any
 from oncall.adapters import outbox
 from oncall.domain.events import DomainEvent
 from oncall.domain.incidents import Incident, Severity, Source, Status, TimelineEntry
-from oncall.services.incident_ports import IncidentFilter, StaleWrite
+from oncall.services.incident_ports import GuardFailed, IncidentFilter, StaleWrite
 
 Attr = dict[str, Any]
 LIST_PK = "INC"
@@ -65,7 +65,7 @@ _OPTIONAL_TEXT = (
     "trigger_reason",
     "task_token",
 )
-_OPTIONAL_TIME = ("acknowledged_at", "resolved_at", "closed_at")
+_OPTIONAL_TIME = ("acknowledged_at", "resolved_at", "closed_at", "last_alert_at")
 
 
 def incident_item(incident: Incident) -> dict[str, Attr]:
@@ -131,6 +131,7 @@ def incident_of(item: Mapping[str, Attr]) -> Incident:
         created_by=text("created_by"),
         dedup_key=text("dedup_key"),
         alert_count=num("alert_count"),
+        last_alert_at=when("last_alert_at"),
         acknowledged_at=when("acknowledged_at"),
         acknowledged_by=text("acknowledged_by"),
         resolved_at=when("resolved_at"),
@@ -199,7 +200,13 @@ class DynamoIncidentStore:
     def _outbox(self, event: DomainEvent) -> dict[str, Any]:
         return outbox.transact_put(event, table=self.outbox_table)
 
-    def create(self, incident: Incident, entries: Sequence[TimelineEntry], event: DomainEvent) -> None:
+    def create(
+        self,
+        incident: Incident,
+        entries: Sequence[TimelineEntry],
+        event: DomainEvent,
+        also: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -211,7 +218,53 @@ class DynamoIncidentStore:
         ]
         items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
         items.append(self._outbox(event))
-        self.client.transact_write_items(TransactItems=items)
+        self._transact_guarded(items, also)
+
+    def _transact_guarded(self, items: list[dict[str, Any]], also: Sequence[Mapping[str, Any]]) -> None:
+        """One transaction of ``items`` + ``also``; a failed condition on an ``also`` item is GuardFailed."""
+        first_extra = len(items)
+        try:
+            self.client.transact_write_items(TransactItems=[*items, *(dict(a) for a in also)])
+        except Exception as exc:
+            codes = _cancel_codes(exc) if _error_code(exc) == "TransactionCanceledException" else []
+            if any(code == "ConditionalCheckFailed" for code in codes[first_extra:]):
+                raise GuardFailed(str(exc)) from exc
+            raise
+
+    def attach_alert(
+        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], also: Sequence[Mapping[str, Any]] = ()
+    ) -> bool:
+        update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": _s(incident_pk(incident_id)), "sk": _s("META")},
+                # no read and no version condition: concurrent alerts all count, and the version bump makes any
+                # move that read the incident before this re-read it (its Put would otherwise lose the count)
+                "UpdateExpression": "SET alert_count = if_not_exists(alert_count, :zero) + :one, "
+                "version = version + :one, updated_at = :at, last_alert_at = :at",
+                "ConditionExpression": "#st IN (:t, :a)",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {
+                    ":zero": _n(0),
+                    ":one": _n(1),
+                    ":at": _s(at.isoformat()),
+                    ":t": _s(Status.TRIGGERED.value),
+                    ":a": _s(Status.ACKNOWLEDGED.value),
+                },
+            }
+        }
+        items: list[dict[str, Any]] = [update]
+        items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
+        try:
+            self._transact_guarded(items, also)
+        except GuardFailed:
+            raise
+        except Exception as exc:
+            codes = _cancel_codes(exc) if _error_code(exc) == "TransactionCanceledException" else []
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
 
     def get(self, incident_id: str) -> Incident | None:
         got = self.client.get_item(

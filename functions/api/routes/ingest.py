@@ -1,0 +1,187 @@
+"""Alert ingestion over HTTP: ``POST /v2/enqueue`` (PagerDuty Events API v2), ``POST /integrations/alertmanager``
+and ``POST /integrations/grafana``.
+
+These routes are on auth's PUBLIC list: they authenticate by integration key (PagerDuty: ``routing_key`` in the
+body; Alertmanager/Grafana: ``Authorization: Bearer <key>``), never by a user's token. Input is validated completely
+before anything is written (the rate-limit counter included), so a bad request leaves no trace.
+
+``/v2/enqueue`` answers in PagerDuty's own shapes, because PagerDuty clients parse them: 202
+``{"status": "success", "message": "Event processed", "dedup_key": ...}`` (the official client treats a reply
+without ``dedup_key`` as an error), 400 ``{"status": "invalid event", "message": "Event object is invalid",
+"errors": [...]}`` (also for bad JSON, an unknown key and a body over 512 KB), 429 ``{"status": "throttle event",
+...}`` with ``Retry-After``. The integrations answer 200 with one result per alert, or the API's error envelope.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from oncall.domain.alerts import InvalidAlert, Outcome
+from oncall.domain.errors import RateLimited, Unauthenticated
+from oncall.domain.services_catalog import Service
+
+if TYPE_CHECKING:
+    from oncall.services.alerts import AlertService
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+ENQUEUE = "/v2/enqueue"
+INTEGRATIONS = ("/integrations/alertmanager", "/integrations/grafana")
+#: Alertmanager and Grafana batch whole groups into one delivery
+INTEGRATION_BODY_MAX = 1024 * 1024
+
+
+def _pd(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
+
+
+def _pd_invalid(errors: list[str]) -> dict[str, Any]:
+    return {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
+
+
+def _route(event: dict[str, Any]) -> tuple[str, str]:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    return str(http.get("method", "")).upper(), str(event.get("rawPath") or http.get("path") or "")
+
+
+def body_limit(event: dict[str, Any], default: int) -> int:
+    from oncall.adapters.alert_sources.pagerduty import BODY_MAX_BYTES
+
+    method, path = _route(event)
+    if method == "POST" and path in INTEGRATIONS:
+        return max(default, INTEGRATION_BODY_MAX)
+    if method == "POST" and path == ENQUEUE:
+        return max(default, BODY_MAX_BYTES)
+    return default
+
+
+def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
+    """``/v2/enqueue`` failures before routing, in PagerDuty's shape (the generic guard would answer with ours)."""
+    import base64
+
+    from oncall.adapters.alert_sources.pagerduty import BODY_MAX_BYTES
+
+    method, path = _route(event)
+    if method != "POST" or path != ENQUEUE:
+        return None
+
+    def invalid(message: str) -> dict[str, Any]:
+        return {
+            "statusCode": 400,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(_pd_invalid([message])),
+            "isBase64Encoded": False,
+        }
+
+    body = event.get("body") or ""
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode()
+        if len(raw) > BODY_MAX_BYTES:
+            return invalid(f"Event object is too large (maximum is {BODY_MAX_BYTES} bytes)")
+        text = raw.decode("utf-8")
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return invalid("Malformed JSON: the body must be a JSON object")
+    if not isinstance(parsed, dict):
+        return invalid("Malformed JSON: the body must be a JSON object")
+    event["body"] = text
+    event["isBase64Encoded"] = False
+    return None
+
+
+def _service() -> AlertService:
+    from oncall.alert_wiring import alert_service
+
+    return alert_service()
+
+
+@router.post(ENQUEUE, tags=["alerts"], summary="PagerDuty Events API v2: trigger / acknowledge / resolve")
+def enqueue() -> Response[Any]:
+    from oncall.adapters.alert_sources import pagerduty
+
+    body = json.loads(router.current_event.body or "{}")
+    service = _service()
+    try:
+        key = pagerduty.routing_key(body)
+        found = service.service_for_key(key)
+        if found is None:
+            return _pd(400, _pd_invalid(["Invalid routing key"]))
+        alert = pagerduty.to_alert(body, found.id)
+    except InvalidAlert as exc:
+        return _pd(400, _pd_invalid(exc.errors))
+    try:
+        service.admit(found.id, 1)
+    except RateLimited as exc:
+        return _pd(
+            429,
+            {
+                "status": "throttle event",
+                "message": "Requests for this service are arriving too quickly. Please retry later.",
+            },
+            {"Retry-After": str(exc.retry_after)},
+        )
+    service.one(alert)
+    return _pd(202, {"status": "success", "message": "Event processed", "dedup_key": alert.dedup_key})
+
+
+def _bearer_service() -> Service:
+    from oncall.api.auth import bearer_token
+
+    token = bearer_token(router.current_event.headers)
+    if token is None:
+        raise Unauthenticated("missing integration key: send Authorization: Bearer <integration key>", reason="missing")
+    found = _service().service_for_key(token)
+    if found is None:
+        raise Unauthenticated("unknown integration key", reason="invalid")
+    service: Service = found
+    return service
+
+
+def _json_body() -> Any:
+    try:
+        return json.loads(router.current_event.body or "")
+    except (ValueError, RecursionError):
+        raise InvalidAlert(["body must be valid JSON"]) from None
+
+
+def _results(outcomes: list[Outcome]) -> dict[str, Any]:
+    return {
+        "accepted": len(outcomes),
+        "results": [
+            {"dedup_key": o.dedup_key, "result": o.result, "incident_id": o.incident_id, "reason": o.reason}
+            for o in outcomes
+        ],
+    }
+
+
+@router.post("/integrations/alertmanager", tags=["alerts"], summary="Alertmanager webhook (v4); Bearer key")
+def alertmanager_webhook() -> dict[str, Any]:
+    from oncall.adapters.alert_sources import alertmanager
+
+    found = _bearer_service()
+    alerts = alertmanager.to_alerts(_json_body(), found.id)
+    service = _service()
+    service.admit(found.id, max(1, len(alerts)))
+    return _results(service.ingest(alerts))
+
+
+@router.post("/integrations/grafana", tags=["alerts"], summary="Grafana unified alerting webhook; Bearer key, HMAC")
+def grafana_webhook() -> dict[str, Any]:
+    from oncall.adapters.alert_sources import grafana
+
+    found = _bearer_service()
+    service = _service()
+    secret = service.rules.grafana_hmac_secret
+    if secret and not grafana.signature_valid(secret, router.current_event.body or "", router.current_event.headers):
+        raise Unauthenticated("missing or wrong X-Grafana-Alerting-Signature", reason="signature")
+    alerts = grafana.to_alerts(_json_body(), found.id)
+    service.admit(found.id, max(1, len(alerts)))
+    return _results(service.ingest(alerts))
+
+
+def register(app: APIGatewayHttpResolver) -> None:
+    app.include_router(router)

@@ -1,0 +1,90 @@
+"""CloudWatch "Alarm State Change" events (EventBridge default bus, ``source: aws.cloudwatch``).
+
+``detail.state.value`` ALARM → trigger, OK → resolve, INSUFFICIENT_DATA → configurable (default: ignore). The dedup
+key is the alarm ARN (``resources[0]``), so every state change of one alarm lands on the same incident.
+
+The event carries no tags, so the service comes from configuration (``ONCALL_ALERTS_CLOUDWATCH_SERVICES``, a JSON
+object whose keys are alarm ARNs or alarm-name prefixes and whose values are service ids or names; the exact ARN
+wins, then the longest prefix) or, failing that, from the convention ``<service name>/<alarm>`` in the alarm name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_raw
+from oncall.domain.incidents import Severity, Source
+
+DETAIL_TYPE = "CloudWatch Alarm State Change"
+SOURCE = "aws.cloudwatch"
+_STATES = {"ALARM": AlertAction.TRIGGER, "OK": AlertAction.RESOLVE}
+
+
+def alarm(event: Any) -> tuple[str, str, str]:
+    """(alarm ARN, alarm name, state value) of a well-formed event; InvalidAlert otherwise."""
+    if not isinstance(event, dict) or event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
+        raise InvalidAlert(["not a CloudWatch Alarm State Change event"])
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise InvalidAlert(["detail must be an object"])
+    name = detail.get("alarmName")
+    state = detail.get("state")
+    resources = event.get("resources")
+    errors = []
+    if not isinstance(name, str) or not name:
+        errors.append("detail.alarmName must be a non-empty string")
+    if not isinstance(state, dict) or not isinstance(state.get("value"), str):
+        errors.append("detail.state.value must be a string")
+    arn = resources[0] if isinstance(resources, list) and resources and isinstance(resources[0], str) else None
+    if arn is None:
+        errors.append("resources[0] must be the alarm ARN")
+    if errors:
+        raise InvalidAlert(errors)
+    assert isinstance(name, str) and isinstance(state, dict) and arn is not None
+    return arn, name, str(state["value"])
+
+
+def service_ref(arn: str, name: str, mapping: Mapping[str, str]) -> str | None:
+    """The configured service (id or name) for an alarm: exact ARN, longest name prefix, then ``<service>/...``."""
+    if arn in mapping:
+        return mapping[arn]
+    prefixes = [p for p in mapping if not p.startswith("arn:") and name.startswith(p)]
+    if prefixes:
+        return mapping[max(prefixes, key=len)]
+    head, sep, _ = name.partition("/")
+    return head if sep and head else None
+
+
+def to_alert(event: dict[str, Any], service_id: str, insufficient_data: str = "ignore") -> Alert | None:
+    """The alert an alarm change means, or None when the state is ignored (INSUFFICIENT_DATA by default)."""
+    arn, name, value = alarm(event)
+    action = _STATES.get(value)
+    if action is None and value == "INSUFFICIENT_DATA" and insufficient_data in ("trigger", "resolve"):
+        action = AlertAction(insufficient_data)
+    if action is None:
+        return None
+    detail = event["detail"]
+    state = detail["state"]
+    config = detail.get("configuration") if isinstance(detail.get("configuration"), dict) else {}
+    description = config.get("description") if isinstance(config.get("description"), str) else None
+    reason = state.get("reason") if isinstance(state.get("reason"), str) else ""
+    summary = f"{name}: {description or reason or value}"
+    occurred = None
+    if isinstance(event.get("time"), str):
+        try:
+            occurred = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+        except ValueError:
+            occurred = None
+    return Alert(
+        source=Source.EVENTBRIDGE,
+        action=action,
+        service_id=service_id,
+        summary=summary,
+        severity=Severity.HIGH,
+        raw=bound_raw(event),
+        dedup_key=arn,
+        occurred_at=occurred,
+        details={"alarm": name, "state": value, "reason": reason[:1024], "region": event.get("region")},
+    )

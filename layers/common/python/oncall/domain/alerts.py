@@ -1,0 +1,185 @@
+"""Alerts: one value for every monitoring source, and the pure rules of dedup and correlation.
+
+Every source (PagerDuty Events v2, Alertmanager, Grafana, CloudWatch alarms, ``oncall.alerts`` custom events) is
+normalised into an ``Alert``. Which incident an alert belongs to is decided by a *group*:
+
+- an alert with a dedup key (PagerDuty ``dedup_key``, Alertmanager/Grafana ``fingerprint``, the alarm ARN) joins the
+  group its source names (Alertmanager/Grafana ``groupKey``; otherwise the key itself), so the two alerts of one
+  Alertmanager group feed one incident, and that incident resolves when its last open alert resolves
+  (``ResolvePolicy.LAST``; ``FIRST`` resolves it on the first);
+- an alert without a key correlates by (service, severity) inside a window (default 5 minutes from the first alert):
+  its group is ``~<severity>`` and the group's claim expires with the window.
+
+A group is claimed by ONE conditional put (``not there, or expired, or still pointing at the incident the writer
+saw closed``) written in the same transaction as the incident it opens, so two identical alerts at the same instant
+open one incident and the other attaches. Expiry is decided by ``expires_at`` compared with ``now``, never by whether
+DynamoDB's TTL sweeper has removed the item yet (it may lag by days). Pure: ``now`` is always passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from oncall.domain.errors import DomainError
+from oncall.domain.incidents import TITLE_MAX, Severity, Source
+
+#: raw payload kept with an alert on the timeline; an item holds 400 KB, so larger payloads are cut and flagged
+RAW_MAX_BYTES = 64 * 1024
+#: a keyed group's claim lives this long after the incident opened (then a new alert opens a new incident)
+KEYED_CLAIM_TTL = timedelta(days=30)
+CORRELATION_WINDOW = timedelta(minutes=5)
+
+
+class AlertAction(StrEnum):
+    TRIGGER = "trigger"
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+
+
+class ResolvePolicy(StrEnum):
+    #: the incident resolves when the last of its open alert keys resolves
+    LAST = "last"
+    #: the first resolve of any of its alert keys resolves it
+    FIRST = "first"
+
+
+class InvalidAlert(DomainError):
+    """A payload that cannot become an alert; ``errors`` lists every problem found (PagerDuty's ``errors[]``)."""
+
+    code = "invalid_event"
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("Event object is invalid", errors=list(errors))
+        self.errors = list(errors)
+
+
+#: how each source's severity words map onto ours (PagerDuty: critical|error|warning|info)
+_SEVERITY_WORDS: dict[str, Severity] = {
+    "critical": Severity.CRITICAL,
+    "crit": Severity.CRITICAL,
+    "fatal": Severity.CRITICAL,
+    "page": Severity.CRITICAL,
+    "emergency": Severity.CRITICAL,
+    "error": Severity.HIGH,
+    "high": Severity.HIGH,
+    "major": Severity.HIGH,
+    "warning": Severity.MEDIUM,
+    "warn": Severity.MEDIUM,
+    "medium": Severity.MEDIUM,
+    "minor": Severity.MEDIUM,
+    "info": Severity.LOW,
+    "informational": Severity.LOW,
+    "low": Severity.LOW,
+    "none": Severity.LOW,
+}
+
+PAGERDUTY_SEVERITIES: dict[str, Severity] = {
+    "critical": Severity.CRITICAL,
+    "error": Severity.HIGH,
+    "warning": Severity.MEDIUM,
+    "info": Severity.LOW,
+}
+
+
+def severity_of(word: object, default: Severity = Severity.HIGH) -> Severity:
+    """A source's severity label in our scale; an unknown or missing label is ``default``."""
+    if not isinstance(word, str):
+        return default
+    return _SEVERITY_WORDS.get(word.strip().lower(), default)
+
+
+@dataclass(frozen=True)
+class RawPayload:
+    """A source payload as JSON text, at most ``RAW_MAX_BYTES`` UTF-8 bytes; ``size`` is the original size."""
+
+    text: str
+    size: int
+    truncated: bool
+
+
+def bound_raw(payload: Any, limit: int = RAW_MAX_BYTES) -> RawPayload:
+    text = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
+    data = text.encode()
+    if len(data) <= limit:
+        return RawPayload(text, len(data), False)
+    # cut on a character boundary: a stored string must stay valid UTF-8
+    return RawPayload(data[:limit].decode(errors="ignore"), len(data), True)
+
+
+@dataclass(frozen=True)
+class Alert:
+    source: Source
+    action: AlertAction
+    service_id: str
+    summary: str
+    severity: Severity
+    raw: RawPayload
+    #: the source's identity of the alert (fingerprint, dedup_key, alarm ARN); None: correlate by severity
+    dedup_key: str | None = None
+    #: alerts of one source-side group feed one incident (Alertmanager/Grafana groupKey); None: the key itself
+    group_key: str | None = None
+    #: PagerDuty invents a key for a trigger without one; such an alert still correlates like a keyless one
+    key_generated: bool = False
+    occurred_at: datetime | None = None
+    #: small source facts worth a timeline line (links, labels, truncatedAlerts)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        text = " ".join(self.summary.split())
+        if len(text) > TITLE_MAX:
+            text = text[: TITLE_MAX - 1] + "…"
+        return text or f"{self.source.value} alert"
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Where an alert belongs: ``group`` (claim identity within the service), ``key`` (tracked as open), expiry."""
+
+    group: str
+    key: str | None
+    correlated: bool
+    expires_at: datetime
+
+
+def grouping(alert: Alert, now: datetime, window: timedelta = CORRELATION_WINDOW) -> Grouping:
+    if alert.dedup_key is None or alert.key_generated:
+        return Grouping(f"~{alert.severity.value}", alert.dedup_key, True, now + window)
+    group = alert.group_key or alert.dedup_key
+    return Grouping(f"k:{group}", alert.dedup_key, False, now + KEYED_CLAIM_TTL)
+
+
+def claim_live(expires_at: datetime | None, now: datetime) -> bool:
+    """A claim still decides the group at ``now`` (an expired one is dead even if TTL has not removed it yet)."""
+    return expires_at is None or now < expires_at
+
+
+def should_resolve(policy: ResolvePolicy, remaining_open: int) -> bool:
+    return policy is ResolvePolicy.FIRST or remaining_open <= 0
+
+
+def digest(text: str) -> str:
+    """A fixed-size key part for arbitrary source text (group keys can be long and hold any character)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def rate_window(now: datetime, seconds: int = 60) -> tuple[int, datetime]:
+    """The fixed window ``now`` falls in (its number) and when its counter may be forgotten."""
+    epoch = int(now.timestamp())
+    number = epoch // seconds
+    return number, datetime.fromtimestamp((number + 2) * seconds, tz=now.tzinfo)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one alert did: created | attached | acknowledged | resolved | released | dropped | ignored."""
+
+    result: str
+    dedup_key: str | None
+    incident_id: str | None = None
+    reason: str | None = None

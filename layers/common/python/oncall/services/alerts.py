@@ -1,0 +1,271 @@
+"""Alert ingestion: rate limit, dedup, correlation, and the incident moves alerts cause.
+
+Incidents are created, counted, acknowledged and resolved THROUGH ``IncidentService`` (``open_from_alert``,
+``attach_alert``, ``alert_act``): this service owns only its claims (which incident a group of alerts feeds and which
+of its keys are still open), never incident state.
+
+Trigger: read the group's claim; if it is live and its incident still open, attach (count + 1, last seen, timeline
+line; no event, so no page). Otherwise open a new incident whose transaction also puts the claim on condition *absent,
+or expired at now, or still naming the incident seen closed*, so two identical alerts racing both try and exactly
+one wins; the loser re-reads and attaches. The read is only a shortcut: correctness rests on the conditional put.
+
+Acknowledge / resolve: the key's record names its incident; an unknown key is accepted and dropped (as PagerDuty
+does). A resolve removes the key from the claim's open set (conditionally, so two resolves of one key count once)
+and resolves the incident when the set is empty (``ResolvePolicy.LAST``) or at once (``FIRST``).
+
+Storm protection: every alert counts against its service's fixed one-minute window (shared by all Lambdas through a
+conditional counter); beyond ``rate_per_minute`` the request is refused (``RateLimited``: HTTP 429) or, for bus
+events, dropped and logged. Pages themselves are capped per incident by the notification service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from oncall.domain.alerts import (
+    CORRELATION_WINDOW,
+    Alert,
+    AlertAction,
+    Grouping,
+    Outcome,
+    ResolvePolicy,
+    claim_live,
+    grouping,
+    rate_window,
+    should_resolve,
+)
+from oncall.domain.errors import ConcurrentUpdate, RateLimited
+from oncall.domain.incidents import Action, Incident, Severity, Source
+from oncall.domain.services_catalog import Service
+from oncall.services.incident_ports import GuardFailed
+
+log = logging.getLogger("oncall.alerts")
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Claim:
+    incident_id: str
+    expires_at: datetime | None
+    open_keys: frozenset[str]
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    incident_id: str
+    group: str
+
+
+class AlertStore(Protocol):
+    def claim(self, service_id: str, group: str) -> Claim | None: ...
+
+    def claim_items(
+        self, service_id: str, g: Grouping, incident_id: str, *, stale: str | None, now: datetime
+    ) -> Sequence[Mapping[str, Any]]:
+        """Transaction items that take the group for ``incident_id`` (condition: absent, expired at ``now``, or
+        naming ``stale``) and record the alert's key."""
+        ...
+
+    def join_items(self, service_id: str, g: Grouping, incident_id: str) -> Sequence[Mapping[str, Any]]:
+        """Transaction items that add the alert's key to a claim still naming ``incident_id``."""
+        ...
+
+    def key(self, service_id: str, key: str) -> KeyRef | None: ...
+
+    def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
+        """Remove ``key`` from the open keys of the claim naming ``incident_id``; the number left open, or None if
+        the key was not open there (already resolved, or the claim moved on)."""
+        ...
+
+    def take(self, service_id: str, count: int, limit: int, now: datetime) -> bool:
+        """Count ``count`` alerts in the service's current window if that stays within ``limit``."""
+        ...
+
+    def park(self, event_id: str, reason: str, event: Any, now: datetime) -> None:
+        """Keep an event that could not be processed (inspect / redrive later); expires after two weeks."""
+        ...
+
+
+class AlertIncidents(Protocol):
+    """The part of ``IncidentService`` alert ingestion uses."""
+
+    def open_from_alert(
+        self,
+        *,
+        title: str,
+        service_id: str,
+        severity: Severity,
+        source: Source,
+        dedup_key: str | None,
+        alert_entry: dict[str, Any],
+        claim: Sequence[Mapping[str, Any]] = (),
+        incident_id: str | None = None,
+    ) -> Incident: ...
+
+    def attach_alert(
+        self, incident_id: str, *, text: str, alert_entry: dict[str, Any], also: Sequence[Mapping[str, Any]] = ()
+    ) -> bool: ...
+
+    def alert_act(self, incident_id: str, action: Action, *, source: str) -> Incident | None: ...
+
+
+class KeyResolver(Protocol):
+    def service_for_key(self, key: str) -> Service | None: ...
+
+    def get_service(self, service_id: str) -> Service: ...
+
+    def list_services(
+        self, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Service], dict[str, Any] | None]: ...
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    rate_per_minute: int = 120
+    correlation_window: timedelta = CORRELATION_WINDOW
+    resolve_policy: ResolvePolicy = ResolvePolicy.LAST
+    #: what CloudWatch's INSUFFICIENT_DATA means: ignore | trigger | resolve
+    insufficient_data: str = "ignore"
+    #: CloudWatch alarm ARN or name prefix → service id or name
+    cloudwatch_services: Mapping[str, str] | None = None
+    grafana_hmac_secret: str | None = None
+
+
+def alert_entry(alert: Alert) -> dict[str, Any]:
+    """The timeline line of one alert: what it said, and its raw payload bounded (flagged when cut)."""
+    return {
+        "source": alert.source.value,
+        "action": alert.action.value,
+        "dedup_key": alert.dedup_key,
+        "severity": alert.severity.value,
+        "occurred_at": alert.occurred_at.isoformat() if alert.occurred_at else None,
+        "details": alert.details,
+        "raw": alert.raw.text,
+        "raw_bytes": alert.raw.size,
+        "raw_truncated": alert.raw.truncated,
+    }
+
+
+class AlertService:
+    def __init__(
+        self,
+        store: AlertStore,
+        incidents: AlertIncidents,
+        catalog: KeyResolver,
+        rules: AlertRules,
+        clock: Callable[[], datetime],
+        new_id: Callable[[], str],
+    ) -> None:
+        self.store = store
+        self.incidents = incidents
+        self.catalog = catalog
+        self.rules = rules
+        self.clock = clock
+        self.new_id = new_id
+
+    # -- who is sending -------------------------------------------------------------------------------------------
+    def service_for_key(self, key: str) -> Service | None:
+        return self.catalog.service_for_key(key)
+
+    def service_by_ref(self, ref: str) -> Service | None:
+        """A configured service reference: its id, or its name (case-insensitive, must be unique)."""
+        from oncall.domain.errors import NotFound
+
+        try:
+            return self.catalog.get_service(ref)
+        except NotFound:
+            pass
+        found: list[Service] = []
+        cursor: dict[str, Any] | None = None
+        for _ in range(20):
+            batch, cursor = self.catalog.list_services(100, cursor)
+            found += [s for s in batch if s.name.lower() == ref.lower()]
+            if cursor is None:
+                break
+        return found[0] if len(found) == 1 else None
+
+    # -- alerts ---------------------------------------------------------------------------------------------------
+    def admit(self, service_id: str, count: int) -> None:
+        """Storm protection: RateLimited when ``count`` more alerts would pass the service's per-minute rate."""
+        now = self.clock()
+        if not self.store.take(service_id, count, self.rules.rate_per_minute, now):
+            _, ends = rate_window(now)
+            retry = max(1, int((ends - timedelta(seconds=60) - now).total_seconds()))
+            raise RateLimited(
+                f"more than {self.rules.rate_per_minute} alerts per minute for this service",
+                retry_after=retry,
+                limit_per_minute=self.rules.rate_per_minute,
+            )
+
+    def ingest(self, alerts: Sequence[Alert]) -> list[Outcome]:
+        return [self.one(alert) for alert in alerts]
+
+    def one(self, alert: Alert) -> Outcome:
+        if alert.action is AlertAction.TRIGGER:
+            return self._trigger(alert)
+        return self._follow_up(alert)
+
+    def _trigger(self, alert: Alert) -> Outcome:
+        entry = alert_entry(alert)
+        for _ in range(MAX_ATTEMPTS):
+            now = self.clock()
+            g = grouping(alert, now, self.rules.correlation_window)
+            claim = self.store.claim(alert.service_id, g.group)
+            stale: str | None = None
+            if claim is not None and claim_live(claim.expires_at, now):
+                joining = g.key is not None and g.key not in claim.open_keys
+                also = self.store.join_items(alert.service_id, g, claim.incident_id) if joining else ()
+                try:
+                    attached = self.incidents.attach_alert(
+                        claim.incident_id, text=alert.title, alert_entry=entry, also=also
+                    )
+                except GuardFailed:
+                    continue  # the claim moved on between the read and the write: decide again
+                if attached:
+                    return Outcome("attached", alert.dedup_key, claim.incident_id)
+                stale = claim.incident_id
+            elif claim is not None:
+                stale = claim.incident_id
+            incident_id = self.new_id()
+            try:
+                self.incidents.open_from_alert(
+                    title=alert.title,
+                    service_id=alert.service_id,
+                    severity=alert.severity,
+                    source=alert.source,
+                    dedup_key=alert.dedup_key,
+                    alert_entry=entry,
+                    claim=self.store.claim_items(alert.service_id, g, incident_id, stale=stale, now=now),
+                    incident_id=incident_id,
+                )
+            except GuardFailed:
+                continue  # an identical alert opened it first: attach to that one
+            return Outcome("created", alert.dedup_key, incident_id)
+        raise ConcurrentUpdate("the alert's incident kept changing; retry", dedup_key=alert.dedup_key)
+
+    def _follow_up(self, alert: Alert) -> Outcome:
+        if alert.dedup_key is None:
+            return Outcome("dropped", None, reason="no dedup key")
+        ref = self.store.key(alert.service_id, alert.dedup_key)
+        if ref is None:
+            return Outcome("dropped", alert.dedup_key, reason="unknown dedup key")
+        source = f"{alert.source.value} alert"
+        if alert.action is AlertAction.ACKNOWLEDGE:
+            moved = self.incidents.alert_act(ref.incident_id, Action.ACKNOWLEDGE, source=source)
+            if moved is None:
+                return Outcome("dropped", alert.dedup_key, ref.incident_id, reason="not triggered")
+            return Outcome("acknowledged", alert.dedup_key, ref.incident_id)
+        left = self.store.release(alert.service_id, ref.group, ref.incident_id, alert.dedup_key)
+        if left is None:
+            return Outcome("dropped", alert.dedup_key, ref.incident_id, reason="already resolved")
+        if not should_resolve(self.rules.resolve_policy, left):
+            return Outcome("released", alert.dedup_key, ref.incident_id, reason=f"{left} alerts still open")
+        moved = self.incidents.alert_act(ref.incident_id, Action.RESOLVE, source=source)
+        if moved is None:
+            return Outcome("dropped", alert.dedup_key, ref.incident_id, reason="incident not open")
+        return Outcome("resolved", alert.dedup_key, ref.incident_id)
