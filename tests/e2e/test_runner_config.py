@@ -39,7 +39,9 @@ def test_functions_get_oncall_settings_but_not_the_runners_own() -> None:
         "ONCALL_LOCAL_LOG_LEVEL": "DEBUG",
         "HOME": "/root",
     }
-    assert RunnerConfig.load([], env).passthrough == {"ONCALL_WEBHOOK_ALLOWLIST": "127.0.0.1"}
+    passthrough = RunnerConfig.load([], env).passthrough
+    assert passthrough["ONCALL_WEBHOOK_ALLOWLIST"] == "127.0.0.1"
+    assert not {"ONCALL_ADMIN_PASSWORD", "ONCALL_HTTP_PORT", "ONCALL_LOCAL_LOG_LEVEL", "HOME"} & set(passthrough)
 
 
 def test_concurrency_per_function_and_default() -> None:
