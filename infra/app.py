@@ -4,6 +4,7 @@ by cdk-nag's AwsSolutions pack during synthesis (a finding without a justified a
 Context (cdk.json, or ``-c key=value``):
 - ``oncall:stackName`` (``OnCallHub``)
 - ``oncall:logRetentionDays`` (30), ``oncall:throttleRate`` (50 req/s), ``oncall:throttleBurst`` (100)
+- ``oncall:emailSender`` (unset: no mail): the From address of notification mail, a verified SES identity
 - ``oncall:allowMissingDepsLayer`` (false): template tests only; synthesizes with a stand-in dependency layer.
 """
 
@@ -71,6 +72,7 @@ def build_app(
             log_retention=_retention(int(node.try_get_context("oncall:logRetentionDays") or 30)),
             throttle_rate=float(node.try_get_context("oncall:throttleRate") or 50),
             throttle_burst=int(node.try_get_context("oncall:throttleBurst") or 100),
+            email_sender=str(node.try_get_context("oncall:emailSender") or "") or None,
         )
     Tags.of(app).add("project", "oncall-hub")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

@@ -61,6 +61,10 @@ class Function:
     local_concurrency: int = 4
     #: Secrets Manager secrets the function may read; it gets ``ONCALL_SECRET_<NAME>`` = the secret's ARN/name
     secrets: tuple[str, ...] = ()
+    #: declared queues the function may send to; it gets ``ONCALL_QUEUE_<NAME>`` = the queue URL
+    queues: tuple[str, ...] = ()
+    #: may send mail through SES (``ses:SendEmail`` on the account's identities)
+    sends_email: bool = False
     #: only tests set this (fixture functions live under tests/); product functions live in functions/<name>
     source_dir: Path | None = None
 
@@ -90,6 +94,24 @@ class Route:
 class Target:
     kind: Literal["function", "state_machine", "queue"]
     name: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An SQS queue with a dead-letter queue (after ``max_receive_count`` receives) consumed by ``consumer`` through
+    an event source mapping that reports partial batch failures (only the failed messages come back)."""
+
+    name: str
+    consumer: str
+    batch_size: int = 10
+    max_receive_count: int = 5
+    #: how long a received message stays invisible; AWS advises ≥ 6× the consumer's timeout
+    visibility_timeout_s: int = 300
+    doc: str = ""
+
+    @property
+    def env_var(self) -> str:
+        return "ONCALL_QUEUE_" + self.name.upper().replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -274,6 +296,20 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="webhooks",
+        pk="pk",
+        sk="sk",
+        indexes=(Index(name="by-kind", pk="kind", sk="kind_sort"),),
+        ttl_attribute="expires_at",
+        doc=(
+            "Outgoing webhook subscriptions (WH#<id>/META: url, event types, current and during a rotation the "
+            "previous secret, enabled, dead-letter streak) and their deliveries (WH#<id>/DLV#<event time>_<hash>: "
+            "body, status pending/succeeded/dead/cancelled, attempts, lease, history; newest first with one Query; "
+            "TTL 30 days). "
+            "by-kind (kind = WEBHOOK) lists subscriptions. Details: oncall/adapters/dynamodb/webhooks.py."
+        ),
+    ),
+    Table(
         name="alerts",
         pk="pk",
         sk="sk",
@@ -319,10 +355,13 @@ FUNCTIONS: tuple[Function, ...] = (
             "incidents": "write",
             "catalog": "write",
             "alerts": "write",
+            "webhooks": "write",
         },
         # an acknowledgement / resolve answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),
         secrets=("jwt-keys",),
+        # POST /webhooks/{id}/deliveries/{delivery_id}/redeliver queues an attempt
+        queues=("notifier",),
         local_concurrency=4,
     ),
     # the hourly rotation job: extends every rotation's shifts to the horizon (idempotent, resumable)
@@ -364,6 +403,7 @@ FUNCTIONS: tuple[Function, ...] = (
             "outbox": "write",
         },
         secrets=("telegram-bot-token",),
+        sends_email=True,
         local_concurrency=2,
     ),
     # shift.* events → plan, move or cancel the shift's reminders
@@ -380,6 +420,8 @@ FUNCTIONS: tuple[Function, ...] = (
         tables=ESCALATION_TABLES,
         state_machines=("incident-lifecycle",),
         secrets=ESCALATION_SECRETS,
+        # a page falls back to mail when Telegram cannot reach the person
+        sends_email=True,
         local_concurrency=4,
     ),
     # CloudWatch alarm changes and oncall.alerts custom events → dedup, correlate, open/attach/resolve incidents
@@ -393,6 +435,17 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     # incident.triggered / incident.reopened → start the execution <incident id>-<generation>
     Function(name="incident_starter", timeout_s=15, state_machines=("incident-lifecycle",), local_concurrency=2),
+    # bus events (via the notifier queue) → signed webhooks per subscription and mail/Telegram per person; webhook
+    # retries are delayed messages on the same queue (oncall.services.webhooks)
+    Function(
+        name="notifier",
+        timeout_s=40,
+        tables={"webhooks": "write", "notifications": "write", "users": "read", "outbox": "write"},
+        queues=("notifier",),
+        sends_email=True,
+        secrets=("telegram-bot-token",),
+        local_concurrency=2,
+    ),
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -411,6 +464,15 @@ RULES: tuple[Rule, ...] = (
         targets=(Target("function", "incident_starter"),),
     ),
     Rule(
+        name="notifier-fanout",
+        bus="oncall",
+        pattern={
+            "source": ["oncall"],
+            "detail-type": [{"prefix": "incident."}, {"prefix": "shift."}, "reminder.sent"],
+        },
+        targets=(Target("queue", "notifier"),),
+    ),
+    Rule(
         name="cloudwatch-alarms",
         bus="default",
         pattern={"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]},
@@ -427,6 +489,21 @@ RULES: tuple[Rule, ...] = (
         bus="oncall",
         pattern={"source": ["oncall"], "detail-type": ["shift.created", "shift.updated", "shift.deleted"]},
         targets=(Target("function", "reminder-planner"),),
+    ),
+)
+
+QUEUES: tuple[Queue, ...] = (
+    Queue(
+        name="notifier",
+        consumer="notifier",
+        batch_size=10,
+        max_receive_count=5,
+        # 6 × the notifier's 40 s timeout, as AWS advises for SQS event sources
+        visibility_timeout_s=240,
+        doc=(
+            "Bus events for the notifier (rule notifier-fanout) and webhook attempt jobs, delayed by the retry "
+            "schedule; a message failing 5 receives goes to the dead-letter queue (redrive it to the source)."
+        ),
     ),
 )
 
@@ -457,6 +534,13 @@ class Topology:
     state_machines: tuple[StateMachine, ...]
     secrets: tuple[Secret, ...]
     bus_name: str = BUS_NAME
+    queues: tuple[Queue, ...] = ()
+
+    def queue(self, name: str) -> Queue:
+        for q in self.queues:
+            if q.name == name:
+                return q
+        raise KeyError(name)
 
     def function(self, name: str) -> Function:
         for f in self.functions:
@@ -494,6 +578,14 @@ class Topology:
             for secret in f.secrets:
                 if secret not in secret_names:
                     raise ValueError(f"function {f.name}: unknown secret {secret}")
+            for qname in f.queues:
+                if qname not in {q.name for q in self.queues}:
+                    raise ValueError(f"function {f.name}: unknown queue {qname}")
+        for q in self.queues:
+            if q.consumer not in fnames:
+                raise ValueError(f"queue {q.name}: unknown consumer {q.consumer}")
+            if not 1 <= q.batch_size <= 10:
+                raise ValueError(f"queue {q.name}: batch_size must be 1..10 (larger needs a batching window)")
         for t in self.tables:
             if t.stream_consumer and t.stream_consumer not in fnames:
                 raise ValueError(f"table {t.name}: unknown stream consumer {t.stream_consumer}")
@@ -524,6 +616,7 @@ TOPOLOGY = Topology(
     schedules=SCHEDULES,
     state_machines=STATE_MACHINES,
     secrets=SECRETS,
+    queues=QUEUES,
 )
 
 

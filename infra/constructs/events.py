@@ -84,10 +84,13 @@ class Rules(Construct):
         bus: events.IEventBus,
         functions: Mapping[str, lambda_.Function],
         state_machines: Mapping[str, sfn.IStateMachine],
+        queues: Mapping[str, sqs.Queue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._functions = functions
         self._state_machines = state_machines
+        #: declared queues (with their consumers) are used as they are; any other queue target is created here
+        self._declared = dict(queues or {})
         self._queues: dict[str, sqs.Queue] = {}
         self._async_configured: set[str] = set()
         self._target_dlq: sqs.Queue | None = None
@@ -135,7 +138,7 @@ class Rules(Construct):
             return targets.LambdaFunction(fn, **common)
         if target.kind == "state_machine":
             return targets.SfnStateMachine(self._state_machines[target.name], **common)
-        queue = self._queues.get(target.name)
+        queue = self._declared.get(target.name) or self._queues.get(target.name)
         if queue is None:
             queue = work_queue(self, f"Queue{cid(target.name)}")
             self._queues[target.name] = queue

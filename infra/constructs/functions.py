@@ -8,7 +8,7 @@ log-retention custom resource) and an inline policy built from ``Function.tables
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.layers import ARCHITECTURE, ASSET_EXCLUDES, RUNTIME, Layers
@@ -40,7 +41,15 @@ STATE_MACHINE_ACTIONS = [
     "states:SendTaskHeartbeat",
 ]
 #: variables naming deployed resources: set from the topology only, so a declaration cannot point them elsewhere
-RESOURCE_VARIABLE_PREFIXES = ("ONCALL_TABLE_", "ONCALL_BUS_NAME", "ONCALL_STATE_MACHINE_", "ONCALL_SECRET_")
+RESOURCE_VARIABLE_PREFIXES = (
+    "ONCALL_TABLE_",
+    "ONCALL_BUS_NAME",
+    "ONCALL_STATE_MACHINE_",
+    "ONCALL_SECRET_",
+    "ONCALL_QUEUE_",
+)
+SQS_SEND = ["sqs:SendMessage"]
+SES_SEND = ["ses:SendEmail", "ses:SendRawEmail"]
 #: what Lambda's active tracing adds to the role (AWS offers no resource-level scoping for it)
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 
@@ -53,6 +62,11 @@ class Resources:
     bus: events.IEventBus
     state_machine_arns: Mapping[str, str]
     secrets: Mapping[str, secretsmanager.ISecret]
+    #: declared queues (``Function.queues`` may send to them)
+    queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
+    #: the From address for mail (context ``oncall:emailSender``); functions that send mail get it and may send
+    #: from exactly its address and domain identities; None leaves mail off
+    email_sender: str | None = None
 
 
 class Functions(Construct):
@@ -125,6 +139,15 @@ class Functions(Construct):
             role.add_to_policy(
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
             )
+        for qname in decl.queues:
+            queue = resources.queues[qname]
+            environment[topology.queue(qname).env_var] = queue.queue_url
+            role.add_to_policy(iam.PolicyStatement(actions=SQS_SEND, resources=[queue.queue_arn]))
+        if decl.sends_email and resources.email_sender:
+            environment["ONCALL_EMAIL_SENDER"] = resources.email_sender
+            role.add_to_policy(
+                iam.PolicyStatement(actions=SES_SEND, resources=ses_identity_arns(self, resources.email_sender))
+            )
         # declared settings may override a default (e.g. POWERTOOLS_LOG_LEVEL), never a name CDK derives
         clashes = sorted(k for k in decl.environment if k.startswith(RESOURCE_VARIABLE_PREFIXES))
         if clashes:
@@ -156,3 +179,17 @@ class Functions(Construct):
         acknowledge_wildcard_resource(role, XRAY_ACTIONS)
         self.by_name[decl.name] = fn
         self.roles[decl.name] = role
+
+
+def ses_identity_arns(scope: Construct, sender: str) -> list[str]:
+    """The sender's address and domain identities: SES authorises a send against the From identity."""
+    from email.utils import parseaddr
+
+    from aws_cdk import Stack
+
+    address = parseaddr(sender)[1]
+    domain = address.rpartition("@")[2]
+    if not domain:
+        raise ValueError(f"oncall:emailSender {sender!r} is not an email address")
+    stack = Stack.of(scope)
+    return [stack.format_arn(service="ses", resource="identity", resource_name=name) for name in (address, domain)]

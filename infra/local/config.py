@@ -54,6 +54,9 @@ RUNNER_ONLY = frozenset(
     }
 )
 
+#: the From address of local mail (the emulator verifies its domain in SES)
+DEFAULT_MAIL_SENDER = "OnCall Hub <oncall@oncall.local>"
+
 
 class ConfigError(ValueError):
     pass
@@ -131,7 +134,11 @@ class RunnerConfig:
             telegram=_telegram(env),
             admin_username=env.get("ONCALL_ADMIN_USERNAME") or None,
             admin_password=env.get("ONCALL_ADMIN_PASSWORD") or None,
-            passthrough={k: v for k, v in env.items() if k.startswith("ONCALL_") and k not in RUNNER_ONLY},
+            passthrough={
+                # mail goes to the emulator's SES (the runner's mail outbox) from this sender unless configured
+                "ONCALL_EMAIL_SENDER": DEFAULT_MAIL_SENDER,
+                **{k: v for k, v in env.items() if k.startswith("ONCALL_") and k not in RUNNER_ONLY},
+            },
         )
 
     def load_topology(self) -> Topology:

@@ -16,6 +16,10 @@
   declared schedules (fired by ``scheduler`` in real time and by ``advance_clock``), the state machines (ASL with
   ``${Name}`` → function ARNs), the queues rules target and the declared secrets (random values).
 - A poller per streamed table handing real DynamoDB Streams events to the table's ``stream_consumer`` (``streams``).
+- A poller per declared queue handing real SQS events to the queue's consumer with partial batch failures
+  (``queues``); moto keeps delays, visibility, receive counts and the redrive to the dead-letter queue.
+- The mail sender (``ONCALL_EMAIL_SENDER``, default ``oncall@oncall.local``): its domain is a verified SES identity,
+  so functions' SES v2 sends land in moto's SES (the runner's mail outbox).
 - With ``data_dir``: state restored at start, saved on ``stop()`` and every ``snapshot_seconds`` (``persistence``;
   interrupted executions are restarted from the beginning). ``data_dir=None`` keeps nothing. An event already on the
   bus whose target has not run yet when ``stop()`` is called is dropped (an outbox event not yet *published* is kept
@@ -43,9 +47,11 @@ from typing import Any
 
 from infra.local import dynamo_lock, persistence
 from infra.local.clock import Clock, ShiftedClock
+from infra.local.config import DEFAULT_MAIL_SENDER
 from infra.local.contracts import Invoker, InvokeResult
 from infra.local.eventbus import Delivery, envelope, scheduled_event
 from infra.local.hooks import Hooks, verify_hook_points
+from infra.local.queues import QueuePoller
 from infra.local.resources import (
     ACCOUNT_ID,
     PREFIX,
@@ -54,6 +60,8 @@ from infra.local.resources import (
     enable_streams,
     function_environment,
     function_physical_name,
+    queue_arn,
+    queue_url,
     state_machine_arn,
     table_name,
 )
@@ -109,6 +117,8 @@ class Emulator:
         stream_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0),
         lambda_retry_delays: tuple[float, ...] = (1.0, 2.0),
         delivery_threads: int = 16,
+        queue_poll_seconds: float = 0.1,
+        queue_retry_seconds: int = 1,
     ) -> None:
         self.topology = topology
         self.invoker = invoker
@@ -122,6 +132,9 @@ class Emulator:
         self.stream_retry_delays = stream_retry_delays
         self.lambda_retry_delays = lambda_retry_delays
         self.delivery_threads = delivery_threads
+        self.queue_poll_seconds = queue_poll_seconds
+        self.queue_retry_seconds = queue_retry_seconds
+        self._queue_pollers: dict[str, QueuePoller] = {}
         self.account = ACCOUNT_ID
         self.region = REGION
         #: names of executions restarted from the snapshot at the last start
@@ -226,6 +239,21 @@ class Emulator:
                 )
                 self._pollers[table_name(table)] = poller
                 poller.start()
+        self.allow_mail_from(os.environ.get("ONCALL_EMAIL_SENDER") or DEFAULT_MAIL_SENDER)
+        for queue in self.topology.queues:
+            qpoller = QueuePoller(
+                queue=queue,
+                queue_url=queue_url(queue.name, self.account, self.region),
+                queue_arn=queue_arn(queue.name, self.account, self.region),
+                region=self.region,
+                invoker=self.invoker,
+                sqs=lambda: self.client("sqs"),
+                threads=self.topology.function(queue.consumer).local_concurrency,
+                poll_seconds=self.queue_poll_seconds,
+                retry_seconds=self.queue_retry_seconds,
+            )
+            self._queue_pollers[queue.name] = qpoller
+            qpoller.start()
         self._running = True
         if state is not None:
             self.restarted_executions = persistence.restart_executions(self.client, state)
@@ -255,6 +283,8 @@ class Emulator:
                 self._scheduler.stop()
             for poller in self._pollers.values():
                 poller.stop()
+            for qpoller in self._queue_pollers.values():
+                qpoller.stop()
             if save and self._running and self.data_dir is not None:
                 self.snapshot()
             if self._running:
@@ -275,6 +305,7 @@ class Emulator:
             self._restore_env()
             self._mock = self._server = self._hooks = self._executor = self._delivery = self._scheduler = None
             self._pollers = {}
+            self._queue_pollers = {}
             self._clients = {}
             with _ACTIVE_LOCK:
                 if _ACTIVE is self:
@@ -433,6 +464,22 @@ class Emulator:
     def parked_records(self) -> dict[str, list[dict[str, Any]]]:
         """Stream records the poller gave up on, per table (kept across restarts)."""
         return {k: list(v) for k, v in self._parked.items()}
+
+    def queue_poller(self, queue: str) -> QueuePoller:
+        return self._queue_pollers[queue]
+
+    def allow_mail_from(self, sender: str) -> None:
+        """Verify the sender's domain in the emulator's SES (moto, like SES, refuses mail from unverified ones)."""
+        from email.utils import parseaddr
+
+        domain = parseaddr(sender)[1].rpartition("@")[2]
+        if not domain:
+            raise ValueError(f"ONCALL_EMAIL_SENDER={sender!r} is not an email address")
+        ses = self.client("sesv2")
+        try:
+            ses.get_email_identity(EmailIdentity=domain)
+        except ses.exceptions.NotFoundException:
+            ses.create_email_identity(EmailIdentity=domain)
 
     def stream_poller(self, table: str) -> StreamPoller:
         return self._pollers[table if table.startswith(PREFIX) else PREFIX + table]

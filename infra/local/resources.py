@@ -100,6 +100,8 @@ def function_environment(
         env[Table(name=name, pk="").env_var] = PREFIX + name
     for sm_name in fn.state_machines:
         env[topology.state_machine(sm_name).env_var] = state_machine_arn(sm_name, account, region)
+    for qname in fn.queues:
+        env[topology.queue(qname).env_var] = queue_url(qname, account, region)
     for secret in topology.secrets:
         if secret.name in fn.secrets:
             env[secret.env_var] = secret_name(secret)
@@ -135,6 +137,15 @@ def queue_name(name: str) -> str:
 
 def queue_arn(name: str, account: str = ACCOUNT_ID, region: str = REGION) -> str:
     return f"arn:aws:sqs:{region}:{account}:{queue_name(name)}"
+
+
+def queue_url(name: str, account: str = ACCOUNT_ID, region: str = REGION) -> str:
+    """The canonical URL; boto3 sends it to whatever endpoint the client has, and moto resolves it by name."""
+    return f"https://sqs.{region}.amazonaws.com/{account}/{queue_name(name)}"
+
+
+def dead_letter_queue_name(name: str) -> str:
+    return queue_name(name) + "-dlq"
 
 
 def rule_name(name: str) -> str:
@@ -221,7 +232,22 @@ def create_secrets(secretsmanager: Any, topology: Topology) -> None:
 
 
 def create_queues(sqs: Any, topology: Topology) -> None:
-    names = {t.name for rule in topology.rules for t in rule.targets if t.kind == "queue"}
+    """Declared queues with their dead-letter queue and redrive policy (as CDK's ``work_queue``), then any other
+    queue a rule targets."""
+    for decl in topology.queues:
+        dlq_url = sqs.create_queue(QueueName=dead_letter_queue_name(decl.name))["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.create_queue(
+            QueueName=queue_name(decl.name),
+            Attributes={
+                "VisibilityTimeout": str(decl.visibility_timeout_s),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(decl.max_receive_count)}
+                ),
+            },
+        )
+    declared = {q.name for q in topology.queues}
+    names = {t.name for rule in topology.rules for t in rule.targets if t.kind == "queue"} - declared
     for name in sorted(names):
         attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if name.endswith(".fifo") else {}
         sqs.create_queue(QueueName=queue_name(name), Attributes=attributes)

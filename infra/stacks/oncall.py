@@ -16,6 +16,7 @@ from infra.constructs.data import Tables
 from infra.constructs.events import Bus, Rules
 from infra.constructs.functions import Functions, Resources
 from infra.constructs.layers import Layers
+from infra.constructs.queues import DeclaredQueues
 from infra.constructs.secrets import Secrets
 from infra.constructs.streams import StreamConsumers
 from infra.constructs.workflows import Workflows, state_machine_arn
@@ -34,6 +35,7 @@ class OnCallStack(Stack):
         throttle_rate: float = 50,
         throttle_burst: int = 100,
         stage: str = "aws",
+        email_sender: str | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -43,6 +45,7 @@ class OnCallStack(Stack):
         self.tables = Tables(self, "Tables", tables=topology.tables)
         self.bus = Bus(self, "Events", name=topology.bus_name)
         layers = Layers(self, "Layers", allow_missing_deps=allow_missing_deps_layer)
+        self.queues = DeclaredQueues(self, "Queues", queues=topology.queues)
         self.functions = Functions(
             self,
             "Functions",
@@ -52,11 +55,14 @@ class OnCallStack(Stack):
                 bus=self.bus.bus,
                 state_machine_arns={sm.name: state_machine_arn(self, sm) for sm in topology.state_machines},
                 secrets=secrets.by_name,
+                queues=self.queues.by_name,
+                email_sender=email_sender,
             ),
             layers=layers,
             log_retention=log_retention,
             stage=stage,
         )
+        self.queues.consume(self.functions.by_name)
         StreamConsumers(
             self,
             "Streams",
@@ -89,6 +95,7 @@ class OnCallStack(Stack):
             bus=self.bus.bus,
             functions=self.functions.by_name,
             state_machines=self.workflows.by_name,
+            queues=self.queues.by_name,
         )
         self.alarms = Alarms(self, "Alarms", functions=self.functions.by_name)
         self.alarms.watch_dead_letter_queues(self)

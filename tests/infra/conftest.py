@@ -30,6 +30,8 @@ TEST_CONTEXT = {
     "aws:cdk:bundling-stacks": [],
     "aws:cdk:disable-asset-staging": True,
     "oncall:allowMissingDepsLayer": True,
+    # mail on, so the SES grants (scoped to the sender's identities) are synthesized and checked
+    "oncall:emailSender": "OnCall Hub <oncall@mail.example.com>",
 }
 
 

@@ -61,8 +61,26 @@ def expected_grants(template: dict[str, Any], topology: Topology, name: str) -> 
     for secret in topology.secrets:
         if secret.name in decl.secrets:
             grants.add(("secretsmanager:GetSecretValue", ref_id(env[secret.env_var])))
+    for qname in decl.queues:
+        grants.add(("sqs:SendMessage", f"{ref_id(env[topology.queue(qname).env_var])}.Arn"))
+    if decl.sends_email and "ONCALL_EMAIL_SENDER" in env:
+        grants |= {(a, r) for a in ("ses:SendEmail", "ses:SendRawEmail") for r in _ses_identities(env)}
     for mapping in resources(template, "AWS::Lambda::EventSourceMapping").values():
         mp = mapping["Properties"]
+        if ref_id(mp["FunctionName"]) == lid and ref_id(mp["EventSourceArn"]) in resources(template, "AWS::SQS::Queue"):
+            # an SQS event source: receive, delete, read attributes of exactly that queue
+            queue = render(mp["EventSourceArn"])
+            grants |= {
+                (a, queue)
+                for a in (
+                    "sqs:ReceiveMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueUrl",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                )
+            }
+            continue
         if ref_id(mp["FunctionName"]) == lid:
             stream = render(mp["EventSourceArn"])
             grants |= {
@@ -75,6 +93,13 @@ def expected_grants(template: dict[str, Any], topology: Topology, name: str) -> 
         if ref_id(cp["FunctionName"]) == lid:
             grants |= {(a, render(cp["DestinationConfig"]["OnFailure"]["Destination"])) for a in SQS_SEND}
     return grants
+
+
+def _ses_identities(env: dict[str, Any]) -> set[str]:
+    from email.utils import parseaddr
+
+    address = parseaddr(env["ONCALL_EMAIL_SENDER"])[1]
+    return {f"arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/{n}" for n in (address, address.split("@")[1])}
 
 
 def test_each_function_role_grants_exactly_what_is_declared(stack: Stack) -> None:

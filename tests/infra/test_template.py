@@ -162,7 +162,11 @@ def test_stream_consumers_are_mapped_with_partial_failures_and_a_dlq(stack: Stac
     template, topology, _ = stack
     ids = function_ids(template)
     tables = _table_ids(template, topology)
-    mappings = resources(template, "AWS::Lambda::EventSourceMapping")
+    mappings = {
+        k: m
+        for k, m in resources(template, "AWS::Lambda::EventSourceMapping").items()
+        if render(m["Properties"]["EventSourceArn"]).endswith(".StreamArn")
+    }
     consumers = [t for t in topology.tables if t.stream_consumer]
     assert len(mappings) == len(consumers)
     queues = resources(template, "AWS::SQS::Queue")
@@ -177,6 +181,34 @@ def test_stream_consumers_are_mapped_with_partial_failures_and_a_dlq(stack: Stac
         assert p["BisectBatchOnFunctionError"] is True
         assert 0 < p["MaximumRetryAttempts"] <= 10
         assert ref_id(p["DestinationConfig"]["OnFailure"]["Destination"]) in queues
+
+
+def test_declared_queues_feed_their_consumer_with_partial_failures_and_a_redrive(stack: Stack) -> None:
+    template, topology, _ = stack
+    ids = function_ids(template)
+    queues = resources(template, "AWS::SQS::Queue")
+    by_queue = {
+        ref_id(m["Properties"]["EventSourceArn"]): m["Properties"]
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if ref_id(m["Properties"]["EventSourceArn"]) in queues
+    }
+    assert len(by_queue) == len(topology.queues)
+    for decl in topology.queues:
+        (qid,) = [q for q, p in by_queue.items() if ref_id(p["FunctionName"]) == ids[decl.consumer]]
+        mapping = by_queue[qid]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["BatchSize"] == decl.batch_size
+        queue = queues[qid]["Properties"]
+        assert queue["VisibilityTimeout"] == decl.visibility_timeout_s
+        assert queue["VisibilityTimeout"] >= 6 * topology.function(decl.consumer).timeout_s
+        assert queue["RedrivePolicy"]["maxReceiveCount"] == decl.max_receive_count
+        assert ref_id(queue["RedrivePolicy"]["deadLetterTargetArn"]) in queues
+        # senders get the URL and SendMessage on exactly this queue
+        for fn in topology.functions:
+            env = props(template, ids[fn.name])["Environment"]["Variables"]
+            assert (decl.env_var in env) == (decl.name in fn.queues), fn.name
+            if decl.name in fn.queues:
+                assert ref_id(env[decl.env_var]) == qid
 
 
 def test_routes_are_exactly_the_declared_ones_with_proxy_integrations(stack: Stack) -> None:

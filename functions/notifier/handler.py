@@ -1,0 +1,39 @@
+"""Notifier queue → webhooks and personal notifications (``oncall.services.fanout``).
+
+An SQS event source with ``ReportBatchItemFailures``: each message is handled on its own and only the ones that
+raised are reported back, so one bad receiver or one broken message never blocks or loses the others (SQS makes the
+failed ones visible again after the visibility timeout; after ``max_receive_count`` receives they go to the DLQ).
+Messages are bus events (from the ``notifier-fanout`` rule) or webhook attempt jobs the service queued itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from oncall import webhook_wiring
+from oncall.services.webhooks import AttemptInFlight
+
+log = logging.getLogger("oncall.notifier")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    fanout = webhook_wiring.fanout()
+    clock = webhook_wiring.clock()
+    failures: list[dict[str, str]] = []
+    for record in event.get("Records", []):
+        message_id = record.get("messageId", "")
+        try:
+            body = json.loads(record["body"])
+            if not isinstance(body, dict):
+                raise ValueError("message body is not a JSON object")
+            # each message its own now: a webhook-timestamp must be the time of its request, not of the batch
+            fanout.handle(body, clock())
+        except AttemptInFlight as exc:
+            log.warning("notifier: message %s: %s; retried after the lease", message_id, exc)
+            failures.append({"itemIdentifier": message_id})
+        except Exception:
+            log.exception("notifier: message %s failed; reported for redelivery", message_id)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}

@@ -1,0 +1,163 @@
+"""SQS → function, the way Lambda's SQS event source mapping does it, for the queues the topology declares.
+
+moto keeps the queue semantics (``DelaySeconds``, visibility timeout, receive counts, the redrive policy that moves a
+message to its dead-letter queue after ``maxReceiveCount`` receives); what it lacks is the poller. ``QueuePoller``
+receives up to ``batch_size`` messages, hands the consumer a real SQS event (``Records`` with ``messageId``,
+``receiptHandle``, ``body``, ``attributes``, ``eventSource: aws:sqs``, ``eventSourceARN``...) and, as with
+``ReportBatchItemFailures``, deletes every message except those named in ``batchItemFailures``; a function error
+deletes none. One local liberty: a failed message becomes visible again after ``retry_seconds`` instead of the
+queue's full visibility timeout (minutes), so a developer sees the retry now; receive counts and the dead-letter
+queue behave as in AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from infra.local.contracts import Invoker
+from infra.topology import Queue
+
+log = logging.getLogger("oncall.local.queues")
+
+
+def _record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
+    body = message["Body"]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": body,
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value.get("DataType", "String"),
+            }
+            for name, value in (message.get("MessageAttributes") or {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": region,
+    }
+
+
+class QueuePoller:
+    def __init__(
+        self,
+        *,
+        queue: Queue,
+        queue_url: str,
+        queue_arn: str,
+        region: str,
+        invoker: Invoker,
+        sqs: Callable[[], Any],
+        threads: int = 1,
+        poll_seconds: float = 0.1,
+        retry_seconds: int = 1,
+    ) -> None:
+        self.queue = queue
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.region = region
+        self.invoker = invoker
+        self.sqs = sqs
+        self.threads = max(1, threads)
+        self.poll_seconds = poll_seconds
+        self.retry_seconds = retry_seconds
+        #: messages the consumer finished (deleted) and messages it reported failed, for tests and the log
+        self.processed = 0
+        self.failed = 0
+        self._counts = threading.Lock()
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def poll_once(self) -> int:
+        """Receive one batch and process it; returns how many messages it held."""
+        client = self.sqs()
+        got = client.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.queue.batch_size,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not got:
+            return 0
+        records = [_record(m, self.queue_arn, self.region) for m in got]
+        failed = self._invoke(records)
+        handles = {r["messageId"]: r["receiptHandle"] for r in records}
+        done = [mid for mid in handles if mid not in failed]
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            client.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": handles[mid]} for i, mid in enumerate(chunk)],
+            )
+        for mid in failed:
+            try:
+                client.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=handles[mid], VisibilityTimeout=self.retry_seconds
+                )
+            except Exception:  # the message moved on (e.g. redriven); SQS's own timeout applies then
+                log.debug("could not shorten visibility of %s", mid, exc_info=True)
+        with self._counts:
+            self.processed += len(done)
+            self.failed += len(failed)
+        return len(records)
+
+    def _invoke(self, records: list[dict[str, Any]]) -> set[str]:
+        """Message ids to leave on the queue."""
+        every = {r["messageId"] for r in records}
+        try:
+            result = self.invoker.invoke(self.queue.consumer, {"Records": records})
+        except Exception:
+            log.exception("queue %s → %s: invoker failed", self.queue.name, self.queue.consumer)
+            return every
+        if not result.ok:
+            log.warning(
+                "queue %s → %s: function error; %d messages stay", self.queue.name, self.queue.consumer, len(every)
+            )
+            return every
+        payload = result.payload
+        failures = payload.get("batchItemFailures") if isinstance(payload, dict) else None
+        if not failures:
+            return set()
+        ids = {f.get("itemIdentifier") for f in failures if isinstance(f, dict)}
+        if not ids <= every:
+            # Lambda treats an unknown identifier as a failure of the whole batch
+            log.warning(
+                "queue %s: batchItemFailures names unknown ids %s", self.queue.name, sorted(map(str, ids - every))
+            )
+            return every
+        log.info("queue %s → %s: %d of %d messages failed", self.queue.name, self.queue.consumer, len(ids), len(every))
+        return {str(i) for i in ids}
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                got = self.poll_once()
+            except Exception:
+                log.exception("queue %s: poll failed", self.queue.name)
+                got = 0
+            if not got:
+                self._stop.wait(self.poll_seconds)
+
+    def start(self) -> None:
+        self._stop.clear()
+        for i in range(self.threads):
+            thread = threading.Thread(target=self._run, name=f"oncall-sqs-{self.queue.name}-{i}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self._stop.set()
+        for thread in self._workers:
+            thread.join(timeout=timeout)
+        self._workers = []
