@@ -428,7 +428,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="alerts",
         timeout_s=30,
-        tables={"alerts": "write", "incidents": "write", "catalog": "read", "outbox": "write"},
+        # users: the incident service is built with its people port (alerts themselves read no one)
+        tables={"alerts": "write", "incidents": "write", "catalog": "read", "outbox": "write", "users": "read"},
         # an alert's resolve / acknowledge answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),
         local_concurrency=2,
