@@ -356,6 +356,8 @@ FUNCTIONS: tuple[Function, ...] = (
             "catalog": "write",
             "alerts": "write",
             "webhooks": "write",
+            # /me/notification-rules (a person's channels per kind live beside their channel flags)
+            "notifications": "write",
         },
         # an acknowledgement / resolve answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),

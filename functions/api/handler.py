@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from oncall.api import auth, errors, guard, idempotency
 from oncall.settings import get_settings
 from routes import auth as auth_routes
-from routes import calendar, incidents, ingest, me, meta, schedules, services, users
+from routes import calendar, incidents, ingest, me, meta, notification_rules, schedules, services, users
 from routes import webhooks as webhook_routes
 
 logger = Logger(service="oncall-api")
@@ -34,6 +34,7 @@ calendar.register(app)
 services.register(app)
 incidents.register(app)
 webhook_routes.register(app)
+notification_rules.register(app)
 ingest.register(app)
 
 

@@ -12,6 +12,7 @@ from oncall import wiring
 from oncall.settings import get_settings
 
 if TYPE_CHECKING:
+    from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
     from oncall.adapters.email import EmailChannel
     from oncall.services.fanout import FanOut
     from oncall.services.webhooks import JobQueue, Sender, WebhookService
@@ -98,3 +99,12 @@ def fanout() -> FanOut:
         return FanOut(webhooks=webhook_service(), notifier=wiring.notification_service)
 
     return wiring._once("fanout", build)
+
+
+def notification_rules() -> DynamoNotificationRules:
+    def build() -> DynamoNotificationRules:
+        from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
+
+        return DynamoNotificationRules(get_settings().table("notifications"))
+
+    return wiring._once("notification_rules", build)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
@@ -102,15 +102,48 @@ class Recipient:
     addresses: Mapping[str, str]
     #: channels flagged unusable (the person blocked the bot): skipped until they link again
     flagged: frozenset[str] = frozenset()
+    #: the person's own channel order per kind (``check_rules``); kinds not named follow ``DEFAULT_ROUTES``
+    rules: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
 
 
 def channels_for(kind: Kind, recipient: Recipient, registered: Sequence[str]) -> list[str]:
-    """The channels to try for ``kind``, in order: preferred by the rules, registered, addressable, not flagged."""
-    return [
-        name
-        for name in DEFAULT_ROUTES[kind]
-        if name in registered and recipient.addresses.get(name) and name not in recipient.flagged
-    ]
+    """The channels to try for ``kind``, in order: the person's rule for the kind (else the default route), then
+    only registered, addressable and unflagged ones. A page or escalation that the person's rule would leave with
+    no usable channel still goes out by the default route: nobody can configure themselves out of being paged."""
+    preferred = recipient.rules.get(kind, DEFAULT_ROUTES[kind])
+
+    def usable(names: Sequence[str]) -> list[str]:
+        return [n for n in names if n in registered and recipient.addresses.get(n) and n not in recipient.flagged]
+
+    chosen = usable(preferred)
+    if not chosen and kind in CAPPED_KINDS:
+        chosen = usable(DEFAULT_ROUTES[kind])
+    return chosen
+
+
+#: channels a person may name in their rules
+CHANNELS = ("telegram", "email")
+
+
+def check_rules(raw: Mapping[str, Sequence[str]]) -> dict[Kind, tuple[str, ...]]:
+    """``{"reminder": ["email"], "resolution": []}`` → validated rules. An empty list mutes that kind, except
+    pages and escalations, which need at least one channel."""
+    rules: dict[Kind, tuple[str, ...]] = {}
+    for key, channels in raw.items():
+        try:
+            kind = Kind(key)
+        except ValueError:
+            raise InvalidInput(f"rules.{key}", f"unknown kind; one of {[k.value for k in Kind]}") from None
+        names: list[str] = []
+        for i, name in enumerate(channels):
+            if name not in CHANNELS:
+                raise InvalidInput(f"rules.{key}[{i}]", f"unknown channel; one of {list(CHANNELS)}")
+            if name not in names:
+                names.append(name)
+        if not names and kind in CAPPED_KINDS:
+            raise InvalidInput(f"rules.{key}", "pages and escalations need at least one channel")
+        rules[kind] = tuple(names)
+    return rules
 
 
 @dataclass(frozen=True)

@@ -253,12 +253,17 @@ class DynamoRecipientDirectory:
             addresses["telegram"] = user.telegram_chat_id
         if user.email:
             addresses["email"] = user.email
+        from oncall.adapters.dynamodb.notification_rules import person_state
+
+        # flags and the person's own channel rules (issue 9) share the person's partition: one Query
+        flagged, rules = person_state(self.log.client, self.log.table, user.id)
         return Recipient(
             user_id=user.id,
             display_name=user.display_name,
             timezone=user.timezone,
             addresses=addresses,
-            flagged=self.log.flags(user.id),
+            flagged=flagged,
+            rules=rules,
         )
 
 

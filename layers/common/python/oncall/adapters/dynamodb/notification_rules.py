@@ -1,0 +1,76 @@
+"""Per-person notification rules (channels per kind), kept with the person's channel flags in the ``notifications``
+table: ``PERSON#<user>/RULES`` beside ``PERSON#<user>/FLAG#<channel>``, so the recipient directory reads both with
+one Query of the person's partition (``person_state``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from oncall.domain.notifications import Kind
+
+RULES_SK = "RULES"
+
+
+def _pk(user_id: str) -> dict[str, str]:
+    return {"S": f"PERSON#{user_id}"}
+
+
+class DynamoNotificationRules:
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def get(self, user_id: str) -> dict[Kind, tuple[str, ...]]:
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": _pk(user_id), "sk": {"S": RULES_SK}}, ConsistentRead=True
+        ).get("Item")
+        return parse(item["rules"]["S"]) if item else {}
+
+    def put(self, user_id: str, rules: Mapping[Kind, tuple[str, ...]], now: datetime) -> None:
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": _pk(user_id),
+                "sk": {"S": RULES_SK},
+                "rules": {"S": json.dumps({k.value: list(v) for k, v in rules.items()}, sort_keys=True)},
+                "updated_at": {"S": now.isoformat()},
+            },
+        )
+
+
+def parse(raw: str) -> dict[Kind, tuple[str, ...]]:
+    """Stored rules back; a kind this version no longer knows is ignored rather than failing every page."""
+    out: dict[Kind, tuple[str, ...]] = {}
+    for key, names in json.loads(raw).items():
+        try:
+            out[Kind(key)] = tuple(str(n) for n in names)
+        except ValueError:
+            continue
+    return out
+
+
+def person_state(client: Any, table: str, user_id: str) -> tuple[frozenset[str], dict[Kind, tuple[str, ...]]]:
+    """Flags and rules of one person with one Query."""
+    page = client.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": _pk(user_id)}
+    )
+    flags: set[str] = set()
+    rules: dict[Kind, tuple[str, ...]] = {}
+    for item in page.get("Items", []):
+        sk = item["sk"]["S"]
+        if sk.startswith("FLAG#"):
+            flags.add(sk.removeprefix("FLAG#"))
+        elif sk == RULES_SK:
+            rules = parse(item["rules"]["S"])
+    return frozenset(flags), rules
