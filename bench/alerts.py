@@ -1,0 +1,261 @@
+"""Alert ingestion: alerts/s through the local runner vs the emulator's ceiling, and DynamoDB calls per alert.
+
+1. Throughput. Starts ``python -m infra.local`` with the product topology (ephemeral, free ports), creates services,
+   and sends PagerDuty Events v2 triggers to ``POST /v2/enqueue`` with 1 and 8 client threads: *deduplicated* (one key
+   per service, so every alert attaches) and *new* (a fresh key each, so every alert opens an incident, which also
+   starts its lifecycle execution and pages in the background). The ceiling is one conditional ``PutItem`` straight to
+   the emulator's port with the same thread counts. The per-service rate limit (120/min) is shared across many
+   services so it does not cap the measurement.
+2. DynamoDB calls per alert, in-process (moto's request handler counts every call): a new alert, a deduplicated one,
+   a keyless one correlated into an open incident, the resolve of the last open key, a resolve for an unknown key, and
+   an invalid event.
+
+    .venv/bin/python bench/alerts.py [--seconds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
+
+import tests.conftest  # noqa: E402,F401  (test-only credentials and a cheap KDF: this runs against the emulator)
+
+SERVICES = 12
+
+
+def rate(threads: int, seconds: float, op: Callable[[int], Callable[[], None]]) -> float:
+    counts = [0] * threads
+    errors: list[BaseException] = []
+    gate = threading.Barrier(threads + 1)
+    stop_at = [0.0]
+
+    def work(i: int) -> None:
+        call = op(i)
+        gate.wait()
+        try:
+            while time.monotonic() < stop_at[0]:
+                call()
+                counts[i] += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    stop_at[0] = time.monotonic() + seconds
+    gate.wait()
+    began = time.monotonic()
+    for t in pool:
+        t.join()
+    if errors:
+        raise errors[0]
+    return sum(counts) / (time.monotonic() - began)
+
+
+def throughput(seconds: float) -> list[tuple[int, float, float, float, float]]:
+    import requests
+
+    from tests.e2e.launch import PRODUCT_TOPOLOGY, start_runner
+
+    env = {"ONCALL_ADMIN_USERNAME": "bench-admin", "ONCALL_ADMIN_PASSWORD": "bench admin passphrase"}
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = start_runner(Path(tmp), topology=PRODUCT_TOPOLOGY, env=env)
+        try:
+            token = runner.post(
+                "/auth/login", {"username": env["ONCALL_ADMIN_USERNAME"], "password": env["ONCALL_ADMIN_PASSWORD"]}
+            ).json()["access_token"]
+            admin = {"Authorization": f"Bearer {token}"}
+            user = runner.post(
+                "/users",
+                {"username": "bench-responder", "password": "bench responder pass", "role": "responder"},
+                headers=admin,
+            ).json()
+            levels = [{"targets": [{"type": "user", "id": user["id"]}], "timeout_seconds": 3600}]
+            policy = runner.post("/escalation-policies", {"name": "bench", "levels": levels}, headers=admin).json()
+            keys = [
+                runner.post(
+                    "/services", {"name": f"svc-{i}", "escalation_policy_id": policy["id"]}, headers=admin
+                ).json()["integration_key"]
+                for i in range(SERVICES)
+            ]
+            ring = itertools.cycle(keys)
+            ring_lock = threading.Lock()
+            ddb = runner.client("dynamodb")
+
+            def next_key() -> str:
+                with ring_lock:
+                    return next(ring)
+
+            def enqueue(dedup: bool) -> Callable[[int], Callable[[], None]]:
+                def op(_: int) -> Callable[[], None]:
+                    session = requests.Session()
+
+                    def call() -> None:
+                        key = next_key()
+                        body = {
+                            "routing_key": key,
+                            "event_action": "trigger",
+                            "dedup_key": f"same-{key}" if dedup else uuid.uuid4().hex,
+                            "payload": {"summary": "Payment API 5xx above 5%", "source": "bench", "severity": "error"},
+                        }
+                        resp = session.post(f"{runner.http}/v2/enqueue", json=body, timeout=60)
+                        if resp.status_code != 202:
+                            raise RuntimeError(f"{resp.status_code}: {resp.text[:200]}")
+
+                    return call
+
+                return op
+
+            def ceiling(_: int) -> Callable[[], None]:
+                def call() -> None:
+                    ddb.put_item(
+                        TableName="oncall-alerts",
+                        Item={"pk": {"S": f"BENCH#{uuid.uuid4().hex}"}, "sk": {"S": "x"}},
+                        ConditionExpression="attribute_not_exists(pk)",
+                    )
+
+                return call
+
+            # the emulator's ceiling before any incident exists (each open incident adds a waiting execution)
+            idle = {threads: rate(threads, seconds / 6, ceiling) for threads in (1, 8)}
+            enqueue(True)(0)()  # warm the API workers and the dedup claims
+            for key in keys:
+                requests.post(
+                    f"{runner.http}/v2/enqueue",
+                    json={
+                        "routing_key": key,
+                        "event_action": "trigger",
+                        "dedup_key": f"same-{key}",
+                        "payload": {"summary": "warm", "source": "b", "severity": "info"},
+                    },
+                    timeout=60,
+                )
+            rows = []
+            for threads in (1, 8):
+                ceil, dedup, new = [], [], []
+                for _ in range(2):
+                    ceil.append(rate(threads, seconds / 6, ceiling))
+                    dedup.append(rate(threads, seconds / 6, enqueue(True)))
+                    new.append(rate(threads, seconds / 6, enqueue(False)))
+                rows.append(
+                    (threads, idle[threads], statistics.median(ceil), statistics.median(dedup), statistics.median(new))
+                )
+            opened = len(runner.get("/incidents", headers=admin, params={"limit": 200}).json()["items"])
+            print(f"(incidents at the end: {opened}{'+' if opened == 200 else ''})")
+            return rows
+        finally:
+            runner.stop()
+
+
+@contextmanager
+def counted() -> Iterator[Counter[str]]:
+    from moto.dynamodb.responses import DynamoHandler
+
+    counter: Counter[str] = Counter()
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        counter[str(self.headers.get("X-Amz-Target", "")).rsplit(".", 1)[-1]] += 1
+        return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]
+
+
+def calls_per_alert() -> list[tuple[str, int, str]]:
+    import os
+
+    import boto3
+    from moto import mock_aws
+
+    from infra.local.resources import create_tables, function_environment
+    from infra.topology import FUNCTIONS
+    from oncall import incident_wiring, wiring
+    from oncall.domain.escalation import Level, Target, TargetType
+    from oncall.domain.users import Role
+    from oncall.settings import get_settings
+    from tests.support.identity import make_user
+    from tests.support.lambdas import call_api
+
+    rows: list[tuple[str, int, str]] = []
+    with mock_aws():
+        create_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        for fn in FUNCTIONS:
+            os.environ.update(function_environment(fn))
+        get_settings.cache_clear()
+        wiring.reset()
+        admin = make_user(Role.ADMIN)
+        catalog = incident_wiring.catalog_service()
+        policy = catalog.create_policy(admin, name="p", levels=[Level((Target(TargetType.USER, admin.id),), 60)])
+        _, key = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
+
+        def pd(action: str, dedup_key: str | None, routing_key: str = key) -> dict[str, Any]:
+            body: dict[str, Any] = {"routing_key": routing_key, "event_action": action}
+            if dedup_key:
+                body["dedup_key"] = dedup_key
+            if action == "trigger":
+                body["payload"] = {"summary": "disk full", "source": "db-1", "severity": "critical"}
+            return body
+
+        call_api("POST", "/v2/enqueue", body=json.dumps(pd("trigger", "warm")))  # imports and the key lookup path
+        for label, body in (
+            ("new alert (opens an incident)", pd("trigger", "k1")),
+            ("same key again (attaches)", pd("trigger", "k1")),
+            ("keyless, first in its window (opens)", pd("trigger", None)),
+            ("keyless, same severity in the window (attaches)", pd("trigger", None)),
+            ("acknowledge", pd("acknowledge", "k1")),
+            ("resolve of the last open key (resolves)", pd("resolve", "k1")),
+            ("resolve for an unknown key (dropped)", pd("resolve", "nope")),
+            ("invalid event (bad routing key)", pd("trigger", "k2", routing_key="z" * 32)),
+        ):
+            with counted() as counter:
+                resp = call_api("POST", "/v2/enqueue", body=json.dumps(body))
+            detail = ", ".join(f"{n} {op}" for op, n in sorted(counter.items()))
+            rows.append((f"{label} [{resp.status}]", sum(counter.values()), detail))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    began = time.monotonic()
+
+    print("DynamoDB calls per PagerDuty event (in-process, API handler)")
+    print(f"{'event':58} {'calls':>5}   breakdown")
+    for label, calls, detail in calls_per_alert():
+        print(f"{label:58} {calls:>5}   {detail}")
+
+    print("\nthroughput through the runner (POST /v2/enqueue)")
+    print(
+        f"{'clients':>7}   {'PutItem/s idle':>14}   {'PutItem/s loaded':>16}   {'dedup alerts/s':>14}   "
+        f"{'new alerts/s':>12}   {'dedup/loaded':>12}"
+    )
+    for threads, idle, ceil, dedup, new in throughput(args.seconds):
+        print(f"{threads:>7}   {idle:>14.0f}   {ceil:>16.0f}   {dedup:>14.1f}   {new:>12.1f}   {dedup / ceil:>12.2f}")
+    print(
+        f"\n(total {time.monotonic() - began:.0f} s; median of 2 interleaved rounds; every new alert also starts a "
+        "lifecycle execution and a page in the background)"
+    )
+
+
+if __name__ == "__main__":
+    main()
