@@ -168,3 +168,21 @@ def test_event_types_and_wildcards() -> None:
 def test_only_http_and_https_urls(url: str) -> None:
     with pytest.raises(InvalidInput):
         check_url_shape(url)
+
+
+def test_the_readme_receiver_snippet_verifies_our_signatures() -> None:
+    """The standard-library verifier README gives receivers is run as written."""
+    from infra.topology import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("import base64, hashlib, hmac, time")
+    namespace: dict[str, object] = {}
+    exec(readme[start : readme.index("```", start)], namespace)  # noqa: S102 (our own README)
+    snippet = namespace["verify"]
+    assert callable(snippet)
+    current, previous = new_secret(b"c" * 32), new_secret(b"p" * 32)
+    h = headers([current, previous], "msg_readme", int(time.time()), b'{"type":"incident.resolved"}')
+    assert snippet(current, h, b'{"type":"incident.resolved"}')
+    assert snippet(previous, h, b'{"type":"incident.resolved"}')
+    assert not snippet(current, h, b'{"type":"incident.triggered"}')
+    assert not snippet(new_secret(b"x" * 32), h, b'{"type":"incident.resolved"}')
