@@ -17,10 +17,12 @@ Rules (checked at subscription time *and* before every delivery):
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -108,13 +110,18 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Target:
-    """A checked URL: where to connect (``address``) and what to say (``host``, ``path``)."""
+    """A checked URL: where to connect (``addresses``, every one checked, tried in order) and what to say (``host``,
+    ``path``)."""
 
     scheme: str
     host: str
     port: int
     path: str
-    address: str
+    addresses: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
 
     @property
     def host_header(self) -> str:
@@ -165,30 +172,45 @@ def check(url: str, allowlist: Allowlist, resolve: Resolver = system_resolver) -
         if reason is not None:
             # one bad answer refuses the whole name: we must not depend on which answer a resolver returns first
             raise Refused(f"{host} resolves to {address}, {reason}")
-    return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0].split("%", 1)[0])
+    return Target(
+        scheme=scheme, host=host, port=port, path=path, addresses=tuple(a.split("%", 1)[0] for a in addresses)
+    )
 
 
 # -- requests pinned to the checked address ------------------------------------------------------------------------
 
 
+def _connect(addresses: tuple[str, ...], port: int, timeout: float | None) -> socket.socket:
+    """The first of the checked addresses that accepts (a name may resolve to ::1 and 127.0.0.1, say)."""
+    last: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            last = exc
+    raise last or OSError("no address to connect to")
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: tuple[str, ...], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._addresses, self.port, self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float, context: ssl.SSLContext) -> None:
+    def __init__(
+        self, host: str, port: int, addresses: tuple[str, ...], timeout: float, context: ssl.SSLContext
+    ) -> None:
         super().__init__(host, port, timeout=timeout, context=context)
-        self._address = address
+        self._addresses = addresses
         self._ctx = context
 
     def connect(self) -> None:
-        raw = socket.create_connection((self._address, self.port), self.timeout)
+        raw = _connect(self._addresses, self.port, self.timeout)
         # SNI and certificate verification are for the host name, not the address we pinned
         self.sock = self._ctx.wrap_socket(raw, server_hostname=self.host)
 
@@ -211,13 +233,29 @@ def pinned_request(
     context: ssl.SSLContext | None = None,
 ) -> Response:
     """One request to the checked address; redirects are returned as they are, never followed. The whole exchange
-    (connect, send, read) is bounded by ``timeout`` per socket operation and by ``MAX_RESPONSE_BYTES``."""
+    (connect, send, read) ends within ``timeout``: each socket operation has it as its timeout, and a watchdog shuts
+    the socket when the total is reached, so a receiver trickling bytes cannot hold us longer. At most
+    ``MAX_RESPONSE_BYTES`` are read."""
     started = time.monotonic()
     conn: http.client.HTTPConnection
     if target.scheme == "https":
-        conn = _PinnedHTTPS(target.host, target.port, target.address, timeout, context or ssl.create_default_context())
+        conn = _PinnedHTTPS(
+            target.host, target.port, target.addresses, timeout, context or ssl.create_default_context()
+        )
     else:
-        conn = _PinnedHTTP(target.host, target.port, target.address, timeout)
+        conn = _PinnedHTTP(target.host, target.port, target.addresses, timeout)
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, cut)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         conn.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", target.host_header)
@@ -227,11 +265,18 @@ def pinned_request(
         conn.endheaders(body)
         resp = conn.getresponse()
         data = resp.read(MAX_RESPONSE_BYTES)
+        if expired.is_set():
+            raise TimeoutError(f"no complete answer within {timeout:g}s")
         return Response(
             status=resp.status,
             headers={k.lower(): v for k, v in resp.getheaders()},
             body=data,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
+    except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set():
+            raise TimeoutError(f"no complete answer within {timeout:g}s") from exc
+        raise
     finally:
+        watchdog.cancel()
         conn.close()
