@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from oncall.domain.errors import InvalidInput, NotFound
+from oncall.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from oncall.domain.events import DomainEvent
 from oncall.domain.webhooks import (
     DEFAULT_RETRY_SCHEDULE,
@@ -38,6 +38,7 @@ from oncall.domain.webhooks import (
     check_url_shape,
     delivery_id,
     headers,
+    is_success,
     new_secret,
     next_delay,
     parse_schedule,
@@ -203,8 +204,6 @@ class WebhookService:
                 return replace(
                     sub, secret=secret, previous_secret=sub.secret, previous_until=until, version=sub.version + 1
                 )
-        from oncall.domain.errors import ConcurrentUpdate
-
         raise ConcurrentUpdate("the webhook changed while rotating its secret; try again")
 
     def deliveries(
@@ -223,15 +222,11 @@ class WebhookService:
         if delivery is None:
             raise NotFound("delivery", delivery_id_)
         if delivery.status is DeliveryStatus.PENDING:
-            from oncall.domain.errors import Conflict
-
             raise Conflict("the delivery is still being attempted", status=delivery.status.value)
         if not sub.enabled:
             self.store.enable(sub)
         reopened = self.store.reopen(delivery, now)
         if reopened is None:
-            from oncall.domain.errors import Conflict
-
             raise Conflict("the delivery was redelivered concurrently")
         self.jobs.send(self._job(reopened, 0, now), 0)
         return reopened
@@ -296,7 +291,7 @@ class WebhookService:
         result = self.sender.send(
             sub.url, headers(sub.signing_secrets(now), claimed.id, timestamp, body), body, self.settings.timeout_s
         )
-        ok = result.status is not None and 200 <= result.status < 300
+        ok = is_success(result.status)
         attempt = Attempt(at=now, status=result.status, ok=ok, detail=result.detail, duration_ms=result.duration_ms)
         if ok:
             self.store.finish(claimed, attempt, DeliveryStatus.SUCCEEDED, None)
