@@ -174,6 +174,14 @@ SECRETS: tuple[Secret, ...] = (
         ),
     ),
     Secret(
+        name="grafana-webhook-hmac",
+        doc=(
+            "The HMAC secret Grafana's webhook contact point signs deliveries with (generated: put the same value in "
+            "the contact point's HMAC signature setting). Checked only when the api function runs with "
+            "ONCALL_ALERTS_GRAFANA_HMAC=required."
+        ),
+    ),
+    Secret(
         name="telegram-webhook-secret",
         doc=(
             "The secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every update (generated: 64 letters "
@@ -361,7 +369,8 @@ FUNCTIONS: tuple[Function, ...] = (
         },
         # an acknowledgement / resolve answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),
-        secrets=("jwt-keys",),
+        # grafana-webhook-hmac: POST /integrations/grafana verifies signatures when required
+        secrets=("jwt-keys", "grafana-webhook-hmac"),
         # POST /webhooks/{id}/deliveries/{delivery_id}/redeliver queues an attempt
         queues=("notifier",),
         local_concurrency=4,

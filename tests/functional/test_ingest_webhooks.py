@@ -199,3 +199,27 @@ def test_grafana_delivery_and_its_hmac_when_configured(
     assert ok_stamped.status == 200
     assert incident(admin, inc["id"])["alert_count"] == 3
     get_settings.cache_clear()
+
+
+def test_grafana_hmac_required_reads_the_secret_from_secrets_manager(
+    svc: tuple[str, str], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    _, key = svc
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="oncall-grafana-webhook-hmac", SecretString="from-secrets-manager"
+    )
+    monkeypatch.delenv("ONCALL_ALERTS_GRAFANA_HMAC_SECRET", raising=False)
+    monkeypatch.setenv("ONCALL_ALERTS_GRAFANA_HMAC", "required")
+    monkeypatch.setenv("ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC", "oncall-grafana-webhook-hmac")
+    get_settings.cache_clear()
+    wiring.reset()
+    wiring.override(clock=clock)
+    text = json.dumps(sample("grafana-unified-alerting-firing.json")["body"])
+    assert post("/integrations/grafana", key, None, raw=text).status == 401
+    _nothing_written()
+    signed = {"X-Grafana-Alerting-Signature": signature("from-secrets-manager", text)}
+    assert post("/integrations/grafana", key, None, raw=text, **signed).status == 200
+    assert len(incident_metas()) == 1
+    get_settings.cache_clear()

@@ -175,7 +175,9 @@ def grafana_webhook() -> dict[str, Any]:
 
     found = _bearer_service()
     service = _service()
-    secret = service.rules.grafana_hmac_secret
+    from oncall.alert_wiring import grafana_hmac_secret
+
+    secret = grafana_hmac_secret()
     if secret and not grafana.signature_valid(secret, router.current_event.body or "", router.current_event.headers):
         raise Unauthenticated("missing or wrong X-Grafana-Alerting-Signature", reason="signature")
     alerts = grafana.to_alerts(_json_body(), found.id)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,6 @@ def alert_service() -> AlertService:
             resolve_policy=ResolvePolicy(knobs.resolve_policy),
             insufficient_data=knobs.insufficient_data,
             cloudwatch_services=dict(knobs.cloudwatch_services),
-            grafana_hmac_secret=knobs.grafana_hmac_secret,
         )
         return AlertService(
             alert_store(),
@@ -47,3 +47,31 @@ def alert_service() -> AlertService:
         )
 
     return wiring._once("alert_service", build)
+
+
+GRAFANA_SECRET_ENV = "ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC"  # noqa: S105 - the variable naming the secret, not it
+
+
+def grafana_hmac_secret() -> str | None:
+    """The secret Grafana signs with, or None when signatures are not required. Read once per cold start: from
+    ``ONCALL_ALERTS_GRAFANA_HMAC_SECRET`` (local runs, tests) or, with ``ONCALL_ALERTS_GRAFANA_HMAC=required``, from
+    the Secrets Manager secret ``grafana-webhook-hmac`` (the deployed stack keeps secrets out of the environment)."""
+
+    def build() -> str | None:
+        knobs = get_settings().alerts
+        if knobs.grafana_hmac_secret:
+            return knobs.grafana_hmac_secret
+        if knobs.grafana_hmac != "required":
+            return None
+        secret_id = os.environ.get(GRAFANA_SECRET_ENV)
+        if not secret_id:
+            raise RuntimeError(f"ONCALL_ALERTS_GRAFANA_HMAC=required but {GRAFANA_SECRET_ENV} is not set")
+        import boto3
+
+        client = boto3.client("secretsmanager", region_name=get_settings().region)
+        value = client.get_secret_value(SecretId=secret_id).get("SecretString")
+        if not isinstance(value, str) or not value.strip():
+            raise RuntimeError("the grafana-webhook-hmac secret is empty")
+        return value.strip()
+
+    return wiring._once("grafana_hmac_secret", build)

@@ -50,7 +50,10 @@ class AlertSettings(BaseModel):
     insufficient_data: Literal["ignore", "trigger", "resolve"] = "ignore"
     #: JSON object: CloudWatch alarm ARN or alarm-name prefix → service id or name
     cloudwatch_services: dict[str, str] = Field(default_factory=dict)
-    #: when set, Grafana webhooks must carry a valid X-Grafana-Alerting-Signature
+    #: ``required``: Grafana webhooks must carry a valid X-Grafana-Alerting-Signature under the secret
+    #: ``grafana-webhook-hmac`` (Secrets Manager); ``off``: not checked
+    grafana_hmac: Literal["off", "required"] = "off"
+    #: the HMAC secret inline (local runs and tests only; it implies ``required``); deployed: the secret above
     grafana_hmac_secret: str | None = None
 
 
@@ -117,6 +120,7 @@ _ALERT_ENV = {
     "resolve_policy": "ONCALL_ALERTS_RESOLVE_POLICY",
     "insufficient_data": "ONCALL_ALERTS_INSUFFICIENT_DATA",
     "cloudwatch_services": "ONCALL_ALERTS_CLOUDWATCH_SERVICES",
+    "grafana_hmac": "ONCALL_ALERTS_GRAFANA_HMAC",
     "grafana_hmac_secret": "ONCALL_ALERTS_GRAFANA_HMAC_SECRET",
 }
 

@@ -133,7 +133,6 @@ class AlertRules:
     insufficient_data: str = "ignore"
     #: CloudWatch alarm ARN or name prefix → service id or name
     cloudwatch_services: Mapping[str, str] | None = None
-    grafana_hmac_secret: str | None = None
 
 
 def alert_entry(alert: Alert) -> dict[str, Any]:
