@@ -3,8 +3,8 @@ callers), page cap, 429/5xx/403 handling, the blocked-person fallback, shared ra
 
 from __future__ import annotations
 
-import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -285,8 +285,19 @@ def test_one_chat_gets_at_most_one_message_per_second(tg: FakeTelegram, locked_d
     )
     assert statuses.count("sent") == len(sent_at) >= 1
     assert set(statuses) <= {"sent", "rate_limited"}
-    # consecutive sends to one chat are spread over distinct seconds
-    assert all(b - a > 0.3 for a, b in itertools.pairwise(sent_at))
+    # What the shared limiter guarantees, read from what is stored: every send took a slot in its own one-second
+    # window of the chat's scope, none held two. (Arrival gaps at the server are not asserted: two slots at the end of
+    # one second and the start of the next may legitimately land milliseconds apart, as with Telegram's own limit.)
+    import boto3
+
+    rows = boto3.client("dynamodb", region_name="us-east-1").query(
+        TableName=os.environ["ONCALL_TABLE_NOTIFICATIONS"],
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"RATE#tg:chat:{chat}"}},
+    )["Items"]
+    counts = [int(r["n"]["N"]) for r in rows]
+    assert counts and all(n == 1 for n in counts), counts
+    assert len(counts) == len(sent_at)
 
 
 def test_the_token_never_reaches_the_logs(tg: FakeTelegram, caplog: pytest.LogCaptureFixture) -> None:
