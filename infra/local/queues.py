@@ -61,6 +61,7 @@ class QueuePoller:
         threads: int = 1,
         poll_seconds: float = 0.1,
         retry_seconds: int = 1,
+        max_idle_seconds: float = 1.0,
     ) -> None:
         self.queue = queue
         self.queue_url = queue_url
@@ -71,6 +72,7 @@ class QueuePoller:
         self.threads = max(1, threads)
         self.poll_seconds = poll_seconds
         self.retry_seconds = retry_seconds
+        self.max_idle_seconds = max_idle_seconds
         #: messages the consumer finished (deleted) and messages it reported failed, for tests and the log
         self.processed = 0
         self.failed = 0
@@ -140,14 +142,20 @@ class QueuePoller:
         return {str(i) for i in ids}
 
     def _run(self) -> None:
+        # an idle queue is polled less and less often (up to once a second), like Lambda's long polling, so an idle
+        # runner costs next to nothing; the first message after a pause waits at most that second
+        idle = self.poll_seconds
         while not self._stop.is_set():
             try:
                 got = self.poll_once()
             except Exception:
                 log.exception("queue %s: poll failed", self.queue.name)
                 got = 0
-            if not got:
-                self._stop.wait(self.poll_seconds)
+            if got:
+                idle = self.poll_seconds
+                continue
+            self._stop.wait(idle)
+            idle = min(max(idle * 2, self.poll_seconds), self.max_idle_seconds)
 
     def start(self) -> None:
         self._stop.clear()

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from infra.local.queues import QueuePoller
-from infra.local.resources import create_queues, queue_arn, queue_url
+from infra.local.resources import create_queues, dead_letter_queue_name, queue_arn, queue_url
 from infra.topology import TOPOLOGY
 from oncall.domain.users import Role
 from tests.support.identity import Session, login_as
@@ -390,3 +390,12 @@ def test_a_poison_message_does_not_block_the_batch(hooks: Hooks, receiver: Webho
         hooks.publish("incident.triggered", title=f"p{i}")
     hooks.drain(lambda: len(receiver.processed) == 3)
     assert hooks.poller.failed >= 1
+    # after max_receive_count receives SQS's redrive policy parks it in the dead-letter queue (alarmed in AWS)
+    dlq = hooks.sqs.get_queue_url(QueueName=dead_letter_queue_name("notifier"))["QueueUrl"]
+
+    def parked() -> list[dict[str, Any]]:
+        return list(hooks.sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages", []))
+
+    hooks.drain(lambda: bool(parked()), timeout=30)
+    assert [m["Body"] for m in parked()] == ["not json"]
+    assert hooks.poller.failed == TOPOLOGY.queue("notifier").max_receive_count
