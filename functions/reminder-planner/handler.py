@@ -3,33 +3,23 @@ shift's reminders. Stale and duplicate deliveries are dropped by the event's ``v
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oncall import wiring
+from oncall.adapters.eventbridge import event_time
 
 logger = Logger(service="oncall-reminder-planner")
-
-
-def _time(event: dict[str, Any]) -> datetime:
-    raw = event.get("time")
-    if isinstance(raw, str):
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            if parsed.tzinfo is not None:
-                return parsed.astimezone(UTC)
-        except ValueError:
-            pass
-    return wiring.clock()()
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail: dict[str, Any] = event["detail"] if isinstance(event.get("detail"), dict) else {}
-    outcome = wiring.reminder_planner().apply_shift_event(str(event.get("detail-type") or ""), detail, _time(event))
+    outcome = wiring.reminder_planner().apply_shift_event(
+        str(event.get("detail-type") or ""), detail, event_time(event, wiring.clock())
+    )
     logger.info(
         "shift event", extra={"detail_type": event.get("detail-type"), "id": detail.get("id"), "outcome": outcome}
     )

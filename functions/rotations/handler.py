@@ -7,32 +7,20 @@ finished by the next one.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oncall import wiring
+from oncall.adapters.eventbridge import event_time
 
 logger = Logger(service="oncall-rotations")
 
 
-def _now(event: dict[str, Any]) -> datetime:
-    raw = event.get("time")
-    if isinstance(raw, str):
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            if parsed.tzinfo is not None:
-                return parsed
-        except ValueError:
-            logger.warning("unparseable event time; using the clock", extra={"time": raw})
-    return wiring.clock()()
-
-
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = wiring.schedule_service().materialise_all(_now(event))
+    results = wiring.schedule_service().materialise_all(event_time(event, wiring.clock()))
     for r in results:
         if r.conflicts:
             logger.warning("rotation slots skipped: they overlap stored shifts", extra=r.to_dict())

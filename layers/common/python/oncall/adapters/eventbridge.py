@@ -1,0 +1,25 @@
+"""Reading EventBridge envelopes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+logger = logging.getLogger("oncall.eventbridge")
+
+
+def event_time(event: Mapping[str, Any], clock: Callable[[], datetime]) -> datetime:
+    """The envelope's ``time`` (UTC) as ``now``, so a delayed or replayed delivery acts for the moment it describes
+    (DESIGN §3); the clock only when the envelope carries no usable time."""
+    raw = event.get("time")
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        logger.warning("unusable event time %r; using the clock", raw[:64])
+    return clock()
