@@ -8,9 +8,7 @@ runner's worker pools are the concurrent invoker. Every invocation is recorded f
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import threading
 import time
 import traceback
@@ -20,7 +18,7 @@ from typing import Any
 
 from infra.local.context import LambdaContext
 from infra.local.contracts import InvokeResult
-from infra.local.loader import LAYER_PATH
+from infra.local.loader import load_function
 from infra.local.resources import function_environment
 from infra.topology import Function, Topology
 
@@ -70,18 +68,7 @@ class InProcessInvoker:
     def _load(self, fn: Function) -> Callable[[Any, Any], Any]:
         handler = self._handlers.get(fn.name)
         if handler is None:
-            for path in (str(LAYER_PATH), str(fn.code_dir)):
-                if path not in sys.path:
-                    sys.path.insert(0, path)
-            module_name = f"oncall_function_{fn.name}"
-            module = sys.modules.get(module_name)
-            if module is None:
-                spec = importlib.util.spec_from_file_location(module_name, fn.code_dir / "handler.py")
-                assert spec and spec.loader
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[module_name] = module
-                spec.loader.exec_module(module)
-            handler = module.handler
+            handler = load_function(fn)
             self._handlers[fn.name] = handler
         return handler
 
