@@ -238,7 +238,11 @@ def _banner(
         lines.append("              " + login % (who, admin["password"]))
     elif admin:
         lines.append(f"  Log in      {admin['username']} with ONCALL_ADMIN_PASSWORD")
-        lines.append("              " + login % (admin["username"], "$ONCALL_ADMIN_PASSWORD"))
+        # double quotes so the shell expands the variable inside the JSON body
+        lines.append(
+            f'              curl -s {api}/auth/login -H "content-type: application/json" '
+            f'-d "{{\\"username\\": \\"{admin["username"]}\\", \\"password\\": \\"$ONCALL_ADMIN_PASSWORD\\"}}"'
+        )
     else:
         lines.append(
             f"  Log in      with the admin kept in {data_dir} (its password was shown at the first start; "
