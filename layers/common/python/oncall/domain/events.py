@@ -30,6 +30,8 @@ KNOWN_DETAIL_TYPES: frozenset[str] = frozenset(
         "shift.updated",
         "shift.deleted",
         "reminder.sent",
+        # a subscription disabled after persistent delivery failures (outgoing webhooks)
+        "webhook.disabled",
     }
 )
 
