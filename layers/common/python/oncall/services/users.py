@@ -57,7 +57,7 @@ def hash_link_code(code: str) -> str:
 def new_user_id() -> str:
     from ulid import ULID
 
-    return str(ULID())
+    return str(ULID()).lower()
 
 
 class UserService:
