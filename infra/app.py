@@ -5,6 +5,8 @@ Context (cdk.json, or ``-c key=value``):
 - ``oncall:stackName`` (``OnCallHub``)
 - ``oncall:logRetentionDays`` (30), ``oncall:throttleRate`` (50 req/s), ``oncall:throttleBurst`` (100)
 - ``oncall:emailSender`` (unset: no mail): the From address of notification mail, a verified SES identity
+- ``oncall:telegramBotUsername`` (unset): the bot's public @username, for ``t.me`` deep links in link codes (not a
+  secret, so a plain environment variable; the token itself stays in Secrets Manager)
 - ``oncall:allowMissingDepsLayer`` (false): template tests only; synthesizes with a stand-in dependency layer.
 """
 
@@ -73,6 +75,7 @@ def build_app(
             throttle_rate=float(node.try_get_context("oncall:throttleRate") or 50),
             throttle_burst=int(node.try_get_context("oncall:throttleBurst") or 100),
             email_sender=str(node.try_get_context("oncall:emailSender") or "") or None,
+            telegram_bot_username=str(node.try_get_context("oncall:telegramBotUsername") or "") or None,
         )
     Tags.of(app).add("project", "oncall-hub")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

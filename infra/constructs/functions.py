@@ -67,6 +67,8 @@ class Resources:
     #: the From address for mail (context ``oncall:emailSender``); functions that send mail get it and may send
     #: from exactly its address and domain identities; None leaves mail off
     email_sender: str | None = None
+    #: the bot's public @username (context ``oncall:telegramBotUsername``), for deep links; None: links omit it
+    telegram_bot_username: str | None = None
 
 
 class Functions(Construct):
@@ -143,6 +145,8 @@ class Functions(Construct):
             queue = resources.queues[qname]
             environment[topology.queue(qname).env_var] = queue.queue_url
             role.add_to_policy(iam.PolicyStatement(actions=SQS_SEND, resources=[queue.queue_arn]))
+        if resources.telegram_bot_username:
+            environment["TELEGRAM_BOT_USERNAME"] = resources.telegram_bot_username.lstrip("@")
         if decl.sends_email and resources.email_sender:
             environment["ONCALL_EMAIL_SENDER"] = resources.email_sender
             role.add_to_policy(

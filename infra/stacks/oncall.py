@@ -36,6 +36,7 @@ class OnCallStack(Stack):
         throttle_burst: int = 100,
         stage: str = "aws",
         email_sender: str | None = None,
+        telegram_bot_username: str | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -57,6 +58,7 @@ class OnCallStack(Stack):
                 secrets=secrets.by_name,
                 queues=self.queues.by_name,
                 email_sender=email_sender,
+                telegram_bot_username=telegram_bot_username,
             ),
             layers=layers,
             log_retention=log_retention,

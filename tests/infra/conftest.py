@@ -32,6 +32,8 @@ TEST_CONTEXT = {
     "oncall:allowMissingDepsLayer": True,
     # mail on, so the SES grants (scoped to the sender's identities) are synthesized and checked
     "oncall:emailSender": "OnCall Hub <oncall@mail.example.com>",
+    # the bot's public name, so link codes carry a t.me deep link in AWS too
+    "oncall:telegramBotUsername": "@oncall_hub_bot",
 }
 
 

@@ -114,6 +114,14 @@ def test_function_environment_names_each_declared_resource(stack: Stack) -> None
             assert env[key] == value, f"{decl.name}: declared {key} must win over the default"
 
 
+def test_every_function_knows_the_bot_username_but_no_token(stack: Stack) -> None:
+    template, _, _ = stack
+    for lid in function_ids(template).values():
+        env = props(template, lid)["Environment"]["Variables"]
+        assert env["TELEGRAM_BOT_USERNAME"] == "oncall_hub_bot"
+        assert "TELEGRAM_BOT_TOKEN" not in env and "TELEGRAM_WEBHOOK_SECRET" not in env
+
+
 def _bus_id(template: dict[str, Any]) -> str:
     (bus,) = resources(template, "AWS::Events::EventBus")
     return bus
