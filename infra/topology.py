@@ -307,14 +307,24 @@ TABLES: tuple[Table, ...] = (
         name="webhooks",
         pk="pk",
         sk="sk",
-        indexes=(Index(name="by-kind", pk="kind", sk="kind_sort"),),
+        indexes=(
+            Index(name="by-kind", pk="kind", sk="kind_sort"),
+            Index(
+                name="by-due",
+                pk="due_bucket",
+                sk="due_sort",
+                include=("id", "subscription_id", "attempts", "lease_until"),
+            ),
+        ),
         ttl_attribute="expires_at",
         doc=(
             "Outgoing webhook subscriptions (WH#<id>/META: url, event types, current and during a rotation the "
             "previous secret, enabled, dead-letter streak) and their deliveries (WH#<id>/DLV#<event time>_<hash>: "
             "body, status pending/succeeded/dead/cancelled, attempts, lease, history; newest first with one Query; "
             "TTL 30 days). "
-            "by-kind (kind = WEBHOOK) lists subscriptions. Details: oncall/adapters/dynamodb/webhooks.py."
+            "by-kind (kind = WEBHOOK) lists subscriptions. by-due is sparse: only pending deliveries carry "
+            "due_bucket (DUE) and due_sort (next attempt time), so the webhook-sweep's Query reads only the overdue "
+            "ones whatever the number stored. Details: oncall/adapters/dynamodb/webhooks.py."
         ),
     ),
     Table(
@@ -522,6 +532,8 @@ QUEUES: tuple[Queue, ...] = (
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(name="materialise-rotations", expression="rate(1 hour)", function="rotations"),
     Schedule(name="send-reminders", expression="rate(1 minute)", function="reminders"),
+    # re-queues webhook attempts whose SQS job was lost (crash after storing, local runner restart)
+    Schedule(name="webhook-sweep", expression="rate(5 minutes)", function="notifier"),
 )
 
 STATE_MACHINES: tuple[StateMachine, ...] = (

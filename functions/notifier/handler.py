@@ -4,6 +4,9 @@ An SQS event source with ``ReportBatchItemFailures``: each message is handled on
 raised are reported back, so one bad receiver or one broken message never blocks or loses the others (SQS makes the
 failed ones visible again after the visibility timeout; after ``max_receive_count`` receives they go to the DLQ).
 Messages are bus events (from the ``notifier-fanout`` rule) or webhook attempt jobs the service queued itself.
+
+The ``webhook-sweep`` schedule invokes the same function with a Scheduled Event (no ``Records``): it re-queues
+attempt jobs for pending deliveries whose job was lost (``WebhookService.sweep``).
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ import logging
 from typing import Any
 
 from oncall import webhook_wiring
+from oncall.adapters.eventbridge import event_time
 from oncall.services.webhooks import AttemptInFlight
 
 log = logging.getLogger("oncall.notifier")
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        result = webhook_wiring.webhook_service().sweep(event_time(event, webhook_wiring.clock()))
+        return {"found": result.found, "requeued": result.requeued, "skipped": result.skipped}
     fanout = webhook_wiring.fanout()
     clock = webhook_wiring.clock()
     failures: list[dict[str, str]] = []

@@ -11,6 +11,12 @@ Lambda ever sleeps). When the schedule is spent the delivery is dead-lettered, l
 ``disable_after_dead`` times in a row is disabled and a ``webhook.disabled`` event is published (outbox).
 
 Every attempt of one delivery carries the same ``webhook-id``: receivers deduplicate on it (Standard Webhooks).
+
+A delivery is stored before its job is queued, and queued jobs live only in SQS: a crash between the two, or a local
+runner restart (the emulator keeps queues in memory), leaves a pending delivery nothing will attempt. ``sweep`` (the
+notifier on a schedule) re-queues a job for each pending delivery overdue by more than ``sweep_grace``; the requeue
+is a conditional write, so concurrent sweeps queue one job, and the attempt claim still makes a duplicate job send
+nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +56,28 @@ log = logging.getLogger("oncall.webhooks")
 JOB_KIND = "webhook.attempt"
 
 
+@dataclass(frozen=True)
+class OverdueDelivery:
+    subscription_id: str
+    delivery_id: str
+    #: attempts claimed so far
+    attempts: int
+    #: when its next attempt was due
+    due: datetime
+    #: set while an attempt holds (or a crashed one held) the delivery
+    lease_until: datetime | None
+    #: the due marker as read: the requeue is conditional on it being unchanged
+    token: str
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    found: int
+    requeued: int
+    #: overdue but an attempt is in flight, or another sweep / attempt got there first
+    skipped: int
+
+
 class AttemptInFlight(Exception):
     """Another invocation holds this attempt's lease (or crashed holding it): try the job again after the lease."""
 
@@ -87,6 +115,8 @@ class WebhookStore(Protocol):
     ) -> None: ...
     def cancel(self, delivery: WebhookDelivery, reason: str, now: datetime) -> None: ...
     def reopen(self, delivery: WebhookDelivery, now: datetime) -> WebhookDelivery | None: ...
+    def overdue(self, cutoff: datetime, limit: int) -> list[OverdueDelivery]: ...
+    def mark_requeued(self, overdue: OverdueDelivery, now: datetime) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -125,6 +155,10 @@ class WebhookSettings:
     rotation_overlap: timedelta = timedelta(hours=24)
     #: protects an attempt in flight; must exceed the timeout (a crash mid-attempt is retried after it)
     lease: timedelta = timedelta(seconds=60)
+    #: a pending delivery this far past its due time has lost its job: the sweep queues another
+    sweep_grace: timedelta = timedelta(minutes=10)
+    #: most deliveries one sweep re-queues (the rest wait for the next run)
+    sweep_batch: int = 500
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WebhookSettings:
@@ -140,6 +174,10 @@ class WebhookSettings:
             values["timeout_s"] = timeout
         if env.get("ONCALL_WEBHOOK_DISABLE_AFTER"):
             values["disable_after_dead"] = max(1, int(env["ONCALL_WEBHOOK_DISABLE_AFTER"]))
+        if env.get("ONCALL_WEBHOOK_SWEEP_GRACE_SECONDS"):
+            values["sweep_grace"] = timedelta(seconds=float(env["ONCALL_WEBHOOK_SWEEP_GRACE_SECONDS"]))
+        if env.get("ONCALL_WEBHOOK_SWEEP_BATCH"):
+            values["sweep_batch"] = max(1, int(env["ONCALL_WEBHOOK_SWEEP_BATCH"]))
         if env.get("ONCALL_WEBHOOK_ROTATION_OVERLAP_SECONDS"):
             values["rotation_overlap"] = timedelta(seconds=int(env["ONCALL_WEBHOOK_ROTATION_OVERLAP_SECONDS"]))
         return cls(**values)
@@ -317,6 +355,27 @@ class WebhookService:
         self._count_dead(sub.id, now)
         return AttemptOutcome("dead", dlv_id, result.status)
 
+    def sweep(self, now: datetime) -> SweepResult:
+        """Re-queue an attempt job for every pending delivery overdue by more than ``sweep_grace``."""
+        found = self.store.overdue(now - self.settings.sweep_grace, self.settings.sweep_batch)
+        requeued = skipped = 0
+        for item in found:
+            if item.lease_until is not None and item.lease_until >= now:
+                skipped += 1  # an attempt is running; its own outcome reschedules it
+                continue
+            # an expired lease is a claimant that crashed: its attempt is claimable again (see WebhookStore.claim)
+            attempts_made = item.attempts - 1 if item.lease_until is not None else item.attempts
+            if not self.store.mark_requeued(item, now):
+                skipped += 1
+                continue
+            # sent after the mark: a crash in between is found again one grace later. The job's own due time is
+            # the delivery's (past) one, so even a sweep acting for a later moment queues a job that runs at once.
+            self.jobs.send(self._job_for(item.subscription_id, item.delivery_id, max(0, attempts_made), item.due), 0)
+            requeued += 1
+        if requeued:
+            log.warning("webhook sweep: re-queued %d overdue deliveries (%d skipped)", requeued, skipped)
+        return SweepResult(found=len(found), requeued=requeued, skipped=skipped)
+
     def _count_dead(self, subscription_id: str, now: datetime) -> None:
         sub = self.store.record_dead(subscription_id)
         if sub is None or not sub.enabled or sub.consecutive_dead < self.settings.disable_after_dead:
@@ -343,10 +402,13 @@ class WebhookService:
             log.warning("webhook %s disabled: %s", sub.id, reason)
 
     def _job(self, delivery: WebhookDelivery, attempts_made: int, due: datetime) -> dict[str, Any]:
+        return self._job_for(delivery.subscription_id, delivery.id, attempts_made, due)
+
+    def _job_for(self, subscription_id: str, delivery_id_: str, attempts_made: int, due: datetime) -> dict[str, Any]:
         return {
             "kind": JOB_KIND,
-            "subscription_id": delivery.subscription_id,
-            "delivery_id": delivery.id,
+            "subscription_id": subscription_id,
+            "delivery_id": delivery_id_,
             "attempts_made": attempts_made,
             "due": due.astimezone(UTC).isoformat(),
         }

@@ -12,6 +12,14 @@ pk                 sk                    item / access pattern
                                          lists deliveries newest first. Expire 30 days after creation (TTL).
 =================  ====================  ========================================================================
 
+GSI ``by-due`` is sparse: only *pending* deliveries carry ``due_bucket`` (always ``DUE``) and ``due_sort`` (when
+the next attempt is due, fixed-width UTC, + ids), set on creation, on a scheduled retry and on a redelivery, removed
+when a delivery succeeds, dies or is cancelled. The sweep's ``Query due_bucket = DUE AND due_sort <= :cutoff``
+therefore reads only deliveries overdue by more than the grace, however many are stored; a requeue moves
+``due_sort`` to the requeue time (conditional on the value read), so concurrent sweeps queue one job per delivery
+and a lost requeue is found again one grace later. One index partition takes every pending delivery's writes
+(~1,000/s): far above what an on-call tool emits.
+
 Secrets are stored as they are (HMAC needs the key itself, unlike our API keys which are hashed); the table is
 encrypted at rest and only the api and notifier functions are granted it.
 
@@ -29,18 +37,19 @@ from typing import Any
 from pynamodb.attributes import BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from oncall.adapters import outbox
 from oncall.domain.events import DomainEvent
 from oncall.domain.webhooks import Attempt, DeliveryStatus, Subscription, WebhookDelivery
-from oncall.services.webhooks import AttemptInFlight
+from oncall.services.webhooks import AttemptInFlight, OverdueDelivery
 
 KIND = "WEBHOOK"
 META = "META"
 DELIVERY_TTL = timedelta(days=30)
+DUE_BUCKET = "DUE"
 
 
 def sub_pk(subscription_id: str) -> str:
@@ -59,6 +68,19 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _stamp(value: datetime) -> str:
+    """Fixed width, so string order is time order (``isoformat`` drops zero microseconds)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _from_stamp(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def due_sort(due: datetime, subscription_id: str, delivery_id: str) -> str:
+    return f"{_stamp(due)}#{subscription_id}#{delivery_id}"
+
+
 class ByKind(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
     class Meta:
         index_name = "by-kind"
@@ -66,6 +88,16 @@ class ByKind(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
 
     kind = UnicodeAttribute(hash_key=True)
     kind_sort = UnicodeAttribute(range_key=True)
+
+
+class ByDue(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by-due"
+        # what the sweep needs to queue a job; never the body
+        projection = IncludeProjection(["id", "subscription_id", "attempts", "lease_until"])
+
+    due_bucket = UnicodeAttribute(hash_key=True)
+    due_sort = UnicodeAttribute(range_key=True)
 
 
 class SubscriptionItem(Model):
@@ -121,6 +153,12 @@ class DeliveryItem(Model):
     lease_until = UnicodeAttribute(null=True)
     history = ListAttribute(of=AttemptMap, default=list)
     expires_at = NumberAttribute()
+    #: present only while pending (sparse index ``by-due``)
+    due_bucket = UnicodeAttribute(null=True)
+    due_sort = UnicodeAttribute(null=True)
+    #: how many times a sweep re-queued a lost attempt job
+    requeues = NumberAttribute(null=True)
+    by_due = ByDue()
 
 
 MODELS: tuple[type[Model], ...] = (SubscriptionItem, DeliveryItem)
@@ -311,6 +349,8 @@ class DynamoWebhookStore:
                 created_at=_iso(delivery.created_at),
                 history=[],
                 expires_at=int((delivery.created_at + DELIVERY_TTL).timestamp()),
+                due_bucket=DUE_BUCKET,
+                due_sort=due_sort(delivery.created_at, delivery.subscription_id, delivery.id),
             ).save(condition=DeliveryItem.pk.does_not_exist())
         except PutError as exc:
             if _conditional(exc):
@@ -397,6 +437,14 @@ class DynamoWebhookStore:
             actions.append(DeliveryItem.next_attempt_at.set(_iso(next_attempt_at)))
         else:
             actions.append(DeliveryItem.next_attempt_at.remove())
+        if status is DeliveryStatus.PENDING:
+            at = next_attempt_at or attempt.at
+            actions += [
+                DeliveryItem.due_bucket.set(DUE_BUCKET),
+                DeliveryItem.due_sort.set(due_sort(at, delivery.subscription_id, delivery.id)),
+            ]
+        else:
+            actions += [DeliveryItem.due_bucket.remove(), DeliveryItem.due_sort.remove()]
         DeliveryItem(sub_pk(delivery.subscription_id), dlv_sk(delivery.id)).update(
             actions=actions,
             # only the claimant of this attempt writes its outcome
@@ -414,6 +462,8 @@ class DynamoWebhookStore:
                     DeliveryItem.status.set(DeliveryStatus.CANCELLED.value),
                     DeliveryItem.history.set(DeliveryItem.history.append([record])),
                     DeliveryItem.lease_until.remove(),
+                    DeliveryItem.due_bucket.remove(),
+                    DeliveryItem.due_sort.remove(),
                 ],
                 condition=DeliveryItem.status == DeliveryStatus.PENDING.value,
             )
@@ -430,6 +480,8 @@ class DynamoWebhookStore:
                     DeliveryItem.attempts.set(0),
                     DeliveryItem.next_attempt_at.set(_iso(now)),
                     DeliveryItem.lease_until.remove(),
+                    DeliveryItem.due_bucket.set(DUE_BUCKET),
+                    DeliveryItem.due_sort.set(due_sort(now, delivery.subscription_id, delivery.id)),
                 ],
                 condition=DeliveryItem.status != DeliveryStatus.PENDING.value,
             )
@@ -438,6 +490,48 @@ class DynamoWebhookStore:
                 return None
             raise
         return self.delivery(delivery.subscription_id, delivery.id)
+
+    # -- the sweep -------------------------------------------------------------------------------------------------
+    def overdue(self, cutoff: datetime, limit: int) -> list[OverdueDelivery]:
+        """Pending deliveries whose next attempt was due at or before ``cutoff``, oldest first (index reads only)."""
+        out: list[OverdueDelivery] = []
+        result = DeliveryItem.by_due.query(
+            DUE_BUCKET,
+            DeliveryItem.due_sort <= _stamp(cutoff) + "~",
+            limit=limit,
+            page_size=min(limit, 100),
+        )
+        for item in result:
+            out.append(
+                OverdueDelivery(
+                    subscription_id=item.subscription_id,
+                    delivery_id=item.id,
+                    attempts=int(item.attempts or 0),
+                    due=_from_stamp(str(item.due_sort).split("#", 1)[0]),
+                    lease_until=_dt(item.lease_until),
+                    token=str(item.due_sort),
+                )
+            )
+        return out
+
+    def mark_requeued(self, overdue: OverdueDelivery, now: datetime) -> bool:
+        """Move the delivery's due time to ``now`` if nobody touched it since it was read; False otherwise (another
+        sweep requeued it, an attempt ran, or it ended)."""
+        try:
+            DeliveryItem(sub_pk(overdue.subscription_id), dlv_sk(overdue.delivery_id)).update(
+                actions=[
+                    DeliveryItem.due_sort.set(due_sort(now, overdue.subscription_id, overdue.delivery_id)),
+                    DeliveryItem.requeues.add(1),
+                ],
+                condition=(DeliveryItem.status == DeliveryStatus.PENDING.value)
+                & (DeliveryItem.due_sort == overdue.token)
+                & (DeliveryItem.attempts == overdue.attempts),
+            )
+        except UpdateError as exc:
+            if _conditional(exc):
+                return False
+            raise
+        return True
 
 
 def _conditional(exc: Exception) -> bool:
