@@ -97,7 +97,7 @@ telegram-webhook: sync ## register the bot's webhook (URL + secret) with Telegra
 	$(UV) run --no-sync python -m infra.telegram_webhook $(if $(STACK),--stack "$(STACK)") $(if $(URL),--url "$(URL)") $(ARGS)
 
 bench: sync-dev ## run the benchmarks; each prints a table
-	for b in bench/*.py; do echo "== $$b"; $(UV) run --no-sync python $$b || exit 1; done
+	for b in bench/[!_]*.py; do echo "== $$b"; $(UV) run --no-sync python $$b || exit 1; done
 
 clean: ## remove build output and local state
 	rm -rf cdk.out layers/deps .pytest_cache .mypy_cache .ruff_cache

@@ -34,37 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
 
 import tests.conftest  # noqa: E402,F401  (test-only credentials and a cheap KDF: this runs against the emulator)
+from bench._load import rate  # noqa: E402
 
 SERVICES = 12
-
-
-def rate(threads: int, seconds: float, op: Callable[[int], Callable[[], None]]) -> float:
-    counts = [0] * threads
-    errors: list[BaseException] = []
-    gate = threading.Barrier(threads + 1)
-    stop_at = [0.0]
-
-    def work(i: int) -> None:
-        call = op(i)
-        gate.wait()
-        try:
-            while time.monotonic() < stop_at[0]:
-                call()
-                counts[i] += 1
-        except BaseException as exc:
-            errors.append(exc)
-
-    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    stop_at[0] = time.monotonic() + seconds
-    gate.wait()
-    began = time.monotonic()
-    for t in pool:
-        t.join()
-    if errors:
-        raise errors[0]
-    return sum(counts) / (time.monotonic() - began)
 
 
 def throughput(seconds: float) -> list[tuple[int, float, float, float, float]]:

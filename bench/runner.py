@@ -17,7 +17,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,37 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from bench._load import rate  # noqa: E402
 from tests.e2e.launch import Runner, start_runner  # noqa: E402
-
-
-def rate(threads: int, seconds: float, op: Callable[[], Callable[[], None]]) -> float:
-    """Operations per second with ``threads`` workers, each running its own ``op()`` closure for ``seconds``."""
-    counts = [0] * threads
-    errors: list[BaseException] = []
-    start_gate = threading.Barrier(threads + 1)
-    stop_at = [0.0]
-
-    def work(i: int) -> None:
-        call = op()
-        start_gate.wait()
-        try:
-            while time.monotonic() < stop_at[0]:
-                call()
-                counts[i] += 1
-        except BaseException as exc:
-            errors.append(exc)
-
-    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    stop_at[0] = time.monotonic() + seconds
-    start_gate.wait()
-    began = time.monotonic()
-    for t in pool:
-        t.join()
-    if errors:
-        raise errors[0]
-    return sum(counts) / (time.monotonic() - began)
 
 
 def emulator_put(runner: Runner) -> Callable[[], None]:
@@ -127,8 +97,8 @@ def main() -> None:
                 # Interleaved short rounds, so a burst of load from elsewhere on the machine hits both sides.
                 raws, apis = [], []
                 for _ in range(3):
-                    raws.append(rate(threads, args.seconds / 3, lambda: emulator_put(runner)))
-                    apis.append(rate(threads, args.seconds / 3, lambda: api_put(runner)))
+                    raws.append(rate(threads, args.seconds / 3, lambda _i: emulator_put(runner)))
+                    apis.append(rate(threads, args.seconds / 3, lambda _i: api_put(runner)))
                 rows.append((threads, statistics.median(raws), statistics.median(apis)))
             print("one conditional PutItem                  threads   emulator ops/s   runner API req/s   API/emulator")
             for threads, raw, api in rows:
