@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,8 @@ def without_runtime_provided(reqs: list[Requirement], project: str) -> list[Requ
 
 
 def find_uv() -> str | None:
-    for candidate in (os.environ.get("UV"), shutil.which("uv"), str(ROOT / ".tools" / "bin" / "uv")):
+    venv_uv = str(Path(sys.executable).parent / "uv")  # the deploy group installs uv beside the interpreter
+    for candidate in (os.environ.get("UV"), venv_uv, shutil.which("uv"), str(ROOT / ".tools" / "bin" / "uv")):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
