@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,22 @@ def start_runner(
         time.sleep(0.05)
     info = json.loads(ready.read_text())
     return Runner(proc=proc, info=info, log_path=log_path, startup_s=time.monotonic() - started)
+
+
+def eventually[T](check: Callable[[], T], timeout: float = 45.0, what: str = "", every: float = 0.1) -> T:
+    """Poll ``check`` until it returns something truthy: asynchronous paths (bus, queues, workflows) settle in their
+    own time, and a test waits for the outcome rather than for a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def ok(resp: Any, status: int = 200) -> Any:
+    """The JSON body of ``resp`` after checking its status (the body is shown when it differs)."""
+    assert resp.status_code == status, resp.text
+    return resp.json()

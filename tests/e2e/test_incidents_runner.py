@@ -10,12 +10,12 @@ incident service → SendTaskSuccess.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.launch import PRODUCT_TOPOLOGY, Runner, start_runner
+from tests.e2e.launch import PRODUCT_TOPOLOGY, Runner, eventually, ok, start_runner
 
 pytestmark = pytest.mark.e2e
 
@@ -31,22 +31,6 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
         yield r
     finally:
         r.stop()  # the emulator stops every running execution on the way down
-
-
-def eventually[T](check: Callable[[], T], timeout: float = 30.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
 
 
 def signed_in(product: Runner) -> dict[str, str]:

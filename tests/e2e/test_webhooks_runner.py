@@ -9,13 +9,11 @@ list and is redelivered. The person who acknowledged gets the resolution by mail
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.launch import PRODUCT_TOPOLOGY, Runner, start_runner
+from tests.e2e.launch import PRODUCT_TOPOLOGY, Runner, eventually, ok, start_runner
 from tests.support.receivers import SmtpCapture, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -46,22 +44,6 @@ def product(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpCapture) -> Iter
         yield r
     finally:
         r.stop()
-
-
-def eventually[T](check: Callable[[], T], timeout: float = 45.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
 
 
 def login(product: Runner, username: str, password: str) -> dict[str, str]:
