@@ -63,3 +63,22 @@ def aws() -> Iterator[dict[str, Any]]:
                 else:
                     os.environ[k] = v
             get_settings.cache_clear()
+
+
+@pytest.fixture
+def locked_aws(aws: dict[str, str]) -> Iterator[dict[str, str]]:
+    """``aws`` with moto's DynamoDB made atomic under threads, as the local runner makes it (DESIGN §7): race tests
+    then race our conditional writes and transactions, not moto's internals. Services are rebuilt on both sides so
+    none keeps a client from before."""
+    from infra.local import dynamo_lock
+    from oncall import wiring
+
+    already = dynamo_lock.installed()
+    dynamo_lock.install()
+    wiring.reset()
+    try:
+        yield aws
+    finally:
+        wiring.reset()
+        if not already:
+            dynamo_lock.uninstall()

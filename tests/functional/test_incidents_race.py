@@ -10,13 +10,10 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
 
-from infra.local import dynamo_lock
 from oncall.domain.errors import ConcurrentUpdate
 from oncall.domain.escalation import Level, Target, TargetType
 from oncall.domain.incidents import Action, IllegalTransition, Severity, Status
@@ -24,19 +21,6 @@ from oncall.domain.users import Role, User
 from tests.support.identity import make_user
 
 THREADS = 50
-
-
-@pytest.fixture
-def locked(aws: dict[str, str]) -> Iterator[dict[str, str]]:
-    from oncall import wiring
-
-    wiring.reset()
-    dynamo_lock.install()
-    try:
-        yield aws
-    finally:
-        dynamo_lock.uninstall()
-        wiring.reset()
 
 
 def setup_incident() -> tuple[Any, User, str]:
@@ -102,7 +86,7 @@ def outbox_versions(env: dict[str, str], incident_id: str) -> list[tuple[int, st
     return [(int(i["version"]["N"]), i["detail_type"]["S"]) for i in items]
 
 
-def test_fifty_identical_moves_have_exactly_one_winner_each(locked: dict[str, str]) -> None:
+def test_fifty_identical_moves_have_exactly_one_winner_each(locked_aws: dict[str, str]) -> None:
     service, actor, incident_id = setup_incident()
     for action in (Action.ACKNOWLEDGE, Action.RESOLVE, Action.REOPEN, Action.RESOLVE, Action.CLOSE):
         outcomes = race(service, actor, incident_id, [action] * THREADS)
@@ -112,7 +96,7 @@ def test_fifty_identical_moves_have_exactly_one_winner_each(locked: dict[str, st
     stored = service.get(incident_id)
     assert final is stored.status is Status.CLOSED
     assert versions == list(range(2, stored.version + 1))  # one entry per change, no gaps, no duplicates
-    assert outbox_versions(locked, incident_id) == [
+    assert outbox_versions(locked_aws, incident_id) == [
         (1, "incident.triggered"),
         (2, "incident.acknowledged"),
         (3, "incident.resolved"),
@@ -122,7 +106,7 @@ def test_fifty_identical_moves_have_exactly_one_winner_each(locked: dict[str, st
     ]
 
 
-def test_fifty_mixed_moves_leave_a_timeline_that_replays(locked: dict[str, str]) -> None:
+def test_fifty_mixed_moves_leave_a_timeline_that_replays(locked_aws: dict[str, str]) -> None:
     service, actor, incident_id = setup_incident()
     rng = random.Random(7)
     public = [Action.ACKNOWLEDGE, Action.UNACKNOWLEDGE, Action.RESOLVE, Action.REOPEN]
@@ -135,5 +119,5 @@ def test_fifty_mixed_moves_leave_a_timeline_that_replays(locked: dict[str, str])
     assert final is stored.status
     assert len(versions) == wins  # every win is one timeline transition and nothing else is
     assert versions == list(range(2, stored.version + 1))
-    events = outbox_versions(locked, incident_id)
+    events = outbox_versions(locked_aws, incident_id)
     assert [v for v, _ in events] == list(range(1, stored.version + 1))

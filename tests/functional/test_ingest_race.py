@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from infra.local import dynamo_lock
 from oncall.domain.alerts import Alert, AlertAction, bound_raw
 from oncall.domain.escalation import Level, Target, TargetType
 from oncall.domain.incidents import Severity, Source
@@ -23,19 +20,6 @@ from tests.support.alerts import incident_metas, items
 from tests.support.identity import make_user
 
 THREADS = 100
-
-
-@pytest.fixture
-def locked(aws: dict[str, str]) -> Iterator[dict[str, str]]:
-    from oncall import wiring
-
-    wiring.reset()
-    dynamo_lock.install()
-    try:
-        yield aws
-    finally:
-        dynamo_lock.uninstall()
-        wiring.reset()
 
 
 def service_id() -> str:
@@ -85,7 +69,7 @@ def race(jobs: list[Callable[[], Any]]) -> Counter[str]:
     return results
 
 
-def test_100_identical_alerts_at_once_make_one_incident_counting_every_accepted_one(locked: dict[str, str]) -> None:
+def test_100_identical_alerts_at_once_make_one_incident_counting_every_accepted_one(locked_aws: dict[str, str]) -> None:
     from oncall.alert_wiring import alert_service
 
     svc = service_id()
@@ -103,7 +87,7 @@ def test_100_identical_alerts_at_once_make_one_incident_counting_every_accepted_
     assert claim["incident_id"]["S"] == meta["id"]["S"] and claim["open_keys"]["SS"] == ["disk-db-1"]
 
 
-def test_100_distinct_keys_at_once_make_100_incidents(locked: dict[str, str]) -> None:
+def test_100_distinct_keys_at_once_make_100_incidents(locked_aws: dict[str, str]) -> None:
     from oncall.alert_wiring import alert_service
 
     svc = service_id()
@@ -115,7 +99,7 @@ def test_100_distinct_keys_at_once_make_100_incidents(locked: dict[str, str]) ->
     assert len({m["dedup_key"]["S"] for m in metas}) == THREADS
 
 
-def test_keys_of_one_group_resolving_at_once_resolve_the_incident_exactly_once(locked: dict[str, str]) -> None:
+def test_keys_of_one_group_resolving_at_once_resolve_the_incident_exactly_once(locked_aws: dict[str, str]) -> None:
     from oncall.alert_wiring import alert_service
 
     svc = service_id()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,20 +47,6 @@ class RecordingStore(DynamoScheduleStore):
             self.committed.append(change)
 
 
-@pytest.fixture
-def locked_dynamo(aws: dict[str, str]) -> Iterator[None]:
-    from infra.local import dynamo_lock
-    from oncall import wiring
-
-    already = dynamo_lock.installed()
-    dynamo_lock.install()
-    wiring.reset()
-    yield
-    wiring.reset()
-    if not already:
-        dynamo_lock.uninstall()
-
-
 def stored_shifts() -> tuple[dict[str, Shift], list[dict[str, Any]]]:
     client = boto3.client("dynamodb", region_name="us-east-1")
     items: list[dict[str, Any]] = []
@@ -86,7 +71,7 @@ def stored_shifts() -> tuple[dict[str, Shift], list[dict[str, Any]]]:
     return by_id, items
 
 
-def test_sixteen_threads_racing_creates_moves_deletes_keep_s1_s2_and_match_the_log(locked_dynamo: None) -> None:
+def test_sixteen_threads_racing_creates_moves_deletes_keep_s1_s2_and_match_the_log(locked_aws: None) -> None:
     admin = make_user(Role.ADMIN)
     people = [make_user(Role.RESPONDER).id for _ in range(4)]
     store = RecordingStore(TABLE, outbox=transact_put)
@@ -214,7 +199,7 @@ class InterleavingStore(DynamoScheduleStore):
         super().apply(change)
 
 
-def test_losing_every_race_ends_in_concurrent_update_after_bounded_jittered_retries(locked_dynamo: None) -> None:
+def test_losing_every_race_ends_in_concurrent_update_after_bounded_jittered_retries(locked_aws: None) -> None:
     admin = make_user(Role.ADMIN)
     ann, bob = make_user(Role.RESPONDER).id, make_user(Role.RESPONDER).id
     people = UserDirectory(DynamoUserStore())

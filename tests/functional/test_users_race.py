@@ -7,29 +7,13 @@ local runner installs) is on, as it is in the runner: the race is between our tr
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import boto3
-import pytest
 
 from oncall.domain.users import Role, UsernameTaken
 from tests.support.identity import PASSWORD
 
 THREADS = 20
-
-
-@pytest.fixture
-def locked_dynamo(aws) -> Iterator[None]:
-    from infra.local import dynamo_lock
-    from oncall import wiring
-
-    already = dynamo_lock.installed()
-    dynamo_lock.install()
-    wiring.reset()
-    yield
-    wiring.reset()
-    if not already:
-        dynamo_lock.uninstall()
 
 
 def _race(create) -> tuple[list[object], list[BaseException]]:
@@ -66,7 +50,7 @@ def _stored(table: str) -> list[dict]:
     return items
 
 
-def test_twenty_parallel_creates_of_one_username_store_exactly_one_user(locked_dynamo, aws):
+def test_twenty_parallel_creates_of_one_username_store_exactly_one_user(locked_aws, aws):
     from oncall import wiring
     from oncall.services.users import NewUser
 
@@ -89,7 +73,7 @@ def test_twenty_parallel_creates_of_one_username_store_exactly_one_user(locked_d
     assert len([i for i in items if i["sk"]["S"] == "PROFILE"]) == 1
 
 
-def test_parallel_refresh_of_one_token_yields_one_successor(locked_dynamo, aws):
+def test_parallel_refresh_of_one_token_yields_one_successor(locked_aws, aws):
     """Two tabs x10: every concurrent refresh of one token gets the same successor; the family stays alive."""
     from oncall import wiring
     from oncall.services.users import NewUser
