@@ -5,6 +5,9 @@ folder), the worker pools the emulator and the gateway invoke functions through,
 127.0.0.1:8000, runner endpoints under ``/_local/``), the first admin, and Telegram polling when configured. Prints a
 banner, writes ``--ready-file``, and on Ctrl-C / SIGTERM stops in reverse order: gateway, workers, then the emulator
 (which writes its snapshot). Configuration: ``infra/local/config.py``.
+
+One clock (``clock.ShiftedClock``, moved by ``POST /_local/clock``) drives schedules, Step Functions' waits and every
+function's ``now``; its offset reaches the workers through a small shared file (``clock.OffsetFile``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from infra.topology import Function  # noqa: E402
 log = logging.getLogger("oncall.local")
 #: the Telegram sandbox's chats, kept next to the emulator's snapshot
 SANDBOX_FILE = "telegram-sandbox.json"
+#: the clock offset the workers read (the snapshot keeps the offset itself)
+CLOCK_FILE = "clock-offset"
 SANDBOX_SAVE_SECONDS = 30.0
 fn_log = logging.getLogger("oncall.fn")
 
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 
-    from infra.local.clock import ShiftedClock
+    from infra.local.clock import OffsetFile, ShiftedClock
     from infra.local.emulator import Emulator
 
     busy = [
@@ -95,8 +100,20 @@ def main(argv: list[str] | None = None) -> int:
 
     # An ephemeral run keeps nothing, not even its certificate.
     scratch = tempfile.TemporaryDirectory(prefix="oncall-local-") if data_dir is None else None
-    pools = WorkerPools(topology, env_for, endpoint_url="", concurrency=concurrency, log=_function_line)
-    emulator = Emulator(topology, pools, host=cfg.host, port=cfg.emulator_port, data_dir=data_dir, clock=ShiftedClock())
+    state_dir = data_dir or Path(scratch.name if scratch else ".")
+    clock = ShiftedClock()
+    offset_file = OffsetFile.create(state_dir / CLOCK_FILE)
+    # subscribed before the emulator restores the saved offset, so workers see it from their first call
+    clock.subscribe(lambda _delta: offset_file.write(clock.offset.total_seconds()))
+    pools = WorkerPools(
+        topology,
+        env_for,
+        endpoint_url="",
+        concurrency=concurrency,
+        log=_function_line,
+        clock_file=offset_file.path,
+    )
+    emulator = Emulator(topology, pools, host=cfg.host, port=cfg.emulator_port, data_dir=data_dir, clock=clock)
     gateway: Gateway | None = None
     poller: TelegramPoller | None = None
     try:
@@ -113,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             host=cfg.host,
             port=cfg.http_port,
             https_port=cfg.https_port,
-            cert_dir=(data_dir or Path(scratch.name if scratch else ".")) / "tls",
+            cert_dir=state_dir / "tls",
             clock=emulator,
             telegram=sandbox,
             telegram_secret=telegram.webhook_secret,
@@ -176,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                 gateway.telegram.save(data_dir / SANDBOX_FILE)
         pools.close()
         emulator.stop()
+        offset_file.close()
+        offset_file.path.unlink(missing_ok=True)
         if scratch is not None:
             scratch.cleanup()
         if cfg.ready_file:
@@ -262,7 +281,9 @@ def _banner(
         )
     lines += [
         f"  Mail        {api}/_local/mail",
-        f'  Clock       curl -X POST {api}/_local/clock -d \'{{"advance": "PT10M"}}\'   (fires due schedules)',
+        f'  Clock       curl -X POST {api}/_local/clock -d \'{{"advance": "PT10M"}}\'',
+        "              jumps ahead: fires due schedules, ends escalation timeouts, ack timeouts and auto-close",
+        "              waits it covers, and moves the API's and every function's now",
         f"  Data        {data_dir} (kept across restarts)" if data_dir else "  Data        ephemeral (nothing kept)",
         "  Stop        Ctrl-C",
         "",

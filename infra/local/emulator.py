@@ -7,7 +7,8 @@
   ``host:port`` (``endpoint_url``), used by the runner's worker processes and by external tools (``aws
   --endpoint-url``, scripts). Port 4566 is LocalStack's and Floci's, so the same scripts work against all three.
 - Step Functions executes state machines (``execute_state_machine``); ``MOTO_PORT`` points its service
-  integrations at the server whenever boto3 is not intercepted in-process.
+  integrations at the server whenever boto3 is not intercepted in-process. Its waits (task timeouts, ``Wait``
+  states, retry intervals) run on the emulator's clock (``waits``), so ``advance_clock`` ends them as it passes.
 - DynamoDB serialised behind one lock (``dynamo_lock``), because moto's is not atomic under threads.
 - Every function the topology declares is registered in moto's docker-free Lambda backend (``oncall-<name>``), and
   every invocation moto would make (``lambda.invoke`` by a client, a Step Functions ``lambda:invoke`` task, an
@@ -50,7 +51,7 @@ from infra.local.clock import Clock, ShiftedClock
 from infra.local.config import DEFAULT_MAIL_SENDER
 from infra.local.contracts import Invoker, InvokeResult
 from infra.local.eventbus import Delivery, envelope, scheduled_event
-from infra.local.hooks import Hooks, verify_hook_points
+from infra.local.hooks import ClockHooks, Hooks, verify_hook_points
 from infra.local.queues import QueuePoller
 from infra.local.resources import (
     ACCOUNT_ID,
@@ -67,6 +68,7 @@ from infra.local.resources import (
 )
 from infra.local.scheduler import ScheduledRule, Scheduler
 from infra.local.streams import StreamPoller
+from infra.local.waits import ClockWaits
 from infra.topology import Topology
 
 log = logging.getLogger("oncall.local.emulator")
@@ -126,6 +128,8 @@ class Emulator:
         self.port = port
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.clock: Clock = clock if clock is not None else ShiftedClock()
+        #: what Step Functions waits with while this emulator runs
+        self.waits = ClockWaits(now=self.clock.now)
         self.snapshot_seconds = snapshot_seconds
         self.scheduler_tick_seconds = scheduler_tick_seconds
         self.stream_poll_seconds = stream_poll_seconds
@@ -145,6 +149,7 @@ class Emulator:
         self._mock: Any = None
         self._server: Any = None
         self._hooks: Hooks | None = None
+        self._clock_hooks: ClockHooks | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._delivery: Delivery | None = None
         self._scheduler: Scheduler | None = None
@@ -197,6 +202,9 @@ class Emulator:
         dynamo_lock.install()
         self._hooks = Hooks(self)
         self._hooks.install()
+        self._clock_hooks = ClockHooks(self.waits)
+        self._clock_hooks.install()
+        self.clock.subscribe(self.waits.advanced)
 
         _check_port_free(self.host, self.port)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -297,6 +305,9 @@ class Emulator:
             if self._server is not None:
                 self._server.stop()
         finally:
+            self.clock.unsubscribe(self.waits.advanced)
+            if self._clock_hooks is not None:
+                self._clock_hooks.uninstall()
             if self._hooks is not None:
                 self._hooks.uninstall()
             dynamo_lock.uninstall()
@@ -304,6 +315,7 @@ class Emulator:
                 self._mock.stop(remove_data=True)
             self._restore_env()
             self._mock = self._server = self._hooks = self._executor = self._delivery = self._scheduler = None
+            self._clock_hooks = None
             self._pollers = {}
             self._queue_pollers = {}
             self._clients = {}
@@ -331,7 +343,7 @@ class Emulator:
         self._saved_env = {}
 
     def _stop_executions(self) -> None:
-        """Executions run in moto's threads (Wait states sleep for real): end them so nothing outlives the stop."""
+        """Executions run in moto's threads, waiting on the clock: end them so nothing outlives the stop."""
         try:
             sfn = self.client("stepfunctions")
             for ex in persistence.running_executions(sfn):
@@ -449,7 +461,9 @@ class Emulator:
 
     def advance_clock(self, delta: timedelta) -> list[str]:
         """Move the clock forward and fire, in order, every schedule due up to the new time; each firing's event has
-        ``time`` = its due time and has been handled when this returns. Returns ``["<rule>@<time>", ...]``."""
+        ``time`` = its due time and has been handled when this returns. Step Functions waits the jump covers (task
+        timeouts, ``Wait`` states, retry intervals) end as soon as the clock has moved, before the schedules fire;
+        what the executions do next runs on its own. Returns ``["<rule>@<time>", ...]``."""
         if self._scheduler is None:
             raise RuntimeError("the emulator is not running")
         return [str(f) for f in self._scheduler.advance(delta)]

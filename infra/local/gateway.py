@@ -9,7 +9,9 @@ runner's log. A throttled invocation is 429.
 Runner-only endpoints, under ``/_local/`` (nothing in AWS answers them):
 
 - ``GET /_local/clock`` → ``{"now"}``; ``POST /_local/clock {"advance": "PT10M"}`` (ISO-8601 duration or seconds)
-  moves the emulator's clock forward and fires the schedules that fell due → ``{"now", "fired": [...]}``.
+  moves the runner's one clock forward → ``{"now", "fired": [...]}``: the schedules that fell due have fired, the
+  Step Functions waits it covers have ended (escalation timeouts, ack timeouts, auto-close, ``Wait`` states, retry
+  intervals) and every function's ``now`` has moved with it.
 - ``/_local/telegram/bot<token>/<method>``: the Bot API sandbox (``sandbox.TelegramSandbox``);
   ``GET /_local/telegram/outbox[?chat_id=]``; ``POST /_local/telegram/send {"chat_id", "text" | "callback_data",
   "message_id"?, "from"?}`` delivers an Update to the bot function and answers with the bot's replies.

@@ -32,6 +32,24 @@ transform_input=True)``                                                delivered
 (``stream_shard``, ``latest_stream_label``, ``table_arn``)              ARN (instance attributes: checked in source)
 =====================================================================  ================================================
 
+``ClockHooks`` makes Step Functions wait on the runner's clock (``waits.ClockWaits``) by replacing names the
+interpreter's modules imported, under ``moto.stepfunctions.parser.asl``; the methods that use them are checked in
+source (``SOURCE_USES``), so a moto that waits some other way fails loudly instead of silently waiting in real time:
+
+=====================================================================  ================================================
+name replaced (module)                                                 the wait it moves onto the runner's clock
+=====================================================================  ================================================
+``threading`` (``component.state.exec.execute_state``)                 a task's ``TimeoutSeconds[Path]``
+                                                                       (``ExecutionState._evaluate_with_timeout``)
+``Event`` (``eval.callback.callback``)                                 a ``.waitForTaskToken`` task's wait for its
+                                                                       answer, heartbeats
+``threading`` (``eval.environment``)                                   ``program_state_event``, which ``Wait`` states
+                                                                       wait on
+``time`` (``component.state.wait.wait_function.wait_function``)        how long a ``Wait`` state has waited
+``datetime`` (``component.state.wait.wait_function.timestamp``)        ``Timestamp``/``TimestampPath`` waits' "now"
+``time`` (``component.common.retry.retrier_decl``)                     ``Retry`` intervals (``time.sleep``)
+=====================================================================  ================================================
+
 ``verify_hook_points`` fails loudly (at emulator start, and in ``tests/functional/test_emulator_hooks.py``) when the
 moto version or any of these signatures moves, instead of letting the runner silently stop delivering.
 """
@@ -46,10 +64,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from infra.local.contracts import InvokeResult
+from infra.local.waits import ClockWaits
 
 log = logging.getLogger("oncall.local.hooks")
 
 MOTO_VERSION = "5.2.5"
+_SFN = "moto.stepfunctions.parser.asl."
 
 #: (module, qualified attribute, expected parameter names or None when only existence matters)
 HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
@@ -78,6 +98,45 @@ HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("moto.dynamodbstreams.models", "DynamoDBStreamsBackend.get_records", ("self", "iterator_arn", "limit")),
     ("moto.moto_server.threaded_moto_server", "ThreadedMotoServer.get_host_and_port", ("self",)),
     ("moto.settings", "moto_server_port", ()),
+    (_SFN + "component.state.exec.execute_state", "threading", None),
+    (_SFN + "component.state.exec.execute_state", "ExecutionState._evaluate_with_timeout", ("self", "env")),
+    (_SFN + "eval.callback.callback", "Event", None),
+    (_SFN + "eval.callback.callback", "CallbackEndpoint.wait", ("self", "timeout")),
+    (_SFN + "eval.environment", "threading", None),
+    (_SFN + "component.state.wait.wait_function.wait_function", "time", None),
+    (
+        _SFN + "component.state.wait.wait_function.wait_function",
+        "WaitFunction._wait_interval",
+        ("self", "env", "wait_seconds"),
+    ),
+    (_SFN + "component.state.wait.wait_function.timestamp", "datetime", None),
+    (_SFN + "component.state.wait.wait_function.timestamp", "Timestamp._get_wait_seconds", ("self", "env")),
+    (_SFN + "component.common.retry.retrier_decl", "time", None),
+    (_SFN + "component.common.retry.retrier_decl", "RetrierDecl._eval_body", ("self", "env")),
+)
+
+#: where the Step Functions interpreter waits, and how (source that must still be there for ``ClockHooks`` to work)
+SOURCE_USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        _SFN + "component.state.exec.execute_state",
+        "ExecutionState._evaluate_with_timeout",
+        ("threading.Event()", ".wait(timeout_seconds)"),
+    ),
+    (_SFN + "eval.callback.callback", "CallbackEndpoint.__init__", ("self._notify_event = Event()",)),
+    (_SFN + "eval.callback.callback", "CallbackEndpoint.wait", ("self._notify_event.wait(timeout=timeout)",)),
+    (_SFN + "eval.callback.callback", "HeartbeatEndpoint.__init__", ("Event()",)),
+    (_SFN + "eval.environment", "Environment.__init__", ("self.program_state_event = threading.Event()",)),
+    (
+        _SFN + "component.state.wait.wait_function.wait_function",
+        "WaitFunction._wait_interval",
+        ("time.time()", "env.program_state_event.wait(wait_seconds)"),
+    ),
+    (
+        _SFN + "component.state.wait.wait_function.timestamp",
+        "Timestamp._get_wait_seconds",
+        ("datetime.datetime.now()",),
+    ),
+    (_SFN + "component.common.retry.retrier_decl", "RetrierDecl._eval_body", ("time.sleep(interval_seconds)",)),
 )
 
 
@@ -121,6 +180,7 @@ def verify_hook_points() -> None:
             if got != params:
                 problems.append(f"{module_name}.{qualname}{got} != expected {params}")
     problems.extend(_instance_attributes())
+    problems.extend(_source_uses())
     if problems:
         raise HookPointMoved("moto internals the local runner hooks have moved:\n  " + "\n  ".join(problems))
 
@@ -143,6 +203,24 @@ def _instance_attributes() -> list[str]:
             continue
         source = inspect.getsource(cls)
         problems.extend(f"{module_name}.{cls_name} no longer sets .{a}" for a in attrs if f"self.{a} =" not in source)
+    return problems
+
+
+def _source_uses() -> list[str]:
+    import importlib
+
+    problems = []
+    for module_name, qualname, snippets in SOURCE_USES:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if obj is None:
+            problems.append(f"{module_name}.{qualname} is gone")
+            continue
+        source = inspect.getsource(obj)
+        problems.extend(f"{module_name}.{qualname} no longer uses {s}" for s in snippets if s not in source)
     return problems
 
 
@@ -180,16 +258,29 @@ def _header(headers: Any, name: str) -> str | None:
     return None
 
 
-class Hooks:
+class _Patches:
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
+        self._saved.append((owner, name, owner.__dict__.get(name)))
+        setattr(owner, name, replacement)
+
+    def uninstall(self) -> None:
+        while self._saved:
+            owner, name, original = self._saved.pop()
+            if original is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+
+class Hooks(_Patches):
     """Installs the patches for one ``Routes`` (only one emulator per process can own moto's backends)."""
 
     def __init__(self, routes: Routes) -> None:
+        super().__init__()
         self.routes = routes
-        self._saved: list[tuple[type, str, Any]] = []
-
-    def _patch(self, owner: type, name: str, replacement: Callable[..., Any]) -> None:
-        self._saved.append((owner, name, owner.__dict__.get(name)))
-        setattr(owner, name, replacement)
 
     def install(self) -> None:
         from moto.awslambda.models import LambdaBackend, LambdaFunction
@@ -259,13 +350,31 @@ class Hooks:
         self._patch(Rule, "send_to_targets", send_to_targets)
         self._patch(EventsBackend, "put_events", put_events)
 
-    def uninstall(self) -> None:
-        while self._saved:
-            owner, name, original = self._saved.pop()
-            if original is None:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, original)
+
+class ClockHooks(_Patches):
+    """Step Functions waits on ``waits`` (the runner's clock) instead of the wall clock; see the table above.
+
+    Module names are replaced rather than methods, so moto's own code keeps running unchanged; only what it waits
+    with is different. Executions started before ``install`` keep the events they already made.
+    """
+
+    def __init__(self, waits: ClockWaits) -> None:
+        super().__init__()
+        self.waits = waits
+
+    def install(self) -> None:
+        import importlib
+
+        def module(name: str) -> Any:
+            return importlib.import_module(_SFN + name)
+
+        waits = self.waits
+        self._patch(module("component.state.exec.execute_state"), "threading", waits.threading_module())
+        self._patch(module("eval.callback.callback"), "Event", waits.event)
+        self._patch(module("eval.environment"), "threading", waits.threading_module())
+        self._patch(module("component.state.wait.wait_function.wait_function"), "time", waits.time_module())
+        self._patch(module("component.state.wait.wait_function.timestamp"), "datetime", waits.datetime_module())
+        self._patch(module("component.common.retry.retrier_decl"), "time", waits.time_module())
 
 
 def _service(arn: str) -> str:

@@ -2,8 +2,15 @@
 
 Run as ``python -m infra.local.worker --fd N --function NAME --code-dir DIR --layer DIR ...``. The child imports the
 handler once (Lambda's init phase), then serves one invocation at a time over the socket it inherited as fd N until
-the runner closes it. The socket, not stdout, carries events and results: handlers (powertools Logger) write JSON
-logs to stdout, which the runner forwards to its own log line by line.
+the runner closes it.
+
+With ``--clock-file PATH`` (the runner's ``clock.OffsetFile``), the function's clock (``oncall.wiring.clock()``,
+which every service, token check and handler takes ``now`` from) is this process's wall clock plus the runner's
+current offset, read at each call: after ``POST /_local/clock`` the API, escalation and every other function tell
+the same time as the emulator.
+
+The socket, not stdout, carries events and results: handlers (powertools Logger) write JSON logs to stdout, which the
+runner forwards to its own log line by line.
 
 Frames are a 4-byte big-endian length followed by UTF-8 JSON. Runner → worker: ``{"request_id", "event"}``.
 Worker → runner: ``{"type": "ready", "init_ms"}`` once, or ``{"type": "init_error", ...}`` (then it exits); per
@@ -25,7 +32,10 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.local.clock import OffsetFile
 
 _HEADER = struct.Struct(">I")
 
@@ -81,6 +91,22 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     }
 
 
+def _follow_runner_clock(offset: OffsetFile) -> None:
+    """Make ``oncall.wiring.clock()`` the runner's clock (functions without the common layer have nothing to set)."""
+    import importlib.util
+
+    if importlib.util.find_spec("oncall") is None:
+        return
+    from datetime import UTC, datetime, timedelta
+
+    from oncall import wiring
+
+    def now() -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=offset.read())
+
+    wiring.override(clock=now)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra.local.worker")
     parser.add_argument("--fd", type=int, required=True)
@@ -92,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=10)
     parser.add_argument("--account", default="123456789012")
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--clock-file", type=Path)
     args = parser.parse_args(argv)
 
     # Ctrl-C in a terminal signals the whole process group; the runner decides when a worker ends (it closes the
@@ -99,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=args.fd)
 
+    from infra.local.clock import OffsetFile
     from infra.local.context import LambdaContext
 
     # What Lambda gives a handler: its code folder (cwd and sys.path) and the layers, not the runner's repository.
@@ -121,7 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         send_frame(sock, {"type": "init_error", **_error(exc, kind)})
         return 1
-    send_frame(sock, {"type": "ready", "init_ms": (time.perf_counter() - started) * 1000})
+    init_ms = (time.perf_counter() - started) * 1000
+    if args.clock_file is not None:
+        try:
+            _follow_runner_clock(OffsetFile.open(args.clock_file))
+        except Exception as exc:
+            # a function on the wall clock would disagree with the emulator without anyone noticing: refuse to run
+            traceback.print_exc()
+            send_frame(sock, {"type": "init_error", **_error(exc, "Runtime.Init.ClockError")})
+            return 1
+    send_frame(sock, {"type": "ready", "init_ms": init_ms})
 
     while True:
         message = recv_frame(sock)

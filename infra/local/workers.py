@@ -14,6 +14,9 @@ throttled; the gateway answers 429).
 Failures follow Lambda: a handler exception is an error result (the worker stays warm); a worker that exits is
 ``Runtime.ExitError`` and is replaced by the next invocation; an invocation past the function's timeout is
 ``Sandbox.Timedout`` and its worker is killed; a handler that cannot be imported is ``Runtime.ImportModuleError``.
+
+With ``clock_file`` (``clock.OffsetFile``), each worker's ``now`` is its wall clock plus the runner's clock offset
+(``infra.local.worker``), so functions agree with the emulator's clock after ``POST /_local/clock``.
 """
 
 from __future__ import annotations
@@ -162,12 +165,14 @@ class WorkerPools:
         log: LogSink | None = None,
         region: str = "us-east-1",
         account_id: str = ACCOUNT_ID,
+        clock_file: Path | None = None,
     ) -> None:
         self.topology = topology
         self.env_for = env_for
         self.endpoint_url = endpoint_url
         self.region = region
         self.account_id = account_id
+        self.clock_file = clock_file
         self._log = log or _stderr_sink
         self._pools = {
             fn.name: _Pool(fn, (concurrency or {}).get(fn.name, fn.local_concurrency)) for fn in topology.functions
@@ -347,6 +352,8 @@ class WorkerPools:
         ]
         for layer in LAYER_PATHS:
             cmd += ["--layer", str(layer)]
+        if self.clock_file is not None:
+            cmd += ["--clock-file", str(self.clock_file)]
         env = self.environment(fn)
         # ``-m infra.local.worker`` needs the repository importable; the worker removes it from sys.path again
         # before importing the handler.

@@ -57,3 +57,25 @@ def test_a_dropped_instance_attribute_is_reported(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(hooks.inspect, "getsource", without_shard_id)
     with pytest.raises(HookPointMoved, match=r"StreamShard no longer sets \.id"):
         verify_hook_points()
+
+
+def test_step_functions_waiting_some_other_way_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect as _inspect
+
+    real = _inspect.getsource
+
+    def sleeping_elsewhere(obj: object) -> str:
+        text = real(obj)  # type: ignore[arg-type]
+        return text.replace("time.sleep(interval_seconds)", "sleep(interval_seconds)")
+
+    monkeypatch.setattr(hooks.inspect, "getsource", sleeping_elsewhere)
+    with pytest.raises(HookPointMoved, match=r"RetrierDecl\._eval_body no longer uses time\.sleep"):
+        verify_hook_points()
+
+
+def test_a_wait_module_name_that_is_gone_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    monkeypatch.delattr(execute_state, "threading")
+    with pytest.raises(HookPointMoved, match=r"execute_state\.threading is gone"):
+        verify_hook_points()

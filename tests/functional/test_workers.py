@@ -8,9 +8,13 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
+from infra.local.clock import OffsetFile
+from infra.local.contracts import InvokeResult
 from infra.local.resources import function_environment
 from infra.local.workers import WorkerPools
 from tests.e2e.fixtures.topology import TOPOLOGY
@@ -221,3 +225,24 @@ def test_beyond_capacity_invocations_wait_then_throttle_after_the_function_timeo
     kinds = sorted(r.error_type or "ok" for r in results)
     assert kinds == ["TooManyRequestsException", "ok", "ok"], [r.payload for r in results]
     assert len({r.worker_pid for r in results if r.ok}) == 1
+
+
+def test_a_workers_now_follows_the_runners_clock_offset(tmp_path: Path) -> None:
+    offset = OffsetFile.create(tmp_path / "clock-offset")
+    try:
+        with WorkerPools(
+            TOPOLOGY, function_environment, "http://127.0.0.1:1", log=lambda fn, line: None, clock_file=offset.path
+        ) as pools:
+            first = pools.invoke("fixture-echo", {"action": "now"})
+            offset.write(3600.0)
+            second = pools.invoke("fixture-echo", {"action": "now"})
+    finally:
+        offset.close()
+    assert first.ok and second.ok, (first.payload, second.payload)
+    assert second.worker_pid == first.worker_pid  # a warm worker sees the advance on its next call
+
+    def skew(result: InvokeResult) -> float:
+        return datetime.fromisoformat(result.payload["now"]).timestamp() - result.payload["wall"]
+
+    assert abs(skew(first)) < 1
+    assert abs(skew(second) - 3600) < 1
