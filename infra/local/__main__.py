@@ -1,10 +1,15 @@
 """``python -m infra.local`` (what ``make run`` runs): OnCall Hub on this machine, no Docker, no AWS account.
 
-Starts, in this order: the emulator (moto, 127.0.0.1:4566, resources from the topology, state restored from the data
-folder), the worker pools the emulator and the gateway invoke functions through, the gateway (HTTP API on
-127.0.0.1:8000, runner endpoints under ``/_local/``), the first admin, and Telegram polling when configured. Prints a
-banner, writes ``--ready-file``, and on Ctrl-C / SIGTERM stops in reverse order: gateway, workers, then the emulator
-(which writes its snapshot). Configuration: ``infra/local/config.py``.
+Starts, in this order: the gateway's listening sockets (HTTP API on 127.0.0.1:8000, runner endpoints under
+``/_local/``; the Telegram sandbox's address is known from here on), the emulator (moto, 127.0.0.1:4566, resources
+from the topology, state restored from the data folder, interrupted executions resumed), the worker pools the
+emulator and the gateway invoke functions through, then the gateway serves, the first admin is checked, and Telegram
+polling starts when configured. Prints a banner, writes ``--ready-file``, and on Ctrl-C / SIGTERM stops in reverse
+order: gateway, workers, then the emulator (which writes its snapshot). Configuration: ``infra/local/config.py``.
+
+The pools start no worker until they are marked ready, after the emulator's port and the sandbox's address are
+known: what the emulator resumes as it starts (executions, stream backlogs, schedules) waits for that instead of
+starting workers whose environment lacks them. A worker whose environment changes later is replaced.
 
 One clock (``clock.ShiftedClock``, moved by ``POST /_local/clock``) drives schedules, Step Functions' waits and every
 function's ``now``; its offset reaches the workers through a small shared file (``clock.OffsetFile``).
@@ -111,16 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         endpoint_url="",
         concurrency=concurrency,
         log=_function_line,
+        ready=False,
         clock_file=offset_file.path,
     )
     emulator = Emulator(topology, pools, host=cfg.host, port=cfg.emulator_port, data_dir=data_dir, clock=clock)
     gateway: Gateway | None = None
     poller: TelegramPoller | None = None
     try:
-        t_emulator = time.monotonic()
-        emulator.start()
-        log.info("emulator up in %.1f s (%s)", time.monotonic() - t_emulator, emulator.endpoint_url)
-        pools.endpoint_url = emulator.endpoint_url
         sandbox = TelegramSandbox(telegram.token, telegram.bot_username) if telegram.mode == "outbox" else None
         if sandbox is not None and data_dir is not None:
             sandbox.load(data_dir / SANDBOX_FILE)
@@ -137,10 +139,16 @@ def main(argv: list[str] | None = None) -> int:
             mail=MailOutbox(),
             workers=pools,
         )
-        gateway.start()
+        gateway.bind()
         if sandbox is not None:
-            # Workers start lazily, after this: they all see the sandbox's address.
             telegram.api_url = f"{gateway.url}/_local/telegram"
+        t_emulator = time.monotonic()
+        emulator.start()
+        log.info("emulator up in %.1f s (%s)", time.monotonic() - t_emulator, emulator.endpoint_url)
+        pools.endpoint_url = emulator.endpoint_url
+        # Every part of a worker's environment is known from here on; what the emulator resumed has been waiting.
+        pools.mark_ready()
+        gateway.serve()
         t_admin = time.monotonic()
         admin = _bootstrap_admin(cfg, emulator.endpoint_url)
         log.info("first admin checked in %.1f s", time.monotonic() - t_admin)

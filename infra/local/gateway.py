@@ -135,6 +135,14 @@ class Gateway:
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.bind()
+        self.serve()
+
+    def bind(self) -> None:
+        """Listen (connections wait in the backlog until ``serve``), so ``url`` is known before the runner starts
+        anything that may invoke a function: the Telegram sandbox's address is part of the functions' environment."""
+        if self._servers:
+            return
         http = _Server((self.host, self.port), _handler_class(self, "http"))
         self._servers.append(http)
         if self.https_port is not None:
@@ -149,6 +157,11 @@ class Gateway:
                 # The handshake happens in the request's thread (see _Handler.setup), not in the accept loop.
                 https.socket = context.wrap_socket(https.socket, server_side=True, do_handshake_on_connect=False)
                 self._servers.append(https)
+
+    def serve(self) -> None:
+        self.bind()
+        if self._threads:
+            return
         for server in self._servers:
             t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
             t.start()
@@ -156,7 +169,8 @@ class Gateway:
 
     def stop(self) -> None:
         for server in self._servers:
-            server.shutdown()
+            if self._threads:
+                server.shutdown()
             server.server_close()
         for t in self._threads:
             t.join(timeout=5)

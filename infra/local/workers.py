@@ -15,6 +15,17 @@ Failures follow Lambda: a handler exception is an error result (the worker stays
 ``Runtime.ExitError`` and is replaced by the next invocation; an invocation past the function's timeout is
 ``Sandbox.Timedout`` and its worker is killed; a handler that cannot be imported is ``Runtime.ImportModuleError``.
 
+A worker's environment is fixed when its process starts, so two rules keep every worker's environment complete and
+current (a page sent by a worker that never learnt the Telegram sandbox's address fails with a network error):
+
+- pools made with ``ready=False`` start no worker until ``mark_ready()``, which the runner calls once everything
+  ``env_for`` reads is known (the emulator's port, the sandbox's address). Invocations that arrive earlier (the
+  emulator resumes interrupted executions, streams and schedules as it starts) wait for it, bounded by the
+  function's timeout, then fail as ``ServiceException``, which Step Functions retries.
+- every dispatch compares the environment a warm worker was started with against the current one; a worker whose
+  environment changed is stopped and the invocation starts a fresh one (a cold start, like a Lambda configuration
+  update).
+
 With ``clock_file`` (``clock.OffsetFile``), each worker's ``now`` is its wall clock plus the runner's clock offset
 (``infra.local.worker``), so functions agree with the emulator's clock after ``POST /_local/clock``.
 """
@@ -80,10 +91,12 @@ class PoolStats:
 
 
 class _Worker:
-    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, function: str) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, function: str, env: dict[str, str]) -> None:
         self.proc = proc
         self.sock = sock
         self.function = function
+        #: the environment the process was started with (compared at each dispatch)
+        self.env = env
         self.invocations = 0
         self.init_ms = 0.0
 
@@ -152,7 +165,8 @@ class WorkerPools:
     """``contracts.Invoker`` backed by one pool of worker processes per declared function.
 
     ``endpoint_url`` may be assigned after construction (the emulator's port is known only once it has started);
-    workers started afterwards use the new value.
+    workers started afterwards use the new value, and warm workers started before are replaced at their next
+    invocation. With ``ready=False`` nothing starts until ``mark_ready()``.
     """
 
     def __init__(
@@ -165,6 +179,7 @@ class WorkerPools:
         log: LogSink | None = None,
         region: str = "us-east-1",
         account_id: str = ACCOUNT_ID,
+        ready: bool = True,
         clock_file: Path | None = None,
     ) -> None:
         self.topology = topology
@@ -173,6 +188,9 @@ class WorkerPools:
         self.region = region
         self.account_id = account_id
         self.clock_file = clock_file
+        self._ready = threading.Event()
+        if ready:
+            self._ready.set()
         self._log = log or _stderr_sink
         self._pools = {
             fn.name: _Pool(fn, (concurrency or {}).get(fn.name, fn.local_concurrency)) for fn in topology.functions
@@ -198,18 +216,28 @@ class WorkerPools:
             )
         fn = pool.fn
         request_id = str(uuid.uuid4())
+        deadline = time.monotonic() + fn.timeout_s
+        if not self._ready.wait(max(0.0, deadline - time.monotonic())):
+            return _failure("ServiceException", f"{fn.name}: the runner is still starting; try again")
         try:
-            worker = pool.acquire(time.monotonic() + fn.timeout_s, lambda: self._closed)
+            worker = pool.acquire(deadline, lambda: self._closed)
         except WorkerError as exc:
             return _failure(exc.error_type, str(exc))
+        env = self.environment(fn)
         if worker is not None and worker.proc.poll() is not None:
             # It died while idle (killed, out of memory): Lambda would quietly use a fresh environment, so do we.
+            self._discard(worker)
+            worker = None
+        elif worker is not None and worker.env != env:
+            changed = sorted(k for k in env.keys() | worker.env.keys() if env.get(k) != worker.env.get(k))
+            # names only: values may be secrets
+            self._log(fn.name, f"RECYCLE worker pid {worker.pid}: its environment changed ({', '.join(changed)})")
             self._discard(worker)
             worker = None
         cold = worker is None
         if worker is None:
             try:
-                worker = self._start(fn)
+                worker = self._start(fn, env)
             except WorkerError as exc:
                 pool.release(None, alive=False)
                 return _failure(exc.error_type, str(exc), cold=True)
@@ -227,6 +255,14 @@ class WorkerPools:
             pool.release(worker, alive)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def mark_ready(self) -> None:
+        """Everything a worker's environment needs is known: let invocations start workers."""
+        self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
 
     def stats(self) -> list[PoolStats]:
         out = []
@@ -266,6 +302,7 @@ class WorkerPools:
     def close(self) -> None:
         """Stop every worker: idle ones are asked to exit (socket closed), busy or stubborn ones are killed."""
         self._closed = True
+        self._ready.set()  # invocations still waiting for start-up end now, refused as shutting down
         for pool in self._pools.values():
             with pool.cond:
                 pool.cond.notify_all()
@@ -286,6 +323,7 @@ class WorkerPools:
     def kill_all(self) -> None:
         """Kill every worker at once, without waiting: the runner's forced exit (safe from a signal handler)."""
         self._closed = True
+        self._ready.set()
         for w in list(self._all):
             with contextlib.suppress(OSError):
                 w.proc.kill()
@@ -327,7 +365,7 @@ class WorkerPools:
         env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
         return env
 
-    def _start(self, fn: Function) -> _Worker:
+    def _start(self, fn: Function, env: dict[str, str]) -> _Worker:
         parent_sock, child_sock = socket.socketpair()
         cmd = [
             sys.executable,
@@ -354,15 +392,13 @@ class WorkerPools:
             cmd += ["--layer", str(layer)]
         if self.clock_file is not None:
             cmd += ["--clock-file", str(self.clock_file)]
-        env = self.environment(fn)
-        # ``-m infra.local.worker`` needs the repository importable; the worker removes it from sys.path again
-        # before importing the handler.
-        env["PYTHONPATH"] = str(ROOT)
         try:
             proc = subprocess.Popen(
                 cmd,
                 cwd=ROOT,
-                env=env,
+                # ``-m infra.local.worker`` needs the repository importable; the worker removes it from sys.path
+                # again before importing the handler.
+                env={**env, "PYTHONPATH": str(ROOT)},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -373,7 +409,7 @@ class WorkerPools:
             child_sock.close()
             raise WorkerError("ServiceException", f"could not start a worker for {fn.name}: {exc}") from exc
         child_sock.close()
-        worker = _Worker(proc, parent_sock, fn.name)
+        worker = _Worker(proc, parent_sock, fn.name, env)
         with self._all_lock:
             self._all.add(worker)
         for stream in (proc.stdout, proc.stderr):

@@ -227,6 +227,73 @@ def test_beyond_capacity_invocations_wait_then_throttle_after_the_function_timeo
     assert len({r.worker_pid for r in results if r.ok}) == 1
 
 
+# -- a worker's environment is complete and current ------------------------------------------------------------------
+def test_a_worker_whose_environment_changed_is_replaced_at_its_next_invocation() -> None:
+    settings = {"FIXTURE_SANDBOX_URL": ""}
+    lines: list[tuple[str, str]] = []
+    with WorkerPools(
+        TOPOLOGY,
+        lambda fn: {**function_environment(fn), **settings},
+        "http://127.0.0.1:1",
+        log=lambda fn, line: lines.append((fn, line)),
+    ) as pools:
+        ask = {"action": "echo", "env": ["FIXTURE_SANDBOX_URL"]}
+        before = pools.invoke("fixture-echo", ask)
+        assert before.ok and before.payload["env"]["FIXTURE_SANDBOX_URL"] == ""
+        settings["FIXTURE_SANDBOX_URL"] = "http://127.0.0.1:8000/_local/telegram"
+        after = pools.invoke("fixture-echo", ask)
+        again = pools.invoke("fixture-echo", ask)
+    assert after.ok and after.payload["env"]["FIXTURE_SANDBOX_URL"] == "http://127.0.0.1:8000/_local/telegram"
+    assert after.cold and after.worker_pid != before.worker_pid
+    assert not _alive(before.worker_pid)
+    # an unchanged environment keeps the worker warm
+    assert not again.cold and again.worker_pid == after.worker_pid
+    # the log names what changed, never the values (they may be secrets)
+    recycled = [line for fn, line in lines if line.startswith(f"RECYCLE worker pid {before.worker_pid}")]
+    assert recycled == [f"RECYCLE worker pid {before.worker_pid}: its environment changed (FIXTURE_SANDBOX_URL)"]
+
+
+def test_invocations_before_the_pools_are_ready_wait_for_them_and_start_no_worker_early() -> None:
+    settings: dict[str, str] = {}
+    with (
+        WorkerPools(
+            TOPOLOGY,
+            lambda fn: {**function_environment(fn), **settings},
+            "",
+            log=lambda fn, line: None,
+            ready=False,
+        ) as pools,
+        ThreadPoolExecutor(max_workers=1) as ex,
+    ):
+        early = ex.submit(pools.invoke, "fixture-echo", {"action": "echo", "env": ["FIXTURE_SANDBOX_URL"]})
+        time.sleep(0.5)
+        assert not early.done()
+        assert next(s for s in pools.stats() if s.function == "fixture-echo").workers == 0
+        # what the runner learns while starting: the emulator's endpoint, the sandbox's address
+        pools.endpoint_url = "http://127.0.0.1:1"
+        settings["FIXTURE_SANDBOX_URL"] = "http://127.0.0.1:8000/_local/telegram"
+        pools.mark_ready()
+        result = early.result(timeout=30)
+    assert result.ok, result.payload
+    assert result.payload["env"]["FIXTURE_SANDBOX_URL"] == "http://127.0.0.1:8000/_local/telegram"
+
+
+def test_waiting_for_readiness_is_bounded_by_the_function_timeout() -> None:
+    with WorkerPools(TOPOLOGY, function_environment, "", log=lambda fn, line: None, ready=False) as pools:
+        started = time.monotonic()
+        result = pools.invoke("fixture-echo", {"action": "echo"})  # fixture-echo's timeout is 3 s
+        waited = time.monotonic() - started
+        assert result.error_type == "ServiceException" and "still starting" in (result.error_message or "")
+        assert 2.5 < waited < 6
+        assert next(s for s in pools.stats() if s.function == "fixture-echo").workers == 0
+        # closing releases whoever is still waiting, refused as shutting down
+        with ThreadPoolExecutor(max_workers=1) as ex:
+            pending = ex.submit(pools.invoke, "fixture-echo", {"action": "echo"})
+            time.sleep(0.2)
+            pools.close()
+            assert pending.result(timeout=5).error_type == "ServiceException"
+
+
 def test_a_workers_now_follows_the_runners_clock_offset(tmp_path: Path) -> None:
     offset = OffsetFile.create(tmp_path / "clock-offset")
     try:
