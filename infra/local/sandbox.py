@@ -457,7 +457,9 @@ class MailOutbox:
 def _describe(sent: Any) -> dict[str, Any]:
     raw = getattr(sent, "raw_data", None)
     if raw is not None:
-        parsed = email.message_from_string(raw, policy=email.policy.default)
+        # moto keeps the raw mail as text decoded from UTF-8; parsed as text, an 8bit UTF-8 part (any non-ASCII page)
+        # would come back as escape sequences, so it is parsed as the bytes it was sent as
+        parsed = email.message_from_bytes(raw.encode(), policy=email.policy.default)
         text = html = None
         for part in parsed.walk():
             if part.is_multipart():
