@@ -15,6 +15,7 @@ flag                           variable                    default
 \\                              ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_BOT_USERNAME``, ``TELEGRAM_WEBHOOK_SECRET``,
                                ``TELEGRAM_API_URL``        (default ``https://api.telegram.org``)
 \\                              ``ONCALL_ADMIN_USERNAME`` / ``ONCALL_ADMIN_PASSWORD``: the first admin
+\\                              ``ONCALL_PUBLIC_URL``       ``http://127.0.0.1:<http port>``: what pages link to
 =============================  ==========================  =========================================================
 
 Functions receive, besides what the topology declares, every other ``ONCALL_*`` variable of the runner's environment
@@ -137,6 +138,9 @@ class RunnerConfig:
             passthrough={
                 # mail goes to the emulator's SES (the runner's mail outbox) from this sender unless configured
                 "ONCALL_EMAIL_SENDER": DEFAULT_MAIL_SENDER,
+                # pages link to incidents on the runner's own API unless a public URL is configured; a port picked
+                # at start (0) is not known here, and a page without a link beats one with a wrong link
+                **({"ONCALL_PUBLIC_URL": f"http://127.0.0.1:{args.http_port}"} if args.http_port else {}),
                 **{k: v for k, v in env.items() if k.startswith("ONCALL_") and k not in RUNNER_ONLY},
             },
         )

@@ -3,7 +3,9 @@
 It answers like Telegram (``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code", "description",
 "parameters"}``), keeps the messages it was asked to send (so edits and "message is not modified" behave), records
 every call in order, and can be told to fail: ``fail(method, 429, retry_after=1)``, ``fail(method, 502, times=2)``,
-``block(chat_id)`` (403 "bot was blocked by the user" for that chat from then on).
+``block(chat_id)`` (403 "bot was blocked by the user" for that chat from then on). Text sent with
+``parse_mode: "HTML"`` is checked as Telegram checks it (only its tags, balanced, every ``<``, ``>`` and ``&`` that is
+not markup escaped, at most 4,096 characters once parsed) and refused with Telegram's 400 otherwise.
 """
 
 from __future__ import annotations
@@ -15,11 +17,66 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 TOKEN = "123456:AAF-fake-test-token_0123456789abcdefghi"
+
+
+#: the tags Telegram's HTML parse mode knows; anything else is "Unsupported start tag"
+TELEGRAM_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre"}
+    | {"blockquote", "tg-emoji"}
+)
+
+
+class _TelegramHtml(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.open: list[str] = []
+        self.error: str | None = None
+        self.units = 0
+
+    def _fail(self, why: str) -> None:
+        self.error = self.error or why
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in TELEGRAM_TAGS:
+            self._fail(f'Unsupported start tag "{tag}"')
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self._fail(f'Can\'t find end tag corresponding to start tag "{tag}"')
+        else:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if any(c in data for c in "<>&"):
+            self._fail("Can't find end of the entity")
+        self.units += len(data.encode("utf-16-le")) // 2
+
+    def handle_entityref(self, name: str) -> None:
+        if name not in ("lt", "gt", "amp", "quot"):
+            self._fail(f'Unsupported HTML entity "&{name};"')
+        self.units += 1
+
+    def handle_charref(self, name: str) -> None:
+        self.units += 1
+
+
+def html_error(text: str) -> str | None:
+    """Why Telegram would refuse ``text`` in HTML parse mode, or None."""
+    parser = _TelegramHtml()
+    parser.feed(text)
+    parser.close()
+    if parser.error is None and parser.open:
+        parser.error = f'Can\'t find end tag corresponding to start tag "{parser.open[-1]}"'
+    if parser.error is None and parser.units > 4096:
+        return "message is too long"
+    return f"can't parse entities: {parser.error}" if parser.error else None
 
 
 @dataclass
@@ -172,6 +229,8 @@ class FakeTelegram:
             return self._err(400, "Bad Request: message text is empty")
         if chat in self.blocked:
             return self._err(403, "Forbidden: bot was blocked by the user")
+        if params.get("parse_mode") == "HTML" and (error := html_error(text)):
+            return self._err(400, f"Bad Request: {error}")
         with self._lock:
             message_id = next(self._ids)
             message = {
@@ -188,6 +247,8 @@ class FakeTelegram:
     def _m_editmessagetext(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         chat = str(params.get("chat_id") or "")
         key = (chat, int(params.get("message_id") or 0))
+        if params.get("parse_mode") == "HTML" and (error := html_error(str(params.get("text") or ""))):
+            return self._err(400, f"Bad Request: {error}")
         with self._lock:
             message = self.messages.get(key)
             if message is None:

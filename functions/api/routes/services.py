@@ -16,6 +16,7 @@ from oncall import incident_wiring
 from oncall.api.auth import current_user
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
 from oncall.domain.escalation import MAX_LEVELS, MAX_TARGETS, Level, Policy, Target, TargetType
+from oncall.domain.page_content import URL_MAX
 from oncall.domain.services_catalog import Service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
@@ -120,16 +121,29 @@ def delete_policy(policy_id: str) -> Response[None]:
 
 
 # -- services --------------------------------------------------------------------------------------------------------
+RunbookUrl = Annotated[
+    str | None,
+    Field(
+        max_length=URL_MAX,
+        description="absolute http(s) URL of what to do when the service pages; every page links to it",
+        examples=["https://runbooks.example.com/checkout"],
+    ),
+]
+
+
 class ServiceIn(_In):
     name: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
     escalation_policy_id: Id
+    runbook_url: RunbookUrl = None
 
 
 class ServicePatchIn(_In):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
     escalation_policy_id: Id | None = None
+    #: null removes it
+    runbook_url: RunbookUrl = None
 
 
 class ServiceOut(BaseModel):
@@ -137,6 +151,7 @@ class ServiceOut(BaseModel):
     name: str
     description: str | None
     escalation_policy_id: str
+    runbook_url: str | None = None
     created_at: str
     updated_at: str
     key_rotated_at: str | None
@@ -153,7 +168,11 @@ class ServiceOut(BaseModel):
 @router.post("/services", tags=["services"], summary="Create a service; the integration key is shown this once")
 def create_service(body: Annotated[ServiceIn, Body()]) -> tuple[ServiceOut, int]:
     service, key = incident_wiring.catalog_service().create_service(
-        current_user(), name=body.name, escalation_policy_id=body.escalation_policy_id, description=body.description
+        current_user(),
+        name=body.name,
+        escalation_policy_id=body.escalation_policy_id,
+        description=body.description,
+        runbook_url=body.runbook_url,
     )
     return ServiceOut.of(service, key), 201
 
@@ -173,7 +192,11 @@ def get_service(service_id: str) -> ServiceOut:
     return ServiceOut.of(incident_wiring.catalog_service().get_service(service_id))
 
 
-@router.patch("/services/<service_id>", tags=["services"], summary="Rename, describe or re-point a service (admin)")
+@router.patch(
+    "/services/<service_id>",
+    tags=["services"],
+    summary="Rename, describe, re-point a service or set its runbook (admin)",
+)
 def patch_service(service_id: str, body: Annotated[ServicePatchIn, Body()]) -> ServiceOut:
     changes = body.model_dump(exclude_unset=True)
     _not_null(changes, ("name", "escalation_policy_id"))

@@ -129,7 +129,9 @@ def incident_callback(user: User, action: str, incident_id: str, now: datetime) 
     except DomainError as exc:
         return CallbackOutcome(toast=exc.message[:200], keep_buttons=True)
     verb = "Acknowledged" if name == "acknowledge" else "Resolved"
-    text = outcome_text(incident.title, incident.id, verb, user.display_name, incident.updated_at)
+    text = outcome_text(
+        incident.title, incident.id, verb, user.display_name, incident.updated_at, severity=incident.severity.value
+    )
     # after an ack only Resolve still makes sense; after a resolve nothing does
     buttons = (
         tuple(tuple(Button(b.text, b.callback_data) for b in row) for row in after_ack_buttons(incident.id))

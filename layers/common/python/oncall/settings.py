@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 TABLE_PREFIX = "ONCALL_TABLE_"
 
@@ -72,8 +72,23 @@ class Settings(BaseModel):
     rotation_horizon_days: int = Field(default=56, ge=1, le=366)
     #: pages and escalations one person receives per incident before further ones are dropped as ``capped``
     page_cap_per_incident: int = Field(default=10, ge=1)
+    #: the product's public base URL (the API's); pages link to ``<public_url>/incidents/<id>``, and carry no link
+    #: without it
+    public_url: str | None = None
     auth: AuthSettings = Field(default_factory=AuthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        from oncall.domain.page_content import safe_url
+
+        if value is None or not value.strip():
+            return None
+        url = safe_url(value)
+        if url is None:
+            raise ValueError("ONCALL_PUBLIC_URL must be an absolute http(s) URL")
+        return url.rstrip("/")
 
     def table(self, name: str) -> str:
         """Physical name of the logical table ``name``; a missing one is a deployment error, said plainly."""
@@ -100,6 +115,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         ("max_shift_hours", "ONCALL_MAX_SHIFT_HOURS"),
         ("rotation_horizon_days", "ONCALL_ROTATION_HORIZON_DAYS"),
         ("page_cap_per_incident", "ONCALL_NOTIFY_PAGE_CAP"),
+        ("public_url", "ONCALL_PUBLIC_URL"),
     ):
         if env.get(var):
             raw[field] = env[var]

@@ -3,7 +3,7 @@
 Raw MIME (``SendEmail`` with ``Content.Raw``) rather than SES's simple content, because only raw mail keeps our own
 headers: ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` on non-page mail (RFC 2369 / RFC 8058; Gmail and Yahoo
 require them for bulk senders), ``X-OnCall-*`` for filtering, and a ``Message-ID`` we return as the delivery ref.
-Every message has a text and an HTML part.
+Every message has a text and an HTML part; a page's are rendered from its ``PageContent`` (``render``).
 
 Configuration (environment, reaching the functions from CDK or the runner):
 
@@ -26,6 +26,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any, Protocol
 
 from oncall.domain.notifications import Button, Kind, Message
+from oncall.domain.page_content import email_html, plain_text
 from oncall.services.notify import ChannelFailed, ChannelRateLimited
 
 #: kinds that wake someone up: no unsubscribe link (you cannot opt out of being paged by email filters)
@@ -83,22 +84,31 @@ def _button_lines(buttons: tuple[tuple[Button, ...], ...]) -> list[str]:
 
 
 def render(message: Message) -> Rendered:
+    """Subject, text and HTML of a message. A page with ``content`` is rendered from it (the same facts and links
+    as on Telegram); anything else from its text."""
+    content = message.content
     first, _, _rest = message.text.strip().partition("\n")
-    subject = f"{_SUBJECT_PREFIX[message.kind]} {first.strip()}"[:200]
+    headline = content.subject if content is not None else first.strip()
+    subject = f"{_SUBJECT_PREFIX[message.kind]} {headline}"[:200]
     actions = _button_lines(message.buttons)
     footer = []
-    if message.incident_id:
+    if message.incident_id and content is None:
         footer.append(f"Incident: {message.incident_id}")
     if actions:
         footer.append("Act on it in Telegram or through the API: " + " / ".join(actions))
-    text = message.text.strip() + ("\n\n" + "\n".join(footer) if footer else "") + "\n\n-- \nOnCall Hub\n"
-    paragraphs = "".join(
-        f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in message.text.strip().split("\n\n") if p.strip()
-    )
-    color = "#b00020" if message.kind in URGENT_KINDS else "#333333"
+    body = plain_text(content) if content is not None else message.text.strip()
+    text = body + ("\n\n" + "\n".join(footer) if footer else "") + "\n\n-- \nOnCall Hub\n"
+    if content is not None:
+        main = email_html(content)
+    else:
+        paragraphs = "".join(
+            f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in message.text.strip().split("\n\n") if p.strip()
+        )
+        color = "#b00020" if message.kind in URGENT_KINDS else "#333333"
+        main = f'<h2 style="color:{color}">{html.escape(subject)}</h2>{paragraphs}'
     html_body = (
         '<!doctype html><html><body style="font-family:sans-serif">'
-        f'<h2 style="color:{color}">{html.escape(subject)}</h2>{paragraphs}'
+        + main
         + "".join(f'<p style="color:#666">{html.escape(line)}</p>' for line in footer)
         + '<hr><p style="color:#999;font-size:small">OnCall Hub</p></body></html>'
     )

@@ -73,6 +73,7 @@ class NotifyPager:
             text=page.text,
             buttons=tuple(tuple(Button(b.text, b.callback_data) for b in row) for row in page.buttons),
             incident_id=page.incident_id,
+            content=page.content,
         )
         delivery = self.notifications.notify(user_id, message, now)
         return PageResult(status=str(delivery.status), channel=delivery.channel, ref=delivery.ref)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oncall.domain.notifications import Button, Message, telegram_ref
+from oncall.domain.page_content import telegram_html
 from oncall.services.notify import ChannelBlocked, ChannelFailed, ChannelRateLimited
 
 log = logging.getLogger("oncall.telegram")
@@ -90,9 +91,17 @@ class TelegramClient:
         return result
 
     def send_message(
-        self, chat_id: int | str, text: str, buttons: tuple[tuple[Button, ...], ...] = ()
+        self,
+        chat_id: int | str,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        parse_mode: str | None = None,
     ) -> dict[str, Any]:
+        """``parse_mode="HTML"``: ``text`` is Telegram HTML, and everything in it that is not markup must be
+        escaped (Telegram refuses the message otherwise)."""
         params: dict[str, Any] = {"chat_id": chat_id, "text": text, "disable_web_page_preview": True}
+        if parse_mode:
+            params["parse_mode"] = parse_mode
         markup = keyboard(buttons)
         if markup:
             params["reply_markup"] = markup
@@ -100,9 +109,16 @@ class TelegramClient:
         return result
 
     def edit_message_text(
-        self, chat_id: int | str, message_id: int, text: str, buttons: tuple[tuple[Button, ...], ...] = ()
+        self,
+        chat_id: int | str,
+        message_id: int,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        parse_mode: str | None = None,
     ) -> None:
         params: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "text": text}
+        if parse_mode:
+            params["parse_mode"] = parse_mode
         # an empty keyboard removes the buttons (Telegram keeps the old ones when reply_markup is left out)
         params["reply_markup"] = keyboard(buttons) or {"inline_keyboard": []}
         self.call("editMessageText", params)
@@ -202,8 +218,12 @@ class TelegramChannel:
         return (("tg:bot", self.per_bot), (f"tg:chat:{address}", self.per_chat))
 
     def send(self, address: str, message: Message) -> str:
+        # a page is formatted (bold facts, links); anything else, and a page without content, goes as plain text
+        text, parse_mode = message.text, None
+        if message.content is not None:
+            text, parse_mode = telegram_html(message.content), "HTML"
         try:
-            result = self.client.send_message(address, message.text, message.buttons)
+            result = self.client.send_message(address, text, message.buttons, parse_mode)
         except TelegramBlocked as exc:
             raise ChannelBlocked(exc.description) from None
         except TelegramRateLimited as exc:

@@ -93,6 +93,28 @@ def severity_of(word: object, default: Severity = Severity.HIGH) -> Severity:
     return _SEVERITY_WORDS.get(word.strip().lower(), default)
 
 
+#: free-form source details kept beside an alert (annotations, custom_details): keys, and characters per value
+DETAIL_KEYS_MAX = 50
+DETAIL_CHARS_MAX = 1024
+
+
+def bound_free_form(value: Any) -> Any:
+    """A source's free-form object kept on the alert's timeline line and read for pages: at most
+    ``DETAIL_KEYS_MAX`` keys, strings cut at ``DETAIL_CHARS_MAX``, nested objects as cut JSON text (the raw payload
+    keeps them whole)."""
+
+    def leaf(v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float)):
+            return v
+        if not isinstance(v, str):
+            v = json.dumps(v, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
+        return v[:DETAIL_CHARS_MAX]
+
+    if isinstance(value, dict):
+        return {str(k)[:DETAIL_CHARS_MAX]: leaf(v) for k, v in list(value.items())[:DETAIL_KEYS_MAX]}
+    return leaf(value)
+
+
 @dataclass(frozen=True)
 class RawPayload:
     """A source payload as JSON text, at most ``RAW_MAX_BYTES`` UTF-8 bytes; ``size`` is the original size."""

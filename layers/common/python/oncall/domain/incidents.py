@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from oncall.domain.errors import Conflict, InvalidInput
+from oncall.domain.page_content import AlertSummary
 
 
 class Status(StrEnum):
@@ -160,6 +161,8 @@ class Incident:
     alert_count: int = 0
     #: when the newest monitoring alert for this incident arrived (alerts attach without a new page)
     last_alert_at: datetime | None = None
+    #: what pages show of the alert that opened or last joined the incident (bounded; kept so a page reads no payload)
+    last_alert: AlertSummary | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None

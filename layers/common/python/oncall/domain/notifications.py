@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Literal
 
 from oncall.domain.errors import InvalidInput
+from oncall.domain.page_content import PageContent
 
 #: Telegram's limit on ``callback_data`` (bytes, UTF-8)
 CALLBACK_DATA_MAX_BYTES = 64
@@ -71,6 +72,9 @@ class Message:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     incident_id: str | None = None
+    #: the page as data, when it is one: channels with markup render it (``oncall.domain.page_content``); ``text``
+    #: stays its plain-text rendering for every other use
+    content: PageContent | None = None
 
     def __post_init__(self) -> None:
         if not _KEY.match(self.key):

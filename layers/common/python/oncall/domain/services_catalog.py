@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from oncall.domain.errors import InvalidInput
+from oncall.domain.page_content import URL_MAX, safe_url
 
 KEY_LENGTH = 32
 KEY_ALPHABET = string.ascii_lowercase + string.digits
@@ -57,12 +58,15 @@ class Service:
     previous_key_expires_at: datetime | None = None
     key_rotated_at: datetime | None = None
     version: int = 1
+    #: what to do when this service pages (an absolute http(s) URL); a page links to it unless the alert has its own
+    runbook_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "description": self.description,
+            "runbook_url": self.runbook_url,
             "escalation_policy_id": self.escalation_policy_id,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
             "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),
@@ -83,6 +87,17 @@ def check_name(raw: str) -> str:
     if len(name) > NAME_MAX:
         raise InvalidInput("name", f"must be at most {NAME_MAX} characters")
     return name
+
+
+def check_runbook_url(raw: str | None) -> str | None:
+    """An absolute http(s) URL of at most ``URL_MAX`` characters, or None to have none. Anything else (a relative
+    path, ``javascript:``, a bare host) would become a broken or hostile link on every page."""
+    if raw is None or not raw.strip():
+        return None
+    url = safe_url(raw)
+    if url is None:
+        raise InvalidInput("runbook_url", f"must be an absolute http(s) URL of at most {URL_MAX} characters")
+    return url
 
 
 def key_valid(service: Service, presented_hash: str, now: datetime) -> bool:

@@ -40,6 +40,7 @@ from oncall.domain.alerts import (
 )
 from oncall.domain.errors import ConcurrentUpdate, RateLimited
 from oncall.domain.incidents import Action, Incident, Severity, Source
+from oncall.domain.page_content import summarise_alert
 from oncall.domain.services_catalog import Service
 from oncall.services.incident_ports import GuardFailed
 
@@ -136,7 +137,8 @@ class AlertRules:
 
 
 def alert_entry(alert: Alert) -> dict[str, Any]:
-    """The timeline line of one alert: what it said, and its raw payload bounded (flagged when cut)."""
+    """The timeline line of one alert: what it said, and its raw payload bounded (flagged when cut). ``page`` is what
+    pages show of it (``summarise_alert``); the incident keeps the newest one, so paging never parses payloads."""
     return {
         "source": alert.source.value,
         "action": alert.action.value,
@@ -147,6 +149,7 @@ def alert_entry(alert: Alert) -> dict[str, Any]:
         "raw": alert.raw.text,
         "raw_bytes": alert.raw.size,
         "raw_truncated": alert.raw.truncated,
+        "page": summarise_alert(alert.source.value, alert.details).to_dict(),
     }
 
 

@@ -15,6 +15,7 @@ from oncall.domain.services_catalog import (
     ROTATION_OVERLAP,
     Service,
     check_name,
+    check_runbook_url,
     key_hash,
     key_valid,
     looks_like_key,
@@ -109,7 +110,13 @@ class CatalogService:
 
     # -- services -----------------------------------------------------------------------------------------------------
     def create_service(
-        self, actor: User, *, name: str, escalation_policy_id: str, description: str | None = None
+        self,
+        actor: User,
+        *,
+        name: str,
+        escalation_policy_id: str,
+        description: str | None = None,
+        runbook_url: str | None = None,
     ) -> tuple[Service, str]:
         """The new service and its integration key (shown this once; only its hash is stored)."""
         _admin(actor)
@@ -126,6 +133,7 @@ class CatalogService:
             description=description,
             key_hash=key_hash(key),
             key_rotated_at=now,
+            runbook_url=check_runbook_url(runbook_url),
         )
         self.store.put_service(service)
         return service, key
@@ -144,6 +152,8 @@ class CatalogService:
         before = self.get_service(service_id)
         if "name" in changes:
             changes["name"] = check_name(changes["name"])
+        if "runbook_url" in changes:
+            changes["runbook_url"] = check_runbook_url(changes["runbook_url"])
         if "escalation_policy_id" in changes and self.store.get_policy(changes["escalation_policy_id"]) is None:
             raise InvalidInput("escalation_policy_id", f"no escalation policy {changes['escalation_policy_id']!r}")
         after = replace(before, **changes, version=before.version + 1, updated_at=self.clock())

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, callback_data, plan
 from oncall.domain.incidents import Action, Incident, Status, execution_name
+from oncall.domain.page_content import PageContent, compose, headline, plain_text
 from oncall.services.incident_ports import (
     CatalogStore,
     IncidentStore,
@@ -61,10 +62,15 @@ def after_ack_buttons(incident_id: str) -> tuple[tuple[PageButton, ...], ...]:
     return ((PageButton("Resolve", callback_data("res", incident_id)),),)
 
 
-def outcome_text(title: str, incident_id: str, verb: str, who: str, at: datetime) -> str:
-    """What a page becomes once someone acted on it (the same words the Telegram button handler uses)."""
+def outcome_text(
+    title: str, incident_id: str, verb: str, who: str, at: datetime, *, severity: str | None = None
+) -> str:
+    """What a page becomes once someone acted on it (the same words the Telegram button handler uses, so the second
+    edit of the pressed message changes nothing). With the severity its first line is the page's own headline. Plain
+    text: an edit without a parse mode cannot be refused for markup, whatever the title holds."""
     mark = "✅" if verb == "Acknowledged" else "☑️"
-    return f"{title}\nIncident {incident_id}\n\n{mark} {verb} by {who} at {at.strftime('%H:%M UTC')}"
+    first = headline(severity, title) if severity else title
+    return f"{first}\nIncident {incident_id}\n\n{mark} {verb} by {who} at {at.strftime('%H:%M UTC')}"
 
 
 def initial_state(incident_id: str, generation: int) -> dict[str, Any]:
@@ -212,7 +218,7 @@ class EscalationService:
         else:
             return
         who = self._name(who_id) if who_id else "OnCall Hub"
-        text = outcome_text(incident.title, incident.id, verb, who, at)
+        text = outcome_text(incident.title, incident.id, verb, who, at, severity=incident.severity.value)
         entries, _ = self.incidents.timeline(incident.id, 500, None)
         refs = {
             str(e.data["ref"])
@@ -239,23 +245,37 @@ class EscalationService:
                     users.setdefault(who, None)
         return list(users)
 
+    def _page_content(self, incident: Incident, *, exhausted: bool) -> PageContent:
+        """What a page about ``incident`` says. The alert's facts come from the incident itself (``last_alert``: a
+        bounded summary stored on the incident item when an alert opened or joined it, in the same write), never
+        from raw payloads on the timeline; the service's name and runbook cost one catalog read; the incident link
+        needs ``ONCALL_PUBLIC_URL`` (without it the page has no link)."""
+        from oncall.settings import get_settings
+
+        service = self.catalog.get_service(incident.service_id)
+        return compose(
+            title=incident.title,
+            incident_id=incident.id,
+            severity=incident.severity.value,
+            status=incident.status.value,
+            alert_count=incident.alert_count,
+            escalation_level=incident.escalation_level,
+            service_name=service.name if service else None,
+            service_runbook_url=service.runbook_url if service else None,
+            alert=incident.last_alert,
+            public_url=get_settings().public_url,
+            exhausted=exhausted,
+        )
+
     def _send(self, incident: Incident, user_id: str, kind: str, key: str, now: datetime, **extra: Any) -> Any:
-        title = incident.title if len(incident.title) <= 300 else incident.title[:299] + "…"
-        lines = [
-            ("🔴 " if incident.severity.value in ("critical", "high") else "🟠 ")
-            + f"[{incident.severity.value.upper()}] {title}",
-            f"Incident {incident.id} · status {incident.status.value}",
-        ]
-        if extra.get("exhausted"):
-            lines.append("Nobody acknowledged after every escalation level; please look.")
-        elif incident.escalation_level:
-            lines.append(f"Escalation level {incident.escalation_level}")
+        content = self._page_content(incident, exhausted=bool(extra.get("exhausted")))
         page = Page(
             kind=kind,
             key=f"{incident.id}:{incident.generation}:{incident.cycle}:{key}",
-            text="\n".join(lines),
+            text=plain_text(content),
             incident_id=incident.id,
             buttons=_buttons(incident.id),
+            content=content,
         )
         return self.pager.send(user_id, page, now)
 

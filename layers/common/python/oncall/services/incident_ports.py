@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from oncall.domain.escalation import Policy
 from oncall.domain.events import DomainEvent
 from oncall.domain.incidents import Incident, Status, TimelineEntry
+from oncall.domain.page_content import PageContent
 from oncall.domain.services_catalog import Service
 from oncall.domain.users import User
 
@@ -147,6 +148,8 @@ class Page:
     text: str
     incident_id: str
     buttons: tuple[tuple[PageButton, ...], ...] = field(default=())
+    #: what the page says as data (``text`` is its plain-text rendering), for channels that format it
+    content: PageContent | None = None
 
 
 @dataclass(frozen=True)

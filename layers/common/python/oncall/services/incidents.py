@@ -35,6 +35,7 @@ from oncall.domain.incidents import (
     percentiles,
     transition,
 )
+from oncall.domain.page_content import AlertSummary
 from oncall.domain.users import Role, User
 from oncall.services.incident_ports import (
     CatalogStore,
@@ -163,7 +164,8 @@ class IncidentService:
         """An incident opened by a monitoring alert (no person acted): alert_count 1, a ``triggered`` and an
         ``alert`` timeline entry, the ``incident.triggered`` event, and the caller's ``claim`` items in the same
         transaction (GuardFailed: another alert claimed it first and nothing was written). The title is the source's
-        summary as sent (bounded by the caller), not held to the manual-title rules."""
+        summary as sent (bounded by the caller), not held to the manual-title rules. The alert entry's ``page``
+        summary is kept on the incident for pages (``attach_alert`` replaces it with the joining alert's)."""
         now = self.clock()
         incident = Incident(
             id=incident_id or new_id(),
@@ -177,6 +179,7 @@ class IncidentService:
             dedup_key=dedup_key,
             alert_count=1,
             last_alert_at=now,
+            last_alert=AlertSummary.from_dict(alert_entry.get("page")),
         )
         entries = [
             entry(incident.id, now, "triggered", f"Triggered by a {source.value} alert", None, source=source.value),
@@ -188,8 +191,9 @@ class IncidentService:
     def attach_alert(
         self, incident_id: str, *, text: str, alert_entry: dict[str, Any], also: Sequence[Mapping[str, Any]] = ()
     ) -> bool:
-        """Count one more alert on an open incident (count + 1, last seen, an ``alert`` timeline entry; no event,
-        so no new page). False when the incident is not open any more (the caller opens a new one)."""
+        """Count one more alert on an open incident (count + 1, last seen, an ``alert`` timeline entry whose ``page``
+        summary becomes the incident's ``last_alert``; no event, so no new page). False when the incident is not
+        open any more (the caller opens a new one)."""
         now = self.clock()
         return self.store.attach_alert(
             incident_id, now, [entry(incident_id, now, "alert", text, None, **alert_entry)], also

@@ -3,7 +3,8 @@
 Each alert's own ``status`` decides trigger or resolve: the group ``status`` stays ``firing`` while any alert of the
 group fires, so it says nothing about the alert at hand. ``fingerprint`` is the dedup key, ``groupKey`` the group
 (the alerts Alertmanager grouped feed one incident), ``truncatedAlerts`` (alerts Alertmanager dropped to respect
-``max_alerts``) is recorded on each alert's timeline line.
+``max_alerts``) is recorded on each alert's timeline line, as are its labels, annotations (bounded: a page shows
+``runbook_url`` and ``description`` from them) and the links Alertmanager/Grafana send.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_raw, digest, severity_of
+from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw, digest, severity_of
 from oncall.domain.incidents import Severity, Source
 
 #: entries per delivery we accept (Alertmanager's max_alerts is 0 = unlimited by default)
@@ -87,6 +88,8 @@ def to_alerts(body: Any, service_id: str, *, source: Source = Source.ALERTMANAGE
         )
         severity = severity_of(labels.get("severity") or common.get("severity"), Severity.HIGH)
         details: dict[str, Any] = {"labels": dict(list(labels.items())[:50])}
+        if annotations:
+            details["annotations"] = bound_free_form(annotations)
         for name in ("generatorURL", "dashboardURL", "panelURL", "silenceURL"):
             value = entry.get(name)
             if isinstance(value, str) and value:

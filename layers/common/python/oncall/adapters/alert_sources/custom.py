@@ -9,7 +9,8 @@ Schema of ``detail`` (``detail-type`` is free, e.g. ``Alert``)::
       "dedup_key": "db-1-disk",                                  optional, ≤ 255; without one alerts correlate by
                                                                  (service, severity) inside the window
       "action": "trigger|acknowledge|resolve",                   default trigger; ack/resolve need dedup_key
-      "details": {...}                                           optional, kept (bounded) on the timeline
+      "details": {...}                                           optional, kept (bounded) on the timeline; a page
+                                                                 shows a few entries, and ``runbook_url`` as a link
     }
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_raw, severity_of
+from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw, severity_of
 from oncall.domain.incidents import Severity, Source
 
 SOURCE = "oncall.alerts"
@@ -68,5 +69,5 @@ def to_alert(event: dict[str, Any], service_id: str) -> Alert:
         severity=severity_of(severity, Severity.HIGH),
         raw=bound_raw({k: v for k, v in detail.items() if k != "integration_key"}),
         dedup_key=key,
-        details={"event_id": event.get("id")},
+        details={"event_id": event.get("id"), **({"details": bound_free_form(extra)} if extra else {})},
     )

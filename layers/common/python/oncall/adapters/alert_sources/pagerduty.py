@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from oncall.domain.alerts import PAGERDUTY_SEVERITIES, Alert, AlertAction, InvalidAlert, bound_raw
+from oncall.domain.alerts import PAGERDUTY_SEVERITIES, Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw
 from oncall.domain.incidents import Source
 
 SUMMARY_MAX = 1024
@@ -98,11 +98,16 @@ def to_alert(body: Any, service_id: str) -> Alert:
             custom = payload.get("custom_details")
             if custom is not None and not isinstance(custom, (dict, str)):
                 errors.append("'payload.custom_details' must be an object")
+            elif custom:
+                details["custom_details"] = bound_free_form(custom)
             details["source"] = payload.get("source")
         for name in ("links", "images"):
             value = body.get(name)
             if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
                 errors.append(f"'{name}' must be an array of objects")
+        client_url = body.get("client_url")
+        if isinstance(client_url, str) and client_url:
+            details["client_url"] = client_url[:2048]
         links = body.get("links")
         if isinstance(links, list):
             details["links"] = [

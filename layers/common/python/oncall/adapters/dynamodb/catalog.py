@@ -54,6 +54,8 @@ def service_item(service: Service) -> dict[str, Attr]:
     }
     if service.description:
         item["description"] = _s(service.description)
+    if service.runbook_url:
+        item["runbook_url"] = _s(service.runbook_url)
     if service.previous_key_hash:
         item["previous_key_hash"] = _s(service.previous_key_hash)
     if service.previous_key_expires_at:
@@ -85,6 +87,7 @@ def service_of(item: Mapping[str, Attr]) -> Service:
         previous_key_expires_at=when("previous_key_expires_at"),
         key_rotated_at=when("key_rotated_at"),
         version=int(item["version"]["N"]),
+        runbook_url=text("runbook_url"),
     )
 
 

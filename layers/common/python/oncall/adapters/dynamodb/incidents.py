@@ -2,7 +2,8 @@
 
 =====================================  ==========================================================================
 ``INC#<id>`` / ``META``                the incident; ``version`` (+1 per change) is the optimistic-concurrency
-                                       guard every move is conditioned on, ``task_token`` the wait to answer
+                                       guard every move is conditioned on, ``task_token`` the wait to answer,
+                                       ``last_alert`` (JSON) what pages show of the newest alert
 ``INC#<id>`` / ``TL#<ulid>``           one timeline entry (ULIDs sort by time; entries are append-only)
 =====================================  ==========================================================================
 
@@ -26,6 +27,7 @@ from typing import Any
 from oncall.adapters import outbox
 from oncall.domain.events import DomainEvent
 from oncall.domain.incidents import Incident, Severity, Source, Status, TimelineEntry
+from oncall.domain.page_content import AlertSummary
 from oncall.services.incident_ports import GuardFailed, IncidentFilter, StaleWrite
 
 Attr = dict[str, Any]
@@ -98,7 +100,31 @@ def incident_item(incident: Incident) -> dict[str, Attr]:
         value = getattr(incident, name)
         if value is not None:
             item[name] = _s(value.isoformat())
+    if incident.last_alert is not None:
+        item["last_alert"] = _s(_summary_json(incident.last_alert))
     return item
+
+
+def _summary_json(summary: AlertSummary) -> str:
+    return json.dumps(summary.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+def _summary_of(raw: str | None) -> AlertSummary | None:
+    if not raw:
+        return None
+    try:
+        return AlertSummary.from_dict(json.loads(raw))
+    except ValueError:
+        return None
+
+
+def _alert_summary(entries: Sequence[TimelineEntry]) -> AlertSummary | None:
+    """The page summary the newest alert entry carries (``oncall.services.alerts.alert_entry``), if any."""
+    for e in reversed(entries):
+        if e.kind == "alert":
+            page = e.data.get("page")
+            return AlertSummary.from_dict(page) if isinstance(page, dict) else None
+    return None
 
 
 def incident_of(item: Mapping[str, Attr]) -> Incident:
@@ -132,6 +158,7 @@ def incident_of(item: Mapping[str, Attr]) -> Incident:
         dedup_key=text("dedup_key"),
         alert_count=num("alert_count"),
         last_alert_at=when("last_alert_at"),
+        last_alert=_summary_of(text("last_alert")),
         acknowledged_at=when("acknowledged_at"),
         acknowledged_by=text("acknowledged_by"),
         resolved_at=when("resolved_at"),
@@ -234,23 +261,32 @@ class DynamoIncidentStore:
     def attach_alert(
         self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], also: Sequence[Mapping[str, Any]] = ()
     ) -> bool:
+        expression = (
+            "SET alert_count = if_not_exists(alert_count, :zero) + :one, "
+            "version = version + :one, updated_at = :at, last_alert_at = :at"
+        )
+        values: dict[str, Attr] = {
+            ":zero": _n(0),
+            ":one": _n(1),
+            ":at": _s(at.isoformat()),
+            ":t": _s(Status.TRIGGERED.value),
+            ":a": _s(Status.ACKNOWLEDGED.value),
+        }
+        summary = _alert_summary(entries)
+        if summary is not None:
+            # the joining alert becomes the one pages describe: in this same update, so it costs no extra write
+            expression += ", last_alert = :la"
+            values[":la"] = _s(_summary_json(summary))
         update = {
             "Update": {
                 "TableName": self.table,
                 "Key": {"pk": _s(incident_pk(incident_id)), "sk": _s("META")},
                 # no read and no version condition: concurrent alerts all count, and the version bump makes any
                 # move that read the incident before this re-read it (its Put would otherwise lose the count)
-                "UpdateExpression": "SET alert_count = if_not_exists(alert_count, :zero) + :one, "
-                "version = version + :one, updated_at = :at, last_alert_at = :at",
+                "UpdateExpression": expression,
                 "ConditionExpression": "#st IN (:t, :a)",
                 "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {
-                    ":zero": _n(0),
-                    ":one": _n(1),
-                    ":at": _s(at.isoformat()),
-                    ":t": _s(Status.TRIGGERED.value),
-                    ":a": _s(Status.ACKNOWLEDGED.value),
-                },
+                "ExpressionAttributeValues": values,
             }
         }
         items: list[dict[str, Any]] = [update]
