@@ -74,7 +74,11 @@ class TelegramClient:
     retries: int = 3
     backoff_s: float = 0.2
     max_retry_after_s: float = 2.0
+    #: a call's whole budget, retries included: a page that Telegram cannot take goes to the next channel in
+    #: seconds, however Telegram fails (refused, 5xx, or hanging until each request times out)
+    deadline_s: float = 8.0
     sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self.api_url = (self.api_url or DEFAULT_API_URL).rstrip("/")
@@ -148,14 +152,20 @@ class TelegramClient:
     def call(self, method: str, params: Mapping[str, Any]) -> Any:
         body = json.dumps(params).encode()
         attempt = 0
+        deadline = self.monotonic() + self.deadline_s
+
+        def out_of_time(pause: float) -> bool:
+            return self.monotonic() + pause >= deadline
+
         while True:
             attempt += 1
             try:
-                status, reply = self._post(method, body)
+                status, reply = self._post(method, body, max(0.5, min(self.timeout_s, deadline - self.monotonic())))
             except OSError as exc:  # connection refused/reset, timeout (URLError is an OSError)
-                if attempt > self.retries:
-                    raise TelegramUnavailable(method, 0, f"network error: {type(exc).__name__}") from None
-                self.sleep(self.backoff_s * 2 ** (attempt - 1))
+                pause = self.backoff_s * 2 ** (attempt - 1)
+                if attempt > self.retries or out_of_time(pause):
+                    raise TelegramUnavailable(method, 0, f"network error: {_reason(exc)}") from None
+                self.sleep(pause)
                 continue
             if reply.get("ok") is True:
                 return reply.get("result")
@@ -170,9 +180,10 @@ class TelegramClient:
                 self.sleep(retry_after)
                 continue
             if code >= 500 or status >= 500:
-                if attempt > self.retries:
+                pause = self.backoff_s * 2 ** (attempt - 1)
+                if attempt > self.retries or out_of_time(pause):
                     raise TelegramUnavailable(method, code, description)
-                self.sleep(self.backoff_s * 2 ** (attempt - 1))
+                self.sleep(pause)
                 continue
             if code == 400 and NOT_MODIFIED in description:
                 return True
@@ -180,7 +191,7 @@ class TelegramClient:
                 raise TelegramBlocked(method, code, description)
             raise TelegramBadRequest(method, code, description)
 
-    def _post(self, method: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def _post(self, method: str, body: bytes, timeout: float) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(  # noqa: S310  # scheme checked in __post_init__
             f"{self.api_url}/bot{self.token}/{method}",
             data=body,
@@ -188,11 +199,18 @@ class TelegramClient:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 return response.status, _json(response.read())
         except urllib.error.HTTPError as exc:
             with exc:
                 return exc.code, _json(exc.read())
+
+
+def _reason(exc: OSError) -> str:
+    """``ConnectionRefusedError``, ``timeout``: what a person reading the timeline needs, never the URL (it holds the
+    token)."""
+    inner = getattr(exc, "reason", None)
+    return type(inner).__name__ if isinstance(inner, BaseException) else type(exc).__name__
 
 
 def _json(raw: bytes) -> dict[str, Any]:
