@@ -443,6 +443,8 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=ESCALATION_SECRETS,
         # a page falls back to mail when Telegram cannot reach the person
         sends_email=True,
+        # pages that meet a full rate window wait on the page queue, which this function also consumes
+        queues=("pages",),
         local_concurrency=4,
     ),
     # CloudWatch alarm changes and oncall.alerts custom events → dedup, correlate, open/attach/resolve incidents
@@ -525,6 +527,18 @@ QUEUES: tuple[Queue, ...] = (
         doc=(
             "Bus events for the notifier (rule notifier-fanout) and webhook attempt jobs, delayed by the retry "
             "schedule; a message failing 5 receives goes to the dead-letter queue (redrive it to the source)."
+        ),
+    ),
+    Queue(
+        name="pages",
+        consumer="escalation",
+        batch_size=10,
+        max_receive_count=5,
+        # 6 × the escalation function's 60 s timeout
+        visibility_timeout_s=360,
+        doc=(
+            "Flush jobs for pages that met a full rate window (per chat, per bot): each job sends what is queued for "
+            "one person on one channel as one message (a digest when several) as soon as the window opens."
         ),
     ),
 )

@@ -38,16 +38,18 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
-    """In-process moto with every declared table created; function environment variables point at them."""
+    """In-process moto with every declared table and queue created; function environment variables point at
+    them."""
     import boto3
     from moto import mock_aws
 
-    from infra.local.resources import create_tables, function_environment
-    from infra.topology import FUNCTIONS
+    from infra.local.resources import create_queues, create_tables, function_environment
+    from infra.topology import FUNCTIONS, TOPOLOGY
     from oncall.settings import get_settings
 
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        create_queues(boto3.client("sqs", region_name="us-east-1"), TOPOLOGY)
         env: dict[str, str] = {}
         for fn in FUNCTIONS:
             env.update(function_environment(fn))

@@ -1,25 +1,32 @@
-"""The incident-lifecycle state machine's Lambda tasks (``infra/statemachines/incident_lifecycle.asl.json``).
+"""The incident-lifecycle state machine's Lambda tasks (``infra/statemachines/incident_lifecycle.asl.json``), and the
+page queue's consumer.
 
-``{"action": "plan" | "escalate" | "page" | "hold" | "hold_timeout", "state": {...}, "token"?: "<task token>"}``.
-``NobodyReachable`` and ``IncidentMoved`` propagate as the function error type, which the ASL catches by name.
+- ``{"action": "plan" | "escalate" | "page" | "hold" | "hold_timeout", "state": {...}, "token"?: "<task token>"}``:
+  ``NobodyReachable`` and ``IncidentMoved`` propagate as the function error type, which the ASL catches by name.
+- SQS ``Records`` from the page queue: flush jobs for pages that met a full rate window; partial batch failures.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from oncall import incident_wiring
+from oncall import incident_wiring, wiring
 from oncall.services.escalation import IncidentMoved, NobodyReachable
 
 logger = Logger(service="oncall-escalation")
+log = logging.getLogger("oncall.escalation")
 
 __all__ = ["IncidentMoved", "NobodyReachable", "handler"]
 
 
 @logger.inject_lambda_context(correlation_id_path="state.incident_id")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if "Records" in event:
+        return _flush(event["Records"])
     action = event.get("action")
     state = dict(event.get("state") or {})
     service = incident_wiring.escalation_service()
@@ -34,3 +41,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if action == "hold_timeout":
         return service.hold_timeout(state)
     raise ValueError(f"unknown action {action!r}")
+
+
+def _flush(records: list[dict[str, Any]]) -> dict[str, Any]:
+    notifications = wiring.notification_service()
+    listener = incident_wiring.page_listener()
+    failures = []
+    for record in records:
+        try:
+            job = json.loads(record["body"])
+            outcome = notifications.flush(job, wiring.clock()(), listener)
+            log.info("page queue: %s for %s: %s", job.get("key"), job.get("user_id"), outcome)
+        except Exception:
+            log.exception("page queue: message %s failed; reported for redelivery", record.get("messageId"))
+            failures.append({"itemIdentifier": record.get("messageId", "")})
+    return {"batchItemFailures": failures}

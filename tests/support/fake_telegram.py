@@ -152,6 +152,11 @@ class FakeTelegram:
             for _ in range(times):
                 self._failures.append((method, status, description or default.get(status, "Error"), retry_after))
 
+    def clear_failures(self) -> None:
+        """Forget failures still planned by ``fail`` (a test that made Telegram "down" leaves it healthy)."""
+        with self._lock:
+            self._failures.clear()
+
     def block(self, chat_id: int | str) -> None:
         with self._lock:
             self.blocked.add(str(chat_id))

@@ -23,12 +23,14 @@ class Session:
         return {"authorization": f"Bearer {self.access_token}"}
 
 
-def make_user(role: Role | str = Role.RESPONDER, username: str | None = None, password: str = PASSWORD) -> User:
+def make_user(
+    role: Role | str = Role.RESPONDER, username: str | None = None, password: str = PASSWORD, email: str | None = None
+) -> User:
     from oncall import wiring
     from oncall.services.users import NewUser
 
     name = username or f"{Role(role).value}{next(_seq)}"
-    return wiring.user_service().provision(NewUser(username=name, password=password, role=Role(role)))
+    return wiring.user_service().provision(NewUser(username=name, password=password, role=Role(role), email=email))
 
 
 def login_as(role: Role | str = Role.RESPONDER, username: str | None = None) -> Session:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from oncall.services.escalation import EscalationService
     from oncall.services.incident_ports import CatalogStore, IncidentStore, Lifecycle, Pager, People
     from oncall.services.incidents import IncidentService
+    from oncall.services.notify import QueueListener
     from oncall.services.telegram_bot import CallbackOutcome
 
 STATE_MACHINE_ENV = "ONCALL_STATE_MACHINE_INCIDENT_LIFECYCLE"
@@ -105,6 +106,15 @@ def escalation_service() -> EscalationService:
     return wiring._once("escalation_service", build)
 
 
+def page_listener() -> QueueListener:
+    def build() -> QueueListener:
+        from oncall.adapters.lifecycle import PageListener
+
+        return PageListener(escalation_service())
+
+    return wiring._once("page_listener", build)
+
+
 _CALLBACK_ACTIONS = {"ack": "acknowledge", "res": "resolve"}
 _DONE_TEXT = {"acknowledge": "✅ Acknowledged", "resolve": "☑️ Resolved"}
 
@@ -138,4 +148,6 @@ def incident_callback(user: User, action: str, incident_id: str, now: datetime) 
         if name == "acknowledge"
         else ()
     )
-    return CallbackOutcome(toast=f"{_DONE_TEXT[name]}.", new_text=text, buttons=buttons)
+    title = incident.title if len(incident.title) <= 60 else incident.title[:59] + "…"
+    line = f"{_DONE_TEXT[name]} by {user.display_name} at {incident.updated_at.strftime('%H:%M UTC')}: {title}"
+    return CallbackOutcome(toast=f"{_DONE_TEXT[name]}.", new_text=text, buttons=buttons, line=line)

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from oncall.services.telegram_bot import CallbackHandler, TelegramBot
     from oncall.services.users import UserService
 
+#: the page queue's URL: queued pages wait there for their channel's rate window
+PAGE_QUEUE_ENV = "ONCALL_QUEUE_PAGES"
+
 _built: dict[str, Any] = {}
 _overrides: dict[str, Any] = {}
 _lock = threading.RLock()
@@ -209,16 +212,20 @@ def notification_service() -> NotificationService:
     def build() -> NotificationService:
         from oncall.adapters.dynamodb.identity import DynamoUserStore
         from oncall.adapters.dynamodb.notifications import DynamoRateLimiter, DynamoRecipientDirectory
+        from oncall.adapters.queues import SqsQueue
         from oncall.adapters.telegram import TelegramChannel
         from oncall.services.notify import NotificationService, NotifySettings
 
         _bind_identity_tables()
         settings = get_settings()
+        # only the function that flushes queued pages is given the page queue; elsewhere nothing is queued
+        pages_url = os.environ.get(PAGE_QUEUE_ENV)
         service = NotificationService(
             deliveries=delivery_log(),
             people=DynamoRecipientDirectory(DynamoUserStore(), delivery_log()),
             limiter=DynamoRateLimiter(settings.table("notifications")),
             settings=NotifySettings(page_cap_per_incident=settings.page_cap_per_incident),
+            queue=SqsQueue(pages_url) if pages_url else None,
         )
         client = telegram_client()
         if client is not None:

@@ -3,12 +3,14 @@
 - ``StepFunctionsLifecycle``: starts ``<id>-<generation>`` (ExecutionAlreadyExists = started) and answers waits with
   ``SendTaskSuccess`` (late/stale tokens are no-ops), through ``oncall.adapters.stepfunctions``.
 - ``ScheduleOnCall``: "who is on call at T" from the schedule service (one query).
-- ``NotifyPager``: a ``Page`` becomes the notification service's ``Message`` (issue 6), the one sender of everything.
+- ``NotifyPager``: a ``Page`` becomes the notification service's ``Message``, the one sender of everything;
+  ``PageListener`` brings a queued page's outcome back to the lifecycle.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,8 @@ from oncall.domain.errors import NotFound
 from oncall.services.incident_ports import Page, PageButton, PageResult
 
 if TYPE_CHECKING:
+    from oncall.domain.notifications import Delivery, Message
+    from oncall.services.escalation import EscalationService
     from oncall.services.notify import NotificationService
     from oncall.services.schedules import ScheduleService
 
@@ -46,6 +50,9 @@ class StepFunctionsLifecycle:
     def answer(self, token: str, outcome: dict[str, Any]) -> bool:
         return stepfunctions.send_task_success(self.client, token, outcome)
 
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        return stepfunctions.send_task_failure(self.client, token, error=error, cause=cause)
+
 
 class ScheduleOnCall:
     def __init__(self, schedules: ScheduleService) -> None:
@@ -64,7 +71,7 @@ class NotifyPager:
     def __init__(self, notifications: NotificationService) -> None:
         self.notifications = notifications
 
-    def send(self, user_id: str, page: Page, now: datetime) -> PageResult:
+    def send(self, user_id: str, page: Page, now: datetime, context: Mapping[str, Any] | None = None) -> PageResult:
         from oncall.domain.notifications import Button, Kind, Message
 
         message = Message(
@@ -75,8 +82,11 @@ class NotifyPager:
             incident_id=page.incident_id,
             content=page.content,
         )
-        delivery = self.notifications.notify(user_id, message, now)
-        return PageResult(status=str(delivery.status), channel=delivery.channel, ref=delivery.ref)
+        delivery = self.notifications.notify(user_id, message, now, context)
+        return PageResult(str(delivery.status), delivery.channel, delivery.ref, delivery.detail)
+
+    def status(self, user_id: str, key: str) -> str | None:
+        return self.notifications.deliveries.status_of(user_id, key)
 
     def edit(self, ref: str, text: str, buttons: tuple[tuple[PageButton, ...], ...] = ()) -> None:
         from oncall.domain.notifications import Button
@@ -84,3 +94,20 @@ class NotifyPager:
         self.notifications.edit(
             ref, text, tuple(tuple(Button(b.text, b.callback_data) for b in row) for row in buttons)
         )
+
+
+class PageListener:
+    """The notification service's ``QueueListener`` for queued pages: the lifecycle decides whether a page is still
+    wanted and hears how it ended."""
+
+    def __init__(self, escalation: EscalationService) -> None:
+        self.escalation = escalation
+
+    def wanted(self, user_id: str, message: Message, context: Mapping[str, Any]) -> bool:
+        return self.escalation.page_wanted(context)
+
+    def settled(
+        self, user_id: str, message: Message, delivery: Delivery, context: Mapping[str, Any], now: datetime
+    ) -> None:
+        result = PageResult(str(delivery.status), delivery.channel, delivery.ref, delivery.detail)
+        self.escalation.page_settled(user_id, result, context, now, digest=delivery.batch > 1)

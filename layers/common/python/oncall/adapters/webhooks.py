@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from oncall.adapters import ssrf
+from oncall.adapters.queues import SqsQueue
 from oncall.domain.errors import InvalidInput
 from oncall.services.webhooks import SendResult
 
@@ -76,24 +75,5 @@ def allowlist_from_env(env: Mapping[str, str] | None = None) -> ssrf.Allowlist:
     return ssrf.Allowlist.parse((env if env is not None else os.environ).get("ONCALL_WEBHOOK_ALLOWLIST"))
 
 
-class SqsJobQueue:
-    """Attempt jobs on the notifier's own queue; ``DelaySeconds`` is how a retry waits (≤ 15 min per hop)."""
-
-    def __init__(self, queue_url: str, client: Any = None) -> None:
-        self.queue_url = queue_url
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
-        return self._client
-
-    def send(self, job: Mapping[str, Any], delay_seconds: int) -> None:
-        self.client.send_message(
-            QueueUrl=self.queue_url,
-            MessageBody=json.dumps(dict(job), separators=(",", ":")),
-            DelaySeconds=max(0, min(900, int(delay_seconds))),
-        )
+#: the notifier queue's attempt jobs (``JobQueue``)
+SqsJobQueue = SqsQueue

@@ -46,7 +46,20 @@ DEFAULT_ROUTES: Mapping[Kind, tuple[str, ...]] = {
     Kind.INFO: ("telegram", "email"),
 }
 
-Status = Literal["sent", "duplicate", "capped", "failed", "no_channel", "rate_limited"]
+#: kinds whose send, when a channel's window is full, is *queued* and sent (digested per person) as soon as the window
+#: allows, instead of being reported back for the caller to retry: nothing else retries a page in time
+QUEUED_KINDS = frozenset({Kind.PAGE, Kind.ESCALATION})
+
+#: what happened to one message:
+#: ``sent``; ``duplicate`` (sent, or being sent, by an earlier attempt); ``queued`` (a channel's rate window was full:
+#: it goes out, alone or in a digest, as soon as the window allows); ``capped`` (the per-incident page cap);
+#: ``failed`` (every usable channel failed); ``no_channel`` (nothing reaches the person); ``rate_limited`` (a window
+#: was full and the kind is not queued: the caller retries); ``cancelled`` (queued, then no longer wanted: the
+#: incident moved on before the window opened)
+Status = Literal["sent", "duplicate", "queued", "capped", "failed", "no_channel", "rate_limited", "cancelled"]
+
+#: statuses after which the person has been, or will shortly be, reached by this message
+REACHING: frozenset[str] = frozenset({"sent", "duplicate", "queued", "capped"})
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,10 @@ class Delivery:
     status: Status
     channel: str | None
     ref: str | None
+    #: why a message did not go out, one clause per channel tried (``telegram: HTTP 502; email: no address``)
+    detail: str | None = None
+    #: how many messages went out as this one message (> 1: a digest; editing it would rewrite the others too)
+    batch: int = 1
 
 
 @dataclass(frozen=True)
@@ -189,3 +206,67 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 
 REF_PREFIXES: Mapping[str, str] = {"tg": "telegram", "mail": "email"}
+
+
+#: how many messages one digest lists: two buttons each stay well inside Telegram's keyboard, the text inside 4096
+DIGEST_MAX = 20
+
+
+def headline(message: Message) -> str:
+    """The first line of a message's text: what a digest lists for it."""
+    first = message.text.strip().split("\n", 1)[0].strip()
+    return first if len(first) <= 160 else first[:159] + "…"
+
+
+def digest(messages: Sequence[Message]) -> Message:
+    """One message standing for several queued to the same person on the same channel: a numbered list of their
+    headlines, and each one's buttons relabelled with its number (callback data unchanged, so a press acts on that
+    one incident). Reaches a person faster than one message per rate window: N pages in one window, not N windows."""
+    if not messages:
+        raise ValueError("a digest needs at least one message")
+    if len(messages) > DIGEST_MAX:
+        raise ValueError(f"a digest lists at most {DIGEST_MAX} messages")
+    pages = sum(1 for m in messages if m.kind in CAPPED_KINDS)
+    noun = "incidents need you" if pages == len(messages) else "notifications"
+    lines = [f"🚨 {len(messages)} {noun}", ""]
+    rows: list[tuple[Button, ...]] = []
+    for number, message in enumerate(messages, start=1):
+        lines.append(f"{number}. {headline(message)}")
+        for row in message.buttons:
+            rows.append(tuple(Button(f"{b.text} #{number}", b.callback_data) for b in row))
+    text = "\n".join(lines)
+    if len(text) > TEXT_MAX_CHARS:
+        text = text[: TEXT_MAX_CHARS - 1] + "…"
+    kind = Kind.PAGE if pages else messages[0].kind
+    return Message(kind=kind, key=f"digest:{messages[0].key}"[:KEY_MAX_CHARS], text=text, buttons=tuple(rows))
+
+
+def message_to_dict(message: Message) -> dict[str, object]:
+    """A queued message as JSON (it waits in a DynamoDB item and travels in an SQS job)."""
+    out: dict[str, object] = {
+        "kind": message.kind.value,
+        "key": message.key,
+        "text": message.text,
+        "buttons": [[[b.text, b.callback_data] for b in row] for row in message.buttons],
+    }
+    if message.incident_id:
+        out["incident_id"] = message.incident_id
+    if message.content is not None:
+        out["content"] = message.content.to_dict()
+    return out
+
+
+def message_from_dict(raw: Mapping[str, object]) -> Message:
+    buttons = raw.get("buttons") or []
+    if not isinstance(buttons, list):
+        raise InvalidInput("buttons", "must be a list of rows")
+    incident_id = raw.get("incident_id")
+    content = raw.get("content")
+    return Message(
+        kind=Kind(str(raw["kind"])),
+        key=str(raw["key"]),
+        text=str(raw["text"]),
+        buttons=tuple(tuple(Button(str(t), str(d)) for t, d in row) for row in buttons),
+        incident_id=str(incident_id) if incident_id else None,
+        content=PageContent.from_dict(content) if isinstance(content, Mapping) else None,
+    )

@@ -18,13 +18,13 @@ dedup key per (incident, generation, step, person).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
 from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, callback_data, plan
-from oncall.domain.incidents import Action, Incident, Status, execution_name
+from oncall.domain.incidents import Action, Incident, Status, TimelineEntry, execution_name
 from oncall.domain.page_content import PageContent, compose, headline, plain_text
 from oncall.services.incident_ports import (
     CatalogStore,
@@ -34,6 +34,7 @@ from oncall.services.incident_ports import (
     Page,
     PageButton,
     Pager,
+    PageResult,
     People,
     StaleWrite,
 )
@@ -46,6 +47,11 @@ class NobodyReachable(Exception):
 
 class IncidentMoved(Exception):
     """The incident is no longer where this task expected it (acknowledged, resolved, newer generation): re-plan."""
+
+
+def page_key(incident_id: str, generation: int, cycle: int, key: str) -> str:
+    """The dedup key of a page: one per (incident run, level step or notice, person)."""
+    return f"{incident_id}:{generation}:{cycle}:{key}"
 
 
 def _buttons(incident_id: str) -> tuple[tuple[PageButton, ...], ...]:
@@ -187,8 +193,9 @@ class EscalationService:
         elif decided.mark_exhausted:
             everyone = self._resolve(policy.everyone() if policy else (), now)
             # tell everyone first: pages are deduplicated by key, so a retry after a crash does not repeat them
+            context = self._context(incident, None, everyone)
             results = {
-                uid: self._send(incident, uid, "escalation", f"exhausted:{uid}", now, exhausted=True)
+                uid: self._send(incident, uid, "escalation", f"exhausted:{uid}", now, context, exhausted=True)
                 for uid in everyone
             }
             after = replace(incident, exhausted=True, version=incident.version + 1, updated_at=now)
@@ -201,7 +208,7 @@ class EscalationService:
                     if everyone
                     else "Escalation policy exhausted; nobody on it could be notified",
                     None,
-                    notified=sorted(uid for uid, r in results.items() if r.reached),
+                    notified=sorted(uid for uid, r in results.items() if r.reached or r.pending),
                     version=after.version,
                 )
             ]
@@ -225,6 +232,8 @@ class EscalationService:
             for e in entries
             if e.kind == "page"
             and e.data.get("ref")
+            # a digest lists other incidents too: its own buttons answer for each, it is not rewritten for one
+            and not e.data.get("digest")
             and e.data.get("generation") == incident.generation
             and e.data.get("cycle") == incident.cycle
         }
@@ -267,17 +276,26 @@ class EscalationService:
             exhausted=exhausted,
         )
 
-    def _send(self, incident: Incident, user_id: str, kind: str, key: str, now: datetime, **extra: Any) -> Any:
+    def _send(
+        self,
+        incident: Incident,
+        user_id: str,
+        kind: str,
+        key: str,
+        now: datetime,
+        context: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> PageResult:
         content = self._page_content(incident, exhausted=bool(extra.get("exhausted")))
         page = Page(
             kind=kind,
-            key=f"{incident.id}:{incident.generation}:{incident.cycle}:{key}",
+            key=page_key(incident.id, incident.generation, incident.cycle, key),
             text=plain_text(content),
             incident_id=incident.id,
             buttons=_buttons(incident.id),
             content=content,
         )
-        return self.pager.send(user_id, page, now)
+        return self.pager.send(user_id, page, now, context)
 
     def page(self, state: dict[str, Any], token: str) -> dict[str, Any]:
         incident_id = str(state["incident_id"])
@@ -308,46 +326,140 @@ class EscalationService:
                 ]
             )
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody on call")
+        context = self._context(incident, step, users, level=level_no, round=round_no)
         entries = []
-        reached = 0
+        results: dict[str, PageResult] = {}
         for uid in users:
-            result = self._send(incident, uid, "page", f"step{step}:{uid}", now)
-            reached += 1 if result.reached else 0
-            entries.append(
-                entry(
-                    incident_id,
-                    now,
-                    "page",
-                    f"Paged {self._name(uid)} (level {level_no}): {result.status}",
-                    None,
-                    user_id=uid,
-                    level=level_no,
-                    round=round_no,
-                    step=step,
-                    generation=incident.generation,
-                    cycle=incident.cycle,
-                    status=result.status,
-                    channel=result.channel,
-                    ref=result.ref,
-                )
-            )
-        if not reached:
-            entries.append(
-                entry(
-                    incident_id,
-                    now,
-                    "nobody_reachable",
-                    f"Level {level_no}: nobody reachable; escalating at once",
-                    None,
-                    level=level_no,
-                    round=round_no,
-                    step=step,
-                )
-            )
+            result = results[uid] = self._send(incident, uid, "page", f"step{step}:{uid}", now, context)
+            entries.append(self._page_entry(incident, uid, result, context, now))
+        reached = sum(1 for r in results.values() if r.reached)
+        pending = [uid for uid, r in results.items() if r.pending]
+        if not reached and pending and not self._anyone_pending(incident, step, pending):
+            # the queued pages already failed while this task was still paging the others
+            pending = []
+        if not reached and not pending:
+            entries.append(self._unreachable_entry(incident, level_no, round_no, step, results, now))
         self.incidents.add_entries(entries)
-        if not reached:
+        if not reached and not pending:
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody reachable")
-        return {"paged": reached}
+        return {"paged": reached, "queued": len(pending)}
+
+    # -- queued pages -----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _context(incident: Incident, step: int | None, users: list[str], **extra: Any) -> dict[str, Any]:
+        """What a queued page carries back to ``page_wanted`` / ``page_settled``: which level of which run of the
+        incident it belongs to, and who else that level paged."""
+        return {
+            "incident_id": incident.id,
+            "generation": incident.generation,
+            "cycle": incident.cycle,
+            "step": step,
+            "recipients": list(users),
+            **extra,
+        }
+
+    def _page_entry(
+        self, incident: Incident, uid: str, result: PageResult, context: Mapping[str, Any], now: datetime, **more: Any
+    ) -> TimelineEntry:
+        level_no = context.get("level")
+        status = result.status
+        how = f" via {result.channel}" if result.status == "sent" and result.channel else ""
+        why = f" ({result.detail})" if result.detail and not result.reached else ""
+        where = f" (level {level_no})" if level_no else " (policy exhausted)"
+        return entry(
+            incident.id,
+            now,
+            "page",
+            f"Paged {self._name(uid)}{where}: {status}{how}{why}",
+            None,
+            user_id=uid,
+            level=level_no,
+            round=context.get("round"),
+            step=context.get("step"),
+            generation=incident.generation,
+            cycle=incident.cycle,
+            status=status,
+            channel=result.channel,
+            ref=result.ref,
+            detail=result.detail,
+            **more,
+        )
+
+    def _unreachable_entry(
+        self,
+        incident: Incident,
+        level_no: int,
+        round_no: int,
+        step: int,
+        results: Mapping[str, PageResult],
+        now: datetime,
+    ) -> TimelineEntry:
+        reasons = "; ".join(f"{self._name(uid)}: {r.detail or r.status}" for uid, r in results.items())
+        return entry(
+            incident.id,
+            now,
+            "nobody_reachable",
+            f"Level {level_no}: nobody reachable; escalating at once" + (f" ({reasons})" if reasons else ""),
+            None,
+            level=level_no,
+            round=round_no,
+            step=step,
+            reasons={uid: r.detail or r.status for uid, r in results.items()},
+        )
+
+    def _anyone_pending(self, incident: Incident, step: int, users: list[str]) -> bool:
+        """Whether a page of this level to any of ``users`` is out or on its way (strongly consistent reads)."""
+        for uid in users:
+            status = self.pager.status(
+                uid, page_key(incident.id, incident.generation, incident.cycle, f"step{step}:{uid}")
+            )
+            if status in ("sent", "capped", "queued", "sending"):
+                return True
+        return False
+
+    def page_wanted(self, context: Mapping[str, Any]) -> bool:
+        """A queued page goes out only while its incident still waits at that level (an incident acknowledged or
+        escalated meanwhile is not paged about that level any more)."""
+        incident = self.incidents.get(str(context["incident_id"]))
+        if incident is None or incident.status is not Status.TRIGGERED:
+            return False
+        if incident.generation != context.get("generation") or incident.cycle != context.get("cycle"):
+            return False
+        step = context.get("step")
+        return step is None or incident.escalation_step == step
+
+    def page_settled(
+        self, user_id: str, result: PageResult, context: Mapping[str, Any], now: datetime, *, digest: bool = False
+    ) -> None:
+        """A queued page went out, failed on every channel, or was dropped. Recorded on the timeline (with its ref,
+        so an acknowledgement edits it); when it failed and nobody else of its level was or will be reached, the
+        level is unreachable: the waiting Page task fails with ``NobodyReachable`` and the lifecycle escalates at
+        once."""
+        incident = self.incidents.get(str(context["incident_id"]))
+        if incident is None:
+            return
+        self.incidents.add_entries(
+            [self._page_entry(incident, user_id, result, context, now, digest=digest, queued=True)]
+        )
+        step = context.get("step")
+        if result.reached or result.pending or result.status == "cancelled" or step is None:
+            return
+        others = [u for u in context.get("recipients", []) if u != user_id]
+        if self._anyone_pending(incident, int(step), others):
+            return
+        if not self.page_wanted(context) or not incident.task_token:
+            return
+        level_no, round_no = int(context.get("level") or 0), int(context.get("round") or 0)
+        results = {
+            uid: PageResult(
+                self.pager.status(uid, page_key(incident.id, incident.generation, incident.cycle, f"step{step}:{uid}"))
+                or "failed"
+            )
+            for uid in others
+        }
+        results[user_id] = result
+        self.incidents.add_entries([self._unreachable_entry(incident, level_no, round_no, int(step), results, now)])
+        self.lifecycle.fail(incident.task_token, "NobodyReachable", f"level {level_no}: every page failed")
 
     def _name(self, user_id: str) -> str:
         person = self.people.get(user_id)

@@ -122,6 +122,11 @@ class Lifecycle(Protocol):
         """Complete the wait ``token`` belongs to; False if it no longer waits (late, stale: a no-op)."""
         ...
 
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        """End the wait ``token`` belongs to with ``error`` (what the state machine catches); False if it no longer
+        waits."""
+        ...
+
 
 class People(Protocol):
     def get(self, user_id: str) -> User | None: ...
@@ -154,21 +159,38 @@ class Page:
 
 @dataclass(frozen=True)
 class PageResult:
+    """What became of one page: ``sent``; ``duplicate`` (an earlier attempt sent it); ``queued`` (a channel's rate
+    window was full: it goes out, maybe in a digest, when the window opens, and the lifecycle hears how it ended);
+    ``capped``; ``failed`` / ``no_channel`` (``detail`` names each channel's reason); ``cancelled``."""
+
     status: str
     channel: str | None = None
     ref: str | None = None
+    detail: str | None = None
 
     @property
     def reached(self) -> bool:
-        # duplicate: the same page went out before (a retried task); capped/rate-limited: the person has been paged
-        # about this incident and will see it, so the level is not "unreachable"
-        return self.status in {"sent", "duplicate", "capped", "rate_limited"}
+        # duplicate: the same page went out before (a retried task); capped: the person has been paged about this
+        # incident many times already and will see it
+        return self.status in {"sent", "duplicate", "capped"}
+
+    @property
+    def pending(self) -> bool:
+        """Not out yet, but on its way: the level is not "unreachable" until it fails."""
+        return self.status in {"queued", "sending"}
 
 
 class Pager(Protocol):
-    """The notification service (issue 6) as the lifecycle uses it: one message to one person."""
+    """The notification service as the lifecycle uses it: one message to one person."""
 
-    def send(self, user_id: str, page: Page, now: datetime) -> PageResult: ...
+    def send(self, user_id: str, page: Page, now: datetime, context: Mapping[str, Any] | None = None) -> PageResult:
+        """``context`` comes back to ``EscalationService.page_settled`` when a queued page finally goes out or
+        fails."""
+        ...
+
+    def status(self, user_id: str, key: str) -> str | None:
+        """The delivery status of the page ``key`` to the person (None: never tried)."""
+        ...
 
     def edit(self, ref: str, text: str, buttons: tuple[tuple[PageButton, ...], ...] = ()) -> None:
         """Best effort: rewrite a sent page (``ref`` from its ``PageResult``); never raises for a message that is

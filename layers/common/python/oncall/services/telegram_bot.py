@@ -36,6 +36,9 @@ class CallbackOutcome:
     new_text: str | None = None
     keep_buttons: bool = False
     buttons: tuple[tuple[Button, ...], ...] | None = None
+    #: pressed in a digest (buttons for several objects): this line is added to the digest instead of replacing it,
+    #: and of the pressed object's buttons only those in ``buttons`` stay
+    line: str | None = None
 
 
 CallbackHandler = Callable[[User, str, str, datetime], CallbackOutcome]
@@ -253,6 +256,10 @@ class TelegramBot:
             self.api.answer_callback_query(query_id, exc.message[:200], True)
             return
         self.api.answer_callback_query(query_id, outcome.toast)
+        if message and isinstance(message.get("message_id"), int) and _is_digest(message):
+            text, buttons = _digest_after(message, data.domain, data.ident, outcome)
+            self.api.edit_message_text(chat_id, message["message_id"], text, buttons)
+            return
         if outcome.new_text and message and isinstance(message.get("message_id"), int):
             if outcome.buttons is not None:
                 buttons = outcome.buttons
@@ -274,6 +281,44 @@ def _buttons_of(message: Mapping[str, Any]) -> tuple[tuple[Button, ...], ...]:
         if buttons:
             out.append(buttons)
     return tuple(out)
+
+
+def _idents(message: Mapping[str, Any]) -> set[tuple[str, str]]:
+    out = set()
+    for row in _buttons_of(message):
+        for button in row:
+            data = parse_callback_data(button.callback_data)
+            if data is not None:
+                out.add((data.domain, data.ident))
+    return out
+
+
+def _is_digest(message: Mapping[str, Any]) -> bool:
+    """A digest (``oncall.domain.notifications.digest``) carries buttons for more than one object."""
+    return len(_idents(message)) > 1
+
+
+def _digest_after(
+    message: Mapping[str, Any], domain: str, ident: str, outcome: CallbackOutcome
+) -> tuple[str, tuple[tuple[Button, ...], ...]]:
+    """The digest after a press on one of its objects: the outcome's line added, and that object's buttons reduced
+    to those the outcome keeps (the others' buttons untouched)."""
+    keep = None if outcome.buttons is None else {b.callback_data for row in outcome.buttons for b in row}
+    rows = []
+    for row in _buttons_of(message):
+        kept = []
+        for button in row:
+            data = parse_callback_data(button.callback_data)
+            mine = data is not None and data.domain == domain and data.ident == ident
+            if not mine or keep is None or button.callback_data in keep:
+                kept.append(button)
+        if kept:
+            rows.append(tuple(kept))
+    text = str(message.get("text") or "")
+    line = outcome.line or outcome.toast
+    if line and line not in text:
+        text = f"{text}\n{line}"
+    return text[:4096], tuple(rows)
 
 
 def _zone(name: str) -> ZoneInfo:

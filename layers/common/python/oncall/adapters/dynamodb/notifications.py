@@ -7,6 +7,10 @@ pk                         sk                      item / access pattern
 ``DELIVERY#<user>``        ``KEY#<message key>``   one message to one person: claimed with a conditional put (status
                                                    ``sending`` + lease), then its outcome (status, channel, ref,
                                                    attempts). Query by pk lists a person's deliveries. 30 days.
+``QUEUE#<user>#<channel>`` ``KEY#<message key>``   a message waiting for the channel's rate window (its delivery
+                                                   record says ``queued``): the message and its context as JSON,
+                                                   written with the record; a flush takes the oldest, sends them as
+                                                   one message and deletes them. 1 day.
 ``CAP#<incident>``         ``USER#<user>``         pages sent to a person for an incident: ``ADD pages :1`` on
                                                    ``pages < :cap``. 30 days.
 ``RATE#<scope>``           ``<epoch second>``      messages in that second for the scope (``tg:bot``,
@@ -29,11 +33,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from oncall.domain.notifications import Message, Recipient, Status
+from oncall.domain.notifications import Message, Recipient, Status, message_from_dict, message_to_dict
 from oncall.services.identity_ports import UserStore
-from oncall.services.notify import Claim
+from oncall.services.notify import Claim, Queued
 
 DELIVERY_TTL = timedelta(days=30)
+QUEUED_TTL = timedelta(days=1)
 UPDATE_TTL = timedelta(days=2)
 RATE_TTL_S = 3600
 
@@ -87,7 +92,7 @@ class DynamoDeliveryLog:
                 TableName=self.table,
                 Item=item,
                 ConditionExpression=(
-                    "attribute_not_exists(pk) OR #s IN (:failed, :limited, :none) "
+                    "attribute_not_exists(pk) OR #s IN (:failed, :limited, :none, :cancelled) "
                     "OR (#s = :sending AND lease_until < :now)"
                 ),
                 ExpressionAttributeNames={"#s": "status"},
@@ -95,6 +100,7 @@ class DynamoDeliveryLog:
                     ":failed": _s("failed"),
                     ":limited": _s("rate_limited"),
                     ":none": _s("no_channel"),
+                    ":cancelled": _s("cancelled"),
                     ":sending": _s("sending"),
                     ":now": _n(int(now.timestamp())),
                 },
@@ -145,6 +151,133 @@ class DynamoDeliveryLog:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+    # -- queued messages ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _pending_key(user_id: str, channel: str, key: str) -> dict[str, Any]:
+        return {"pk": _s(f"QUEUE#{user_id}#{channel}"), "sk": _s(f"KEY#{key}")}
+
+    def status_of(self, user_id: str, key: str) -> str | None:
+        item = self.client.get_item(
+            TableName=self.table,
+            Key=self._key(user_id, key),
+            ConsistentRead=True,
+            ProjectionExpression="#s",
+            ExpressionAttributeNames={"#s": "status"},
+        ).get("Item")
+        return item["status"]["S"] if item and "status" in item else None
+
+    def enqueue(
+        self,
+        user_id: str,
+        message: Message,
+        channel: str,
+        context: Mapping[str, Any],
+        attempts: Sequence[Mapping[str, str]],
+        now: datetime,
+        moved_from: str | None = None,
+    ) -> None:
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": self._key(user_id, message.key),
+                    "UpdateExpression": (
+                        "SET #s = :queued, #ch = :ch, queued_at = :at, attempts = :attempts REMOVE lease_until, #ref"
+                    ),
+                    "ExpressionAttributeNames": {"#s": "status", "#ch": "channel", "#ref": "ref"},
+                    "ExpressionAttributeValues": {
+                        ":queued": _s("queued"),
+                        ":ch": _s(channel),
+                        ":at": _s(now.isoformat()),
+                        ":attempts": _s(json.dumps(list(attempts))),
+                    },
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        **self._pending_key(user_id, channel, message.key),
+                        "message": _s(json.dumps(message_to_dict(message))),
+                        "context": _s(json.dumps(dict(context))),
+                        "queued_at": _s(now.isoformat()),
+                        "expires_at": _n(int((now + QUEUED_TTL).timestamp())),
+                    },
+                }
+            },
+        ]
+        if moved_from and moved_from != channel:
+            items.append(
+                {"Delete": {"TableName": self.table, "Key": self._pending_key(user_id, moved_from, message.key)}}
+            )
+        self.client.transact_write_items(TransactItems=items)
+
+    def take_queued(self, user_id: str, channel: str, now: datetime, lease: timedelta, limit: int) -> list[Queued]:
+        page = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"QUEUE#{user_id}#{channel}")},
+            ConsistentRead=True,
+            Limit=limit * 2,
+        )
+        items = sorted(page.get("Items", []), key=lambda i: i.get("queued_at", {}).get("S", ""))
+        taken: list[Queued] = []
+        for item in items:
+            if len(taken) >= limit:
+                break
+            key = item["sk"]["S"].removeprefix("KEY#")
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=self._key(user_id, key),
+                    UpdateExpression="SET #s = :sending, lease_until = :lease",
+                    ConditionExpression="#ch = :ch AND (#s = :queued OR (#s = :sending AND lease_until < :now))",
+                    ExpressionAttributeNames={"#s": "status", "#ch": "channel"},
+                    ExpressionAttributeValues={
+                        ":sending": _s("sending"),
+                        ":queued": _s("queued"),
+                        ":ch": _s(channel),
+                        ":lease": _n(int((now + lease).timestamp())),
+                        ":now": _n(int(now.timestamp())),
+                    },
+                )
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+                status = self.status_of(user_id, key)
+                if status not in ("queued", "sending"):
+                    # settled elsewhere (sent by a retried caller, or moved): the pending item is stale
+                    self.client.delete_item(TableName=self.table, Key=self._pending_key(user_id, channel, key))
+                continue
+            taken.append(Queued(message_from_dict(json.loads(item["message"]["S"])), json.loads(item["context"]["S"])))
+        return taken
+
+    def requeue(self, user_id: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(user_id, key),
+                UpdateExpression="SET #s = :queued REMOVE lease_until",
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":queued": _s("queued"), ":sending": _s("sending")},
+            )
+
+    def settle(
+        self,
+        user_id: str,
+        message: Message,
+        channel: str,
+        status: Status,
+        ref: str | None,
+        attempts: Sequence[Mapping[str, str]],
+        now: datetime,
+    ) -> None:
+        self.finish(user_id, message, status, channel, ref, attempts, now)
+        for name in {channel, *(a.get("channel", "") for a in attempts)} - {""}:
+            self.client.delete_item(TableName=self.table, Key=self._pending_key(user_id, name, message.key))
 
     def get(self, user_id: str, key: str) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table, Key=self._key(user_id, key), ConsistentRead=True).get("Item")
