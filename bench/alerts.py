@@ -160,7 +160,7 @@ def calls_per_alert() -> list[tuple[str, int, str]]:
 
     from infra.local.resources import create_tables, function_environment
     from infra.topology import FUNCTIONS
-    from oncall import incident_wiring, wiring
+    from oncall import wiring
     from oncall.domain.escalation import Level, Target, TargetType
     from oncall.domain.users import Role
     from oncall.settings import get_settings
@@ -175,7 +175,7 @@ def calls_per_alert() -> list[tuple[str, int, str]]:
         get_settings.cache_clear()
         wiring.reset()
         admin = make_user(Role.ADMIN)
-        catalog = incident_wiring.catalog_service()
+        catalog = wiring.incidents.catalog_service()
         policy = catalog.create_policy(admin, name="p", levels=[Level((Target(TargetType.USER, admin.id),), 60)])
         _, key = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
 

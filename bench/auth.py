@@ -119,8 +119,8 @@ def main() -> int:
         wiring.reset()
         handler = load_handler("api")
         password = "bench passphrase 1234"
-        wiring.user_service().provision(NewUser(username="bench", password=password, role=Role.RESPONDER))
-        hasher = wiring.hasher()
+        wiring.core.user_service().provision(NewUser(username="bench", password=password, role=Role.RESPONDER))
+        hasher = wiring.core.hasher()
         params = hasher.parameters
 
         def call(method: str, path: str, **kw: Any) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def main() -> int:
         row("POST /auth/login (known user)", lambda: call("POST", "/auth/login", body=login_body), args.rounds)
         row("POST /auth/login (wrong password)", lambda: call("POST", "/auth/login", body=wrong_body), args.rounds)
         row("POST /auth/login (unknown user)", lambda: call("POST", "/auth/login", body=unknown_body), args.rounds)
-        codec = wiring.token_codec()
+        codec = wiring.core.token_codec()
         clock = wiring.clock()
         row(
             "access token verify (JWT only)",
@@ -158,7 +158,7 @@ def main() -> int:
             args.rounds * 50,
             "no I/O",
         )
-        auth = wiring.auth_service()
+        auth = wiring.core.auth_service()
         row("authenticate (JWT + user read)", lambda: auth.authenticate(tokens["access_token"]), args.rounds * 5)
         row("GET /me via handler", lambda: call("GET", "/me", headers=auth_header), args.rounds * 5)
 

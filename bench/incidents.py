@@ -147,7 +147,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 
 def main() -> None:
-    from oncall import incident_wiring
+    from oncall import wiring
     from oncall.domain.escalation import Level, Target, TargetType
     from oncall.domain.incidents import Action, Severity
     from oncall.domain.users import Role
@@ -175,8 +175,8 @@ def main() -> None:
 
         stack.invoker.invoke = invoke  # type: ignore[method-assign]
         admin = make_user(Role.ADMIN)
-        catalog = incident_wiring.catalog_service()
-        incidents = incident_wiring.incident_service()
+        catalog = wiring.incidents.catalog_service()
+        incidents = wiring.incidents.incident_service()
 
         def service(levels: list[Level]) -> str:
             policy = catalog.create_policy(admin, name="p", levels=levels, auto_close_seconds=1)
@@ -207,16 +207,20 @@ def main() -> None:
             wait_until(
                 lambda: (
                     len(
-                        [e for e in incident_wiring.incident_store().timeline(inc.id, 500, None)[0] if e.kind == "page"]
+                        [
+                            e
+                            for e in wiring.incidents.incident_store().timeline(inc.id, 500, None)[0]
+                            if e.kind == "page"
+                        ]
                     )
                     >= ack_after_pages
                 )
             )
-            wait_until(lambda: incident_wiring.incident_store().get(inc.id).task_token)
+            wait_until(lambda: wiring.incidents.incident_store().get(inc.id).task_token)
             measure(f"{name}: acknowledge", lambda: incidents.act(responder, inc.id, Action.ACKNOWLEDGE))
-            wait_until(lambda: incident_wiring.incident_store().get(inc.id).task_token)  # holding
+            wait_until(lambda: wiring.incidents.incident_store().get(inc.id).task_token)  # holding
             measure(f"{name}: resolve", lambda: incidents.act(responder, inc.id, Action.RESOLVE))
-            wait_until(lambda: incident_wiring.incident_store().get(inc.id).status.value == "closed")
+            wait_until(lambda: wiring.incidents.incident_store().get(inc.id).status.value == "closed")
             arn = wait_until(
                 lambda: next((e["executionArn"] for e in stack.executions(inc.id) if e["status"] == "SUCCEEDED"), None)
             )

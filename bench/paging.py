@@ -26,7 +26,7 @@ STORMS = (1, 5, 20, 50)
 
 
 def main() -> None:
-    from oncall import incident_wiring, wiring
+    from oncall import wiring
     from oncall.domain.escalation import Level, Target, TargetType
     from oncall.domain.incidents import Severity
     from oncall.domain.users import Role
@@ -37,8 +37,8 @@ def main() -> None:
     rows: list[tuple[str, int, float, float, int, float, float]] = []
     with lifecycle_stack() as stack, counting() as counter:
         admin = make_user(Role.ADMIN)
-        catalog = incident_wiring.catalog_service()
-        incidents = incident_wiring.incident_service()
+        catalog = wiring.incidents.catalog_service()
+        incidents = wiring.incidents.incident_service()
 
         def on_phone(chat: int) -> tuple[set[str], int]:
             seen: set[str] = set()
@@ -52,7 +52,7 @@ def main() -> None:
             return seen, sent
 
         for digest_max, label in ((20, "digests"), (1, "one per window")):
-            wiring.notification_service().settings.digest_max = digest_max
+            wiring.notifications.notification_service().settings.digest_max = digest_max
             for n in STORMS:
                 with quiet():
                     person, chat = linked_user()
@@ -81,7 +81,7 @@ def main() -> None:
                 rows.append((label, n, took, took / n, sent, calls / n, wru / n))
                 if delivered != n:
                     print(f"!! {label} n={n}: only {delivered} delivered in {took:.1f}s", file=sys.stderr)
-        wiring.notification_service().settings.digest_max = 20
+        wiring.notifications.notification_service().settings.digest_max = 20
 
     print("\nA storm of N incidents for one on-call person (Telegram: 1 message/s per chat)\n")
     print("| mode | N | all on the phone (s) | s per incident | messages | DynamoDB calls / inc. | WRU / inc. |")

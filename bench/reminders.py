@@ -103,14 +103,14 @@ def measure(stored: int, due: int) -> dict[str, Any]:
         get_settings.cache_clear()
         wiring.reset()
         users = [
-            wiring.user_service().provision(NewUser(username=f"bench{i}", password="a long enough password"))
+            wiring.core.user_service().provision(NewUser(username=f"bench{i}", password="a long enough password"))
             for i in range(min(due, 20))
         ]
         table = get_settings().table("reminders")
         loaded = time.perf_counter()
         _load(client, table, stored, due, [u.id for u in users])
         load_s = time.perf_counter() - loaded
-        service = wiring.reminder_service()
+        service = wiring.reminders.reminder_service()
         store = service.store
         # the previous minute's tick: sets the cursor, finds nothing due yet
         service.tick(NOW - timedelta(minutes=1))

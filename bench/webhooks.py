@@ -70,7 +70,7 @@ def main() -> None:
 
     from infra.local.resources import create_queues, create_tables, function_environment
     from infra.topology import TOPOLOGY
-    from oncall import webhook_wiring, wiring
+    from oncall import wiring
     from oncall.domain.webhooks import DEFAULT_RETRY_SCHEDULE, MAX_QUEUE_DELAY_S, horizon
     from oncall.settings import get_settings
     from tests.support.receivers import WebhookReceiver
@@ -82,7 +82,7 @@ def main() -> None:
         os.environ.update(function_environment(TOPOLOGY.function("notifier")))
         get_settings.cache_clear()
         wiring.reset()
-        service = webhook_wiring.webhook_service()
+        service = wiring.webhooks.webhook_service()
         # every client (boto3's and pynamodb's) goes through BaseClient._make_api_call: count there
         import botocore.client
 

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from oncall.security.passwords import Argon2Hasher
     from oncall.services.users import NewUser, UserService
     from oncall.settings import AuthSettings
-    from oncall.wiring import utc_now
+    from oncall.wiring.seam import utc_now
 
     region = args.region or boto3.session.Session().region_name or "us-east-1"
     table = args.table or find_users_table(args.stack, region)

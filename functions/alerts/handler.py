@@ -20,8 +20,8 @@ logger = Logger(service="oncall-alerts")
 def _alert(event: Any) -> Any:
     """The Alert an event means (None: deliberately ignored); InvalidAlert when it cannot be used."""
     from oncall.adapters.alert_sources import cloudwatch, custom
-    from oncall.alert_wiring import alert_service
     from oncall.domain.alerts import InvalidAlert
+    from oncall.wiring.alerts import alert_service
 
     service = alert_service()
     source = event.get("source") if isinstance(event, dict) else None
@@ -46,9 +46,9 @@ def _alert(event: Any) -> Any:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from oncall import wiring
-    from oncall.alert_wiring import alert_service, alert_store
     from oncall.domain.alerts import InvalidAlert
     from oncall.domain.errors import RateLimited
+    from oncall.wiring.alerts import alert_service, alert_store
 
     event_id = str(event.get("id", "")) if isinstance(event, dict) else ""
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from oncall import incident_wiring, wiring
+from oncall import wiring
 from oncall.services.escalation import IncidentMoved, NobodyReachable
 
 logger = Logger(service="oncall-escalation")
@@ -29,7 +29,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _flush(event["Records"])
     action = event.get("action")
     state = dict(event.get("state") or {})
-    service = incident_wiring.escalation_service()
+    service = wiring.incidents.escalation_service()
     if action == "plan":
         return service.plan(state, advance=False)
     if action == "escalate":
@@ -44,8 +44,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _flush(records: list[dict[str, Any]]) -> dict[str, Any]:
-    notifications = wiring.notification_service()
-    listener = incident_wiring.page_listener()
+    notifications = wiring.notifications.notification_service()
+    listener = wiring.incidents.page_listener()
     failures = []
     for record in records:
         try:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from oncall import incident_wiring
+from oncall import wiring
 from oncall.services.escalation import start_lifecycle
 
 logger = Logger(service="oncall-incident-starter")
@@ -20,6 +20,6 @@ logger = Logger(service="oncall-incident-starter")
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     detail = event.get("detail") or {}
-    arn = start_lifecycle(incident_wiring.lifecycle(), detail)
+    arn = start_lifecycle(wiring.incidents.lifecycle(), detail)
     logger.info("lifecycle", extra={"incident_id": detail.get("id"), "execution": arn})
     return {"execution_arn": arn}

@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any
 
-from oncall import webhook_wiring
+from oncall import wiring
 from oncall.adapters.eventbridge import event_time
 from oncall.services.webhooks import AttemptInFlight
 
@@ -24,10 +24,10 @@ log = logging.getLogger("oncall.notifier")
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
-        result = webhook_wiring.webhook_service().sweep(event_time(event, webhook_wiring.clock()))
+        result = wiring.webhooks.webhook_service().sweep(event_time(event, wiring.clock()))
         return {"found": result.found, "requeued": result.requeued, "skipped": result.skipped}
-    fanout = webhook_wiring.fanout()
-    clock = webhook_wiring.clock()
+    fanout = wiring.webhooks.fanout()
+    clock = wiring.clock()
     failures: list[dict[str, str]] = []
     for record in event.get("Records", []):
         message_id = record.get("messageId", "")

@@ -17,7 +17,7 @@ logger = Logger(service="oncall-reminder-planner")
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail: dict[str, Any] = event["detail"] if isinstance(event.get("detail"), dict) else {}
-    outcome = wiring.reminder_planner().apply_shift_event(
+    outcome = wiring.reminders.reminder_planner().apply_shift_event(
         str(event.get("detail-type") or ""), detail, event_time(event, wiring.clock())
     )
     logger.info(

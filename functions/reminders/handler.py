@@ -19,7 +19,7 @@ logger = Logger(service="oncall-reminders")
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = wiring.reminder_service().tick(event_time(event, wiring.clock()))
+    report = wiring.reminders.reminder_service().tick(event_time(event, wiring.clock()))
     result = report.to_dict()
     if report.candidates:
         logger.info("reminder tick", extra=result)

@@ -20,7 +20,7 @@ logger = Logger(service="oncall-rotations")
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = wiring.schedule_service().materialise_all(event_time(event, wiring.clock()))
+    results = wiring.core.schedule_service().materialise_all(event_time(event, wiring.clock()))
     for r in results:
         if r.conflicts:
             logger.warning("rotation slots skipped: they overlap stored shifts", extra=r.to_dict())

@@ -40,7 +40,7 @@ def _body(event: dict[str, Any]) -> str:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    expected = wiring.telegram_webhook_secret()
+    expected = wiring.telegram.telegram_webhook_secret()
     presented = headers.get(SECRET_HEADER, "")
     # constant time, and an unconfigured secret accepts nothing
     if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
@@ -53,6 +53,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     update = parse_update(raw)
     if update is None:
         return _envelope(400, "invalid_json", "the body is not a Telegram Update (a JSON object)")
-    outcome = wiring.telegram_bot().handle(update, raw, wiring.clock()())
+    outcome = wiring.telegram.telegram_bot().handle(update, raw, wiring.clock()())
     logger.info("telegram update", extra={"update_id": update.get("update_id"), "outcome": outcome})
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}

@@ -23,7 +23,7 @@ if str(LAYER_PATH) not in sys.path:
 
 from oncall.domain.users import Role, normalize_username
 from oncall.services.users import NewUser, UserService
-from oncall.wiring import utc_now
+from oncall.wiring.seam import utc_now
 
 DEFAULT_USERNAME = "admin"
 

@@ -183,7 +183,7 @@ def test_unknown_user_and_wrong_password_look_and_cost_the_same(clock):
     from oncall import wiring
 
     make_user(Role.RESPONDER, "alice")
-    counter = CountingHasher(wiring.hasher())
+    counter = CountingHasher(wiring.core.hasher())
     wiring.override(clock=clock, hasher=counter)
 
     outcomes = []
@@ -214,7 +214,7 @@ def test_failed_logins_are_rate_limited_per_username(clock):
     from oncall import wiring
 
     make_user(Role.RESPONDER, "alice")
-    limit = wiring.auth_service()._settings.login_failures_per_user
+    limit = wiring.core.auth_service()._settings.login_failures_per_user
     for i in range(limit):
         assert login("alice", "wrong password!!", ip=f"203.0.113.{i}").status == 401
     blocked = login("alice", ip="198.51.100.99")  # even the right password, from elsewhere
@@ -229,7 +229,7 @@ def test_failed_logins_are_rate_limited_per_username(clock):
 def test_failed_logins_are_rate_limited_per_source_ip(clock):
     from oncall import wiring
 
-    limit = wiring.auth_service()._settings.login_failures_per_ip
+    limit = wiring.core.auth_service()._settings.login_failures_per_ip
     for i in range(limit):
         assert login(f"guess{i}", "wrong password!!", ip="192.0.2.1").status == 401
     make_user(Role.RESPONDER, "carol")
@@ -242,11 +242,11 @@ def test_login_rehashes_when_kdf_parameters_change(clock, monkeypatch):
     from oncall.security.passwords import Argon2Hasher
 
     user = make_user(Role.RESPONDER, "alice")
-    old_hash = wiring.user_service()._users.get(user.id).password_hash
+    old_hash = wiring.core.user_service()._users.get(user.id).password_hash
     assert "m=64,t=1" in old_hash
     wiring.override(clock=clock, hasher=Argon2Hasher(time_cost=2, memory_kib=128, parallelism=1))
     assert login("alice").status == 200
-    new_hash = wiring.user_service()._users.get(user.id).password_hash
+    new_hash = wiring.core.user_service()._users.get(user.id).password_hash
     assert "m=128,t=2" in new_hash and new_hash != old_hash
     assert login("alice").status == 200
 

@@ -62,7 +62,7 @@ def with_email(user: Any, address: str) -> Any:
     from oncall import wiring
 
     admin = make_user(Role.ADMIN)
-    return wiring.user_service().update(admin, user.id, {"email": address})
+    return wiring.core.user_service().update(admin, user.id, {"email": address})
 
 
 def parts(msg: email.message.EmailMessage) -> dict[str, str]:
@@ -80,7 +80,7 @@ def test_a_page_by_ses_is_raw_mime_with_text_html_and_no_unsubscribe(mail: None)
         buttons=((Button("Acknowledge", "inc:ack:1"),),),
         incident_id="inc-1",
     )
-    delivery = wiring.notification_service().notify(person.id, message, NOW)
+    delivery = wiring.notifications.notification_service().notify(person.id, message, NOW)
     assert (delivery.status, delivery.channel) == ("sent", "email")
     assert delivery.ref and delivery.ref.startswith("mail:")
     (sent,) = ses_sent()
@@ -99,7 +99,7 @@ def test_a_reminder_carries_list_unsubscribe_one_click(mail: None) -> None:
 
     person = with_email(make_user(), "bob@example.org")
     message = Message(Kind.REMINDER, f"rem:{uuid.uuid4().hex}", "Your shift starts in 2 hours\nSchedule: primary")
-    assert wiring.notification_service().notify(person.id, message, NOW).status == "sent"
+    assert wiring.notifications.notification_service().notify(person.id, message, NOW).status == "sent"
     (sent,) = ses_sent()
     assert sent["Subject"] == "[Reminder] Your shift starts in 2 hours"
     assert sent["List-Unsubscribe"] == (
@@ -114,7 +114,7 @@ def test_the_same_key_is_mailed_once(mail: None) -> None:
 
     person = with_email(make_user(), "cy@example.org")
     message = Message(Kind.INFO, f"info:{uuid.uuid4().hex}", "hello")
-    service = wiring.notification_service()
+    service = wiring.notifications.notification_service()
     assert service.notify(person.id, message, NOW).status == "sent"
     assert service.notify(person.id, message, NOW).status == "duplicate"
     assert len(ses_sent()) == 1
@@ -128,14 +128,14 @@ def test_telegram_403_falls_back_to_email_and_flags_the_chat(mail: None, monkeyp
         with_email(user, "dee@example.org")
         fake.block(chat)
         message = Message(Kind.PAGE, f"page:{uuid.uuid4().hex}", "Disk full", incident_id="inc-2")
-        delivery = wiring.notification_service().notify(user.id, message, NOW)
+        delivery = wiring.notifications.notification_service().notify(user.id, message, NOW)
         assert (delivery.status, delivery.channel) == ("sent", "email")
         (sent,) = ses_sent()
         assert sent["To"] == "dee@example.org" and sent["Subject"] == "[PAGE] Disk full"
         # flagged: the next page goes straight to mail, without asking Telegram again
         before = len(fake.of("sendMessage"))
         again = Message(Kind.PAGE, f"page:{uuid.uuid4().hex}", "Disk still full", incident_id="inc-2")
-        assert wiring.notification_service().notify(user.id, again, NOW).channel == "email"
+        assert wiring.notifications.notification_service().notify(user.id, again, NOW).channel == "email"
         assert len(fake.of("sendMessage")) == before
 
 
@@ -148,7 +148,7 @@ def test_smtp_when_configured(mail: None, monkeypatch: pytest.MonkeyPatch) -> No
         wiring.reset()
         person = with_email(make_user(), "eve@example.org")
         message = Message(Kind.RESOLUTION, f"res:{uuid.uuid4().hex}", "Resolved: API errors", incident_id="inc-3")
-        assert wiring.notification_service().notify(person.id, message, NOW).status == "sent"
+        assert wiring.notifications.notification_service().notify(person.id, message, NOW).status == "sent"
         (got,) = smtp.messages
         assert smtp.envelopes == [("oncall@mail.example.com", ["eve@example.org"])]
         assert got["Subject"] == "[Resolved] Resolved: API errors"
@@ -170,9 +170,9 @@ def test_an_smtp_server_that_is_down_is_a_failed_delivery_to_retry(mail: None, m
     wiring.reset()
     person = with_email(make_user(), "fay@example.org")
     message = Message(Kind.INFO, f"info:{uuid.uuid4().hex}", "hello")
-    assert wiring.notification_service().notify(person.id, message, NOW).status == "failed"
+    assert wiring.notifications.notification_service().notify(person.id, message, NOW).status == "failed"
     # failed keys may be tried again (the queue redelivers the event)
-    assert wiring.notification_service().notify(person.id, message, NOW).status == "failed"
+    assert wiring.notifications.notification_service().notify(person.id, message, NOW).status == "failed"
 
 
 def test_the_notifier_mails_a_resolution_to_whoever_acknowledged(mail: None) -> None:
@@ -227,7 +227,7 @@ def test_my_rules_choose_the_channel_per_kind(mail: None, monkeypatch: pytest.Mo
     with telegram_env(monkeypatch) as fake:
         user, chat = linked_user()
         with_email(user, "ivy@example.org")
-        pair = wiring.auth_service().login(user.username, PASSWORD, "127.0.0.1")
+        pair = wiring.core.auth_service().login(user.username, PASSWORD, "127.0.0.1")
         auth = {"authorization": f"Bearer {pair.access_token}", "content-type": "application/json"}
         assert call_api("GET", "/me/notification-rules", headers=auth).json["rules"] == {}
         res = call_api(
@@ -241,7 +241,7 @@ def test_my_rules_choose_the_channel_per_kind(mail: None, monkeypatch: pytest.Mo
         bad = call_api("PUT", "/me/notification-rules", headers=auth, body=json.dumps({"rules": {"page": []}}))
         assert bad.status == 422 and bad.json["error"]["details"]["fields"][0]["field"] == "rules.page"
 
-        service = wiring.notification_service()
+        service = wiring.notifications.notification_service()
         reminder = Message(Kind.REMINDER, f"rem:{uuid.uuid4().hex}", "Shift in 10 minutes")
         assert service.notify(user.id, reminder, NOW).channel == "email"
         resolution = Message(Kind.RESOLUTION, f"res:{uuid.uuid4().hex}", "Resolved: x", incident_id="inc-7")

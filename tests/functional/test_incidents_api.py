@@ -228,7 +228,7 @@ def test_list_filters_and_cursor_pagination(
 
 
 def test_services_keys_are_hashed_and_rotation_overlaps(admin: Session, responder: Session, clock: FakeClock) -> None:
-    from oncall import incident_wiring
+    from oncall import wiring
     from oncall.domain.services_catalog import key_hash
 
     policy = make_policy(admin.headers, [user_level(responder.user.id, 30)], repeat=1)
@@ -237,7 +237,7 @@ def test_services_keys_are_hashed_and_rotation_overlaps(admin: Session, responde
     assert len(key) == 32 and key.isalnum()
     read = ok(call_api("GET", f"/services/{created['id']}", headers=responder.headers))
     assert read.get("integration_key") is None
-    catalog = incident_wiring.catalog_service()
+    catalog = wiring.incidents.catalog_service()
     assert catalog.store.get_service(created["id"]).key_hash == key_hash(key)  # type: ignore[union-attr]
     assert catalog.service_for_key(key).id == created["id"]  # type: ignore[union-attr]
     assert catalog.service_for_key(key[:-1] + ("a" if key[-1] != "a" else "b")) is None

@@ -24,14 +24,14 @@ THREADS = 50
 
 
 def setup_incident() -> tuple[Any, User, str]:
-    from oncall import incident_wiring
+    from oncall import wiring
 
     admin = make_user(Role.ADMIN)
     responder = make_user(Role.RESPONDER)
-    catalog = incident_wiring.catalog_service()
+    catalog = wiring.incidents.catalog_service()
     policy = catalog.create_policy(admin, name="p", levels=[Level((Target(TargetType.USER, responder.id),), 60)])
     service, _ = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
-    service_api = incident_wiring.incident_service()
+    service_api = wiring.incidents.incident_service()
     inc = service_api.create(responder, title="Checkout returns 502", service_id=service.id, severity=Severity.HIGH)
     return service_api, responder, inc.id
 

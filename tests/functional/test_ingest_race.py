@@ -23,11 +23,11 @@ THREADS = 100
 
 
 def service_id() -> str:
-    from oncall import incident_wiring
+    from oncall import wiring
 
     admin = make_user(Role.ADMIN)
     responder = make_user(Role.RESPONDER)
-    catalog = incident_wiring.catalog_service()
+    catalog = wiring.incidents.catalog_service()
     policy = catalog.create_policy(admin, name="p", levels=[Level((Target(TargetType.USER, responder.id),), 60)])
     service, _ = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
     return service.id
@@ -70,7 +70,7 @@ def race(jobs: list[Callable[[], Any]]) -> Counter[str]:
 
 
 def test_100_identical_alerts_at_once_make_one_incident_counting_every_accepted_one(locked_aws: dict[str, str]) -> None:
-    from oncall.alert_wiring import alert_service
+    from oncall.wiring.alerts import alert_service
 
     svc = service_id()
     service = alert_service()
@@ -88,7 +88,7 @@ def test_100_identical_alerts_at_once_make_one_incident_counting_every_accepted_
 
 
 def test_100_distinct_keys_at_once_make_100_incidents(locked_aws: dict[str, str]) -> None:
-    from oncall.alert_wiring import alert_service
+    from oncall.wiring.alerts import alert_service
 
     svc = service_id()
     service = alert_service()
@@ -100,7 +100,7 @@ def test_100_distinct_keys_at_once_make_100_incidents(locked_aws: dict[str, str]
 
 
 def test_keys_of_one_group_resolving_at_once_resolve_the_incident_exactly_once(locked_aws: dict[str, str]) -> None:
-    from oncall.alert_wiring import alert_service
+    from oncall.wiring.alerts import alert_service
 
     svc = service_id()
     service = alert_service()

@@ -34,9 +34,9 @@ def admin(stack: Stack) -> User:
 
 
 def service_with(admin: User, levels: list[Level], **policy: Any) -> str:
-    from oncall import incident_wiring
+    from oncall import wiring
 
-    catalog = incident_wiring.catalog_service()
+    catalog = wiring.incidents.catalog_service()
     created = catalog.create_policy(admin, name="p", levels=levels, **policy)
     service, _ = catalog.create_service(admin, name="svc", escalation_policy_id=created.id)
     return service.id
@@ -56,9 +56,9 @@ def open_incident(headers: dict[str, str], service_id: str, title: str = "Checko
 
 
 def timeline(incident_id: str) -> list[dict[str, Any]]:
-    from oncall import incident_wiring
+    from oncall import wiring
 
-    entries, _ = incident_wiring.incident_store().timeline(incident_id, 500, None)
+    entries, _ = wiring.incidents.incident_store().timeline(incident_id, 500, None)
     return [e.to_dict() for e in entries]
 
 
@@ -78,9 +78,9 @@ def pages_to(stack: Stack, chat: int, incident_id: str) -> list[dict[str, Any]]:
 
 
 def incident(incident_id: str) -> Any:
-    from oncall import incident_wiring
+    from oncall import wiring
 
-    return incident_wiring.incident_store().get(incident_id)
+    return wiring.incidents.incident_store().get(incident_id)
 
 
 def execution_states(stack: Stack, incident_id: str, generation: int = 1) -> list[str]:
@@ -232,17 +232,17 @@ def test_reopen_starts_a_new_execution(stack: Stack, admin: User) -> None:
     wait_until(lambda: stack.executions(inc["id"])[0]["status"] == "SUCCEEDED", timeout=3, what="gen 1 done")
     wait_until(lambda: len(pages_to(stack, chat1, inc["id"])) == 2, what="page of generation 2")
     # a redelivered reopen event starts nothing new (ExecutionAlreadyExists is success)
-    from oncall import incident_wiring
+    from oncall import wiring
     from oncall.services.escalation import start_lifecycle
 
-    start_lifecycle(incident_wiring.lifecycle(), {"id": inc["id"], "generation": 2, "trigger_reason": "reopened"})
+    start_lifecycle(wiring.incidents.lifecycle(), {"id": inc["id"], "generation": 2, "trigger_reason": "reopened"})
     assert len(stack.executions(inc["id"])) == 2
 
 
 def test_a_level_with_nobody_on_call_escalates_at_once(stack: Stack, admin: User) -> None:
     from oncall import wiring
 
-    empty = wiring.schedule_service().create_schedule(admin, name="nobody", timezone="UTC")
+    empty = wiring.core.schedule_service().create_schedule(admin, name="nobody", timezone="UTC")
     _, chat2, level2 = person(30)
     service = service_with(admin, [Level((Target(TargetType.SCHEDULE, empty.id),), 30), level2])
     inc = open_incident(login_as(Role.RESPONDER).headers, service)
@@ -259,7 +259,7 @@ def test_schedule_targets_page_whoever_is_on_call_now(stack: Stack, admin: User)
     from oncall import wiring
 
     on_duty, chat, _ = person(30)
-    schedules = wiring.schedule_service()
+    schedules = wiring.core.schedule_service()
     schedule = schedules.create_schedule(admin, name="primary", timezone="UTC")
     now = datetime.now(UTC)
     schedules.put_on_duty(
@@ -313,7 +313,7 @@ def test_unacknowledge_resumes_paging_in_the_same_execution(stack: Stack, admin:
 
 
 def test_a_late_token_is_a_no_op(stack: Stack, admin: User) -> None:
-    from oncall import incident_wiring
+    from oncall import wiring
 
     _, chat1, level1 = person(1)
     _, chat2, level2 = person(30)
@@ -324,7 +324,7 @@ def test_a_late_token_is_a_no_op(stack: Stack, admin: User) -> None:
     wait_until(lambda: pages_to(stack, chat2, inc["id"]), what="page 2")
     states = execution_states(stack, inc["id"])
     # AWS answers TaskTimedOut, moto may accept it: either way the timed-out wait is over and nothing moves
-    incident_wiring.lifecycle().answer(first_token, {"status": "acknowledged"})
+    wiring.incidents.lifecycle().answer(first_token, {"status": "acknowledged"})
     time.sleep(0.5)
     assert execution_states(stack, inc["id"]) == states
     assert incident(inc["id"]).status.value == "triggered"
@@ -347,10 +347,10 @@ def test_racing_ack_and_escalation_record_exactly_one_outcome(stack: Stack, admi
         try:
             wait_until(lambda: incident(incident_id).task_token, what="armed")
             time.sleep(offset)
-            from oncall import incident_wiring
+            from oncall import wiring
             from oncall.domain.incidents import Action
 
-            incident_wiring.incident_service().act(session.user, incident_id, Action.ACKNOWLEDGE)
+            wiring.incidents.incident_service().act(session.user, incident_id, Action.ACKNOWLEDGE)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 

@@ -50,7 +50,7 @@ def _message(key: str, **kwargs):  # type: ignore[no-untyped-def]
 def _service():  # type: ignore[no-untyped-def]
     from oncall import wiring
 
-    return wiring.notification_service()
+    return wiring.notifications.notification_service()
 
 
 def test_sends_to_the_linked_chat_and_records_the_delivery(tg: FakeTelegram) -> None:
@@ -62,7 +62,7 @@ def test_sends_to_the_linked_chat_and_records_the_delivery(tg: FakeTelegram) -> 
     message_id = int(str(delivery.ref).rsplit(":", 1)[1])
     assert delivery.ref == f"tg:{chat}:{message_id}"
     assert tg.messages[(str(chat), message_id)]["text"] == "hello info-1"
-    record = wiring.delivery_log().get(user.id, "info-1")
+    record = wiring.notifications.delivery_log().get(user.id, "info-1")
     assert record["status"] == "sent" and record["ref"] == delivery.ref and record["kind"] == "info"
 
 
@@ -162,7 +162,7 @@ def test_5xx_that_persists_fails_and_may_be_retried(tg: FakeTelegram) -> None:
     user, _chat = linked_user()
     tg.fail("sendMessage", 500, times=10)
     assert _service().notify(user.id, _message("5xx-2"), _now()).status == "failed"
-    assert wiring.delivery_log().get(user.id, "5xx-2")["status"] == "failed"
+    assert wiring.notifications.delivery_log().get(user.id, "5xx-2")["status"] == "failed"
 
 
 def test_403_blocked_flags_the_person_and_falls_back(tg: FakeTelegram) -> None:
@@ -173,17 +173,17 @@ def test_403_blocked_flags_the_person_and_falls_back(tg: FakeTelegram) -> None:
     first = _service().notify(user.id, _message("blk-1"), _now())
     # no email channel yet (issue 9): honestly nothing reaches them
     assert first.status == "no_channel"
-    assert wiring.delivery_log().flags(user.id) == frozenset({"telegram"})
-    record = wiring.delivery_log().get(user.id, "blk-1")
+    assert wiring.notifications.delivery_log().flags(user.id) == frozenset({"telegram"})
+    record = wiring.notifications.delivery_log().get(user.id, "blk-1")
     assert record["status"] == "no_channel" and "blocked" in record["attempts"]
     calls_before = len(tg.of("sendMessage"))
     assert _service().notify(user.id, _message("blk-2"), _now()).status == "no_channel"
     assert len(tg.of("sendMessage")) == calls_before  # flagged: Telegram is not even tried
     # linking again (after unblocking the bot) lifts the flag
     tg.blocked.clear()
-    code = wiring.user_service().create_link_code(user, user.id).code
+    code = wiring.core.user_service().create_link_code(user, user.id).code
     post_update(message_update(chat, f"/start {code}"))
-    assert wiring.delivery_log().flags(user.id) == frozenset()
+    assert wiring.notifications.delivery_log().flags(user.id) == frozenset()
     assert _service().notify(user.id, _message("blk-3"), _now()).status == "sent"
 
 
@@ -208,7 +208,7 @@ def test_fallback_uses_the_next_registered_channel(tg: FakeTelegram) -> None:
             raise AssertionError("mail cannot be edited")
 
     user, chat = linked_user()
-    wiring.user_service().update(user, user.id, {"email": "ada@example.com"})
+    wiring.core.user_service().update(user, user.id, {"email": "ada@example.com"})
     recorder = Recorder()
     _service().register(recorder)
     tg.block(chat)

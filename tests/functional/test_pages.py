@@ -72,7 +72,7 @@ def with_email(admin: Session, address: str) -> Any:
     from oncall import wiring
 
     user = make_user()
-    return wiring.user_service().update(admin.user, user.id, {"email": address})
+    return wiring.core.user_service().update(admin.user, user.id, {"email": address})
 
 
 def both(user_ids: list[str], timeout: int) -> dict[str, Any]:
@@ -229,10 +229,10 @@ def test_without_an_alert_runbook_the_service_runbook_is_linked(stack: Stack, ad
 
 
 def _incidents_of(service_id: str) -> list[Any]:
-    from oncall import incident_wiring
+    from oncall import wiring
     from oncall.services.incident_ports import IncidentFilter
 
-    found, _ = incident_wiring.incident_store().page(IncidentFilter(service_id=service_id), 10, None)
+    found, _ = wiring.incidents.incident_store().page(IncidentFilter(service_id=service_id), 10, None)
     return found
 
 

@@ -59,9 +59,9 @@ def admin(stack: Stack) -> User:
 
 
 def service_with(admin: User, levels: list[Level]) -> str:
-    from oncall import incident_wiring
+    from oncall import wiring
 
-    catalog = incident_wiring.catalog_service()
+    catalog = wiring.incidents.catalog_service()
     policy = catalog.create_policy(admin, name="p", levels=levels)
     service, _ = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
     return service.id
@@ -84,9 +84,9 @@ def open_incident(headers: dict[str, str], service_id: str, title: str) -> dict[
 
 
 def timeline(incident_id: str) -> list[dict[str, Any]]:
-    from oncall import incident_wiring
+    from oncall import wiring
 
-    entries, _ = incident_wiring.incident_store().timeline(incident_id, 500, None)
+    entries, _ = wiring.incidents.incident_store().timeline(incident_id, 500, None)
     return [e.to_dict() for e in entries]
 
 
@@ -130,7 +130,10 @@ def test_a_storm_for_one_person_is_delivered_in_digests_and_nothing_stays_rate_l
     for incident_id in ids:
         key = f"{incident_id}:1:0:step0:{person.id}"
         # recorded just after the send
-        wait_until(lambda k=key: (wiring.delivery_log().get(person.id, k) or {}).get("status") == "sent", timeout=5)
+        wait_until(
+            lambda k=key: (wiring.notifications.delivery_log().get(person.id, k) or {}).get("status") == "sent",
+            timeout=5,
+        )
         assert not entries(incident_id, "nobody_reachable")
         assert not entries(incident_id, "escalated")
         wait_until(
@@ -139,9 +142,9 @@ def test_a_storm_for_one_person_is_delivered_in_digests_and_nothing_stays_rate_l
             what="the sent page on the timeline",
         )
     # nothing is left waiting in the person's queue
-    client = wiring.delivery_log().client
+    client = wiring.notifications.delivery_log().client
     left = client.query(
-        TableName=wiring.delivery_log().table,
+        TableName=wiring.notifications.delivery_log().table,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"QUEUE#{person.id}#telegram"}},
     )["Items"]
@@ -149,7 +152,7 @@ def test_a_storm_for_one_person_is_delivered_in_digests_and_nothing_stays_rate_l
 
 
 def test_a_press_in_a_digest_acts_on_that_incident_and_keeps_the_others(stack: Stack, admin: User) -> None:
-    from oncall import incident_wiring
+    from oncall import wiring
 
     person, chat = linked_user(role=Role.RESPONDER)
     service = service_with(admin, [level_of(person)])
@@ -173,7 +176,7 @@ def test_a_press_in_a_digest_acts_on_that_incident_and_keeps_the_others(stack: S
     }
     press = callback_update(chat, f"inc:ack:{target}", shown)
     assert post_update(press).status == 200
-    assert incident_wiring.incident_store().get(target).status.value == "acknowledged"
+    assert wiring.incidents.incident_store().get(target).status.value == "acknowledged"
     edited = stack.telegram.messages[(str(chat), message_id)]
     assert edited["text"].startswith(digest["text"])
     assert "Acknowledged by" in edited["text"]
@@ -181,7 +184,7 @@ def test_a_press_in_a_digest_acts_on_that_incident_and_keeps_the_others(stack: S
     assert f"inc:ack:{target}" not in remaining and f"inc:res:{target}" in remaining
     for other in listed[1:]:
         assert {f"inc:ack:{other}", f"inc:res:{other}"} <= remaining
-        assert incident_wiring.incident_store().get(other).status.value == "triggered"
+        assert wiring.incidents.incident_store().get(other).status.value == "triggered"
     assert set(ids) >= set(listed)
 
 
@@ -233,7 +236,7 @@ def test_a_queued_page_that_finally_fails_escalates_without_waiting_for_the_time
     service = service_with(admin, [level_of(telegram_only), level_of(backup)])
     # the chat's windows for the next seconds are taken (another sender's pages): this page is queued
     now = int(time.time())
-    limiter = wiring.notification_service().limiter
+    limiter = wiring.notifications.notification_service().limiter
     for second in range(now, now + 3):
         assert limiter.acquire([(f"tg:chat:{chat}", 1)], second + 0.5) == 0
     stack.telegram.fail("sendMessage", 502, times=1000)
@@ -244,7 +247,7 @@ def test_a_queued_page_that_finally_fails_escalates_without_waiting_for_the_time
     settled = [e for e in entries(inc["id"], "page") if e["data"].get("queued")]
     assert settled and settled[0]["data"]["status"] == "failed" and "502" in settled[0]["data"]["detail"]
     assert entries(inc["id"], "nobody_reachable")
-    stored = wiring.delivery_log().get(telegram_only.id, f"{inc['id']}:1:0:step0:{telegram_only.id}")
+    stored = wiring.notifications.delivery_log().get(telegram_only.id, f"{inc['id']}:1:0:step0:{telegram_only.id}")
     assert stored is not None and stored["status"] == "failed"
 
 
@@ -254,7 +257,7 @@ def test_a_queued_page_is_dropped_when_the_incident_is_acknowledged_first(stack:
     person, chat = linked_user()
     service = service_with(admin, [level_of(person)])
     now = int(time.time())
-    limiter = wiring.notification_service().limiter
+    limiter = wiring.notifications.notification_service().limiter
     for second in range(now, now + 3):
         limiter.acquire([(f"tg:chat:{chat}", 1)], second + 0.5)
     session = login_as(Role.RESPONDER)
@@ -263,7 +266,7 @@ def test_a_queued_page_is_dropped_when_the_incident_is_acknowledged_first(stack:
     assert call_api("POST", f"/incidents/{inc['id']}/acknowledge", headers=session.headers).status == 200
     record = wait_until(
         lambda: (
-            (r := wiring.delivery_log().get(person.id, f"{inc['id']}:1:0:step0:{person.id}"))
+            (r := wiring.notifications.delivery_log().get(person.id, f"{inc['id']}:1:0:step0:{person.id}"))
             and r["status"] == "cancelled"
             and r
         ),

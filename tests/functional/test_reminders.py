@@ -39,13 +39,13 @@ def _admin():  # type: ignore[no-untyped-def]
 def _schedule(name: str = "Payments primary", tz: str = "Europe/Berlin") -> str:
     from oncall import wiring
 
-    return wiring.schedule_service().create_schedule(_admin(), name=name, timezone=tz).id
+    return wiring.core.schedule_service().create_schedule(_admin(), name=name, timezone=tz).id
 
 
 def _shift(schedule_id: str, user_id: str, start: datetime, hours: float = 8):  # type: ignore[no-untyped-def]
     from oncall import wiring
 
-    return wiring.schedule_service().put_on_duty(
+    return wiring.core.schedule_service().put_on_duty(
         _admin(), schedule_id=schedule_id, user_id=user_id, start=start, end=start + timedelta(hours=hours)
     )
 
@@ -57,7 +57,7 @@ def _publish(env: dict[str, Any]) -> list[str]:
 def _reminders(shift_id: str) -> dict[int, Any]:
     from oncall import wiring
 
-    return {r.offset_minutes: r for r in wiring.reminder_service().store.of_shift(shift_id)}  # type: ignore[attr-defined]
+    return {r.offset_minutes: r for r in wiring.reminders.reminder_service().store.of_shift(shift_id)}  # type: ignore[attr-defined]
 
 
 def _texts(tg: FakeTelegram, chat: int) -> list[str]:
@@ -104,7 +104,7 @@ def test_all_offsets_in_the_persons_zone_with_handover(env: dict[str, Any]) -> N
     tg = env["tg"]
     outgoing = make_user()
     user, chat = linked_user()
-    wiring.user_service().update(user, user.id, {"timezone": "America/New_York"})
+    wiring.core.user_service().update(user, user.id, {"timezone": "America/New_York"})
     schedule = _schedule()
     start = T0 + timedelta(days=2)
     _shift(schedule, outgoing.id, start - timedelta(hours=8))
@@ -134,14 +134,14 @@ def test_moving_a_shift_moves_its_reminders_and_deleting_cancels_them(env: dict[
     shift = _shift(schedule, user.id, start)
     _publish(env)
     admin = _admin()
-    moved = wiring.schedule_service().move_shift(
+    moved = wiring.core.schedule_service().move_shift(
         admin, schedule_id=schedule, shift_id=shift.id, start=start + timedelta(hours=1), end=start + timedelta(hours=9)
     )
     assert _publish(env) == ["planned"]
     assert _reminders(shift.id)[120].due_at == start + timedelta(hours=1) - timedelta(hours=2)
     assert tick(start - timedelta(hours=2))["sent"] == 0  # the old due time: nothing
     assert tick(moved.start - timedelta(hours=2))["sent"] == 1
-    wiring.schedule_service().delete_shift(admin, schedule_id=schedule, shift_id=shift.id)
+    wiring.core.schedule_service().delete_shift(admin, schedule_id=schedule, shift_id=shift.id)
     assert _publish(env) == ["cancelled"]
     assert _reminders(shift.id)[10].status is ReminderStatus.CANCELLED
     assert tick(moved.start - timedelta(minutes=10))["sent"] == 0
@@ -155,7 +155,7 @@ def test_stale_and_duplicate_shift_events_are_dropped(env: dict[str, Any]) -> No
     schedule = _schedule()
     start = T0 + timedelta(hours=5)
     shift = _shift(schedule, user.id, start)
-    wiring.schedule_service().move_shift(
+    wiring.core.schedule_service().move_shift(
         _admin(),
         schedule_id=schedule,
         shift_id=shift.id,
@@ -192,9 +192,9 @@ def test_offsets_are_per_person_and_opting_out_stops_them(env: dict[str, Any]) -
 
     tg = env["tg"]
     quiet, quiet_chat = linked_user()
-    wiring.user_service().update(quiet, quiet.id, {"reminder_offsets_minutes": []})
+    wiring.core.user_service().update(quiet, quiet.id, {"reminder_offsets_minutes": []})
     custom, custom_chat = linked_user()
-    wiring.user_service().update(custom, custom.id, {"reminder_offsets_minutes": [45, 10]})
+    wiring.core.user_service().update(custom, custom.id, {"reminder_offsets_minutes": [45, 10]})
     start = T0 + timedelta(hours=4)
     quiet_shift = _shift(_schedule("A"), quiet.id, start)
     custom_shift = _shift(_schedule("B"), custom.id, start)
@@ -203,8 +203,8 @@ def test_offsets_are_per_person_and_opting_out_stops_them(env: dict[str, Any]) -
     assert sorted(_reminders(custom_shift.id)) == [10, 45]
     tick(start - timedelta(minutes=45))
     # changed their mind after planning: the 10-minute reminder is cancelled when due
-    current = wiring.user_service().get(custom, custom.id)
-    wiring.user_service().update(current, custom.id, {"reminder_offsets_minutes": [45]})
+    current = wiring.core.user_service().get(custom, custom.id)
+    wiring.core.user_service().update(current, custom.id, {"reminder_offsets_minutes": [45]})
     assert tick(start - timedelta(minutes=10))["cancelled"] == 1
     assert len(_texts(tg, custom_chat)) == 1 and _texts(tg, quiet_chat) == []
 
@@ -243,7 +243,7 @@ def test_concurrent_duplicate_ticks_send_each_reminder_once(env: dict[str, Any])
     for i, (user, _chat) in enumerate(people):
         _shift(_schedule(f"S{i}"), user.id, start)
     _publish(env)
-    service = wiring.reminder_service()
+    service = wiring.reminders.reminder_service()
     reports: list[Any] = []
     barrier = threading.Barrier(4)
     now = start - timedelta(minutes=10)

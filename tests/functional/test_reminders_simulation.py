@@ -49,7 +49,7 @@ def test_one_day_of_reminders_with_drops_duplicates_and_an_outage(env: dict[str,
     admin = make_user(Role.ADMIN)
     people = [linked_user() for _ in range(PEOPLE)]
     chat_of = {user.id: chat for user, chat in people}
-    schedules = wiring.schedule_service()
+    schedules = wiring.core.schedule_service()
     # 3-hour shifts every 5 hours from 00:30; person 5*s + k % 5 holds shift k of schedule s
     shifts: dict[tuple[int, int], Any] = {}
     for s in range(SCHEDULES):
@@ -92,7 +92,7 @@ def test_one_day_of_reminders_with_drops_duplicates_and_an_outage(env: dict[str,
         minute += timedelta(minutes=1)
     assert dropped > 10 and duplicated > 50
 
-    reminders = wiring.reminder_service().store.all()  # type: ignore[attr-defined]
+    reminders = wiring.reminders.reminder_service().store.all()  # type: ignore[attr-defined]
     by_status = Counter(r.status for r in reminders)
     telegram_reminders = Counter(str(m["chat_id"]) for m in tg.sent() if str(m["text"]).startswith("⏰"))
 

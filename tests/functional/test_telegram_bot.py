@@ -42,11 +42,11 @@ def test_start_with_a_code_links_the_chat(tg: FakeTelegram) -> None:
 
     user = make_user()
     chat = next_chat()
-    code = wiring.user_service().create_link_code(user, user.id).code
+    code = wiring.core.user_service().create_link_code(user, user.id).code
     result = post_update(message_update(chat, f"/start {code}"))
     assert result.status == 200
     assert "Linked" in last_text(tg, chat) and user.display_name in last_text(tg, chat)
-    assert wiring.user_service().find_by_telegram_chat(str(chat)).id == user.id
+    assert wiring.core.user_service().find_by_telegram_chat(str(chat)).id == user.id
     # the code is single-use: a second /start with it is refused politely
     post_update(message_update(next_chat(), f"/start {code}"))
     assert "unknown, expired or already used" in tg.sent()[-1]["text"]
@@ -77,7 +77,7 @@ def _schedule_with_shift(user_id: str, start: datetime, hours: int = 8) -> str:
     from oncall import wiring
 
     admin = make_user(Role.ADMIN)
-    service = wiring.schedule_service()
+    service = wiring.core.schedule_service()
     schedule = service.create_schedule(admin, name=f"Primary {user_id[-4:]}", timezone="Europe/Berlin")
     service.put_on_duty(
         admin, schedule_id=schedule.id, user_id=user_id, start=start, end=start + timedelta(hours=hours)
@@ -100,7 +100,7 @@ def test_shifts_lists_my_next_shifts_in_my_time_zone(tg: FakeTelegram) -> None:
     start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=8, minute=0, second=0, microsecond=0)
     from oncall import wiring
 
-    wiring.user_service().update(user, user.id, {"timezone": "Asia/Tokyo"})
+    wiring.core.user_service().update(user, user.id, {"timezone": "Asia/Tokyo"})
     name = _schedule_with_shift(user.id, start)
     # clock: "now" for the bot is the wiring clock; the shift lies in its future
     post_update(message_update(chat, "/shifts"))
@@ -121,7 +121,7 @@ def test_stop_unlinks_the_chat(tg: FakeTelegram) -> None:
     _user, chat = linked_user()
     post_update(message_update(chat, "/stop"))
     assert "Unlinked" in last_text(tg, chat)
-    assert wiring.user_service().find_by_telegram_chat(str(chat)) is None
+    assert wiring.core.user_service().find_by_telegram_chat(str(chat)) is None
     post_update(message_update(chat, "/stop"))
     assert "not linked" in last_text(tg, chat)
 
@@ -148,11 +148,11 @@ def test_malformed_updates_are_parked_and_answered_200(tg: FakeTelegram) -> None
 
     bad = {"update_id": 990001, "message": {"message_id": 1, "text": "/help"}}  # no chat
     assert post_update(bad).status == 200
-    parked = wiring.telegram_bot().ledger.parked(990001)  # type: ignore[attr-defined]
+    parked = wiring.telegram.telegram_bot().ledger.parked(990001)  # type: ignore[attr-defined]
     assert len(parked) == 1 and "chat" in parked[0]["reason"] and json.loads(parked[0]["raw"]) == bad
     # redelivery is a duplicate, not a second parking
     assert post_update(bad).status == 200
-    assert len(wiring.telegram_bot().ledger.parked(990001)) == 1  # type: ignore[attr-defined]
+    assert len(wiring.telegram.telegram_bot().ledger.parked(990001)) == 1  # type: ignore[attr-defined]
     # no update_id at all: parked too; not JSON at all: 400 (Telegram never sends that)
     assert post_update({"message": {}}).status == 200
     assert post_update("this is not json").status == 400
@@ -165,7 +165,7 @@ def test_a_failing_reply_is_parked_not_retried_forever(tg: FakeTelegram) -> None
     tg.fail("sendMessage", 400, "Bad Request: chat not found")
     update = message_update(chat, "/help", update_id=990002)
     assert post_update(update).status == 200
-    assert "TelegramBadRequest" in wiring.telegram_bot().ledger.parked(990002)[0]["reason"]  # type: ignore[attr-defined]
+    assert "TelegramBadRequest" in wiring.telegram.telegram_bot().ledger.parked(990002)[0]["reason"]  # type: ignore[attr-defined]
 
 
 def test_button_press_is_dispatched_to_its_domain(tg: FakeTelegram) -> None:
@@ -181,7 +181,7 @@ def test_button_press_is_dispatched_to_its_domain(tg: FakeTelegram) -> None:
         return CallbackOutcome(toast="Acknowledged", new_text=f"Acknowledged by {actor.display_name}")
 
     wiring.override(callback_handlers={"test": handler})
-    delivery = wiring.notification_service().notify(
+    delivery = wiring.notifications.notification_service().notify(
         user.id,
         Message(
             kind=Kind.PAGE,
@@ -279,9 +279,9 @@ def test_deployed_secrets_come_from_secrets_manager(aws: dict[str, str], monkeyp
     monkeypatch.setenv("ONCALL_SECRET_TELEGRAM_WEBHOOK_SECRET", secret_arn)
     wiring.reset()
     try:
-        client = wiring.telegram_client()
+        client = wiring.notifications.telegram_client()
         assert client is not None and client.token == "98765:AAF-token-from-secrets-manager_0123"
-        assert wiring.telegram_webhook_secret() == "secret-from-secrets-manager"
+        assert wiring.telegram.telegram_webhook_secret() == "secret-from-secrets-manager"
         refused = post_update(message_update(next_chat(), "/help"), secret="wrong")
         assert refused.status == 403
     finally:
@@ -304,5 +304,5 @@ def test_a_reply_to_a_chat_that_blocked_the_bot_is_parked(tg: FakeTelegram) -> N
     chat = next_chat()
     tg.block(chat)
     assert post_update(message_update(chat, "/help", update_id=990003)).status == 200
-    (parked,) = wiring.telegram_bot().ledger.parked(990003)  # type: ignore[attr-defined]
+    (parked,) = wiring.telegram.telegram_bot().ledger.parked(990003)  # type: ignore[attr-defined]
     assert "TelegramBlocked" in parked["reason"] and "blocked" in parked["reason"]

@@ -265,7 +265,7 @@ def test_telegram_link_code_deep_link_and_single_use(clock, bot_api):
     assert len(link["code"]) <= 64 and link["code"].replace("-", "").replace("_", "").isalnum()
     assert _BotApi.calls == ["/bot123:abc/getMe"]
 
-    service = wiring.user_service()
+    service = wiring.core.user_service()
     linked = service.consume_link_code(link["code"], "555", clock())
     assert linked.id == user.user.id and linked.telegram_chat_id == "555"
     assert call_api("GET", "/me", headers=user.headers).json["telegram_linked"] is True
@@ -317,5 +317,5 @@ def test_profile_write_never_restores_a_role_it_read_before_a_demotion(clock):
     stale = store.get(target.user.id)
     assert call_api("PATCH", f"/users/{target.user.id}", headers=admin.headers, body={"role": "viewer"}).status == 200
     store.update_profile(replace(stale, timezone="Asia/Tokyo", updated_at=clock()), {"timezone"})
-    stored = wiring.user_service().get(admin.user, target.user.id)
+    stored = wiring.core.user_service().get(admin.user, target.user.id)
     assert (stored.role, stored.timezone) == (Role.VIEWER, "Asia/Tokyo")

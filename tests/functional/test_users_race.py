@@ -54,7 +54,7 @@ def test_twenty_parallel_creates_of_one_username_store_exactly_one_user(locked_a
     from oncall import wiring
     from oncall.services.users import NewUser
 
-    service = wiring.user_service()
+    service = wiring.core.user_service()
     results, errors = _race(
         lambda i: service.provision(
             NewUser(username="samename", password=PASSWORD, role=Role.RESPONDER, display_name=f"racer {i}")
@@ -78,8 +78,8 @@ def test_parallel_refresh_of_one_token_yields_one_successor(locked_aws, aws):
     from oncall import wiring
     from oncall.services.users import NewUser
 
-    wiring.user_service().provision(NewUser(username="tabs", password=PASSWORD))
-    auth = wiring.auth_service()
+    wiring.core.user_service().provision(NewUser(username="tabs", password=PASSWORD))
+    auth = wiring.core.auth_service()
     pair = auth.login("tabs", PASSWORD, "127.0.0.1")
     results, errors = _race(lambda _: auth.refresh(pair.refresh_token))
     assert not errors, errors

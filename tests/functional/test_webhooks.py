@@ -365,12 +365,12 @@ class CrashingSender:
 
 
 def test_a_failure_mid_batch_loses_nothing_and_duplicates_nothing(hooks: Hooks, receiver: WebhookReceiver) -> None:
-    from oncall import webhook_wiring, wiring
+    from oncall import wiring
 
     created = hooks.subscribe(receiver.url)
     receiver.secrets = [created["secret"]]
-    jobs = FlakyJobs(webhook_wiring.job_queue())
-    sender = CrashingSender(webhook_wiring.webhook_sender())
+    jobs = FlakyJobs(wiring.webhooks.job_queue())
+    sender = CrashingSender(wiring.webhooks.webhook_sender())
     wiring.override(webhook_jobs=jobs, webhook_sender=sender)
     ids = [hooks.publish("incident.triggered", title=f"n{i}") for i in range(8)]
     hooks.drain(lambda: len(receiver.processed) == 8, timeout=30)

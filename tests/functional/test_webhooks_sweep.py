@@ -132,10 +132,10 @@ def test_a_requeued_job_racing_a_late_original_still_sends_once(hooks: Hooks, re
 
 def test_two_concurrent_sweeps_queue_one_job_per_overdue_delivery(hooks: Hooks, receiver: WebhookReceiver) -> None:
     from infra.local import dynamo_lock
-    from oncall import webhook_wiring
+    from oncall import wiring
 
     created = stored_pending_with_lost_job(hooks, receiver.url, events=6)
-    service = webhook_wiring.webhook_service()
+    service = wiring.webhooks.webhook_service()
     at = datetime.now(UTC) + GRACE + timedelta(minutes=1)
     start = threading.Barrier(2)
     results: list[SweepResult] = []
@@ -195,10 +195,10 @@ def test_not_yet_overdue_delivered_and_dead_deliveries_are_left_alone(
 def test_the_sweep_reads_only_the_overdue_deliveries(hooks: Hooks) -> None:
     """Many stored deliveries, three overdue: the index Query scans three items (DynamoDB's own ScannedCount,
     read from the responses with a botocore hook)."""
-    from oncall import webhook_wiring
+    from oncall import wiring
     from oncall.adapters.dynamodb.webhooks import DeliveryItem, DynamoWebhookStore
 
-    service = webhook_wiring.webhook_service()
+    service = wiring.webhooks.webhook_service()
     store = DynamoWebhookStore()
     now = datetime.now(UTC)
     old = now - GRACE - timedelta(minutes=5)

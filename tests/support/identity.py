@@ -30,7 +30,7 @@ def make_user(
     from oncall.services.users import NewUser
 
     name = username or f"{Role(role).value}{next(_seq)}"
-    return wiring.user_service().provision(NewUser(username=name, password=password, role=Role(role), email=email))
+    return wiring.core.user_service().provision(NewUser(username=name, password=password, role=Role(role), email=email))
 
 
 def login_as(role: Role | str = Role.RESPONDER, username: str | None = None) -> Session:
@@ -38,7 +38,7 @@ def login_as(role: Role | str = Role.RESPONDER, username: str | None = None) -> 
     from oncall import wiring
 
     user = make_user(role, username)
-    pair = wiring.auth_service().login(user.username, PASSWORD, "127.0.0.1")
+    pair = wiring.core.auth_service().login(user.username, PASSWORD, "127.0.0.1")
     return Session(user=user, access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 

@@ -82,12 +82,12 @@ def linked_user(chat_id: int | None = None, *, via_bot: bool = False, **kwargs: 
 
     user = make_user(**kwargs)
     chat = chat_id if chat_id is not None else next_chat()
-    code = wiring.user_service().create_link_code(user, user.id).code
+    code = wiring.core.user_service().create_link_code(user, user.id).code
     if via_bot:
         result = post_update(message_update(chat, f"/start {code}"))
         assert result.status == 200, result.raw
     else:
-        wiring.user_service().consume_link_code(code, str(chat), wiring.clock()())
-    linked = wiring.user_service().find_by_telegram_chat(str(chat))
+        wiring.core.user_service().consume_link_code(code, str(chat), wiring.clock()())
+    linked = wiring.core.user_service().find_by_telegram_chat(str(chat))
     assert linked is not None and linked.id == user.id
     return linked, chat

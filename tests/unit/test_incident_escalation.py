@@ -150,10 +150,14 @@ def test_everyone_lists_each_target_once_in_order() -> None:
 )
 def test_untrusted_callback_data_is_refused_before_anything_is_read(action: str, ident: str) -> None:
     from oncall.domain.users import Role, User
-    from oncall.incident_wiring import incident_callback
+    from oncall.services.incident_buttons import IncidentButtons
+
+    class Untouchable:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"the incident service was used ({name}) for refused callback data")
 
     user = User(id="u1", username="ada", role=Role.RESPONDER, display_name="Ada", created_at=T0, updated_at=T0)
-    outcome = incident_callback(user, action, ident, T0)
+    outcome = IncidentButtons(Untouchable())(user, action, ident, T0)  # type: ignore[arg-type]
     assert outcome.toast == "This button is not recognised." and outcome.new_text is None
 
 

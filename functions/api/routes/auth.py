@@ -26,17 +26,17 @@ def _tokens(out: TokenOut) -> Response[TokenOut]:
 @router.post("/auth/login", tags=["auth"], summary="Log in; returns an access and a refresh token")
 def login(body: Annotated[LoginIn, Body()]) -> Response[TokenOut]:
     source_ip = router.current_event.request_context.http.source_ip
-    return _tokens(TokenOut.of(wiring.auth_service().login(body.username, body.password, source_ip)))
+    return _tokens(TokenOut.of(wiring.core.auth_service().login(body.username, body.password, source_ip)))
 
 
 @router.post("/auth/refresh", tags=["auth"], summary="Trade a refresh token for a new pair (rotation)")
 def refresh(body: Annotated[RefreshIn, Body()]) -> Response[TokenOut]:
-    return _tokens(TokenOut.of(wiring.auth_service().refresh(body.refresh_token)))
+    return _tokens(TokenOut.of(wiring.core.auth_service().refresh(body.refresh_token)))
 
 
 @router.post("/auth/logout", tags=["auth"], summary="End this session (its refresh family and access tokens)")
 def logout() -> Response[None]:
-    wiring.auth_service().logout(current_principal())
+    wiring.core.auth_service().logout(current_principal())
     return Response(status_code=204, content_type=None, body=None)
 
 

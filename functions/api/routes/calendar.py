@@ -29,12 +29,12 @@ def _ics(body: str) -> Response[str]:
 
 @router.get("/schedules/<schedule_id>/calendar.ics", tags=["calendar"], summary="A schedule's shifts as iCalendar")
 def schedule_feed(schedule_id: str, token: Token = None) -> Response[str]:
-    return _ics(wiring.schedule_service().schedule_calendar(schedule_id, token))
+    return _ics(wiring.core.schedule_service().schedule_calendar(schedule_id, token))
 
 
 @router.get("/users/<user_id>/calendar.ics", tags=["calendar"], summary="One person's shifts as iCalendar")
 def user_feed(user_id: str, token: Token = None) -> Response[str]:
-    return _ics(wiring.schedule_service().user_calendar(user_id, token))
+    return _ics(wiring.core.schedule_service().user_calendar(user_id, token))
 
 
 def register(app: APIGatewayHttpResolver) -> None:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from oncall import incident_wiring, wiring
+from oncall import wiring
 from oncall.api.auth import current_user
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
 from oncall.domain.incidents import Action, Incident, Severity, Source, Status, TimelineEntry
@@ -98,7 +98,7 @@ class TimelineOut(BaseModel):
 
 @router.post("/incidents", tags=["incidents"], summary="Open an incident by hand (source operator); Idempotency-Key")
 def create_incident(body: Annotated[IncidentIn, Body()]) -> tuple[IncidentOut, int]:
-    incident = incident_wiring.incident_service().create(
+    incident = wiring.incidents.incident_service().create(
         current_user(),
         title=body.title,
         description=body.description,
@@ -128,14 +128,14 @@ def list_incidents(
         created_from=created_from,
         created_to=created_to,
     )
-    found, last = incident_wiring.incident_service().search(filters, limit, decode_cursor(cursor))
+    found, last = wiring.incidents.incident_service().search(filters, limit, decode_cursor(cursor))
     items = [IncidentOut.of(i).model_dump(mode="json") for i in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/incidents/<incident_id>", tags=["incidents"], summary="Read an incident")
 def get_incident(incident_id: str) -> IncidentOut:
-    return IncidentOut.of(incident_wiring.incident_service().get(incident_id))
+    return IncidentOut.of(wiring.incidents.incident_service().get(incident_id))
 
 
 @router.patch("/incidents/<incident_id>", tags=["incidents"], summary="Edit title, description, severity, assignee")
@@ -148,11 +148,11 @@ def patch_incident(incident_id: str, body: Annotated[IncidentPatchIn, Body()]) -
             from oncall.domain.errors import InvalidInput
 
             raise InvalidInput(required, "cannot be removed")
-    return IncidentOut.of(incident_wiring.incident_service().patch(current_user(), incident_id, changes))
+    return IncidentOut.of(wiring.incidents.incident_service().patch(current_user(), incident_id, changes))
 
 
 def _move(incident_id: str, action: Action) -> IncidentOut:
-    return IncidentOut.of(incident_wiring.incident_service().act(current_user(), incident_id, action))
+    return IncidentOut.of(wiring.incidents.incident_service().act(current_user(), incident_id, action))
 
 
 @router.post("/incidents/<incident_id>/acknowledge", tags=["incidents"], summary="triggered → acknowledged")
@@ -182,7 +182,7 @@ def reopen(incident_id: str) -> IncidentOut:
 
 @router.post("/incidents/<incident_id>/notes", tags=["incidents"], summary="Add a note to the timeline")
 def add_note(incident_id: str, body: Annotated[NoteIn, Body()]) -> tuple[TimelineOut, int]:
-    note = incident_wiring.incident_service().add_note(current_user(), incident_id, body.text)
+    note = wiring.incidents.incident_service().add_note(current_user(), incident_id, body.text)
     return TimelineOut.of(note), 201
 
 
@@ -194,7 +194,7 @@ def timeline(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    found, last = incident_wiring.incident_service().timeline(incident_id, limit, decode_cursor(cursor))
+    found, last = wiring.incidents.incident_service().timeline(incident_id, limit, decode_cursor(cursor))
     items = [TimelineOut.of(e).model_dump(mode="json") for e in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
@@ -208,7 +208,7 @@ def analytics_summary(
 ) -> dict[str, Any]:
     end = to or wiring.clock()()
     start = from_ or end - timedelta(days=30)
-    summary = incident_wiring.incident_service().summary(start, end)
+    summary = wiring.incidents.incident_service().summary(start, end)
     return {"from": start.isoformat(), "to": end.isoformat(), **summary}
 
 
@@ -223,7 +223,7 @@ def analytics_trends(
     width = parse_span(bucket, "bucket", maximum_seconds=span)
     end = wiring.clock()()
     start = end - timedelta(seconds=span)
-    items = incident_wiring.incident_service().trends(start, end, width)
+    items = wiring.incidents.incident_service().trends(start, end, width)
     return {"from": start.isoformat(), "to": end.isoformat(), "bucket_seconds": width, "items": items}
 
 
@@ -234,7 +234,7 @@ def analytics_mttr_distribution(
 ) -> dict[str, Any]:
     end = to or wiring.clock()()
     start = from_ or end - timedelta(days=30)
-    items = incident_wiring.incident_service().mttr_distribution(start, end)
+    items = wiring.incidents.incident_service().mttr_distribution(start, end)
     return {"from": start.isoformat(), "to": end.isoformat(), "items": items}
 
 

@@ -94,7 +94,7 @@ def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _service() -> AlertService:
-    from oncall.alert_wiring import alert_service
+    from oncall.wiring.alerts import alert_service
 
     return alert_service()
 
@@ -175,7 +175,7 @@ def grafana_webhook() -> dict[str, Any]:
 
     found = _bearer_service()
     service = _service()
-    from oncall.alert_wiring import grafana_hmac_secret
+    from oncall.wiring.alerts import grafana_hmac_secret
 
     secret = grafana_hmac_secret()
     if secret and not grafana.signature_valid(secret, router.current_event.body or "", router.current_event.headers):

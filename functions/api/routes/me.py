@@ -24,12 +24,12 @@ def me() -> UserOut:
 @router.patch("/me", tags=["me"], summary="Update display name, email, time zone, reminder offsets")
 def patch_me(body: Annotated[ProfileIn, Body()]) -> UserOut:
     actor = current_user()
-    return UserOut.of(wiring.user_service().update(actor, actor.id, changes_of(body, allow=SELF_EDITABLE)))
+    return UserOut.of(wiring.core.user_service().update(actor, actor.id, changes_of(body, allow=SELF_EDITABLE)))
 
 
 @router.post("/me/password", tags=["me"], summary="Change your password; other sessions end, this one gets new tokens")
 def change_password(body: Annotated[PasswordChangeIn, Body()]) -> Response[TokenOut]:
-    pair = wiring.auth_service().change_password(current_principal(), body.current_password, body.new_password)
+    pair = wiring.core.auth_service().change_password(current_principal(), body.current_password, body.new_password)
     return Response(
         status_code=200,
         content_type="application/json",

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from oncall import webhook_wiring
+from oncall import wiring
 from oncall.api.auth import current_user
 from oncall.domain.notifications import DEFAULT_ROUTES, Kind, check_rules
 
@@ -41,13 +41,13 @@ class RulesOut(BaseModel):
 
 @router.get("/me/notification-rules", tags=["me"], summary="My channels per notification kind")
 def get_rules() -> RulesOut:
-    return RulesOut.of(webhook_wiring.notification_rules().get(current_user().id))
+    return RulesOut.of(wiring.notifications.notification_rules().get(current_user().id))
 
 
 @router.put("/me/notification-rules", tags=["me"], summary="Replace my channels per notification kind")
 def put_rules(body: Annotated[RulesIn, Body()]) -> RulesOut:
     rules = check_rules(body.rules)
-    webhook_wiring.notification_rules().put(current_user().id, rules, webhook_wiring.clock()())
+    wiring.notifications.notification_rules().put(current_user().id, rules, wiring.clock()())
     return RulesOut.of(rules)
 
 

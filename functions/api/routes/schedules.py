@@ -165,7 +165,7 @@ def _feed_url(path: str, token: str) -> str:
 
 @router.post("/schedules", tags=["schedules"], summary="Create a schedule (admin); honours Idempotency-Key")
 def create_schedule(body: Annotated[ScheduleIn, Body()]) -> tuple[ScheduleOut, int]:
-    schedule = wiring.schedule_service().create_schedule(
+    schedule = wiring.core.schedule_service().create_schedule(
         current_user(), name=body.name, timezone=body.timezone, team=body.team
     )
     return ScheduleOut.of(schedule), 201
@@ -176,19 +176,19 @@ def list_schedules(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    found, last = wiring.schedule_service().list_schedules(limit, decode_cursor(cursor))
+    found, last = wiring.core.schedule_service().list_schedules(limit, decode_cursor(cursor))
     items = [ScheduleOut.of(s).model_dump(mode="json") for s in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/schedules/<schedule_id>", tags=["schedules"], summary="Read a schedule")
 def get_schedule(schedule_id: str) -> ScheduleOut:
-    return ScheduleOut.of(wiring.schedule_service().get_schedule(schedule_id))
+    return ScheduleOut.of(wiring.core.schedule_service().get_schedule(schedule_id))
 
 
 @router.patch("/schedules/<schedule_id>", tags=["schedules"], summary="Rename, re-zone or re-team a schedule (admin)")
 def patch_schedule(schedule_id: str, body: Annotated[SchedulePatchIn, Body()]) -> ScheduleOut:
-    schedule = wiring.schedule_service().update_schedule(
+    schedule = wiring.core.schedule_service().update_schedule(
         current_user(), schedule_id, name=body.name, timezone=body.timezone, team=body.team
     )
     return ScheduleOut.of(schedule)
@@ -196,7 +196,7 @@ def patch_schedule(schedule_id: str, body: Annotated[SchedulePatchIn, Body()]) -
 
 @router.delete("/schedules/<schedule_id>", tags=["schedules"], summary="Delete a schedule and its shifts (admin)")
 def delete_schedule(schedule_id: str) -> Response[None]:
-    wiring.schedule_service().delete_schedule(current_user(), schedule_id)
+    wiring.core.schedule_service().delete_schedule(current_user(), schedule_id)
     return _no_content()
 
 
@@ -209,7 +209,7 @@ def delete_schedule(schedule_id: str) -> Response[None]:
     summary="Put someone on duty; 409 shift_overlap lists the conflicting shifts",
 )
 def put_on_duty(schedule_id: str, body: Annotated[ShiftIn, Body()]) -> tuple[ShiftOut, int]:
-    shift = wiring.schedule_service().put_on_duty(
+    shift = wiring.core.schedule_service().put_on_duty(
         current_user(), schedule_id=schedule_id, user_id=body.user_id, start=body.start, end=body.end
     )
     return ShiftOut.of(shift), 201
@@ -223,7 +223,7 @@ def list_shifts(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    service = wiring.schedule_service()
+    service = wiring.core.schedule_service()
     start = from_ or service.clock()
     found, last = service.list_shifts(schedule_id, start, to or start + DEFAULT_LIST_SPAN, limit, decode_cursor(cursor))
     items = [ShiftOut.of(s).model_dump(mode="json") for s in found]
@@ -232,7 +232,7 @@ def list_shifts(
 
 @router.get("/schedules/<schedule_id>/shifts/<shift_id>", tags=["shifts"], summary="Read a shift")
 def get_shift(schedule_id: str, shift_id: str) -> ShiftOut:
-    return ShiftOut.of(wiring.schedule_service().get_shift(schedule_id, shift_id))
+    return ShiftOut.of(wiring.core.schedule_service().get_shift(schedule_id, shift_id))
 
 
 @router.patch(
@@ -241,7 +241,7 @@ def get_shift(schedule_id: str, shift_id: str) -> ShiftOut:
     summary="Move a shift (times and/or holder); checked for overlap like a create",
 )
 def move_shift(schedule_id: str, shift_id: str, body: Annotated[ShiftPatchIn, Body()]) -> ShiftOut:
-    shift = wiring.schedule_service().move_shift(
+    shift = wiring.core.schedule_service().move_shift(
         current_user(),
         schedule_id=schedule_id,
         shift_id=shift_id,
@@ -254,13 +254,13 @@ def move_shift(schedule_id: str, shift_id: str, body: Annotated[ShiftPatchIn, Bo
 
 @router.delete("/schedules/<schedule_id>/shifts/<shift_id>", tags=["shifts"], summary="Delete a shift")
 def delete_shift(schedule_id: str, shift_id: str) -> Response[None]:
-    wiring.schedule_service().delete_shift(current_user(), schedule_id=schedule_id, shift_id=shift_id)
+    wiring.core.schedule_service().delete_shift(current_user(), schedule_id=schedule_id, shift_id=shift_id)
     return _no_content()
 
 
 @router.get("/schedules/<schedule_id>/oncall", tags=["shifts"], summary="Who is on call at a moment (default now)")
 def on_call(schedule_id: str, at: Annotated[AwareDatetime | None, Query()] = None) -> OnCallOut:
-    service = wiring.schedule_service()
+    service = wiring.core.schedule_service()
     when = at or service.clock()
     _, shift = service.on_call(schedule_id, when)
     return OnCallOut(
@@ -278,7 +278,7 @@ def my_shifts(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    found, last = wiring.schedule_service().my_shifts(current_user(), from_, to, limit, decode_cursor(cursor))
+    found, last = wiring.core.schedule_service().my_shifts(current_user(), from_, to, limit, decode_cursor(cursor))
     items = [ShiftOut.of(s).model_dump(mode="json") for s in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
@@ -292,7 +292,7 @@ def my_shifts(
     summary="Create a rotation (admin): stored and materialised over the horizon, or 409 listing every conflict",
 )
 def create_rotation(schedule_id: str, body: Annotated[RotationIn, Body()]) -> tuple[RotationCreatedOut, int]:
-    rotation, done = wiring.schedule_service().create_rotation(
+    rotation, done = wiring.core.schedule_service().create_rotation(
         current_user(),
         schedule_id=schedule_id,
         participants=body.participants,
@@ -314,7 +314,7 @@ def create_rotation(schedule_id: str, body: Annotated[RotationIn, Body()]) -> tu
 
 @router.get("/schedules/<schedule_id>/rotations", tags=["rotations"], summary="List a schedule's rotations")
 def list_rotations(schedule_id: str) -> Response[Any]:
-    found = wiring.schedule_service().list_rotations(schedule_id)
+    found = wiring.core.schedule_service().list_rotations(schedule_id)
     items = [RotationOut.of(r).model_dump(mode="json") for r in found]
     return list_response(router.current_event.headers, items, None)
 
@@ -325,7 +325,7 @@ def list_rotations(schedule_id: str) -> Response[Any]:
     summary="Change a rotation (admin) from the end of its running shift on; 409 lists every conflict, nothing written",
 )
 def patch_rotation(schedule_id: str, rotation_id: str, body: Annotated[RotationPatchIn, Body()]) -> RotationCreatedOut:
-    rotation, done = wiring.schedule_service().update_rotation(
+    rotation, done = wiring.core.schedule_service().update_rotation(
         current_user(),
         schedule_id=schedule_id,
         rotation_id=rotation_id,
@@ -345,7 +345,7 @@ def patch_rotation(schedule_id: str, rotation_id: str, body: Annotated[RotationP
     summary="Stop a rotation (admin): its shifts that have not started are removed",
 )
 def delete_rotation(schedule_id: str, rotation_id: str) -> Response[None]:
-    wiring.schedule_service().delete_rotation(current_user(), schedule_id=schedule_id, rotation_id=rotation_id)
+    wiring.core.schedule_service().delete_rotation(current_user(), schedule_id=schedule_id, rotation_id=rotation_id)
     return _no_content()
 
 
@@ -355,7 +355,7 @@ def delete_rotation(schedule_id: str, rotation_id: str) -> Response[None]:
     summary="Someone else takes [start, end): the shifts there are trimmed or split in the same write",
 )
 def create_override(schedule_id: str, body: Annotated[OverrideIn, Body()]) -> tuple[ShiftOut, int]:
-    shift = wiring.schedule_service().override(
+    shift = wiring.core.schedule_service().override(
         current_user(), schedule_id=schedule_id, user_id=body.user_id, start=body.start, end=body.end
     )
     return ShiftOut.of(shift), 201
@@ -370,7 +370,7 @@ def create_override(schedule_id: str, body: Annotated[OverrideIn, Body()]) -> tu
     summary="Issue (or rotate) the schedule's calendar-feed token (admin); the old one stops working",
 )
 def rotate_schedule_feed(schedule_id: str) -> tuple[FeedTokenOut, int]:
-    token = wiring.schedule_service().rotate_schedule_feed(current_user(), schedule_id)
+    token = wiring.core.schedule_service().rotate_schedule_feed(current_user(), schedule_id)
     return FeedTokenOut(token=token, url=_feed_url(f"/schedules/{schedule_id}/calendar.ics", token)), 201
 
 
@@ -381,7 +381,7 @@ def rotate_schedule_feed(schedule_id: str) -> tuple[FeedTokenOut, int]:
 )
 def rotate_my_feed() -> tuple[FeedTokenOut, int]:
     user = current_user()
-    token = wiring.schedule_service().rotate_user_feed(user)
+    token = wiring.core.schedule_service().rotate_user_feed(user)
     return FeedTokenOut(token=token, url=_feed_url(f"/users/{user.id}/calendar.ics", token)), 201
 
 

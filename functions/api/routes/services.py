@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from oncall import incident_wiring
+from oncall import wiring
 from oncall.api.auth import current_user
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
 from oncall.domain.escalation import MAX_LEVELS, MAX_TARGETS, Level, Policy, Target, TargetType
@@ -77,7 +77,7 @@ class PolicyOut(BaseModel):
 
 @router.post("/escalation-policies", tags=["escalation"], summary="Create an escalation policy (admin)")
 def create_policy(body: Annotated[PolicyIn, Body()]) -> tuple[PolicyOut, int]:
-    policy = incident_wiring.catalog_service().create_policy(
+    policy = wiring.incidents.catalog_service().create_policy(
         current_user(),
         name=body.name,
         description=body.description,
@@ -94,14 +94,14 @@ def list_policies(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    found, last = incident_wiring.catalog_service().list_policies(limit, decode_cursor(cursor))
+    found, last = wiring.incidents.catalog_service().list_policies(limit, decode_cursor(cursor))
     items = [PolicyOut.of(p).model_dump(mode="json") for p in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/escalation-policies/<policy_id>", tags=["escalation"], summary="Read an escalation policy")
 def get_policy(policy_id: str) -> PolicyOut:
-    return PolicyOut.of(incident_wiring.catalog_service().get_policy(policy_id))
+    return PolicyOut.of(wiring.incidents.catalog_service().get_policy(policy_id))
 
 
 @router.patch("/escalation-policies/<policy_id>", tags=["escalation"], summary="Change an escalation policy (admin)")
@@ -111,12 +111,12 @@ def patch_policy(policy_id: str, body: Annotated[PolicyPatchIn, Body()]) -> Poli
     changes: dict[str, Any] = {k: v for k, v in raw.items() if k != "levels"}
     if body.levels is not None:
         changes["levels"] = tuple(lv.level() for lv in body.levels)
-    return PolicyOut.of(incident_wiring.catalog_service().update_policy(current_user(), policy_id, changes))
+    return PolicyOut.of(wiring.incidents.catalog_service().update_policy(current_user(), policy_id, changes))
 
 
 @router.delete("/escalation-policies/<policy_id>", tags=["escalation"], summary="Delete an unused policy (admin)")
 def delete_policy(policy_id: str) -> Response[None]:
-    incident_wiring.catalog_service().delete_policy(current_user(), policy_id)
+    wiring.incidents.catalog_service().delete_policy(current_user(), policy_id)
     return Response(status_code=204, content_type=None, body=None)
 
 
@@ -167,7 +167,7 @@ class ServiceOut(BaseModel):
 
 @router.post("/services", tags=["services"], summary="Create a service; the integration key is shown this once")
 def create_service(body: Annotated[ServiceIn, Body()]) -> tuple[ServiceOut, int]:
-    service, key = incident_wiring.catalog_service().create_service(
+    service, key = wiring.incidents.catalog_service().create_service(
         current_user(),
         name=body.name,
         escalation_policy_id=body.escalation_policy_id,
@@ -182,14 +182,14 @@ def list_services(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    found, last = incident_wiring.catalog_service().list_services(limit, decode_cursor(cursor))
+    found, last = wiring.incidents.catalog_service().list_services(limit, decode_cursor(cursor))
     items = [ServiceOut.of(s).model_dump(mode="json", exclude={"integration_key"}) for s in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/services/<service_id>", tags=["services"], summary="Read a service (never its key)")
 def get_service(service_id: str) -> ServiceOut:
-    return ServiceOut.of(incident_wiring.catalog_service().get_service(service_id))
+    return ServiceOut.of(wiring.incidents.catalog_service().get_service(service_id))
 
 
 @router.patch(
@@ -200,12 +200,12 @@ def get_service(service_id: str) -> ServiceOut:
 def patch_service(service_id: str, body: Annotated[ServicePatchIn, Body()]) -> ServiceOut:
     changes = body.model_dump(exclude_unset=True)
     _not_null(changes, ("name", "escalation_policy_id"))
-    return ServiceOut.of(incident_wiring.catalog_service().update_service(current_user(), service_id, changes))
+    return ServiceOut.of(wiring.incidents.catalog_service().update_service(current_user(), service_id, changes))
 
 
 @router.delete("/services/<service_id>", tags=["services"], summary="Delete a service and its keys (admin)")
 def delete_service(service_id: str) -> Response[None]:
-    incident_wiring.catalog_service().delete_service(current_user(), service_id)
+    wiring.incidents.catalog_service().delete_service(current_user(), service_id)
     return Response(status_code=204, content_type=None, body=None)
 
 
@@ -215,7 +215,7 @@ def delete_service(service_id: str) -> Response[None]:
     summary="New integration key; the previous one works for one more hour",
 )
 def rotate_key(service_id: str) -> ServiceOut:
-    service, key = incident_wiring.catalog_service().rotate_key(current_user(), service_id)
+    service, key = wiring.incidents.catalog_service().rotate_key(current_user(), service_id)
     return ServiceOut.of(service, key)
 
 

@@ -29,7 +29,7 @@ def create_user(body: Annotated[UserCreateIn, Body()]) -> tuple[UserOut, int]:
         timezone=body.timezone,
         **({"reminder_offsets_minutes": tuple(body.reminder_offsets_minutes)} if body.reminder_offsets_minutes else {}),
     )
-    return UserOut.of(wiring.user_service().create(current_user(), new)), 201
+    return UserOut.of(wiring.core.user_service().create(current_user(), new)), 201
 
 
 @router.get("/users", tags=["users"], summary="List users by username (admin)")
@@ -37,26 +37,26 @@ def list_users(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    users, last = wiring.user_service().list(current_user(), limit, decode_cursor(cursor))
+    users, last = wiring.core.user_service().list(current_user(), limit, decode_cursor(cursor))
     items = [UserOut.of(u).model_dump(mode="json") for u in users]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/users/<user_id>", tags=["users"], summary="Read a user (admin, or yourself)")
 def get_user(user_id: str) -> UserOut:
-    return UserOut.of(wiring.user_service().get(current_user(), user_id))
+    return UserOut.of(wiring.core.user_service().get(current_user(), user_id))
 
 
 @router.patch("/users/<user_id>", tags=["users"], summary="Update a user (admin; yourself: profile fields only)")
 def patch_user(user_id: str, body: Annotated[UserPatchIn, Body()]) -> UserOut:
     changes = changes_of(body, allow=ADMIN_EDITABLE)
     password = body.password if "password" in body.model_fields_set else None
-    return UserOut.of(wiring.user_service().update(current_user(), user_id, changes, password=password))
+    return UserOut.of(wiring.core.user_service().update(current_user(), user_id, changes, password=password))
 
 
 @router.delete("/users/<user_id>", tags=["users"], summary="Delete a user (admin); their sessions end at once")
 def delete_user(user_id: str) -> Response[None]:
-    wiring.user_service().delete(current_user(), user_id)
+    wiring.core.user_service().delete(current_user(), user_id)
     return Response(status_code=204, content_type=None, body=None)
 
 
@@ -66,7 +66,7 @@ def delete_user(user_id: str) -> Response[None]:
     summary="One-time code (10 min) to link a Telegram chat: send /start <code> to the bot",
 )
 def telegram_link(user_id: str) -> tuple[LinkCodeOut, int]:
-    return LinkCodeOut.of(wiring.user_service().create_link_code(current_user(), user_id)), 201
+    return LinkCodeOut.of(wiring.core.user_service().create_link_code(current_user(), user_id)), 201
 
 
 def register(app: APIGatewayHttpResolver) -> None:

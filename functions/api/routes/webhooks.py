@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from oncall import webhook_wiring
+from oncall import wiring
 from oncall.api.auth import require
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
 from oncall.domain.users import Role
@@ -88,8 +88,8 @@ def _admin() -> None:
 @router.post("/webhooks", tags=["webhooks"], summary="Subscribe a URL to event types (admin); the secret is shown once")
 def create_webhook(body: Annotated[WebhookIn, Body()]) -> tuple[WebhookOut, int]:
     _admin()
-    sub = webhook_wiring.webhook_service().create(
-        body.url, body.events, webhook_wiring.clock()(), description=body.description
+    sub = wiring.webhooks.webhook_service().create(
+        body.url, body.events, wiring.clock()(), description=body.description
     )
     return WebhookOut.of(sub, with_secret=True), 201
 
@@ -100,7 +100,7 @@ def list_webhooks(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
     _admin()
-    subs, last = webhook_wiring.webhook_service().page(limit, decode_cursor(cursor))
+    subs, last = wiring.webhooks.webhook_service().page(limit, decode_cursor(cursor))
     items = [WebhookOut.of(s).model_dump(mode="json", exclude={"secret"}) for s in subs]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
@@ -108,13 +108,13 @@ def list_webhooks(
 @router.get("/webhooks/<webhook_id>", tags=["webhooks"], summary="One webhook subscription (admin)")
 def get_webhook(webhook_id: str) -> WebhookOut:
     _admin()
-    return WebhookOut.of(webhook_wiring.webhook_service().get(webhook_id))
+    return WebhookOut.of(wiring.webhooks.webhook_service().get(webhook_id))
 
 
 @router.delete("/webhooks/<webhook_id>", tags=["webhooks"], summary="Delete a subscription (admin)")
 def delete_webhook(webhook_id: str) -> Response[None]:
     _admin()
-    webhook_wiring.webhook_service().delete(webhook_id)
+    wiring.webhooks.webhook_service().delete(webhook_id)
     return Response(status_code=204)
 
 
@@ -125,7 +125,7 @@ def delete_webhook(webhook_id: str) -> Response[None]:
 )
 def rotate_secret(webhook_id: str) -> WebhookOut:
     _admin()
-    sub = webhook_wiring.webhook_service().rotate_secret(webhook_id, webhook_wiring.clock()())
+    sub = wiring.webhooks.webhook_service().rotate_secret(webhook_id, wiring.clock()())
     return WebhookOut.of(sub, with_secret=True)
 
 
@@ -137,7 +137,7 @@ def list_deliveries(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
     _admin()
-    found, last = webhook_wiring.webhook_service().deliveries(webhook_id, limit, decode_cursor(cursor), status)
+    found, last = wiring.webhooks.webhook_service().deliveries(webhook_id, limit, decode_cursor(cursor), status)
     return list_response(router.current_event.headers, [_delivery(d) for d in found], encode_cursor(last))
 
 
@@ -148,7 +148,7 @@ def list_deliveries(
 )
 def redeliver(webhook_id: str, delivery_id: str) -> tuple[dict[str, Any], int]:
     _admin()
-    delivery = webhook_wiring.webhook_service().redeliver(webhook_id, delivery_id, webhook_wiring.clock()())
+    delivery = wiring.webhooks.webhook_service().redeliver(webhook_id, delivery_id, wiring.clock()())
     return _delivery(delivery), 202
 
 

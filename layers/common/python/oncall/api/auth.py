@@ -81,7 +81,7 @@ def _authenticate(headers: dict[str, str] | None) -> Principal:
         raise Unauthenticated("missing bearer token", reason="missing")
     from oncall import wiring
 
-    return wiring.auth_service().authenticate(token)
+    return wiring.core.auth_service().authenticate(token)
 
 
 def _route_key(app: APIGatewayHttpResolver, method: str, path: str) -> tuple[str, str] | None:

@@ -1,27 +1,19 @@
-"""Composition for outgoing webhooks, email and the notifier (issue 9), in the style of ``oncall.wiring``: built
-lazily once per cold start, replaceable in tests through ``wiring.override(...)`` (same registry)."""
+"""The notifier: outgoing webhooks (store, sender, attempt jobs) and the fan-out of bus events to people."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from oncall import wiring
 from oncall.settings import get_settings
+from oncall.wiring import notifications
+from oncall.wiring.seam import once
 
 if TYPE_CHECKING:
-    from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
-    from oncall.adapters.email import EmailChannel
     from oncall.services.fanout import FanOut
     from oncall.services.webhooks import JobQueue, Sender, WebhookService
 
 QUEUE_ENV = "ONCALL_QUEUE_NOTIFIER"
-
-
-def clock() -> Callable[[], datetime]:
-    return wiring.clock()
 
 
 def _bind_tables() -> None:
@@ -36,7 +28,7 @@ def _bind_tables() -> None:
         )
         return True
 
-    wiring._once("webhook_tables", build)
+    once("webhook_tables", build)
 
 
 def webhook_sender() -> Sender:
@@ -45,7 +37,7 @@ def webhook_sender() -> Sender:
 
         return HttpSender(allowlist_from_env())
 
-    return wiring._once("webhook_sender", build)
+    return once("webhook_sender", build)
 
 
 def job_queue() -> JobQueue:
@@ -57,7 +49,7 @@ def job_queue() -> JobQueue:
             raise RuntimeError(f"the notifier queue is not configured (set {QUEUE_ENV})")
         return SqsJobQueue(url)
 
-    return wiring._once("webhook_jobs", build)
+    return once("webhook_jobs", build)
 
 
 def webhook_service() -> WebhookService:
@@ -75,36 +67,13 @@ def webhook_service() -> WebhookService:
             settings=WebhookSettings.from_env(os.environ),
         )
 
-    return wiring._once("webhook_service", build)
-
-
-def email_channel() -> EmailChannel | None:
-    """The email channel when mail is configured (a sender or an SMTP server), else None."""
-
-    def build() -> EmailChannel | None:
-        from oncall.adapters.email import EmailChannel, EmailSettings, transport_from
-
-        if not (os.environ.get("ONCALL_EMAIL_SENDER") or os.environ.get("ONCALL_SMTP_HOST")):
-            return None
-        settings = EmailSettings.from_env(os.environ)
-        return EmailChannel(transport_from(settings), settings)
-
-    return wiring._once("email_channel", build)
+    return once("webhook_service", build)
 
 
 def fanout() -> FanOut:
     def build() -> FanOut:
         from oncall.services.fanout import FanOut
 
-        return FanOut(webhooks=webhook_service(), notifier=wiring.notification_service)
+        return FanOut(webhooks=webhook_service(), notifier=notifications.notification_service)
 
-    return wiring._once("fanout", build)
-
-
-def notification_rules() -> DynamoNotificationRules:
-    def build() -> DynamoNotificationRules:
-        from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
-
-        return DynamoNotificationRules(get_settings().table("notifications"))
-
-    return wiring._once("notification_rules", build)
+    return once("fanout", build)

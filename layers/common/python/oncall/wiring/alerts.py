@@ -1,5 +1,4 @@
-"""Composition of alert ingestion, beside ``oncall.incident_wiring`` and built through ``oncall.wiring``'s cache (so
-``wiring.override(...)`` / ``wiring.reset()`` apply: a test can hand in a clock)."""
+"""Alert ingestion: the alert store and service, and the Grafana signing secret."""
 
 from __future__ import annotations
 
@@ -7,11 +6,14 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from oncall import incident_wiring, wiring
 from oncall.settings import get_settings
+from oncall.wiring import incidents
+from oncall.wiring.seam import clock, once
 
 if TYPE_CHECKING:
     from oncall.services.alerts import AlertService, AlertStore
+
+GRAFANA_SECRET_ENV = "ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC"  # noqa: S105 - the variable naming the secret, not it
 
 
 def alert_store() -> AlertStore:
@@ -20,7 +22,7 @@ def alert_store() -> AlertStore:
 
         return DynamoAlertStore(get_settings().table("alerts"))
 
-    return wiring._once("alert_store", build)
+    return once("alert_store", build)
 
 
 def alert_service() -> AlertService:
@@ -39,17 +41,14 @@ def alert_service() -> AlertService:
         )
         return AlertService(
             alert_store(),
-            incident_wiring.incident_service(),
-            incident_wiring.catalog_service(),
+            incidents.incident_service(),
+            incidents.catalog_service(),
             rules,
-            wiring.clock(),
+            clock(),
             new_id,
         )
 
-    return wiring._once("alert_service", build)
-
-
-GRAFANA_SECRET_ENV = "ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC"  # noqa: S105 - the variable naming the secret, not it
+    return once("alert_service", build)
 
 
 def grafana_hmac_secret() -> str | None:
@@ -74,4 +73,4 @@ def grafana_hmac_secret() -> str | None:
             raise RuntimeError("the grafana-webhook-hmac secret is empty")
         return value.strip()
 
-    return wiring._once("grafana_hmac_secret", build)
+    return once("grafana_hmac_secret", build)

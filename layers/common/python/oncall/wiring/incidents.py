@@ -1,0 +1,112 @@
+"""The catalog (monitored services, escalation policies), incidents, and the lifecycle's tasks."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from oncall.settings import get_settings
+from oncall.wiring import core, notifications
+from oncall.wiring.seam import clock, once
+
+if TYPE_CHECKING:
+    from oncall.services.catalog import CatalogService
+    from oncall.services.escalation import EscalationService
+    from oncall.services.incident_buttons import IncidentButtons
+    from oncall.services.incident_ports import CatalogStore, IncidentStore, Lifecycle, Pager
+    from oncall.services.incidents import IncidentService
+    from oncall.services.notify import QueueListener
+
+STATE_MACHINE_ENV = "ONCALL_STATE_MACHINE_INCIDENT_LIFECYCLE"
+
+
+def incident_store() -> IncidentStore:
+    def build() -> IncidentStore:
+        from oncall.adapters.dynamodb.incidents import DynamoIncidentStore
+
+        settings = get_settings()
+        return DynamoIncidentStore(settings.table("incidents"), outbox_table=settings.table("outbox"))
+
+    return once("incident_store", build)
+
+
+def catalog_store() -> CatalogStore:
+    def build() -> CatalogStore:
+        from oncall.adapters.dynamodb.catalog import DynamoCatalogStore
+
+        return DynamoCatalogStore(get_settings().table("catalog"))
+
+    return once("catalog_store", build)
+
+
+def lifecycle() -> Lifecycle:
+    def build() -> Lifecycle:
+        from oncall.adapters.lifecycle import StepFunctionsLifecycle
+
+        return StepFunctionsLifecycle(os.environ.get(STATE_MACHINE_ENV))
+
+    return once("lifecycle", build)
+
+
+def catalog_service() -> CatalogService:
+    def build() -> CatalogService:
+        from oncall.services.catalog import CatalogService
+
+        return CatalogService(catalog_store(), core.people(), clock())
+
+    return once("catalog_service", build)
+
+
+def incident_service() -> IncidentService:
+    def build() -> IncidentService:
+        from oncall.services.incidents import IncidentService
+
+        return IncidentService(incident_store(), catalog_store(), core.people(), lifecycle(), clock())
+
+    return once("incident_service", build)
+
+
+def pager() -> Pager:
+    def build() -> Pager:
+        from oncall.adapters.lifecycle import NotifyPager
+
+        return NotifyPager(notifications.notification_service())
+
+    return once("pager", build)
+
+
+def escalation_service() -> EscalationService:
+    def build() -> EscalationService:
+        from oncall.adapters.lifecycle import ScheduleOnCall
+        from oncall.services.escalation import EscalationService
+
+        return EscalationService(
+            incidents=incident_store(),
+            catalog=catalog_store(),
+            people=core.people(),
+            oncall=ScheduleOnCall(core.schedule_service()),
+            pager=pager(),
+            lifecycle=lifecycle(),
+            incident_service=incident_service(),
+            clock=clock(),
+        )
+
+    return once("escalation_service", build)
+
+
+def page_listener() -> QueueListener:
+    def build() -> QueueListener:
+        from oncall.adapters.lifecycle import PageListener
+
+        return PageListener(escalation_service())
+
+    return once("page_listener", build)
+
+
+def incident_buttons() -> IncidentButtons:
+    def build() -> IncidentButtons:
+        from oncall.services.incident_buttons import IncidentButtons
+
+        return IncidentButtons(incident_service())
+
+    return once("incident_buttons", build)

@@ -1,0 +1,99 @@
+"""Channels (Telegram, email), the delivery log and the one notification service every message goes through."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from oncall.settings import get_settings
+from oncall.wiring import core
+from oncall.wiring.seam import once
+
+if TYPE_CHECKING:
+    from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
+    from oncall.adapters.dynamodb.notifications import DynamoDeliveryLog
+    from oncall.adapters.email import EmailChannel
+    from oncall.adapters.telegram import TelegramClient
+    from oncall.services.notify import NotificationService
+
+#: the page queue's URL: queued pages wait there for their channel's rate window
+PAGE_QUEUE_ENV = "ONCALL_QUEUE_PAGES"
+
+
+def telegram_client() -> TelegramClient | None:
+    """The Bot API client, or None when no bot token is configured (then nothing can be sent to Telegram)."""
+
+    def build() -> TelegramClient | None:
+        from oncall.adapters.telegram import DEFAULT_API_URL, TelegramClient, secret_value
+
+        token = secret_value(os.environ, "BOT_TOKEN")
+        if not token:
+            return None
+        return TelegramClient(token=token, api_url=os.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL)
+
+    return once("telegram_client", build)
+
+
+def delivery_log() -> DynamoDeliveryLog:
+    def build() -> DynamoDeliveryLog:
+        from oncall.adapters.dynamodb.notifications import DynamoDeliveryLog
+
+        return DynamoDeliveryLog(get_settings().table("notifications"))
+
+    return once("delivery_log", build)
+
+
+def notification_service() -> NotificationService:
+    """Every outbound message goes through this one service; channels register here."""
+
+    def build() -> NotificationService:
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.dynamodb.notifications import DynamoRateLimiter, DynamoRecipientDirectory
+        from oncall.adapters.queues import SqsQueue
+        from oncall.adapters.telegram import TelegramChannel
+        from oncall.services.notify import NotificationService, NotifySettings
+
+        core.bind_identity_tables()
+        settings = get_settings()
+        # only the function that flushes queued pages is given the page queue; elsewhere nothing is queued
+        pages_url = os.environ.get(PAGE_QUEUE_ENV)
+        service = NotificationService(
+            deliveries=delivery_log(),
+            people=DynamoRecipientDirectory(DynamoUserStore(), delivery_log()),
+            limiter=DynamoRateLimiter(settings.table("notifications")),
+            settings=NotifySettings(page_cap_per_incident=settings.page_cap_per_incident),
+            queue=SqsQueue(pages_url) if pages_url else None,
+        )
+        client = telegram_client()
+        if client is not None:
+            service.register(TelegramChannel(client))
+        # email: a channel of its own, and where a page goes when Telegram cannot take it
+        mail = email_channel()
+        if mail is not None:
+            service.register(mail)
+        return service
+
+    return once("notification_service", build)
+
+
+def email_channel() -> EmailChannel | None:
+    """The email channel when mail is configured (a sender or an SMTP server), else None."""
+
+    def build() -> EmailChannel | None:
+        from oncall.adapters.email import EmailChannel, EmailSettings, transport_from
+
+        if not (os.environ.get("ONCALL_EMAIL_SENDER") or os.environ.get("ONCALL_SMTP_HOST")):
+            return None
+        settings = EmailSettings.from_env(os.environ)
+        return EmailChannel(transport_from(settings), settings)
+
+    return once("email_channel", build)
+
+
+def notification_rules() -> DynamoNotificationRules:
+    def build() -> DynamoNotificationRules:
+        from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
+
+        return DynamoNotificationRules(get_settings().table("notifications"))
+
+    return once("notification_rules", build)

@@ -1,0 +1,44 @@
+"""Shift reminders: the minute tick that sends them and the planner that follows ``shift.*`` events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from oncall.settings import get_settings
+from oncall.wiring import core, notifications
+from oncall.wiring.seam import once
+
+if TYPE_CHECKING:
+    from oncall.services.reminders import ReminderService
+
+
+def reminder_service() -> ReminderService:
+    def build() -> ReminderService:
+        from oncall.adapters import outbox
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.dynamodb.reminders import DynamoReminderStore, ScheduleFacts
+        from oncall.services.reminders import ReminderService
+
+        core.bind_identity_tables()
+        return ReminderService(
+            store=DynamoReminderStore(get_settings().table("reminders"), outbox=outbox.transact_put),
+            people=DynamoUserStore(),
+            facts=ScheduleFacts(core.schedule_service(), DynamoUserStore()),
+            notifier=notifications.notification_service(),
+        )
+
+    return once("reminder_service", build)
+
+
+def reminder_planner() -> ReminderService:
+    """The same service for ``shift.*`` events: only the reminders table and people."""
+
+    def build() -> ReminderService:
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
+        from oncall.adapters.dynamodb.reminders import DynamoReminderStore
+        from oncall.services.reminders import ReminderService
+
+        core.bind_identity_tables()
+        return ReminderService(store=DynamoReminderStore(get_settings().table("reminders")), people=DynamoUserStore())
+
+    return once("reminder_planner", build)
