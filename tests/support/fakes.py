@@ -1,0 +1,975 @@
+"""In-memory implementations of the services' ports, for testing services without moto.
+
+Each fake keeps state and enforces the contract its DynamoDB (or AWS) adapter enforces: the same conditions on the
+same writes, the same outcome when a condition loses (a ``False``, ``StaleWrite``, ``GuardFailed``, ``Conflict``, or
+``ConditionFailed`` where the adapter lets the raw error escape), the same round trip through JSON where the adapter
+stores JSON. They differ only where a difference cannot change what a service decides: nothing expires (DynamoDB's
+TTL deletes late and services never rely on it), reads are always consistent, and there is no concurrency.
+
+These are fakes of ports, at the adapter boundary; a service under test is always the real one. A test asserts on
+what a fake holds afterwards (records, timelines, queued items, events), not only on which calls were made.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from oncall.domain import reminders as reminder_rules
+from oncall.domain.errors import Conflict
+from oncall.domain.escalation import Policy
+from oncall.domain.events import DomainEvent
+from oncall.domain.incidents import OPEN, Incident, Status, TimelineEntry
+from oncall.domain.notifications import (
+    REF_PREFIXES,
+    Button,
+    Delivery,
+    Kind,
+    Message,
+    Recipient,
+    message_from_dict,
+    message_to_dict,
+)
+from oncall.domain.notifications import Status as DeliveryStatus
+from oncall.domain.page_content import AlertSummary
+from oncall.domain.reminders import ReminderStatus
+from oncall.domain.services_catalog import Service
+from oncall.domain.shifts import from_sort_key, sort_key
+from oncall.domain.users import Role, User, UserStatus
+from oncall.services.incident_ports import (
+    GuardFailed,
+    IncidentFilter,
+    Page,
+    PageButton,
+    PageResult,
+    StaleWrite,
+)
+from oncall.services.notify import ChannelBlocked, ChannelFailed, ChannelRateLimited, Claim, Queued
+from oncall.services.reminders import Reminder
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class ConditionFailed(Exception):
+    """A conditional write lost where the DynamoDB adapter does not translate the failure (it escapes as a
+    ``ConditionalCheckFailedException`` there): the service did not expect to lose it."""
+
+
+def _json[T](value: T) -> T:
+    """What survives the adapter's JSON attribute (``default=str``: datetimes come back as text)."""
+    result: T = json.loads(json.dumps(value, default=str))
+    return result
+
+
+def _epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+class Clock:
+    """The test's clock, moved by hand: ``clock()`` is now for services, ``wall``/``sleep`` serve the notification
+    service's rate windows, all on one timeline (a sleep moves ``now`` too)."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float = 0, **more: float) -> datetime:
+        self.now += timedelta(seconds=seconds, **more)
+        return self.now
+
+    def wall(self) -> float:
+        return self.now.timestamp()
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+
+
+# -- people ----------------------------------------------------------------------------------------------------------
+
+
+def user(
+    user_id: str,
+    *,
+    name: str | None = None,
+    role: Role = Role.RESPONDER,
+    timezone: str = "UTC",
+    reminders: tuple[int, ...] = (24 * 60, 120, 10),
+    active: bool = True,
+    telegram: str | None = None,
+    email: str | None = None,
+) -> User:
+    return User(
+        id=user_id,
+        username=user_id,
+        role=role,
+        display_name=name or user_id.capitalize(),
+        created_at=START,
+        updated_at=START,
+        email=email,
+        timezone=timezone,
+        reminder_offsets_minutes=reminders,
+        status=UserStatus.ACTIVE if active else UserStatus.DELETED,
+        telegram_chat_id=telegram,
+    )
+
+
+class FakePeople:
+    """``People`` (incidents, escalation, reminders): users by id, as identity's store returns them."""
+
+    def __init__(self, *users: User) -> None:
+        self.users: dict[str, User] = {u.id: u for u in users}
+
+    def add(self, *users: User) -> None:
+        self.users.update({u.id: u for u in users})
+
+    def get(self, user_id: str) -> User | None:
+        return self.users.get(user_id)
+
+
+# -- notifications ---------------------------------------------------------------------------------------------------
+
+#: statuses whose claim a new attempt may take over at once (the adapter's ``#s IN (...)``)
+RETRYABLE = frozenset({"failed", "rate_limited", "no_channel", "cancelled"})
+
+
+@dataclass
+class DeliveryRecord:
+    """The ``DELIVERY#<user>`` / ``KEY#<key>`` item."""
+
+    status: str
+    kind: str | None = None
+    incident_id: str | None = None
+    lease_until: int | None = None
+    channel: str | None = None
+    ref: str | None = None
+    attempts: list[dict[str, str]] = field(default_factory=list)
+    claimed_at: datetime | None = None
+    queued_at: str | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The ``QUEUE#<user>#<channel>`` / ``KEY#<key>`` item: a message waiting for the channel's window."""
+
+    message: dict[str, Any]
+    context: dict[str, Any]
+    queued_at: str
+
+
+def _claimable(record: DeliveryRecord, now: datetime, *also: str) -> bool:
+    """``#s IN (also) OR (#s = sending AND lease_until < now)``: the lease is compared in epoch seconds."""
+    expired = record.status == "sending" and record.lease_until is not None and record.lease_until < _epoch(now)
+    return record.status in also or expired
+
+
+class FakeDeliveryLog:
+    """``DeliveryLog``: delivery records, queued messages, page caps and channel flags, with the adapter's
+    conditions."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], DeliveryRecord] = {}
+        self.pending: dict[tuple[str, str], dict[str, Pending]] = {}
+        self.caps: dict[tuple[str, str], int] = {}
+        self.flagged: dict[str, dict[str, str]] = {}
+
+    # what tests read
+    def record(self, user_id: str, key: str) -> DeliveryRecord:
+        return self.records[(user_id, key)]
+
+    def queued_keys(self, user_id: str, channel: str) -> list[str]:
+        return sorted(self.pending.get((user_id, channel), {}))
+
+    def flags(self, user_id: str) -> frozenset[str]:
+        return frozenset(self.flagged.get(user_id, {}))
+
+    # the port
+    def claim(self, user_id: str, message: Message, now: datetime, lease: timedelta) -> Claim:
+        stored = self.records.get((user_id, message.key))
+        free = stored is None or stored.status in RETRYABLE or _claimable(stored, now)
+        if not free:
+            assert stored is not None
+            return Claim(won=False, status=stored.status, channel=stored.channel, ref=stored.ref)
+        # a put: whatever an earlier attempt left (channel, ref, attempts) is gone
+        self.records[(user_id, message.key)] = DeliveryRecord(
+            status="sending",
+            kind=message.kind.value,
+            incident_id=message.incident_id,
+            lease_until=_epoch(now + lease),
+            claimed_at=now,
+        )
+        return Claim(won=True)
+
+    def _upsert(self, user_id: str, key: str) -> DeliveryRecord:
+        # an UpdateItem creates the item when it is missing; the adapter's updates carry no existence condition
+        return self.records.setdefault((user_id, key), DeliveryRecord(status=""))
+
+    def finish(
+        self,
+        user_id: str,
+        message: Message,
+        status: DeliveryStatus,
+        channel: str | None,
+        ref: str | None,
+        attempts: Sequence[Mapping[str, str]],
+        now: datetime,
+    ) -> None:
+        record = self._upsert(user_id, message.key)
+        record.status = status
+        record.finished_at = now
+        record.attempts = _json([dict(a) for a in attempts])
+        record.lease_until = None
+        record.channel = channel or None
+        record.ref = ref or None
+
+    def count_page(self, incident_id: str, user_id: str, cap: int, now: datetime) -> bool:
+        pages = self.caps.get((incident_id, user_id))
+        if pages is not None and pages >= cap:
+            return False
+        self.caps[(incident_id, user_id)] = (pages or 0) + 1
+        return True
+
+    def flag(self, user_id: str, channel: str, reason: str, now: datetime) -> None:
+        self.flagged.setdefault(user_id, {})[channel] = reason or "blocked"
+
+    def unflag(self, user_id: str, channel: str) -> None:
+        self.flagged.get(user_id, {}).pop(channel, None)
+
+    def status_of(self, user_id: str, key: str) -> str | None:
+        stored = self.records.get((user_id, key))
+        return stored.status if stored is not None and stored.status else None
+
+    def enqueue(
+        self,
+        user_id: str,
+        message: Message,
+        channel: str,
+        context: Mapping[str, Any],
+        attempts: Sequence[Mapping[str, str]],
+        now: datetime,
+        moved_from: str | None = None,
+    ) -> None:
+        # one transaction: the record says queued, the message waits, and leaves the channel it moved from
+        pending = Pending(_json(message_to_dict(message)), _json(dict(context)), now.isoformat())
+        record = self._upsert(user_id, message.key)
+        record.status = "queued"
+        record.channel = channel
+        record.queued_at = now.isoformat()
+        record.attempts = _json([dict(a) for a in attempts])
+        record.lease_until = None
+        record.ref = None
+        self.pending.setdefault((user_id, channel), {})[message.key] = pending
+        if moved_from and moved_from != channel:
+            self.pending.get((user_id, moved_from), {}).pop(message.key, None)
+
+    def take_queued(self, user_id: str, channel: str, now: datetime, lease: timedelta, limit: int) -> list[Queued]:
+        waiting = self.pending.get((user_id, channel), {})
+        taken: list[Queued] = []
+        for key, item in sorted(waiting.items(), key=lambda kv: (kv[1].queued_at, kv[0])):
+            if len(taken) >= limit:
+                break
+            record = self.records.get((user_id, key))
+            takeable = record is not None and record.channel == channel and _claimable(record, now, "queued")
+            if not takeable:
+                if record is None or record.status not in ("queued", "sending"):
+                    # settled elsewhere: the pending item is stale
+                    del waiting[key]
+                continue
+            assert record is not None
+            record.status = "sending"
+            record.lease_until = _epoch(now + lease)
+            taken.append(Queued(message_from_dict(item.message), dict(item.context)))
+        return taken
+
+    def requeue(self, user_id: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            record = self.records.get((user_id, key))
+            if record is None or record.status != "sending":
+                raise ConditionFailed(f"requeue {user_id}/{key}: not sending")
+            record.status = "queued"
+            record.lease_until = None
+
+    def settle(
+        self,
+        user_id: str,
+        message: Message,
+        channel: str,
+        status: DeliveryStatus,
+        ref: str | None,
+        attempts: Sequence[Mapping[str, str]],
+        now: datetime,
+    ) -> None:
+        self.finish(user_id, message, status, channel, ref, attempts, now)
+        for name in {channel, *(a.get("channel", "") for a in attempts)} - {""}:
+            self.pending.get((user_id, name), {}).pop(message.key, None)
+
+
+class FakeRateLimiter:
+    """``RateLimiter``: fixed one-second windows per scope, counted like the adapter's conditional ``ADD``. As there,
+    scopes are taken in order and a full one stops the rest, so the scopes before it keep the slot just taken."""
+
+    def __init__(self) -> None:
+        self.windows: dict[tuple[str, int], int] = {}
+
+    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
+        second = int(wall)
+        for scope, limit in scopes:
+            n = self.windows.get((scope, second), 0)
+            if n >= limit:
+                return max(0.01, second + 1 - wall)
+            self.windows[(scope, second)] = n + 1
+        return 0.0
+
+    def fill(self, scope: str, wall: float, limit: int) -> None:
+        """Use up ``scope``'s window at ``wall`` (another Lambda sent there this second)."""
+        self.windows[(scope, int(wall))] = limit
+
+    def count(self, scope: str, wall: float) -> int:
+        return self.windows.get((scope, int(wall)), 0)
+
+
+@dataclass
+class _Person:
+    display_name: str
+    timezone: str
+    addresses: dict[str, str]
+    rules: dict[Kind, tuple[str, ...]]
+    active: bool = True
+
+
+class FakeRecipientDirectory:
+    """``RecipientDirectory``: people's addresses and rules, with channel flags read from the delivery log (the
+    adapter reads them from the same table)."""
+
+    def __init__(self, log: FakeDeliveryLog) -> None:
+        self.log = log
+        self.people: dict[str, _Person] = {}
+
+    def add(
+        self,
+        user_id: str,
+        *,
+        telegram: str | None = None,
+        email: str | None = None,
+        rules: Mapping[Kind, tuple[str, ...]] | None = None,
+        timezone: str = "UTC",
+    ) -> None:
+        addresses = {name: value for name, value in (("telegram", telegram), ("email", email)) if value}
+        self.people[user_id] = _Person(user_id.capitalize(), timezone, addresses, dict(rules or {}))
+
+    def deactivate(self, user_id: str) -> None:
+        self.people[user_id].active = False
+
+    def recipient(self, user_id: str) -> Recipient | None:
+        person = self.people.get(user_id)
+        if person is None or not person.active:
+            return None
+        return Recipient(
+            user_id=user_id,
+            display_name=person.display_name,
+            timezone=person.timezone,
+            addresses=dict(person.addresses),
+            flagged=self.log.flags(user_id),
+            rules=dict(person.rules),
+        )
+
+
+@dataclass(frozen=True)
+class Sent:
+    address: str
+    message: Message
+    ref: str
+
+
+class FakeChannel:
+    """``Channel``: records what it delivered and edited; told to fail, it raises what the real channels raise:
+    ``block(address)`` (Telegram 403, from then on), ``fail(times, ...)`` (the next sends), ``down`` (every send)."""
+
+    def __init__(self, name: str = "telegram", per_address: int = 1, overall: int = 30) -> None:
+        self.name = name
+        self.per_address = per_address
+        self.overall = overall
+        self.prefix = next(p for p, n in REF_PREFIXES.items() if n == name)
+        self.sent: list[Sent] = []
+        self.edits: list[tuple[str, str, tuple[tuple[Button, ...], ...]]] = []
+        self.blocked: set[str] = set()
+        self.down = False
+        self._failures: list[Exception] = []
+        self._ids = itertools.count(1)
+
+    def fail(self, times: int = 1, error: Exception | None = None) -> None:
+        self._failures += [error or ChannelFailed(f"{self.name}: HTTP 502") for _ in range(times)]
+
+    def rate_limit(self, retry_after: float, times: int = 1) -> None:
+        self.fail(times, ChannelRateLimited(retry_after))
+
+    def block(self, address: str) -> None:
+        self.blocked.add(address)
+
+    def limits(self, address: str) -> Sequence[tuple[str, int]]:
+        return [(f"{self.prefix}:chat:{address}", self.per_address), (f"{self.prefix}:bot", self.overall)]
+
+    def send(self, address: str, message: Message) -> str:
+        if address in self.blocked:
+            raise ChannelBlocked(f"{self.name}: 403 blocked by the user")
+        if self._failures:
+            raise self._failures.pop(0)
+        if self.down:
+            raise ChannelFailed(f"{self.name}: HTTP 502")
+        ref = f"{self.prefix}:{address}:{next(self._ids)}"
+        self.sent.append(Sent(address, message, ref))
+        return ref
+
+    def edit(self, ref: str, text: str, buttons: tuple[tuple[Button, ...], ...]) -> None:
+        if ref not in {s.ref for s in self.sent}:
+            raise ChannelFailed(f"{self.name}: message to edit not found")
+        if ref.split(":")[1] in self.blocked:
+            raise ChannelBlocked(f"{self.name}: 403 blocked by the user")
+        self.edits.append((ref, text, buttons))
+
+    def to(self, address: str) -> list[Message]:
+        return [s.message for s in self.sent if s.address == address]
+
+
+class FakePageQueue:
+    """``PageQueue``: keeps flush jobs (as the JSON an SQS message carries) with their delay; ``broken`` refuses
+    them, as an unreachable queue does."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[dict[str, Any], float]] = []
+        self.broken = False
+
+    def later(self, job: Mapping[str, Any], delay_s: float) -> None:
+        if self.broken:
+            raise RuntimeError("SendMessage: the queue is unreachable")
+        self.jobs.append((_json(dict(job)), delay_s))
+
+    def take(self) -> list[tuple[dict[str, Any], float]]:
+        jobs, self.jobs = self.jobs, []
+        return jobs
+
+
+class FakeQueueListener:
+    """``QueueListener``: whether a queued message is still wanted (``unwanted`` keys are not), and every outcome it
+    heard, by message key."""
+
+    def __init__(self) -> None:
+        self.unwanted: set[str] = set()
+        self.outcomes: dict[str, str] = {}
+        self.contexts: dict[str, dict[str, Any]] = {}
+
+    def wanted(self, user_id: str, message: Message, context: Mapping[str, Any]) -> bool:
+        return message.key not in self.unwanted
+
+    def settled(
+        self, user_id: str, message: Message, delivery: Delivery, context: Mapping[str, Any], now: datetime
+    ) -> None:
+        self.outcomes[message.key] = delivery.status
+        self.contexts[message.key] = dict(context)
+
+
+# -- incidents and escalation ----------------------------------------------------------------------------------------
+
+#: a move writes the incident, at most this many timeline entries and its event (the adapter's transaction bound)
+MAX_ENTRIES = 20
+
+
+@dataclass(frozen=True)
+class Guard:
+    """An item written with an incident under its own condition (``also``), as the fake alert store hands them out:
+    ``holds`` is the condition, ``write`` the change. Nothing is written unless every condition holds."""
+
+    holds: Callable[[], bool]
+    write: Callable[[], None]
+
+
+def _guards(also: Sequence[Mapping[str, Any]]) -> list[Guard]:
+    out = []
+    for item in also:
+        guard = item.get("guard")
+        if not isinstance(guard, Guard):
+            raise TypeError("the fake incident store takes extra items from the fake alert store only")
+        out.append(guard)
+    return out
+
+
+def _stored_entry(entry: TimelineEntry) -> TimelineEntry:
+    # the adapter keeps ``data`` as JSON text
+    return replace(entry, data=_json(entry.data))
+
+
+class FakeIncidentStore:
+    """``IncidentStore``: incidents, their timelines and the outbox events written with them, under the adapter's
+    conditions (version and waiting token on a commit, status/generation/step on ``arm``)."""
+
+    def __init__(self) -> None:
+        self.incidents: dict[str, Incident] = {}
+        self.entries: dict[str, dict[str, TimelineEntry]] = {}
+        self.events: list[DomainEvent] = []
+
+    # what tests read
+    def kinds(self, incident_id: str) -> list[str]:
+        return [e.kind for e in self.all_entries(incident_id)]
+
+    def all_entries(self, incident_id: str, kind: str | None = None) -> list[TimelineEntry]:
+        found = [self.entries[incident_id][k] for k in sorted(self.entries.get(incident_id, {}))]
+        return [e for e in found if kind is None or e.kind == kind]
+
+    def put(self, incident: Incident) -> Incident:
+        """An incident as if created earlier (no entries, no event)."""
+        self.incidents[incident.id] = incident
+        return incident
+
+    # the port
+    def _write_entries(self, entries: Sequence[TimelineEntry]) -> None:
+        for e in entries:
+            self.entries.setdefault(e.incident_id, {})[e.id] = _stored_entry(e)
+
+    def create(
+        self,
+        incident: Incident,
+        entries: Sequence[TimelineEntry],
+        event: DomainEvent,
+        also: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        guards = _guards(also)
+        if not all(g.holds() for g in guards):
+            raise GuardFailed(f"a guard of incident {incident.id} failed")
+        if incident.id in self.incidents:
+            raise ConditionFailed(f"incident {incident.id} exists")
+        self.incidents[incident.id] = incident
+        self._write_entries(entries[:MAX_ENTRIES])
+        self.events.append(event)
+        for g in guards:
+            g.write()
+
+    def attach_alert(
+        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], also: Sequence[Mapping[str, Any]] = ()
+    ) -> bool:
+        guards = _guards(also)
+        if not all(g.holds() for g in guards):
+            raise GuardFailed(f"a guard of incident {incident_id} failed")
+        stored = self.incidents.get(incident_id)
+        if stored is None or stored.status not in OPEN:
+            return False
+        summary = stored.last_alert
+        for e in reversed(entries):
+            if e.kind == "alert":
+                page = _json(e.data).get("page")
+                summary = AlertSummary.from_dict(page) if isinstance(page, dict) else summary
+                break
+        self.incidents[incident_id] = replace(
+            stored,
+            alert_count=stored.alert_count + 1,
+            version=stored.version + 1,
+            updated_at=at,
+            last_alert_at=at,
+            last_alert=summary,
+        )
+        self._write_entries(entries[:MAX_ENTRIES])
+        for g in guards:
+            g.write()
+        return True
+
+    def get(self, incident_id: str) -> Incident | None:
+        return self.incidents.get(incident_id)
+
+    def commit(
+        self, before: Incident, after: Incident, entries: Sequence[TimelineEntry], event: DomainEvent | None
+    ) -> None:
+        stored = self.incidents.get(before.id)
+        if stored is None or stored.version != before.version or stored.task_token != before.task_token:
+            raise StaleWrite(before.id)
+        self.incidents[after.id] = after
+        self._write_entries(entries[:MAX_ENTRIES])
+        if event is not None:
+            self.events.append(event)
+
+    def arm(self, incident_id: str, *, generation: int, status: Status, step: int | None, token: str) -> bool:
+        stored = self.incidents.get(incident_id)
+        if stored is None or stored.status is not status or stored.generation != generation:
+            return False
+        if step is not None and stored.escalation_step != step:
+            return False
+        self.incidents[incident_id] = replace(stored, task_token=token)
+        return True
+
+    def add_entries(self, entries: Sequence[TimelineEntry]) -> None:
+        self._write_entries(entries)
+
+    def timeline(
+        self, incident_id: str, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[TimelineEntry], dict[str, Any] | None]:
+        ids = sorted(self.entries.get(incident_id, {}))
+        if cursor:
+            ids = [i for i in ids if f"TL#{i}" > str(cursor["sk"])]
+        chosen = ids[:limit]
+        found = [self.entries[incident_id][i] for i in chosen]
+        # like a Query that stopped at its Limit: a cursor whenever the page is full, even if nothing follows
+        last = {"pk": f"INC#{incident_id}", "sk": f"TL#{chosen[-1]}"} if len(chosen) == limit and chosen else None
+        return found, last
+
+    def page(
+        self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Incident], dict[str, Any] | None]:
+        def created_sk(i: Incident) -> str:
+            return f"{sort_key(i.created_at)}#{i.id}"
+
+        def matches(i: Incident) -> bool:
+            return (
+                (filters.status is None or i.status is filters.status)
+                and (filters.service_id is None or i.service_id == filters.service_id)
+                and (filters.severity is None or i.severity.value == filters.severity)
+                and (filters.source is None or i.source.value == filters.source)
+                and (filters.created_from is None or sort_key(i.created_at) >= sort_key(filters.created_from))
+                and (filters.created_to is None or sort_key(i.created_at) <= sort_key(filters.created_to) + "#~")
+            )
+
+        ordered = sorted((i for i in self.incidents.values() if matches(i)), key=created_sk, reverse=True)
+        if cursor:
+            ordered = [i for i in ordered if created_sk(i) < str(cursor["created_sk"])]
+        found = ordered[:limit]
+        more = len(ordered) > limit
+        return found, ({"created_sk": created_sk(found[-1])} if more and found else None)
+
+    def created_between(self, start: datetime, end: datetime) -> list[Incident]:
+        return [i for i in self.incidents.values() if start <= i.created_at < end]
+
+
+class FakeCatalogStore:
+    """``CatalogStore``: services, policies and integration-key lookups. Versioned writes lose with ``Conflict`` as
+    the adapter's transactions do; creating a policy whose id exists escapes as ``ConditionFailed``."""
+
+    def __init__(self) -> None:
+        self.services: dict[str, Service] = {}
+        self.policies: dict[str, Policy] = {}
+        self.keys: dict[str, str] = {}
+
+    @staticmethod
+    def _conflict() -> Conflict:
+        return Conflict("changed by someone else meanwhile; read it again and retry")
+
+    def put_service(self, service: Service) -> None:
+        if service.id in self.services or service.key_hash in self.keys:
+            raise self._conflict()
+        self.services[service.id] = service
+        self.keys[service.key_hash] = service.id
+
+    def get_service(self, service_id: str) -> Service | None:
+        return self.services.get(service_id)
+
+    def update_service(self, before: Service, after: Service) -> None:
+        stored = self.services.get(before.id)
+        if stored is None or stored.version != before.version:
+            raise self._conflict()
+        self.services[after.id] = after
+
+    def rotate_key(self, before: Service, after: Service) -> None:
+        stored = self.services.get(before.id)
+        if stored is None or stored.version != before.version or after.key_hash in self.keys:
+            raise self._conflict()
+        self.services[after.id] = after
+        self.keys[after.key_hash] = after.id
+        # the replaced key keeps its lookup (DynamoDB's TTL removes it after the overlap; the service re-checks)
+        self.keys[before.key_hash] = before.id
+        if before.previous_key_hash and before.previous_key_hash != before.key_hash:
+            self.keys.pop(before.previous_key_hash, None)
+
+    def delete_service(self, service: Service) -> None:
+        self.services.pop(service.id, None)
+        self.keys.pop(service.key_hash, None)
+        if service.previous_key_hash:
+            self.keys.pop(service.previous_key_hash, None)
+
+    def service_id_for_key(self, key_hash: str) -> str | None:
+        return self.keys.get(key_hash)
+
+    @staticmethod
+    def _listed[T](items: Sequence[T], name: Callable[[T], str], limit: int, cursor: dict[str, Any] | None) -> Any:
+        ordered = sorted(items, key=name)
+        if cursor:
+            ordered = [i for i in ordered if name(i) > str(cursor["kind_sort"])]
+        found = ordered[:limit]
+        return found, ({"kind_sort": name(found[-1])} if len(found) == limit and found else None)
+
+    def list_services(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Service], dict[str, Any] | None]:
+        result: tuple[list[Service], dict[str, Any] | None] = self._listed(
+            list(self.services.values()), lambda s: f"{s.name.lower()}#{s.id}", limit, cursor
+        )
+        return result
+
+    def services_using(self, policy_id: str) -> list[Service]:
+        return [s for s in self.services.values() if s.escalation_policy_id == policy_id]
+
+    def put_policy(self, policy: Policy) -> None:
+        if policy.id in self.policies:
+            raise ConditionFailed(f"policy {policy.id} exists")
+        self.policies[policy.id] = policy
+
+    def get_policy(self, policy_id: str) -> Policy | None:
+        return self.policies.get(policy_id)
+
+    def update_policy(self, before: Policy, after: Policy) -> None:
+        stored = self.policies.get(before.id)
+        if stored is None or stored.version != before.version:
+            raise self._conflict()
+        self.policies[after.id] = after
+
+    def delete_policy(self, policy: Policy) -> None:
+        stored = self.policies.get(policy.id)
+        if stored is None or stored.version != policy.version:
+            raise self._conflict()
+        del self.policies[policy.id]
+
+    def list_policies(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Policy], dict[str, Any] | None]:
+        result: tuple[list[Policy], dict[str, Any] | None] = self._listed(
+            list(self.policies.values()), lambda p: f"{p.name.lower()}#{p.id}", limit, cursor
+        )
+        return result
+
+
+class FakeLifecycle:
+    """``Lifecycle``: executions by name (starting one that exists is success, as ``ExecutionAlreadyExists`` is), and
+    callback tokens that wait until answered or failed once; a token not waiting is answered with ``False``."""
+
+    def __init__(self) -> None:
+        self.executions: dict[str, dict[str, Any]] = {}
+        self.waiting: set[str] = set()
+        self.answered: dict[str, dict[str, Any]] = {}
+        self.failed: dict[str, tuple[str, str]] = {}
+        self._tokens = itertools.count(1)
+
+    def wait(self) -> str:
+        """A token a task of the state machine now waits on (what Step Functions hands a callback task)."""
+        token = f"token-{next(self._tokens)}"
+        self.waiting.add(token)
+        return token
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        self.executions.setdefault(name, _json(payload))
+        return f"arn:aws:states:us-east-1:000000000000:execution:incident-lifecycle:{name}"
+
+    def answer(self, token: str, outcome: dict[str, Any]) -> bool:
+        if token not in self.waiting:
+            return False
+        self.waiting.discard(token)
+        self.answered[token] = _json(outcome)
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        if token not in self.waiting:
+            return False
+        self.waiting.discard(token)
+        self.failed[token] = (error, cause)
+        return True
+
+
+class FakeOnCall:
+    """``OnCall``: shifts per schedule, ``[start, end)``."""
+
+    def __init__(self) -> None:
+        self.shifts: dict[str, list[tuple[datetime, datetime, str]]] = {}
+
+    def put(self, schedule_id: str, user_id: str, start: datetime, end: datetime) -> None:
+        self.shifts.setdefault(schedule_id, []).append((start, end, user_id))
+
+    def who(self, schedule_id: str, at: datetime) -> str | None:
+        for start, end, user_id in self.shifts.get(schedule_id, []):
+            if start <= at < end:
+                return user_id
+        return None
+
+
+#: page statuses after which a new send of the same key is not tried again (the delivery log's claim)
+_PAGE_FINAL = frozenset({"sent", "queued", "sending", "capped"})
+
+
+class FakePager:
+    """``Pager``: one delivery per (person, page key), like the notification service's claim: a key already sent is
+    ``duplicate``, one queued stays ``queued``, one that failed may be tried again. Each person's outcome is
+    ``outcomes[user]`` (default: sent on Telegram); ``settle`` ends a queued page the way a flush would."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, PageResult] = {}
+        self.deliveries: dict[tuple[str, str], PageResult] = {}
+        self.pages: list[tuple[str, Page, dict[str, Any]]] = []
+        self.edits: list[tuple[str, str, tuple[tuple[PageButton, ...], ...]]] = []
+        self._ids = itertools.count(1)
+
+    def send(self, user_id: str, page: Page, now: datetime, context: Mapping[str, Any] | None = None) -> PageResult:
+        prior = self.deliveries.get((user_id, page.key))
+        if prior is not None and prior.status in _PAGE_FINAL:
+            if prior.status in ("queued", "capped"):
+                return PageResult(prior.status, prior.channel)
+            return PageResult("duplicate", prior.channel, prior.ref)
+        self.pages.append((user_id, page, _json(dict(context or {}))))
+        outcome = self.outcomes.get(user_id) or PageResult("sent", "telegram")
+        if outcome.status == "sent" and outcome.ref is None:
+            outcome = replace(outcome, ref=f"tg:{user_id}:{next(self._ids)}")
+        self.deliveries[(user_id, page.key)] = outcome
+        return outcome
+
+    def status(self, user_id: str, key: str) -> str | None:
+        found = self.deliveries.get((user_id, key))
+        return found.status if found is not None else None
+
+    def edit(self, ref: str, text: str, buttons: tuple[tuple[PageButton, ...], ...] = ()) -> None:
+        self.edits.append((ref, text, buttons))
+
+    def settle(self, user_id: str, key: str, result: PageResult) -> dict[str, Any]:
+        """A queued page's end (sent, failed, cancelled); returns the context it was queued with."""
+        assert self.status(user_id, key) == "queued", f"{user_id}/{key} is not queued"
+        self.deliveries[(user_id, key)] = result
+        return next(ctx for uid, page, ctx in self.pages if uid == user_id and page.key == key)
+
+    def sent_to(self, user_id: str) -> list[Page]:
+        return [p for uid, p, _ in self.pages if uid == user_id]
+
+
+# -- reminders -------------------------------------------------------------------------------------------------------
+
+
+def _stored_reminder(r: Reminder) -> Reminder:
+    # times are kept as fixed-width UTC text, the lease as epoch seconds
+    return replace(
+        r,
+        due_at=from_sort_key(sort_key(r.due_at)),
+        shift_start=from_sort_key(sort_key(r.shift_start)),
+        shift_end=from_sort_key(sort_key(r.shift_end)),
+        sent_at=from_sort_key(sort_key(r.sent_at)) if r.sent_at is not None else None,
+        lease_until=datetime.fromtimestamp(_epoch(r.lease_until), UTC) if r.lease_until is not None else None,
+    )
+
+
+class FakeReminderStore:
+    """``ReminderStore``: reminders per (shift, offset), the newest shift version applied, the tick cursor and its
+    revision, under the adapter's conditions; a reminder marked sent also leaves its ``reminder.sent`` event (the
+    adapter writes it to the outbox in the same transaction)."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, int] = {}
+        self.reminders: dict[tuple[str, int], Reminder] = {}
+        self.notes: dict[tuple[str, int], str] = {}
+        self.low: str | None = None
+        self.rev: int | None = None
+        self.events: list[DomainEvent] = []
+
+    # what tests read
+    def get(self, shift_id: str, offset: int) -> Reminder:
+        return self.reminders[(shift_id, offset)]
+
+    def statuses(self, shift_id: str) -> dict[int, ReminderStatus]:
+        return {o: r.status for (s, o), r in sorted(self.reminders.items()) if s == shift_id}
+
+    # the port
+    def accept_version(self, shift_id: str, version: int, now: datetime) -> bool:
+        if shift_id in self.versions and self.versions[shift_id] >= version:
+            return False
+        self.versions[shift_id] = version
+        return True
+
+    def of_shift(self, shift_id: str) -> list[Reminder]:
+        return [r for (s, _), r in sorted(self.reminders.items()) if s == shift_id]
+
+    def write(self, reminder: Reminder) -> bool:
+        key = (reminder.shift_id, reminder.offset_minutes)
+        stored = self.reminders.get(key)
+        if stored is not None and stored.shift_version > reminder.shift_version:
+            return False
+        # a put: the item is exactly the reminder (no lease, no note)
+        self.reminders[key] = _stored_reminder(replace(reminder, lease_until=None))
+        self.notes.pop(key, None)
+        return True
+
+    def touch_cursor(self, low: str | None) -> None:
+        if low is not None and (self.low is None or self.low > low):
+            self.low = low
+        self.rev = (self.rev or 0) + 1
+
+    def cursor(self) -> tuple[str | None, int]:
+        return self.low, self.rev or 0
+
+    def move_cursor(self, low: str, read_revision: int) -> bool:
+        if (self.rev or 0) != read_revision:
+            return False
+        self.low = low
+        return True
+
+    def due(self, bucket: str, now: datetime) -> list[Reminder]:
+        # the sparse index: pending reminders only, in due order
+        found = [
+            r
+            for r in self.reminders.values()
+            if r.status is ReminderStatus.PENDING
+            and reminder_rules.bucket(r.due_at) == bucket
+            and sort_key(r.due_at) <= sort_key(now) + "~"
+        ]
+        return sorted(found, key=lambda r: (sort_key(r.due_at), r.shift_id, r.offset_minutes))
+
+    def _current(self, reminder: Reminder, *, same_due: bool = True) -> Reminder | None:
+        stored = self.reminders.get((reminder.shift_id, reminder.offset_minutes))
+        if (
+            stored is None
+            or stored.status is not ReminderStatus.PENDING
+            or stored.shift_version != reminder.shift_version
+            or (same_due and sort_key(stored.due_at) != sort_key(reminder.due_at))
+        ):
+            return None
+        return stored
+
+    def claim(self, reminder: Reminder, now: datetime, lease: timedelta) -> bool:
+        stored = self._current(reminder)
+        if stored is None or (stored.lease_until is not None and _epoch(stored.lease_until) >= _epoch(now)):
+            return False
+        self.reminders[(reminder.shift_id, reminder.offset_minutes)] = _stored_reminder(
+            replace(stored, lease_until=now + lease)
+        )
+        return True
+
+    def finish(self, reminder: Reminder, status: ReminderStatus, now: datetime, late: bool, note: str) -> bool:
+        stored = self._current(reminder)
+        if stored is None:
+            return False
+        key = (reminder.shift_id, reminder.offset_minutes)
+        self.reminders[key] = _stored_reminder(
+            replace(
+                stored,
+                status=status,
+                late=late,
+                lease_until=None,
+                sent_at=now if status is ReminderStatus.SENT else stored.sent_at,
+            )
+        )
+        self.notes[key] = note[:300] or "-"
+        if status is ReminderStatus.SENT:
+            from oncall.adapters.dynamodb.reminders import sent_event
+
+            self.events.append(sent_event(reminder, now, late, note))
+        return True
+
+    def release(self, reminder: Reminder) -> None:
+        stored = self._current(reminder, same_due=False)
+        if stored is not None:
+            self.reminders[(reminder.shift_id, reminder.offset_minutes)] = replace(stored, lease_until=None)
+
+
+class FakeScheduleFacts:
+    """``ScheduleFacts`` for reminder texts: schedule names and who hands over."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.handovers: dict[tuple[str, datetime], str] = {}
+
+    def schedule_name(self, schedule_id: str) -> str | None:
+        return self.names.get(schedule_id)
+
+    def handover_from(self, schedule_id: str, start: datetime, shift_id: str) -> str | None:
+        return self.handovers.get((schedule_id, start))
