@@ -6,6 +6,9 @@ and this declaration agree.
 
 Names are logical: CDK derives physical names, the runner uses ``oncall-<name>``. A function learns its resources
 through environment variables (``ONCALL_TABLE_<NAME>``, ``ONCALL_BUS_NAME``, ...) set by whichever of the two runs it.
+
+Long because it is the whole declaration in one place: a function's tables, queues, rules and schedules are read
+side by side, and splitting them across files would hide the very cross-references this file exists to show.
 """
 
 from __future__ import annotations
@@ -429,7 +432,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     # shift.* events → plan, move or cancel the shift's reminders
     Function(
-        name="reminder-planner",
+        name="reminder_planner",
         timeout_s=30,
         tables={"reminders": "write", "users": "read"},
         local_concurrency=2,
@@ -512,7 +515,7 @@ RULES: tuple[Rule, ...] = (
         name="shift-reminders",
         bus="oncall",
         pattern={"source": ["oncall"], "detail-type": ["shift.created", "shift.updated", "shift.deleted"]},
-        targets=(Target("function", "reminder-planner"),),
+        targets=(Target("function", "reminder_planner"),),
     ),
 )
 

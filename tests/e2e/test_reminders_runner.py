@@ -70,7 +70,7 @@ def test_one_ten_minute_reminder_through_the_runner(product: Runner) -> None:
     assert shift.status_code == 201, shift.text
     shift_id = shift.json()["id"]
 
-    # the shift.created event travels outbox → stream → publisher → bus → reminder-planner; wait until planned
+    # the shift.created event travels outbox → stream → publisher → bus → reminder_planner; wait until planned
     table = product.client("dynamodb")
     deadline = time.monotonic() + 30
     planned: dict[str, Any] = {}

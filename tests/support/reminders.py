@@ -75,7 +75,7 @@ def outbox_events(table: str, seen: set[tuple[str, str]], prefix: str = "shift."
 
 
 def plan(event: dict[str, Any]) -> str:
-    result = load_handler("reminder-planner")(event, LambdaContext(function_name="reminder-planner"))
+    result = load_handler("reminder_planner")(event, LambdaContext(function_name="reminder_planner"))
     return str(result["outcome"])
 
 

@@ -1,6 +1,6 @@
 """Shift reminders: planned from ``shift.*`` events, sent by a tick every minute through the notification service.
 
-**Planning** (``apply_shift_event``, the ``reminder-planner`` function on the ``shift-reminders`` rule): a
+**Planning** (``apply_shift_event``, the ``reminder_planner`` function on the ``shift-reminders`` rule): a
 ``shift.created``/``updated`` event (re)plans the shift's reminders from its holder's offsets; ``shift.deleted``
 cancels the pending ones. Events arrive at least once and in any order, so each is applied only if its ``version`` is
 above the last one applied to that shift, and every reminder write is conditional on the same (a stale event can
