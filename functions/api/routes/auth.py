@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from oncall import wiring
 from oncall.api.auth import current_principal
-from routes.identity_io import LoginIn, RefreshIn, TokenOut
+from routes.identity_bodies import LoginIn, RefreshIn, TokenOut
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from oncall import wiring
 from oncall.api.auth import current_principal, current_user
 from oncall.domain.users import SELF_EDITABLE
-from routes.identity_io import PasswordChangeIn, ProfileIn, TokenOut, UserOut, changes_of
+from routes.identity_bodies import PasswordChangeIn, ProfileIn, TokenOut, UserOut, changes_of
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 

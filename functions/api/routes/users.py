@@ -13,7 +13,7 @@ from oncall.api.auth import current_user
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
 from oncall.domain.users import ADMIN_EDITABLE
 from oncall.services.users import NewUser
-from routes.identity_io import LinkCodeOut, UserCreateIn, UserOut, UserPatchIn, changes_of
+from routes.identity_bodies import LinkCodeOut, UserCreateIn, UserOut, UserPatchIn, changes_of
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
