@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     from oncall.adapters.dynamodb import identity_models
     from oncall.adapters.dynamodb.identity import DynamoUserStore
     from oncall.domain.errors import DomainError
-    from oncall.domain.users import Role, UsernameTaken, normalize_username
+    from oncall.domain.users import Role, UsernameTaken
     from oncall.security.passwords import Argon2Hasher
-    from oncall.services.users import NewUser, UserService
+    from oncall.services.users import UserService
     from oncall.settings import AuthSettings
     from oncall.wiring.seam import utc_now
 
@@ -85,26 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     identity_models.bind(table, table, region, host=args.endpoint_url)
     auth = AuthSettings()
     hasher = Argon2Hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism)
-    store = DynamoUserStore()
-    service = UserService(store, hasher, auth, utc_now)
+    service = UserService(DynamoUserStore(), hasher, auth, utc_now)
 
     password, generated = read_password(args)
     try:
-        user = service.provision(NewUser(username=args.username, password=password, role=Role(args.role)))
-        print(f"created {user.role.value} {user.username} (id {user.id}) in {table}")
+        done = service.ensure_admin(
+            args.username, password, existing="reset" if args.reset else "refuse", role=Role(args.role)
+        )
     except UsernameTaken:
-        if not args.reset:
-            print(f"{args.username} exists; pass --reset to give it a new password", file=sys.stderr)
-            return 1
-        from oncall.domain.passwords import check_password
-
-        existing_id = store.id_for_username(normalize_username(args.username))
-        assert existing_id is not None
-        store.set_password(existing_id, hasher.hash(check_password(password)), utc_now(), bump_token_version=True)
-        print(f"password reset for {args.username}; their sessions have ended")
+        print(f"{args.username} exists; pass --reset to give it a new password", file=sys.stderr)
+        return 1
     except DomainError as exc:
         print(f"refused: {exc.message}", file=sys.stderr)
         return 2
+    if done.created:
+        print(f"created {done.user.role.value} {done.user.username} (id {done.user.id}) in {table}")
+    else:
+        print(f"password reset for {args.username}; their sessions have ended")
     if generated:
         print(f"password (shown once): {password}")
     return 0

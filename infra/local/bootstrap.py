@@ -1,4 +1,4 @@
-"""The local runner's first admin (DESIGN §5): from ``ONCALL_ADMIN_USERNAME`` / ``ONCALL_ADMIN_PASSWORD``, or, when
+"""The local runner's first admin: from ``ONCALL_ADMIN_USERNAME`` / ``ONCALL_ADMIN_PASSWORD``, or, when
 those are unset and no admin exists yet, ``admin`` with a generated password the runner prints once in its banner.
 
 It writes through the same user service the API uses, against the emulator's endpoint, so the admin is stored exactly
@@ -12,7 +12,6 @@ import os
 import secrets
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 
 from infra.local.loader import LAYER_PATH
 from infra.local.resources import PREFIX
@@ -21,7 +20,7 @@ from infra.local.resources import PREFIX
 if str(LAYER_PATH) not in sys.path:
     sys.path.insert(0, str(LAYER_PATH))
 
-from oncall.domain.users import Role, normalize_username
+from oncall.domain.users import Role
 from oncall.services.users import NewUser, UserService
 from oncall.wiring.seam import utc_now
 
@@ -62,22 +61,9 @@ def ensure_first_admin(
     username = username or env.get("ONCALL_ADMIN_USERNAME") or None
     password = password or env.get("ONCALL_ADMIN_PASSWORD") or None
     service = _service(endpoint_url, env)
-    store = service._users
 
     if username and password:
-        name = normalize_username(username)
-        existing_id = store.id_for_username(name)
-        existing = store.get(existing_id) if existing_id else None
-        if existing is None:
-            service.provision(NewUser(username=name, password=password, role=Role.ADMIN))
-            return {"username": name}
-        # configured credentials are the truth: make sure they work and carry admin rights
-        hasher = service._hasher
-        if not existing.password_hash or not hasher.verify(existing.password_hash, password):
-            store.set_password(existing.id, hasher.hash(password), utc_now(), bump_token_version=True)
-        if existing.role is not Role.ADMIN:
-            store.update_profile(replace(existing, role=Role.ADMIN, updated_at=utc_now()), {"role"})
-        return {"username": name}
+        return {"username": service.ensure_admin(username, password, existing="align").user.username}
 
     if service.any_active_admin():
         return None

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from oncall.domain.errors import Forbidden, InvalidInput, NotFound
 from oncall.domain.passwords import check_password
@@ -15,6 +15,7 @@ from oncall.domain.users import (
     DEFAULT_REMINDER_OFFSETS_MINUTES,
     Role,
     User,
+    UsernameTaken,
     apply_patch,
     authorize_delete,
     authorize_link,
@@ -30,6 +31,9 @@ from oncall.services.identity_ports import BotDirectory, PasswordHasher, UserSto
 from oncall.settings import AuthSettings
 
 Clock = Callable[[], datetime]
+
+#: what ``ensure_admin`` does with an account that already holds the username
+Existing = Literal["refuse", "reset", "align"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,18 @@ class LinkCode:
     code: str
     deep_link: str | None
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class EnsuredAdmin:
+    """What ``ensure_admin`` found or did."""
+
+    user: User
+    created: bool = False
+    #: the password was (re)set: every session of the account has ended
+    password_set: bool = False
+    #: an existing account was raised to admin
+    promoted: bool = False
 
 
 def hash_link_code(code: str) -> str:
@@ -83,7 +99,7 @@ class UserService:
         return self.provision(new)
 
     def provision(self, new: NewUser) -> User:
-        """Create a user with no acting principal: the operator's CLI and the local runner's first admin."""
+        """Create a user with no acting principal (``ensure_admin``, and the local runner's generated first admin)."""
         now = self._clock()
         username = normalize_username(new.username)
         check_password(new.password)
@@ -101,6 +117,41 @@ class UserService:
         )
         self._users.create(user)
         return user
+
+    def ensure_admin(
+        self, username: str, password: str, *, existing: Existing, role: Role = Role.ADMIN
+    ) -> EnsuredAdmin:
+        """Make sure ``username`` logs in with ``password``, with no acting principal: the operator's CLI
+        (``make admin``) and the local runner's configured first admin. A missing account is created with ``role``.
+        One that exists is, by ``existing``:
+
+        - ``refuse``: left alone, ``UsernameTaken`` (the CLI without ``--reset``);
+        - ``reset``: given the password and its sessions ended, even when the password is the same (the CLI's
+          ``--reset``: an operator resetting means every session must go);
+        - ``align``: the configured credentials are the truth, so the password is set only when it does not already
+          work (a runner restart ends nobody's session) and the account is raised to admin.
+        """
+        name = normalize_username(username)
+        if existing != "align":
+            # an operator's password meets the policy before anything is looked up; a configured one is checked
+            # when it creates the account, and otherwise taken as the runner's configuration says
+            check_password(password)
+        user_id = self._users.id_for_username(name)
+        current = self._users.get(user_id) if user_id else None
+        if current is None:
+            return EnsuredAdmin(self.provision(NewUser(username=name, password=password, role=role)), created=True)
+        if existing == "refuse":
+            raise UsernameTaken(name)
+        user, password_set, promoted = current, False, False
+        if existing == "reset" or not (current.password_hash and self._hasher.verify(current.password_hash, password)):
+            version = self._users.set_password(
+                current.id, self._hasher.hash(password), self._clock(), bump_token_version=True
+            )
+            user, password_set = replace(user, token_version=version), True
+        if existing == "align" and current.role is not Role.ADMIN:
+            self._users.update_profile(replace(current, role=Role.ADMIN, updated_at=self._clock()), {"role"})
+            user, promoted = replace(user, role=Role.ADMIN), True
+        return EnsuredAdmin(user, password_set=password_set, promoted=promoted)
 
     def list(self, actor: User, limit: int, cursor: dict[str, Any] | None) -> tuple[list[User], dict[str, Any] | None]:
         if actor.role is not Role.ADMIN:
