@@ -162,10 +162,10 @@ def test_untrusted_callback_data_is_refused_before_anything_is_read(action: str,
 
 
 def test_outcome_text_names_who_and_when() -> None:
-    from oncall.services.escalation import after_ack_buttons, outcome_text
+    from oncall.services.incident_pages import after_ack_buttons, outcome_text
 
     text = outcome_text(
-        "Checkout returns 502", "01abc", "Acknowledged", "Alice", datetime(2026, 3, 2, 12, 3, tzinfo=UTC)
+        "Checkout returns 502", "01abc", "acknowledged", "Alice", datetime(2026, 3, 2, 12, 3, tzinfo=UTC)
     )
     assert text.endswith("✅ Acknowledged by Alice at 12:03 UTC") and "Incident 01abc" in text
     assert [b.callback_data for row in after_ack_buttons("01abc") for b in row] == ["inc:res:01abc"]

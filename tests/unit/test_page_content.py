@@ -391,10 +391,10 @@ def test_mail_of_a_page_renders_its_content() -> None:
 def test_the_outcome_of_a_page_keeps_its_headline() -> None:
     from datetime import UTC, datetime
 
-    from oncall.services.escalation import outcome_text
+    from oncall.services.incident_pages import outcome_text
 
     at = datetime(2026, 3, 2, 12, 3, tzinfo=UTC)
-    text = outcome_text(HOSTILE, "01jabc", "Resolved", "Alice", at, severity="high")
+    text = outcome_text(HOSTILE, "01jabc", "resolved", "Alice", at, severity="high")
     assert (
         text.split("\n")[0]
         == headline("high", HOSTILE)

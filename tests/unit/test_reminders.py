@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oncall.domain import reminders as r
+from oncall.domain import texts
 from oncall.domain.reminders import ReminderStatus
 
 START = datetime(2026, 3, 29, 8, 0, tzinfo=UTC)  # the morning Europe/Berlin switched to summer time
@@ -68,7 +69,7 @@ def test_buckets_between() -> None:
 
 
 def test_text_in_the_persons_time_zone_with_schedule_end_and_handover() -> None:
-    text = r.render(
+    text = texts.reminder(
         offset_minutes=120,
         schedule_name="Payments primary",
         start=START,
@@ -82,7 +83,7 @@ def test_text_in_the_persons_time_zone_with_schedule_end_and_handover() -> None:
     assert "Sun 29 Mar 2026, 10:00 CEST" in text  # 08:00 UTC after the switch to summer time
     assert "Sun 29 Mar 2026, 22:00 CEST" in text
     assert "Handover from: Grace Hopper" in text
-    tokyo = r.render(
+    tokyo = texts.reminder(
         offset_minutes=1440,
         schedule_name="S",
         start=START,
@@ -96,7 +97,7 @@ def test_text_in_the_persons_time_zone_with_schedule_end_and_handover() -> None:
 
 
 def test_late_text_says_so() -> None:
-    text = r.render(
+    text = texts.reminder(
         offset_minutes=1440,
         schedule_name="S",
         start=START,
@@ -110,7 +111,7 @@ def test_late_text_says_so() -> None:
 
 
 def test_unknown_zone_falls_back_to_utc() -> None:
-    text = r.render(
+    text = texts.reminder(
         offset_minutes=10,
         schedule_name="S",
         start=START,

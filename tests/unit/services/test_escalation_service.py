@@ -12,7 +12,8 @@ from oncall.domain.escalation import Level, Policy, Target, TargetType
 from oncall.domain.incidents import Action, Incident, Severity, Status
 from oncall.domain.services_catalog import Service
 from oncall.domain.users import Role
-from oncall.services.escalation import EscalationService, IncidentMoved, NobodyReachable, initial_state, page_key
+from oncall.services.escalation import EscalationService, IncidentMoved, NobodyReachable, initial_state
+from oncall.services.incident_pages import page_key
 from oncall.services.incident_ports import PageResult
 from oncall.services.incidents import IncidentService
 from tests.support.fakes import (

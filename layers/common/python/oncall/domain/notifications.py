@@ -1,7 +1,7 @@
 """Notification rules: which channels a message kind may use, message values, callback data. Pure; no I/O, no clock.
 
 The notification service (``oncall.services.notify``) applies these; channels themselves are adapters registered by
-name, so a new channel (email in issue 9, webhooks later) is one registration plus a place in ``DEFAULT_ROUTES``.
+name, so a new channel is one registration plus a place in ``DEFAULT_ROUTES``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from oncall.domain import texts
 from oncall.domain.errors import InvalidInput
 from oncall.domain.page_content import PageContent
 
@@ -227,13 +228,12 @@ def digest(messages: Sequence[Message]) -> Message:
     if len(messages) > DIGEST_MAX:
         raise ValueError(f"a digest lists at most {DIGEST_MAX} messages")
     pages = sum(1 for m in messages if m.kind in CAPPED_KINDS)
-    noun = "incidents need you" if pages == len(messages) else "notifications"
-    lines = [f"🚨 {len(messages)} {noun}", ""]
+    lines = [texts.digest_heading(len(messages), all_pages=pages == len(messages)), ""]
     rows: list[tuple[Button, ...]] = []
     for number, message in enumerate(messages, start=1):
-        lines.append(f"{number}. {headline(message)}")
+        lines.append(texts.digest_line(number, headline(message)))
         for row in message.buttons:
-            rows.append(tuple(Button(f"{b.text} #{number}", b.callback_data) for b in row))
+            rows.append(tuple(Button(texts.digest_button(b.text, number), b.callback_data) for b in row))
     text = "\n".join(lines)
     if len(text) > TEXT_MAX_CHARS:
         text = text[: TEXT_MAX_CHARS - 1] + "…"

@@ -29,6 +29,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from oncall.domain import texts
+
 #: key/value details a page shows at most, and how long each key and value may be
 DETAILS_MAX = 8
 KEY_MAX = 40
@@ -42,7 +44,6 @@ TELEGRAM_MAX = 4096
 
 HIGH_URGENCY_SEVERITIES = frozenset({"critical", "high"})
 URGENCIES = frozenset({"high", "low"})
-EXHAUSTED_NOTICE = "Nobody acknowledged after every escalation level; please look."
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MARKERS = ("🔴 ", "🟠 ")
@@ -287,7 +288,7 @@ class PageContent:
 
     def __post_init__(self) -> None:
         # the headline carries a 300-character title plus its marker; the margin is for the marker
-        object.__setattr__(self, "headline", one_line(self.headline, TITLE_MAX + 40) or "Incident")
+        object.__setattr__(self, "headline", one_line(self.headline, TITLE_MAX + 40) or texts.PAGE_INCIDENT)
         object.__setattr__(self, "incident_id", one_line(self.incident_id, 64))
         for name in ("severity", "urgency", "status"):
             object.__setattr__(self, name, one_line(getattr(self, name), 20))
@@ -380,10 +381,14 @@ def _fit(content: PageContent, render: Callable[[PageContent], str], limit: int)
 
 
 def _facts(content: PageContent) -> list[tuple[str, str]]:
-    out = [("Service", content.service)] if content.service else []
-    out += [("Severity", content.severity), ("Urgency", content.urgency), ("Alerts", str(content.alert_count))]
+    out = [(texts.PAGE_SERVICE, content.service)] if content.service else []
+    out += [
+        (texts.PAGE_SEVERITY, content.severity),
+        (texts.PAGE_URGENCY, content.urgency),
+        (texts.PAGE_ALERTS, str(content.alert_count)),
+    ]
     if content.escalation_level and not content.exhausted:
-        out.append(("Escalation level", str(content.escalation_level)))
+        out.append((texts.PAGE_ESCALATION_LEVEL, str(content.escalation_level)))
     return out
 
 
@@ -391,23 +396,29 @@ def _links(content: PageContent) -> list[tuple[str, str]]:
     return [
         (label, url)
         for label, url in (
-            ("Incident", content.incident_url),
-            ("Runbook", content.runbook_url),
-            ("Source", content.source_url),
+            (texts.PAGE_INCIDENT, content.incident_url),
+            (texts.PAGE_RUNBOOK, content.runbook_url),
+            (texts.PAGE_SOURCE, content.source_url),
         )
         if url
     ]
 
 
 def _plain(content: PageContent) -> str:
-    lines = [content.headline, f"Incident {content.incident_id} · status {content.status}"]
+    lines = [
+        content.headline,
+        f"{texts.PAGE_INCIDENT} {content.incident_id} · {texts.PAGE_STATUS_INLINE} {content.status}",
+    ]
     if content.service:
-        lines.append(f"Service: {content.service}")
-    lines.append(f"Severity: {content.severity} · Urgency: {content.urgency} · Alerts: {content.alert_count}")
+        lines.append(f"{texts.PAGE_SERVICE}: {content.service}")
+    lines.append(
+        f"{texts.PAGE_SEVERITY}: {content.severity} · {texts.PAGE_URGENCY}: {content.urgency}"
+        f" · {texts.PAGE_ALERTS}: {content.alert_count}"
+    )
     if content.exhausted:
-        lines.append(EXHAUSTED_NOTICE)
+        lines.append(texts.EXHAUSTED_NOTICE)
     elif content.escalation_level:
-        lines.append(f"Escalation level {content.escalation_level}")
+        lines.append(f"{texts.PAGE_ESCALATION_LEVEL} {content.escalation_level}")
     text = "\n".join(lines)
     if content.details:
         text += "\n\n" + "\n".join(f"{k}: {v}" for k, v in content.details)
@@ -427,25 +438,25 @@ def _e(text: str) -> str:
 
 
 def _telegram(content: PageContent) -> str:
-    incident = f"Incident <code>{_e(content.incident_id)}</code>"
+    incident = f"{texts.PAGE_INCIDENT} <code>{_e(content.incident_id)}</code>"
     if content.incident_url:
-        incident = f'<a href="{_e(content.incident_url)}">Incident {_e(content.incident_id)}</a>'
-    lines = [f"<b>{_e(content.headline)}</b>", f"{incident} · status <b>{_e(content.status)}</b>"]
+        incident = f'<a href="{_e(content.incident_url)}">{texts.PAGE_INCIDENT} {_e(content.incident_id)}</a>'
+    lines = [f"<b>{_e(content.headline)}</b>", f"{incident} · {texts.PAGE_STATUS_INLINE} <b>{_e(content.status)}</b>"]
     if content.service:
-        lines.append(f"<b>Service:</b> {_e(content.service)}")
+        lines.append(f"<b>{texts.PAGE_SERVICE}:</b> {_e(content.service)}")
     lines.append(
-        f"<b>Severity:</b> {_e(content.severity)} · <b>Urgency:</b> {_e(content.urgency)}"
-        f" · <b>Alerts:</b> {content.alert_count}"
+        f"<b>{texts.PAGE_SEVERITY}:</b> {_e(content.severity)} · <b>{texts.PAGE_URGENCY}:</b> {_e(content.urgency)}"
+        f" · <b>{texts.PAGE_ALERTS}:</b> {content.alert_count}"
     )
     if content.exhausted:
-        lines.append(f"⚠️ <b>{_e(EXHAUSTED_NOTICE)}</b>")
+        lines.append(f"⚠️ <b>{_e(texts.EXHAUSTED_NOTICE)}</b>")
     elif content.escalation_level:
-        lines.append(f"<b>Escalation level:</b> {content.escalation_level}")
+        lines.append(f"<b>{texts.PAGE_ESCALATION_LEVEL}:</b> {content.escalation_level}")
     text = "\n".join(lines)
     if content.details:
         text += "\n\n" + "\n".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in content.details)
     # the incident link is already on the second line
-    links = [(label, url) for label, url in _links(content) if label != "Incident"]
+    links = [(label, url) for label, url in _links(content) if label != texts.PAGE_INCIDENT]
     if links:
         text += "\n\n" + " · ".join(f'<a href="{_e(url)}">{label}</a>' for label, url in links)
     return text
@@ -463,17 +474,18 @@ def email_html(content: PageContent) -> str:
     incident = _e(content.incident_id)
     if content.incident_url:
         incident = f'<a href="{_e(content.incident_url)}">{incident}</a>'
-    rows = [("Incident", incident), ("Status", _e(content.status))] + [(k, _e(v)) for k, v in _facts(content)]
+    rows = [(texts.PAGE_INCIDENT, incident), (texts.PAGE_STATUS, _e(content.status))]
+    rows += [(k, _e(v)) for k, v in _facts(content)]
     cell = 'style="text-align:left;padding:2px 12px 2px 0;vertical-align:top"'
     out = [
         f'<h2 style="color:{color}">{_e(content.headline)}</h2>',
         "<table>" + "".join(f"<tr><th {cell}>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>",
     ]
     if content.exhausted:
-        out.append(f'<p style="color:#b00020"><strong>{_e(EXHAUSTED_NOTICE)}</strong></p>')
+        out.append(f'<p style="color:#b00020"><strong>{_e(texts.EXHAUSTED_NOTICE)}</strong></p>')
     if content.details:
         out.append(
-            "<h3>Details</h3><table>"
+            f"<h3>{texts.PAGE_DETAILS}</h3><table>"
             + "".join(f"<tr><th {cell}>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in content.details)
             + "</table>"
         )

@@ -1,4 +1,5 @@
-"""Shift reminders (DESIGN §3 "Reminders"): what to plan for a shift, what a tick does with a due one, the text.
+"""Shift reminders: what to plan for a shift and what a tick does with a due one (the text is
+``oncall.domain.texts.reminder``; docs/architecture.md, "Invariants", says why each is sent exactly once).
 
 Pure: every rule takes ``now`` from its caller (the planner uses the shift event's time, the tick the scheduled
 event's ``time``).
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 #: a reminder sent this long or longer after its due time is marked late (one tick of slack: ticks are a minute apart)
 LATE_AFTER = timedelta(seconds=60)
@@ -87,53 +87,6 @@ def buckets_between(low: str, now: datetime) -> list[str]:
         out.append(bucket(at))
         at += timedelta(hours=1)
     return out
-
-
-def _human_offset(minutes: int) -> str:
-    if minutes % (24 * 60) == 0:
-        days = minutes // (24 * 60)
-        return f"{days * 24} hours" if days == 1 else f"{days} days"
-    if minutes % 60 == 0:
-        hours = minutes // 60
-        return "1 hour" if hours == 1 else f"{hours} hours"
-    return f"{minutes} minutes"
-
-
-def _local(when: datetime, zone: ZoneInfo) -> str:
-    local = when.astimezone(zone)
-    return local.strftime("%a %d %b %Y, %H:%M ") + (local.tzname() or "")
-
-
-def render(
-    *,
-    offset_minutes: int,
-    schedule_name: str,
-    start: datetime,
-    end: datetime,
-    timezone: str,
-    handover_from: str | None,
-    late: bool,
-    now: datetime,
-) -> str:
-    """The reminder text, in the person's time zone."""
-    try:
-        zone = ZoneInfo(timezone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    left = start - now
-    minutes_left = max(0, int(left.total_seconds() // 60))
-    lines = [
-        f"⏰ Reminder: your on-call shift on {schedule_name} starts in {_human_offset(offset_minutes)}"
-        if not late
-        else f"⏰ Reminder (late): your on-call shift on {schedule_name} starts in {minutes_left} minutes",
-        f"Start: {_local(start, zone)}",
-        f"End:   {_local(end, zone)}",
-        f"Handover from: {handover_from}" if handover_from else "Handover from: nobody (no shift right before yours)",
-    ]
-    if late:
-        due = _local(start - timedelta(minutes=offset_minutes), zone)
-        lines.append(f"(This {_human_offset(offset_minutes)} reminder is late: it was due at {due}.)")
-    return "\n".join(lines)
 
 
 def message_key(shift_id: str, offset_minutes: int, start: datetime) -> str:

@@ -14,6 +14,9 @@ The state machine (``infra/statemachines/incident_lifecycle.asl.json``) carries 
 
 Every task is idempotent under Step Functions' retries: changes are conditional on the version read, pages carry a
 dedup key per (incident, generation, step, person).
+
+What a page says and which buttons it carries is ``oncall.services.incident_pages``; this module decides when and to
+whom. A page that waited for a rate window comes back through ``page_wanted`` / ``page_settled``.
 """
 
 from __future__ import annotations
@@ -23,16 +26,24 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
-from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, callback_data, plan
-from oncall.domain.incidents import Action, Incident, Status, TimelineEntry, execution_name
-from oncall.domain.page_content import PageContent, compose, headline, plain_text
+from oncall.domain import texts
+from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, plan
+from oncall.domain.incidents import Action, Incident, Status, execution_name
+from oncall.services.incident_pages import (
+    after_ack_buttons,
+    nobody_on_call_entry,
+    outcome_text,
+    page_content,
+    page_entry,
+    page_for,
+    page_key,
+    unreachable_entry,
+)
 from oncall.services.incident_ports import (
     CatalogStore,
     IncidentStore,
     Lifecycle,
     OnCall,
-    Page,
-    PageButton,
     Pager,
     PageResult,
     People,
@@ -47,36 +58,6 @@ class NobodyReachable(Exception):
 
 class IncidentMoved(Exception):
     """The incident is no longer where this task expected it (acknowledged, resolved, newer generation): re-plan."""
-
-
-def page_key(incident_id: str, generation: int, cycle: int, key: str) -> str:
-    """The dedup key of a page: one per (incident run, level step or notice, person)."""
-    return f"{incident_id}:{generation}:{cycle}:{key}"
-
-
-def _buttons(incident_id: str) -> tuple[tuple[PageButton, ...], ...]:
-    return (
-        (
-            PageButton("Acknowledge", callback_data("ack", incident_id)),
-            PageButton("Resolve", callback_data("res", incident_id)),
-        ),
-    )
-
-
-def after_ack_buttons(incident_id: str) -> tuple[tuple[PageButton, ...], ...]:
-    """Once acknowledged, only Resolve still does something."""
-    return ((PageButton("Resolve", callback_data("res", incident_id)),),)
-
-
-def outcome_text(
-    title: str, incident_id: str, verb: str, who: str, at: datetime, *, severity: str | None = None
-) -> str:
-    """What a page becomes once someone acted on it (the same words the Telegram button handler uses, so the second
-    edit of the pressed message changes nothing). With the severity its first line is the page's own headline. Plain
-    text: an edit without a parse mode cannot be refused for markup, whatever the title holds."""
-    mark = "✅" if verb == "Acknowledged" else "☑️"
-    first = headline(severity, title) if severity else title
-    return f"{first}\nIncident {incident_id}\n\n{mark} {verb} by {who} at {at.strftime('%H:%M UTC')}"
 
 
 def initial_state(incident_id: str, generation: int) -> dict[str, Any]:
@@ -169,11 +150,7 @@ class EscalationService:
                 updated_at=now,
             )
             first = decided.escalate_to == 0
-            text = (
-                f"Paging level {level_no}"
-                if first
-                else f"Escalated to level {level_no}" + (f" (round {round_no})" if round_no > 1 else "")
-            )
+            text = texts.paging_level(level_no) if first else texts.escalated(level_no, round_no)
             entries = [
                 entry(
                     incident.id,
@@ -204,9 +181,7 @@ class EscalationService:
                     incident.id,
                     now,
                     "exhausted",
-                    "Escalation policy exhausted; notified everyone on it"
-                    if everyone
-                    else "Escalation policy exhausted; nobody on it could be notified",
+                    texts.exhausted(anyone_notified=bool(everyone)),
                     None,
                     notified=sorted(uid for uid, r in results.items() if r.reached or r.pending),
                     version=after.version,
@@ -218,14 +193,15 @@ class EscalationService:
         """Rewrite this round's pages to say who acknowledged / resolved and when, on every recipient's phone (the
         person who pressed a button already sees it; an unchanged message is a no-op). After an acknowledgement
         the buttons stay (Resolve is still useful); after a resolve they go."""
+        done: texts.Done
         if incident.status is Status.RESOLVED and incident.resolved_at is not None:
-            verb, who_id, at, buttons = "Resolved", incident.resolved_by, incident.resolved_at, ()
+            done, who_id, at, buttons = "resolved", incident.resolved_by, incident.resolved_at, ()
         elif incident.status is Status.ACKNOWLEDGED and incident.acknowledged_at is not None:
-            verb, who_id, at, buttons = "Acknowledged", incident.acknowledged_by, incident.acknowledged_at, None
+            done, who_id, at, buttons = "acknowledged", incident.acknowledged_by, incident.acknowledged_at, None
         else:
             return
-        who = self._name(who_id) if who_id else "OnCall Hub"
-        text = outcome_text(incident.title, incident.id, verb, who, at, severity=incident.severity.value)
+        who = self._name(who_id) if who_id else texts.SYSTEM_ACTOR
+        text = outcome_text(incident.title, incident.id, done, who, at, severity=incident.severity.value)
         entries, _ = self.incidents.timeline(incident.id, 500, None)
         refs = {
             str(e.data["ref"])
@@ -254,28 +230,6 @@ class EscalationService:
                     users.setdefault(who, None)
         return list(users)
 
-    def _page_content(self, incident: Incident, *, exhausted: bool) -> PageContent:
-        """What a page about ``incident`` says. The alert's facts come from the incident itself (``last_alert``: a
-        bounded summary stored on the incident item when an alert opened or joined it, in the same write), never
-        from raw payloads on the timeline; the service's name and runbook cost one catalog read; the incident link
-        needs ``ONCALL_PUBLIC_URL`` (without it the page has no link)."""
-        from oncall.settings import get_settings
-
-        service = self.catalog.get_service(incident.service_id)
-        return compose(
-            title=incident.title,
-            incident_id=incident.id,
-            severity=incident.severity.value,
-            status=incident.status.value,
-            alert_count=incident.alert_count,
-            escalation_level=incident.escalation_level,
-            service_name=service.name if service else None,
-            service_runbook_url=service.runbook_url if service else None,
-            alert=incident.last_alert,
-            public_url=get_settings().public_url,
-            exhausted=exhausted,
-        )
-
     def _send(
         self,
         incident: Incident,
@@ -284,18 +238,15 @@ class EscalationService:
         key: str,
         now: datetime,
         context: Mapping[str, Any] | None = None,
-        **extra: Any,
+        *,
+        exhausted: bool = False,
     ) -> PageResult:
-        content = self._page_content(incident, exhausted=bool(extra.get("exhausted")))
-        page = Page(
-            kind=kind,
-            key=page_key(incident.id, incident.generation, incident.cycle, key),
-            text=plain_text(content),
-            incident_id=incident.id,
-            buttons=_buttons(incident.id),
-            content=content,
-        )
-        return self.pager.send(user_id, page, now, context)
+        from oncall.settings import get_settings
+
+        # the service's name and runbook cost one catalog read per page
+        service = self.catalog.get_service(incident.service_id)
+        content = page_content(incident, service, get_settings().public_url, exhausted=exhausted)
+        return self.pager.send(user_id, page_for(incident, kind, key, content), now, context)
 
     def page(self, state: dict[str, Any], token: str) -> dict[str, Any]:
         incident_id = str(state["incident_id"])
@@ -311,34 +262,21 @@ class EscalationService:
         level_no, round_no, level = policy.level_of(step)
         users = self._resolve(level.targets, now)
         if not users:
-            self.incidents.add_entries(
-                [
-                    entry(
-                        incident_id,
-                        now,
-                        "nobody_on_call",
-                        f"Level {level_no}: nobody on call; escalating at once",
-                        None,
-                        level=level_no,
-                        round=round_no,
-                        step=step,
-                    )
-                ]
-            )
+            self.incidents.add_entries([nobody_on_call_entry(incident_id, level_no, round_no, step, now)])
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody on call")
         context = self._context(incident, step, users, level=level_no, round=round_no)
         entries = []
         results: dict[str, PageResult] = {}
         for uid in users:
             result = results[uid] = self._send(incident, uid, "page", f"step{step}:{uid}", now, context)
-            entries.append(self._page_entry(incident, uid, result, context, now))
+            entries.append(page_entry(incident, self._name(uid), uid, result, context, now))
         reached = sum(1 for r in results.values() if r.reached)
         pending = [uid for uid, r in results.items() if r.pending]
         if not reached and pending and not self._anyone_pending(incident, step, pending):
             # the queued pages already failed while this task was still paging the others
             pending = []
         if not reached and not pending:
-            entries.append(self._unreachable_entry(incident, level_no, round_no, step, results, now))
+            entries.append(unreachable_entry(incident, level_no, round_no, step, results, self._name, now))
         self.incidents.add_entries(entries)
         if not reached and not pending:
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody reachable")
@@ -357,55 +295,6 @@ class EscalationService:
             "recipients": list(users),
             **extra,
         }
-
-    def _page_entry(
-        self, incident: Incident, uid: str, result: PageResult, context: Mapping[str, Any], now: datetime, **more: Any
-    ) -> TimelineEntry:
-        level_no = context.get("level")
-        status = result.status
-        how = f" via {result.channel}" if result.status == "sent" and result.channel else ""
-        why = f" ({result.detail})" if result.detail and not result.reached else ""
-        where = f" (level {level_no})" if level_no else " (policy exhausted)"
-        return entry(
-            incident.id,
-            now,
-            "page",
-            f"Paged {self._name(uid)}{where}: {status}{how}{why}",
-            None,
-            user_id=uid,
-            level=level_no,
-            round=context.get("round"),
-            step=context.get("step"),
-            generation=incident.generation,
-            cycle=incident.cycle,
-            status=status,
-            channel=result.channel,
-            ref=result.ref,
-            detail=result.detail,
-            **more,
-        )
-
-    def _unreachable_entry(
-        self,
-        incident: Incident,
-        level_no: int,
-        round_no: int,
-        step: int,
-        results: Mapping[str, PageResult],
-        now: datetime,
-    ) -> TimelineEntry:
-        reasons = "; ".join(f"{self._name(uid)}: {r.detail or r.status}" for uid, r in results.items())
-        return entry(
-            incident.id,
-            now,
-            "nobody_reachable",
-            f"Level {level_no}: nobody reachable; escalating at once" + (f" ({reasons})" if reasons else ""),
-            None,
-            level=level_no,
-            round=round_no,
-            step=step,
-            reasons={uid: r.detail or r.status for uid, r in results.items()},
-        )
 
     def _anyone_pending(self, incident: Incident, step: int, users: list[str]) -> bool:
         """Whether a page of this level to any of ``users`` is out or on its way (strongly consistent reads)."""
@@ -439,7 +328,7 @@ class EscalationService:
         if incident is None:
             return
         self.incidents.add_entries(
-            [self._page_entry(incident, user_id, result, context, now, digest=digest, queued=True)]
+            [page_entry(incident, self._name(user_id), user_id, result, context, now, digest=digest, queued=True)]
         )
         step = context.get("step")
         if result.reached or result.pending or result.status == "cancelled" or step is None:
@@ -458,7 +347,9 @@ class EscalationService:
             for uid in others
         }
         results[user_id] = result
-        self.incidents.add_entries([self._unreachable_entry(incident, level_no, round_no, int(step), results, now)])
+        self.incidents.add_entries(
+            [unreachable_entry(incident, level_no, round_no, int(step), results, self._name, now)]
+        )
         self.lifecycle.fail(incident.task_token, "NobodyReachable", f"level {level_no}: every page failed")
 
     def _name(self, user_id: str) -> str:

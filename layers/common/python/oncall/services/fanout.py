@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from oncall.domain import texts
 from oncall.domain.notifications import Delivery, Kind, Message
 from oncall.services.webhooks import AttemptOutcome, WebhookService, is_job
 
@@ -44,7 +45,7 @@ def person_messages(event: Mapping[str, Any]) -> list[tuple[str, Message]]:
     if detail_type == "incident.resolved":
         resolver = detail.get("resolved_by")
         people = [p for p in (detail.get("acknowledged_by"), detail.get("assignee_id")) if p and p != resolver]
-        text = f"Resolved: {title}\nIncident {incident_id} was resolved" + (f" by {resolver}" if resolver else "") + "."
+        text = texts.resolved_notice(title, incident_id, str(resolver) if resolver else None)
         for user_id in dict.fromkeys(people):
             out.append(
                 (
@@ -53,7 +54,7 @@ def person_messages(event: Mapping[str, Any]) -> list[tuple[str, Message]]:
                 )
             )
     elif detail_type == "incident.reassigned" and detail.get("assignee_id"):
-        text = f"Assigned to you: {title}\nIncident {incident_id} ({detail.get('severity', '?')}) is now yours."
+        text = texts.assigned_notice(title, incident_id, str(detail.get("severity", "?")))
         out.append(
             (
                 str(detail["assignee_id"]),

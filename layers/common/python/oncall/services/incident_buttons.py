@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from oncall.domain import texts
 from oncall.domain.errors import DomainError
 from oncall.domain.incidents import Action, IllegalTransition
 from oncall.domain.notifications import Button
 from oncall.domain.users import User
-from oncall.services.escalation import after_ack_buttons, outcome_text
+from oncall.services.incident_pages import after_ack_buttons, outcome_text
 from oncall.services.incidents import IncidentService
 from oncall.services.telegram_bot import CallbackOutcome
 
 _ACTIONS = {"ack": Action.ACKNOWLEDGE, "res": Action.RESOLVE}
-_DONE = {Action.ACKNOWLEDGE: "✅ Acknowledged", Action.RESOLVE: "☑️ Resolved"}
+_DONE: dict[Action, texts.Done] = {Action.ACKNOWLEDGE: "acknowledged", Action.RESOLVE: "resolved"}
 
 
 class IncidentButtons:
@@ -26,16 +27,16 @@ class IncidentButtons:
         incident service as for the API."""
         move = _ACTIONS.get(action)
         if move is None or not incident_id or len(incident_id) > 40 or not incident_id.isalnum():
-            return CallbackOutcome(toast="This button is not recognised.", keep_buttons=True)
+            return CallbackOutcome(toast=texts.INCIDENT_BUTTON_UNRECOGNISED, keep_buttons=True)
         try:
             incident = self.incidents.act(user, incident_id, move, channel="telegram")
         except IllegalTransition as exc:
-            return CallbackOutcome(toast=f"Already {exc.current.value}.", keep_buttons=exc.current.value != "closed")
+            return CallbackOutcome(toast=texts.already(exc.current.value), keep_buttons=exc.current.value != "closed")
         except DomainError as exc:
             return CallbackOutcome(toast=exc.message[:200], keep_buttons=True)
-        verb = "Acknowledged" if move is Action.ACKNOWLEDGE else "Resolved"
+        done = _DONE[move]
         text = outcome_text(
-            incident.title, incident.id, verb, user.display_name, incident.updated_at, severity=incident.severity.value
+            incident.title, incident.id, done, user.display_name, incident.updated_at, severity=incident.severity.value
         )
         # after an ack only Resolve still makes sense; after a resolve nothing does
         buttons = (
@@ -43,6 +44,5 @@ class IncidentButtons:
             if move is Action.ACKNOWLEDGE
             else ()
         )
-        title = incident.title if len(incident.title) <= 60 else incident.title[:59] + "…"
-        line = f"{_DONE[move]} by {user.display_name} at {incident.updated_at.strftime('%H:%M UTC')}: {title}"
-        return CallbackOutcome(toast=f"{_DONE[move]}.", new_text=text, buttons=buttons, line=line)
+        line = texts.outcome_line(done, user.display_name, incident.updated_at, incident.title)
+        return CallbackOutcome(toast=texts.outcome_toast(done), new_text=text, buttons=buttons, line=line)

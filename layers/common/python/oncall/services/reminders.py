@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from oncall.domain import reminders as rules
+from oncall.domain import texts
 from oncall.domain.notifications import Delivery, Kind, Message
 from oncall.domain.reminders import ReminderStatus
 from oncall.domain.users import User
@@ -222,9 +223,9 @@ class ReminderService:
             return False
         assert self.facts is not None and self.notifier is not None  # checked in tick
         late = rules.is_late(r.due_at, now)
-        text = rules.render(
+        text = texts.reminder(
             offset_minutes=r.offset_minutes,
-            schedule_name=self.facts.schedule_name(r.schedule_id) or "your schedule",
+            schedule_name=self.facts.schedule_name(r.schedule_id) or texts.REMINDER_SCHEDULE_UNKNOWN,
             start=r.shift_start,
             end=r.shift_end,
             timezone=person.timezone,

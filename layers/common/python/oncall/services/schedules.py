@@ -23,7 +23,7 @@ from typing import Any
 
 from ulid import ULID
 
-from oncall.domain import ical
+from oncall.domain import ical, texts
 from oncall.domain import rotations as rot
 from oncall.domain.errors import ConcurrentUpdate, Forbidden, InvalidInput, NotFound
 from oncall.domain.schedules import Schedule, check_name, zone
@@ -686,8 +686,8 @@ class ScheduleService:
                 uid=f"{s.id}@oncall-hub",
                 start=s.start,
                 end=s.end,
-                summary=f"On call: {self.people.name_of(s.user_id) or s.user_id}",
-                description=f"Schedule {schedule.name}",
+                summary=texts.feed_holder(self.people.name_of(s.user_id) or s.user_id),
+                description=texts.feed_schedule(schedule.name),
                 sequence=s.version - 1,
             )
             for s in shifts
@@ -708,13 +708,13 @@ class ScheduleService:
                 uid=f"{s.id}@oncall-hub",
                 start=s.start,
                 end=s.end,
-                summary=f"On call: {names[s.schedule_id]}",
+                summary=texts.feed_shift(names[s.schedule_id]),
                 sequence=s.version - 1,
             )
             for s in shifts
         ]
         who = self.people.name_of(user_id) or user_id
-        return ical.render(f"On call: {who}", events, now=now)
+        return ical.render(texts.feed_title(who), events, now=now)
 
 
 class _NeedUsers(Exception):  # control flow inside _commit, never escapes

@@ -5,7 +5,7 @@ a button it does not know gets a polite toast, and an update it cannot handle is
 Telegram is answered 200 and does not redeliver it forever. Each ``update_id`` is handled once (a conditional put).
 
 Buttons carry ``<domain>:<action>:<id>`` (≤ 64 bytes). A domain registers its handler in
-``oncall.wiring.callback_handlers()``; the handler gets the linked person, the action, the id and ``now`` and
+``oncall.wiring.telegram.callback_handlers()``; the handler gets the linked person, the action, the id and ``now`` and
 returns a ``CallbackOutcome``: the toast shown to the presser and, optionally, the message's new text (buttons
 dropped unless ``keep_buttons``).
 """
@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from oncall.domain import texts
 from oncall.domain.errors import DomainError
 from oncall.domain.notifications import Button, parse_callback_data
 from oncall.domain.users import User
@@ -42,16 +43,6 @@ class CallbackOutcome:
 
 
 CallbackHandler = Callable[[User, str, str, datetime], CallbackOutcome]
-
-HELP = (
-    "OnCall Hub bot\n"
-    "/start <code> - link this chat to your OnCall Hub account (get a code from POST /users/{id}/telegram-link)\n"
-    "/oncall - who is on call now\n"
-    "/shifts - your next shifts\n"
-    "/stop - unlink this chat (no more pages or reminders here)\n"
-    "/help - this message"
-)
-NOT_LINKED = "This chat is not linked to an OnCall Hub account yet. Send /start <code> with a code from your profile."
 
 
 class BotApi(Protocol):
@@ -146,7 +137,7 @@ class TelegramBot:
         chat_id = str(chat["id"])
         text = message.get("text")
         if not isinstance(text, str):
-            self.api.send_message(chat_id, HELP)
+            self.api.send_message(chat_id, texts.BOT_HELP)
             return
         command, _, arg = text.strip().partition(" ")
         # "/start@oncall_bot code" in groups names the bot; drop it
@@ -161,37 +152,29 @@ class TelegramBot:
         elif command == "/stop":
             self._stop(chat_id, now)
         else:
-            self.api.send_message(chat_id, HELP)
+            self.api.send_message(chat_id, texts.BOT_HELP)
 
     def _start(self, chat_id: str, code: str, now: datetime) -> None:
         if not code:
             user = self.accounts.find_by_telegram_chat(chat_id)
             if user is not None:
-                self.api.send_message(chat_id, f"This chat is linked to {user.display_name}.\n\n{HELP}")
+                self.api.send_message(chat_id, texts.bot_already_linked(user.display_name))
             else:
-                self.api.send_message(chat_id, NOT_LINKED)
+                self.api.send_message(chat_id, texts.BOT_NOT_LINKED)
             return
         try:
             user = self.accounts.consume_link_code(code, chat_id, now)
         except DomainError:
-            self.api.send_message(
-                chat_id,
-                "That link code is unknown, expired or already used. Ask OnCall Hub for a new one "
-                "(your profile, or POST /users/{id}/telegram-link) and send /start <code> again.",
-            )
+            self.api.send_message(chat_id, texts.BOT_LINK_CODE_REFUSED)
             return
         # linking again is the way back after blocking the bot: lift the flag so pages come here again
         self.flags.unflag(user.id, "telegram")
-        self.api.send_message(
-            chat_id,
-            f"Linked: this chat now belongs to {user.display_name}. Pages and shift reminders arrive here.\n"
-            "Send /shifts for your next shifts, /stop to unlink.",
-        )
+        self.api.send_message(chat_id, texts.bot_linked(user.display_name))
 
     def _linked(self, chat_id: str) -> User | None:
         user = self.accounts.find_by_telegram_chat(chat_id)
         if user is None or not user.active:
-            self.api.send_message(chat_id, NOT_LINKED)
+            self.api.send_message(chat_id, texts.BOT_NOT_LINKED)
             return None
         return user
 
@@ -201,11 +184,10 @@ class TelegramBot:
             return
         lines = self.duty.on_call_now(now)
         if not lines:
-            self.api.send_message(chat_id, "Nobody is on call right now (no schedule has a shift at this moment).")
+            self.api.send_message(chat_id, texts.BOT_NOBODY_ON_CALL)
             return
-        zone = _zone(user.timezone)
-        body = "\n".join(f"• {d.schedule}: {d.person} until {_fmt(d.end, zone)}" for d in lines)
-        self.api.send_message(chat_id, f"On call now:\n{body}")
+        on_call = ((d.schedule, d.person, d.end) for d in lines)
+        self.api.send_message(chat_id, texts.bot_on_call_now(on_call, _zone(user.timezone)))
 
     def _shifts(self, chat_id: str, now: datetime) -> None:
         user = self._linked(chat_id)
@@ -213,20 +195,17 @@ class TelegramBot:
             return
         lines = self.duty.next_shifts(user.id, now, 5)
         if not lines:
-            self.api.send_message(chat_id, "You have no shifts in the coming weeks.")
+            self.api.send_message(chat_id, texts.BOT_NO_SHIFTS)
             return
-        zone = _zone(user.timezone)
-        body = "\n".join(f"• {d.schedule}: {_fmt(d.start, zone)} → {_fmt(d.end, zone)}" for d in lines)
-        self.api.send_message(chat_id, f"Your next shifts ({user.timezone}):\n{body}")
+        shifts = ((d.schedule, d.start, d.end) for d in lines)
+        self.api.send_message(chat_id, texts.bot_next_shifts(user.timezone, shifts, _zone(user.timezone)))
 
     def _stop(self, chat_id: str, now: datetime) -> None:
         user = self.accounts.find_by_telegram_chat(chat_id)
         if user is None or not self.links.unlink(user.id, chat_id, now):
-            self.api.send_message(chat_id, "This chat is not linked; nothing to stop.")
+            self.api.send_message(chat_id, texts.BOT_NOTHING_TO_STOP)
             return
-        self.api.send_message(
-            chat_id, f"Unlinked from {user.display_name}. No more pages or reminders here; /start <code> links again."
-        )
+        self.api.send_message(chat_id, texts.bot_unlinked(user.display_name))
 
     # -- buttons ---------------------------------------------------------------------------------------------------
 
@@ -240,15 +219,15 @@ class TelegramBot:
         chat_id = str(chat["id"]) if isinstance(chat, dict) and "id" in chat else str(sender.get("id", ""))
         data = parse_callback_data(query.get("data"))
         if data is None:
-            self.api.answer_callback_query(query_id, "This button is not recognised (it may be from an old message).")
+            self.api.answer_callback_query(query_id, texts.BUTTON_UNRECOGNISED)
             return
         handler = self.callbacks().get(data.domain)
         if handler is None:
-            self.api.answer_callback_query(query_id, "This button no longer does anything.")
+            self.api.answer_callback_query(query_id, texts.BUTTON_RETIRED)
             return
         user = self.accounts.find_by_telegram_chat(chat_id) if chat_id else None
         if user is None or not user.active:
-            self.api.answer_callback_query(query_id, "This chat is not linked to an OnCall Hub account.", True)
+            self.api.answer_callback_query(query_id, texts.BUTTON_CHAT_NOT_LINKED, True)
             return
         try:
             outcome = handler(user, data.action, data.ident, now)
@@ -326,10 +305,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (KeyError, ValueError):
         return ZoneInfo("UTC")
-
-
-def _fmt(when: datetime, zone: ZoneInfo) -> str:
-    return when.astimezone(zone).strftime("%a %d %b %H:%M")
 
 
 def parse_update(body: str) -> Mapping[str, Any] | None:
