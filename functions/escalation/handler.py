@@ -30,12 +30,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action")
     state = dict(event.get("state") or {})
     service = wiring.incidents.escalation_service()
-    if action == "plan":
-        return service.plan(state, advance=False)
-    if action == "escalate":
-        return service.plan(state, advance=True)
+    if action in ("plan", "escalate"):
+        return service.plan(state, advance=action == "escalate")
     if action == "page":
-        return service.page(state, str(event["token"]))
+        return service.page_level(state, str(event["token"]))
     if action == "hold":
         return service.hold(state, str(event["token"]))
     if action == "hold_timeout":

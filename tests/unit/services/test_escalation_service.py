@@ -68,7 +68,7 @@ class World:
     def page(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         self.clock.advance(1)
         token = self.lifecycle.wait()
-        return token, self.escalation.page(state, token)
+        return token, self.escalation.page_level(state, token)
 
 
 @pytest.fixture

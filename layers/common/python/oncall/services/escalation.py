@@ -5,9 +5,10 @@ The state machine (``infra/statemachines/incident_lifecycle.asl.json``) carries 
 
 - ``plan``: reads the incident and its policy, records an escalation (or the policy's exhaustion) as a conditional
   change with its ``incident.escalated`` event, and says what to do next (``domain.escalation.plan``).
-- ``page`` (a ``.waitForTaskToken`` task): records the token on the incident (only if it is still triggered at this
-  step), then pages everyone the level resolves to. Nobody on call / nobody reachable → ``NobodyReachable`` (the ASL
-  catches it and escalates at once, the timeline says why). Moved on meanwhile → ``IncidentMoved`` (re-plan).
+- ``page_level`` (the ASL's ``page`` action, a ``.waitForTaskToken`` task): records the token on the incident
+  (only if it is still triggered at this step), then pages everyone the level resolves to. Nobody on call / nobody
+  reachable → ``NobodyReachable`` (the ASL catches it and escalates at once, the timeline says why). Moved on
+  meanwhile → ``IncidentMoved`` (re-plan).
 - ``hold`` (also a callback task): records the token while acknowledged / exhausted / resolved, so the next move
   (resolve, un-ack, close, reopen) ends the wait at once.
 - ``hold_timeout``: the wait ran out: an ack timeout re-triggers, a resolved incident is closed.
@@ -248,7 +249,8 @@ class EscalationService:
         content = page_content(incident, service, get_settings().public_url, exhausted=exhausted)
         return self.pager.send(user_id, page_for(incident, kind, key, content), now, context)
 
-    def page(self, state: dict[str, Any], token: str) -> dict[str, Any]:
+    def page_level(self, state: dict[str, Any], token: str) -> dict[str, Any]:
+        """Page everyone the state's level resolves to, once its callback token is armed on the incident."""
         incident_id = str(state["incident_id"])
         generation = int(state["generation"])
         step = int(state["step"])
