@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import jwt
 import pytest
 
 from oncall.domain.users import Role
-from tests.support.identity import PASSWORD, CountingHasher, FakeClock, login_as, make_user
+from tests.support.identity import PASSWORD, CountingHasher, login_as, make_user
 from tests.support.lambdas import call_api
-
-
-@pytest.fixture
-def clock(aws) -> Iterator[FakeClock]:
-    from oncall import wiring
-
-    wiring.reset()
-    fake = FakeClock()
-    wiring.override(clock=fake)
-    yield fake
-    wiring.reset()
 
 
 def login(username: str, password: str = PASSWORD, ip: str = "198.51.100.7"):

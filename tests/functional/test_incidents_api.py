@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,22 +18,8 @@ START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(aws: dict[str, str]) -> Iterator[FakeClock]:
-    wiring.reset()
-    clock = FakeClock(START)
-    wiring.override(clock=clock)
-    yield clock
-    wiring.reset()
-
-
-@pytest.fixture
-def admin(clock: FakeClock) -> Session:
-    return login_as("admin")
-
-
-@pytest.fixture
-def responder(clock: FakeClock) -> Session:
-    return login_as("responder")
+def clock_start() -> datetime:
+    return START
 
 
 @pytest.fixture
@@ -228,7 +213,6 @@ def test_list_filters_and_cursor_pagination(
 
 
 def test_services_keys_are_hashed_and_rotation_overlaps(admin: Session, responder: Session, clock: FakeClock) -> None:
-    from oncall import wiring
     from oncall.domain.services_catalog import key_hash
 
     policy = make_policy(admin.headers, [user_level(responder.user.id, 30)], repeat=1)

@@ -6,7 +6,6 @@ severity inside the window), and events it cannot use: logged and parked, the in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +22,8 @@ START = datetime(2026, 11, 22, 2, 16, 40, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(aws: dict[str, str]) -> Iterator[FakeClock]:
-    wiring.reset()
-    clock = FakeClock(START)
-    wiring.override(clock=clock)
-    yield clock
-    wiring.reset()
-    get_settings.cache_clear()
+def clock_start() -> datetime:
+    return START
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ and error shapes, and the per-key rate limit."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,17 +22,8 @@ PD_HEADERS = {"content-type": "application/json", "user-agent": "python-pagerdut
 
 
 @pytest.fixture
-def clock(aws: dict[str, str]) -> Iterator[FakeClock]:
-    wiring.reset()
-    clock = FakeClock(START)
-    wiring.override(clock=clock)
-    yield clock
-    wiring.reset()
-
-
-@pytest.fixture
-def admin(clock: FakeClock) -> Session:
-    return login_as("admin")
+def clock_start() -> datetime:
+    return START
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ feeding one incident that resolves with its last alert, truncatedAlerts recorded
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,17 +22,8 @@ START = datetime(2026, 11, 22, 2, 16, 40, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(aws: dict[str, str]) -> Iterator[FakeClock]:
-    wiring.reset()
-    clock = FakeClock(START)
-    wiring.override(clock=clock)
-    yield clock
-    wiring.reset()
-
-
-@pytest.fixture
-def admin(clock: FakeClock) -> Session:
-    return login_as("admin")
+def clock_start() -> datetime:
+    return START
 
 
 @pytest.fixture

@@ -12,19 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from oncall.domain.users import Role
-from tests.support.identity import PASSWORD, FakeClock, login_as
+from tests.support.identity import PASSWORD, login_as
 from tests.support.lambdas import call_api
-
-
-@pytest.fixture
-def clock(aws) -> Iterator[FakeClock]:
-    from oncall import wiring
-
-    wiring.reset()
-    fake = FakeClock()
-    wiring.override(clock=fake)
-    yield fake
-    wiring.reset()
 
 
 def err(result, status: int, code: str | None = None) -> dict:
