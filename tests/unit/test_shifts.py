@@ -15,11 +15,13 @@ from oncall.domain.shifts import (
     ShiftOverlap,
     aware,
     candidates,
+    carve,
     conflicts,
     from_sort_key,
     interval,
     iso,
     overlaps,
+    query_window,
     remainder,
     sort_key,
 )
@@ -172,3 +174,25 @@ def test_overlap_error_lists_each_conflict_once_in_start_order() -> None:
     assert err.code == "shift_overlap"
     assert [c["id"] for c in err.details["conflicts"]] == ["s1", "s2"]
     assert err.details["conflicts"][0]["start"] == "2026-03-01T00:00:00Z"
+
+
+def test_carving_trims_in_place_and_splits_off_a_new_shift_that_no_rotation_owns() -> None:
+    slot = Shift(id="r1-r1-0", schedule_id="sch", user_id="u1", start=at(0), end=at(60), rotation_id="r1")
+    ids = iter(["new"])
+    kept, after = carve(slot, Interval(at(20), at(40)), lambda: next(ids))
+    assert (kept.id, kept.start, kept.end, kept.version, kept.rotation_id) == ("r1-r1-0", at(0), at(20), 2, "r1")
+    assert (after.id, after.start, after.end, after.version, after.rotation_id) == ("new", at(40), at(60), 1, None)
+    assert carve(slot, Interval(at(-10), at(70)), lambda: "unused") == []
+    [trimmed] = carve(slot, Interval(at(30), at(90)), lambda: "unused")
+    assert (trimmed.start, trimmed.end) == (at(0), at(30))
+
+
+def test_a_query_window_is_ordered_and_at_most_366_days() -> None:
+    assert query_window(at(0), at(1)) == Interval(at(0), at(1))
+    for start, end, field in [(at(1), at(1), "to"), (at(0), at(0) + timedelta(days=367), "to")]:
+        with pytest.raises(InvalidInput) as err:
+            query_window(start, end)
+        assert err.value.field == field
+    with pytest.raises(InvalidInput) as err:
+        query_window(datetime(2026, 3, 1), at(1))
+    assert err.value.field == "from"

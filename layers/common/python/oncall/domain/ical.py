@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from oncall.domain.shifts import Shift
+
 PRODID = "-//OnCall Hub//Shifts//EN"
 MAX_OCTETS = 75
 
@@ -24,6 +26,18 @@ class Event:
     description: str = ""
     #: increases with each change of the shift, so clients replace their copy
     sequence: int = 0
+
+
+def shift_event(shift: Shift, summary: str, description: str = "") -> Event:
+    """A shift as an event: its id is the UID and its version the SEQUENCE, so a moved shift replaces its copy."""
+    return Event(
+        uid=f"{shift.id}@oncall-hub",
+        start=shift.start,
+        end=shift.end,
+        summary=summary,
+        description=description,
+        sequence=shift.version - 1,
+    )
 
 
 def escape_text(value: str) -> str:

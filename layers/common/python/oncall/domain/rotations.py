@@ -1,4 +1,4 @@
-"""Rotations: rules that turn an ordered list of people into consecutive shifts (DESIGN §3).
+"""Rotations: rules that turn an ordered list of people into consecutive shifts.
 
 A rotation hands off every day, every week or every N hours, starting at ``start``. Daily and weekly handoffs happen
 at the same *local* wall-clock time in the rotation's zone, so a 09:00 handoff stays 09:00 across a DST change (the
@@ -13,6 +13,7 @@ Slots are numbered from 0 at ``start``; slot ``n`` goes to ``participants[n % le
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -70,6 +71,25 @@ class Slot:
     @property
     def interval(self) -> Interval:
         return Interval(self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Materialised:
+    """What one materialisation of a rotation did: slots written, slots already stored, and stored shifts that
+    kept a slot from being written (never overwritten)."""
+
+    rotation_id: str
+    created: int
+    existing: int
+    conflicts: tuple[Shift, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rotation_id": self.rotation_id,
+            "created": self.created,
+            "existing": self.existing,
+            "conflicts": [c.to_dict() for c in self.conflicts],
+        }
 
 
 def validate(rotation: Rotation, *, max_length: timedelta = DEFAULT_MAX_SHIFT) -> Rotation:
@@ -170,3 +190,31 @@ def materialise(rotation: Rotation, window: Interval) -> list[Shift]:
 
 def horizon(now: datetime, length: timedelta = DEFAULT_HORIZON) -> Interval:
     return Interval(now.astimezone(UTC), now.astimezone(UTC) + length)
+
+
+def revise(
+    old: Rotation, changes: Mapping[str, Any], now: datetime, *, max_length: timedelta = DEFAULT_MAX_SHIFT
+) -> Rotation:
+    """The rule after ``changes``, as a new revision (so its slots get new shift ids) that takes over from the end of
+    the old rule's running slot, never before the old rule itself took over."""
+    running = slots(old, Interval(now, now + timedelta(microseconds=1)))
+    effective = max(now, running[0].end) if running and running[0].start <= now else now
+    if old.effective_from is not None:
+        effective = max(effective, old.effective_from)
+    fields = {**old.to_dict(), **changes}
+    return validate(
+        Rotation(
+            id=old.id,
+            schedule_id=old.schedule_id,
+            participants=tuple(fields["participants"]),
+            start=changes.get("start") or old.start,
+            timezone=fields["timezone"],
+            period=fields["period"],
+            hours=fields["hours"] if fields["period"] == "hours" else None,
+            end=changes.get("end", old.end),
+            revision=old.revision + 1,
+            name=fields["name"],
+            effective_from=effective,
+        ),
+        max_length=max_length,
+    )

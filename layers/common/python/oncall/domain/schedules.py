@@ -1,13 +1,17 @@
-"""Schedules: a named set of shifts with the IANA time zone that rotations and calendars are shown in."""
+"""Schedules: a named set of shifts with the IANA time zone that rotations and calendars are shown in, and who may
+manage them and their shifts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from oncall.domain.errors import InvalidInput
+from oncall.domain.errors import Forbidden, InvalidInput
+
+ADMIN, RESPONDER = "admin", "responder"
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,7 @@ class Schedule:
     name: str
     timezone: str
     team: str | None = None
-    #: the guard version (DESIGN §3): bumped by every shift write on this schedule
+    #: the guard version (docs/architecture.md, "Invariants", S1/S2): bumped by every shift write on this schedule
     version: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,3 +43,17 @@ def check_name(name: str) -> str:
     if not cleaned:
         raise InvalidInput("name", "must not be blank")
     return cleaned
+
+
+def require_admin(role: str) -> None:
+    """Schedules and rotations are an admin's to manage."""
+    if role != ADMIN:
+        raise Forbidden("requires role admin", required=[ADMIN], role=str(role))
+
+
+def may_hold(actor_id: str, role: str, user_ids: Iterable[str]) -> None:
+    """Admins manage every shift; a responder only their own (before and after the change); viewers nothing."""
+    if role == ADMIN:
+        return
+    if role != RESPONDER or any(u != actor_id for u in user_ids):
+        raise Forbidden("responders manage only their own shifts", role=str(role))

@@ -1,12 +1,14 @@
-"""Shifts: half-open UTC intervals on one schedule, held by one person (DESIGN §3, invariants S1 and S2).
+"""Shifts: half-open UTC intervals on one schedule, held by one person (docs/architecture.md, "Invariants", S1 and
+S2).
 
-Pure rules only: validating an interval, deciding overlap, finding conflicts among candidate neighbours and cutting a
-shift around an override. Storage and concurrency live in ``oncall.adapters.dynamodb.schedules``.
+Pure rules only: validating an interval or a query window, deciding overlap, finding conflicts among candidate
+neighbours and cutting a shift around an override. Storage and concurrency live in
+``oncall.adapters.dynamodb.schedules``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +17,8 @@ from oncall.domain.errors import Conflict, InvalidInput
 
 #: default upper bound on one shift's length (``ONCALL_MAX_SHIFT_HOURS`` overrides it)
 DEFAULT_MAX_SHIFT = timedelta(days=14)
+#: the longest window one listing of shifts may span
+MAX_QUERY_WINDOW = timedelta(days=366)
 
 
 @dataclass(frozen=True, order=True)
@@ -125,6 +129,16 @@ def interval(
     return Interval(s, e)
 
 
+def query_window(start: datetime, end: datetime) -> Interval:
+    """``[from, to)`` of a shift listing: aware, ordered and at most ``MAX_QUERY_WINDOW`` long, named by field."""
+    s, e = aware(start, "from"), aware(end, "to")
+    if not s < e:
+        raise InvalidInput("to", "must be after from")
+    if e - s > MAX_QUERY_WINDOW:
+        raise InvalidInput("to", "a window may span at most 366 days")
+    return Interval(s, e)
+
+
 def conflicts(candidate: Interval, neighbours: Iterable[Shift], *, ignore: Iterable[str] = ()) -> list[Shift]:
     """The neighbours ``candidate`` overlaps, leaving out the shifts being replaced (a move ignores itself)."""
     skip = set(ignore)
@@ -149,6 +163,25 @@ def remainder(shift: Shift, cut: Interval) -> list[Interval]:
     if cut.end < shift.end:
         pieces.append(Interval(max(shift.start, cut.end), shift.end))
     return [p for p in pieces if p.start < p.end]
+
+
+def carve(shift: Shift, cut: Interval, new_id: Callable[[], str]) -> list[Shift]:
+    """``shift`` with ``cut`` taken out (an override): nothing; the shift itself trimmed (same id, next version); or,
+    when the cut falls inside it, that and a new shift for the part after the cut, which no rotation owns."""
+    pieces = remainder(shift, cut)
+    out = [shift.moved(start=pieces[0].start, end=pieces[0].end)] if pieces else []
+    out += [
+        Shift(
+            id=new_id(),
+            schedule_id=shift.schedule_id,
+            user_id=shift.user_id,
+            start=piece.start,
+            end=piece.end,
+            rotation_id=None,
+        )
+        for piece in pieces[1:]
+    ]
+    return out
 
 
 def _human(delta: timedelta) -> str:

@@ -51,8 +51,8 @@ class Actor(Protocol):
     def role(self) -> str: ...
 
 
-class People(Protocol):
-    """Who exists: identity's user store. ``name_of`` answers None for an unknown or deleted user."""
+class PersonNames(Protocol):
+    """Who exists, by display name: identity's user store. ``name_of`` answers None for an unknown or deleted user."""
 
     def name_of(self, user_id: str) -> str | None: ...
 
