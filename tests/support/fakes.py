@@ -37,8 +37,10 @@ from oncall.domain.notifications import (
 from oncall.domain.notifications import Status as DeliveryStatus
 from oncall.domain.page_content import AlertSummary
 from oncall.domain.reminders import ReminderStatus
+from oncall.domain.rotations import Rotation
+from oncall.domain.schedules import Schedule
 from oncall.domain.services_catalog import Service
-from oncall.domain.shifts import from_sort_key, sort_key
+from oncall.domain.shifts import Interval, Shift, from_sort_key, sort_key
 from oncall.domain.users import Role, User, UserStatus
 from oncall.services.incident_ports import (
     GuardFailed,
@@ -50,6 +52,7 @@ from oncall.services.incident_ports import (
 )
 from oncall.services.notify import ChannelBlocked, ChannelFailed, ChannelRateLimited, Claim, Queued
 from oncall.services.reminders import Reminder
+from oncall.services.schedule_ports import Change, ShiftExists, VersionConflict
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -973,3 +976,281 @@ class FakeScheduleFacts:
 
     def handover_from(self, schedule_id: str, start: datetime, shift_id: str) -> str | None:
         return self.handovers.get((schedule_id, start))
+
+
+# -- schedules -------------------------------------------------------------------------------------------------------
+
+
+def _at_sk(start: datetime, shift_id: str) -> str:
+    return f"AT#{sort_key(start)}#{shift_id}"
+
+
+class FakeScheduleStore:
+    """``ScheduleStore`` as the adapter lays it out: one table of ``(pk, sk)`` items in key order, every shift in
+    three views (schedule by start, schedule by id, person by start), guard versions on the schedule and on each
+    person, tombstones for removed rotation slots. ``apply`` is one all-or-nothing write under the adapter's
+    conditions: a guard that moved is ``VersionConflict``, a shift id already taken (or tombstoned) ``ShiftExists``.
+    The outbox events a write announces are kept in ``events``."""
+
+    #: the adapter's transaction bound
+    MAX_ITEMS = 100
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.events: list[DomainEvent] = []
+        self.applied = 0
+
+    # what tests read
+    def shifts(self, schedule_id: str) -> list[Shift]:
+        """Every shift of the schedule in start order (the schedule view)."""
+        return [i["shift"] for i in self._query(f"SCHED#{schedule_id}", "AT#", "AT#~")]
+
+    def person_shifts(self, user_id: str) -> list[Shift]:
+        return [i["shift"] for i in self._query(f"USER#{user_id}", "AT#", "AT#~")]
+
+    def guard(self, user_id: str) -> int:
+        return int(self.items.get((f"USER#{user_id}", "GUARD"), {}).get("version", 0))
+
+    # the table
+    def _query(
+        self, pk: str, lo: str, hi: str, *, descending: bool = False, after: str | None = None
+    ) -> list[dict[str, Any]]:
+        keys = sorted(sk for p, sk in self.items if p == pk and lo <= sk <= hi)
+        if descending:
+            keys.reverse()
+        if after is not None:
+            keys = [k for k in keys if (k < after if descending else k > after)]
+        return [self.items[(pk, k)] for k in keys]
+
+    def _page(
+        self, pk: str, lo: str, hi: str, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Shift], dict[str, Any] | None]:
+        found = self._query(pk, lo, hi, after=str(cursor["sk"]) if cursor else None)[:limit]
+        # a Query that stopped at its Limit hands back where it stopped, even when nothing follows
+        last = {"pk": pk, "sk": found[-1]["sk"]} if len(found) == limit and found else None
+        return [i["shift"] for i in found], last
+
+    # -- schedules
+    def create_schedule(self, schedule: Schedule, now: datetime) -> None:
+        key = (f"SCHED#{schedule.id}", "META")
+        if key in self.items:
+            raise ConditionFailed(f"schedule {schedule.id} exists")
+        self.items[key] = {"sk": "META", "schedule": replace(schedule, version=0), "version": 0}
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        pk = f"SCHED#{schedule_id}"
+        return self._schedule_at(pk) if (pk, "META") in self.items else None
+
+    def list_schedules(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Schedule], dict[str, Any] | None]:
+        def kind_sort(s: Schedule) -> str:
+            return f"{s.name.lower()}#{s.id}"
+
+        every = sorted(
+            (self._schedule_at(pk) for pk, sk in self.items if sk == "META" and pk.startswith("SCHED#")), key=kind_sort
+        )
+        if cursor:
+            every = [s for s in every if kind_sort(s) > str(cursor["kind_sort"])]
+        found = every[:limit]
+        return found, ({"kind_sort": kind_sort(found[-1])} if len(found) == limit and found else None)
+
+    def _schedule_at(self, pk: str) -> Schedule:
+        item = self.items[(pk, "META")]
+        schedule: Schedule = item["schedule"]
+        return replace(schedule, version=item["version"])
+
+    def update_schedule(self, schedule: Schedule) -> None:
+        item = self.items.get((f"SCHED#{schedule.id}", "META"))
+        if item is None:
+            raise ConditionFailed(f"schedule {schedule.id} does not exist")
+        stored: Schedule = item["schedule"]
+        # name and time zone are set; a team of None leaves the stored team as it is
+        item["schedule"] = replace(
+            stored, name=schedule.name, timezone=schedule.timezone, team=schedule.team or stored.team
+        )
+
+    def delete_schedule_record(self, schedule: Schedule) -> None:
+        pk = f"SCHED#{schedule.id}"
+        leftovers = [sk for p, sk in self.items if p == pk and sk != "META"]
+        if any(sk.startswith("AT#") for sk in leftovers):
+            raise VersionConflict("shifts were added while the schedule was being deleted")
+        for sk in leftovers:
+            del self.items[(pk, sk)]
+        meta = self.items.get((pk, "META"))
+        if meta is None or meta["version"] != schedule.version:
+            raise VersionConflict("the schedule changed while being deleted")
+        del self.items[(pk, "META")]
+
+    # -- guards and neighbours
+    def guards(self, schedule_id: str, user_ids: Sequence[str]) -> tuple[Schedule | None, dict[str, int]]:
+        return self.get_schedule(schedule_id), {u: self.guard(u) for u in user_ids}
+
+    def _before(self, pk: str, upper: str) -> Shift | None:
+        found = self._query(pk, "AT#", upper, descending=True)
+        return found[0]["shift"] if found else None
+
+    def _neighbours(self, pk: str, window: Interval, limit: int) -> list[Shift]:
+        before = self._before(pk, f"AT#{sort_key(window.start)}")
+        inside = self._query(pk, f"AT#{sort_key(window.start)}", f"AT#{sort_key(window.end)}")[:limit]
+        return ([before] if before else []) + [i["shift"] for i in inside]
+
+    def schedule_neighbours(self, schedule_id: str, window: Interval, limit: int) -> list[Shift]:
+        return self._neighbours(f"SCHED#{schedule_id}", window, limit)
+
+    def user_neighbours(self, user_id: str, window: Interval, limit: int) -> list[Shift]:
+        return self._neighbours(f"USER#{user_id}", window, limit)
+
+    def _list(
+        self, pk: str, window: Interval, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Shift], dict[str, Any] | None]:
+        head: list[Shift] = []
+        if cursor is None:
+            before = self._before(pk, f"AT#{sort_key(window.start)}")
+            if before is not None and before.end > window.start:
+                head = [before]
+        found, last = self._page(pk, f"AT#{sort_key(window.start)}", f"AT#{sort_key(window.end)}", limit, cursor)
+        return head + found, last
+
+    def schedule_shifts(
+        self, schedule_id: str, window: Interval, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Shift], dict[str, Any] | None]:
+        return self._list(f"SCHED#{schedule_id}", window, limit, cursor)
+
+    def user_shifts(
+        self, user_id: str, window: Interval, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Shift], dict[str, Any] | None]:
+        return self._list(f"USER#{user_id}", window, limit, cursor)
+
+    def _all(self, pk: str, window: Interval) -> list[Shift]:
+        out, cursor = self._list(pk, window, 500, None)
+        while cursor:
+            more, cursor = self._list(pk, window, 500, cursor)
+            out += more
+        return out
+
+    def schedule_window(self, schedule_id: str, window: Interval) -> list[Shift]:
+        return self._all(f"SCHED#{schedule_id}", window)
+
+    def user_window(self, user_id: str, window: Interval) -> list[Shift]:
+        return self._all(f"USER#{user_id}", window)
+
+    def on_call(self, schedule_id: str, at: datetime) -> Shift | None:
+        latest = self._before(f"SCHED#{schedule_id}", f"AT#{sort_key(at)}#~")
+        return latest if latest is not None and latest.end > at else None
+
+    def get_shift(self, schedule_id: str, shift_id: str) -> Shift | None:
+        item = self.items.get((f"SCHED#{schedule_id}", f"SHIFT#{shift_id}"))
+        return item["shift"] if item and "state" not in item else None
+
+    def known_ids(self, schedule_id: str, shift_ids: Sequence[str]) -> set[str]:
+        return {i for i in shift_ids if (f"SCHED#{schedule_id}", f"SHIFT#{i}") in self.items}
+
+    # -- the one write path
+    @staticmethod
+    def _views(shift: Shift) -> list[tuple[str, str]]:
+        return [
+            (f"SCHED#{shift.schedule_id}", _at_sk(shift.start, shift.id)),
+            (f"SCHED#{shift.schedule_id}", f"SHIFT#{shift.id}"),
+            (f"USER#{shift.user_id}", _at_sk(shift.start, shift.id)),
+        ]
+
+    def apply(self, change: Change) -> None:
+        writes: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for old in change.deletes:
+            for pk, sk in self._views(old):
+                tombstone = sk.startswith("SHIFT#") and old.rotation_id and not change.purge
+                writes[(pk, sk)] = {"sk": sk, "state": "deleted", "id": old.id} if tombstone else None
+        replaced = {old.id for old in change.deletes}
+        must_be_new: list[tuple[str, str]] = []
+        for new in change.puts:
+            stored = _stored_shift(new)
+            for pk, sk in self._views(new):
+                writes[(pk, sk)] = {"sk": sk, "shift": stored}
+                if sk.startswith("SHIFT#") and new.id not in replaced:
+                    must_be_new.append((pk, sk))
+        size = 1 + len(change.user_versions) + len(writes) + len(change.events)
+        if size > self.MAX_ITEMS:
+            raise ValueError(f"a change of {size} items exceeds the 100-item transaction limit")
+        # every condition is judged on the table as it was before the write
+        meta = self.items.get((f"SCHED#{change.schedule_id}", "META"))
+        if meta is None or meta["version"] != change.schedule_version:
+            raise VersionConflict("schedule guard")
+        for user_id, read in change.user_versions.items():
+            guard = self.items.get((f"USER#{user_id}", "GUARD"))
+            if (guard is None and read != 0) or (guard is not None and guard["version"] != read):
+                raise VersionConflict(f"guard of {user_id}")
+        if any(key in self.items for key in must_be_new):
+            raise ShiftExists("a shift id is taken")
+        meta["version"] += 1
+        for user_id, read in change.user_versions.items():
+            self.items[(f"USER#{user_id}", "GUARD")] = {"sk": "GUARD", "version": read + 1}
+        for key, item in writes.items():
+            if item is None:
+                self.items.pop(key, None)
+            else:
+                self.items[key] = item
+        for event_type, shift in change.events:
+            self.events.append(
+                DomainEvent(
+                    entity_type="shift",
+                    entity_id=shift.id,
+                    version=shift.version,
+                    detail_type=event_type,
+                    snapshot=shift.to_dict(),
+                    occurred_at=change.now or shift.start,
+                    resources=(f"schedule/{shift.schedule_id}",),
+                )
+            )
+        self.applied += 1
+
+    # -- rotations
+    def put_rotation(self, rotation: Rotation) -> None:
+        self.items[(f"SCHED#{rotation.schedule_id}", f"ROT#{rotation.id}")] = {
+            "sk": f"ROT#{rotation.id}",
+            "rotation": _stored_rotation(rotation),
+        }
+
+    def get_rotation(self, schedule_id: str, rotation_id: str) -> Rotation | None:
+        item = self.items.get((f"SCHED#{schedule_id}", f"ROT#{rotation_id}"))
+        return item["rotation"] if item else None
+
+    def list_rotations(self, schedule_id: str) -> list[Rotation]:
+        return [i["rotation"] for i in self._query(f"SCHED#{schedule_id}", "ROT#", "ROT#~")]
+
+    def delete_rotation(self, schedule_id: str, rotation_id: str) -> None:
+        self.items.pop((f"SCHED#{schedule_id}", f"ROT#{rotation_id}"), None)
+
+    def all_rotations(self) -> list[Rotation]:
+        every = [i["rotation"] for i in self.items.values() if "rotation" in i]
+        return sorted(every, key=lambda r: f"{r.schedule_id}#{r.id}")
+
+    # -- calendar feed tokens
+    def feed_token_hash(self, owner: str) -> str | None:
+        item = self.items.get((owner, "FEED"))
+        return str(item["token_sha256"]) if item else None
+
+    def set_feed_token_hash(self, owner: str, token_hash: str) -> None:
+        self.items[(owner, "FEED")] = {"sk": "FEED", "token_sha256": token_hash}
+
+
+def _stored_shift(shift: Shift) -> Shift:
+    # times are kept as fixed-width UTC text
+    return replace(shift, start=from_sort_key(sort_key(shift.start)), end=from_sort_key(sort_key(shift.end)))
+
+
+def _stored_rotation(rotation: Rotation) -> Rotation:
+    def utc(value: datetime | None) -> datetime | None:
+        return from_sort_key(sort_key(value)) if value is not None else None
+
+    start = utc(rotation.start)
+    assert start is not None
+    return replace(rotation, start=start, end=utc(rotation.end), effective_from=utc(rotation.effective_from))
+
+
+class FakePersonNames:
+    """``PersonNames``: display names of people who exist; a deleted person is unknown."""
+
+    def __init__(self, **names: str) -> None:
+        self.names = dict(names)
+
+    def name_of(self, user_id: str) -> str | None:
+        return self.names.get(user_id)
