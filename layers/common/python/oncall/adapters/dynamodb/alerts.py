@@ -19,27 +19,19 @@ raw transaction items, and their conditions are the point of the module.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.alerts import KEYED_CLAIM_TTL, Grouping, digest
 from oncall.services.alerts import Claim, KeyRef
 
-Attr = dict[str, Any]
 #: after a claim stops deciding anything, DynamoDB may delete it this much later
 CLEANUP_AFTER = timedelta(days=30)
 PARK_TTL = timedelta(days=14)
 PARKED_MAX_BYTES = 200 * 1024
-
-
-def _s(value: str) -> Attr:
-    return {"S": value}
-
-
-def _n(value: int | float) -> Attr:
-    return {"N": str(int(value))}
 
 
 def _epoch(value: datetime) -> int:
@@ -54,25 +46,17 @@ def key_pk(service_id: str, key: str) -> str:
     return f"KEY#{service_id}#{digest(key)}"
 
 
-def _code(exc: Exception) -> str:
-    return str((getattr(exc, "response", {}) or {}).get("Error", {}).get("Code", ""))
-
-
 class DynamoAlertStore:
     """Implements ``oncall.services.alerts.AlertStore``."""
 
     def __init__(self, table: str, client: Any = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
         self.table = table
-        self.client = client
+        self.client = client if client is not None else kit.client()
 
     def claim(self, service_id: str, group: str) -> Claim | None:
         got = self.client.get_item(
             TableName=self.table,
-            Key={"pk": _s(claim_pk(service_id, group)), "sk": _s("CLAIM")},
+            Key=kit.key(claim_pk(service_id, group), "CLAIM"),
             ConsistentRead=True,
         )
         item = got.get("Item")
@@ -91,12 +75,12 @@ class DynamoAlertStore:
             "Put": {
                 "TableName": self.table,
                 "Item": {
-                    "pk": _s(key_pk(service_id, g.key)),
-                    "sk": _s("KEY"),
-                    "incident_id": _s(incident_id),
-                    "group": _s(g.group),
-                    "dedup_key": _s(g.key),
-                    "expires_at": _n(now_epoch + int(KEYED_CLAIM_TTL.total_seconds())),
+                    "pk": s(key_pk(service_id, g.key)),
+                    "sk": s("KEY"),
+                    "incident_id": s(incident_id),
+                    "group": s(g.group),
+                    "dedup_key": s(g.key),
+                    "expires_at": n(now_epoch + int(KEYED_CLAIM_TTL.total_seconds())),
                 },
             }
         }
@@ -106,23 +90,23 @@ class DynamoAlertStore:
     ) -> Sequence[Mapping[str, Any]]:
         live_until = _epoch(g.expires_at)
         item: dict[str, Attr] = {
-            "pk": _s(claim_pk(service_id, g.group)),
-            "sk": _s("CLAIM"),
-            "incident_id": _s(incident_id),
-            "group": _s(g.group),
-            "service_id": _s(service_id),
-            "live_until": _n(live_until),
-            "expires_at": _n(live_until + int(CLEANUP_AFTER.total_seconds())),
+            "pk": s(claim_pk(service_id, g.group)),
+            "sk": s("CLAIM"),
+            "incident_id": s(incident_id),
+            "group": s(g.group),
+            "service_id": s(service_id),
+            "live_until": n(live_until),
+            "expires_at": n(live_until + int(CLEANUP_AFTER.total_seconds())),
         }
         if g.key is not None:
-            item["open_keys"] = {"SS": [g.key]}
+            item["open_keys"] = kit.string_set([g.key])
         # taken if: nobody holds it, or the holder's window ended (whether or not TTL removed it yet), or it still
         # names the incident this writer saw closed; two writers that saw the same state cannot both pass
         condition = "attribute_not_exists(pk) OR live_until <= :now"
-        values: dict[str, Attr] = {":now": _n(_epoch(now))}
+        values: dict[str, Attr] = {":now": n(_epoch(now))}
         if stale is not None:
             condition += " OR incident_id = :stale"
-            values[":stale"] = _s(stale)
+            values[":stale"] = s(stale)
         items: list[Mapping[str, Any]] = [
             {
                 "Put": {
@@ -144,10 +128,10 @@ class DynamoAlertStore:
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": {"pk": _s(claim_pk(service_id, g.group)), "sk": _s("CLAIM")},
+                    "Key": kit.key(claim_pk(service_id, g.group), "CLAIM"),
                     "UpdateExpression": "ADD open_keys :k",
                     "ConditionExpression": "incident_id = :inc",
-                    "ExpressionAttributeValues": {":k": {"SS": [g.key]}, ":inc": _s(incident_id)},
+                    "ExpressionAttributeValues": {":k": kit.string_set([g.key]), ":inc": s(incident_id)},
                 }
             },
             self._key_put(service_id, g, incident_id, _epoch(g.expires_at)),
@@ -155,7 +139,7 @@ class DynamoAlertStore:
 
     def key(self, service_id: str, key: str) -> KeyRef | None:
         got = self.client.get_item(
-            TableName=self.table, Key={"pk": _s(key_pk(service_id, key)), "sk": _s("KEY")}, ConsistentRead=True
+            TableName=self.table, Key=kit.key(key_pk(service_id, key), "KEY"), ConsistentRead=True
         )
         item = got.get("Item")
         if not item:
@@ -163,50 +147,44 @@ class DynamoAlertStore:
         return KeyRef(incident_id=str(item["incident_id"]["S"]), group=str(item["group"]["S"]))
 
     def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
-        try:
-            out = self.client.update_item(
-                TableName=self.table,
-                Key={"pk": _s(claim_pk(service_id, group)), "sk": _s("CLAIM")},
-                UpdateExpression="DELETE open_keys :k",
-                ConditionExpression="incident_id = :inc AND contains(open_keys, :kv)",
-                ExpressionAttributeValues={":k": {"SS": [key]}, ":kv": _s(key), ":inc": _s(incident_id)},
-                ReturnValues="ALL_NEW",
-            )
-        except Exception as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise
+        out = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=kit.key(claim_pk(service_id, group), "CLAIM"),
+            UpdateExpression="DELETE open_keys :k",
+            ConditionExpression="incident_id = :inc AND contains(open_keys, :kv)",
+            ExpressionAttributeValues={":k": kit.string_set([key]), ":kv": s(key), ":inc": s(incident_id)},
+            ReturnValues="ALL_NEW",
+        )
+        if out is None:
+            return None
         return len(out.get("Attributes", {}).get("open_keys", {}).get("SS", []))
 
     def take(self, service_id: str, count: int, limit: int, now: datetime) -> bool:
         if count > limit:
             return False
         minute = _epoch(now) // 60
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": _s(f"RATE#{service_id}"), "sk": _s(f"W#{minute}")},
-                UpdateExpression="ADD n :c SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(n) OR n <= :max",
-                ExpressionAttributeValues={":c": _n(count), ":max": _n(limit - count), ":exp": _n(minute * 60 + 180)},
-            )
-        except Exception as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        counted = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=kit.key(f"RATE#{service_id}", f"W#{minute}"),
+            UpdateExpression="ADD n :c SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(n) OR n <= :max",
+            ExpressionAttributeValues={":c": n(count), ":max": n(limit - count), ":exp": n(minute * 60 + 180)},
+        )
+        return counted is not None
 
     def park(self, event_id: str, reason: str, event: Any, now: datetime) -> None:
         text = json.dumps(event, default=str, separators=(",", ":"))
         data = text.encode()
         item: dict[str, Attr] = {
-            "pk": _s(f"PARKED#{now.date().isoformat()}"),
-            "sk": _s(event_id or f"unknown-{now.timestamp()}"),
-            "reason": _s(reason[:2000]),
-            "event": _s(data[:PARKED_MAX_BYTES].decode(errors="ignore")),
-            "truncated": {"BOOL": len(data) > PARKED_MAX_BYTES},
-            "parked_at": _s(now.isoformat()),
-            "expires_at": _n(_epoch(now + PARK_TTL)),
+            "pk": s(f"PARKED#{now.date().isoformat()}"),
+            "sk": s(event_id or f"unknown-{now.timestamp()}"),
+            "reason": s(reason[:2000]),
+            "event": s(data[:PARKED_MAX_BYTES].decode(errors="ignore")),
+            "truncated": kit.boolean(len(data) > PARKED_MAX_BYTES),
+            "parked_at": s(now.isoformat()),
+            "expires_at": n(_epoch(now + PARK_TTL)),
         }
         self.client.put_item(TableName=self.table, Item=item)
 
@@ -214,7 +192,7 @@ class DynamoAlertStore:
         out = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _s(f"PARKED#{day}")},
+            ExpressionAttributeValues={":pk": s(f"PARKED#{day}")},
             ConsistentRead=True,
         )
-        return [{k: next(iter(v.values())) for k, v in i.items()} for i in out.get("Items", [])]
+        return [kit.plain(i) for i in out.get("Items", [])]

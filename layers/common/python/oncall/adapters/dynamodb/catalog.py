@@ -14,54 +14,41 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.errors import Conflict
 from oncall.domain.escalation import Level, Policy, Target, TargetType
 from oncall.domain.services_catalog import Service
 
-Attr = dict[str, Any]
-
-
-def _s(value: str) -> Attr:
-    return {"S": value}
-
-
-def _n(value: int) -> Attr:
-    return {"N": str(value)}
-
-
-def _code(exc: Exception) -> str:
-    return str((getattr(exc, "response", {}) or {}).get("Error", {}).get("Code", ""))
-
 
 def service_item(service: Service) -> dict[str, Attr]:
     item: dict[str, Attr] = {
-        "pk": _s(f"SVC#{service.id}"),
-        "sk": _s("META"),
-        "id": _s(service.id),
-        "name": _s(service.name),
-        "policy_id": _s(service.escalation_policy_id),
-        "created_at": _s(service.created_at.isoformat()),
-        "updated_at": _s(service.updated_at.isoformat()),
-        "key_hash": _s(service.key_hash),
-        "version": _n(service.version),
-        "kind": _s("SERVICE"),
-        "kind_sort": _s(f"{service.name.lower()}#{service.id}"),
+        "pk": s(f"SVC#{service.id}"),
+        "sk": s("META"),
+        "id": s(service.id),
+        "name": s(service.name),
+        "policy_id": s(service.escalation_policy_id),
+        "created_at": s(service.created_at.isoformat()),
+        "updated_at": s(service.updated_at.isoformat()),
+        "key_hash": s(service.key_hash),
+        "version": n(service.version),
+        "kind": s("SERVICE"),
+        "kind_sort": s(f"{service.name.lower()}#{service.id}"),
     }
     if service.description:
-        item["description"] = _s(service.description)
+        item["description"] = s(service.description)
     if service.runbook_url:
-        item["runbook_url"] = _s(service.runbook_url)
+        item["runbook_url"] = s(service.runbook_url)
     if service.previous_key_hash:
-        item["previous_key_hash"] = _s(service.previous_key_hash)
+        item["previous_key_hash"] = s(service.previous_key_hash)
     if service.previous_key_expires_at:
-        item["previous_key_expires_at"] = _s(service.previous_key_expires_at.isoformat())
+        item["previous_key_expires_at"] = s(service.previous_key_expires_at.isoformat())
     if service.key_rotated_at:
-        item["key_rotated_at"] = _s(service.key_rotated_at.isoformat())
+        item["key_rotated_at"] = s(service.key_rotated_at.isoformat())
     return item
 
 
@@ -93,25 +80,25 @@ def service_of(item: Mapping[str, Attr]) -> Service:
 
 def policy_item(policy: Policy) -> dict[str, Attr]:
     item: dict[str, Attr] = {
-        "pk": _s(f"POL#{policy.id}"),
-        "sk": _s("META"),
-        "id": _s(policy.id),
-        "name": _s(policy.name),
-        "levels": _s(json.dumps([lv.to_dict() for lv in policy.levels], separators=(",", ":"))),
-        "repeat": _n(policy.repeat),
-        "auto_close_seconds": _n(policy.auto_close_seconds),
-        "version": _n(policy.version),
-        "kind": _s("POLICY"),
-        "kind_sort": _s(f"{policy.name.lower()}#{policy.id}"),
+        "pk": s(f"POL#{policy.id}"),
+        "sk": s("META"),
+        "id": s(policy.id),
+        "name": s(policy.name),
+        "levels": s(json.dumps([lv.to_dict() for lv in policy.levels], separators=(",", ":"))),
+        "repeat": n(policy.repeat),
+        "auto_close_seconds": n(policy.auto_close_seconds),
+        "version": n(policy.version),
+        "kind": s("POLICY"),
+        "kind_sort": s(f"{policy.name.lower()}#{policy.id}"),
     }
     if policy.ack_timeout_seconds is not None:
-        item["ack_timeout_seconds"] = _n(policy.ack_timeout_seconds)
+        item["ack_timeout_seconds"] = n(policy.ack_timeout_seconds)
     if policy.description:
-        item["description"] = _s(policy.description)
+        item["description"] = s(policy.description)
     if policy.created_at:
-        item["created_at"] = _s(policy.created_at.isoformat())
+        item["created_at"] = s(policy.created_at.isoformat())
     if policy.updated_at:
-        item["updated_at"] = _s(policy.updated_at.isoformat())
+        item["updated_at"] = s(policy.updated_at.isoformat())
     return item
 
 
@@ -141,32 +128,26 @@ class DynamoCatalogStore:
     """Implements ``oncall.services.incident_ports.CatalogStore``."""
 
     def __init__(self, table: str, client: Any = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
         self.table = table
-        self.client = client
+        self.client = client if client is not None else kit.client()
 
     def _key_item(self, key_hash: str, service_id: str, expires_at: datetime | None = None) -> dict[str, Attr]:
-        item = {"pk": _s(f"KEY#{key_hash}"), "sk": _s("KEY"), "service_id": _s(service_id)}
+        item = {"pk": s(f"KEY#{key_hash}"), "sk": s("KEY"), "service_id": s(service_id)}
         if expires_at is not None:
-            item["expires_at"] = _n(int(expires_at.timestamp()))
+            item["expires_at"] = n(int(expires_at.timestamp()))
         return item
 
     def _versioned(self, before_version: int) -> dict[str, Any]:
         return {
             "ConditionExpression": "version = :v",
-            "ExpressionAttributeValues": {":v": _n(before_version)},
+            "ExpressionAttributeValues": {":v": n(before_version)},
         }
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         try:
-            self.client.transact_write_items(TransactItems=items)
-        except Exception as exc:
-            if _code(exc) == "TransactionCanceledException":
-                raise Conflict("changed by someone else meanwhile; read it again and retry") from exc
-            raise
+            kit.transact(self.client, items)
+        except kit.Cancelled as exc:
+            raise Conflict("changed by someone else meanwhile; read it again and retry") from exc
 
     # -- services ---------------------------------------------------------------------------------------------------
     def put_service(self, service: Service) -> None:
@@ -190,7 +171,7 @@ class DynamoCatalogStore:
         )
 
     def get_service(self, service_id: str) -> Service | None:
-        got = self.client.get_item(TableName=self.table, Key={"pk": _s(f"SVC#{service_id}"), "sk": _s("META")})
+        got = self.client.get_item(TableName=self.table, Key=kit.key(f"SVC#{service_id}", "META"))
         return service_of(got["Item"]) if "Item" in got else None
 
     def update_service(self, before: Service, after: Service) -> None:
@@ -221,7 +202,7 @@ class DynamoCatalogStore:
                 {
                     "Delete": {
                         "TableName": self.table,
-                        "Key": {"pk": _s(f"KEY#{before.previous_key_hash}"), "sk": _s("KEY")},
+                        "Key": kit.key(f"KEY#{before.previous_key_hash}", "KEY"),
                     }
                 }
             )
@@ -229,22 +210,22 @@ class DynamoCatalogStore:
 
     def delete_service(self, service: Service) -> None:
         items: list[dict[str, Any]] = [
-            {"Delete": {"TableName": self.table, "Key": {"pk": _s(f"SVC#{service.id}"), "sk": _s("META")}}},
-            {"Delete": {"TableName": self.table, "Key": {"pk": _s(f"KEY#{service.key_hash}"), "sk": _s("KEY")}}},
+            {"Delete": {"TableName": self.table, "Key": kit.key(f"SVC#{service.id}", "META")}},
+            {"Delete": {"TableName": self.table, "Key": kit.key(f"KEY#{service.key_hash}", "KEY")}},
         ]
         if service.previous_key_hash:
             items.append(
                 {
                     "Delete": {
                         "TableName": self.table,
-                        "Key": {"pk": _s(f"KEY#{service.previous_key_hash}"), "sk": _s("KEY")},
+                        "Key": kit.key(f"KEY#{service.previous_key_hash}", "KEY"),
                     }
                 }
             )
         self._transact(items)
 
     def service_id_for_key(self, key_hash: str) -> str | None:
-        got = self.client.get_item(TableName=self.table, Key={"pk": _s(f"KEY#{key_hash}"), "sk": _s("KEY")})
+        got = self.client.get_item(TableName=self.table, Key=kit.key(f"KEY#{key_hash}", "KEY"))
         item = got.get("Item")
         return str(item["service_id"]["S"]) if item else None
 
@@ -253,11 +234,11 @@ class DynamoCatalogStore:
             "TableName": self.table,
             "IndexName": "by-kind",
             "KeyConditionExpression": "kind = :k",
-            "ExpressionAttributeValues": {":k": _s(kind)},
+            "ExpressionAttributeValues": {":k": s(kind)},
             "Limit": limit,
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = {k: _s(str(v)) for k, v in cursor.items()}
+            kwargs["ExclusiveStartKey"] = {k: s(str(v)) for k, v in cursor.items()}
         out = self.client.query(**kwargs)
         last = out.get("LastEvaluatedKey")
         return list(out.get("Items", [])), ({k: v["S"] for k, v in last.items()} if last else None)
@@ -271,7 +252,7 @@ class DynamoCatalogStore:
         cursor: dict[str, Any] | None = None
         while True:
             batch, cursor = self.list_services(200, cursor)
-            found.extend(s for s in batch if s.escalation_policy_id == policy_id)
+            found.extend(svc for svc in batch if svc.escalation_policy_id == policy_id)
             if cursor is None:
                 return found
 
@@ -282,7 +263,7 @@ class DynamoCatalogStore:
         )
 
     def get_policy(self, policy_id: str) -> Policy | None:
-        got = self.client.get_item(TableName=self.table, Key={"pk": _s(f"POL#{policy_id}"), "sk": _s("META")})
+        got = self.client.get_item(TableName=self.table, Key=kit.key(f"POL#{policy_id}", "META"))
         return policy_of(got["Item"]) if "Item" in got else None
 
     def update_policy(self, before: Policy, after: Policy) -> None:
@@ -296,7 +277,7 @@ class DynamoCatalogStore:
                 {
                     "Delete": {
                         "TableName": self.table,
-                        "Key": {"pk": _s(f"POL#{policy.id}"), "sk": _s("META")},
+                        "Key": kit.key(f"POL#{policy.id}", "META"),
                         **self._versioned(policy.version),
                     }
                 }

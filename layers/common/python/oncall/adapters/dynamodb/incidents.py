@@ -19,18 +19,18 @@ the item shapes are spelled out here in one place.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from oncall.adapters import outbox
+from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.events import DomainEvent
 from oncall.domain.incidents import Incident, Severity, Source, Status, TimelineEntry
 from oncall.domain.page_content import AlertSummary
 from oncall.services.incident_ports import GuardFailed, IncidentFilter, StaleWrite
 
-Attr = dict[str, Any]
 LIST_PK = "INC"
 #: a transaction holds at most 100 items; an incident move writes 1 + entries + 1 outbox item
 MAX_ENTRIES = 20
@@ -49,14 +49,6 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _s(value: str) -> Attr:
-    return {"S": value}
-
-
-def _n(value: int) -> Attr:
-    return {"N": str(value)}
-
-
 _OPTIONAL_TEXT = (
     "description",
     "assignee_id",
@@ -72,36 +64,36 @@ _OPTIONAL_TIME = ("acknowledged_at", "resolved_at", "closed_at", "last_alert_at"
 
 def incident_item(incident: Incident) -> dict[str, Attr]:
     item: dict[str, Attr] = {
-        "pk": _s(incident_pk(incident.id)),
-        "sk": _s("META"),
-        "id": _s(incident.id),
-        "title": _s(incident.title),
-        "service_id": _s(incident.service_id),
-        "severity": _s(incident.severity.value),
-        "source": _s(incident.source.value),
-        "status": _s(incident.status.value),
-        "created_at": _s(incident.created_at.isoformat()),
-        "updated_at": _s(incident.updated_at.isoformat()),
-        "alert_count": _n(incident.alert_count),
-        "version": _n(incident.version),
-        "generation": _n(incident.generation),
-        "escalation_step": _n(incident.escalation_step),
-        "escalation_level": _n(incident.escalation_level),
+        "pk": s(incident_pk(incident.id)),
+        "sk": s("META"),
+        "id": s(incident.id),
+        "title": s(incident.title),
+        "service_id": s(incident.service_id),
+        "severity": s(incident.severity.value),
+        "source": s(incident.source.value),
+        "status": s(incident.status.value),
+        "created_at": s(incident.created_at.isoformat()),
+        "updated_at": s(incident.updated_at.isoformat()),
+        "alert_count": n(incident.alert_count),
+        "version": n(incident.version),
+        "generation": n(incident.generation),
+        "escalation_step": n(incident.escalation_step),
+        "escalation_level": n(incident.escalation_level),
         "exhausted": {"BOOL": incident.exhausted},
-        "cycle": _n(incident.cycle),
-        "list_pk": _s(LIST_PK),
-        "created_sk": _s(created_sk(incident)),
+        "cycle": n(incident.cycle),
+        "list_pk": s(LIST_PK),
+        "created_sk": s(created_sk(incident)),
     }
     for name in _OPTIONAL_TEXT:
         value = getattr(incident, name)
         if value is not None:
-            item[name] = _s(value)
+            item[name] = s(value)
     for name in _OPTIONAL_TIME:
         value = getattr(incident, name)
         if value is not None:
-            item[name] = _s(value.isoformat())
+            item[name] = s(value.isoformat())
     if incident.last_alert is not None:
-        item["last_alert"] = _s(_summary_json(incident.last_alert))
+        item["last_alert"] = s(_summary_json(incident.last_alert))
     return item
 
 
@@ -177,16 +169,16 @@ def incident_of(item: Mapping[str, Attr]) -> Incident:
 
 def entry_item(entry: TimelineEntry) -> dict[str, Attr]:
     item: dict[str, Attr] = {
-        "pk": _s(incident_pk(entry.incident_id)),
-        "sk": _s(f"TL#{entry.id}"),
-        "id": _s(entry.id),
-        "at": _s(entry.at.isoformat()),
-        "kind": _s(entry.kind),
-        "text": _s(entry.text),
-        "data": _s(json.dumps(entry.data, separators=(",", ":"), sort_keys=True, default=str)),
+        "pk": s(incident_pk(entry.incident_id)),
+        "sk": s(f"TL#{entry.id}"),
+        "id": s(entry.id),
+        "at": s(entry.at.isoformat()),
+        "kind": s(entry.kind),
+        "text": s(entry.text),
+        "data": s(json.dumps(entry.data, separators=(",", ":"), sort_keys=True, default=str)),
     }
     if entry.actor_id:
-        item["actor_id"] = _s(entry.actor_id)
+        item["actor_id"] = s(entry.actor_id)
     return item
 
 
@@ -203,25 +195,12 @@ def entry_of(item: Mapping[str, Attr]) -> TimelineEntry:
     )
 
 
-def _cancel_codes(exc: Exception) -> list[str]:
-    response = getattr(exc, "response", {}) or {}
-    return [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
-
-
-def _error_code(exc: Exception) -> str:
-    return str((getattr(exc, "response", {}) or {}).get("Error", {}).get("Code", ""))
-
-
 class DynamoIncidentStore:
     """Implements ``oncall.services.incident_ports.IncidentStore``."""
 
     def __init__(self, table: str, client: Any = None, *, outbox_table: str | None = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
         self.table = table
-        self.client = client
+        self.client = client if client is not None else kit.client()
         self.outbox_table = outbox_table
 
     def _outbox(self, event: DomainEvent) -> dict[str, Any]:
@@ -249,12 +228,10 @@ class DynamoIncidentStore:
 
     def _transact_guarded(self, items: list[dict[str, Any]], also: Sequence[Mapping[str, Any]]) -> None:
         """One transaction of ``items`` + ``also``; a failed condition on an ``also`` item is GuardFailed."""
-        first_extra = len(items)
         try:
-            self.client.transact_write_items(TransactItems=[*items, *(dict(a) for a in also)])
-        except Exception as exc:
-            codes = _cancel_codes(exc) if _error_code(exc) == "TransactionCanceledException" else []
-            if any(code == "ConditionalCheckFailed" for code in codes[first_extra:]):
+            kit.transact(self.client, [*items, *also])
+        except kit.Cancelled as exc:
+            if exc.condition_failed(start=len(items)):
                 raise GuardFailed(str(exc)) from exc
             raise
 
@@ -266,21 +243,21 @@ class DynamoIncidentStore:
             "version = version + :one, updated_at = :at, last_alert_at = :at"
         )
         values: dict[str, Attr] = {
-            ":zero": _n(0),
-            ":one": _n(1),
-            ":at": _s(at.isoformat()),
-            ":t": _s(Status.TRIGGERED.value),
-            ":a": _s(Status.ACKNOWLEDGED.value),
+            ":zero": n(0),
+            ":one": n(1),
+            ":at": s(at.isoformat()),
+            ":t": s(Status.TRIGGERED.value),
+            ":a": s(Status.ACKNOWLEDGED.value),
         }
         summary = _alert_summary(entries)
         if summary is not None:
             # the joining alert becomes the one pages describe: in this same update, so it costs no extra write
             expression += ", last_alert = :la"
-            values[":la"] = _s(_summary_json(summary))
+            values[":la"] = s(_summary_json(summary))
         update = {
             "Update": {
                 "TableName": self.table,
-                "Key": {"pk": _s(incident_pk(incident_id)), "sk": _s("META")},
+                "Key": kit.key(incident_pk(incident_id), "META"),
                 # no read and no version condition: concurrent alerts all count, and the version bump makes any
                 # move that read the incident before this re-read it (its Put would otherwise lose the count)
                 "UpdateExpression": expression,
@@ -293,11 +270,8 @@ class DynamoIncidentStore:
         items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
         try:
             self._transact_guarded(items, also)
-        except GuardFailed:
-            raise
-        except Exception as exc:
-            codes = _cancel_codes(exc) if _error_code(exc) == "TransactionCanceledException" else []
-            if codes and codes[0] == "ConditionalCheckFailed":
+        except kit.Cancelled as exc:
+            if exc.condition_failed(stop=1):
                 return False
             raise
         return True
@@ -305,7 +279,7 @@ class DynamoIncidentStore:
     def get(self, incident_id: str) -> Incident | None:
         got = self.client.get_item(
             TableName=self.table,
-            Key={"pk": _s(incident_pk(incident_id)), "sk": _s("META")},
+            Key=kit.key(incident_pk(incident_id), "META"),
             ConsistentRead=True,
         )
         item = got.get("Item")
@@ -315,13 +289,13 @@ class DynamoIncidentStore:
         self, before: Incident, after: Incident, entries: Sequence[TimelineEntry], event: DomainEvent | None
     ) -> None:
         names = {"#v": "version"}
-        values: dict[str, Attr] = {":v": _n(before.version)}
+        values: dict[str, Attr] = {":v": n(before.version)}
         condition = "#v = :v"
         if before.task_token is None:
             condition += " AND attribute_not_exists(task_token)"
         else:
             condition += " AND task_token = :tok"
-            values[":tok"] = _s(before.task_token)
+            values[":tok"] = s(before.task_token)
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -337,42 +311,31 @@ class DynamoIncidentStore:
         if event is not None:
             items.append(self._outbox(event))
         try:
-            self.client.transact_write_items(TransactItems=items)
-        except Exception as exc:
-            if _error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in _cancel_codes(exc):
+            kit.transact(self.client, items)
+        except kit.Cancelled as exc:
+            if exc.condition_failed():
                 raise StaleWrite(before.id) from exc
             raise
 
     def arm(self, incident_id: str, *, generation: int, status: Status, step: int | None, token: str) -> bool:
         condition = "#st = :st AND generation = :g"
-        values: dict[str, Attr] = {":st": _s(status.value), ":g": _n(generation), ":tok": _s(token)}
+        values: dict[str, Attr] = {":st": s(status.value), ":g": n(generation), ":tok": s(token)}
         if step is not None:
             condition += " AND escalation_step = :step"
-            values[":step"] = _n(step)
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": _s(incident_pk(incident_id)), "sk": _s("META")},
-                UpdateExpression="SET task_token = :tok",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except Exception as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            values[":step"] = n(step)
+        armed = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=kit.key(incident_pk(incident_id), "META"),
+            UpdateExpression="SET task_token = :tok",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues=values,
+        )
+        return armed is not None
 
     def add_entries(self, entries: Sequence[TimelineEntry]) -> None:
-        for start in range(0, len(entries), 25):
-            requests = [{"PutRequest": {"Item": entry_item(e)}} for e in entries[start : start + 25]]
-            pending: dict[str, Any] = {self.table: requests}
-            for _ in range(8):
-                out = self.client.batch_write_item(RequestItems=pending)
-                pending = out.get("UnprocessedItems") or {}
-                if not pending:
-                    break
+        kit.batch_write(self.client, self.table, [{"PutRequest": {"Item": entry_item(e)}} for e in entries])
 
     def timeline(
         self, incident_id: str, limit: int, cursor: dict[str, Any] | None
@@ -380,12 +343,12 @@ class DynamoIncidentStore:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :tl)",
-            "ExpressionAttributeValues": {":pk": _s(incident_pk(incident_id)), ":tl": _s("TL#")},
+            "ExpressionAttributeValues": {":pk": s(incident_pk(incident_id)), ":tl": s("TL#")},
             "Limit": limit,
             "ConsistentRead": True,
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = {k: _s(str(v)) for k, v in cursor.items()}
+            kwargs["ExclusiveStartKey"] = {k: s(str(v)) for k, v in cursor.items()}
         out = self.client.query(**kwargs)
         last = out.get("LastEvaluatedKey")
         return [entry_of(i) for i in out.get("Items", [])], ({k: v["S"] for k, v in last.items()} if last else None)
@@ -402,18 +365,18 @@ class DynamoIncidentStore:
         else:
             index, hash_attr, hash_value = "by-created", "list_pk", LIST_PK
         names["#h"] = hash_attr
-        values[":h"] = _s(hash_value)
+        values[":h"] = s(hash_value)
         key = "#h = :h"
         if filters.created_from and filters.created_to:
             key += " AND created_sk BETWEEN :lo AND :hi"
-            values[":lo"] = _s(_ts(filters.created_from))
-            values[":hi"] = _s(_ts(filters.created_to) + "#~")
+            values[":lo"] = s(_ts(filters.created_from))
+            values[":hi"] = s(_ts(filters.created_to) + "#~")
         elif filters.created_from:
             key += " AND created_sk >= :lo"
-            values[":lo"] = _s(_ts(filters.created_from))
+            values[":lo"] = s(_ts(filters.created_from))
         elif filters.created_to:
             key += " AND created_sk <= :hi"
-            values[":hi"] = _s(_ts(filters.created_to) + "#~")
+            values[":hi"] = s(_ts(filters.created_to) + "#~")
         clauses = []
         for attr, value in (
             ("status", filters.status.value if filters.status else None),
@@ -424,7 +387,7 @@ class DynamoIncidentStore:
             if value is None or attr == hash_attr:
                 continue
             names[f"#{attr}"] = attr
-            values[f":{attr}"] = _s(value)
+            values[f":{attr}"] = s(value)
             clauses.append(f"#{attr} = :{attr}")
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -436,7 +399,7 @@ class DynamoIncidentStore:
         }
         if clauses:
             kwargs["FilterExpression"] = " AND ".join(clauses)
-        start = {k: _s(str(v)) for k, v in cursor.items()} if cursor else None
+        start = {k: s(str(v)) for k, v in cursor.items()} if cursor else None
         found: list[Incident] = []
         last_item: Mapping[str, Attr] | None = None
         # a filtered page can come back short; keep reading until ``limit`` matches or the index ends, and make the

@@ -9,42 +9,35 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb.kit import s
 from oncall.domain.notifications import Kind
 
 RULES_SK = "RULES"
 
 
-def _pk(user_id: str) -> dict[str, str]:
-    return {"S": f"PERSON#{user_id}"}
+def _pk(user_id: str) -> str:
+    return f"PERSON#{user_id}"
 
 
 class DynamoNotificationRules:
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
+        self.client = client if client is not None else kit.client()
 
     def get(self, user_id: str) -> dict[Kind, tuple[str, ...]]:
-        item = self.client.get_item(
-            TableName=self.table, Key={"pk": _pk(user_id), "sk": {"S": RULES_SK}}, ConsistentRead=True
-        ).get("Item")
+        item = self.client.get_item(TableName=self.table, Key=kit.key(_pk(user_id), RULES_SK), ConsistentRead=True).get(
+            "Item"
+        )
         return parse(item["rules"]["S"]) if item else {}
 
     def put(self, user_id: str, rules: Mapping[Kind, tuple[str, ...]], now: datetime) -> None:
         self.client.put_item(
             TableName=self.table,
             Item={
-                "pk": _pk(user_id),
-                "sk": {"S": RULES_SK},
-                "rules": {"S": json.dumps({k.value: list(v) for k, v in rules.items()}, sort_keys=True)},
-                "updated_at": {"S": now.isoformat()},
+                **kit.key(_pk(user_id), RULES_SK),
+                "rules": s(json.dumps({k.value: list(v) for k, v in rules.items()}, sort_keys=True)),
+                "updated_at": s(now.isoformat()),
             },
         )
 
@@ -63,7 +56,7 @@ def parse(raw: str) -> dict[Kind, tuple[str, ...]]:
 def person_state(client: Any, table: str, user_id: str) -> tuple[frozenset[str], dict[Kind, tuple[str, ...]]]:
     """Flags and rules of one person with one Query."""
     page = client.query(
-        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": _pk(user_id)}
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s(_pk(user_id))}
     )
     flags: set[str] = set()
     rules: dict[Kind, tuple[str, ...]] = {}

@@ -28,11 +28,12 @@ is what the tests and benches count.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb.kit import n, s
 from oncall.domain.notifications import Message, Recipient, Status, message_from_dict, message_to_dict
 from oncall.services.identity_ports import UserStore
 from oncall.services.notify import Claim, Queued
@@ -43,71 +44,47 @@ UPDATE_TTL = timedelta(days=2)
 RATE_TTL_S = 3600
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int | float) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def _client(client: Any) -> Any:
-    if client is not None:
-        return client
-    import boto3
-
-    return boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code == "ConditionalCheckFailedException"
-
-
 class DynamoDeliveryLog:
     """Implements ``oncall.services.notify.DeliveryLog``."""
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        self.client = _client(client)
+        self.client = client if client is not None else kit.client()
 
     @staticmethod
     def _key(user_id: str, key: str) -> dict[str, Any]:
-        return {"pk": _s(f"DELIVERY#{user_id}"), "sk": _s(f"KEY#{key}")}
+        return kit.key(f"DELIVERY#{user_id}", f"KEY#{key}")
 
     def claim(self, user_id: str, message: Message, now: datetime, lease: timedelta) -> Claim:
         item = {
             **self._key(user_id, message.key),
-            "status": _s("sending"),
-            "kind": _s(message.kind.value),
-            "lease_until": _n(int((now + lease).timestamp())),
-            "claimed_at": _s(now.isoformat()),
-            "expires_at": _n(int((now + DELIVERY_TTL).timestamp())),
+            "status": s("sending"),
+            "kind": s(message.kind.value),
+            "lease_until": n(int((now + lease).timestamp())),
+            "claimed_at": s(now.isoformat()),
+            "expires_at": n(int((now + DELIVERY_TTL).timestamp())),
         }
         if message.incident_id:
-            item["incident_id"] = _s(message.incident_id)
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR #s IN (:failed, :limited, :none, :cancelled) "
-                    "OR (#s = :sending AND lease_until < :now)"
-                ),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":failed": _s("failed"),
-                    ":limited": _s("rate_limited"),
-                    ":none": _s("no_channel"),
-                    ":cancelled": _s("cancelled"),
-                    ":sending": _s("sending"),
-                    ":now": _n(int(now.timestamp())),
-                },
-            )
-        except Exception as exc:
-            if not _conditional_failed(exc):
-                raise
+            item["incident_id"] = s(message.incident_id)
+        won = kit.try_write(
+            self.client.put_item,
+            TableName=self.table,
+            Item=item,
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR #s IN (:failed, :limited, :none, :cancelled) "
+                "OR (#s = :sending AND lease_until < :now)"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":failed": s("failed"),
+                ":limited": s("rate_limited"),
+                ":none": s("no_channel"),
+                ":cancelled": s("cancelled"),
+                ":sending": s("sending"),
+                ":now": n(int(now.timestamp())),
+            },
+        )
+        if won is None:
             stored = self.client.get_item(
                 TableName=self.table, Key=self._key(user_id, message.key), ConsistentRead=True
             ).get("Item", {})
@@ -131,9 +108,9 @@ class DynamoDeliveryLog:
     ) -> None:
         names = {"#s": "status"}
         values: dict[str, Any] = {
-            ":s": _s(status),
-            ":at": _s(now.isoformat()),
-            ":attempts": _s(json.dumps(list(attempts))),
+            ":s": s(status),
+            ":at": s(now.isoformat()),
+            ":attempts": s(json.dumps(list(attempts))),
         }
         sets = ["#s = :s", "finished_at = :at", "attempts = :attempts"]
         removes = ["lease_until"]
@@ -141,7 +118,7 @@ class DynamoDeliveryLog:
             names[f"#{name}"] = name  # "ref" is a DynamoDB reserved word
             if value:
                 sets.append(f"#{name} = :{name}")
-                values[f":{name}"] = _s(value)
+                values[f":{name}"] = s(value)
             else:
                 removes.append(f"#{name}")
         self.client.update_item(
@@ -156,7 +133,7 @@ class DynamoDeliveryLog:
 
     @staticmethod
     def _pending_key(user_id: str, channel: str, key: str) -> dict[str, Any]:
-        return {"pk": _s(f"QUEUE#{user_id}#{channel}"), "sk": _s(f"KEY#{key}")}
+        return kit.key(f"QUEUE#{user_id}#{channel}", f"KEY#{key}")
 
     def status_of(self, user_id: str, key: str) -> str | None:
         item = self.client.get_item(
@@ -188,10 +165,10 @@ class DynamoDeliveryLog:
                     ),
                     "ExpressionAttributeNames": {"#s": "status", "#ch": "channel", "#ref": "ref"},
                     "ExpressionAttributeValues": {
-                        ":queued": _s("queued"),
-                        ":ch": _s(channel),
-                        ":at": _s(now.isoformat()),
-                        ":attempts": _s(json.dumps(list(attempts))),
+                        ":queued": s("queued"),
+                        ":ch": s(channel),
+                        ":at": s(now.isoformat()),
+                        ":attempts": s(json.dumps(list(attempts))),
                     },
                 }
             },
@@ -200,10 +177,10 @@ class DynamoDeliveryLog:
                     "TableName": self.table,
                     "Item": {
                         **self._pending_key(user_id, channel, message.key),
-                        "message": _s(json.dumps(message_to_dict(message))),
-                        "context": _s(json.dumps(dict(context))),
-                        "queued_at": _s(now.isoformat()),
-                        "expires_at": _n(int((now + QUEUED_TTL).timestamp())),
+                        "message": s(json.dumps(message_to_dict(message))),
+                        "context": s(json.dumps(dict(context))),
+                        "queued_at": s(now.isoformat()),
+                        "expires_at": n(int((now + QUEUED_TTL).timestamp())),
                     },
                 }
             },
@@ -218,7 +195,7 @@ class DynamoDeliveryLog:
         page = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _s(f"QUEUE#{user_id}#{channel}")},
+            ExpressionAttributeValues={":pk": s(f"QUEUE#{user_id}#{channel}")},
             ConsistentRead=True,
             Limit=limit * 2,
         )
@@ -228,24 +205,22 @@ class DynamoDeliveryLog:
             if len(taken) >= limit:
                 break
             key = item["sk"]["S"].removeprefix("KEY#")
-            try:
-                self.client.update_item(
-                    TableName=self.table,
-                    Key=self._key(user_id, key),
-                    UpdateExpression="SET #s = :sending, lease_until = :lease",
-                    ConditionExpression="#ch = :ch AND (#s = :queued OR (#s = :sending AND lease_until < :now))",
-                    ExpressionAttributeNames={"#s": "status", "#ch": "channel"},
-                    ExpressionAttributeValues={
-                        ":sending": _s("sending"),
-                        ":queued": _s("queued"),
-                        ":ch": _s(channel),
-                        ":lease": _n(int((now + lease).timestamp())),
-                        ":now": _n(int(now.timestamp())),
-                    },
-                )
-            except Exception as exc:
-                if not _conditional_failed(exc):
-                    raise
+            taken_now = kit.try_write(
+                self.client.update_item,
+                TableName=self.table,
+                Key=self._key(user_id, key),
+                UpdateExpression="SET #s = :sending, lease_until = :lease",
+                ConditionExpression="#ch = :ch AND (#s = :queued OR (#s = :sending AND lease_until < :now))",
+                ExpressionAttributeNames={"#s": "status", "#ch": "channel"},
+                ExpressionAttributeValues={
+                    ":sending": s("sending"),
+                    ":queued": s("queued"),
+                    ":ch": s(channel),
+                    ":lease": n(int((now + lease).timestamp())),
+                    ":now": n(int(now.timestamp())),
+                },
+            )
+            if taken_now is None:
                 status = self.status_of(user_id, key)
                 if status not in ("queued", "sending"):
                     # settled elsewhere (sent by a retried caller, or moved): the pending item is stale
@@ -262,7 +237,7 @@ class DynamoDeliveryLog:
                 UpdateExpression="SET #s = :queued REMOVE lease_until",
                 ConditionExpression="#s = :sending",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":queued": _s("queued"), ":sending": _s("sending")},
+                ExpressionAttributeValues={":queued": s("queued"), ":sending": s("sending")},
             )
 
     def settle(
@@ -281,60 +256,53 @@ class DynamoDeliveryLog:
 
     def get(self, user_id: str, key: str) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table, Key=self._key(user_id, key), ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
+        return kit.plain(item) if item else None
 
     def for_person(self, user_id: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(f"DELIVERY#{user_id}")},
-        }
-        while True:
-            page = self.client.query(**kwargs)
-            out += [_plain(i) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [
+            kit.plain(i)
+            for i in kit.query_all(
+                self.client,
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": s(f"DELIVERY#{user_id}")},
+            )
+        ]
 
     def count_page(self, incident_id: str, user_id: str, cap: int, now: datetime) -> bool:
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": _s(f"CAP#{incident_id}"), "sk": _s(f"USER#{user_id}")},
-                UpdateExpression="ADD pages :one SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(pages) OR pages < :cap",
-                ExpressionAttributeValues={
-                    ":one": _n(1),
-                    ":cap": _n(cap),
-                    ":exp": _n(int((now + DELIVERY_TTL).timestamp())),
-                },
-            )
-        except Exception as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        counted = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=kit.key(f"CAP#{incident_id}", f"USER#{user_id}"),
+            UpdateExpression="ADD pages :one SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(pages) OR pages < :cap",
+            ExpressionAttributeValues={
+                ":one": n(1),
+                ":cap": n(cap),
+                ":exp": n(int((now + DELIVERY_TTL).timestamp())),
+            },
+        )
+        return counted is not None
 
     def flag(self, user_id: str, channel: str, reason: str, now: datetime) -> None:
         self.client.put_item(
             TableName=self.table,
             Item={
-                "pk": _s(f"PERSON#{user_id}"),
-                "sk": _s(f"FLAG#{channel}"),
-                "reason": _s(reason or "blocked"),
-                "at": _s(now.isoformat()),
+                "pk": s(f"PERSON#{user_id}"),
+                "sk": s(f"FLAG#{channel}"),
+                "reason": s(reason or "blocked"),
+                "at": s(now.isoformat()),
             },
         )
 
     def unflag(self, user_id: str, channel: str) -> None:
-        self.client.delete_item(TableName=self.table, Key={"pk": _s(f"PERSON#{user_id}"), "sk": _s(f"FLAG#{channel}")})
+        self.client.delete_item(TableName=self.table, Key=kit.key(f"PERSON#{user_id}", f"FLAG#{channel}"))
 
     def flags(self, user_id: str) -> frozenset[str]:
         page = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :f)",
-            ExpressionAttributeValues={":pk": _s(f"PERSON#{user_id}"), ":f": _s("FLAG#")},
+            ExpressionAttributeValues={":pk": s(f"PERSON#{user_id}"), ":f": s("FLAG#")},
         )
         return frozenset(i["sk"]["S"].removeprefix("FLAG#") for i in page.get("Items", []))
 
@@ -344,28 +312,26 @@ class DynamoRateLimiter:
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        self.client = _client(client)
+        self.client = client if client is not None else kit.client()
 
     def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
         second = int(wall)
         for scope, limit in scopes:
-            try:
-                self.client.update_item(
-                    TableName=self.table,
-                    Key={"pk": _s(f"RATE#{scope}"), "sk": _s(str(second))},
-                    UpdateExpression="ADD n :one SET expires_at = :exp",
-                    ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                    ExpressionAttributeValues={":one": _n(1), ":limit": _n(limit), ":exp": _n(second + RATE_TTL_S)},
-                )
-            except Exception as exc:
-                if not _conditional_failed(exc):
-                    raise
+            counted = kit.try_write(
+                self.client.update_item,
+                TableName=self.table,
+                Key=kit.key(f"RATE#{scope}", str(second)),
+                UpdateExpression="ADD n :one SET expires_at = :exp",
+                ConditionExpression="attribute_not_exists(n) OR n < :limit",
+                ExpressionAttributeValues={":one": n(1), ":limit": n(limit), ":exp": n(second + RATE_TTL_S)},
+            )
+            if counted is None:
                 return max(0.01, second + 1 - wall)
         return 0.0
 
     def window(self, scope: str, second: int) -> int:
         item = self.client.get_item(
-            TableName=self.table, Key={"pk": _s(f"RATE#{scope}"), "sk": _s(str(second))}, ConsistentRead=True
+            TableName=self.table, Key=kit.key(f"RATE#{scope}", str(second)), ConsistentRead=True
         ).get("Item")
         return int(item["n"]["N"]) if item else 0
 
@@ -405,35 +371,30 @@ class UpdateLedger:
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        self.client = _client(client)
+        self.client = client if client is not None else kit.client()
 
     def first_time(self, update_id: int, now: datetime) -> bool:
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    "pk": _s(f"UPDATE#{update_id}"),
-                    "sk": _s("SEEN"),
-                    "at": _s(now.isoformat()),
-                    "expires_at": _n(int((now + UPDATE_TTL).timestamp())),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except Exception as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        seen = kit.try_write(
+            self.client.put_item,
+            TableName=self.table,
+            Item={
+                **kit.key(f"UPDATE#{update_id}", "SEEN"),
+                "at": s(now.isoformat()),
+                "expires_at": n(int((now + UPDATE_TTL).timestamp())),
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return seen is not None
 
     def park(self, update_id: int | str, raw: str, reason: str, now: datetime) -> None:
         self.client.put_item(
             TableName=self.table,
             Item={
-                "pk": _s(f"PARKED#{update_id}"),
-                "sk": _s(now.isoformat()),
-                "raw": _s(raw[:100_000] or "(empty)"),
-                "reason": _s(reason[:1000] or "unknown"),
-                "expires_at": _n(int((now + DELIVERY_TTL).timestamp())),
+                "pk": s(f"PARKED#{update_id}"),
+                "sk": s(now.isoformat()),
+                "raw": s(raw[:100_000] or "(empty)"),
+                "reason": s(reason[:1000] or "unknown"),
+                "expires_at": n(int((now + DELIVERY_TTL).timestamp())),
             },
         )
 
@@ -441,9 +402,9 @@ class UpdateLedger:
         page = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _s(f"PARKED#{update_id}")},
+            ExpressionAttributeValues={":pk": s(f"PARKED#{update_id}")},
         )
-        return [_plain(i) for i in page.get("Items", [])]
+        return [kit.plain(i) for i in page.get("Items", [])]
 
 
 class TelegramLinks:
@@ -452,32 +413,15 @@ class TelegramLinks:
 
     def __init__(self, users_table: str, client: Any = None) -> None:
         self.table = users_table
-        self.client = _client(client)
+        self.client = client if client is not None else kit.client()
 
     def unlink(self, user_id: str, chat_id: str, now: datetime) -> bool:
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": _s(f"USER#{user_id}"), "sk": _s("PROFILE")},
-                UpdateExpression="REMOVE telegram_chat_id SET updated_at = :now",
-                ConditionExpression="telegram_chat_id = :chat",
-                ExpressionAttributeValues={":chat": _s(chat_id), ":now": _s(now.isoformat())},
-            )
-        except Exception as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
-
-
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in item.items():
-        if "S" in value:
-            out[key] = value["S"]
-        elif "N" in value:
-            number = float(value["N"])
-            out[key] = int(number) if number.is_integer() else number
-        elif "BOOL" in value:
-            out[key] = value["BOOL"]
-    return out
+        unlinked = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=kit.key(f"USER#{user_id}", "PROFILE"),
+            UpdateExpression="REMOVE telegram_chat_id SET updated_at = :now",
+            ConditionExpression="telegram_chat_id = :chat",
+            ExpressionAttributeValues={":chat": s(chat_id), ":now": s(now.isoformat())},
+        )
+        return unlinked is not None

@@ -22,11 +22,12 @@ stale index read can at worst offer a reminder whose claim then fails.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb.kit import n, s
 from oncall.domain import reminders as rules
 from oncall.domain.events import DomainEvent
 from oncall.domain.reminders import ReminderStatus
@@ -34,25 +35,11 @@ from oncall.domain.shifts import from_sort_key, iso, sort_key
 from oncall.services.reminders import Reminder
 
 BY_DUE = "by-due"
-CURSOR_KEY = {"pk": {"S": "CURSOR"}, "sk": {"S": "TICK"}}
+CURSOR_KEY = kit.key("CURSOR", "TICK")
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code == "ConditionalCheckFailedException"
-
-
-def _key(shift_id: str, offset: int) -> dict[str, Any]:
-    return {"pk": _s(f"SHIFT#{shift_id}"), "sk": _s(f"R#{offset:05d}")}
+def _key(shift_id: str, offset: int) -> kit.Item:
+    return kit.key(f"SHIFT#{shift_id}", f"R#{offset:05d}")
 
 
 def _due_sort(r: Reminder) -> str:
@@ -62,22 +49,22 @@ def _due_sort(r: Reminder) -> str:
 def _item(r: Reminder) -> dict[str, Any]:
     item: dict[str, Any] = {
         **_key(r.shift_id, r.offset_minutes),
-        "shift_id": _s(r.shift_id),
-        "schedule_id": _s(r.schedule_id),
-        "user_id": _s(r.user_id),
-        "offset_minutes": _n(r.offset_minutes),
-        "due_at": _s(sort_key(r.due_at)),
-        "shift_start": _s(sort_key(r.shift_start)),
-        "shift_end": _s(sort_key(r.shift_end)),
-        "shift_version": _n(r.shift_version),
-        "status": _s(r.status.value),
+        "shift_id": s(r.shift_id),
+        "schedule_id": s(r.schedule_id),
+        "user_id": s(r.user_id),
+        "offset_minutes": n(r.offset_minutes),
+        "due_at": s(sort_key(r.due_at)),
+        "shift_start": s(sort_key(r.shift_start)),
+        "shift_end": s(sort_key(r.shift_end)),
+        "shift_version": n(r.shift_version),
+        "status": s(r.status.value),
         "late": {"BOOL": r.late},
     }
     if r.sent_at is not None:
-        item["sent_at"] = _s(sort_key(r.sent_at))
+        item["sent_at"] = s(sort_key(r.sent_at))
     if r.status is ReminderStatus.PENDING:
-        item["due_bucket"] = _s(rules.bucket(r.due_at))
-        item["due_sort"] = _s(_due_sort(r))
+        item["due_bucket"] = s(rules.bucket(r.due_at))
+        item["due_sort"] = s(_due_sort(r))
     return item
 
 
@@ -96,12 +83,6 @@ def _reminder(item: dict[str, Any]) -> Reminder:
         sent_at=from_sort_key(item["sent_at"]["S"]) if "sent_at" in item else None,
         lease_until=datetime.fromtimestamp(int(item["lease_until"]["N"]), UTC) if "lease_until" in item else None,
     )
-
-
-def _cancelled(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code == "TransactionCanceledException"
 
 
 def sent_event(reminder: Reminder, now: datetime, late: bool, ref: str) -> DomainEvent:
@@ -136,12 +117,8 @@ class DynamoReminderStore:
     def __init__(
         self, table: str, client: Any = None, outbox: Callable[[DomainEvent], dict[str, Any]] | None = None
     ) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
         self.table = table
-        self.client = client
+        self.client = client if client is not None else kit.client()
         self.outbox = outbox
         self.reads = 0
         self.calls = 0
@@ -150,26 +127,22 @@ class DynamoReminderStore:
 
     def accept_version(self, shift_id: str, version: int, now: datetime) -> bool:
         self.calls += 1
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": _s(f"SHIFT#{shift_id}"), "sk": _s("META")},
-                UpdateExpression="SET version = :v, applied_at = :now",
-                ConditionExpression="attribute_not_exists(version) OR version < :v",
-                ExpressionAttributeValues={":v": _n(version), ":now": _s(now.isoformat())},
-            )
-        except Exception as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        accepted = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=kit.key(f"SHIFT#{shift_id}", "META"),
+            UpdateExpression="SET version = :v, applied_at = :now",
+            ConditionExpression="attribute_not_exists(version) OR version < :v",
+            ExpressionAttributeValues={":v": n(version), ":now": s(now.isoformat())},
+        )
+        return accepted is not None
 
     def of_shift(self, shift_id: str) -> list[Reminder]:
         self.calls += 1
         page = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
-            ExpressionAttributeValues={":pk": _s(f"SHIFT#{shift_id}"), ":r": _s("R#")},
+            ExpressionAttributeValues={":pk": s(f"SHIFT#{shift_id}"), ":r": s("R#")},
             ConsistentRead=True,
         )
         self.reads += int(page.get("ScannedCount", 0))
@@ -177,40 +150,34 @@ class DynamoReminderStore:
 
     def write(self, reminder: Reminder) -> bool:
         self.calls += 1
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=_item(reminder),
-                ConditionExpression="attribute_not_exists(pk) OR shift_version <= :v",
-                ExpressionAttributeValues={":v": _n(reminder.shift_version)},
-            )
-        except Exception as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        written = kit.try_write(
+            self.client.put_item,
+            TableName=self.table,
+            Item=_item(reminder),
+            ConditionExpression="attribute_not_exists(pk) OR shift_version <= :v",
+            ExpressionAttributeValues={":v": n(reminder.shift_version)},
+        )
+        return written is not None
 
     def touch_cursor(self, low: str | None) -> None:
         self.calls += 1
         if low is not None:
-            try:
-                self.client.update_item(
-                    TableName=self.table,
-                    Key=CURSOR_KEY,
-                    UpdateExpression="SET low = :b ADD rev :one",
-                    ConditionExpression="attribute_not_exists(low) OR low > :b",
-                    ExpressionAttributeValues={":b": _s(low), ":one": _n(1)},
-                )
+            lowered = kit.try_write(
+                self.client.update_item,
+                TableName=self.table,
+                Key=CURSOR_KEY,
+                UpdateExpression="SET low = :b ADD rev :one",
+                ConditionExpression="attribute_not_exists(low) OR low > :b",
+                ExpressionAttributeValues={":b": s(low), ":one": n(1)},
+            )
+            if lowered is not None:
                 return
-            except Exception as exc:
-                if not _conditional_failed(exc):
-                    raise
         self.calls += 1
         self.client.update_item(
             TableName=self.table,
             Key=CURSOR_KEY,
             UpdateExpression="ADD rev :one",
-            ExpressionAttributeValues={":one": _n(1)},
+            ExpressionAttributeValues={":one": n(1)},
         )
 
     # -- ticking ---------------------------------------------------------------------------------------------------
@@ -225,19 +192,15 @@ class DynamoReminderStore:
 
     def move_cursor(self, low: str, read_revision: int) -> bool:
         self.calls += 1
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=CURSOR_KEY,
-                UpdateExpression="SET low = :low",
-                ConditionExpression="attribute_not_exists(rev) OR rev = :rev" if read_revision == 0 else "rev = :rev",
-                ExpressionAttributeValues={":low": _s(low), ":rev": _n(read_revision)},
-            )
-        except Exception as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        moved = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=CURSOR_KEY,
+            UpdateExpression="SET low = :low",
+            ConditionExpression="attribute_not_exists(rev) OR rev = :rev" if read_revision == 0 else "rev = :rev",
+            ExpressionAttributeValues={":low": s(low), ":rev": n(read_revision)},
+        )
+        return moved is not None
 
     def due(self, bucket: str, now: datetime) -> list[Reminder]:
         out: list[Reminder] = []
@@ -245,7 +208,7 @@ class DynamoReminderStore:
             "TableName": self.table,
             "IndexName": BY_DUE,
             "KeyConditionExpression": "due_bucket = :b AND due_sort <= :now",
-            "ExpressionAttributeValues": {":b": _s(bucket), ":now": _s(sort_key(now) + "~")},
+            "ExpressionAttributeValues": {":b": s(bucket), ":now": s(sort_key(now) + "~")},
         }
         while True:
             self.calls += 1
@@ -258,29 +221,25 @@ class DynamoReminderStore:
 
     def claim(self, reminder: Reminder, now: datetime, lease: timedelta) -> bool:
         self.calls += 1
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=_key(reminder.shift_id, reminder.offset_minutes),
-                UpdateExpression="SET lease_until = :until",
-                ConditionExpression=(
-                    "#s = :pending AND shift_version = :v AND due_at = :due "
-                    "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
-                ),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":pending": _s(ReminderStatus.PENDING.value),
-                    ":v": _n(reminder.shift_version),
-                    ":due": _s(sort_key(reminder.due_at)),
-                    ":now": _n(int(now.timestamp())),
-                    ":until": _n(int((now + lease).timestamp())),
-                },
-            )
-        except Exception as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        claimed = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=_key(reminder.shift_id, reminder.offset_minutes),
+            UpdateExpression="SET lease_until = :until",
+            ConditionExpression=(
+                "#s = :pending AND shift_version = :v AND due_at = :due "
+                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":pending": s(ReminderStatus.PENDING.value),
+                ":v": n(reminder.shift_version),
+                ":due": s(sort_key(reminder.due_at)),
+                ":now": n(int(now.timestamp())),
+                ":until": n(int((now + lease).timestamp())),
+            },
+        )
+        return claimed is not None
 
     def finish(self, reminder: Reminder, status: ReminderStatus, now: datetime, late: bool, note: str) -> bool:
         """Leave the pending state. A sent reminder is announced as ``reminder.sent`` on the bus, written in the same
@@ -297,44 +256,39 @@ class DynamoReminderStore:
             "ConditionExpression": "#s = :pending AND shift_version = :v AND due_at = :due",
             "ExpressionAttributeNames": {"#s": "status"},
             "ExpressionAttributeValues": {
-                ":status": _s(status.value),
+                ":status": s(status.value),
                 ":late": {"BOOL": late},
-                ":now": _s(sort_key(now)),
-                ":note": _s(note[:300] or "-"),
-                ":pending": _s(ReminderStatus.PENDING.value),
-                ":v": _n(reminder.shift_version),
-                ":due": _s(sort_key(reminder.due_at)),
+                ":now": s(sort_key(now)),
+                ":note": s(note[:300] or "-"),
+                ":pending": s(ReminderStatus.PENDING.value),
+                ":v": n(reminder.shift_version),
+                ":due": s(sort_key(reminder.due_at)),
             },
         }
-        try:
-            if status is ReminderStatus.SENT and self.outbox is not None:
-                event = sent_event(reminder, now, late, note)
-                self.client.transact_write_items(TransactItems=[{"Update": update}, self.outbox(event)])
-            else:
-                self.client.update_item(**update)
-        except Exception as exc:
-            if _conditional_failed(exc) or _cancelled(exc):
+        if status is ReminderStatus.SENT and self.outbox is not None:
+            event = sent_event(reminder, now, late, note)
+            try:
+                kit.transact(self.client, [{"Update": update}, self.outbox(event)])
+            except kit.Cancelled:
                 return False
-            raise
-        return True
+            return True
+        return kit.try_write(self.client.update_item, **update) is not None
 
     def release(self, reminder: Reminder) -> None:
         self.calls += 1
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=_key(reminder.shift_id, reminder.offset_minutes),
-                UpdateExpression="REMOVE lease_until",
-                ConditionExpression="#s = :pending AND shift_version = :v",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":pending": _s(ReminderStatus.PENDING.value),
-                    ":v": _n(reminder.shift_version),
-                },
-            )
-        except Exception as exc:
-            if not _conditional_failed(exc):
-                raise
+        # a reminder that moved on meanwhile holds no lease of ours: nothing to release
+        kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=_key(reminder.shift_id, reminder.offset_minutes),
+            UpdateExpression="REMOVE lease_until",
+            ConditionExpression="#s = :pending AND shift_version = :v",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":pending": s(ReminderStatus.PENDING.value),
+                ":v": n(reminder.shift_version),
+            },
+        )
 
     def all(self) -> list[Reminder]:
         """Every reminder (tests and tools only: a full scan)."""

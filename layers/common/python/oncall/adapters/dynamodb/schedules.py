@@ -34,11 +34,12 @@ consistency the bench measures, and one transaction mixes five item shapes acros
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.events import DomainEvent
 from oncall.domain.rotations import Rotation
 from oncall.domain.schedules import Schedule
@@ -51,7 +52,6 @@ ROTATION_KIND = "ROTATION"
 #: sorts after every character a shift id may contain, closing "starts at or before T" ranges
 _HIGH = "~"
 
-Attr = dict[str, Any]
 #: builds the outbox ``Put`` (a TransactItem) for one event; the outbox adapter provides it
 OutboxItem = Callable[[DomainEvent], dict[str, Any]]
 
@@ -68,25 +68,17 @@ def at_sk(start: datetime, shift_id: str) -> str:
     return f"AT#{sort_key(start)}#{shift_id}"
 
 
-def _s(value: str) -> Attr:
-    return {"S": value}
-
-
-def _n(value: int) -> Attr:
-    return {"N": str(value)}
-
-
 def _shift_attrs(shift: Shift) -> dict[str, Attr]:
     attrs = {
-        "id": _s(shift.id),
-        "schedule_id": _s(shift.schedule_id),
-        "user_id": _s(shift.user_id),
-        "start": _s(sort_key(shift.start)),
-        "end": _s(sort_key(shift.end)),
-        "version": _n(shift.version),
+        "id": s(shift.id),
+        "schedule_id": s(shift.schedule_id),
+        "user_id": s(shift.user_id),
+        "start": s(sort_key(shift.start)),
+        "end": s(sort_key(shift.end)),
+        "version": n(shift.version),
     }
     if shift.rotation_id:
-        attrs["rotation_id"] = _s(shift.rotation_id)
+        attrs["rotation_id"] = s(shift.rotation_id)
     return attrs
 
 
@@ -128,48 +120,35 @@ def _rotation(item: Mapping[str, Attr]) -> Rotation:
     )
 
 
-def _cancel_codes(exc: Exception) -> list[str]:
-    response = getattr(exc, "response", {}) or {}
-    return [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
-
-
-def _error_code(exc: Exception) -> str:
-    return str((getattr(exc, "response", {}) or {}).get("Error", {}).get("Code", ""))
-
-
 class DynamoScheduleStore:
     """Implements ``oncall.services.schedule_ports.ScheduleStore`` over one table (plus the outbox table)."""
 
     def __init__(self, table: str, client: Any = None, *, outbox: OutboxItem | None = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
         self.table = table
-        self.client = client
+        self.client = client if client is not None else kit.client()
         self.outbox = outbox
 
     # -- schedules -----------------------------------------------------------------------------------------------
 
     def create_schedule(self, schedule: Schedule, now: datetime) -> None:
         item = {
-            "pk": _s(sched_pk(schedule.id)),
-            "sk": _s("META"),
-            "id": _s(schedule.id),
-            "name": _s(schedule.name),
-            "timezone": _s(schedule.timezone),
-            "version": _n(0),
-            "kind": _s(SCHEDULE_KIND),
-            "kind_sort": _s(f"{schedule.name.lower()}#{schedule.id}"),
-            "created_at": _s(sort_key(now)),
+            "pk": s(sched_pk(schedule.id)),
+            "sk": s("META"),
+            "id": s(schedule.id),
+            "name": s(schedule.name),
+            "timezone": s(schedule.timezone),
+            "version": n(0),
+            "kind": s(SCHEDULE_KIND),
+            "kind_sort": s(f"{schedule.name.lower()}#{schedule.id}"),
+            "created_at": s(sort_key(now)),
         }
         if schedule.team:
-            item["team"] = _s(schedule.team)
+            item["team"] = s(schedule.team)
         self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get_schedule(self, schedule_id: str) -> Schedule | None:
         got = self.client.get_item(
-            TableName=self.table, Key={"pk": _s(sched_pk(schedule_id)), "sk": _s("META")}, ConsistentRead=True
+            TableName=self.table, Key=kit.key(sched_pk(schedule_id), "META"), ConsistentRead=True
         )
         return _schedule(got["Item"]) if "Item" in got else None
 
@@ -178,7 +157,7 @@ class DynamoScheduleStore:
             "TableName": self.table,
             "IndexName": BY_KIND,
             "KeyConditionExpression": "kind = :k",
-            "ExpressionAttributeValues": {":k": _s(SCHEDULE_KIND)},
+            "ExpressionAttributeValues": {":k": s(SCHEDULE_KIND)},
             "Limit": limit,
         }
         if cursor:
@@ -189,17 +168,17 @@ class DynamoScheduleStore:
     def update_schedule(self, schedule: Schedule) -> None:
         sets = ["#n = :n", "#tz = :tz", "kind_sort = :ks"]
         values: dict[str, Attr] = {
-            ":n": _s(schedule.name),
-            ":tz": _s(schedule.timezone),
-            ":ks": _s(f"{schedule.name.lower()}#{schedule.id}"),
+            ":n": s(schedule.name),
+            ":tz": s(schedule.timezone),
+            ":ks": s(f"{schedule.name.lower()}#{schedule.id}"),
         }
         expr = "SET " + ", ".join(sets)
         if schedule.team is not None:
             expr += ", team = :team"
-            values[":team"] = _s(schedule.team)
+            values[":team"] = s(schedule.team)
         self.client.update_item(
             TableName=self.table,
-            Key={"pk": _s(sched_pk(schedule.id)), "sk": _s("META")},
+            Key=kit.key(sched_pk(schedule.id), "META"),
             UpdateExpression=expr,
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#n": "name", "#tz": "timezone"},
@@ -211,47 +190,37 @@ class DynamoScheduleStore:
         then the schedule itself on ``version = :read``, so a shift written in the meantime makes this fail and the
         caller go round again."""
         pk = sched_pk(schedule.id)
-        leftovers: list[dict[str, Attr]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(pk)},
-            "ProjectionExpression": "pk, sk",
-            "ConsistentRead": True,
-        }
-        while True:
-            got = self.client.query(**kwargs)
-            leftovers += [{"pk": i["pk"], "sk": i["sk"]} for i in got["Items"] if i["sk"]["S"] != "META"]
-            if "LastEvaluatedKey" not in got:
-                break
-            kwargs["ExclusiveStartKey"] = got["LastEvaluatedKey"]
+        leftovers = [
+            {"pk": i["pk"], "sk": i["sk"]}
+            for i in kit.query_all(
+                self.client,
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": s(pk)},
+                ProjectionExpression="pk, sk",
+                ConsistentRead=True,
+            )
+            if i["sk"]["S"] != "META"
+        ]
         if any(k["sk"]["S"].startswith("AT#") for k in leftovers):
             raise VersionConflict("shifts were added while the schedule was being deleted")
-        for start in range(0, len(leftovers), 25):
-            request = {self.table: [{"DeleteRequest": {"Key": k}} for k in leftovers[start : start + 25]]}
-            while request:
-                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-        try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key={"pk": _s(pk), "sk": _s("META")},
-                ConditionExpression="version = :v",
-                ExpressionAttributeValues={":v": _n(schedule.version)},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            raise VersionConflict("the schedule changed while being deleted") from None
+        kit.batch_write(self.client, self.table, [{"DeleteRequest": {"Key": k}} for k in leftovers])
+        deleted = kit.try_write(
+            self.client.delete_item,
+            TableName=self.table,
+            Key=kit.key(pk, "META"),
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues={":v": n(schedule.version)},
+        )
+        if deleted is None:
+            raise VersionConflict("the schedule changed while being deleted")
 
     # -- guards and neighbours (the overlap check) ------------------------------------------------------------------
 
     def guards(self, schedule_id: str, user_ids: Sequence[str]) -> tuple[Schedule | None, dict[str, int]]:
-        keys = [{"pk": _s(sched_pk(schedule_id)), "sk": _s("META")}]
-        keys += [{"pk": _s(user_pk(u)), "sk": _s("GUARD")} for u in dict.fromkeys(user_ids)]
-        found: list[Mapping[str, Attr]] = []
-        request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
-        while request:
-            got = self.client.batch_get_item(RequestItems=request)
-            found += got["Responses"].get(self.table, [])
-            request = got.get("UnprocessedKeys") or {}
+        keys = [kit.key(sched_pk(schedule_id), "META")]
+        keys += [kit.key(user_pk(u), "GUARD") for u in dict.fromkeys(user_ids)]
+        found = kit.batch_get(self.client, self.table, keys)
         schedule = None
         versions = dict.fromkeys(user_ids, 0)
         for item in found:
@@ -266,10 +235,10 @@ class DynamoScheduleStore:
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {
-                ":pk": _s(pk),
-                ":lo": _s(f"AT#{sort_key(window.start)}"),
+                ":pk": s(pk),
+                ":lo": s(f"AT#{sort_key(window.start)}"),
                 # a shift starting exactly at ``end`` has a longer key and so falls outside: half-open
-                ":hi": _s(f"AT#{sort_key(window.end)}"),
+                ":hi": s(f"AT#{sort_key(window.end)}"),
             },
             "ConsistentRead": True,
             "Limit": limit,
@@ -282,7 +251,7 @@ class DynamoScheduleStore:
         got = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={":pk": _s(pk), ":lo": _s("AT#"), ":hi": _s(upper)},
+            ExpressionAttributeValues={":pk": s(pk), ":lo": s("AT#"), ":hi": s(upper)},
             ConsistentRead=True,
             ScanIndexForward=False,
             Limit=1,
@@ -345,7 +314,7 @@ class DynamoScheduleStore:
     def get_shift(self, schedule_id: str, shift_id: str) -> Shift | None:
         got = self.client.get_item(
             TableName=self.table,
-            Key={"pk": _s(sched_pk(schedule_id)), "sk": _s(f"SHIFT#{shift_id}")},
+            Key=kit.key(sched_pk(schedule_id), f"SHIFT#{shift_id}"),
             ConsistentRead=True,
         )
         item = got.get("Item")
@@ -353,17 +322,8 @@ class DynamoScheduleStore:
 
     def known_ids(self, schedule_id: str, shift_ids: Sequence[str]) -> set[str]:
         """Which of ``shift_ids`` exist or existed (tombstones count): one consistent ``BatchGetItem``."""
-        keys = [{"pk": _s(sched_pk(schedule_id)), "sk": _s(f"SHIFT#{i}")} for i in dict.fromkeys(shift_ids)]
-        found: set[str] = set()
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                self.table: {"Keys": keys[start : start + 100], "ConsistentRead": True, "ProjectionExpression": "id"}
-            }
-            while request:
-                got = self.client.batch_get_item(RequestItems=request)
-                found |= {i["id"]["S"] for i in got["Responses"].get(self.table, [])}
-                request = got.get("UnprocessedKeys") or {}
-        return found
+        keys = [kit.key(sched_pk(schedule_id), f"SHIFT#{i}") for i in dict.fromkeys(shift_ids)]
+        return {i["id"]["S"] for i in kit.batch_get(self.client, self.table, keys, projection="id")}
 
     # -- the one write path ------------------------------------------------------------------------------------------
 
@@ -373,12 +333,12 @@ class DynamoScheduleStore:
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": {"pk": _s(sched_pk(change.schedule_id)), "sk": _s("META")},
+                    "Key": kit.key(sched_pk(change.schedule_id), "META"),
                     "UpdateExpression": "SET version = :new",
                     "ConditionExpression": "version = :read",
                     "ExpressionAttributeValues": {
-                        ":new": _n(change.schedule_version + 1),
-                        ":read": _n(change.schedule_version),
+                        ":new": n(change.schedule_version + 1),
+                        ":read": n(change.schedule_version),
                     },
                 }
             }
@@ -386,15 +346,15 @@ class DynamoScheduleStore:
         for user_id, read in change.user_versions.items():
             update: dict[str, Any] = {
                 "TableName": self.table,
-                "Key": {"pk": _s(user_pk(user_id)), "sk": _s("GUARD")},
+                "Key": kit.key(user_pk(user_id), "GUARD"),
                 "UpdateExpression": "SET version = :new",
-                "ExpressionAttributeValues": {":new": _n(read + 1)},
+                "ExpressionAttributeValues": {":new": n(read + 1)},
             }
             if read == 0:
                 update["ConditionExpression"] = "attribute_not_exists(version)"
             else:
                 update["ConditionExpression"] = "version = :read"
-                update["ExpressionAttributeValues"][":read"] = _n(read)
+                update["ExpressionAttributeValues"][":read"] = n(read)
             items.append({"Update": update})
 
         writes: dict[tuple[str, str], dict[str, Any]] = {}
@@ -403,15 +363,15 @@ class DynamoScheduleStore:
                 if sk.startswith("SHIFT#") and old.rotation_id and not change.purge:
                     # a removed rotation slot leaves a tombstone under its deterministic id, so the hourly job
                     # does not bring back a slot someone deleted or overrode
-                    tomb = {"pk": _s(pk), "sk": _s(sk), "id": _s(old.id), "state": _s("deleted")}
+                    tomb = {"pk": s(pk), "sk": s(sk), "id": s(old.id), "state": s("deleted")}
                     writes[(pk, sk)] = {"Put": {"TableName": self.table, "Item": tomb}}
                     continue
-                writes[(pk, sk)] = {"Delete": {"TableName": self.table, "Key": {"pk": _s(pk), "sk": _s(sk)}}}
+                writes[(pk, sk)] = {"Delete": {"TableName": self.table, "Key": kit.key(pk, sk)}}
         replaced = {old.id for old in change.deletes}
         for new in change.puts:
             attrs = _shift_attrs(new)
             for pk, sk in self._views(new):
-                put: dict[str, Any] = {"TableName": self.table, "Item": {"pk": _s(pk), "sk": _s(sk), **attrs}}
+                put: dict[str, Any] = {"TableName": self.table, "Item": {"pk": s(pk), "sk": s(sk), **attrs}}
                 if sk.startswith("SHIFT#") and new.id not in replaced:
                     put["ConditionExpression"] = "attribute_not_exists(pk)"
                 # a Put on a key the change also deletes replaces it (one operation per item per transaction)
@@ -444,52 +404,52 @@ class DynamoScheduleStore:
     def apply(self, change: Change) -> None:
         items = self.transact_items(change)
         try:
-            self.client.transact_write_items(TransactItems=items)
-        except Exception as exc:
-            code = _error_code(exc)
-            if code == "TransactionConflictException":
-                raise VersionConflict(code) from None
-            if code != "TransactionCanceledException":
-                raise
-            reasons = _cancel_codes(exc)
+            kit.transact(self.client, items)
+        except kit.Cancelled as exc:
+            # the guards come first in ``transact_items``: a lost guard is a concurrent change, a lost shift put a
+            # slot someone else materialised
             guards = len(change.user_versions) + 1
-            if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons[:guards]):
-                raise VersionConflict(",".join(reasons)) from None
-            if "ConditionalCheckFailed" in reasons[guards:]:
-                raise ShiftExists(",".join(reasons)) from None
-            if "TransactionConflict" in reasons or not reasons:
-                raise VersionConflict(",".join(reasons)) from None
+            if exc.any_of((kit.CONDITION_FAILED, kit.TRANSACTION_CONFLICT), stop=guards):
+                raise VersionConflict(str(exc)) from None
+            if exc.condition_failed(start=guards):
+                raise ShiftExists(str(exc)) from None
+            if kit.TRANSACTION_CONFLICT in exc.reasons or not exc.reasons:
+                raise VersionConflict(str(exc)) from None
+            raise
+        except Exception as exc:
+            if kit.error_code(exc) == "TransactionConflictException":
+                raise VersionConflict("TransactionConflictException") from None
             raise
 
     # -- rotations -----------------------------------------------------------------------------------------------
 
     def put_rotation(self, rotation: Rotation) -> None:
         item: dict[str, Attr] = {
-            "pk": _s(sched_pk(rotation.schedule_id)),
-            "sk": _s(f"ROT#{rotation.id}"),
-            "id": _s(rotation.id),
-            "schedule_id": _s(rotation.schedule_id),
-            "name": _s(rotation.name),
-            "participants": {"L": [_s(p) for p in rotation.participants]},
-            "start": _s(sort_key(rotation.start)),
-            "timezone": _s(rotation.timezone),
-            "period": _s(rotation.period),
-            "revision": _n(rotation.revision),
-            "kind": _s(ROTATION_KIND),
-            "kind_sort": _s(f"{rotation.schedule_id}#{rotation.id}"),
+            "pk": s(sched_pk(rotation.schedule_id)),
+            "sk": s(f"ROT#{rotation.id}"),
+            "id": s(rotation.id),
+            "schedule_id": s(rotation.schedule_id),
+            "name": s(rotation.name),
+            "participants": {"L": [s(p) for p in rotation.participants]},
+            "start": s(sort_key(rotation.start)),
+            "timezone": s(rotation.timezone),
+            "period": s(rotation.period),
+            "revision": n(rotation.revision),
+            "kind": s(ROTATION_KIND),
+            "kind_sort": s(f"{rotation.schedule_id}#{rotation.id}"),
         }
         if rotation.end is not None:
-            item["end"] = _s(sort_key(rotation.end))
+            item["end"] = s(sort_key(rotation.end))
         if rotation.hours is not None:
-            item["hours"] = _n(rotation.hours)
+            item["hours"] = n(rotation.hours)
         if rotation.effective_from is not None:
-            item["effective_from"] = _s(sort_key(rotation.effective_from))
+            item["effective_from"] = s(sort_key(rotation.effective_from))
         self.client.put_item(TableName=self.table, Item=item)
 
     def get_rotation(self, schedule_id: str, rotation_id: str) -> Rotation | None:
         got = self.client.get_item(
             TableName=self.table,
-            Key={"pk": _s(sched_pk(schedule_id)), "sk": _s(f"ROT#{rotation_id}")},
+            Key=kit.key(sched_pk(schedule_id), f"ROT#{rotation_id}"),
             ConsistentRead=True,
         )
         return _rotation(got["Item"]) if "Item" in got else None
@@ -498,36 +458,31 @@ class DynamoScheduleStore:
         got = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :rot)",
-            ExpressionAttributeValues={":pk": _s(sched_pk(schedule_id)), ":rot": _s("ROT#")},
+            ExpressionAttributeValues={":pk": s(sched_pk(schedule_id)), ":rot": s("ROT#")},
             ConsistentRead=True,
         )
         return [_rotation(i) for i in got["Items"]]
 
     def delete_rotation(self, schedule_id: str, rotation_id: str) -> None:
-        self.client.delete_item(
-            TableName=self.table, Key={"pk": _s(sched_pk(schedule_id)), "sk": _s(f"ROT#{rotation_id}")}
-        )
+        self.client.delete_item(TableName=self.table, Key=kit.key(sched_pk(schedule_id), f"ROT#{rotation_id}"))
 
     def all_rotations(self) -> list[Rotation]:
-        out: list[Rotation] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": BY_KIND,
-            "KeyConditionExpression": "kind = :k",
-            "ExpressionAttributeValues": {":k": _s(ROTATION_KIND)},
-        }
-        while True:
-            got = self.client.query(**kwargs)
-            out += [_rotation(i) for i in got["Items"]]
-            if "LastEvaluatedKey" not in got:
-                return out
-            kwargs["ExclusiveStartKey"] = got["LastEvaluatedKey"]
+        return [
+            _rotation(i)
+            for i in kit.query_all(
+                self.client,
+                TableName=self.table,
+                IndexName=BY_KIND,
+                KeyConditionExpression="kind = :k",
+                ExpressionAttributeValues={":k": s(ROTATION_KIND)},
+            )
+        ]
 
     # -- calendar feed tokens --------------------------------------------------------------------------------------
 
     @staticmethod
     def _feed_key(owner: str) -> dict[str, Attr]:
-        return {"pk": _s(owner), "sk": _s("FEED")}
+        return kit.key(owner, "FEED")
 
     def feed_token_hash(self, owner: str) -> str | None:
         """``owner`` is ``SCHED#<id>`` or ``USER#<id>``."""
@@ -535,7 +490,7 @@ class DynamoScheduleStore:
         return str(got["Item"]["token_sha256"]["S"]) if "Item" in got else None
 
     def set_feed_token_hash(self, owner: str, token_hash: str) -> None:
-        self.client.put_item(TableName=self.table, Item={**self._feed_key(owner), "token_sha256": _s(token_hash)})
+        self.client.put_item(TableName=self.table, Item={**self._feed_key(owner), "token_sha256": s(token_hash)})
 
 
 class _Users(Protocol):

@@ -1,0 +1,229 @@
+"""The one way every store in this package talks to DynamoDB: the client, attribute codecs, conditional writes,
+transactions and their cancellation reasons, batch writes that finish, and whole-result queries.
+
+Every store uses the low-level client (boto3) and spells its item shapes out itself; none uses pynamodb models.
+Measured before choosing (``bench/cold_start.py`` and the call-counting benches; numbers in the commit that made
+this module the only style):
+
+- Cold start. Handlers import no DynamoDB code (wiring builds stores on first use), so ``bench/cold_start.py`` is
+  the same either way; what a cold function pays is at its first request. pynamodb's models keep their own
+  botocore connection, so a function that read users through pynamodb and incidents through boto3 built two
+  clients; with one client for all stores it builds one and imports no pynamodb.
+- Calls. Equal operation for operation (pynamodb makes the same single requests), so ``bench/alerts.py``,
+  ``bench/auth.py`` and ``bench/webhooks.py`` count the same or fewer calls: a conditional update that must return
+  the new state asks for it (``ReturnValues``) instead of reading again.
+- Transactions. A low-level ``TransactWriteItems`` keeps the order we wrote, so a cancellation reason names our
+  item by position (pynamodb reorders items by kind); alert ingestion's dedup claim travels in the incident store's
+  transaction across two tables.
+- Configuration. Tables come from constructor arguments. pynamodb keeps table, region and host on model classes,
+  which had to be rebound at run time.
+
+Item shapes are unchanged by the move: attributes pynamodb left out when empty are still left out, numbers are still
+``N``, lists and maps keep their types, so stored data reads as before.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+#: one attribute value in DynamoDB's JSON (``{"S": "x"}``, ``{"N": "1"}``, ...)
+Attr = dict[str, Any]
+#: an item or key: attribute name → value
+Item = dict[str, Attr]
+
+#: BatchWriteItem takes at most 25 requests, BatchGetItem 100 keys
+BATCH_WRITE_MAX = 25
+BATCH_GET_MAX = 100
+#: rounds of re-sending what a batch left unprocessed (throttling) before giving up loudly
+BATCH_ROUNDS = 8
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_CONFLICT = "TransactionConflict"
+
+
+class NoRegion(RuntimeError):
+    """No AWS region is configured where DynamoDB clients are built."""
+
+
+def client(endpoint_url: str | None = None) -> Any:
+    """A DynamoDB client. Region: ``AWS_REGION`` (Lambda always sets it), else boto3's own resolution
+    (``AWS_DEFAULT_REGION``, the profile's config); with none configured this fails here, naming the variable, rather
+    than sending requests to a region nobody chose. Endpoint: ``endpoint_url``, else boto3's own
+    (``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL``: the local emulator)."""
+    import boto3
+    from botocore.exceptions import NoRegionError
+
+    try:
+        return boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION") or None, endpoint_url=endpoint_url)
+    except NoRegionError:
+        raise NoRegion("no AWS region configured for DynamoDB: set AWS_REGION (Lambda sets it)") from None
+
+
+# -- codecs ------------------------------------------------------------------------------------------------------------
+
+
+def s(value: str) -> Attr:
+    return {"S": value}
+
+
+def n(value: int) -> Attr:
+    return {"N": str(int(value))}
+
+
+def boolean(value: bool) -> Attr:
+    return {"BOOL": value}
+
+
+def string_set(values: Iterable[str]) -> Attr:
+    return {"SS": list(values)}
+
+
+def strings(values: Iterable[str]) -> Attr:
+    """A list of strings (``L`` of ``S``)."""
+    return {"L": [s(v) for v in values]}
+
+
+def numbers(values: Iterable[int]) -> Attr:
+    """A list of numbers (``L`` of ``N``)."""
+    return {"L": [n(v) for v in values]}
+
+
+def key(pk: str, sk: str) -> Item:
+    """The primary key every table here has: string ``pk`` and ``sk``."""
+    return {"pk": s(pk), "sk": s(sk)}
+
+
+def text(item: Mapping[str, Attr], name: str) -> str | None:
+    value = item.get(name)
+    return str(value["S"]) if value is not None and "S" in value else None
+
+
+def number(item: Mapping[str, Attr], name: str, default: int | None = None) -> int | None:
+    value = item.get(name)
+    return int(value["N"]) if value is not None and "N" in value else default
+
+
+def plain(item: Mapping[str, Attr]) -> dict[str, Any]:
+    """Scalars of an item as Python values (strings, whole numbers as ``int``, booleans); other types are left out.
+    For records read whole by tools and tests, not for domain values."""
+    out: dict[str, Any] = {}
+    for name, value in item.items():
+        if "S" in value:
+            out[name] = value["S"]
+        elif "N" in value:
+            figure = float(value["N"])
+            out[name] = int(figure) if figure.is_integer() else figure
+        elif "BOOL" in value:
+            out[name] = value["BOOL"]
+    return out
+
+
+# -- failures ----------------------------------------------------------------------------------------------------------
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a client error (``""`` for anything else)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def condition_failed(exc: BaseException) -> bool:
+    return error_code(exc) == CONDITION_FAILED + "Exception"
+
+
+def try_write(operation: Callable[..., Any], /, **request: Any) -> dict[str, Any] | None:
+    """Run one conditional write (``put_item``, ``update_item``, ``delete_item``): its response, or None when its
+    condition failed. Every other error raises."""
+    try:
+        response: dict[str, Any] = operation(**request)
+    except Exception as exc:
+        if condition_failed(exc):
+            return None
+        raise
+    return response
+
+
+class Cancelled(Exception):
+    """DynamoDB cancelled a ``TransactWriteItems``: nothing was written. ``reasons`` holds one code per item in the
+    order the items were given (``"None"`` for an item that did not cause it)."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        super().__init__(",".join(reasons) or "transaction cancelled")
+        self.reasons = tuple(reasons)
+
+    def any_of(self, codes: Iterable[str], start: int = 0, stop: int | None = None) -> bool:
+        wanted = set(codes)
+        return any(code in wanted for code in self.reasons[start:stop])
+
+    def condition_failed(self, start: int = 0, stop: int | None = None) -> bool:
+        """A condition failed on one of the items ``start`` to ``stop`` (all by default)."""
+        return self.any_of((CONDITION_FAILED,), start, stop)
+
+
+def transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
+    """Write ``items`` in one transaction; ``Cancelled`` with each item's reason when DynamoDB cancels it."""
+    try:
+        ddb.transact_write_items(TransactItems=list(items))
+    except Exception as exc:
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        response = getattr(exc, "response", None) or {}
+        reasons = [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
+        raise Cancelled(reasons) from exc
+
+
+# -- batches and whole results -----------------------------------------------------------------------------------------
+
+
+def _pause(round_: int) -> None:
+    # unprocessed items mean throttling: back off before asking again, as the SDK's own retries would
+    time.sleep(min(0.05 * 2**round_, 1.0))
+
+
+def batch_write(ddb: Any, table: str, requests: Sequence[Mapping[str, Any]]) -> None:
+    """``PutRequest`` / ``DeleteRequest`` entries in batches of 25, re-sending what DynamoDB leaves unprocessed; an
+    error if some are still unprocessed after ``BATCH_ROUNDS`` rounds."""
+    for start in range(0, len(requests), BATCH_WRITE_MAX):
+        pending: dict[str, Any] = {table: [dict(r) for r in requests[start : start + BATCH_WRITE_MAX]]}
+        for round_ in range(BATCH_ROUNDS):
+            pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            _pause(round_)
+        if pending:
+            raise RuntimeError(f"{len(pending.get(table, []))} writes to {table} left unprocessed")
+
+
+def batch_get(
+    ddb: Any, table: str, keys: Sequence[Item], *, consistent: bool = True, projection: str | None = None
+) -> list[Item]:
+    """The items at ``keys`` that exist (any order), 100 keys a request, asking again for unprocessed keys."""
+    found: list[Item] = []
+    for start in range(0, len(keys), BATCH_GET_MAX):
+        spec: dict[str, Any] = {"Keys": list(keys[start : start + BATCH_GET_MAX]), "ConsistentRead": consistent}
+        if projection:
+            spec["ProjectionExpression"] = projection
+        request: dict[str, Any] = {table: spec}
+        for round_ in range(BATCH_ROUNDS):
+            got = ddb.batch_get_item(RequestItems=request)
+            found += got["Responses"].get(table, [])
+            request = got.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            _pause(round_)
+        if request:
+            raise RuntimeError(f"reads from {table} left unprocessed")
+    return found
+
+
+def query_all(ddb: Any, **request: Any) -> Iterator[Item]:
+    """Every item a ``Query`` matches, following ``LastEvaluatedKey`` page by page."""
+    while True:
+        page = ddb.query(**request)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
