@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oncall.domain import reminders as reminder_rules
+from oncall.domain.alerts import Grouping
 from oncall.domain.errors import Conflict
 from oncall.domain.escalation import Policy
 from oncall.domain.events import DomainEvent
@@ -42,6 +43,8 @@ from oncall.domain.schedules import Schedule
 from oncall.domain.services_catalog import Service
 from oncall.domain.shifts import Interval, Shift, from_sort_key, sort_key
 from oncall.domain.users import Role, User, UserStatus
+from oncall.services import alerts as alert_ports
+from oncall.services.alerts import KeyRef
 from oncall.services.incident_ports import (
     GuardFailed,
     IncidentFilter,
@@ -1254,3 +1257,93 @@ class FakePersonNames:
 
     def name_of(self, user_id: str) -> str | None:
         return self.names.get(user_id)
+
+
+# -- alerts ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AlertClaim:
+    """The ``GRP#<service>#<group>`` / ``CLAIM`` item: which incident a group of alerts feeds, until when."""
+
+    incident_id: str
+    live_until: int
+    open_keys: set[str]
+
+
+class FakeAlertStore:
+    """``AlertStore``: group claims, alert keys, per-service minute windows and parked events, under the adapter's
+    conditions. The items it hands out for an incident's write are ``Guard`` s that the fake incident store checks
+    and writes in the same all-or-nothing step, as the adapter's items ride in the incident's transaction."""
+
+    def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], AlertClaim] = {}
+        self.keys: dict[tuple[str, str], KeyRef] = {}
+        self.windows: dict[tuple[str, int], int] = {}
+        self.parked: list[tuple[str, str, Any]] = []
+
+    def claim(self, service_id: str, group: str) -> alert_ports.Claim | None:
+        stored = self.claims.get((service_id, group))
+        if stored is None:
+            return None
+        return alert_ports.Claim(
+            stored.incident_id, datetime.fromtimestamp(stored.live_until, UTC), frozenset(stored.open_keys)
+        )
+
+    def claim_items(
+        self, service_id: str, g: Grouping, incident_id: str, *, stale: str | None, now: datetime
+    ) -> Sequence[Mapping[str, Any]]:
+        def holds() -> bool:
+            stored = self.claims.get((service_id, g.group))
+            return (
+                stored is None
+                or stored.live_until <= _epoch(now)
+                or (stale is not None and stored.incident_id == stale)
+            )
+
+        def write() -> None:
+            # a put: the keys the group had open for an older incident are not carried over
+            keys = {g.key} if g.key is not None else set()
+            self.claims[(service_id, g.group)] = AlertClaim(incident_id, _epoch(g.expires_at), keys)
+            if g.key is not None:
+                self.keys[(service_id, g.key)] = KeyRef(incident_id, g.group)
+
+        return [{"guard": Guard(holds, write)}]
+
+    def join_items(self, service_id: str, g: Grouping, incident_id: str) -> Sequence[Mapping[str, Any]]:
+        if g.key is None:
+            return ()
+        key = g.key
+
+        def holds() -> bool:
+            stored = self.claims.get((service_id, g.group))
+            return stored is not None and stored.incident_id == incident_id
+
+        def write() -> None:
+            self.claims[(service_id, g.group)].open_keys.add(key)
+            self.keys[(service_id, key)] = KeyRef(incident_id, g.group)
+
+        return [{"guard": Guard(holds, write)}]
+
+    def key(self, service_id: str, key: str) -> KeyRef | None:
+        return self.keys.get((service_id, key))
+
+    def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
+        stored = self.claims.get((service_id, group))
+        if stored is None or stored.incident_id != incident_id or key not in stored.open_keys:
+            return None
+        stored.open_keys.discard(key)
+        return len(stored.open_keys)
+
+    def take(self, service_id: str, count: int, limit: int, now: datetime) -> bool:
+        if count > limit:
+            return False
+        minute = _epoch(now) // 60
+        n = self.windows.get((service_id, minute))
+        if n is not None and n > limit - count:
+            return False
+        self.windows[(service_id, minute)] = (n or 0) + count
+        return True
+
+    def park(self, event_id: str, reason: str, event: Any, now: datetime) -> None:
+        self.parked.append((event_id, reason[:2000], _json(event)))

@@ -1,0 +1,200 @@
+"""Alert ingestion over fakes of its ports, with the real incident and catalog services behind it: dedup onto the
+open incident, correlation of keyless alerts inside the window, group claims released key by key under each resolve
+policy, a claim of a closed incident taken over, two identical alerts racing, and the per-service minute window,
+judged on the stored incidents, their timelines and the claims."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from oncall.domain.alerts import Alert, AlertAction, ResolvePolicy, bound_raw
+from oncall.domain.errors import RateLimited
+from oncall.domain.escalation import Level, Target, TargetType
+from oncall.domain.incidents import Incident, Severity, Source, Status
+from oncall.domain.users import Role
+from oncall.services.alerts import AlertRules, AlertService
+from oncall.services.catalog import CatalogService
+from oncall.services.incidents import IncidentService
+from tests.support.fakes import (
+    Clock,
+    FakeAlertStore,
+    FakeCatalogStore,
+    FakeIncidentStore,
+    FakeLifecycle,
+    FakePeople,
+    user,
+)
+
+
+@dataclass
+class World:
+    clock: Clock
+    store: FakeAlertStore
+    incidents: FakeIncidentStore
+    service_id: str
+    make: Any
+
+    def alerts(self, **rules: Any) -> AlertService:
+        result: AlertService = self.make(AlertRules(**rules))
+        return result
+
+    def alert(self, key: str | None, action: AlertAction = AlertAction.TRIGGER, **more: Any) -> Alert:
+        fields: dict[str, Any] = {"severity": Severity.HIGH, "summary": f"{key or 'keyless'} firing", **more}
+        return Alert(
+            source=Source.ALERTMANAGER,
+            action=action,
+            service_id=self.service_id,
+            raw=bound_raw({"key": key, "action": action.value}),
+            dedup_key=key,
+            details={"labels": {"alertname": "HighErrorRate"}},
+            **fields,
+        )
+
+    def incident(self, incident_id: str | None) -> Incident:
+        assert incident_id is not None
+        return self.incidents.incidents[incident_id]
+
+
+@pytest.fixture
+def w(clock: Clock) -> World:
+    incident_store, catalog_store, lifecycle = FakeIncidentStore(), FakeCatalogStore(), FakeLifecycle()
+    admin = user("admin", role=Role.ADMIN)
+    people = FakePeople(admin)
+    catalog = CatalogService(catalog_store, people, clock)
+    policy = catalog.create_policy(admin, name="primary", levels=[Level((Target(TargetType.USER, "admin"),), 300)])
+    service, _ = catalog.create_service(admin, name="payments", escalation_policy_id=policy.id)
+    incidents = IncidentService(incident_store, catalog_store, people, lifecycle, clock)
+    store, ids = FakeAlertStore(), itertools.count(1)
+
+    def make(rules: AlertRules) -> AlertService:
+        return AlertService(store, incidents, catalog, rules, clock, lambda: f"inc{next(ids)}")
+
+    return World(clock, store, incident_store, service.id, make)
+
+
+def test_the_same_key_again_joins_the_open_incident_without_a_new_page(w: World) -> None:
+    alerts = w.alerts()
+
+    first = alerts.one(w.alert("k1"))
+    w.clock.advance(30)
+    again = alerts.one(w.alert("k1", summary="k1 still firing"))
+
+    assert (first.result, again.result, again.incident_id) == ("created", "attached", first.incident_id)
+    incident = w.incident(first.incident_id)
+    assert (incident.alert_count, incident.last_alert_at) == (2, w.clock())
+    assert [e.detail_type for e in w.incidents.events] == ["incident.triggered"]
+    assert [e.text for e in w.incidents.all_entries(incident.id, "alert")] == ["k1 firing", "k1 still firing"]
+
+
+def test_a_group_resolves_with_its_last_open_key(w: World) -> None:
+    alerts = w.alerts()
+    a = alerts.one(w.alert("a", group_key="g"))
+    b = alerts.one(w.alert("b", group_key="g"))
+
+    released = alerts.one(w.alert("a", AlertAction.RESOLVE))
+    assert w.incident(a.incident_id).status is Status.TRIGGERED
+    resolved = alerts.one(w.alert("b", AlertAction.RESOLVE))
+    twice = alerts.one(w.alert("b", AlertAction.RESOLVE))
+
+    assert b.incident_id == a.incident_id
+    assert (released.result, released.reason) == ("released", "1 alerts still open")
+    assert resolved.result == "resolved"
+    assert (twice.result, twice.reason) == ("dropped", "already resolved")
+    assert w.incident(a.incident_id).status is Status.RESOLVED
+    assert w.store.claims[(w.service_id, "k:g")].open_keys == set()
+
+
+def test_under_resolve_first_one_resolve_ends_the_incident(w: World) -> None:
+    alerts = w.alerts(resolve_policy=ResolvePolicy.FIRST)
+    a = alerts.one(w.alert("a", group_key="g"))
+    alerts.one(w.alert("b", group_key="g"))
+
+    assert alerts.one(w.alert("a", AlertAction.RESOLVE)).result == "resolved"
+
+    assert w.incident(a.incident_id).status is Status.RESOLVED
+
+
+def test_keyless_alerts_of_one_severity_correlate_inside_the_window_only(w: World) -> None:
+    alerts = w.alerts()
+    first = alerts.one(w.alert(None))
+    w.clock.advance(299)
+    inside = alerts.one(w.alert(None))
+    other = alerts.one(w.alert(None, severity=Severity.LOW))
+    w.clock.advance(1)
+    after = alerts.one(w.alert(None))
+
+    assert inside.incident_id == first.incident_id
+    assert len({first.incident_id, other.incident_id, after.incident_id}) == 3
+    assert w.incident(first.incident_id).alert_count == 2
+
+
+def test_a_key_whose_incident_was_resolved_opens_a_new_incident_and_moves_the_key(w: World) -> None:
+    alerts = w.alerts()
+    old = alerts.one(w.alert("k1"))
+    alerts.one(w.alert("k1", AlertAction.RESOLVE))
+
+    new = alerts.one(w.alert("k1"))
+
+    assert new.result == "created" and new.incident_id != old.incident_id
+    assert w.incident(old.incident_id).alert_count == 1
+    ref = w.store.key(w.service_id, "k1")
+    assert ref is not None and ref.incident_id == new.incident_id
+    assert alerts.one(w.alert("k1", AlertAction.ACKNOWLEDGE)).incident_id == new.incident_id
+
+
+def test_acknowledge_by_key_and_what_is_dropped(w: World) -> None:
+    alerts = w.alerts()
+    opened = alerts.one(w.alert("k1"))
+
+    acked = alerts.one(w.alert("k1", AlertAction.ACKNOWLEDGE))
+    again = alerts.one(w.alert("k1", AlertAction.ACKNOWLEDGE))
+    joined = alerts.one(w.alert("k1"))  # an acknowledged incident is still open
+
+    assert acked.result == "acknowledged"
+    assert (again.result, again.reason) == ("dropped", "not triggered")
+    assert joined.incident_id == opened.incident_id
+    assert w.incident(opened.incident_id).status is Status.ACKNOWLEDGED
+    assert alerts.one(w.alert("nope", AlertAction.RESOLVE)).reason == "unknown dedup key"
+    assert alerts.one(w.alert(None, AlertAction.RESOLVE)).reason == "no dedup key"
+
+
+def test_two_identical_alerts_racing_open_one_incident(w: World) -> None:
+    """Both read no claim; the second's conditional claim loses, and it reads again and joins the first's."""
+    alerts, rival = w.alerts(), w.alerts()
+    read = w.store.claim
+    raced: list[Any] = []
+
+    def stale_read(service_id: str, group: str) -> Any:
+        seen = read(service_id, group)
+        if not raced:
+            raced.append(None)
+            raced[0] = rival.one(w.alert("k1"))  # writes between this read and this write
+        return seen
+
+    w.store.claim = stale_read  # type: ignore[method-assign]
+
+    mine = alerts.one(w.alert("k1"))
+
+    assert (raced[0].result, mine.result) == ("created", "attached")
+    assert mine.incident_id == raced[0].incident_id
+    assert len(w.incidents.incidents) == 1
+    assert w.incident(mine.incident_id).alert_count == 2
+
+
+def test_a_service_past_its_minute_rate_is_refused_until_the_next_minute(w: World) -> None:
+    alerts = w.alerts(rate_per_minute=3)
+    w.clock.now = w.clock.now.replace(second=50)
+
+    alerts.admit(w.service_id, 2)
+    with pytest.raises(RateLimited) as refused:
+        alerts.admit(w.service_id, 2)
+    alerts.admit(w.service_id, 1)
+
+    assert refused.value.retry_after == 10
+    w.clock.advance(10)
+    alerts.admit(w.service_id, 3)
+    assert sorted(w.store.windows.values()) == [3, 3]
