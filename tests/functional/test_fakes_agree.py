@@ -30,17 +30,15 @@ Transcript = list[Any]
 
 def outcome(call: Callable[[], Any]) -> Any:
     """What a call came to: its value, or the kind of failure (a lost condition under any exception's name)."""
+    from oncall.adapters.dynamodb.kit import Cancelled, condition_failed
+
     try:
         return call()
     except Exception as exc:
-        name = type(exc).__name__
-        code = str((getattr(exc, "response", {}) or {}).get("Error", {}).get("Code", ""))
-        if isinstance(exc, fakes.ConditionFailed) or code in (
-            "ConditionalCheckFailedException",
-            "TransactionCanceledException",
-        ):
+        lost = isinstance(exc, fakes.ConditionFailed) or condition_failed(exc)
+        if lost or (isinstance(exc, Cancelled) and exc.condition_failed()):
             return "lost"
-        return name
+        return type(exc).__name__
 
 
 def agree(scenario: Callable[[Any], Transcript], fake: Any, real: Any) -> Transcript:
