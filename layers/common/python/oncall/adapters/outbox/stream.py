@@ -1,0 +1,28 @@
+"""Reading an outbox item back from the table's stream."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from oncall.domain.events import DomainEvent
+
+
+def event_from_image(image: Mapping[str, Any]) -> DomainEvent:
+    """Read an outbox item back from a stream record's ``NewImage`` (DynamoDB JSON)."""
+
+    def s(name: str) -> str:
+        return str(image[name]["S"])
+
+    resources = image.get("resources", {}).get("S")
+    return DomainEvent(
+        entity_type=s("entity_type"),
+        entity_id=s("entity_id"),
+        version=int(image["version"]["N"]),
+        detail_type=s("detail_type"),
+        snapshot=json.loads(s("detail")),
+        occurred_at=datetime.fromisoformat(s("occurred_at")),
+        resources=tuple(json.loads(resources)) if resources else (),
+    )
