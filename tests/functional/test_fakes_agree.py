@@ -286,3 +286,99 @@ def test_listing_schedules_pages_alike(aws: dict[str, str], limit: int) -> None:
         "beta",
         "gamma",
     ]
+
+
+# -- the catalog -----------------------------------------------------------------------------------------------------
+
+
+def catalog_scenario(store: Any) -> Transcript:
+    from oncall.domain.escalation import Level, Policy, Target, TargetType
+    from oncall.domain.services_catalog import Service
+
+    t: Transcript = []
+    svc = Service("s1", "Payments", "p1", START, START, key_hash="h1")
+    store.put_service(svc)
+    t.append(outcome(lambda: store.put_service(replace(svc, id="s2"))))  # the key hash is taken
+    t.append(outcome(lambda: store.put_service(replace(svc, key_hash="h2"))))  # the id is taken
+    renamed = replace(svc, name="Checkout", version=2)
+    t.append(outcome(lambda: store.update_service(svc, renamed)))
+    t.append(outcome(lambda: store.update_service(svc, renamed)))
+    rotated = replace(renamed, key_hash="h3", previous_key_hash="h1", version=3)
+    t.append(outcome(lambda: store.rotate_key(renamed, rotated)))
+    t.append([store.service_id_for_key(h) for h in ("h1", "h3", "h9")])
+    again = replace(rotated, key_hash="h4", previous_key_hash="h3", version=4)
+    store.rotate_key(rotated, again)
+    t.append([store.service_id_for_key(h) for h in ("h1", "h3", "h4")])
+    store.put_service(Service("s0", "api", "p2", START, START, key_hash="h5"))
+    first, cursor = store.list_services(1, None)
+    rest, end = store.list_services(5, cursor)
+    t.append(([s.name for s in first], [s.name for s in rest], end is not None))
+    t.append(sorted(s.id for s in store.services_using("p1")))
+    store.delete_service(again)
+    t.append((store.get_service("s1"), [store.service_id_for_key(h) for h in ("h3", "h4")]))
+    policy = Policy("p1", "Primary", (Level((Target(TargetType.USER, "ann"),), 60),))
+    store.put_policy(policy)
+    t.append(outcome(lambda: store.put_policy(policy)))
+    t.append(outcome(lambda: store.update_policy(policy, replace(policy, name="First", version=2))))
+    t.append(outcome(lambda: store.delete_policy(policy)))
+    t.append(store.get_policy("p1"))
+    return t
+
+
+def test_the_catalog_store_fake_agrees_with_dynamodb(aws: dict[str, str]) -> None:
+    from oncall.adapters.dynamodb.catalog import DynamoCatalogStore
+
+    t = agree(catalog_scenario, fakes.FakeCatalogStore(), DynamoCatalogStore(aws["ONCALL_TABLE_CATALOG"]))
+    assert t[:4] == ["Conflict", "Conflict", None, "Conflict"]
+
+
+# -- alert claims, written with incidents ----------------------------------------------------------------------------
+
+
+def alert_scenario(pair: tuple[Any, Any]) -> Transcript:
+    from oncall.domain.alerts import Grouping
+    from oncall.domain.incidents import Incident
+
+    alerts, incidents = pair
+    t: Transcript = []
+    window_end = START + timedelta(minutes=5)
+    keyed = Grouping("k:g", "a", False, START + timedelta(days=30))
+
+    def open_with(incident_id: str, g: Grouping, stale: str | None, now: Any = START) -> Any:
+        incident = Incident(incident_id, "Errors", "svc", Severity.HIGH, Source.API, Status.TRIGGERED, now, now)
+        event = event_of(incident, "incident.triggered", now)
+        claim = alerts.claim_items("svc", g, incident_id, stale=stale, now=now)
+        return outcome(lambda: incidents.create(incident, [], event, also=claim))
+
+    t.append(open_with("i1", keyed, None))
+    t.append(open_with("i2", keyed, None))  # the group is taken
+    t.append(alerts.claim("svc", "k:g"))
+    joining = Grouping("k:g", "b", False, START + timedelta(days=30))
+    t.append(outcome(lambda: incidents.attach_alert("i1", START, [], alerts.join_items("svc", joining, "i1"))))
+    t.append(outcome(lambda: incidents.attach_alert("i1", START, [], alerts.join_items("svc", joining, "i9"))))
+    t.append((alerts.claim("svc", "k:g"), alerts.key("svc", "b"), alerts.key("svc", "zz")))
+    t.append([alerts.release("svc", "k:g", "i1", k) for k in ("a", "a", "b")])
+    t.append(alerts.release("svc", "k:g", "i9", "b"))
+    t.append(open_with("i3", keyed, "i1"))  # the holder was seen closed: taken over
+    t.append((alerts.claim("svc", "k:g"), alerts.key("svc", "a")))
+    keyless = Grouping("~high", None, True, window_end)
+    t.append(open_with("i4", keyless, None))
+    t.append(open_with("i5", keyless, None, START + timedelta(minutes=4)))
+    t.append(open_with("i6", keyless, None, window_end))  # the window ended, whatever TTL has done
+    t.append(alerts.claim("svc", "~high"))
+    minute = START + timedelta(seconds=50)
+    t.append([alerts.take("svc", c, 5, minute) for c in (2, 3, 1, 6)])
+    t.append(alerts.take("svc", 5, 5, minute + timedelta(seconds=10)))
+    return t
+
+
+def test_the_alert_store_fake_agrees_with_dynamodb(aws: dict[str, str]) -> None:
+    from oncall.adapters.dynamodb.alerts import DynamoAlertStore
+    from oncall.adapters.dynamodb.incidents import DynamoIncidentStore
+
+    real = (
+        DynamoAlertStore(aws["ONCALL_TABLE_ALERTS"]),
+        DynamoIncidentStore(aws["ONCALL_TABLE_INCIDENTS"], outbox_table=aws["ONCALL_TABLE_OUTBOX"]),
+    )
+    t = agree(alert_scenario, (fakes.FakeAlertStore(), fakes.FakeIncidentStore()), real)
+    assert t[:2] == [None, "GuardFailed"]
