@@ -53,7 +53,7 @@ from oncall.services.incident_ports import (
     PageResult,
     StaleWrite,
 )
-from oncall.services.notify import ChannelBlocked, ChannelFailed, ChannelRateLimited, Claim, Queued
+from oncall.services.notify_ports import ChannelBlocked, ChannelFailed, ChannelRateLimited, DeliveryClaim, Queued
 from oncall.services.reminders import Reminder
 from oncall.services.schedule_ports import Change, ShiftExists, VersionConflict
 
@@ -198,12 +198,12 @@ class FakeDeliveryLog:
         return frozenset(self.flagged.get(user_id, {}))
 
     # the port
-    def claim(self, user_id: str, message: Message, now: datetime, lease: timedelta) -> Claim:
+    def claim(self, user_id: str, message: Message, now: datetime, lease: timedelta) -> DeliveryClaim:
         stored = self.records.get((user_id, message.key))
         free = stored is None or stored.status in RETRYABLE or _claimable(stored, now)
         if not free:
             assert stored is not None
-            return Claim(won=False, status=stored.status, channel=stored.channel, ref=stored.ref)
+            return DeliveryClaim(won=False, status=stored.status, channel=stored.channel, ref=stored.ref)
         # a put: whatever an earlier attempt left (channel, ref, attempts) is gone
         self.records[(user_id, message.key)] = DeliveryRecord(
             status="sending",
@@ -212,7 +212,7 @@ class FakeDeliveryLog:
             lease_until=_epoch(now + lease),
             claimed_at=now,
         )
-        return Claim(won=True)
+        return DeliveryClaim(won=True)
 
     def _upsert(self, user_id: str, key: str) -> DeliveryRecord:
         # an UpdateItem creates the item when it is missing; the adapter's updates carry no existence condition

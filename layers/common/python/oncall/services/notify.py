@@ -30,7 +30,9 @@ A caller that queues may pass a ``context`` (the escalation level a page belongs
 ``QueueListener``: ``wanted`` before sending (an incident acknowledged meanwhile is not paged), ``settled`` after the
 queued message was finally sent or failed, so the lifecycle learns of a level that turned out unreachable.
 
-Channels are registrations (``channels={"telegram": TelegramChannel(...)}``); each implements ``Channel``.
+Channels are registrations (``channels={"telegram": TelegramChannel(...)}``); each implements ``Channel``. The ports
+and settings are ``oncall.services.notify_ports``; the queued messages (enqueue, flush, digests, requeue) are
+``oncall.services.notify_queue``, which ``flush`` hands over to.
 """
 
 from __future__ import annotations
@@ -39,12 +41,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from datetime import datetime
+from typing import Any
 
 from oncall.domain.notifications import (
     CAPPED_KINDS,
-    DIGEST_MAX,
     QUEUED_KINDS,
     Button,
     Delivery,
@@ -53,208 +54,54 @@ from oncall.domain.notifications import (
     Recipient,
     Status,
     channels_for,
-    digest,
     parse_ref,
 )
+from oncall.services.notify_ports import (
+    FLUSH_JOB,
+    Channel,
+    ChannelBlocked,
+    ChannelFailed,
+    ChannelRateLimited,
+    DeliveryClaim,
+    DeliveryLog,
+    NotifySettings,
+    Outcome,
+    PageQueue,
+    Queued,
+    QueueListener,
+    RateLimiter,
+    RecipientDirectory,
+    Route,
+)
+from oncall.services.notify_queue import DeliveryQueue
 
 __all__ = [
+    "FLUSH_JOB",
     "Button",
     "Channel",
     "ChannelBlocked",
     "ChannelFailed",
     "ChannelRateLimited",
+    "Claim",
     "Delivery",
+    "DeliveryClaim",
     "DeliveryLog",
     "Kind",
     "Message",
     "NotificationService",
+    "NotifySettings",
     "PageQueue",
     "QueueListener",
+    "Queued",
     "RateLimiter",
     "Recipient",
     "RecipientDirectory",
 ]
 
+#: the DynamoDB delivery log still imports the port's former name; the alias goes once it says DeliveryClaim
+Claim = DeliveryClaim
+
 log = logging.getLogger("oncall.notify")
-
-
-# -- what channels raise -------------------------------------------------------------------------------------------
-
-
-class ChannelFailed(Exception):
-    """A transient failure that survived the channel's own retries (5xx, network): try again later."""
-
-
-class ChannelBlocked(Exception):
-    """Permanent for this person on this channel (Telegram 403): flag them and fall back."""
-
-
-class ChannelRateLimited(Exception):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limited; retry after {retry_after:g}s")
-        self.retry_after = retry_after
-
-
-# -- ports ---------------------------------------------------------------------------------------------------------
-
-
-class Channel(Protocol):
-    name: str
-
-    def limits(self, address: str) -> Sequence[tuple[str, int]]:
-        """Rate-limit scopes this send counts against, each with its messages-per-second budget."""
-        ...
-
-    def send(self, address: str, message: Message) -> str:
-        """Deliver; return the ref (``tg:<chat>:<message id>``). Raises the ``Channel*`` exceptions above."""
-        ...
-
-    def edit(self, ref: str, text: str, buttons: tuple[tuple[Button, ...], ...]) -> None: ...
-
-
-class RecipientDirectory(Protocol):
-    def recipient(self, user_id: str) -> Recipient | None: ...
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The outcome of claiming ``(user, key)``: ``won`` or the stored record of an earlier attempt."""
-
-    won: bool
-    status: str | None = None
-    channel: str | None = None
-    ref: str | None = None
-
-
-@dataclass(frozen=True)
-class Queued:
-    """A message waiting for a channel's window, as ``DeliveryLog.take_queued`` hands it out."""
-
-    message: Message
-    context: Mapping[str, Any]
-
-
-class DeliveryLog(Protocol):
-    def claim(self, user_id: str, message: Message, now: datetime, lease: timedelta) -> Claim: ...
-    def finish(
-        self,
-        user_id: str,
-        message: Message,
-        status: Status,
-        channel: str | None,
-        ref: str | None,
-        attempts: Sequence[Mapping[str, str]],
-        now: datetime,
-    ) -> None: ...
-    def count_page(self, incident_id: str, user_id: str, cap: int, now: datetime) -> bool:
-        """Add one page for (incident, person); False when the cap was already reached."""
-        ...
-
-    def flag(self, user_id: str, channel: str, reason: str, now: datetime) -> None: ...
-    def unflag(self, user_id: str, channel: str) -> None: ...
-
-    def status_of(self, user_id: str, key: str) -> str | None:
-        """The stored status of ``(user, key)`` (strongly consistent), None when never claimed."""
-        ...
-
-    def enqueue(
-        self,
-        user_id: str,
-        message: Message,
-        channel: str,
-        context: Mapping[str, Any],
-        attempts: Sequence[Mapping[str, str]],
-        now: datetime,
-        moved_from: str | None = None,
-    ) -> None:
-        """Mark the claimed record ``queued`` on ``channel`` and keep the message (and context) as pending for
-        that person and channel, in one write (dropping its pending item on ``moved_from``)."""
-        ...
-
-    def take_queued(self, user_id: str, channel: str, now: datetime, lease: timedelta, limit: int) -> list[Queued]:
-        """Claim up to ``limit`` pending messages of the person on the channel (``queued``, or ``sending`` with an
-        expired lease → ``sending`` with a new lease), oldest first; pending items of settled records are dropped."""
-        ...
-
-    def requeue(self, user_id: str, keys: Sequence[str]) -> None:
-        """Hand taken messages back (``sending`` → ``queued``): the send met a full window again."""
-        ...
-
-    def settle(
-        self,
-        user_id: str,
-        message: Message,
-        channel: str,
-        status: Status,
-        ref: str | None,
-        attempts: Sequence[Mapping[str, str]],
-        now: datetime,
-    ) -> None:
-        """A queued message's final outcome: the record says it, the pending item is gone."""
-        ...
-
-
-class PageQueue(Protocol):
-    def later(self, job: Mapping[str, Any], delay_s: float) -> None:
-        """Deliver ``job`` to ``NotificationService.flush`` after about ``delay_s`` seconds (at least once)."""
-        ...
-
-
-class QueueListener(Protocol):
-    """The owner of queued messages' ``context`` (the lifecycle, for pages)."""
-
-    def wanted(self, user_id: str, message: Message, context: Mapping[str, Any]) -> bool: ...
-
-    def settled(
-        self, user_id: str, message: Message, delivery: Delivery, context: Mapping[str, Any], now: datetime
-    ) -> None: ...
-
-
-class RateLimiter(Protocol):
-    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
-        """Take one slot in each scope's current one-second window; 0 when taken, else seconds until the next
-        window (nothing is taken then)."""
-        ...
-
-
-# -- the service ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class NotifySettings:
-    page_cap_per_incident: int = 10
-    #: how long a claim protects an in-flight send; a crash mid-send is retried after it (a rare duplicate)
-    lease: timedelta = timedelta(seconds=60)
-    #: longest in-process wait for a rate-limit window (kinds that are not queued)
-    max_wait_s: float = 1.5
-    #: a queued message whose channel asks for a longer wait than this tries the person's next channel first
-    queue_max_delay_s: float = 10.0
-    #: most messages one flush sends as one digest (1: one message per window, as without digests)
-    digest_max: int = DIGEST_MAX
-
-
-#: a flush job on the page queue
-FLUSH_JOB = "notify.flush"
-
-Outcome = Literal["sent", "blocked", "rate_limited", "failed"]
-
-
-@dataclass
-class _Route:
-    """Where one message got to across the person's channels."""
-
-    attempts: list[dict[str, str]] = field(default_factory=list)
-    #: the channel that may take it once its window opens, and how long that is
-    wait_on: tuple[str, float] | None = None
-    failed: bool = False
-
-    def note(self, channel: str, outcome: str, detail: str) -> None:
-        self.attempts.append({"channel": channel, "outcome": outcome, "detail": detail[:200]})
-
-    @property
-    def detail(self) -> str | None:
-        reasons = [f"{a['channel']}: {a['detail'] or a['outcome']}" for a in self.attempts if a["outcome"] != "sent"]
-        return "; ".join(reasons)[:500] or None
 
 
 @dataclass
@@ -284,10 +131,10 @@ class NotificationService:
                 return Delivery("capped", None, None)
             if claim.status == "queued" and self.queue is not None and claim.channel:
                 # a retried caller: the flush job may be what its first attempt lost; a second job is a no-op
-                self._schedule(user_id, message.key, claim.channel, 1.0)
+                self._queued().schedule(user_id, message.key, claim.channel, 1.0)
                 return Delivery("queued", claim.channel, None)
             return Delivery("duplicate", claim.channel, claim.ref)
-        route = _Route()
+        route = Route()
 
         def done(status: Status, channel: str | None = None, ref: str | None = None) -> Delivery:
             self.deliveries.finish(user_id, message, status, channel, ref, route.attempts, now)
@@ -317,12 +164,12 @@ class NotificationService:
             names = channels_for(message.kind, person, list(self.channels))
             if not names:
                 route.note("", "no_channel", "no channel is set up for the person")
-            sent = self._route(user_id, person, message, names, route, now)
+            sent = self.route(user_id, person, message, names, route, now)
             if sent is not None:
                 return done("sent", *sent)
             if route.wait_on is not None and self._queues(message):
                 channel, wait = route.wait_on
-                return self._enqueue(user_id, message, channel, wait, context or {}, route, now)
+                return self._queued().enqueue(user_id, message, channel, wait, context or {}, route, now)
             if route.wait_on is not None:
                 return done("rate_limited", route.wait_on[0])
             return done("failed" if route.failed else "no_channel")
@@ -332,13 +179,13 @@ class NotificationService:
             self.deliveries.finish(user_id, message, "failed", None, None, route.attempts, now)
             raise
 
-    def _route(
+    def route(
         self,
         user_id: str,
         person: Recipient,
         message: Message,
         names: Sequence[str],
-        route: _Route,
+        route: Route,
         now: datetime,
         *,
         window_taken: str | None = None,
@@ -347,7 +194,7 @@ class NotificationService:
         queues = self._queues(message)
         for name in names:
             channel = self.channels[name]
-            outcome, detail, wait = self._send(
+            outcome, detail, wait = self.send_on(
                 channel, person.addresses[name], message, queues=queues, window_taken=name == window_taken
             )
             route.note(name, outcome, detail)
@@ -367,9 +214,11 @@ class NotificationService:
             route.failed = True
         return None
 
-    def _send(
+    def send_on(
         self, channel: Channel, address: str, message: Message, *, queues: bool, window_taken: bool = False
     ) -> tuple[Outcome, str, float]:
+        """One send on one channel: the outcome, its detail (the ref when sent) and, when rate limited, the wait.
+        The rate window is taken here unless the caller took it (``window_taken``)."""
         if not window_taken:
             scopes = channel.limits(address)
             wait = self.limiter.acquire(scopes, self.wall())
@@ -389,123 +238,23 @@ class NotificationService:
         except ChannelFailed as exc:
             return "failed", str(exc), 0.0
 
-    # -- queued messages --------------------------------------------------------------------------------------------
-
-    def _schedule(self, user_id: str, key: str, channel: str, delay_s: float) -> None:
-        assert self.queue is not None
-        self.queue.later({"type": FLUSH_JOB, "user_id": user_id, "key": key, "channel": channel}, delay_s)
-
-    def _enqueue(
-        self,
-        user_id: str,
-        message: Message,
-        channel: str,
-        wait: float,
-        context: Mapping[str, Any],
-        route: _Route,
-        now: datetime,
-        moved_from: str | None = None,
-    ) -> Delivery:
-        route.note(channel, "queued", f"waiting {wait:.2f}s for the window")
-        self.deliveries.enqueue(user_id, message, channel, context, route.attempts, now, moved_from=moved_from)
-        try:
-            self._schedule(user_id, message.key, channel, wait)
-        except Exception:
-            # no job, no send: say failed now rather than leave a page nobody will flush
-            log.exception("notify %s → %s: could not queue the flush job", message.key, user_id)
-            route.note(channel, "failed", "could not queue the message")
-            self.deliveries.settle(user_id, message, channel, "failed", None, route.attempts, now)
-            return Delivery("failed", channel, None, route.detail)
-        log.info("notify %s %s → %s: queued on %s for %.2fs", message.kind.value, message.key, user_id, channel, wait)
-        return Delivery("queued", channel, None, route.detail)
-
     def flush(self, job: Mapping[str, Any], now: datetime, listener: QueueListener | None = None) -> str:
-        """Send what is queued for the job's person on its channel, as one message (a digest when several), once the
-        channel's window has room; a full window re-queues the job for when it opens. What the channel still refuses
-        goes to the person's next channels. Returns what happened (for logs and tests)."""
-        user_id, key, channel_name = str(job["user_id"]), str(job["key"]), str(job["channel"])
-        if self.deliveries.status_of(user_id, key) not in ("queued", "sending"):
-            return "done"  # sent meanwhile, in another job's digest
-        channel = self.channels.get(channel_name)
-        person = self.people.recipient(user_id)
-        address = person.addresses.get(channel_name) if person is not None else None
-        if channel is not None and address and person is not None and channel_name not in person.flagged:
-            wait = self.limiter.acquire(channel.limits(address), self.wall())
-            if wait > 0:
-                self._schedule(user_id, key, channel_name, wait)
-                return "waiting"
-        most = max(1, min(self.settings.digest_max, DIGEST_MAX))
-        taken = self.deliveries.take_queued(user_id, channel_name, now, self.settings.lease, most)
-        wanted: list[Any] = []
-        for item in taken:
-            if listener is not None and not listener.wanted(user_id, item.message, item.context):
-                cancelled = Delivery("cancelled", channel_name, None, "no longer needed")
-                self.deliveries.settle(user_id, item.message, channel_name, "cancelled", None, [], now)
-                listener.settled(user_id, item.message, cancelled, item.context, now)
-            else:
-                wanted.append(item)
-        if not wanted:
-            return "cancelled" if taken else "done"
-        if len(taken) == most:
-            # more may be waiting behind this digest: their own jobs may already have run
-            self._schedule(user_id, key, channel_name, 1.0)
-        if channel is None or person is None or not address or channel_name in person.flagged:
-            outcome: Outcome = "failed"
-            detail = f"{channel_name} no longer reaches the person"
-        else:
-            message = wanted[0].message if len(wanted) == 1 else digest([w.message for w in wanted])
-            outcome, detail, wait = self._send(channel, address, message, queues=True, window_taken=True)
-            if outcome == "rate_limited" and wait <= self.settings.queue_max_delay_s:
-                self.deliveries.requeue(user_id, [w.message.key for w in wanted])
-                self._schedule(user_id, key, channel_name, wait)
-                return "waiting"
-            if outcome == "blocked":
-                self.deliveries.flag(user_id, channel_name, detail[:200], now)
-        for item in wanted:
-            route = _Route()
-            route.note(channel_name, outcome, detail)
-            delivered: Delivery
-            if outcome == "sent":
-                delivered = Delivery("sent", channel_name, detail, batch=len(wanted))
-            else:
-                # the rest of the person's channels, after the one that failed it
-                later = self._later_channels(person, item.message, channel_name)
-                sent = self._route(user_id, person, item.message, later, route, now) if person else None
-                if sent is not None:
-                    delivered = Delivery("sent", *sent)
-                elif route.wait_on is not None:
-                    # another channel of theirs is only busy: queue it there
-                    other, wait = route.wait_on
-                    self._enqueue(user_id, item.message, other, wait, item.context, route, now, moved_from=channel_name)
-                    continue
-                else:
-                    delivered = Delivery("failed", channel_name, None, route.detail)
-            self.deliveries.settle(
-                user_id,
-                item.message,
-                delivered.channel or channel_name,
-                delivered.status,
-                delivered.ref,
-                route.attempts,
-                now,
-            )
-            log.info(
-                "notify %s %s → %s: %s (queued, %d in one message)",
-                item.message.kind.value,
-                item.message.key,
-                user_id,
-                delivered.status,
-                len(wanted),
-            )
-            if listener is not None:
-                listener.settled(user_id, item.message, delivered, item.context, now)
-        return "sent" if outcome == "sent" else "fallback"
+        """Send what is queued for the job's person on its channel (``DeliveryQueue.flush``); returns what happened,
+        for logs and tests."""
+        return self._queued().flush(job, now, listener)
 
-    def _later_channels(self, person: Recipient | None, message: Message, failed: str) -> list[str]:
-        if person is None:
-            return []
-        names = channels_for(message.kind, person, list(self.channels))
-        return names[names.index(failed) + 1 :] if failed in names else [n for n in names if n != failed]
+    def _queued(self) -> DeliveryQueue:
+        # built per use from the service's current parts: a channel registered later is flushed like the others
+        return DeliveryQueue(
+            deliveries=self.deliveries,
+            people=self.people,
+            limiter=self.limiter,
+            router=self,
+            settings=self.settings,
+            wall=self.wall,
+            channels=lambda: self.channels,
+            queue=self.queue,
+        )
 
     def edit(self, ref: str, text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
         """Best effort: an edit that cannot be made (message deleted, chat blocked) is logged, never raised, because
