@@ -35,7 +35,9 @@ from typing import Any  # noqa: E402
 
 from infra.local.config import ConfigError, RunnerConfig  # noqa: E402
 from infra.local.gateway import Gateway  # noqa: E402
-from infra.local.sandbox import MailOutbox, TelegramPoller, TelegramSandbox  # noqa: E402
+from infra.local.mail import MailOutbox  # noqa: E402
+from infra.local.telegram.poller import TelegramPoller  # noqa: E402
+from infra.local.telegram.sandbox import TelegramSandbox  # noqa: E402
 from infra.local.workers import WorkerPools  # noqa: E402
 from infra.topology import Function  # noqa: E402
 

@@ -6,99 +6,34 @@ routes), runs in a worker of the route's function, and the handler's response is
 timeout, crash) is API Gateway's "Internal Server Error" in our envelope, never a stack trace: the trace goes to the
 runner's log. A throttled invocation is 429.
 
-Runner-only endpoints, under ``/_local/`` (nothing in AWS answers them):
-
-- ``GET /_local/clock`` → ``{"now"}``; ``POST /_local/clock {"advance": "PT10M"}`` (ISO-8601 duration or seconds)
-  moves the runner's one clock forward → ``{"now", "fired": [...]}``: the schedules that fell due have fired, the
-  Step Functions waits it covers have ended (escalation timeouts, ack timeouts, auto-close, ``Wait`` states, retry
-  intervals) and every function's ``now`` has moved with it.
-- ``/_local/telegram/bot<token>/<method>``: the Bot API sandbox (``sandbox.TelegramSandbox``);
-  ``GET /_local/telegram/outbox[?chat_id=]``; ``POST /_local/telegram/send {"chat_id", "text" | "callback_data",
-  "message_id"?, "from"?}`` delivers an Update to the bot function and answers with the bot's replies.
-- ``GET /_local/mail``: mail sent through the emulator's SES.
-- ``GET /_local/workers``: the worker pools (sizes, cold starts, pids); ``POST /_local/workers/reset[?function=]``
-  stops idle workers so the next invocation starts cold.
-
-An optional HTTPS listener serves the same thing with a self-signed certificate (generated with ``cryptography``,
-kept in the data folder), for clients that refuse ``http://`` base URLs, such as the official PagerDuty client.
+Paths under ``/_local/`` are the runner's own endpoints (``control``): the clock, the Telegram sandbox, the mail
+outbox and the worker pools. An optional HTTPS listener (``tls``) serves the same thing with a self-signed
+certificate, for clients that refuse ``http://`` base URLs, such as the official PagerDuty client.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
-import re
-import ssl
 import threading
-import time
-import uuid
-from dataclasses import asdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 from infra.local.apigw import http_event, match_route, parse_response
 from infra.local.contracts import Invoker
-from infra.local.sandbox import MailOutbox, TelegramSandbox
+from infra.local.control import ClockControl, LocalControl, WorkerControl
+from infra.local.httpd import Listener, Response, envelope, handler_class, serve_in_background
+from infra.local.mail import MailOutbox
+from infra.local.telegram.sandbox import TelegramSandbox
+from infra.local.tls import serve_tls
 from infra.topology import Topology
 
 log = logging.getLogger("oncall.local")
 
-#: API Gateway's payload limit
-MAX_BODY = 10 * 1024 * 1024
 TELEGRAM_ROUTE = ("POST", "/telegram/webhook")
 TELEGRAM_FUNCTION = "telegram"
-
-Response = tuple[int, list[tuple[str, str]], bytes]
-
-
-class WorkerControl(Protocol):
-    def stats(self) -> list[Any]: ...
-
-    def close_idle(self, function: str | None = None) -> int: ...
-
-
-class ClockControl(Protocol):
-    def now(self) -> dt.datetime: ...
-
-    def advance_clock(self, delta: dt.timedelta) -> list[str]: ...
-
-
-_DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
-
-
-def parse_duration(value: Any) -> dt.timedelta:
-    """ISO-8601 duration (``PT10M``, ``P1DT2H``, ``P2W``) or a number of seconds. Raises ``ValueError``."""
-    if isinstance(value, bool):
-        raise ValueError("expected an ISO-8601 duration such as PT10M, or seconds")
-    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip())):
-        seconds = float(value)
-    elif isinstance(value, str):
-        m = _DURATION.match(value.strip().upper())
-        if not m or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
-            raise ValueError(f"{value!r} is not an ISO-8601 duration such as PT10M")
-        parts = {k: float(v) for k, v in m.groupdict().items() if v}
-        return dt.timedelta(**parts)
-    else:
-        raise ValueError("expected an ISO-8601 duration such as PT10M, or seconds")
-    if seconds < 0:
-        raise ValueError("the clock only moves forward")
-    return dt.timedelta(seconds=seconds)
-
-
-def envelope(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
-    body = json.dumps({"error": {"code": code, "message": message, "details": details or {}}}).encode()
-    return status, [("content-type", "application/json")], body
-
-
-def json_response(status: int, value: Any) -> Response:
-    return status, [("content-type", "application/json")], json.dumps(value, default=str).encode()
 
 
 class Gateway:
@@ -123,13 +58,11 @@ class Gateway:
         self.port = port
         self.https_port = https_port
         self.cert_dir = cert_dir
-        self.clock = clock
         self.telegram = telegram
         self.telegram_secret = telegram_secret
-        self.mail = mail
-        self.workers = workers
+        self.control = LocalControl(self, clock=clock, telegram=telegram, mail=mail, workers=workers)
         self.cert_path: Path | None = None
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[Listener] = []
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
@@ -143,29 +76,21 @@ class Gateway:
         anything that may invoke a function: the Telegram sandbox's address is part of the functions' environment."""
         if self._servers:
             return
-        http = _Server((self.host, self.port), _handler_class(self, "http"))
-        self._servers.append(http)
+        self._servers.append(Listener((self.host, self.port), self._handler("http")))
         if self.https_port is not None:
             try:
-                https = _Server((self.host, self.https_port), _handler_class(self, "https"))
+                https = Listener((self.host, self.https_port), self._handler("https"))
             except OSError as exc:
                 log.warning("HTTPS listener on port %s not started: %s", self.https_port, exc)
             else:
-                self.cert_path = ensure_certificate(self.cert_dir or Path(".oncall-local") / "tls")
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                context.load_cert_chain(self.cert_path, self.cert_path.with_suffix(".key"))
-                # The handshake happens in the request's thread (see _Handler.setup), not in the accept loop.
-                https.socket = context.wrap_socket(https.socket, server_side=True, do_handshake_on_connect=False)
+                self.cert_path = serve_tls(https, self.cert_dir or Path(".oncall-local") / "tls")
                 self._servers.append(https)
 
     def serve(self) -> None:
         self.bind()
         if self._threads:
             return
-        for server in self._servers:
-            t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._threads = [serve_in_background(server) for server in self._servers]
 
     def stop(self) -> None:
         for server in self._servers:
@@ -185,6 +110,12 @@ class Gateway:
             return None
         return f"https://{self.host}:{self._servers[1].server_address[1]}"
 
+    def _handler(self, scheme: str) -> type[Any]:
+        def handle(method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str) -> Response:
+            return self.handle(method, target, headers, body, source_ip, scheme)
+
+        return handler_class(handle, served=_log_request)
+
     # -- requests ------------------------------------------------------------------------------------------------
 
     def handle(
@@ -193,7 +124,7 @@ class Gateway:
         path = urlsplit(target).path
         if path == "/_local" or path.startswith("/_local/"):
             try:
-                return self._local(method, target, body)
+                return self.control.handle(method, target, body)
             except Exception:
                 log.exception("runner endpoint %s %s failed", method, path)
                 return envelope(500, "internal_error", "Internal Server Error")
@@ -247,77 +178,6 @@ class Gateway:
         pairs.append(("apigw-requestid", request_id))
         return status, pairs, out_body
 
-    # -- /_local -------------------------------------------------------------------------------------------------
-
-    def _local(self, method: str, target: str, body: bytes) -> Response:
-        split = urlsplit(target)
-        path = split.path.rstrip("/")
-        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-        if path == "/_local/clock":
-            return self._clock(method, body)
-        if path.startswith("/_local/telegram/bot"):
-            return self._bot_api(path, query, body)
-        if path == "/_local/telegram/outbox" and method == "GET":
-            if self.telegram is None:
-                return envelope(409, "telegram_not_sandboxed", "TELEGRAM_MODE is not outbox: messages go to Telegram")
-            chat = query.get("chat_id")
-            try:
-                after = int(query.get("after", "0") or 0)
-            except ValueError:
-                return envelope(422, "validation_error", "after must be an outbox seq number", {"field": "after"})
-            return json_response(200, {"items": self.telegram.outbox(_maybe_int(chat), after)})
-        if path == "/_local/telegram/send" and method == "POST":
-            return self._telegram_send(body)
-        if path == "/_local/mail" and method == "GET":
-            if self.mail is None:
-                return envelope(404, "not_found", "no mail outbox")
-            return json_response(200, {"items": self.mail.messages()})
-        if path == "/_local/workers" and method == "GET":
-            return json_response(200, {"items": [asdict(s) for s in (self.workers.stats() if self.workers else [])]})
-        if path == "/_local/workers/reset" and method == "POST" and self.workers is not None:
-            # Idle workers stop, so the next invocation is a cold start again (benchmarks, demos of init cost).
-            function = query.get("function")
-            return json_response(200, {"stopped": self.workers.close_idle(function)})
-        return envelope(404, "not_found", f"No runner endpoint {method} {split.path}")
-
-    def _clock(self, method: str, body: bytes) -> Response:
-        if self.clock is None:
-            return envelope(404, "not_found", "clock control is not available")
-        if method == "GET":
-            return json_response(200, {"now": _iso(self.clock.now())})
-        if method != "POST":
-            return envelope(405, "method_not_allowed", "use GET or POST")
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return envelope(400, "invalid_json", "body is not JSON")
-        if not isinstance(payload, dict) or "advance" not in payload:
-            return envelope(422, "validation_error", "advance is required", {"field": "advance"})
-        try:
-            delta = parse_duration(payload["advance"])
-        except ValueError as exc:
-            return envelope(422, "validation_error", str(exc), {"field": "advance"})
-        fired = self.clock.advance_clock(delta)
-        return json_response(
-            200, {"now": _iso(self.clock.now()), "advanced_seconds": delta.total_seconds(), "fired": fired}
-        )
-
-    def _bot_api(self, path: str, query: dict[str, str], body: bytes) -> Response:
-        if self.telegram is None:
-            return json_response(404, {"ok": False, "error_code": 404, "description": "Not Found"})
-        rest = path[len("/_local/telegram/bot") :]
-        token, _, method = rest.partition("/")
-        params: dict[str, Any] = dict(query)
-        if body:
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                parsed = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-            if isinstance(parsed, dict):
-                params.update(parsed)
-        status, reply = self.telegram.call(token, method, params)
-        return json_response(status, reply)
-
     def telegram_function(self) -> str | None:
         route = match_route(*TELEGRAM_ROUTE, self.topology.routes)
         names = {f.name for f in self.topology.functions}
@@ -343,207 +203,8 @@ class Gateway:
                     self.telegram.call(self.telegram.token, reply["method"], params)
         return status, headers, body
 
-    def _telegram_send(self, body: bytes) -> Response:
-        if self.telegram is None:
-            return envelope(409, "telegram_not_sandboxed", "TELEGRAM_MODE is not outbox: talk to the real bot")
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return envelope(400, "invalid_json", "body is not JSON")
-        if not isinstance(payload, dict):
-            return envelope(422, "validation_error", "expected a JSON object")
-        chat_id = payload.get("chat_id")
-        if isinstance(chat_id, str) and re.fullmatch(r"-?\d+", chat_id):
-            chat_id = int(chat_id)
-        if not isinstance(chat_id, int) or isinstance(chat_id, bool):
-            return envelope(422, "validation_error", "chat_id must be an integer", {"field": "chat_id"})
-        text, data = payload.get("text"), payload.get("callback_data")
-        if (text is None) == (data is None):
-            return envelope(422, "validation_error", "give exactly one of text or callback_data", {"field": "text"})
-        if not isinstance(text or data, str) or not (text or data):
-            field = "text" if text is not None else "callback_data"
-            return envelope(422, "validation_error", f"{field} must be a non-empty string", {"field": field})
-        sender = payload.get("from")
-        if sender is not None and not isinstance(sender, dict):
-            return envelope(422, "validation_error", "from must be a Telegram User object", {"field": "from"})
-        function = self.telegram_function()
-        if function is None:
-            return envelope(
-                409,
-                "bot_not_deployed",
-                "the Telegram bot function is not deployed: no function 'telegram' behind POST /telegram/webhook",
-            )
-        message_id = payload.get("message_id")
-        try:
-            update = self.telegram.user_update(
-                chat_id,
-                text=text,
-                callback_data=data,
-                message_id=int(message_id) if message_id is not None else None,
-                sender=sender,
-            )
-        except (LookupError, ValueError) as exc:
-            return envelope(404, "message_not_found", str(exc), {"field": "message_id"})
-        before = self.telegram.last_seq()
-        status, _, reply_body = self.deliver_update(update)
-        replies = self.telegram.outbox(chat_id, after=before)
-        result: dict[str, Any] = {"update": update, "webhook_status": status, "replies": replies}
-        if status != 200:
-            with contextlib.suppress(ValueError):
-                result["webhook_response"] = json.loads(reply_body or b"null")
-        return json_response(200, result)
 
-
-def _maybe_int(value: str | None) -> int | str | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return value
-
-
-def _iso(ts: dt.datetime) -> str:
-    return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hanging up mid-request (or refusing the self-signed certificate) are not the runner's errors.
-        log.debug("connection from %s ended abnormally", client_address, exc_info=True)
-
-
-def _handler_class(gateway: Gateway, scheme: str) -> type[BaseHTTPRequestHandler]:
-    class _Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # One buffered write per response (flushed by the base class) and no Nagle: separate header and body
-        # segments on a keep-alive connection otherwise meet the client's delayed ACK, ~40 ms per request.
-        wbufsize = -1
-        disable_nagle_algorithm = True
-        server_version = "oncall-local"
-        sys_version = ""
-
-        def setup(self) -> None:
-            if isinstance(self.request, ssl.SSLSocket):
-                self.request.settimeout(10)
-                try:
-                    self.request.do_handshake()
-                except (ssl.SSLError, OSError):
-                    # A client that does not trust the certificate hangs up; nothing to answer.
-                    self.request.close()
-                    raise
-                self.request.settimeout(None)
-            super().setup()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s %s", self.address_string(), format % args)
-
-        def _serve(self) -> None:
-            started = time.perf_counter()
-            length_header = self.headers.get("content-length")
-            if self.headers.get("transfer-encoding", "").lower() == "chunked":
-                self._write(*envelope(411, "length_required", "send Content-Length (chunked bodies unsupported)"))
-                return
-            try:
-                length = int(length_header or 0)
-            except ValueError:
-                self._write(*envelope(400, "bad_request", "invalid Content-Length"))
-                return
-            if length > MAX_BODY:
-                # Read and drop the body first: closing on unread data resets the connection, and the client
-                # would see a reset instead of the 413.
-                remaining = length
-                while remaining > 0 and remaining <= 8 * MAX_BODY:
-                    chunk = self.rfile.read(min(remaining, 1 << 20))
-                    if not chunk:
-                        break
-                    remaining -= len(chunk)
-                self._write(*envelope(413, "payload_too_large", "Request Entity Too Large"))
-                self.close_connection = True
-                return
-            body = self.rfile.read(length) if length else b""
-            status, headers, out = gateway.handle(
-                self.command, self.path, list(self.headers.items()), body, self.client_address[0], scheme
-            )
-            self._write(status, headers, out)
-            if not self.path.startswith("/_local/telegram/bot"):
-                log.info(
-                    "%s %s → %s (%.0f ms)", self.command, self.path, status, (time.perf_counter() - started) * 1000
-                )
-
-        def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers:
-                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    self.send_header(name, value)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
-
-    return _Handler
-
-
-def ensure_certificate(directory: Path) -> Path:
-    """A self-signed certificate for 127.0.0.1 and localhost (PEM ``cert.pem`` + ``cert.key``), made once and
-    reused, so a client told to trust it keeps trusting it across restarts."""
-    cert_path = directory / "cert.pem"
-    key_path = directory / "cert.key"
-    if cert_path.is_file() and key_path.is_file():
-        return cert_path
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OnCall Hub local runner")])
-    now = dt.datetime.now(dt.UTC)
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(uuid.uuid4().int >> 1)
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=825))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path
+def _log_request(method: str, target: str, status: int, elapsed_ms: float) -> None:
+    # The bot's own Bot API calls are logged by the sandbox, as what was sent.
+    if not target.startswith("/_local/telegram/bot"):
+        log.info("%s %s → %s (%.0f ms)", method, target, status, elapsed_ms)

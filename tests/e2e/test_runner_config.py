@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from infra.local.config import SANDBOX_TOKEN, ConfigError, RunnerConfig
-from infra.local.gateway import parse_duration
-from infra.local.sandbox import TelegramSandbox
+from infra.local.control import parse_duration
+from infra.local.telegram.sandbox import TelegramSandbox
 from tests.e2e.fixtures.topology import TOPOLOGY
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from infra.local.config import DEFAULT_MAIL_SENDER
-from infra.local.sandbox import MailOutbox
+from infra.local.mail import MailOutbox
 from oncall.domain.users import Role
 from tests.support.alerts import alertmanager_body, pd_body
 from tests.support.fake_telegram import html_error

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.gateway import ensure_certificate
+from infra.local.tls import ensure_certificate
 from oncall.adapters.ssrf import Allowlist
 from oncall.adapters.webhooks import HttpSender
 

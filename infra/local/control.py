@@ -1,0 +1,211 @@
+"""The runner's own endpoints under ``/_local/`` on the gateway: nothing in AWS answers them, nothing deployed calls
+them.
+
+- ``GET /_local/clock`` → ``{"now"}``; ``POST /_local/clock {"advance": "PT10M"}`` (ISO-8601 duration or seconds)
+  moves the runner's one clock forward → ``{"now", "fired": [...]}``: the schedules that fell due have fired, the
+  Step Functions waits it covers have ended (escalation timeouts, ack timeouts, auto-close, ``Wait`` states, retry
+  intervals) and every function's ``now`` has moved with it.
+- ``/_local/telegram/bot<token>/<method>``: the Bot API sandbox (``telegram.sandbox.TelegramSandbox``);
+  ``GET /_local/telegram/outbox[?chat_id=&after=]``; ``POST /_local/telegram/send {"chat_id", "text" |
+  "callback_data", "message_id"?, "from"?}`` delivers an Update to the bot function and answers with the bot's replies.
+- ``GET /_local/mail``: mail sent through the emulator's SES.
+- ``GET /_local/workers``: the worker pools (sizes, cold starts, pids); ``POST /_local/workers/reset[?function=]``
+  stops idle workers so the next invocation starts cold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import re
+from dataclasses import asdict
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from infra.local.httpd import Response, envelope, json_response
+from infra.local.mail import MailOutbox
+from infra.local.telegram.botapi import call_from_http
+from infra.local.telegram.sandbox import TelegramSandbox
+
+
+class WorkerControl(Protocol):
+    def stats(self) -> list[Any]: ...
+
+    def close_idle(self, function: str | None = None) -> int: ...
+
+
+class ClockControl(Protocol):
+    def now(self) -> dt.datetime: ...
+
+    def advance_clock(self, delta: dt.timedelta) -> list[str]: ...
+
+
+class BotFront(Protocol):
+    """What ``/_local/telegram/send`` needs from the gateway: the bot function, and a way to hand it an Update."""
+
+    def telegram_function(self) -> str | None: ...
+
+    def deliver_update(self, update: dict[str, Any]) -> Response: ...
+
+
+_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(value: Any) -> dt.timedelta:
+    """ISO-8601 duration (``PT10M``, ``P1DT2H``, ``P2W``) or a number of seconds. Raises ``ValueError``."""
+    if isinstance(value, bool):
+        raise ValueError("expected an ISO-8601 duration such as PT10M, or seconds")
+    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip())):
+        seconds = float(value)
+    elif isinstance(value, str):
+        m = _DURATION.match(value.strip().upper())
+        if not m or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
+            raise ValueError(f"{value!r} is not an ISO-8601 duration such as PT10M")
+        parts = {k: float(v) for k, v in m.groupdict().items() if v}
+        return dt.timedelta(**parts)
+    else:
+        raise ValueError("expected an ISO-8601 duration such as PT10M, or seconds")
+    if seconds < 0:
+        raise ValueError("the clock only moves forward")
+    return dt.timedelta(seconds=seconds)
+
+
+class LocalControl:
+    def __init__(
+        self,
+        bot: BotFront,
+        *,
+        clock: ClockControl | None = None,
+        telegram: TelegramSandbox | None = None,
+        mail: MailOutbox | None = None,
+        workers: WorkerControl | None = None,
+    ) -> None:
+        self.bot = bot
+        self.clock = clock
+        self.telegram = telegram
+        self.mail = mail
+        self.workers = workers
+
+    def handle(self, method: str, target: str, body: bytes) -> Response:
+        split = urlsplit(target)
+        path = split.path.rstrip("/")
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        if path == "/_local/clock":
+            return self._clock(method, body)
+        if path.startswith("/_local/telegram/bot"):
+            if self.telegram is None:
+                return json_response(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return json_response(*call_from_http(self.telegram, path[len("/_local/telegram/bot") :], query, body))
+        if path == "/_local/telegram/outbox" and method == "GET":
+            return self._outbox(query)
+        if path == "/_local/telegram/send" and method == "POST":
+            return self._telegram_send(body)
+        if path == "/_local/mail" and method == "GET":
+            if self.mail is None:
+                return envelope(404, "not_found", "no mail outbox")
+            return json_response(200, {"items": self.mail.messages()})
+        if path == "/_local/workers" and method == "GET":
+            return json_response(200, {"items": [asdict(s) for s in (self.workers.stats() if self.workers else [])]})
+        if path == "/_local/workers/reset" and method == "POST" and self.workers is not None:
+            # Idle workers stop, so the next invocation is a cold start again (benchmarks, demos of init cost).
+            function = query.get("function")
+            return json_response(200, {"stopped": self.workers.close_idle(function)})
+        return envelope(404, "not_found", f"No runner endpoint {method} {split.path}")
+
+    def _clock(self, method: str, body: bytes) -> Response:
+        if self.clock is None:
+            return envelope(404, "not_found", "clock control is not available")
+        if method == "GET":
+            return json_response(200, {"now": _iso(self.clock.now())})
+        if method != "POST":
+            return envelope(405, "method_not_allowed", "use GET or POST")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return envelope(400, "invalid_json", "body is not JSON")
+        if not isinstance(payload, dict) or "advance" not in payload:
+            return envelope(422, "validation_error", "advance is required", {"field": "advance"})
+        try:
+            delta = parse_duration(payload["advance"])
+        except ValueError as exc:
+            return envelope(422, "validation_error", str(exc), {"field": "advance"})
+        fired = self.clock.advance_clock(delta)
+        return json_response(
+            200, {"now": _iso(self.clock.now()), "advanced_seconds": delta.total_seconds(), "fired": fired}
+        )
+
+    def _outbox(self, query: dict[str, str]) -> Response:
+        if self.telegram is None:
+            return envelope(409, "telegram_not_sandboxed", "TELEGRAM_MODE is not outbox: messages go to Telegram")
+        chat = query.get("chat_id")
+        try:
+            after = int(query.get("after", "0") or 0)
+        except ValueError:
+            return envelope(422, "validation_error", "after must be an outbox seq number", {"field": "after"})
+        return json_response(200, {"items": self.telegram.outbox(_maybe_int(chat), after)})
+
+    def _telegram_send(self, body: bytes) -> Response:
+        if self.telegram is None:
+            return envelope(409, "telegram_not_sandboxed", "TELEGRAM_MODE is not outbox: talk to the real bot")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return envelope(400, "invalid_json", "body is not JSON")
+        if not isinstance(payload, dict):
+            return envelope(422, "validation_error", "expected a JSON object")
+        chat_id = payload.get("chat_id")
+        if isinstance(chat_id, str) and re.fullmatch(r"-?\d+", chat_id):
+            chat_id = int(chat_id)
+        if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+            return envelope(422, "validation_error", "chat_id must be an integer", {"field": "chat_id"})
+        text, data = payload.get("text"), payload.get("callback_data")
+        if (text is None) == (data is None):
+            return envelope(422, "validation_error", "give exactly one of text or callback_data", {"field": "text"})
+        if not isinstance(text or data, str) or not (text or data):
+            field = "text" if text is not None else "callback_data"
+            return envelope(422, "validation_error", f"{field} must be a non-empty string", {"field": field})
+        sender = payload.get("from")
+        if sender is not None and not isinstance(sender, dict):
+            return envelope(422, "validation_error", "from must be a Telegram User object", {"field": "from"})
+        if self.bot.telegram_function() is None:
+            return envelope(
+                409,
+                "bot_not_deployed",
+                "the Telegram bot function is not deployed: no function 'telegram' behind POST /telegram/webhook",
+            )
+        message_id = payload.get("message_id")
+        try:
+            update = self.telegram.user_update(
+                chat_id,
+                text=text,
+                callback_data=data,
+                message_id=int(message_id) if message_id is not None else None,
+                sender=sender,
+            )
+        except (LookupError, ValueError) as exc:
+            return envelope(404, "message_not_found", str(exc), {"field": "message_id"})
+        before = self.telegram.last_seq()
+        status, _, reply_body = self.bot.deliver_update(update)
+        replies = self.telegram.outbox(chat_id, after=before)
+        result: dict[str, Any] = {"update": update, "webhook_status": status, "replies": replies}
+        if status != 200:
+            with contextlib.suppress(ValueError):
+                result["webhook_response"] = json.loads(reply_body or b"null")
+        return json_response(200, result)
+
+
+def _maybe_int(value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def _iso(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
