@@ -4,14 +4,13 @@ Telegram link codes (deep link from a real getMe server on 127.0.0.1)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from oncall.domain.users import Role
+from tests.support.fake_telegram import FakeTelegram
 from tests.support.identity import PASSWORD, login_as
 from tests.support.lambdas import call_api
 
@@ -209,34 +208,13 @@ def test_post_users_honours_idempotency_key(clock):
     err(call_api("POST", "/users", headers=headers2, body=body), 409, "username_taken")
 
 
-class _BotApi(BaseHTTPRequestHandler):
-    calls: list[str] = []  # noqa: RUF012
-
-    def do_GET(self) -> None:
-        type(self).calls.append(self.path)
-        body = json.dumps({"ok": True, "result": {"id": 1, "is_bot": True, "username": "oncall_test_bot"}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def bot_api(monkeypatch) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BotApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("TELEGRAM_API_URL", url)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
-    monkeypatch.delenv("TELEGRAM_BOT_USERNAME", raising=False)
-    _BotApi.calls = []
-    yield url
-    server.shutdown()
+def bot_api(monkeypatch) -> Iterator[FakeTelegram]:
+    with FakeTelegram("123:abc") as api:
+        monkeypatch.setenv("TELEGRAM_API_URL", api.url)
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", api.token)
+        monkeypatch.delenv("TELEGRAM_BOT_USERNAME", raising=False)
+        yield api
 
 
 def test_telegram_link_code_deep_link_and_single_use(clock, bot_api):
@@ -252,7 +230,7 @@ def test_telegram_link_code_deep_link_and_single_use(clock, bot_api):
     link = result.json
     assert link["deep_link"] == f"https://t.me/oncall_test_bot?start={link['code']}"
     assert len(link["code"]) <= 64 and link["code"].replace("-", "").replace("_", "").isalnum()
-    assert _BotApi.calls == ["/bot123:abc/getMe"]
+    assert [(c.method, c.status) for c in bot_api.calls] == [("getMe", 200)]  # once, with the right token
 
     service = wiring.core.user_service()
     linked = service.consume_link_code(link["code"], "555", clock())
