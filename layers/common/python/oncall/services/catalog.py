@@ -22,7 +22,8 @@ from oncall.domain.services_catalog import (
     new_integration_key,
 )
 from oncall.domain.users import Role, User
-from oncall.services.incident_ports import CatalogStore, People
+from oncall.services.identity_ports import UserLookup
+from oncall.services.incident_ports import CatalogStore
 
 
 def new_id() -> str:
@@ -35,7 +36,7 @@ def _admin(actor: User) -> None:
 
 
 class CatalogService:
-    def __init__(self, store: CatalogStore, people: People, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: CatalogStore, people: UserLookup, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.people = people
         self.clock = clock

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from oncall.domain import texts
 from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, plan
 from oncall.domain.incidents import Action, Incident, Status, execution_name
+from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_pages import (
     after_ack_buttons,
     nobody_on_call_entry,
@@ -47,7 +48,6 @@ from oncall.services.incident_ports import (
     OnCall,
     Pager,
     PageResult,
-    People,
     StaleWrite,
 )
 from oncall.services.incidents import MAX_ATTEMPTS, IncidentService, entry, event_of
@@ -87,7 +87,7 @@ class EscalationService:
         self,
         incidents: IncidentStore,
         catalog: CatalogStore,
-        people: People,
+        people: UserLookup,
         oncall: OnCall,
         pager: Pager,
         lifecycle: Lifecycle,

@@ -18,15 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from oncall.domain import texts
-from oncall.domain.notifications import Delivery, Kind, Message
+from oncall.domain.notifications import Kind, Message
+from oncall.services.notify_ports import PersonNotifier
 from oncall.services.webhooks import AttemptOutcome, WebhookService, is_job
-
-
-class Notifier(Protocol):
-    def notify(self, user_id: str, message: Message, now: datetime) -> Delivery: ...
 
 
 class RetryLater(Exception):
@@ -68,7 +65,7 @@ def person_messages(event: Mapping[str, Any]) -> list[tuple[str, Message]]:
 class FanOut:
     webhooks: WebhookService
     #: built on first use: most events concern no person, and building it reads the bot token
-    notifier: Callable[[], Notifier] | None
+    notifier: Callable[[], PersonNotifier] | None
 
     def handle(self, body: Mapping[str, Any], now: datetime) -> AttemptOutcome | list[str]:
         if is_job(body):

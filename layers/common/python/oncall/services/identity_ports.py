@@ -26,6 +26,13 @@ class UserStore(Protocol):
     def find_by_telegram_chat(self, chat_id: str) -> User | None: ...
 
 
+class UserLookup(Protocol):
+    """A person by id, for the services outside identity (incidents, escalation, the catalog, reminders): None for an
+    id never seen; a deleted person comes back inactive, so old incidents and shifts still name them."""
+
+    def get(self, user_id: str) -> User | None: ...
+
+
 class SessionStore(Protocol):
     def start_family(self, sid: str, user_id: str, first_jti: str, now: datetime, expires_at: int) -> None: ...
     def get_token(self, jti: str) -> RefreshRecord | None: ...

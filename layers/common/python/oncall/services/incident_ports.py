@@ -13,7 +13,6 @@ from oncall.domain.events import DomainEvent
 from oncall.domain.incidents import Incident, Status, TimelineEntry
 from oncall.domain.page_content import PageContent
 from oncall.domain.services_catalog import Service
-from oncall.domain.users import User
 
 
 class StaleWrite(Exception):
@@ -126,10 +125,6 @@ class Lifecycle(Protocol):
         """End the wait ``token`` belongs to with ``error`` (what the state machine catches); False if it no longer
         waits."""
         ...
-
-
-class People(Protocol):
-    def get(self, user_id: str) -> User | None: ...
 
 
 class OnCall(Protocol):

@@ -37,12 +37,12 @@ from oncall.domain.incidents import (
 )
 from oncall.domain.page_content import AlertSummary
 from oncall.domain.users import Role, User
+from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_ports import (
     CatalogStore,
     IncidentFilter,
     IncidentStore,
     Lifecycle,
-    People,
     StaleWrite,
 )
 
@@ -102,7 +102,7 @@ class IncidentService:
         self,
         store: IncidentStore,
         catalog: CatalogStore,
-        people: People,
+        people: UserLookup,
         lifecycle: Lifecycle,
         clock: Callable[[], datetime],
     ) -> None:

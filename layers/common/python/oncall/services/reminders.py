@@ -25,9 +25,10 @@ from typing import Any, Protocol
 
 from oncall.domain import reminders as rules
 from oncall.domain import texts
-from oncall.domain.notifications import Delivery, Kind, Message
+from oncall.domain.notifications import Kind, Message
 from oncall.domain.reminders import ReminderStatus
-from oncall.domain.users import User
+from oncall.services.identity_ports import UserLookup
+from oncall.services.notify_ports import PersonNotifier
 
 log = logging.getLogger("oncall.reminders")
 
@@ -73,17 +74,9 @@ class ReminderStore(Protocol):
     def release(self, reminder: Reminder) -> None: ...
 
 
-class People(Protocol):
-    def get(self, user_id: str) -> User | None: ...
-
-
 class ScheduleFacts(Protocol):
     def schedule_name(self, schedule_id: str) -> str | None: ...
     def handover_from(self, schedule_id: str, start: datetime, shift_id: str) -> str | None: ...
-
-
-class Notifier(Protocol):
-    def notify(self, user_id: str, message: Message, now: datetime) -> Delivery: ...
 
 
 @dataclass
@@ -111,9 +104,9 @@ class ReminderService:
     def __init__(
         self,
         store: ReminderStore,
-        people: People,
+        people: UserLookup,
         facts: ScheduleFacts | None = None,
-        notifier: Notifier | None = None,
+        notifier: PersonNotifier | None = None,
         lease: timedelta = LEASE,
     ) -> None:
         """``facts`` and ``notifier`` are needed by ``tick`` only: the planner runs without them (and without the

@@ -11,8 +11,7 @@ from oncall.wiring.seam import clock, once
 if TYPE_CHECKING:
     from oncall.security.keys import KeySource
     from oncall.services.auth import AuthService
-    from oncall.services.identity_ports import PasswordHasher, TokenCodec
-    from oncall.services.incident_ports import People
+    from oncall.services.identity_ports import PasswordHasher, TokenCodec, UserLookup
     from oncall.services.schedules import ScheduleService
     from oncall.services.users import UserService
 
@@ -122,7 +121,7 @@ def schedule_service() -> ScheduleService:
     return once("schedule_service", build)
 
 
-def people() -> People:
+def people() -> UserLookup:
     from oncall.adapters.dynamodb.identity import DynamoUserStore
 
     bind_identity_tables()
