@@ -33,7 +33,6 @@ NOT_YET_SPLIT = frozenset(
         "layers/common/python/oncall/adapters/dynamodb/notifications.py",
         "layers/common/python/oncall/adapters/dynamodb/schedules.py",
         "layers/common/python/oncall/adapters/dynamodb/webhooks.py",
-        "layers/common/python/oncall/services/webhooks.py",
     }
 )
 #: handlers still waiting for the one alert intake use case

@@ -23,7 +23,8 @@ from typing import Any
 from oncall.domain import texts
 from oncall.domain.notifications import Kind, Message
 from oncall.services.notify_ports import PersonNotifier
-from oncall.services.webhooks import AttemptOutcome, WebhookService, is_job
+from oncall.services.webhook_dispatch import AttemptOutcome, is_job
+from oncall.services.webhooks import WebhookService
 
 
 class RetryLater(Exception):
