@@ -25,6 +25,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any, Protocol
 
+from oncall.domain import texts
 from oncall.domain.notifications import Button, Kind, Message
 from oncall.domain.page_content import email_html, plain_text
 from oncall.services.notify import ChannelFailed, ChannelRateLimited
@@ -62,14 +63,6 @@ class EmailSettings:
 
 # -- templates -----------------------------------------------------------------------------------------------------
 
-_SUBJECT_PREFIX = {
-    Kind.PAGE: "[PAGE]",
-    Kind.ESCALATION: "[ESCALATION]",
-    Kind.REMINDER: "[Reminder]",
-    Kind.RESOLUTION: "[Resolved]",
-    Kind.INFO: "[OnCall]",
-}
-
 
 @dataclass(frozen=True)
 class Rendered:
@@ -89,15 +82,15 @@ def render(message: Message) -> Rendered:
     content = message.content
     first, _, _rest = message.text.strip().partition("\n")
     headline = content.subject if content is not None else first.strip()
-    subject = f"{_SUBJECT_PREFIX[message.kind]} {headline}"[:200]
+    subject = f"{texts.MAIL_SUBJECT_PREFIX[message.kind.value]} {headline}"[:200]
     actions = _button_lines(message.buttons)
     footer = []
     if message.incident_id and content is None:
-        footer.append(f"Incident: {message.incident_id}")
+        footer.append(texts.mail_incident(message.incident_id))
     if actions:
-        footer.append("Act on it in Telegram or through the API: " + " / ".join(actions))
+        footer.append(texts.mail_actions(actions))
     body = plain_text(content) if content is not None else message.text.strip()
-    text = body + ("\n\n" + "\n".join(footer) if footer else "") + "\n\n-- \nOnCall Hub\n"
+    text = body + ("\n\n" + "\n".join(footer) if footer else "") + f"\n\n-- \n{texts.MAIL_SIGNATURE}\n"
     if content is not None:
         main = email_html(content)
     else:
@@ -110,7 +103,7 @@ def render(message: Message) -> Rendered:
         '<!doctype html><html><body style="font-family:sans-serif">'
         + main
         + "".join(f'<p style="color:#666">{html.escape(line)}</p>' for line in footer)
-        + '<hr><p style="color:#999;font-size:small">OnCall Hub</p></body></html>'
+        + f'<hr><p style="color:#999;font-size:small">{texts.MAIL_SIGNATURE}</p></body></html>'
     )
     return Rendered(subject=subject, text=text, html=html_body)
 

@@ -2,10 +2,10 @@
 their arguments; no I/O, no clock, and no import of ours, so any module may use it.
 
 What lives here: the Telegram bot's replies and button toasts, the incident buttons and what a page becomes once
-someone acted on it, the labels the page renderers put around an incident's facts, digest headings, the notices the
-notifier sends to people an incident concerns, shift reminders, calendar feed entries, and the timeline's words for
-paging and escalation. Machine parts inside a sentence (ids, statuses, channel names, commands) stay verbatim; the
-layout around the words (HTML tags, separators) stays with whoever renders it.
+someone acted on it, the labels the page renderers put around an incident's facts, digest headings, what a mail adds
+around a message, the notices the notifier sends to people an incident concerns, shift reminders, calendar feed
+entries, and the timeline's words for paging and escalation. Machine parts inside a sentence (ids, statuses, channel
+names, commands) stay verbatim; the layout around the words (HTML tags, separators) stays with whoever renders it.
 """
 
 from __future__ import annotations
@@ -140,6 +140,28 @@ def digest_line(number: int, headline: str) -> str:
 def digest_button(label: str, number: int) -> str:
     """A listed message's button, numbered so a press says which incident it is for."""
     return f"{label} #{number}"
+
+
+# -- mail (what a message gets around it when it goes out by email) ------------------------------------------------
+
+#: a mail's subject starts with its kind's prefix (by ``Kind`` value), so mail filters can sort pages from reminders
+MAIL_SUBJECT_PREFIX = {
+    "page": "[PAGE]",
+    "escalation": "[ESCALATION]",
+    "reminder": "[Reminder]",
+    "resolution": "[Resolved]",
+    "info": "[OnCall]",
+}
+MAIL_SIGNATURE = "OnCall Hub"
+
+
+def mail_incident(incident_id: str) -> str:
+    return f"Incident: {incident_id}"
+
+
+def mail_actions(labels: Iterable[str]) -> str:
+    """A message's buttons, which only Telegram can press, as what the reader can do instead."""
+    return "Act on it in Telegram or through the API: " + " / ".join(labels)
 
 
 # -- notices to the people an incident concerns (the notifier) ----------------------------------------------------
