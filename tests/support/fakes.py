@@ -8,6 +8,10 @@ TTL deletes late and services never rely on it), reads are always consistent, an
 
 These are fakes of ports, at the adapter boundary; a service under test is always the real one. A test asserts on
 what a fake holds afterwards (records, timelines, queued items, events), not only on which calls were made.
+
+Long because every port's fake lives here, next to the others it shares records with (the delivery log and the
+recipient directory, the incident store and its timeline), and tests/functional/test_fakes_agree.py holds each one to
+its adapter from this one place.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """What a page says (``oncall.domain.page_content``): the alert summary each source yields, the bounds, escaping of
-hostile text in every rendering, links only when http(s), Telegram's 4,096 limit, and the JSON round trip."""
+hostile text in every rendering, links only when http(s), Telegram's 4,096 limit, and the JSON round trip.
+
+Long because one hostile sample goes through every part of the package here (summary, model, three renderers and the
+mail around them), and what each part promises is only visible side by side.
+"""
 
 from __future__ import annotations
 
