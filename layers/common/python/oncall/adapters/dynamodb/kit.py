@@ -148,11 +148,13 @@ def try_write(operation: Callable[..., Any], /, **request: Any) -> dict[str, Any
 
 class Cancelled(Exception):
     """DynamoDB cancelled a ``TransactWriteItems``: nothing was written. ``reasons`` holds one code per item in the
-    order the items were given (``"None"`` for an item that did not cause it)."""
+    order the items were given (``"None"`` for an item that did not cause it). ``response`` is the client error's,
+    so whatever reads AWS error codes (``error_code``) still sees ``TransactionCanceledException``."""
 
-    def __init__(self, reasons: Sequence[str]) -> None:
+    def __init__(self, reasons: Sequence[str], response: Mapping[str, Any] | None = None) -> None:
         super().__init__(",".join(reasons) or "transaction cancelled")
         self.reasons = tuple(reasons)
+        self.response = dict(response or {"Error": {"Code": "TransactionCanceledException"}})
 
     def any_of(self, codes: Iterable[str], start: int = 0, stop: int | None = None) -> bool:
         wanted = set(codes)
@@ -172,7 +174,7 @@ def transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
             raise
         response = getattr(exc, "response", None) or {}
         reasons = [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
-        raise Cancelled(reasons) from exc
+        raise Cancelled(reasons, response) from exc
 
 
 # -- batches and whole results -----------------------------------------------------------------------------------------
