@@ -3,8 +3,8 @@
 ``Emulator(topology, invoker).start()`` gives one process:
 
 - moto's in-memory backends, reachable two ways that share them: in-process (``mock_aws`` started with
-  ``reset=False``; ~3× faster, used by the emulator itself and handler-level tests) and a ``ThreadedMotoServer`` on
-  ``host:port`` (``endpoint_url``), used by the runner's worker processes and by external tools (``aws
+  ``reset=False``; ~3× faster, used by the emulator itself and handler-level tests) and moto's server on ``host:port``
+  (``motoserver``, ``endpoint_url``), used by the runner's worker processes and by external tools (``aws
   --endpoint-url``, scripts). Port 4566 is LocalStack's and Floci's, so the same scripts work against all three.
 - Step Functions executes state machines (``execute_state_machine``); ``MOTO_PORT`` points its service
   integrations at the server whenever boto3 is not intercepted in-process. Its waits (task timeouts, ``Wait``
@@ -12,7 +12,8 @@
 - DynamoDB serialised behind one lock (``dynamo_lock``), because moto's is not atomic under threads.
 - Every function the topology declares is registered in moto's docker-free Lambda backend (``oncall-<name>``), and
   every invocation moto would make (``lambda.invoke`` by a client, a Step Functions ``lambda:invoke`` task, an
-  EventBridge target, a schedule, a stream batch) goes to ``invoker.invoke(<declared name>, event)``: see ``hooks``.
+  EventBridge target, a schedule, a stream batch) goes to ``invoker.invoke(<declared name>, event)``: see ``hooks``
+  and ``routing``.
 - The ``oncall`` bus, the declared rules and their targets (delivered with the real envelope, ``eventbus``), the
   declared schedules (fired by ``scheduler`` in real time and by ``advance_clock``), the state machines (ASL with
   ``${Name}`` → function ARNs), the queues rules target and the declared secrets (random values).
@@ -38,9 +39,7 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,24 +48,24 @@ from typing import Any
 from infra.local import dynamo_lock, persistence
 from infra.local.clock import Clock, ShiftedClock
 from infra.local.config import DEFAULT_MAIL_SENDER
-from infra.local.contracts import Invoker, InvokeResult
-from infra.local.eventbus import Delivery, envelope, scheduled_event
+from infra.local.contracts import Invoker
+from infra.local.eventbus import Delivery
 from infra.local.hooks import ClockHooks, Hooks, verify_hook_points
+from infra.local.motoserver import CLIENT_ENV, ProcessEnvironment, start_server
 from infra.local.queues import QueuePoller
 from infra.local.resources import (
     ACCOUNT_ID,
     PREFIX,
     REGION,
     create_all,
-    enable_streams,
     function_environment,
-    function_physical_name,
     queue_arn,
     queue_url,
     state_machine_arn,
     table_name,
 )
-from infra.local.scheduler import ScheduledRule, Scheduler
+from infra.local.routing import FunctionRoutes
+from infra.local.scheduler import Scheduler
 from infra.local.streams import StreamPoller
 from infra.local.waits import ClockWaits
 from infra.topology import Topology
@@ -75,32 +74,6 @@ log = logging.getLogger("oncall.local.emulator")
 
 _ACTIVE: Emulator | None = None
 _ACTIVE_LOCK = threading.Lock()
-
-#: what every client of the emulator needs besides the endpoint (moto accepts any credentials)
-CLIENT_ENV = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_SESSION_TOKEN": "local",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    # current botocore routes DynamoDB (Streams) to account-id endpoints moto does not serve
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-}
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """ThreadedMotoServer binds in its own thread and start() then waits forever if the bind failed: fail here."""
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise RuntimeError(
-                f"cannot serve the emulator on {host}:{port} ({exc.strerror}); another runner, LocalStack or Floci "
-                "may be using it: stop it or choose another port (ONCALL_EMULATOR_PORT)"
-            ) from exc
 
 
 class Emulator:
@@ -143,7 +116,8 @@ class Emulator:
         self.region = REGION
         #: names of executions restarted from the snapshot at the last start
         self.restarted_executions: list[str] = []
-        self._logical = {function_physical_name(fn): fn.name for fn in topology.functions}
+        #: what the hooks hand Lambda's work to, and what fires the schedules
+        self.routes = FunctionRoutes(topology, invoker, self.clock, account=self.account, region=self.region)
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._mock: Any = None
@@ -155,9 +129,8 @@ class Emulator:
         self._scheduler: Scheduler | None = None
         self._pollers: dict[str, StreamPoller] = {}
         self._parked: dict[str, list[dict[str, Any]]] = {}
-        self._saved_env: dict[str, str | None] = {}
-        self._snapshot_stop = threading.Event()
-        self._snapshot_thread: threading.Thread | None = None
+        self._env = ProcessEnvironment()
+        self._snapshots = persistence.PeriodicSnapshots(self.snapshot, snapshot_seconds)
         self._snapshot_lock = threading.Lock()
         self._running = False
 
@@ -187,10 +160,9 @@ class Emulator:
         verify_hook_points()
         self.topology.validate()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._set_env(CLIENT_ENV)
+        self._env.set(CLIENT_ENV)
 
         from moto import mock_aws
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         self._mock = mock_aws(
             config={
@@ -200,33 +172,24 @@ class Emulator:
         )
         self._mock.start(reset=False)
         dynamo_lock.install()
-        self._hooks = Hooks(self)
+        self._hooks = Hooks(self.routes)
         self._hooks.install()
         self._clock_hooks = ClockHooks(self.waits)
         self._clock_hooks.install()
         self.clock.subscribe(self.waits.advanced)
 
-        _check_port_free(self.host, self.port)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        self.port = int(self._server.get_host_and_port()[1])
-        self._set_env({"MOTO_PORT": str(self.port)})
+        self._server, self.port = start_server(self.host, self.port)
+        self._env.set({"MOTO_PORT": str(self.port)})
 
         state = persistence.read(self.data_dir) if self.data_dir else None
         create_all(self.client, self.topology, account=self.account, region=self.region, table_streams=state is None)
         if state is not None:
-            loaded = persistence.restore_tables(self.client, state, self.topology)
-            enable_streams(self.client("dynamodb"), self.topology.tables)
-            persistence.restore_secrets(self.client, state)
-            offset = state.get("clock_offset_seconds")
-            current = getattr(self.clock, "offset", None)
-            if offset is not None and isinstance(current, timedelta) and offset > current.total_seconds():
-                self.clock.advance(timedelta(seconds=offset) - current)
+            loaded = persistence.restore(self.client, state, self.topology, self.clock)
             self._parked = persistence.parked_of(state)
             log.info("restored %d items from %s", loaded, self.data_dir)
 
         self._executor = ThreadPoolExecutor(max_workers=self.delivery_threads, thread_name_prefix="oncall-deliver")
-        self._delivery = Delivery(
+        self._delivery = self.routes.delivery = Delivery(
             invoker=self.invoker,
             clients=self.client,
             executor=self._executor,
@@ -266,13 +229,14 @@ class Emulator:
         if state is not None:
             self.restarted_executions = persistence.restart_executions(self.client, state)
         self._scheduler = Scheduler(
-            clock=self.clock, rules=self._scheduled_rules, fire=self._fire, tick_seconds=self.scheduler_tick_seconds
+            clock=self.clock,
+            rules=self.routes.scheduled_rules,
+            fire=self.routes.fire,
+            tick_seconds=self.scheduler_tick_seconds,
         )
         self._scheduler.start()
         if self.data_dir is not None and self.snapshot_seconds > 0:
-            self._snapshot_stop.clear()
-            self._snapshot_thread = threading.Thread(target=self._snapshot_loop, name="oncall-snapshot", daemon=True)
-            self._snapshot_thread.start()
+            self._snapshots.start()
 
     def stop(self) -> None:
         """Save (with ``data_dir``), stop every thread, wipe the backends and undo every patch."""
@@ -283,10 +247,7 @@ class Emulator:
     def _teardown(self, *, save: bool) -> None:
         global _ACTIVE
         try:
-            self._snapshot_stop.set()
-            if self._snapshot_thread is not None:
-                self._snapshot_thread.join(timeout=30)
-                self._snapshot_thread = None
+            self._snapshots.stop()
             if self._scheduler is not None:
                 self._scheduler.stop()
             for poller in self._pollers.values():
@@ -313,8 +274,9 @@ class Emulator:
             dynamo_lock.uninstall()
             if self._mock is not None:
                 self._mock.stop(remove_data=True)
-            self._restore_env()
+            self._env.restore()
             self._mock = self._server = self._hooks = self._executor = self._delivery = self._scheduler = None
+            self.routes.delivery = None
             self._clock_hooks = None
             self._pollers = {}
             self._queue_pollers = {}
@@ -328,19 +290,6 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def _set_env(self, values: dict[str, str]) -> None:
-        for key, value in values.items():
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
-
-    def _restore_env(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env = {}
 
     def _stop_executions(self) -> None:
         """Executions run in moto's threads, waiting on the clock: end them so nothing outlives the stop."""
@@ -378,86 +327,6 @@ class Emulator:
             )
         )
         return env
-
-    # --- Routes (called by the hooks) -------------------------------------------------------------------------------
-    def _logical_name(self, physical: str) -> str | None:
-        return self._logical.get(physical)
-
-    def invoke_function(self, function: str, event: Any) -> InvokeResult:
-        name = self._logical_name(function)
-        if name is None:
-            return InvokeResult(
-                payload={
-                    "errorMessage": f"function {function} is not declared in the topology; the runner cannot run it",
-                    "errorType": "Runtime.HandlerNotFound",
-                    "stackTrace": [],
-                },
-                error_type="Runtime.HandlerNotFound",
-                error_message=f"function {function} is not declared",
-            )
-        return self.invoker.invoke(name, event)
-
-    def invoke_function_async(self, function: str, event: Any) -> None:
-        name = self._logical_name(function)
-        if name is None:
-            log.error("async invoke of undeclared function %s dropped", function)
-            return
-        assert self._delivery is not None
-        self._delivery.invoke_async(name, event)
-
-    def deliver(self, rule: Any, targets: list[dict[str, Any]], event: dict[str, Any]) -> None:
-        if self._delivery is None:
-            return
-        self._delivery.deliver(
-            rule_name=rule.name,
-            rule_arn=rule.arn,
-            targets=[self._logical_target(t) for t in targets],
-            event=envelope(event),
-        )
-
-    def _logical_target(self, target: dict[str, Any]) -> dict[str, Any]:
-        """Lambda targets carry physical function ARNs; the invoker wants declared names."""
-        arn = target["Arn"]
-        parts = arn.split(":")
-        if len(parts) > 6 and parts[2] == "lambda" and parts[6] in self._logical:
-            return {**target, "Arn": ":".join([*parts[:6], self._logical[parts[6]]])}
-        return target
-
-    def event_time(self) -> float:
-        return self.clock.now().timestamp()
-
-    # --- schedules ------------------------------------------------------------------------------------------------
-    def _scheduled_rules(self) -> list[ScheduledRule]:
-        from moto.events.models import events_backends
-
-        backend = events_backends[self.account][self.region]
-        out = []
-        for bus in list(backend.event_buses.values()):
-            for rule in list(bus.rules.values()):
-                if rule.scheduled_expression and rule.state == "ENABLED":
-                    out.append(ScheduledRule(arn=rule.arn, name=rule.name, expression=rule.scheduled_expression))
-        return out
-
-    def _fire(self, scheduled: ScheduledRule, due: datetime, wait: bool) -> None:
-        from moto.events.models import events_backends
-
-        backend = events_backends[self.account][self.region]
-        rule = next(
-            (
-                r
-                for bus in list(backend.event_buses.values())
-                for r in list(bus.rules.values())
-                if r.arn == scheduled.arn
-            ),
-            None,
-        )
-        if rule is None or self._delivery is None:
-            return
-        event = scheduled_event(
-            event_id=str(uuid.uuid4()), rule_arn=rule.arn, at=due, account=self.account, region=self.region
-        )
-        targets = [self._logical_target(t) for t in rule.targets]
-        self._delivery.deliver(rule_name=rule.name, rule_arn=rule.arn, targets=targets, event=event, wait=wait)
 
     def advance_clock(self, delta: timedelta) -> list[str]:
         """Move the clock forward and fire, in order, every schedule due up to the new time; each firing's event has
@@ -516,10 +385,3 @@ class Emulator:
             if self.data_dir is not None:
                 persistence.write(self.data_dir, state)
             return state
-
-    def _snapshot_loop(self) -> None:
-        while not self._snapshot_stop.wait(self.snapshot_seconds):
-            try:
-                self.snapshot()
-            except Exception:
-                log.exception("periodic snapshot failed")

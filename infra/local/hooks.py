@@ -225,7 +225,7 @@ def _source_uses() -> list[str]:
 
 
 class Routes(Protocol):
-    """What the hooks hand work to (implemented by ``emulator.Emulator``)."""
+    """What the hooks hand work to (implemented by ``routing.FunctionRoutes``)."""
 
     def invoke_function(self, function: str, event: Any) -> InvokeResult: ...
 

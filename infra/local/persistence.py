@@ -17,9 +17,9 @@ then streams are switched on, so restored items do not re-enter the stream as ne
 
 **Executions interrupted by a restart are restarted from the beginning** with the same name and input (moto cannot
 serialise a running execution's position). Our state machines are written for that: every step is idempotent
-(DESIGN §3), and the restarted execution keeps the name ``<incident>-<generation>``, so a retried start still meets
-``ExecutionAlreadyExists``. Finished executions and SQS messages are not kept: nothing in the product reads them
-back after the fact.
+("How a page flows" and "Invariants" in docs/architecture.md), and the restarted execution keeps the name
+``<incident>-<generation>``, so a retried start still meets ``ExecutionAlreadyExists``. Finished executions and SQS
+messages are not kept: nothing in the product reads them back after the fact.
 
 The file is written atomically (temporary file + ``os.replace``), so a crash mid-write leaves the previous snapshot.
 """
@@ -31,13 +31,15 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from infra.local import dynamo_lock
-from infra.local.resources import table_name
+from infra.local.clock import Clock
+from infra.local.resources import enable_streams, table_name
 from infra.topology import Topology
 
 log = logging.getLogger("oncall.local.persistence")
@@ -174,6 +176,49 @@ def read(data_dir: Path) -> dict[str, Any] | None:
             f"{path}: snapshot format {state.get('format')} is not {FORMAT}; move it away to start fresh"
         )
     return state
+
+
+def restore(clients: Clients, state: dict[str, Any], topology: Topology, clock: Clock) -> int:
+    """Everything but executions and stream records, in the order that keeps restored items out of the streams:
+    items (declared tables exist with streams off), then streams on, then secrets and the clock offset (a clock only
+    moves forward). Returns the number of items loaded."""
+    loaded = restore_tables(clients, state, topology)
+    enable_streams(clients("dynamodb"), topology.tables)
+    restore_secrets(clients, state)
+    offset = state.get("clock_offset_seconds")
+    current = getattr(clock, "offset", None)
+    if offset is not None and isinstance(current, timedelta) and offset > current.total_seconds():
+        clock.advance(timedelta(seconds=offset) - current)
+    return loaded
+
+
+class PeriodicSnapshots:
+    """Calls ``snapshot`` every ``seconds`` on a thread of its own until ``stop()``: a runner killed outright loses
+    at most that much."""
+
+    def __init__(self, snapshot: Callable[[], object], seconds: float) -> None:
+        self.snapshot = snapshot
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="oncall-snapshot", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.snapshot()
+            except Exception:
+                log.exception("periodic snapshot failed")
 
 
 def restore_tables(clients: Clients, state: dict[str, Any], topology: Topology) -> int:
