@@ -1,4 +1,4 @@
-"""The runner's configuration: command-line flags over environment variables over defaults (DESIGN §5).
+"""The runner's configuration: command-line flags over environment variables over defaults.
 
 =============================  ==========================  =========================================================
 flag                           variable                    default

@@ -2,9 +2,9 @@
 
 moto's DynamoDB backend is plain Python objects mutated without locking: two threads doing a conditional put on the
 same key can both pass the condition, and a cancelled ``TransactWriteItems`` can leave the rows it wrote before the
-failing condition was evaluated (DESIGN §7). Real DynamoDB never does either, and our invariants (S1/S2, one winner
-per transition) depend on it, so the emulator takes one process-wide re-entrant lock around every DynamoDB and
-DynamoDB Streams request.
+failing condition was evaluated. Real DynamoDB never does either, and our invariants depend on it (S1/S2, one winner
+per transition: "Invariants" in docs/architecture.md), so the emulator takes one process-wide re-entrant lock
+around every DynamoDB and DynamoDB Streams request.
 
 Hook point: the request handlers' ``call_action`` (``moto.dynamodb.responses.DynamoHandler.call_action`` and
 ``moto.dynamodbstreams.responses.DynamoDBStreamsHandler.call_action``, the latter inherited from

@@ -14,7 +14,8 @@ A background thread fires what is due in real (shifted) time, handing targets of
 ``advance`` moves the clock and fires every occurrence up to the new time in chronological order, synchronously, each
 with ``time`` = its due time, so a caller sees the effects when it returns. A big jump is capped at ``max_catch_up``
 occurrences per rule (the latest ones; the skipped ones are logged): EventBridge itself never replays missed
-schedules, and our scheduled handlers cope with lateness by design (DESIGN §3 reminders).
+schedules, and our scheduled handlers cope with lateness by design (a missed reminder is sent late: "Invariants" in
+docs/architecture.md).
 
 A schedule is first due strictly after the moment the scheduler first sees the rule; nothing missed while the runner
 was stopped is replayed (EventBridge does not either).
