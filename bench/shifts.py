@@ -45,7 +45,6 @@ from moto import mock_aws  # noqa: E402
 
 from infra.local.resources import create_tables, table_name  # noqa: E402
 from infra.topology import TOPOLOGY  # noqa: E402
-from oncall.adapters.dynamodb import identity_models  # noqa: E402
 from oncall.adapters.dynamodb.identity import DynamoUserStore  # noqa: E402
 from oncall.adapters.dynamodb.schedules import (  # noqa: E402
     DynamoScheduleStore,
@@ -159,8 +158,7 @@ def run(n: int, creates: int, rng: random.Random) -> dict[str, Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(client, TOPOLOGY.tables)
-        identity_models.bind(table_name(TOPOLOGY.table("users")), table_name(TOPOLOGY.table("auth")), "us-east-1")
-        users = DynamoUserStore()
+        users = DynamoUserStore(table_name(TOPOLOGY.table("users")), client)
         now = datetime(2026, 1, 1, tzinfo=UTC)
         person = User(
             id="u1", username="bench", role=Role.RESPONDER, display_name="Bench", created_at=now, updated_at=now

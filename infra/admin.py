@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(LAYER_PATH))
     import boto3
 
-    from oncall.adapters.dynamodb import identity_models
+    from oncall.adapters.dynamodb import kit
     from oncall.adapters.dynamodb.identity import DynamoUserStore
     from oncall.domain.errors import DomainError
     from oncall.domain.users import Role, UsernameTaken
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 
     region = args.region or boto3.session.Session().region_name or "us-east-1"
     table = args.table or find_users_table(args.stack, region)
-    identity_models.bind(table, table, region, host=args.endpoint_url)
+    store = DynamoUserStore(table, kit.client(endpoint_url=args.endpoint_url, region=region))
     auth = AuthSettings()
     hasher = Argon2Hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism)
-    service = UserService(DynamoUserStore(), hasher, auth, utc_now)
+    service = UserService(store, hasher, auth, utc_now)
 
     password, generated = read_password(args)
     try:

@@ -208,7 +208,7 @@ TABLES: tuple[Table, ...] = (
             "written in the user's transaction so names stay unique) and hashed one-time Telegram link codes "
             "(LINK#<sha256>/CODE, TTL). by-username lists users in name order (sparse: deleted users drop out); "
             "by-telegram-chat answers the bot's 'who is this chat'. "
-            "Details: oncall/adapters/dynamodb/identity_models.py."
+            "Details: oncall/adapters/dynamodb/identity.py."
         ),
     ),
     Table(

@@ -286,7 +286,7 @@ def test_authenticated_request_reads_at_most_one_item(clock):
     """The per-request cost of auth: one GetItem of the user item, nothing else."""
     from botocore.handlers import BUILTIN_HANDLERS  # noqa: F401  (imported for the side effect of loading botocore)
 
-    from oncall.adapters.dynamodb.identity_models import UserItem
+    from oncall import wiring
 
     session = login_as(Role.RESPONDER)
     calls: list[str] = []
@@ -294,7 +294,7 @@ def test_authenticated_request_reads_at_most_one_item(clock):
     def count(event_name: str, **_: object) -> None:
         calls.append(event_name.rsplit(".", 1)[-1])
 
-    events = UserItem._get_connection().connection.client.meta.events
+    events = wiring.core.user_store().client.meta.events
     events.register("before-call.dynamodb", count)
     try:
         assert me(session.access_token).status == 200

@@ -77,7 +77,7 @@ def test_sixteen_threads_racing_creates_moves_deletes_keep_s1_s2_and_match_the_l
     store = RecordingStore(TABLE, outbox=transact_put)
     service = ScheduleService(
         store,
-        UserDirectory(DynamoUserStore()),
+        UserDirectory(DynamoUserStore("oncall-users")),
         clock=lambda: T0,
         attempts=10,
         backoff_base_s=0.002,
@@ -202,7 +202,7 @@ class InterleavingStore(DynamoScheduleStore):
 def test_losing_every_race_ends_in_concurrent_update_after_bounded_jittered_retries(locked_aws: None) -> None:
     admin = make_user(Role.ADMIN)
     ann, bob = make_user(Role.RESPONDER).id, make_user(Role.RESPONDER).id
-    people = UserDirectory(DynamoUserStore())
+    people = UserDirectory(DynamoUserStore("oncall-users"))
     rival = ScheduleService(DynamoScheduleStore(TABLE, outbox=transact_put), people, clock=lambda: T0)
     sid = rival.create_schedule(admin, name="hot", timezone="UTC").id
 

@@ -280,7 +280,7 @@ def test_profile_write_never_restores_a_role_it_read_before_a_demotion(clock):
 
     admin = login_as(Role.ADMIN)
     target = login_as(Role.RESPONDER)
-    store = DynamoUserStore()
+    store = DynamoUserStore("oncall-users")
     stale = store.get(target.user.id)
     assert call_api("PATCH", f"/users/{target.user.id}", headers=admin.headers, body={"role": "viewer"}).status == 200
     store.update_profile(replace(stale, timezone="Asia/Tokyo", updated_at=clock()), {"timezone"})

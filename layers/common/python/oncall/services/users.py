@@ -156,7 +156,7 @@ class UserService:
     def list(self, actor: User, limit: int, cursor: dict[str, Any] | None) -> tuple[list[User], dict[str, Any] | None]:
         if actor.role is not Role.ADMIN:
             raise Forbidden("only an admin lists users")
-        return self._users.page(limit, cursor)
+        return self._users.paginate(limit, cursor)
 
     def get(self, actor: User, user_id: str) -> User:
         authorize_read(actor, user_id)

@@ -11,26 +11,20 @@ from oncall.wiring.seam import clock, once
 if TYPE_CHECKING:
     from oncall.security.keys import KeySource
     from oncall.services.auth import AuthService
-    from oncall.services.identity_ports import PasswordHasher, TokenCodec, UserLookup
+    from oncall.services.identity_ports import PasswordHasher, TokenCodec, UserLookup, UserStore
     from oncall.services.schedules import ScheduleService
     from oncall.services.users import UserService
 
 
-def bind_identity_tables() -> None:
-    def build() -> bool:
-        from oncall.adapters.dynamodb import identity_models
+def user_store() -> UserStore:
+    """People, as identity stores them: every function that reads people is granted the users table."""
 
-        settings = get_settings()
-        identity_models.bind(
-            settings.table("users"),
-            # functions that only read people (the bot, reminders) are not granted the auth table
-            settings.tables.get("auth", "auth-table-not-granted"),
-            settings.region,
-            os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None,
-        )
-        return True
+    def build() -> UserStore:
+        from oncall.adapters.dynamodb.identity import DynamoUserStore
 
-    once("identity_tables", build)
+        return DynamoUserStore(get_settings().table("users"))
+
+    return once("user_store", build)
 
 
 def hasher() -> PasswordHasher:
@@ -64,14 +58,15 @@ def token_codec() -> TokenCodec:
 
 def auth_service() -> AuthService:
     def build() -> AuthService:
-        from oncall.adapters.dynamodb.identity import DynamoLoginCounters, DynamoSessionStore, DynamoUserStore
+        from oncall.adapters.dynamodb.auth import DynamoLoginCounters, DynamoSessionStore
         from oncall.services.auth import AuthService
 
-        bind_identity_tables()
+        # only the API is granted the auth table: sessions and login counters live there
+        auth_table = get_settings().table("auth")
         return AuthService(
-            users=DynamoUserStore(),
-            sessions=DynamoSessionStore(),
-            counters=DynamoLoginCounters(),
+            users=user_store(),
+            sessions=DynamoSessionStore(auth_table),
+            counters=DynamoLoginCounters(auth_table),
             hasher=hasher(),
             codec=token_codec(),
             settings=get_settings().auth,
@@ -83,13 +78,11 @@ def auth_service() -> AuthService:
 
 def user_service() -> UserService:
     def build() -> UserService:
-        from oncall.adapters.dynamodb.identity import DynamoUserStore
         from oncall.adapters.telegram_directory import TelegramBotDirectory
         from oncall.services.users import UserService
 
-        bind_identity_tables()
         return UserService(
-            users=DynamoUserStore(),
+            users=user_store(),
             hasher=hasher(),
             settings=get_settings().auth,
             clock=clock(),
@@ -104,15 +97,13 @@ def schedule_service() -> ScheduleService:
         from datetime import timedelta
 
         from oncall.adapters import outbox
-        from oncall.adapters.dynamodb.identity import DynamoUserStore
         from oncall.adapters.dynamodb.schedules import DynamoScheduleStore, UserDirectory
         from oncall.services.schedules import ScheduleService
 
-        bind_identity_tables()
         settings = get_settings()
         return ScheduleService(
             store=DynamoScheduleStore(settings.table("schedules"), outbox=outbox.transact_put),
-            people=UserDirectory(DynamoUserStore()),
+            people=UserDirectory(user_store()),
             clock=clock(),
             max_shift=timedelta(hours=settings.max_shift_hours),
             horizon=timedelta(days=settings.rotation_horizon_days),
@@ -122,7 +113,4 @@ def schedule_service() -> ScheduleService:
 
 
 def people() -> UserLookup:
-    from oncall.adapters.dynamodb.identity import DynamoUserStore
-
-    bind_identity_tables()
-    return DynamoUserStore()
+    return user_store()

@@ -47,19 +47,17 @@ def notification_service() -> NotificationService:
     """Every outbound message goes through this one service; channels register here."""
 
     def build() -> NotificationService:
-        from oncall.adapters.dynamodb.identity import DynamoUserStore
         from oncall.adapters.dynamodb.notifications import DynamoRateLimiter, DynamoRecipientDirectory
         from oncall.adapters.queues import SqsQueue
         from oncall.adapters.telegram import TelegramChannel
         from oncall.services.notify import NotificationService, NotifySettings
 
-        core.bind_identity_tables()
         settings = get_settings()
         # only the function that flushes queued pages is given the page queue; elsewhere nothing is queued
         pages_url = os.environ.get(PAGE_QUEUE_ENV)
         service = NotificationService(
             deliveries=delivery_log(),
-            people=DynamoRecipientDirectory(DynamoUserStore(), delivery_log()),
+            people=DynamoRecipientDirectory(core.user_store(), delivery_log()),
             limiter=DynamoRateLimiter(settings.table("notifications")),
             settings=NotifySettings(page_cap_per_incident=settings.page_cap_per_incident),
             queue=SqsQueue(pages_url) if pages_url else None,

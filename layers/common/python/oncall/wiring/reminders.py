@@ -15,15 +15,13 @@ if TYPE_CHECKING:
 def reminder_service() -> ReminderService:
     def build() -> ReminderService:
         from oncall.adapters import outbox
-        from oncall.adapters.dynamodb.identity import DynamoUserStore
         from oncall.adapters.dynamodb.reminders import DynamoReminderStore, ScheduleFacts
         from oncall.services.reminders import ReminderService
 
-        core.bind_identity_tables()
         return ReminderService(
             store=DynamoReminderStore(get_settings().table("reminders"), outbox=outbox.transact_put),
-            people=DynamoUserStore(),
-            facts=ScheduleFacts(core.schedule_service(), DynamoUserStore()),
+            people=core.user_store(),
+            facts=ScheduleFacts(core.schedule_service(), core.user_store()),
             notifier=notifications.notification_service(),
         )
 
@@ -34,11 +32,9 @@ def reminder_planner() -> ReminderService:
     """The same service for ``shift.*`` events: only the reminders table and people."""
 
     def build() -> ReminderService:
-        from oncall.adapters.dynamodb.identity import DynamoUserStore
         from oncall.adapters.dynamodb.reminders import DynamoReminderStore
         from oncall.services.reminders import ReminderService
 
-        core.bind_identity_tables()
-        return ReminderService(store=DynamoReminderStore(get_settings().table("reminders")), people=DynamoUserStore())
+        return ReminderService(store=DynamoReminderStore(get_settings().table("reminders")), people=core.user_store())
 
     return once("reminder_planner", build)

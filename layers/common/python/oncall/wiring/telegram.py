@@ -35,16 +35,14 @@ def callback_handlers() -> dict[str, CallbackHandler]:
 
 def telegram_bot() -> TelegramBot:
     def build() -> TelegramBot:
-        from oncall.adapters.dynamodb.identity import DynamoUserStore
         from oncall.adapters.dynamodb.notifications import TelegramLinks, UpdateLedger
         from oncall.services.telegram_bot import ScheduleDuty, TelegramBot
 
         client = notifications.telegram_client()
         if client is None:
             raise RuntimeError("no Telegram bot token: set TELEGRAM_BOT_TOKEN or ONCALL_SECRET_TELEGRAM_BOT_TOKEN")
-        core.bind_identity_tables()
         settings = get_settings()
-        users = DynamoUserStore()
+        users = core.user_store()
 
         def name_of(user_id: str) -> str | None:
             user = users.get(user_id)

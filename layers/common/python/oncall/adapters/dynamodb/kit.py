@@ -48,8 +48,8 @@ class NoRegion(RuntimeError):
     """No AWS region is configured where DynamoDB clients are built."""
 
 
-def client(endpoint_url: str | None = None) -> Any:
-    """A DynamoDB client. Region: ``AWS_REGION`` (Lambda always sets it), else boto3's own resolution
+def client(endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """A DynamoDB client. Region: ``region``, else ``AWS_REGION`` (Lambda always sets it), else boto3's own resolution
     (``AWS_DEFAULT_REGION``, the profile's config); with none configured this fails here, naming the variable, rather
     than sending requests to a region nobody chose. Endpoint: ``endpoint_url``, else boto3's own
     (``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL``: the local emulator)."""
@@ -57,7 +57,9 @@ def client(endpoint_url: str | None = None) -> Any:
     from botocore.exceptions import NoRegionError
 
     try:
-        return boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION") or None, endpoint_url=endpoint_url)
+        return boto3.client(
+            "dynamodb", region_name=region or os.environ.get("AWS_REGION") or None, endpoint_url=endpoint_url
+        )
     except NoRegionError:
         raise NoRegion("no AWS region configured for DynamoDB: set AWS_REGION (Lambda sets it)") from None
 
@@ -91,6 +93,11 @@ def numbers(values: Iterable[int]) -> Attr:
     return {"L": [n(v) for v in values]}
 
 
+def if_absent() -> dict[str, str]:
+    """The condition of a put that must not replace an item."""
+    return {"ConditionExpression": "attribute_not_exists(pk)"}
+
+
 def key(pk: str, sk: str) -> Item:
     """The primary key every table here has: string ``pk`` and ``sk``."""
     return {"pk": s(pk), "sk": s(sk)}
@@ -119,6 +126,87 @@ def plain(item: Mapping[str, Attr]) -> dict[str, Any]:
         elif "BOOL" in value:
             out[name] = value["BOOL"]
     return out
+
+
+# -- expressions -------------------------------------------------------------------------------------------------------
+
+
+class Update:
+    """One ``UpdateItem`` (or transaction ``Update``) expression with its condition: attribute names and values get
+    placeholders as they are used, so no reserved word (``status``, ``timezone``, ``ref``) needs thought.
+
+    ``name("revoked_sessions", sid)`` is a document path (a map key); ``request(condition)`` gives the keyword
+    arguments of the request."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._values: dict[str, Attr] = {}
+        self._set: list[str] = []
+        self._remove: list[str] = []
+        self._add: list[str] = []
+
+    def name(self, *path: str) -> str:
+        parts = []
+        for part in path:
+            placeholder = next((k for k, v in self._names.items() if v == part), None)
+            if placeholder is None:
+                placeholder = f"#n{len(self._names)}"
+                self._names[placeholder] = part
+            parts.append(placeholder)
+        return ".".join(parts)
+
+    def value(self, value: Attr) -> str:
+        placeholder = f":v{len(self._values)}"
+        self._values[placeholder] = value
+        return placeholder
+
+    def set(self, name: str, value: Attr, *path: str) -> Update:
+        self._set.append(f"{self.name(name, *path)} = {self.value(value)}")
+        return self
+
+    def append(self, name: str, values: Attr) -> Update:
+        """``values`` (an ``L``) added to the end of the list ``name``."""
+        target = self.name(name)
+        self._set.append(f"{target} = list_append({target}, {self.value(values)})")
+        return self
+
+    def remove(self, name: str, *path: str) -> Update:
+        self._remove.append(self.name(name, *path))
+        return self
+
+    def add(self, name: str, value: Attr) -> Update:
+        self._add.append(f"{self.name(name)} {self.value(value)}")
+        return self
+
+    def equals(self, name: str, value: Attr) -> str:
+        """A condition: ``name`` holds ``value``."""
+        return f"{self.name(name)} = {self.value(value)}"
+
+    def absent(self, name: str) -> str:
+        return f"attribute_not_exists({self.name(name)})"
+
+    def exists(self, name: str) -> str:
+        return f"attribute_exists({self.name(name)})"
+
+    def request(self, condition: str | None = None) -> dict[str, Any]:
+        clauses = [
+            f"{verb} {', '.join(parts)}"
+            for verb, parts in (("SET", self._set), ("REMOVE", self._remove), ("ADD", self._add))
+            if parts
+        ]
+        out: dict[str, Any] = {"UpdateExpression": " ".join(clauses)}
+        if condition:
+            out["ConditionExpression"] = condition
+        return out | self.placeholders()
+
+    def placeholders(self) -> dict[str, Any]:
+        """Only the names and values (a ``ConditionExpression`` on its own, a ``ConditionCheck``)."""
+        out: dict[str, Any] = {}
+        if self._names:
+            out["ExpressionAttributeNames"] = dict(self._names)
+        if self._values:
+            out["ExpressionAttributeValues"] = dict(self._values)
+        return out
 
 
 # -- failures ----------------------------------------------------------------------------------------------------------
