@@ -196,10 +196,9 @@ def test_the_sweep_reads_only_the_overdue_deliveries(hooks: Hooks) -> None:
     """Many stored deliveries, three overdue: the index Query scans three items (DynamoDB's own ScannedCount,
     read from the responses with a botocore hook)."""
     from oncall import wiring
-    from oncall.adapters.dynamodb.webhooks import DeliveryItem, DynamoWebhookStore
 
     service = wiring.webhooks.webhook_service()
-    store = DynamoWebhookStore()
+    store: Any = service.store
     now = datetime.now(UTC)
     old = now - GRACE - timedelta(minutes=5)
 
@@ -233,7 +232,7 @@ def test_the_sweep_reads_only_the_overdue_deliveries(hooks: Hooks) -> None:
     def count(parsed: dict[str, Any], **_: Any) -> None:
         scanned.append(int(parsed.get("ScannedCount", 0)))
 
-    client = DeliveryItem._get_connection().connection.client
+    client = store.client
     client.meta.events.register("after-call.dynamodb.Query", count)
     try:
         result = service.sweep(now)

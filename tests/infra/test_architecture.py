@@ -28,7 +28,6 @@ NOT_YET_SPLIT = frozenset(
         "layers/common/python/oncall/adapters/dynamodb/incidents.py",
         "layers/common/python/oncall/adapters/dynamodb/notifications.py",
         "layers/common/python/oncall/adapters/dynamodb/schedules.py",
-        "layers/common/python/oncall/adapters/dynamodb/webhooks.py",
     }
 )
 #: handlers still waiting for the one alert intake use case

@@ -16,21 +16,6 @@ if TYPE_CHECKING:
 QUEUE_ENV = "ONCALL_QUEUE_NOTIFIER"
 
 
-def _bind_tables() -> None:
-    def build() -> bool:
-        from oncall.adapters.dynamodb import webhooks as models
-
-        settings = get_settings()
-        models.bind(
-            settings.table("webhooks"),
-            settings.region,
-            os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None,
-        )
-        return True
-
-    once("webhook_tables", build)
-
-
 def webhook_sender() -> Sender:
     def build() -> Sender:
         from oncall.adapters.webhooks import HttpSender, allowlist_from_env
@@ -58,9 +43,9 @@ def webhook_service() -> WebhookService:
         from oncall.adapters.webhooks import GuardUrl, allowlist_from_env
         from oncall.services.webhooks import WebhookService, WebhookSettings
 
-        _bind_tables()
+        settings = get_settings()
         return WebhookService(
-            store=DynamoWebhookStore(),
+            store=DynamoWebhookStore(settings.table("webhooks"), outbox_table=settings.table("outbox")),
             sender=webhook_sender(),
             jobs=job_queue(),
             guard=GuardUrl(allowlist_from_env()),
