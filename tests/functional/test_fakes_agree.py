@@ -338,6 +338,7 @@ def test_the_catalog_store_fake_agrees_with_dynamodb(aws: dict[str, str]) -> Non
 def alert_scenario(pair: tuple[Any, Any]) -> Transcript:
     from oncall.domain.alerts import Grouping
     from oncall.domain.incidents import Incident
+    from oncall.services.incident_ports import AlertClaim
 
     alerts, incidents = pair
     t: Transcript = []
@@ -347,15 +348,15 @@ def alert_scenario(pair: tuple[Any, Any]) -> Transcript:
     def open_with(incident_id: str, g: Grouping, stale: str | None, now: Any = START) -> Any:
         incident = Incident(incident_id, "Errors", "svc", Severity.HIGH, Source.API, Status.TRIGGERED, now, now)
         event = event_of(incident, "incident.triggered", now)
-        claim = alerts.claim_items("svc", g, incident_id, stale=stale, now=now)
-        return outcome(lambda: incidents.create(incident, [], event, also=claim))
+        claim = AlertClaim("svc", g.group, g.key, g.expires_at, now, stale=stale)
+        return outcome(lambda: incidents.create(incident, [], event, claim))
 
     t.append(open_with("i1", keyed, None))
     t.append(open_with("i2", keyed, None))  # the group is taken
     t.append(alerts.claim("svc", "k:g"))
-    joining = Grouping("k:g", "b", False, START + timedelta(days=30))
-    t.append(outcome(lambda: incidents.attach_alert("i1", START, [], alerts.join_items("svc", joining, "i1"))))
-    t.append(outcome(lambda: incidents.attach_alert("i1", START, [], alerts.join_items("svc", joining, "i9"))))
+    joining = AlertClaim("svc", "k:g", "b", START + timedelta(days=30), START)
+    t.append(outcome(lambda: incidents.attach_alert("i1", START, [], joining)))
+    t.append(outcome(lambda: incidents.attach_alert("i9", START, [], joining)))  # the claim names another
     t.append((alerts.claim("svc", "k:g"), alerts.key("svc", "b"), alerts.key("svc", "zz")))
     t.append([alerts.release("svc", "k:g", "i1", k) for k in ("a", "a", "b")])
     t.append(alerts.release("svc", "k:g", "i9", "b"))
@@ -378,9 +379,14 @@ def test_the_alert_store_fake_agrees_with_dynamodb(aws: dict[str, str]) -> None:
 
     real = (
         DynamoAlertStore(aws["ONCALL_TABLE_ALERTS"]),
-        DynamoIncidentStore(aws["ONCALL_TABLE_INCIDENTS"], outbox_table=aws["ONCALL_TABLE_OUTBOX"]),
+        DynamoIncidentStore(
+            aws["ONCALL_TABLE_INCIDENTS"],
+            outbox_table=aws["ONCALL_TABLE_OUTBOX"],
+            alerts_table=aws["ONCALL_TABLE_ALERTS"],
+        ),
     )
-    t = agree(alert_scenario, (fakes.FakeAlertStore(), fakes.FakeIncidentStore()), real)
+    fake_alerts = fakes.FakeAlertStore()
+    t = agree(alert_scenario, (fake_alerts, fakes.FakeIncidentStore(alerts=fake_alerts)), real)
     assert t[:2] == [None, "GuardFailed"]
 
 

@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oncall.domain import reminders as reminder_rules
-from oncall.domain.alerts import Grouping
 from oncall.domain.errors import Conflict
 from oncall.domain.escalation import Policy
 from oncall.domain.events import DomainEvent
@@ -50,6 +49,7 @@ from oncall.domain.users import Role, User, UserStatus
 from oncall.services import alerts as alert_ports
 from oncall.services.alerts import KeyRef
 from oncall.services.incident_ports import (
+    AlertClaim,
     GuardFailed,
     IncidentFilter,
     Page,
@@ -494,21 +494,11 @@ MAX_ENTRIES = 20
 
 @dataclass(frozen=True)
 class Guard:
-    """An item written with an incident under its own condition (``also``), as the fake alert store hands them out:
-    ``holds`` is the condition, ``write`` the change. Nothing is written unless every condition holds."""
+    """An alert claim written with an incident under its own condition, as the fake alert store makes them:
+    ``holds`` is the condition, ``write`` the change. Nothing is written unless the condition holds."""
 
     holds: Callable[[], bool]
     write: Callable[[], None]
-
-
-def _guards(also: Sequence[Mapping[str, Any]]) -> list[Guard]:
-    out = []
-    for item in also:
-        guard = item.get("guard")
-        if not isinstance(guard, Guard):
-            raise TypeError("the fake incident store takes extra items from the fake alert store only")
-        out.append(guard)
-    return out
 
 
 def _stored_entry(entry: TimelineEntry) -> TimelineEntry:
@@ -520,10 +510,20 @@ class FakeIncidentStore:
     """``IncidentStore``: incidents, their timelines and the outbox events written with them, under the adapter's
     conditions (version and waiting token on a commit, status/generation/step on ``arm``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, alerts: FakeAlertStore | None = None) -> None:
         self.incidents: dict[str, Incident] = {}
         self.entries: dict[str, dict[str, TimelineEntry]] = {}
         self.events: list[DomainEvent] = []
+        #: where alert claims written with an incident go
+        self.alerts = alerts
+
+    def _guards(self, claim: AlertClaim | None, incident_id: str, *, take: bool) -> list[Guard]:
+        if claim is None:
+            return []
+        if self.alerts is None:
+            raise TypeError("an alert claim needs the fake alert store: FakeIncidentStore(alerts=...)")
+        guard = self.alerts.taking(claim, incident_id) if take else self.alerts.joining(claim, incident_id)
+        return [guard] if guard is not None else []
 
     # what tests read
     def kinds(self, incident_id: str) -> list[str]:
@@ -548,9 +548,9 @@ class FakeIncidentStore:
         incident: Incident,
         entries: Sequence[TimelineEntry],
         event: DomainEvent,
-        also: Sequence[Mapping[str, Any]] = (),
+        claim: AlertClaim | None = None,
     ) -> None:
-        guards = _guards(also)
+        guards = self._guards(claim, incident.id, take=True)
         if not all(g.holds() for g in guards):
             raise GuardFailed(f"a guard of incident {incident.id} failed")
         if incident.id in self.incidents:
@@ -562,9 +562,9 @@ class FakeIncidentStore:
             g.write()
 
     def attach_alert(
-        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], also: Sequence[Mapping[str, Any]] = ()
+        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], claim: AlertClaim | None = None
     ) -> bool:
-        guards = _guards(also)
+        guards = self._guards(claim, incident_id, take=False)
         if not all(g.holds() for g in guards):
             raise GuardFailed(f"a guard of incident {incident_id} failed")
         stored = self.incidents.get(incident_id)
@@ -1267,7 +1267,7 @@ class FakePersonNames:
 
 
 @dataclass
-class AlertClaim:
+class StoredClaim:
     """The ``GRP#<service>#<group>`` / ``CLAIM`` item: which incident a group of alerts feeds, until when."""
 
     incident_id: str
@@ -1277,11 +1277,12 @@ class AlertClaim:
 
 class FakeAlertStore:
     """``AlertStore``: group claims, alert keys, per-service minute windows and parked events, under the adapter's
-    conditions. The items it hands out for an incident's write are ``Guard`` s that the fake incident store checks
-    and writes in the same all-or-nothing step, as the adapter's items ride in the incident's transaction."""
+    conditions. A claim written with an incident (``AlertClaim``) becomes a ``Guard`` here that the fake incident
+    store checks and writes in the same all-or-nothing step, as the adapter's items ride in the incident's
+    transaction: build the incident store with ``FakeIncidentStore(alerts=this)``."""
 
     def __init__(self) -> None:
-        self.claims: dict[tuple[str, str], AlertClaim] = {}
+        self.claims: dict[tuple[str, str], StoredClaim] = {}
         self.keys: dict[tuple[str, str], KeyRef] = {}
         self.windows: dict[tuple[str, int], int] = {}
         self.parked: list[tuple[str, str, Any]] = []
@@ -1294,40 +1295,43 @@ class FakeAlertStore:
             stored.incident_id, datetime.fromtimestamp(stored.live_until, UTC), frozenset(stored.open_keys)
         )
 
-    def claim_items(
-        self, service_id: str, g: Grouping, incident_id: str, *, stale: str | None, now: datetime
-    ) -> Sequence[Mapping[str, Any]]:
+    def taking(self, claim: AlertClaim, incident_id: str) -> Guard:
+        """The group taken for a new incident: held by nobody, expired at ``claim.at``, or still naming the stale
+        incident."""
+        where = (claim.service_id, claim.group)
+
         def holds() -> bool:
-            stored = self.claims.get((service_id, g.group))
+            stored = self.claims.get(where)
             return (
                 stored is None
-                or stored.live_until <= _epoch(now)
-                or (stale is not None and stored.incident_id == stale)
+                or stored.live_until <= _epoch(claim.at)
+                or (claim.stale is not None and stored.incident_id == claim.stale)
             )
 
         def write() -> None:
             # a put: the keys the group had open for an older incident are not carried over
-            keys = {g.key} if g.key is not None else set()
-            self.claims[(service_id, g.group)] = AlertClaim(incident_id, _epoch(g.expires_at), keys)
-            if g.key is not None:
-                self.keys[(service_id, g.key)] = KeyRef(incident_id, g.group)
+            keys = {claim.key} if claim.key is not None else set()
+            self.claims[where] = StoredClaim(incident_id, _epoch(claim.live_until), keys)
+            if claim.key is not None:
+                self.keys[(claim.service_id, claim.key)] = KeyRef(incident_id, claim.group)
 
-        return [{"guard": Guard(holds, write)}]
+        return Guard(holds, write)
 
-    def join_items(self, service_id: str, g: Grouping, incident_id: str) -> Sequence[Mapping[str, Any]]:
-        if g.key is None:
-            return ()
-        key = g.key
+    def joining(self, claim: AlertClaim, incident_id: str) -> Guard | None:
+        """The alert's key recorded as open on a claim still naming ``incident_id`` (nothing for a keyless one)."""
+        if claim.key is None:
+            return None
+        key, where = claim.key, (claim.service_id, claim.group)
 
         def holds() -> bool:
-            stored = self.claims.get((service_id, g.group))
+            stored = self.claims.get(where)
             return stored is not None and stored.incident_id == incident_id
 
         def write() -> None:
-            self.claims[(service_id, g.group)].open_keys.add(key)
-            self.keys[(service_id, key)] = KeyRef(incident_id, g.group)
+            self.claims[where].open_keys.add(key)
+            self.keys[(claim.service_id, key)] = KeyRef(incident_id, claim.group)
 
-        return [{"guard": Guard(holds, write)}]
+        return Guard(holds, write)
 
     def key(self, service_id: str, key: str) -> KeyRef | None:
         return self.keys.get((service_id, key))

@@ -61,14 +61,15 @@ class World:
 
 @pytest.fixture
 def w(clock: Clock) -> World:
-    incident_store, catalog_store, lifecycle = FakeIncidentStore(), FakeCatalogStore(), FakeLifecycle()
+    store = FakeAlertStore()
+    incident_store, catalog_store, lifecycle = FakeIncidentStore(alerts=store), FakeCatalogStore(), FakeLifecycle()
     admin = user("admin", role=Role.ADMIN)
     people = FakePeople(admin)
     catalog = CatalogService(catalog_store, people, clock)
     policy = catalog.create_policy(admin, name="primary", levels=[Level((Target(TargetType.USER, "admin"),), 300)])
     service, _ = catalog.create_service(admin, name="payments", escalation_policy_id=policy.id)
     incidents = IncidentService(incident_store, catalog_store, people, lifecycle, clock)
-    store, ids = FakeAlertStore(), itertools.count(1)
+    ids = itertools.count(1)
 
     def make(rules: AlertRules) -> AlertService:
         return AlertService(store, incidents, catalog, rules, clock, lambda: f"inc{next(ids)}")

@@ -5,9 +5,10 @@ Incidents are created, counted, acknowledged and resolved THROUGH ``IncidentServ
 of its keys are still open), never incident state.
 
 Trigger: read the group's claim; if it is live and its incident still open, attach (count + 1, last seen, timeline
-line; no event, so no page). Otherwise open a new incident whose transaction also puts the claim on condition *absent,
-or expired at now, or still naming the incident seen closed*, so two identical alerts racing both try and exactly
-one wins; the loser re-reads and attaches. The read is only a shortcut: correctness rests on the conditional put.
+line; no event, so no page). Otherwise open a new incident whose transaction also takes the claim (``AlertClaim``) on
+condition *absent, or expired at now, or still naming the incident seen closed*, so two identical alerts racing both
+try and exactly one wins; the loser re-reads and attaches. The read is only a shortcut: correctness rests on the
+conditional write.
 
 Acknowledge / resolve: the key's record names its incident; an unknown key is accepted and dropped (as PagerDuty
 does). A resolve removes the key from the claim's open set (conditionally, so two resolves of one key count once)
@@ -30,7 +31,6 @@ from oncall.domain.alerts import (
     CORRELATION_WINDOW,
     Alert,
     AlertAction,
-    Grouping,
     Outcome,
     ResolvePolicy,
     claim_live,
@@ -42,7 +42,7 @@ from oncall.domain.errors import ConcurrentUpdate, RateLimited
 from oncall.domain.incidents import Action, Incident, Severity, Source
 from oncall.domain.page_content import summarise_alert
 from oncall.domain.services_catalog import Service
-from oncall.services.incident_ports import GuardFailed
+from oncall.services.incident_ports import AlertClaim, GuardFailed
 
 log = logging.getLogger("oncall.alerts")
 
@@ -65,17 +65,6 @@ class KeyRef:
 class AlertStore(Protocol):
     def claim(self, service_id: str, group: str) -> Claim | None: ...
 
-    def claim_items(
-        self, service_id: str, g: Grouping, incident_id: str, *, stale: str | None, now: datetime
-    ) -> Sequence[Mapping[str, Any]]:
-        """Transaction items that take the group for ``incident_id`` (condition: absent, expired at ``now``, or
-        naming ``stale``) and record the alert's key."""
-        ...
-
-    def join_items(self, service_id: str, g: Grouping, incident_id: str) -> Sequence[Mapping[str, Any]]:
-        """Transaction items that add the alert's key to a claim still naming ``incident_id``."""
-        ...
-
     def key(self, service_id: str, key: str) -> KeyRef | None: ...
 
     def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
@@ -93,7 +82,7 @@ class AlertStore(Protocol):
 
 
 class AlertIncidents(Protocol):
-    """The part of ``IncidentService`` alert ingestion uses."""
+    """The part of ``IncidentService`` alert ingestion uses; claims (``AlertClaim``) are written with the incident."""
 
     def open_from_alert(
         self,
@@ -104,12 +93,12 @@ class AlertIncidents(Protocol):
         source: Source,
         dedup_key: str | None,
         alert_entry: dict[str, Any],
-        claim: Sequence[Mapping[str, Any]] = (),
+        claim: AlertClaim | None = None,
         incident_id: str | None = None,
     ) -> Incident: ...
 
     def attach_alert(
-        self, incident_id: str, *, text: str, alert_entry: dict[str, Any], also: Sequence[Mapping[str, Any]] = ()
+        self, incident_id: str, *, text: str, alert_entry: dict[str, Any], claim: AlertClaim | None = None
     ) -> bool: ...
 
     def alert_act(self, incident_id: str, action: Action, *, source: str) -> Incident | None: ...
@@ -217,22 +206,22 @@ class AlertService:
         for _ in range(MAX_ATTEMPTS):
             now = self.clock()
             g = grouping(alert, now, self.rules.correlation_window)
-            claim = self.store.claim(alert.service_id, g.group)
+            held = self.store.claim(alert.service_id, g.group)
             stale: str | None = None
-            if claim is not None and claim_live(claim.expires_at, now):
-                joining = g.key is not None and g.key not in claim.open_keys
-                also = self.store.join_items(alert.service_id, g, claim.incident_id) if joining else ()
+            if held is not None and claim_live(held.expires_at, now):
+                joining = g.key is not None and g.key not in held.open_keys
+                join = AlertClaim(alert.service_id, g.group, g.key, g.expires_at, now) if joining else None
                 try:
                     attached = self.incidents.attach_alert(
-                        claim.incident_id, text=alert.title, alert_entry=entry, also=also
+                        held.incident_id, text=alert.title, alert_entry=entry, claim=join
                     )
                 except GuardFailed:
                     continue  # the claim moved on between the read and the write: decide again
                 if attached:
-                    return Outcome("attached", alert.dedup_key, claim.incident_id)
-                stale = claim.incident_id
-            elif claim is not None:
-                stale = claim.incident_id
+                    return Outcome("attached", alert.dedup_key, held.incident_id)
+                stale = held.incident_id
+            elif held is not None:
+                stale = held.incident_id
             incident_id = self.new_id()
             try:
                 self.incidents.open_from_alert(
@@ -242,7 +231,7 @@ class AlertService:
                     source=alert.source,
                     dedup_key=alert.dedup_key,
                     alert_entry=entry,
-                    claim=self.store.claim_items(alert.service_id, g, incident_id, stale=stale, now=now),
+                    claim=AlertClaim(alert.service_id, g.group, g.key, g.expires_at, now, stale=stale),
                     incident_id=incident_id,
                 )
             except GuardFailed:

@@ -20,8 +20,29 @@ class StaleWrite(Exception):
 
 
 class GuardFailed(Exception):
-    """A condition on one of the extra items written with an incident (``also``) failed: nothing was written.
-    Alert ingestion uses it for its dedup claim: another writer opened the incident for that alert first."""
+    """The ``AlertClaim`` written with an incident lost its condition: nothing was written. Another writer opened
+    (or moved on from) the incident for that group of alerts first."""
+
+
+@dataclass(frozen=True)
+class AlertClaim:
+    """Alert ingestion's dedup claim: the group of alerts ``group`` of service ``service_id`` feeds one incident, and
+    ``key`` is one of its alerts still open (None: a keyless alert, correlated by the group alone).
+
+    The incident store writes it in the incident's own transaction, so the claim exists exactly when the incident,
+    or the alert that joins it, does. ``create`` takes the group for the new incident if nobody holds it, or the
+    holder's window ended at ``at`` (whatever TTL has removed yet), or it still names ``stale`` (the incident the
+    writer saw closed); ``attach_alert`` records ``key`` as open on the claim if it still names that incident. A lost
+    condition is ``GuardFailed``."""
+
+    service_id: str
+    group: str
+    key: str | None
+    #: when the claim stops deciding the group (the correlation window's end, or the keyed claim's life)
+    live_until: datetime
+    #: when the alert arrived
+    at: datetime
+    stale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,18 +61,18 @@ class IncidentStore(Protocol):
         incident: Incident,
         entries: Sequence[TimelineEntry],
         event: DomainEvent,
-        also: Sequence[Mapping[str, Any]] = (),
+        claim: AlertClaim | None = None,
     ) -> None:
-        """Write the incident, its entries and event, plus ``also`` (store-specific conditional items), all or
-        nothing; GuardFailed when a condition of ``also`` fails."""
+        """Write the incident, its entries and event, and take ``claim`` for it, all or nothing; GuardFailed when
+        the claim is held."""
         ...
 
     def attach_alert(
-        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], also: Sequence[Mapping[str, Any]] = ()
+        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], claim: AlertClaim | None = None
     ) -> bool:
         """Count one more alert (alert_count + 1, last_alert_at, version + 1) if the incident is still open, with
-        its timeline entries and ``also``, atomically and without reading it first. False if it is not open;
-        GuardFailed when a condition of ``also`` fails."""
+        its timeline entries and ``claim``'s key recorded as open, atomically and without reading it first. False
+        if it is not open; GuardFailed when the claim no longer names the incident."""
         ...
 
     def get(self, incident_id: str) -> Incident | None: ...

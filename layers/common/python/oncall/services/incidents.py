@@ -9,7 +9,7 @@ paging at once. A late or stale token is a no-op (``Lifecycle.answer`` returns F
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from oncall.domain.page_content import AlertSummary
 from oncall.domain.users import Role, User
 from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_ports import (
+    AlertClaim,
     CatalogStore,
     IncidentFilter,
     IncidentStore,
@@ -158,11 +159,11 @@ class IncidentService:
         source: Source,
         dedup_key: str | None,
         alert_entry: dict[str, Any],
-        claim: Sequence[Mapping[str, Any]] = (),
+        claim: AlertClaim | None = None,
         incident_id: str | None = None,
     ) -> Incident:
         """An incident opened by a monitoring alert (no person acted): alert_count 1, a ``triggered`` and an
-        ``alert`` timeline entry, the ``incident.triggered`` event, and the caller's ``claim`` items in the same
+        ``alert`` timeline entry, the ``incident.triggered`` event, and the caller's ``claim`` taken in the same
         transaction (GuardFailed: another alert claimed it first and nothing was written). The title is the source's
         summary as sent (bounded by the caller), not held to the manual-title rules. The alert entry's ``page``
         summary is kept on the incident for pages (``attach_alert`` replaces it with the joining alert's)."""
@@ -185,18 +186,18 @@ class IncidentService:
             entry(incident.id, now, "triggered", f"Triggered by a {source.value} alert", None, source=source.value),
             entry(incident.id, now, "alert", title, None, **alert_entry),
         ]
-        self.store.create(incident, entries, event_of(incident, "incident.triggered", now), also=claim)
+        self.store.create(incident, entries, event_of(incident, "incident.triggered", now), claim)
         return incident
 
     def attach_alert(
-        self, incident_id: str, *, text: str, alert_entry: dict[str, Any], also: Sequence[Mapping[str, Any]] = ()
+        self, incident_id: str, *, text: str, alert_entry: dict[str, Any], claim: AlertClaim | None = None
     ) -> bool:
         """Count one more alert on an open incident (count + 1, last seen, an ``alert`` timeline entry whose ``page``
         summary becomes the incident's ``last_alert``; no event, so no new page). False when the incident is not
         open any more (the caller opens a new one)."""
         now = self.clock()
         return self.store.attach_alert(
-            incident_id, now, [entry(incident_id, now, "alert", text, None, **alert_entry)], also
+            incident_id, now, [entry(incident_id, now, "alert", text, None, **alert_entry)], claim
         )
 
     def alert_act(self, incident_id: str, action: Action, *, source: str) -> Incident | None:

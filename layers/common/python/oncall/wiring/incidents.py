@@ -25,7 +25,12 @@ def incident_store() -> IncidentStore:
         from oncall.adapters.dynamodb.incidents import DynamoIncidentStore
 
         settings = get_settings()
-        return DynamoIncidentStore(settings.table("incidents"), outbox_table=settings.table("outbox"))
+        return DynamoIncidentStore(
+            settings.table("incidents"),
+            outbox_table=settings.table("outbox"),
+            # alert ingestion's claims ride in the incident's transaction; other functions write none
+            alerts_table=settings.tables.get("alerts"),
+        )
 
     return once("incident_store", build)
 

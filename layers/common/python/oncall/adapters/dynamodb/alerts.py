@@ -11,22 +11,22 @@
 ``PARKED#<day>`` / ``<event id>``      an EventBridge event we could not process, with the reason (two weeks)
 =====================================  ==========================================================================
 
-Low-level client rather than pynamodb models, like ``incidents.py``: the claim is written inside the incident
-store's own ``TransactWriteItems`` (claim + incident + timeline + outbox, all or nothing), so this module hands out
-raw transaction items, and their conditions are the point of the module.
+The claim and key records are written inside the incident store's own ``TransactWriteItems`` (claim + incident +
+timeline + outbox, all or nothing): the incident store turns the port's ``AlertClaim`` into items with
+``take_items`` / ``join_items`` here, so their shapes and conditions live with the rest of the table's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, n, s
-from oncall.domain.alerts import KEYED_CLAIM_TTL, Grouping, digest
+from oncall.domain.alerts import KEYED_CLAIM_TTL, digest
 from oncall.services.alerts import Claim, KeyRef
+from oncall.services.incident_ports import AlertClaim
 
 #: after a claim stops deciding anything, DynamoDB may delete it this much later
 CLEANUP_AFTER = timedelta(days=30)
@@ -44,6 +44,79 @@ def claim_pk(service_id: str, group: str) -> str:
 
 def key_pk(service_id: str, key: str) -> str:
     return f"KEY#{service_id}#{digest(key)}"
+
+
+def _key_put(table: str, claim: AlertClaim, incident_id: str, since: datetime) -> dict[str, Any]:
+    """The alert key's record (acknowledge / resolve find the incident by it), kept ``KEYED_CLAIM_TTL`` from
+    ``since``."""
+    assert claim.key is not None
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {
+                **kit.key(key_pk(claim.service_id, claim.key), "KEY"),
+                "incident_id": s(incident_id),
+                "group": s(claim.group),
+                "dedup_key": s(claim.key),
+                "expires_at": n(_epoch(since) + int(KEYED_CLAIM_TTL.total_seconds())),
+            },
+        }
+    }
+
+
+def take_items(table: str, claim: AlertClaim, incident_id: str) -> list[dict[str, Any]]:
+    """Transaction items that take the group for a new ``incident_id`` and record the alert's key (the incident
+    store writes them with the incident)."""
+    live_until = _epoch(claim.live_until)
+    item: dict[str, Attr] = {
+        **kit.key(claim_pk(claim.service_id, claim.group), "CLAIM"),
+        "incident_id": s(incident_id),
+        "group": s(claim.group),
+        "service_id": s(claim.service_id),
+        "live_until": n(live_until),
+        "expires_at": n(live_until + int(CLEANUP_AFTER.total_seconds())),
+    }
+    if claim.key is not None:
+        item["open_keys"] = kit.string_set([claim.key])
+    # taken if: nobody holds it, or the holder's window ended (whether or not TTL removed it yet), or it still
+    # names the incident this writer saw closed; two writers that saw the same state cannot both pass
+    condition = "attribute_not_exists(pk) OR live_until <= :now"
+    values: dict[str, Attr] = {":now": n(_epoch(claim.at))}
+    if claim.stale is not None:
+        condition += " OR incident_id = :stale"
+        values[":stale"] = s(claim.stale)
+    items: list[dict[str, Any]] = [
+        {
+            "Put": {
+                "TableName": table,
+                "Item": item,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+        }
+    ]
+    if claim.key is not None:
+        items.append(_key_put(table, claim, incident_id, claim.at))
+    return items
+
+
+def join_items(table: str, claim: AlertClaim, incident_id: str) -> list[dict[str, Any]]:
+    """Transaction items that add the alert's key to the claim still naming ``incident_id`` (none for a keyless
+    alert: the group is all there is)."""
+    if claim.key is None:
+        return []
+    return [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": kit.key(claim_pk(claim.service_id, claim.group), "CLAIM"),
+                "UpdateExpression": "ADD open_keys :k",
+                "ConditionExpression": "incident_id = :inc",
+                "ExpressionAttributeValues": {":k": kit.string_set([claim.key]), ":inc": s(incident_id)},
+            }
+        },
+        _key_put(table, claim, incident_id, claim.live_until),
+    ]
 
 
 class DynamoAlertStore:
@@ -68,74 +141,6 @@ class DynamoAlertStore:
             expires_at=datetime.fromtimestamp(int(live["N"]), tz=UTC) if live else None,
             open_keys=frozenset(item.get("open_keys", {}).get("SS", [])),
         )
-
-    def _key_put(self, service_id: str, g: Grouping, incident_id: str, now_epoch: int) -> dict[str, Any]:
-        assert g.key is not None
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": {
-                    "pk": s(key_pk(service_id, g.key)),
-                    "sk": s("KEY"),
-                    "incident_id": s(incident_id),
-                    "group": s(g.group),
-                    "dedup_key": s(g.key),
-                    "expires_at": n(now_epoch + int(KEYED_CLAIM_TTL.total_seconds())),
-                },
-            }
-        }
-
-    def claim_items(
-        self, service_id: str, g: Grouping, incident_id: str, *, stale: str | None, now: datetime
-    ) -> Sequence[Mapping[str, Any]]:
-        live_until = _epoch(g.expires_at)
-        item: dict[str, Attr] = {
-            "pk": s(claim_pk(service_id, g.group)),
-            "sk": s("CLAIM"),
-            "incident_id": s(incident_id),
-            "group": s(g.group),
-            "service_id": s(service_id),
-            "live_until": n(live_until),
-            "expires_at": n(live_until + int(CLEANUP_AFTER.total_seconds())),
-        }
-        if g.key is not None:
-            item["open_keys"] = kit.string_set([g.key])
-        # taken if: nobody holds it, or the holder's window ended (whether or not TTL removed it yet), or it still
-        # names the incident this writer saw closed; two writers that saw the same state cannot both pass
-        condition = "attribute_not_exists(pk) OR live_until <= :now"
-        values: dict[str, Attr] = {":now": n(_epoch(now))}
-        if stale is not None:
-            condition += " OR incident_id = :stale"
-            values[":stale"] = s(stale)
-        items: list[Mapping[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": item,
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeValues": values,
-                }
-            }
-        ]
-        if g.key is not None:
-            items.append(self._key_put(service_id, g, incident_id, _epoch(now)))
-        return items
-
-    def join_items(self, service_id: str, g: Grouping, incident_id: str) -> Sequence[Mapping[str, Any]]:
-        if g.key is None:
-            return ()
-        return [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": kit.key(claim_pk(service_id, g.group), "CLAIM"),
-                    "UpdateExpression": "ADD open_keys :k",
-                    "ConditionExpression": "incident_id = :inc",
-                    "ExpressionAttributeValues": {":k": kit.string_set([g.key]), ":inc": s(incident_id)},
-                }
-            },
-            self._key_put(service_id, g, incident_id, _epoch(g.expires_at)),
-        ]
 
     def key(self, service_id: str, key: str) -> KeyRef | None:
         got = self.client.get_item(

@@ -19,17 +19,18 @@ the item shapes are spelled out here in one place.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from oncall.adapters import outbox
+from oncall.adapters.dynamodb import alerts as alert_claims
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.events import DomainEvent
 from oncall.domain.incidents import Incident, Severity, Source, Status, TimelineEntry
 from oncall.domain.page_content import AlertSummary
-from oncall.services.incident_ports import GuardFailed, IncidentFilter, StaleWrite
+from oncall.services.incident_ports import AlertClaim, GuardFailed, IncidentFilter, StaleWrite
 
 LIST_PK = "INC"
 #: a transaction holds at most 100 items; an incident move writes 1 + entries + 1 outbox item
@@ -198,10 +199,23 @@ def entry_of(item: Mapping[str, Attr]) -> TimelineEntry:
 class DynamoIncidentStore:
     """Implements ``oncall.services.incident_ports.IncidentStore``."""
 
-    def __init__(self, table: str, client: Any = None, *, outbox_table: str | None = None) -> None:
+    def __init__(
+        self, table: str, client: Any = None, *, outbox_table: str | None = None, alerts_table: str | None = None
+    ) -> None:
         self.table = table
         self.client = client if client is not None else kit.client()
         self.outbox_table = outbox_table
+        #: where alert ingestion's claims live (only functions that ingest alerts are granted it)
+        self.alerts_table = alerts_table
+
+    def _claim_items(
+        self, claim: AlertClaim | None, incident_id: str, build: Callable[[str, AlertClaim, str], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        if claim is None:
+            return []
+        if self.alerts_table is None:
+            raise RuntimeError("an alert claim needs the alerts table: DynamoIncidentStore(..., alerts_table=...)")
+        return build(self.alerts_table, claim, incident_id)
 
     def _outbox(self, event: DomainEvent) -> dict[str, Any]:
         return outbox.transact_put(event, table=self.outbox_table)
@@ -211,7 +225,7 @@ class DynamoIncidentStore:
         incident: Incident,
         entries: Sequence[TimelineEntry],
         event: DomainEvent,
-        also: Sequence[Mapping[str, Any]] = (),
+        claim: AlertClaim | None = None,
     ) -> None:
         items: list[dict[str, Any]] = [
             {
@@ -224,10 +238,11 @@ class DynamoIncidentStore:
         ]
         items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
         items.append(self._outbox(event))
-        self._transact_guarded(items, also)
+        self._transact_guarded(items, self._claim_items(claim, incident.id, alert_claims.take_items))
 
     def _transact_guarded(self, items: list[dict[str, Any]], also: Sequence[Mapping[str, Any]]) -> None:
-        """One transaction of ``items`` + ``also``; a failed condition on an ``also`` item is GuardFailed."""
+        """One transaction of ``items`` + ``also`` (the claim's items, last, so their reasons are found by
+        position); a failed condition on one of ``also`` is GuardFailed."""
         try:
             kit.transact(self.client, [*items, *also])
         except kit.Cancelled as exc:
@@ -236,7 +251,7 @@ class DynamoIncidentStore:
             raise
 
     def attach_alert(
-        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], also: Sequence[Mapping[str, Any]] = ()
+        self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], claim: AlertClaim | None = None
     ) -> bool:
         expression = (
             "SET alert_count = if_not_exists(alert_count, :zero) + :one, "
@@ -269,7 +284,7 @@ class DynamoIncidentStore:
         items: list[dict[str, Any]] = [update]
         items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
         try:
-            self._transact_guarded(items, also)
+            self._transact_guarded(items, self._claim_items(claim, incident_id, alert_claims.join_items))
         except kit.Cancelled as exc:
             if exc.condition_failed(stop=1):
                 return False
