@@ -74,7 +74,7 @@ def test_100_identical_alerts_at_once_make_one_incident_counting_every_accepted_
 
     svc = service_id()
     service = alert_service()
-    results = race([lambda: service.one(alert(svc, "disk-db-1")) for _ in range(THREADS)])
+    results = race([lambda: service.apply(alert(svc, "disk-db-1")) for _ in range(THREADS)])
     assert results == Counter({"created": 1, "attached": THREADS - 1}), results
     [meta] = incident_metas()
     assert int(meta["alert_count"]["N"]) == THREADS
@@ -92,7 +92,7 @@ def test_100_distinct_keys_at_once_make_100_incidents(locked_aws: dict[str, str]
 
     svc = service_id()
     service = alert_service()
-    results = race([lambda i=i: service.one(alert(svc, f"key-{i}")) for i in range(THREADS)])
+    results = race([lambda i=i: service.apply(alert(svc, f"key-{i}")) for i in range(THREADS)])
     assert results == Counter({"created": THREADS}), results
     metas = incident_metas()
     assert len(metas) == THREADS and {int(m["alert_count"]["N"]) for m in metas} == {1}
@@ -106,11 +106,11 @@ def test_keys_of_one_group_resolving_at_once_resolve_the_incident_exactly_once(l
     service = alert_service()
     keys = [f"web-{i}" for i in range(20)]
     for k in keys:
-        service.one(alert(svc, k, group="grp"))
+        service.apply(alert(svc, k, group="grp"))
     [meta] = incident_metas()
     assert int(meta["alert_count"]["N"]) == 20
     # every key resolves twice at once (Alertmanager redelivers): 20 releases, one resolve, 20 drops
-    jobs = [lambda k=k: service.one(alert(svc, k, AlertAction.RESOLVE, group="grp")) for k in keys * 2]
+    jobs = [lambda k=k: service.apply(alert(svc, k, AlertAction.RESOLVE, group="grp")) for k in keys * 2]
     results = race(jobs)
     assert results["resolved"] == 1 and results["released"] == 19 and results["dropped"] == 20, results
     [meta] = incident_metas()

@@ -46,8 +46,8 @@ from oncall.domain.schedules import Schedule
 from oncall.domain.services_catalog import Service
 from oncall.domain.shifts import Interval, Shift, from_sort_key, sort_key
 from oncall.domain.users import Role, User, UserStatus
-from oncall.services import alerts as alert_ports
-from oncall.services.alerts import KeyRef
+from oncall.services import alert_ports
+from oncall.services.alert_ports import KeyRef
 from oncall.services.incident_ports import (
     AlertClaim,
     GuardFailed,

@@ -15,17 +15,13 @@ without ``dedup_key`` as an error), 400 ``{"status": "invalid event", "message":
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from oncall.domain.alerts import InvalidAlert, Outcome
-from oncall.domain.errors import RateLimited, Unauthenticated
-from oncall.domain.services_catalog import Service
-
-if TYPE_CHECKING:
-    from oncall.services.alerts import AlertService
+from oncall.domain.errors import RateLimited
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -93,28 +89,20 @@ def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _service() -> AlertService:
+def _receive(source: str, payload: Any, key: str | None = None) -> list[Outcome]:
     from oncall.wiring.alerts import alert_service
 
-    return alert_service()
+    return list(alert_service().receive(source, payload, key).outcomes)
 
 
 @router.post(ENQUEUE, tags=["alerts"], summary="PagerDuty Events API v2: trigger / acknowledge / resolve")
 def enqueue() -> Response[Any]:
     from oncall.adapters.alert_sources import pagerduty
 
-    body = json.loads(router.current_event.body or "{}")
-    service = _service()
     try:
-        key = pagerduty.routing_key(body)
-        found = service.service_for_key(key)
-        if found is None:
-            return _pd(400, _pd_invalid(["Invalid routing key"]))
-        alert = pagerduty.to_alert(body, found.id)
+        [outcome] = _receive(pagerduty.NAME, json.loads(router.current_event.body or "{}"))
     except InvalidAlert as exc:
         return _pd(400, _pd_invalid(exc.errors))
-    try:
-        service.admit(found.id, 1)
     except RateLimited as exc:
         return _pd(
             429,
@@ -124,31 +112,18 @@ def enqueue() -> Response[Any]:
             },
             {"Retry-After": str(exc.retry_after)},
         )
-    service.one(alert)
-    return _pd(202, {"status": "success", "message": "Event processed", "dedup_key": alert.dedup_key})
+    return _pd(202, {"status": "success", "message": "Event processed", "dedup_key": outcome.dedup_key})
 
 
-def _bearer_service() -> Service:
+def _webhook(source: str) -> dict[str, Any]:
+    """Alertmanager and Grafana: the delivery as received, its Bearer key beside it; failures are the API's error
+    envelope (401 for the key or a signature, 400 ``invalid_event``, 429)."""
     from oncall.api.auth import bearer_token
+    from oncall.services.alert_ports import Delivery
 
-    token = bearer_token(router.current_event.headers)
-    if token is None:
-        raise Unauthenticated("missing integration key: send Authorization: Bearer <integration key>", reason="missing")
-    found = _service().service_for_key(token)
-    if found is None:
-        raise Unauthenticated("unknown integration key", reason="invalid")
-    service: Service = found
-    return service
-
-
-def _json_body() -> Any:
-    try:
-        return json.loads(router.current_event.body or "")
-    except (ValueError, RecursionError):
-        raise InvalidAlert(["body must be valid JSON"]) from None
-
-
-def _results(outcomes: list[Outcome]) -> dict[str, Any]:
+    event = router.current_event
+    delivery = Delivery(body=event.body or "", headers=dict(event.headers or {}))
+    outcomes = _receive(source, delivery, bearer_token(event.headers))
     return {
         "accepted": len(outcomes),
         "results": [
@@ -162,27 +137,14 @@ def _results(outcomes: list[Outcome]) -> dict[str, Any]:
 def alertmanager_webhook() -> dict[str, Any]:
     from oncall.adapters.alert_sources import alertmanager
 
-    found = _bearer_service()
-    alerts = alertmanager.to_alerts(_json_body(), found.id)
-    service = _service()
-    service.admit(found.id, max(1, len(alerts)))
-    return _results(service.ingest(alerts))
+    return _webhook(alertmanager.NAME)
 
 
 @router.post("/integrations/grafana", tags=["alerts"], summary="Grafana unified alerting webhook; Bearer key, HMAC")
 def grafana_webhook() -> dict[str, Any]:
     from oncall.adapters.alert_sources import grafana
 
-    found = _bearer_service()
-    service = _service()
-    from oncall.wiring.alerts import grafana_hmac_secret
-
-    secret = grafana_hmac_secret()
-    if secret and not grafana.signature_valid(secret, router.current_event.body or "", router.current_event.headers):
-        raise Unauthenticated("missing or wrong X-Grafana-Alerting-Signature", reason="signature")
-    alerts = grafana.to_alerts(_json_body(), found.id)
-    service.admit(found.id, max(1, len(alerts)))
-    return _results(service.ingest(alerts))
+    return _webhook(grafana.NAME)
 
 
 def register(app: APIGatewayHttpResolver) -> None:

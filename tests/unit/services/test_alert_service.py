@@ -80,9 +80,9 @@ def w(clock: Clock) -> World:
 def test_the_same_key_again_joins_the_open_incident_without_a_new_page(w: World) -> None:
     alerts = w.alerts()
 
-    first = alerts.one(w.alert("k1"))
+    first = alerts.apply(w.alert("k1"))
     w.clock.advance(30)
-    again = alerts.one(w.alert("k1", summary="k1 still firing"))
+    again = alerts.apply(w.alert("k1", summary="k1 still firing"))
 
     assert (first.result, again.result, again.incident_id) == ("created", "attached", first.incident_id)
     incident = w.incident(first.incident_id)
@@ -93,13 +93,13 @@ def test_the_same_key_again_joins_the_open_incident_without_a_new_page(w: World)
 
 def test_a_group_resolves_with_its_last_open_key(w: World) -> None:
     alerts = w.alerts()
-    a = alerts.one(w.alert("a", group_key="g"))
-    b = alerts.one(w.alert("b", group_key="g"))
+    a = alerts.apply(w.alert("a", group_key="g"))
+    b = alerts.apply(w.alert("b", group_key="g"))
 
-    released = alerts.one(w.alert("a", AlertAction.RESOLVE))
+    released = alerts.apply(w.alert("a", AlertAction.RESOLVE))
     assert w.incident(a.incident_id).status is Status.TRIGGERED
-    resolved = alerts.one(w.alert("b", AlertAction.RESOLVE))
-    twice = alerts.one(w.alert("b", AlertAction.RESOLVE))
+    resolved = alerts.apply(w.alert("b", AlertAction.RESOLVE))
+    twice = alerts.apply(w.alert("b", AlertAction.RESOLVE))
 
     assert b.incident_id == a.incident_id
     assert (released.result, released.reason) == ("released", "1 alerts still open")
@@ -111,22 +111,22 @@ def test_a_group_resolves_with_its_last_open_key(w: World) -> None:
 
 def test_under_resolve_first_one_resolve_ends_the_incident(w: World) -> None:
     alerts = w.alerts(resolve_policy=ResolvePolicy.FIRST)
-    a = alerts.one(w.alert("a", group_key="g"))
-    alerts.one(w.alert("b", group_key="g"))
+    a = alerts.apply(w.alert("a", group_key="g"))
+    alerts.apply(w.alert("b", group_key="g"))
 
-    assert alerts.one(w.alert("a", AlertAction.RESOLVE)).result == "resolved"
+    assert alerts.apply(w.alert("a", AlertAction.RESOLVE)).result == "resolved"
 
     assert w.incident(a.incident_id).status is Status.RESOLVED
 
 
 def test_keyless_alerts_of_one_severity_correlate_inside_the_window_only(w: World) -> None:
     alerts = w.alerts()
-    first = alerts.one(w.alert(None))
+    first = alerts.apply(w.alert(None))
     w.clock.advance(299)
-    inside = alerts.one(w.alert(None))
-    other = alerts.one(w.alert(None, severity=Severity.LOW))
+    inside = alerts.apply(w.alert(None))
+    other = alerts.apply(w.alert(None, severity=Severity.LOW))
     w.clock.advance(1)
-    after = alerts.one(w.alert(None))
+    after = alerts.apply(w.alert(None))
 
     assert inside.incident_id == first.incident_id
     assert len({first.incident_id, other.incident_id, after.incident_id}) == 3
@@ -135,32 +135,32 @@ def test_keyless_alerts_of_one_severity_correlate_inside_the_window_only(w: Worl
 
 def test_a_key_whose_incident_was_resolved_opens_a_new_incident_and_moves_the_key(w: World) -> None:
     alerts = w.alerts()
-    old = alerts.one(w.alert("k1"))
-    alerts.one(w.alert("k1", AlertAction.RESOLVE))
+    old = alerts.apply(w.alert("k1"))
+    alerts.apply(w.alert("k1", AlertAction.RESOLVE))
 
-    new = alerts.one(w.alert("k1"))
+    new = alerts.apply(w.alert("k1"))
 
     assert new.result == "created" and new.incident_id != old.incident_id
     assert w.incident(old.incident_id).alert_count == 1
     ref = w.store.key(w.service_id, "k1")
     assert ref is not None and ref.incident_id == new.incident_id
-    assert alerts.one(w.alert("k1", AlertAction.ACKNOWLEDGE)).incident_id == new.incident_id
+    assert alerts.apply(w.alert("k1", AlertAction.ACKNOWLEDGE)).incident_id == new.incident_id
 
 
 def test_acknowledge_by_key_and_what_is_dropped(w: World) -> None:
     alerts = w.alerts()
-    opened = alerts.one(w.alert("k1"))
+    opened = alerts.apply(w.alert("k1"))
 
-    acked = alerts.one(w.alert("k1", AlertAction.ACKNOWLEDGE))
-    again = alerts.one(w.alert("k1", AlertAction.ACKNOWLEDGE))
-    joined = alerts.one(w.alert("k1"))  # an acknowledged incident is still open
+    acked = alerts.apply(w.alert("k1", AlertAction.ACKNOWLEDGE))
+    again = alerts.apply(w.alert("k1", AlertAction.ACKNOWLEDGE))
+    joined = alerts.apply(w.alert("k1"))  # an acknowledged incident is still open
 
     assert acked.result == "acknowledged"
     assert (again.result, again.reason) == ("dropped", "not triggered")
     assert joined.incident_id == opened.incident_id
     assert w.incident(opened.incident_id).status is Status.ACKNOWLEDGED
-    assert alerts.one(w.alert("nope", AlertAction.RESOLVE)).reason == "unknown dedup key"
-    assert alerts.one(w.alert(None, AlertAction.RESOLVE)).reason == "no dedup key"
+    assert alerts.apply(w.alert("nope", AlertAction.RESOLVE)).reason == "unknown dedup key"
+    assert alerts.apply(w.alert(None, AlertAction.RESOLVE)).reason == "no dedup key"
 
 
 def test_two_identical_alerts_racing_open_one_incident(w: World) -> None:
@@ -173,12 +173,12 @@ def test_two_identical_alerts_racing_open_one_incident(w: World) -> None:
         seen = read(service_id, group)
         if not raced:
             raced.append(None)
-            raced[0] = rival.one(w.alert("k1"))  # writes between this read and this write
+            raced[0] = rival.apply(w.alert("k1"))  # writes between this read and this write
         return seen
 
     w.store.claim = stale_read  # type: ignore[method-assign]
 
-    mine = alerts.one(w.alert("k1"))
+    mine = alerts.apply(w.alert("k1"))
 
     assert (raced[0].result, mine.result) == ("created", "attached")
     assert mine.incident_id == raced[0].incident_id

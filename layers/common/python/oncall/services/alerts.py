@@ -1,4 +1,10 @@
-"""Alert ingestion: rate limit, dedup, correlation, and the incident moves alerts cause.
+"""Alert ingestion: one use case for every source (``receive``), rate limit, dedup, correlation, and the incident
+moves alerts cause.
+
+Receive: find the source's normaliser, ask it who sent the payload (an integration key, or a configured service
+reference), find that service, turn the payload into alerts, admit them against the service's rate, then apply each
+one. A payload that cannot be used raises ``InvalidAlert`` (a sender to answer: HTTP gives a 4xx and writes nothing)
+or, for a bus event, is parked with the reason: nobody can be answered and a retry would fail the same way.
 
 Incidents are created, counted, acknowledged and resolved THROUGH ``IncidentService`` (``open_from_alert``,
 ``attach_alert``, ``alert_act``): this service owns only its claims (which incident a group of alerts feeds and which
@@ -22,15 +28,16 @@ events, dropped and logged. Pages themselves are capped per incident by the noti
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from oncall.domain.alerts import (
     CORRELATION_WINDOW,
     Alert,
     AlertAction,
+    InvalidAlert,
     Outcome,
     ResolvePolicy,
     claim_live,
@@ -38,10 +45,11 @@ from oncall.domain.alerts import (
     rate_window,
     should_resolve,
 )
-from oncall.domain.errors import ConcurrentUpdate, RateLimited
-from oncall.domain.incidents import Action, Incident, Severity, Source
+from oncall.domain.errors import ConcurrentUpdate, NotFound, RateLimited
+from oncall.domain.incidents import Action
 from oncall.domain.page_content import summarise_alert
 from oncall.domain.services_catalog import Service
+from oncall.services.alert_ports import AlertIncidents, AlertSource, AlertStore, KeyResolver, Sender
 from oncall.services.incident_ports import AlertClaim, GuardFailed
 
 log = logging.getLogger("oncall.alerts")
@@ -50,79 +58,22 @@ MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
-class Claim:
-    incident_id: str
-    expires_at: datetime | None
-    open_keys: frozenset[str]
-
-
-@dataclass(frozen=True)
-class KeyRef:
-    incident_id: str
-    group: str
-
-
-class AlertStore(Protocol):
-    def claim(self, service_id: str, group: str) -> Claim | None: ...
-
-    def key(self, service_id: str, key: str) -> KeyRef | None: ...
-
-    def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
-        """Remove ``key`` from the open keys of the claim naming ``incident_id``; the number left open, or None if
-        the key was not open there (already resolved, or the claim moved on)."""
-        ...
-
-    def take(self, service_id: str, count: int, limit: int, now: datetime) -> bool:
-        """Count ``count`` alerts in the service's current window if that stays within ``limit``."""
-        ...
-
-    def park(self, event_id: str, reason: str, event: Any, now: datetime) -> None:
-        """Keep an event that could not be processed (inspect / redrive later); expires after two weeks."""
-        ...
-
-
-class AlertIncidents(Protocol):
-    """The part of ``IncidentService`` alert ingestion uses; claims (``AlertClaim``) are written with the incident."""
-
-    def open_from_alert(
-        self,
-        *,
-        title: str,
-        service_id: str,
-        severity: Severity,
-        source: Source,
-        dedup_key: str | None,
-        alert_entry: dict[str, Any],
-        claim: AlertClaim | None = None,
-        incident_id: str | None = None,
-    ) -> Incident: ...
-
-    def attach_alert(
-        self, incident_id: str, *, text: str, alert_entry: dict[str, Any], claim: AlertClaim | None = None
-    ) -> bool: ...
-
-    def alert_act(self, incident_id: str, action: Action, *, source: str) -> Incident | None: ...
-
-
-class KeyResolver(Protocol):
-    def service_for_key(self, key: str) -> Service | None: ...
-
-    def get_service(self, service_id: str) -> Service: ...
-
-    def list_services(
-        self, limit: int, cursor: dict[str, Any] | None
-    ) -> tuple[list[Service], dict[str, Any] | None]: ...
-
-
-@dataclass(frozen=True)
 class AlertRules:
     rate_per_minute: int = 120
     correlation_window: timedelta = CORRELATION_WINDOW
     resolve_policy: ResolvePolicy = ResolvePolicy.LAST
-    #: what CloudWatch's INSUFFICIENT_DATA means: ignore | trigger | resolve
-    insufficient_data: str = "ignore"
-    #: CloudWatch alarm ARN or name prefix → service id or name
-    cloudwatch_services: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What one delivery came to: ``processed`` (each alert's outcome), ``ignored`` (the source says there is nothing
+    to do), or, for a bus event, ``parked`` (unusable; ``errors`` say why) or ``rate_limited`` (dropped; ``details``
+    are the limit's)."""
+
+    status: str
+    outcomes: tuple[Outcome, ...] = ()
+    errors: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 def alert_entry(alert: Alert) -> dict[str, Any]:
@@ -151,6 +102,7 @@ class AlertService:
         rules: AlertRules,
         clock: Callable[[], datetime],
         new_id: Callable[[], str],
+        sources: Mapping[str, AlertSource] | None = None,
     ) -> None:
         self.store = store
         self.incidents = incidents
@@ -158,15 +110,55 @@ class AlertService:
         self.rules = rules
         self.clock = clock
         self.new_id = new_id
+        #: normalisers by source name (the HTTP route's, or a bus event's ``source``)
+        self.sources = dict(sources or {})
+
+    # -- the use case ---------------------------------------------------------------------------------------------
+    def receive(self, source: str | None, payload: Any, key: str | None = None, event_id: str | None = None) -> Receipt:
+        """One delivery from ``source``: find the service, normalise, admit, apply each alert. ``key`` is an
+        integration key sent beside the payload. A bus event (``event_id`` given, possibly empty) that cannot be
+        used is parked and one over the rate is dropped, both answered in the receipt; otherwise those raise
+        (InvalidAlert, Unauthenticated, RateLimited) for the caller's 4xx."""
+        try:
+            alerts = self._admitted(source, payload, key)
+        except InvalidAlert as exc:
+            if event_id is None:
+                raise
+            self.store.park(event_id, "; ".join(exc.errors), payload, self.clock())
+            return Receipt("parked", errors=tuple(exc.errors))
+        except RateLimited as exc:
+            if event_id is None:
+                raise
+            # storm protection: the source keeps alarming; a flood must not become writes, pages or parked rows
+            return Receipt("rate_limited", details=exc.details)
+        if alerts is None:
+            return Receipt("ignored")
+        return Receipt("processed", tuple(self.apply(alert) for alert in alerts))
+
+    def _admitted(self, source: str | None, payload: Any, key: str | None) -> list[Alert] | None:
+        normaliser = self.sources.get(source or "")
+        if normaliser is None:
+            raise InvalidAlert([f"unexpected source {source!r}"])
+        sender = normaliser.sender(payload, key)
+        service = self._service_of(sender)
+        if service is None:
+            raise sender.unknown
+        alerts = normaliser.alerts(payload, service.id)
+        if alerts is None:
+            return None
+        self.admit(service.id, max(1, len(alerts)))
+        return alerts
 
     # -- who is sending -------------------------------------------------------------------------------------------
-    def service_for_key(self, key: str) -> Service | None:
-        return self.catalog.service_for_key(key)
+    def _service_of(self, sender: Sender) -> Service | None:
+        if sender.key is not None:
+            return self.catalog.service_for_key(sender.key)
+        if sender.service_ref:
+            return self._service_by_ref(sender.service_ref)
+        return None
 
-    def service_by_ref(self, ref: str) -> Service | None:
+    def _service_by_ref(self, ref: str) -> Service | None:
         """A configured service reference: its id, or its name (case-insensitive, must be unique)."""
-        from oncall.domain.errors import NotFound
-
         try:
             return self.catalog.get_service(ref)
         except NotFound:
@@ -193,10 +185,9 @@ class AlertService:
                 limit_per_minute=self.rules.rate_per_minute,
             )
 
-    def ingest(self, alerts: Sequence[Alert]) -> list[Outcome]:
-        return [self.one(alert) for alert in alerts]
-
-    def one(self, alert: Alert) -> Outcome:
+    def apply(self, alert: Alert) -> Outcome:
+        """Apply one admitted alert to its incident: open one, attach to the open one, acknowledge or resolve it,
+        or drop the alert (the outcome says which)."""
         if alert.action is AlertAction.TRIGGER:
             return self._trigger(alert)
         return self._follow_up(alert)

@@ -11,7 +11,8 @@ from oncall.wiring import incidents
 from oncall.wiring.seam import clock, once
 
 if TYPE_CHECKING:
-    from oncall.services.alerts import AlertService, AlertStore
+    from oncall.services.alert_ports import AlertSource, AlertStore
+    from oncall.services.alerts import AlertService
 
 GRAFANA_SECRET_ENV = "ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC"  # noqa: S105 - the variable naming the secret, not it
 
@@ -36,8 +37,6 @@ def alert_service() -> AlertService:
             rate_per_minute=knobs.rate_per_minute,
             correlation_window=timedelta(seconds=knobs.correlation_window_seconds),
             resolve_policy=ResolvePolicy(knobs.resolve_policy),
-            insufficient_data=knobs.insufficient_data,
-            cloudwatch_services=dict(knobs.cloudwatch_services),
         )
         return AlertService(
             alert_store(),
@@ -46,9 +45,29 @@ def alert_service() -> AlertService:
             rules,
             clock(),
             new_id,
+            sources=alert_sources(),
         )
 
     return once("alert_service", build)
+
+
+def alert_sources() -> dict[str, AlertSource]:
+    """Every source alert intake reads, by the name it is received under: the HTTP routes' and the bus events'
+    ``source``. A new source registers here."""
+
+    def build() -> dict[str, AlertSource]:
+        from oncall.adapters.alert_sources import alertmanager, cloudwatch, custom, grafana, pagerduty
+
+        knobs = get_settings().alerts
+        return {
+            pagerduty.NAME: pagerduty.PagerDutySource(),
+            alertmanager.NAME: alertmanager.AlertmanagerSource(),
+            grafana.NAME: grafana.GrafanaSource(grafana_hmac_secret),
+            cloudwatch.SOURCE: cloudwatch.CloudWatchSource(dict(knobs.cloudwatch_services), knobs.insufficient_data),
+            custom.SOURCE: custom.CustomEventSource(),
+        }
+
+    return once("alert_sources", build)
 
 
 def grafana_hmac_secret() -> str | None:

@@ -9,11 +9,17 @@ group fires, so it says nothing about the alert at hand. ``fingerprint`` is the 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw, digest, severity_of
+from oncall.domain.errors import Unauthenticated
 from oncall.domain.incidents import Severity, Source
+from oncall.services.alert_ports import Delivery, Sender
+
+#: the source's name at alert intake (``AlertService.receive``)
+NAME = "alertmanager"
 
 #: entries per delivery we accept (Alertmanager's max_alerts is 0 = unlimited by default)
 MAX_ALERTS = 1000
@@ -113,3 +119,28 @@ def to_alerts(body: Any, service_id: str, *, source: Source = Source.ALERTMANAGE
     if errors:
         raise InvalidAlert(errors)
     return out
+
+
+def bearer_sender(key: str | None) -> Sender:
+    """The sender of a webhook that authenticates with ``Authorization: Bearer <integration key>``."""
+    if key is None:
+        raise Unauthenticated("missing integration key: send Authorization: Bearer <integration key>", reason="missing")
+    return Sender(Unauthenticated("unknown integration key", reason="invalid"), key=key)
+
+
+def json_body(delivery: Delivery) -> Any:
+    try:
+        return json.loads(delivery.body or "")
+    except (ValueError, RecursionError):
+        raise InvalidAlert(["body must be valid JSON"]) from None
+
+
+class AlertmanagerSource:
+    """``AlertSource`` for ``POST /integrations/alertmanager``: the payload is the ``Delivery`` (read only once its
+    sender is known), the integration key the Bearer token beside it."""
+
+    def sender(self, payload: Delivery, key: str | None) -> Sender:
+        return bearer_sender(key)
+
+    def alerts(self, payload: Delivery, service_id: str) -> list[Alert]:
+        return to_alerts(json_body(payload), service_id)

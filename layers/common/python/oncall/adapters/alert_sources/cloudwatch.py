@@ -16,6 +16,7 @@ from typing import Any
 
 from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_raw
 from oncall.domain.incidents import Severity, Source
+from oncall.services.alert_ports import Sender
 
 DETAIL_TYPE = "CloudWatch Alarm State Change"
 SOURCE = "aws.cloudwatch"
@@ -88,3 +89,24 @@ def to_alert(event: dict[str, Any], service_id: str, insufficient_data: str = "i
         occurred_at=occurred,
         details={"alarm": name, "state": value, "reason": reason[:1024], "region": event.get("region")},
     )
+
+
+class CloudWatchSource:
+    """``AlertSource`` for CloudWatch alarm state changes: the service comes from ``services`` (alarm ARN or name
+    prefix → service id or name) or the ``<service>/`` name convention; ``insufficient_data`` is ignore, trigger or
+    resolve."""
+
+    def __init__(self, services: Mapping[str, str], insufficient_data: str = "ignore") -> None:
+        self.services = dict(services)
+        self.insufficient_data = insufficient_data
+
+    def sender(self, payload: Any, key: str | None) -> Sender:
+        arn, name, _ = alarm(payload)
+        unknown = InvalidAlert(
+            [f"alarm {name!r} maps to no service (ONCALL_ALERTS_CLOUDWATCH_SERVICES or '<service>/')"]
+        )
+        return Sender(unknown, service_ref=service_ref(arn, name, self.services))
+
+    def alerts(self, payload: Any, service_id: str) -> list[Alert] | None:
+        alert = to_alert(payload, service_id, self.insufficient_data)
+        return None if alert is None else [alert]

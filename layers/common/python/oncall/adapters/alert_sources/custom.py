@@ -20,6 +20,7 @@ from typing import Any
 
 from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw, severity_of
 from oncall.domain.incidents import Severity, Source
+from oncall.services.alert_ports import Sender
 
 SOURCE = "oncall.alerts"
 SUMMARY_MAX = 1024
@@ -71,3 +72,14 @@ def to_alert(event: dict[str, Any], service_id: str) -> Alert:
         dedup_key=key,
         details={"event_id": event.get("id"), **({"details": bound_free_form(extra)} if extra else {})},
     )
+
+
+class CustomEventSource:
+    """``AlertSource`` for ``oncall.alerts`` bus events: the event names its integration key in ``detail``."""
+
+    def sender(self, payload: Any, key: str | None) -> Sender:
+        unknown = InvalidAlert(["detail.integration_key is not a valid integration key"])
+        return Sender(unknown, key=integration_key(payload))
+
+    def alerts(self, payload: Any, service_id: str) -> list[Alert]:
+        return [to_alert(payload, service_id)]

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from oncall.adapters.alert_sources import alertmanager
 from oncall.domain.alerts import Alert
+from oncall.domain.errors import Unauthenticated
 from oncall.domain.incidents import Source
+from oncall.services.alert_ports import Delivery, Sender
+
+#: the source's name at alert intake (``AlertService.receive``)
+NAME = "grafana"
 
 SIGNATURE_HEADER = "x-grafana-alerting-signature"
 TIMESTAMP_HEADER = "x-grafana-alerting-signature-timestamp"
@@ -36,3 +41,20 @@ def signature_valid(secret: str, body: str, headers: Mapping[str, str]) -> bool:
 
 def to_alerts(body: Any, service_id: str) -> list[Alert]:
     return alertmanager.to_alerts(body, service_id, source=Source.GRAFANA)
+
+
+class GrafanaSource:
+    """``AlertSource`` for ``POST /integrations/grafana``: Alertmanager's, plus the signature when ``secret()`` gives
+    one (asked only once a delivery's sender is known: it may be read from Secrets Manager)."""
+
+    def __init__(self, secret: Callable[[], str | None]) -> None:
+        self.secret = secret
+
+    def sender(self, payload: Delivery, key: str | None) -> Sender:
+        return alertmanager.bearer_sender(key)
+
+    def alerts(self, payload: Delivery, service_id: str) -> list[Alert]:
+        secret = self.secret()
+        if secret and not signature_valid(secret, payload.body or "", payload.headers):
+            raise Unauthenticated("missing or wrong X-Grafana-Alerting-Signature", reason="signature")
+        return to_alerts(alertmanager.json_body(payload), service_id)

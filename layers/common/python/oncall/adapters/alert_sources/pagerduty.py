@@ -15,6 +15,10 @@ from typing import Any
 
 from oncall.domain.alerts import PAGERDUTY_SEVERITIES, Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw
 from oncall.domain.incidents import Source
+from oncall.services.alert_ports import Sender
+
+#: the source's name at alert intake (``AlertService.receive``)
+NAME = "pagerduty"
 
 SUMMARY_MAX = 1024
 DEDUP_KEY_MAX = 255
@@ -133,3 +137,14 @@ def to_alert(body: Any, service_id: str) -> Alert:
         occurred_at=occurred,
         details=details,
     )
+
+
+class PagerDutySource:
+    """``AlertSource`` for ``POST /v2/enqueue``: the payload is the parsed body, which names its integration key
+    (``routing_key``)."""
+
+    def sender(self, payload: Any, key: str | None) -> Sender:
+        return Sender(InvalidAlert(["Invalid routing key"]), key=routing_key(payload))
+
+    def alerts(self, payload: Any, service_id: str) -> list[Alert]:
+        return [to_alert(payload, service_id)]

@@ -25,7 +25,7 @@ from typing import Any
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.alerts import KEYED_CLAIM_TTL, digest
-from oncall.services.alerts import Claim, KeyRef
+from oncall.services.alert_ports import Claim, KeyRef
 from oncall.services.incident_ports import AlertClaim
 
 #: after a claim stops deciding anything, DynamoDB may delete it this much later
@@ -120,7 +120,7 @@ def join_items(table: str, claim: AlertClaim, incident_id: str) -> list[dict[str
 
 
 class DynamoAlertStore:
-    """Implements ``oncall.services.alerts.AlertStore``."""
+    """Implements ``oncall.services.alert_ports.AlertStore``."""
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
