@@ -1,21 +1,26 @@
 """Alert ingestion over fakes of its ports, with the real incident and catalog services behind it: dedup onto the
 open incident, correlation of keyless alerts inside the window, group claims released key by key under each resolve
-policy, a claim of a closed incident taken over, two identical alerts racing, and the per-service minute window,
-judged on the stored incidents, their timelines and the claims."""
+policy, a claim of a closed incident taken over, two identical alerts racing, the per-service minute window, and the
+one intake use case from a source's payload to an incident (or a refusal, or a parked event), judged on the stored
+incidents, their timelines, the claims and what was parked."""
 
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from oncall.domain.alerts import Alert, AlertAction, ResolvePolicy, bound_raw
+from oncall.adapters.alert_sources import custom, pagerduty
+from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, ResolvePolicy, bound_raw
 from oncall.domain.errors import RateLimited
 from oncall.domain.escalation import Level, Target, TargetType
 from oncall.domain.incidents import Incident, Severity, Source, Status
 from oncall.domain.users import Role
+from oncall.services.alert_ports import AlertSource
 from oncall.services.alerts import AlertRules, AlertService
 from oncall.services.catalog import CatalogService
 from oncall.services.incidents import IncidentService
@@ -36,6 +41,8 @@ class World:
     store: FakeAlertStore
     incidents: FakeIncidentStore
     service_id: str
+    #: the service's integration key
+    key: str
     make: Any
 
     def alerts(self, **rules: Any) -> AlertService:
@@ -67,14 +74,19 @@ def w(clock: Clock) -> World:
     people = FakePeople(admin)
     catalog = CatalogService(catalog_store, people, clock)
     policy = catalog.create_policy(admin, name="primary", levels=[Level((Target(TargetType.USER, "admin"),), 300)])
-    service, _ = catalog.create_service(admin, name="payments", escalation_policy_id=policy.id)
+    service, key = catalog.create_service(admin, name="payments", escalation_policy_id=policy.id)
     incidents = IncidentService(incident_store, catalog_store, people, lifecycle, clock)
     ids = itertools.count(1)
 
     def make(rules: AlertRules) -> AlertService:
-        return AlertService(store, incidents, catalog, rules, clock, lambda: f"inc{next(ids)}")
+        # the real normalisers: pure, so the use case is tested from the payloads the sources send
+        sources: dict[str, AlertSource] = {
+            pagerduty.NAME: pagerduty.PagerDutySource(),
+            custom.SOURCE: custom.CustomEventSource(),
+        }
+        return AlertService(store, incidents, catalog, rules, clock, lambda: f"inc{next(ids)}", sources)
 
-    return World(clock, store, incident_store, service.id, make)
+    return World(clock, store, incident_store, service.id, key, make)
 
 
 def test_the_same_key_again_joins_the_open_incident_without_a_new_page(w: World) -> None:
@@ -199,3 +211,71 @@ def test_a_service_past_its_minute_rate_is_refused_until_the_next_minute(w: Worl
     w.clock.advance(10)
     alerts.admit(w.service_id, 3)
     assert sorted(w.store.windows.values()) == [3, 3]
+
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def sample(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text())
+
+
+def pd_trigger(key: str) -> dict[str, Any]:
+    body: dict[str, Any] = sample("pagerduty-client-7.2-trigger.json")["body"]
+    return {**body, "routing_key": key}
+
+
+def custom_event(key: str, **detail: Any) -> dict[str, Any]:
+    event: dict[str, Any] = sample("oncall-alerts-custom-event.json")
+    event["detail"] = {**event["detail"], "integration_key": key, **detail}
+    return event
+
+
+def test_a_payload_becomes_an_incident_through_the_one_intake_use_case(w: World) -> None:
+    alerts = w.alerts()
+
+    receipt = alerts.receive(pagerduty.NAME, pd_trigger(w.key))
+    again = alerts.receive(pagerduty.NAME, pd_trigger(w.key))
+
+    [created] = receipt.outcomes
+    assert (receipt.status, created.result, created.dedup_key) == ("processed", "created", "payments-5xx")
+    assert again.outcomes[0].result == "attached"
+    incident = w.incident(created.incident_id)
+    assert (incident.title, incident.source, incident.alert_count) == (
+        "Payment API 5xx above 5%",
+        Source.PAGERDUTY_EVENTS,
+        2,
+    )
+
+
+def test_an_http_delivery_that_cannot_be_used_is_refused_and_writes_nothing(w: World) -> None:
+    alerts = w.alerts(rate_per_minute=1)
+
+    with pytest.raises(InvalidAlert) as unknown:
+        alerts.receive(pagerduty.NAME, pd_trigger("0" * 32))
+    with pytest.raises(InvalidAlert):
+        alerts.receive("nagios", {})
+    alerts.receive(pagerduty.NAME, pd_trigger(w.key))
+    with pytest.raises(RateLimited):
+        alerts.receive(pagerduty.NAME, pd_trigger(w.key))
+
+    assert unknown.value.errors == ["Invalid routing key"]
+    assert len(w.incidents.incidents) == 1
+    assert w.incident("inc1").alert_count == 1
+    assert w.store.parked == []
+
+
+def test_a_bus_event_that_cannot_be_used_is_parked_and_one_over_the_rate_dropped(w: World) -> None:
+    alerts = w.alerts(rate_per_minute=1)
+
+    unknown = alerts.receive(custom.SOURCE, custom_event("0" * 32), event_id="e1")
+    first = alerts.receive(custom.SOURCE, custom_event(w.key), event_id="e2")
+    flood = alerts.receive(custom.SOURCE, custom_event(w.key, dedup_key="other"), event_id="e3")
+
+    assert unknown.status == "parked"
+    [(event_id, reason, event)] = w.store.parked
+    assert (event_id, event["detail"]["summary"]) == ("e1", "Disk 95% full on db-1")
+    assert reason == "; ".join(unknown.errors)
+    assert first.outcomes[0].result == "created"
+    assert (flood.status, flood.details["limit_per_minute"]) == ("rate_limited", 1)
+    assert len(w.incidents.incidents) == 1
