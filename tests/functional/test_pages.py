@@ -232,7 +232,7 @@ def _incidents_of(service_id: str) -> list[Any]:
     from oncall import wiring
     from oncall.services.incident_ports import IncidentFilter
 
-    found, _ = wiring.incidents.incident_store().page(IncidentFilter(service_id=service_id), 10, None)
+    found, _ = wiring.incidents.incident_store().paginate(IncidentFilter(service_id=service_id), 10, None)
     return found
 
 

@@ -627,7 +627,7 @@ class FakeIncidentStore:
         last = {"pk": f"INC#{incident_id}", "sk": f"TL#{chosen[-1]}"} if len(chosen) == limit and chosen else None
         return found, last
 
-    def page(
+    def paginate(
         self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[Incident], dict[str, Any] | None]:
         def created_sk(i: Incident) -> str:

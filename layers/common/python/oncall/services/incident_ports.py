@@ -94,7 +94,7 @@ class IncidentStore(Protocol):
         self, incident_id: str, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[TimelineEntry], dict[str, Any] | None]: ...
 
-    def page(
+    def paginate(
         self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[Incident], dict[str, Any] | None]: ...
 

@@ -221,7 +221,7 @@ class IncidentService:
     ) -> tuple[list[Incident], dict[str, Any] | None]:
         if filters.created_from and filters.created_to and filters.created_to < filters.created_from:
             raise InvalidInput("created_to", "must not be before created_from")
-        return self.store.page(filters, limit, cursor)
+        return self.store.paginate(filters, limit, cursor)
 
     def timeline(
         self, incident_id: str, limit: int, cursor: dict[str, Any] | None

@@ -368,7 +368,7 @@ class DynamoIncidentStore:
         last = out.get("LastEvaluatedKey")
         return [entry_of(i) for i in out.get("Items", [])], ({k: v["S"] for k, v in last.items()} if last else None)
 
-    def page(
+    def paginate(
         self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[Incident], dict[str, Any] | None]:
         names: dict[str, str] = {}
@@ -449,7 +449,7 @@ class DynamoIncidentStore:
         found: list[Incident] = []
         cursor: dict[str, Any] | None = None
         while True:
-            batch, cursor = self.page(IncidentFilter(created_from=start, created_to=end), 200, cursor)
+            batch, cursor = self.paginate(IncidentFilter(created_from=start, created_to=end), 200, cursor)
             found.extend(i for i in batch if start <= i.created_at < end)
             if cursor is None:
                 return found
