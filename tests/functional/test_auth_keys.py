@@ -7,16 +7,19 @@ from datetime import UTC, datetime
 
 import boto3
 
+from oncall.adapters.secrets import SecretReader
 from oncall.domain.tokens import TokenKind
 from oncall.security.jwt import TokenCodec
 from oncall.security.keys import KeySource
+from oncall.settings import KeySettings
 
 
 def test_keys_come_from_the_secret_and_rotation_keeps_old_tokens(aws):
     sm = boto3.client("secretsmanager", region_name="us-east-1")
     arn = sm.create_secret(Name="oncall-jwt-keys", SecretString="r" * 64)["ARN"]
     ticks = [0.0]
-    source = KeySource(env={"ONCALL_SECRET_JWT_KEYS": arn}, max_age=300, monotonic=lambda: ticks[0])
+    reader = SecretReader(sm, max_age=300, monotonic=lambda: ticks[0])
+    source = KeySource(KeySettings.from_env({"ONCALL_SECRET_JWT_KEYS": arn}).keys, reader.value)
     codec = TokenCodec(source.get, issuer="i", audience="a")
     now = datetime.now(UTC)
     old_token = codec.encode(TokenKind.ACCESS, sub="u", sid="s", ver=0, jti="j", iat=int(now.timestamp()), ttl=60)

@@ -182,23 +182,40 @@ def test_keyset_formats():
             parse_keyset(bad)
 
 
-def test_key_source_prefers_env_then_secret_and_caches():
-    fetched: list[str] = []
+class _Secrets:
+    """A Secrets Manager client that counts reads and serves whatever value is current."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.reads: list[str] = []
+
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:
+        self.reads.append(SecretId)
+        return {"SecretString": self.value}
+
+
+def test_key_source_prefers_inline_then_the_secret_through_the_cached_reader():
+    from oncall.adapters.secrets import SecretReader
+    from oncall.settings import KeySettings, SettingsError
+
+    client = _Secrets("s" * 48)
     ticks = [0.0]
-
-    def fetch(secret_id: str) -> str:
-        fetched.append(secret_id)
-        return "s" * 48
-
-    src = KeySource(env={"ONCALL_SECRET_JWT_KEYS": "arn:x"}, fetch_secret=fetch, max_age=60, monotonic=lambda: ticks[0])
-    src.get()
-    src.get()
-    assert fetched == ["arn:x"]
+    reader = SecretReader(client, max_age=60, monotonic=lambda: ticks[0])
+    deployed = KeySettings.from_env({"ONCALL_SECRET_JWT_KEYS": "arn:x"}).keys
+    src = KeySource(deployed, reader.value)
+    first = src.get()
+    assert src.get() is first
+    assert client.reads == ["arn:x"]
+    client.value = json.dumps({"current": "k2", "k2": "n" * 48})
     ticks[0] = 61
-    src.get()
-    assert fetched == ["arn:x", "arn:x"]
-    with pytest.raises(KeyConfigError):
-        KeySource(env={}).get()
+    assert src.get().current_kid == "k2"
+    assert client.reads == ["arn:x", "arn:x"]
+
+    both = KeySettings.from_env({"ONCALL_JWT_KEYS": "i" * 40, "ONCALL_SECRET_JWT_KEYS": "arn:x"}).keys
+    KeySource(both, reader.value).get()
+    assert client.reads == ["arn:x", "arn:x"]  # inline wins; nothing fetched
+    with pytest.raises(SettingsError, match="ONCALL_JWT_KEYS or ONCALL_SECRET_JWT_KEYS"):
+        KeySource(KeySettings.from_env({}).keys, reader.value)
 
 
 # -- refresh rotation rule ---------------------------------------------------------------------------------------

@@ -5,13 +5,9 @@ headers: ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` on non-page mail (RFC 
 require them for bulk senders), ``X-OnCall-*`` for filtering, and a ``Message-ID`` we return as the delivery ref.
 Every message has a text and an HTML part; a page's are rendered from its ``PageContent`` (``render``).
 
-Configuration (environment, reaching the functions from CDK or the runner):
-
-``ONCALL_EMAIL_SENDER``            the From address (an SES verified identity); default ``oncall@example.com``
-``ONCALL_EMAIL_UNSUBSCRIBE_URL``   https URL for one-click unsubscribe (optional; a ``mailto:`` to the sender is
-                                   always listed)
-``ONCALL_EMAIL_RATE``              messages per second across all functions (SES sandbox: 1; default 10)
-``ONCALL_SMTP_HOST`` / ``_PORT``   send through this SMTP server instead of SES (local development, a relay)
+Configuration: ``EmailSettings``, built by the wiring from ``oncall.settings.NotificationSettings``
+(``ONCALL_EMAIL_*``, ``ONCALL_SMTP_*``; README "Configuration"). Without a sender configured, mail sent through an
+SMTP server comes from the placeholder below.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from __future__ import annotations
 import email.policy
 import html
 import smtplib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -41,20 +37,6 @@ class EmailSettings:
     rate_per_second: int = 10
     smtp_host: str | None = None
     smtp_port: int = 25
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> EmailSettings:
-        values: dict[str, Any] = {}
-        if env.get("ONCALL_EMAIL_SENDER"):
-            values["sender"] = env["ONCALL_EMAIL_SENDER"]
-        if env.get("ONCALL_EMAIL_UNSUBSCRIBE_URL"):
-            values["unsubscribe_url"] = env["ONCALL_EMAIL_UNSUBSCRIBE_URL"]
-        if env.get("ONCALL_EMAIL_RATE"):
-            values["rate_per_second"] = max(1, int(env["ONCALL_EMAIL_RATE"]))
-        if env.get("ONCALL_SMTP_HOST"):
-            values["smtp_host"] = env["ONCALL_SMTP_HOST"]
-            values["smtp_port"] = int(env.get("ONCALL_SMTP_PORT") or 25)
-        return cls(**values)
 
     @property
     def sender_address(self) -> str:

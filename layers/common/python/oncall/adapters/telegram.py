@@ -265,23 +265,3 @@ class TelegramChannel:
             raise ChannelRateLimited(exc.retry_after or 1.0) from None
         except (TelegramUnavailable, TelegramBadRequest) as exc:
             raise ChannelFailed(str(exc)) from None
-
-
-def secret_value(env: Mapping[str, str], name: str, fetch: Callable[[str], str] | None = None) -> str:
-    """``TELEGRAM_<NAME>`` locally, or the Secrets Manager secret whose id is in ``ONCALL_SECRET_TELEGRAM_<NAME>``
-    (the deployed stack); empty when neither is set."""
-    inline = env.get(f"TELEGRAM_{name}")
-    if inline:
-        return inline
-    secret_id = env.get(f"ONCALL_SECRET_TELEGRAM_{name}")
-    if not secret_id:
-        return ""
-    return (fetch or _fetch_secret)(secret_id).strip()
-
-
-def _fetch_secret(secret_id: str) -> str:
-    import boto3
-
-    client: Any = boto3.client("secretsmanager")
-    text = client.get_secret_value(SecretId=secret_id).get("SecretString")
-    return text if isinstance(text, str) else ""

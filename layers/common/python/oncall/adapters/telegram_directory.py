@@ -1,4 +1,5 @@
-"""The bot's username for ``https://t.me/<bot>?start=<code>`` deep links: configured, or asked from ``getMe``."""
+"""The bot's username for ``https://t.me/<bot>?start=<code>`` deep links: configured, or asked from ``getMe`` when
+the token is given inline (local runs; deployed, the username is configured and the token stays in its secret)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,17 @@ import json
 import logging
 import threading
 import urllib.request
-from collections.abc import Mapping
+
+from oncall.settings import TelegramSettings
 
 logger = logging.getLogger("oncall.telegram")
-DEFAULT_API_URL = "https://api.telegram.org"
 
 
 class TelegramBotDirectory:
-    def __init__(self, env: Mapping[str, str], timeout: float = 3.0) -> None:
-        self._configured = env.get("TELEGRAM_BOT_USERNAME") or None
-        self._token = env.get("TELEGRAM_BOT_TOKEN") or None
-        self._api_url = (env.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
+    def __init__(self, settings: TelegramSettings, timeout: float = 3.0) -> None:
+        self._configured = settings.bot_username
+        self._token = settings.bot_token_ref.inline
+        self._api_url = settings.api_url
         self._timeout = timeout
         self._asked: str | None = None
         self._lock = threading.Lock()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import ssl
 import time
 from collections.abc import Mapping
@@ -69,10 +68,6 @@ class GuardUrl:
             ssrf.check(url, self.allowlist, self.resolve)
         except ssrf.Refused as exc:
             raise InvalidInput("url", f"refused: {exc}") from None
-
-
-def allowlist_from_env(env: Mapping[str, str] | None = None) -> ssrf.Allowlist:
-    return ssrf.Allowlist.parse((env if env is not None else os.environ).get("ONCALL_WEBHOOK_ALLOWLIST"))
 
 
 #: the notifier queue's attempt jobs (``JobQueue``)

@@ -6,25 +6,23 @@ and what ``ONCALL_JWT_KEYS`` holds locally. To rotate: add a new kid, point ``cu
 once the refresh TTL has passed (tokens signed with a dropped kid stop verifying).
 
 Sources: ``ONCALL_JWT_KEYS`` (local runner, tests) or the Secrets Manager secret named by ``ONCALL_SECRET_JWT_KEYS``
-(the deployed stack), re-read at most every ``max_age`` seconds so a rotation reaches warm functions.
+(the deployed stack), read through the shared secrets reader (``oncall.adapters.secrets``), which re-reads a secret
+at most every 5 minutes so a rotation reaches warm functions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from oncall.settings import SecretRef
 
 #: HS256 wants a key at least as long as its output (RFC 7518 §3.2)
 MIN_KEY_BYTES = 32
-ENV_KEYS = "ONCALL_JWT_KEYS"
-ENV_SECRET = "ONCALL_SECRET_JWT_KEYS"  # noqa: S105 (names the env var)
 
 
 class KeyConfigError(RuntimeError):
@@ -80,48 +78,20 @@ def generate_keyset_json(kid: str = "k1") -> str:
 
 
 class KeySource:
-    """Loads the key set from the environment or Secrets Manager, caching it for ``max_age`` seconds."""
+    """The key set from its ``SecretRef`` (``oncall.settings.KeySettings``), read through the shared secrets reader,
+    whose cache decides when a rotated secret is seen; the parsed set is kept while the text is unchanged."""
 
-    def __init__(
-        self,
-        env: Mapping[str, str] | None = None,
-        fetch_secret: Callable[[str], str] | None = None,
-        max_age: float = 300.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._env = env
-        self._fetch_secret = fetch_secret or _fetch_from_secrets_manager
-        self._max_age = max_age
-        self._monotonic = monotonic
-        self._cached: tuple[float, KeySet] | None = None
+    def __init__(self, keys: SecretRef, read: Callable[[SecretRef], str]) -> None:
+        if not keys.configured:
+            raise keys.missing()
+        self._keys = keys
+        self._read = read
+        self._parsed: tuple[str, KeySet] | None = None
         self._lock = threading.Lock()
 
     def get(self) -> KeySet:
+        text = self._read(self._keys)
         with self._lock:
-            now = self._monotonic()
-            if self._cached is not None and now - self._cached[0] < self._max_age:
-                return self._cached[1]
-            keyset = self._load()
-            self._cached = (now, keyset)
-            return keyset
-
-    def _load(self) -> KeySet:
-        env = os.environ if self._env is None else self._env
-        inline = env.get(ENV_KEYS)
-        if inline:
-            return parse_keyset(inline)
-        secret_id = env.get(ENV_SECRET)
-        if secret_id:
-            return parse_keyset(self._fetch_secret(secret_id))
-        raise KeyConfigError(f"no JWT keys: set {ENV_KEYS} (local) or {ENV_SECRET} (Secrets Manager secret id)")
-
-
-def _fetch_from_secrets_manager(secret_id: str) -> str:
-    import boto3
-
-    client: Any = boto3.client("secretsmanager")
-    value = client.get_secret_value(SecretId=secret_id)
-    text = value.get("SecretString")
-    if not isinstance(text, str):
-        raise KeyConfigError(f"secret {secret_id} holds no SecretString")
-    return text
+            if self._parsed is None or self._parsed[0] != text:
+                self._parsed = (text, parse_keyset(text))
+            return self._parsed[1]

@@ -35,7 +35,6 @@ from typing import Any
 from oncall.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from oncall.domain.webhooks import (
     DEFAULT_RETRY_SCHEDULE,
-    MAX_TIMEOUT_S,
     SECRET_BYTES,
     DeliveryStatus,
     Subscription,
@@ -43,7 +42,6 @@ from oncall.domain.webhooks import (
     check_events,
     check_url_shape,
     new_secret,
-    parse_schedule,
 )
 from oncall.services.webhook_dispatch import (
     JOB_KIND,
@@ -98,28 +96,6 @@ class WebhookSettings:
     sweep_grace: timedelta = timedelta(minutes=10)
     #: most deliveries one sweep re-queues (the rest wait for the next run)
     sweep_batch: int = 500
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> WebhookSettings:
-        values: dict[str, Any] = {}
-        if env.get("ONCALL_WEBHOOK_LEASE_SECONDS"):
-            values["lease"] = timedelta(seconds=float(env["ONCALL_WEBHOOK_LEASE_SECONDS"]))
-        if "ONCALL_WEBHOOK_RETRY_SCHEDULE" in env:  # an empty value means: no retries
-            values["retry_schedule"] = parse_schedule(env["ONCALL_WEBHOOK_RETRY_SCHEDULE"])
-        if env.get("ONCALL_WEBHOOK_TIMEOUT_SECONDS"):
-            timeout = float(env["ONCALL_WEBHOOK_TIMEOUT_SECONDS"])
-            if not 0 < timeout <= MAX_TIMEOUT_S:
-                raise ValueError(f"ONCALL_WEBHOOK_TIMEOUT_SECONDS must be in (0, {MAX_TIMEOUT_S:g}]")
-            values["timeout_s"] = timeout
-        if env.get("ONCALL_WEBHOOK_DISABLE_AFTER"):
-            values["disable_after_dead"] = max(1, int(env["ONCALL_WEBHOOK_DISABLE_AFTER"]))
-        if env.get("ONCALL_WEBHOOK_SWEEP_GRACE_SECONDS"):
-            values["sweep_grace"] = timedelta(seconds=float(env["ONCALL_WEBHOOK_SWEEP_GRACE_SECONDS"]))
-        if env.get("ONCALL_WEBHOOK_SWEEP_BATCH"):
-            values["sweep_batch"] = max(1, int(env["ONCALL_WEBHOOK_SWEEP_BATCH"]))
-        if env.get("ONCALL_WEBHOOK_ROTATION_OVERLAP_SECONDS"):
-            values["rotation_overlap"] = timedelta(seconds=int(env["ONCALL_WEBHOOK_ROTATION_OVERLAP_SECONDS"]))
-        return cls(**values)
 
 
 @dataclass

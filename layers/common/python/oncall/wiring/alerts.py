@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from oncall.settings import get_settings
+from oncall.settings import GrafanaSettings, get_settings, load
 from oncall.wiring import incidents
-from oncall.wiring.seam import clock, once
+from oncall.wiring.seam import clock, once, secret_reader
 
 if TYPE_CHECKING:
     from oncall.services.alert_ports import AlertSource, AlertStore
     from oncall.services.alerts import AlertService
-
-GRAFANA_SECRET_ENV = "ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC"  # noqa: S105 - the variable naming the secret, not it
 
 
 def alert_store() -> AlertStore:
@@ -76,20 +73,7 @@ def grafana_hmac_secret() -> str | None:
     the Secrets Manager secret ``grafana-webhook-hmac`` (the deployed stack keeps secrets out of the environment)."""
 
     def build() -> str | None:
-        knobs = get_settings().alerts
-        if knobs.grafana_hmac_secret:
-            return knobs.grafana_hmac_secret
-        if knobs.grafana_hmac != "required":
-            return None
-        secret_id = os.environ.get(GRAFANA_SECRET_ENV)
-        if not secret_id:
-            raise RuntimeError(f"ONCALL_ALERTS_GRAFANA_HMAC=required but {GRAFANA_SECRET_ENV} is not set")
-        import boto3
-
-        client = boto3.client("secretsmanager", region_name=get_settings().region)
-        value = client.get_secret_value(SecretId=secret_id).get("SecretString")
-        if not isinstance(value, str) or not value.strip():
-            raise RuntimeError("the grafana-webhook-hmac secret is empty")
-        return value.strip()
+        where = load(GrafanaSettings).secret
+        return None if where is None else secret_reader().value(where)
 
     return once("grafana_hmac_secret", build)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from oncall.settings import get_settings
-from oncall.wiring.seam import clock, once
+from oncall.settings import get_settings, load
+from oncall.wiring.seam import clock, once, secret_reader
 
 if TYPE_CHECKING:
     from oncall.security.keys import KeySource
@@ -40,8 +40,9 @@ def hasher() -> PasswordHasher:
 def key_source() -> KeySource:
     def build() -> KeySource:
         from oncall.security.keys import KeySource
+        from oncall.settings import KeySettings
 
-        return KeySource()
+        return KeySource(load(KeySettings).keys, secret_reader().value)
 
     return once("key_source", build)
 
@@ -80,13 +81,14 @@ def user_service() -> UserService:
     def build() -> UserService:
         from oncall.adapters.telegram_directory import TelegramBotDirectory
         from oncall.services.users import UserService
+        from oncall.settings import TelegramSettings
 
         return UserService(
             users=user_store(),
             hasher=hasher(),
             settings=get_settings().auth,
             clock=clock(),
-            bot=TelegramBotDirectory(os.environ),
+            bot=TelegramBotDirectory(load(TelegramSettings)),
         )
 
     return once("user_service", build)

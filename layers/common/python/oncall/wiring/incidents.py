@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from oncall.settings import get_settings
+from oncall.settings import LifecycleSettings, get_settings, load
 from oncall.wiring import core, notifications
 from oncall.wiring.seam import clock, once
 
@@ -16,8 +15,6 @@ if TYPE_CHECKING:
     from oncall.services.incident_ports import CatalogStore, IncidentStore, Lifecycle, Pager
     from oncall.services.incidents import IncidentService
     from oncall.services.notify import QueueListener
-
-STATE_MACHINE_ENV = "ONCALL_STATE_MACHINE_INCIDENT_LIFECYCLE"
 
 
 def incident_store() -> IncidentStore:
@@ -48,7 +45,7 @@ def lifecycle() -> Lifecycle:
     def build() -> Lifecycle:
         from oncall.adapters.lifecycle import StepFunctionsLifecycle
 
-        return StepFunctionsLifecycle(os.environ.get(STATE_MACHINE_ENV))
+        return StepFunctionsLifecycle(load(LifecycleSettings).state_machine_arn)
 
     return once("lifecycle", build)
 

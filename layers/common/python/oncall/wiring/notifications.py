@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from oncall.settings import get_settings
+from oncall.settings import NotificationSettings, TelegramSettings, get_settings, load
 from oncall.wiring import core
-from oncall.wiring.seam import once
+from oncall.wiring.seam import once, secret_reader
 
 if TYPE_CHECKING:
     from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
@@ -16,20 +15,17 @@ if TYPE_CHECKING:
     from oncall.adapters.telegram import TelegramClient
     from oncall.services.notify import NotificationService
 
-#: the page queue's URL: queued pages wait there for their channel's rate window
-PAGE_QUEUE_ENV = "ONCALL_QUEUE_PAGES"
-
 
 def telegram_client() -> TelegramClient | None:
     """The Bot API client, or None when no bot token is configured (then nothing can be sent to Telegram)."""
 
     def build() -> TelegramClient | None:
-        from oncall.adapters.telegram import DEFAULT_API_URL, TelegramClient, secret_value
+        from oncall.adapters.telegram import TelegramClient
 
-        token = secret_value(os.environ, "BOT_TOKEN")
-        if not token:
+        telegram = load(TelegramSettings)
+        if not telegram.bot_token_ref.configured:
             return None
-        return TelegramClient(token=token, api_url=os.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL)
+        return TelegramClient(token=secret_reader().value(telegram.bot_token_ref), api_url=telegram.api_url)
 
     return once("telegram_client", build)
 
@@ -54,7 +50,7 @@ def notification_service() -> NotificationService:
 
         settings = get_settings()
         # only the function that flushes queued pages is given the page queue; elsewhere nothing is queued
-        pages_url = os.environ.get(PAGE_QUEUE_ENV)
+        pages_url = load(NotificationSettings).pages_queue_url
         service = NotificationService(
             deliveries=delivery_log(),
             people=DynamoRecipientDirectory(core.user_store(), delivery_log()),
@@ -80,9 +76,17 @@ def email_channel() -> EmailChannel | None:
     def build() -> EmailChannel | None:
         from oncall.adapters.email import EmailChannel, EmailSettings, transport_from
 
-        if not (os.environ.get("ONCALL_EMAIL_SENDER") or os.environ.get("ONCALL_SMTP_HOST")):
+        mail = load(NotificationSettings)
+        if not mail.mail_enabled:
             return None
-        settings = EmailSettings.from_env(os.environ)
+        settings = EmailSettings(
+            # with only an SMTP server configured, the adapter's placeholder sender
+            **({"sender": mail.email_sender} if mail.email_sender else {}),
+            unsubscribe_url=mail.email_unsubscribe_url,
+            rate_per_second=mail.email_rate,
+            smtp_host=mail.smtp_host,
+            smtp_port=mail.smtp_port,
+        )
         return EmailChannel(transport_from(settings), settings)
 
     return once("email_channel", build)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from oncall.settings import get_settings
+from oncall.settings import TelegramSettings, get_settings, load
 from oncall.wiring import core, incidents, notifications
-from oncall.wiring.seam import once
+from oncall.wiring.seam import once, secret_reader
 
 if TYPE_CHECKING:
     from oncall.services.telegram_bot import CallbackHandler, TelegramBot
@@ -15,9 +14,7 @@ if TYPE_CHECKING:
 
 def telegram_webhook_secret() -> str:
     def build() -> str:
-        from oncall.adapters.telegram import secret_value
-
-        return secret_value(os.environ, "WEBHOOK_SECRET")
+        return secret_reader().value(load(TelegramSettings).webhook_secret_ref)
 
     return once("telegram_webhook_secret", build)
 
@@ -40,7 +37,7 @@ def telegram_bot() -> TelegramBot:
 
         client = notifications.telegram_client()
         if client is None:
-            raise RuntimeError("no Telegram bot token: set TELEGRAM_BOT_TOKEN or ONCALL_SECRET_TELEGRAM_BOT_TOKEN")
+            raise load(TelegramSettings).bot_token_ref.missing()
         settings = get_settings()
         users = core.user_store()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from oncall.settings import get_settings
+from oncall.settings import WebhookDeliverySettings, get_settings, load
 from oncall.wiring import notifications
 from oncall.wiring.seam import once
 
@@ -13,14 +13,13 @@ if TYPE_CHECKING:
     from oncall.services.fanout import FanOut
     from oncall.services.webhooks import JobQueue, Sender, WebhookService
 
-QUEUE_ENV = "ONCALL_QUEUE_NOTIFIER"
-
 
 def webhook_sender() -> Sender:
     def build() -> Sender:
-        from oncall.adapters.webhooks import HttpSender, allowlist_from_env
+        from oncall.adapters.ssrf import Allowlist
+        from oncall.adapters.webhooks import HttpSender
 
-        return HttpSender(allowlist_from_env())
+        return HttpSender(Allowlist.parse(load(WebhookDeliverySettings).allowlist))
 
     return once("webhook_sender", build)
 
@@ -29,27 +28,36 @@ def job_queue() -> JobQueue:
     def build() -> JobQueue:
         from oncall.adapters.webhooks import SqsJobQueue
 
-        url = os.environ.get(QUEUE_ENV)
-        if not url:
-            raise RuntimeError(f"the notifier queue is not configured (set {QUEUE_ENV})")
-        return SqsJobQueue(url)
+        return SqsJobQueue(load(WebhookDeliverySettings).queue_url)
 
     return once("webhook_jobs", build)
 
 
 def webhook_service() -> WebhookService:
     def build() -> WebhookService:
+        from datetime import timedelta
+
         from oncall.adapters.dynamodb.webhooks import DynamoWebhookStore
-        from oncall.adapters.webhooks import GuardUrl, allowlist_from_env
+        from oncall.adapters.ssrf import Allowlist
+        from oncall.adapters.webhooks import GuardUrl
         from oncall.services.webhooks import WebhookService, WebhookSettings
 
         settings = get_settings()
+        knobs = load(WebhookDeliverySettings)
         return WebhookService(
             store=DynamoWebhookStore(settings.table("webhooks"), outbox_table=settings.table("outbox")),
             sender=webhook_sender(),
             jobs=job_queue(),
-            guard=GuardUrl(allowlist_from_env()),
-            settings=WebhookSettings.from_env(os.environ),
+            guard=GuardUrl(Allowlist.parse(knobs.allowlist)),
+            settings=WebhookSettings(
+                retry_schedule=knobs.retry_schedule,
+                timeout_s=knobs.timeout_seconds,
+                disable_after_dead=knobs.disable_after,
+                rotation_overlap=timedelta(seconds=knobs.rotation_overlap_seconds),
+                lease=timedelta(seconds=knobs.lease_seconds),
+                sweep_grace=timedelta(seconds=knobs.sweep_grace_seconds),
+                sweep_batch=knobs.sweep_batch,
+            ),
         )
 
     return once("webhook_service", build)
