@@ -72,17 +72,18 @@ $(CDK_STAMP): infra/cli/package-lock.json
 	touch $@
 CDK := npx --prefix infra/cli cdk
 
-synth: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## synthesize the CloudFormation template (offline once the layer is built)
-	$(CDK) synth
+# ARGS reaches the CDK CLI: settings as context, e.g. make deploy ARGS="-c oncall:publicUrl=https://oncall.example.com"
+synth: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## synthesize the CloudFormation template (offline once the layer is built): make synth [ARGS="-c oncall:key=value ..."]
+	$(CDK) synth $(ARGS)
 
-diff: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## cdk diff against the deployed stack
-	$(CDK) diff
+diff: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## cdk diff against the deployed stack: make diff [ARGS="-c oncall:key=value ..."]
+	$(CDK) diff $(ARGS)
 
-deploy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## deploy to the AWS account of your current credentials
-	$(CDK) deploy
+deploy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## deploy to the AWS account of your current credentials: make deploy [ARGS="-c oncall:key=value ..."]
+	$(CDK) deploy $(ARGS)
 
-destroy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## delete the deployed stack (tables are retained; the app is synthesized first)
-	$(CDK) destroy
+destroy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## delete the deployed stack (tables are retained; the app is synthesized first, with the same ARGS)
+	$(CDK) destroy $(ARGS)
 
 .PHONY: admin
 admin: sync ## create an admin in the deployed stack with your AWS credentials: make admin [USERNAME=admin] [STACK=OnCallHub] [ARGS=--generate|--reset|--password-stdin]

@@ -1,13 +1,11 @@
 """The CDK app (``cdk.json``: ``python -m infra.app``): one ``OnCallStack`` from ``infra.topology.TOPOLOGY``, checked
 by cdk-nag's AwsSolutions pack during synthesis (a finding without a justified acknowledgment fails the synth).
 
-Context (cdk.json, or ``-c key=value``):
-- ``oncall:stackName`` (``OnCallHub``)
-- ``oncall:logRetentionDays`` (30), ``oncall:throttleRate`` (50 req/s), ``oncall:throttleBurst`` (100)
-- ``oncall:emailSender`` (unset: no mail): the From address of notification mail, a verified SES identity
-- ``oncall:telegramBotUsername`` (unset): the bot's public @username, for ``t.me`` deep links in link codes (not a
-  secret, so a plain environment variable; the token itself stays in Secrets Manager)
-- ``oncall:allowMissingDepsLayer`` (false): template tests only; synthesizes with a stand-in dependency layer.
+Settings come from CDK context (``cdk.json``'s ``context``, or ``-c key=value``; ``make deploy ARGS=...`` passes
+them on), read and validated by ``infra/settings.py``: the stack's knobs (``oncall:stackName``,
+``oncall:logRetentionDays``, ``oncall:throttleRate``, ``oncall:throttleBurst``; ``oncall:allowMissingDepsLayer`` for
+template tests) and every product setting as ``oncall:<camelCase of its variable>``. README "Configuration" and
+"Deploy to AWS" list them.
 """
 
 from __future__ import annotations
@@ -21,15 +19,9 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 
 from infra.constructs.layers import DepsLayerMissingError
+from infra.settings import DeploySettingsError, from_context
 from infra.stacks.oncall import OnCallStack
 from infra.topology import TOPOLOGY, Topology
-
-DEFAULT_STACK_NAME = "OnCallHub"
-
-
-def _truthy(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() in {"1", "true", "yes"})
-
 
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -44,13 +36,6 @@ _RETENTION = {
 }
 
 
-def _retention(days: int) -> logs.RetentionDays:
-    try:
-        return _RETENTION[days]
-    except KeyError:
-        raise ValueError(f"oncall:logRetentionDays must be one of {sorted(_RETENTION)}, not {days}") from None
-
-
 def build_app(
     stacks: Mapping[str, Topology] | None = None,
     *,
@@ -60,9 +45,10 @@ def build_app(
 ) -> App:
     """The app with one stack per (name → topology); the CLI builds ``{stackName: TOPOLOGY}``."""
     app = App(context=dict(context or {}), outdir=outdir)
-    node = app.node
+    settings = from_context(app.node.get_all_context())
+    knobs = settings.stack
     if stacks is None:
-        stacks = {str(node.try_get_context("oncall:stackName") or DEFAULT_STACK_NAME): TOPOLOGY}
+        stacks = {knobs.stack_name: TOPOLOGY}
     for name, topology in stacks.items():
         OnCallStack(
             app,
@@ -70,12 +56,11 @@ def build_app(
             topology=topology,
             env=env,
             description="OnCall Hub: on-call schedules, incidents, escalation and notifications (serverless)",
-            allow_missing_deps_layer=_truthy(node.try_get_context("oncall:allowMissingDepsLayer")),
-            log_retention=_retention(int(node.try_get_context("oncall:logRetentionDays") or 30)),
-            throttle_rate=float(node.try_get_context("oncall:throttleRate") or 50),
-            throttle_burst=int(node.try_get_context("oncall:throttleBurst") or 100),
-            email_sender=str(node.try_get_context("oncall:emailSender") or "") or None,
-            telegram_bot_username=str(node.try_get_context("oncall:telegramBotUsername") or "") or None,
+            allow_missing_deps_layer=knobs.allow_missing_deps_layer,
+            log_retention=_RETENTION[knobs.log_retention_days],
+            throttle_rate=knobs.throttle_rate,
+            throttle_burst=knobs.throttle_burst,
+            settings=settings.environment,
         )
     Tags.of(app).add("project", "oncall-hub")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
@@ -85,7 +70,7 @@ def build_app(
 def main() -> None:
     try:
         app = build_app()
-    except DepsLayerMissingError as exc:
+    except (DepsLayerMissingError, DeploySettingsError) as exc:
         sys.exit(f"error: {exc}")
     app.synth()
 

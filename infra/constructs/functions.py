@@ -49,6 +49,7 @@ RESOURCE_VARIABLE_PREFIXES = (
     "ONCALL_QUEUE_",
 )
 SQS_SEND = ["sqs:SendMessage"]
+MAIL_SENDER = "ONCALL_EMAIL_SENDER"
 SES_SEND = ["ses:SendEmail", "ses:SendRawEmail"]
 #: what Lambda's active tracing adds to the role (AWS offers no resource-level scoping for it)
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
@@ -64,11 +65,9 @@ class Resources:
     secrets: Mapping[str, secretsmanager.ISecret]
     #: declared queues (``Function.queues`` may send to them)
     queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
-    #: the From address for mail (context ``oncall:emailSender``); functions that send mail get it and may send
-    #: from exactly its address and domain identities; None leaves mail off
-    email_sender: str | None = None
-    #: the bot's public @username (context ``oncall:telegramBotUsername``), for deep links; None: links omit it
-    telegram_bot_username: str | None = None
+    #: the operator's settings (``infra/settings.py``), by variable: every function gets them, except the mail
+    #: sender, which only functions that send mail get, with SES grants on exactly its address and domain
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 class Functions(Construct):
@@ -86,6 +85,8 @@ class Functions(Construct):
         super().__init__(scope, construct_id)
         self.by_name: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
+        self.settings = resources.settings
+        self._declared = {decl.name: decl.environment for decl in topology.functions}
         for decl in topology.functions:
             self._add(decl, topology, resources, layers, log_retention, stage)
 
@@ -145,17 +146,17 @@ class Functions(Construct):
             queue = resources.queues[qname]
             environment[topology.queue(qname).env_var] = queue.queue_url
             role.add_to_policy(iam.PolicyStatement(actions=SQS_SEND, resources=[queue.queue_arn]))
-        if resources.telegram_bot_username:
-            environment["TELEGRAM_BOT_USERNAME"] = resources.telegram_bot_username.lstrip("@")
-        if decl.sends_email and resources.email_sender:
-            environment["ONCALL_EMAIL_SENDER"] = resources.email_sender
-            role.add_to_policy(
-                iam.PolicyStatement(actions=SES_SEND, resources=ses_identity_arns(self, resources.email_sender))
-            )
-        # declared settings may override a default (e.g. POWERTOOLS_LOG_LEVEL), never a name CDK derives
+        sender = resources.settings.get(MAIL_SENDER)
+        environment.update({k: v for k, v in resources.settings.items() if k != MAIL_SENDER})
+        if decl.sends_email and sender:
+            environment[MAIL_SENDER] = sender
+            role.add_to_policy(iam.PolicyStatement(actions=SES_SEND, resources=ses_identity_arns(self, sender)))
+        # declared settings may override a default (e.g. POWERTOOLS_LOG_LEVEL), never a name CDK derives, and never
+        # an operator's setting: two sources for one value would leave one of them silently ignored
         clashes = sorted(k for k in decl.environment if k.startswith(RESOURCE_VARIABLE_PREFIXES))
         if clashes:
             raise ValueError(f"function {decl.name}: environment may not set {clashes}; CDK derives them")
+        _refuse_settings_clash(decl.name, decl.environment, resources.settings)
         environment.update(decl.environment)
 
         fn = lambda_.Function(
@@ -183,6 +184,18 @@ class Functions(Construct):
         acknowledge_wildcard_resource(role, XRAY_ACTIONS)
         self.by_name[decl.name] = fn
         self.roles[decl.name] = role
+
+    def set_everywhere(self, variable: str, value: str) -> None:
+        """One more setting for every function (one only known once other resources exist)."""
+        for name, fn in self.by_name.items():
+            _refuse_settings_clash(name, self._declared[name], {variable: value})
+            fn.add_environment(variable, value)
+
+
+def _refuse_settings_clash(function: str, declared: Mapping[str, str], settings: Mapping[str, str]) -> None:
+    both = sorted(set(declared) & set(settings))
+    if both:
+        raise ValueError(f"function {function}: {both} set both by infra/topology.py and by deployment settings")
 
 
 def ses_identity_arns(scope: Construct, sender: str) -> list[str]:

@@ -6,6 +6,8 @@ secrets added to the topology appear here without code changes (and tests can sy
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -35,8 +37,7 @@ class OnCallStack(Stack):
         throttle_rate: float = 50,
         throttle_burst: int = 100,
         stage: str = "aws",
-        email_sender: str | None = None,
-        telegram_bot_username: str | None = None,
+        settings: Mapping[str, str] | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -57,8 +58,7 @@ class OnCallStack(Stack):
                 state_machine_arns={sm.name: state_machine_arn(self, sm) for sm in topology.state_machines},
                 secrets=secrets.by_name,
                 queues=self.queues.by_name,
-                email_sender=email_sender,
-                telegram_bot_username=telegram_bot_username,
+                settings=dict(settings or {}),
             ),
             layers=layers,
             log_retention=log_retention,
@@ -82,6 +82,11 @@ class OnCallStack(Stack):
             throttle_burst=throttle_burst,
             log_retention=log_retention,
         )
+        # Pages link to the product's public URL: the operator's (oncall:publicUrl), else the HTTP API's own. The API
+        # is built from the functions, so its URL is added afterwards; CloudFormation sees no cycle because only the
+        # integrations and permissions refer to functions, never the API resource whose endpoint this reads.
+        if "ONCALL_PUBLIC_URL" not in self.functions.settings:
+            self.functions.set_everywhere("ONCALL_PUBLIC_URL", self.api.url)
         self.workflows = Workflows(
             self,
             "Workflows",

@@ -34,6 +34,9 @@ TEST_CONTEXT = {
     "oncall:emailSender": "OnCall Hub <oncall@mail.example.com>",
     # the bot's public name, so link codes carry a t.me deep link in AWS too
     "oncall:telegramBotUsername": "@oncall_hub_bot",
+    # operator settings, one as a JSON number and one as a string, as cdk.json and -c give them
+    "oncall:alertsRatePerMinute": 60,
+    "oncall:webhookRetrySchedule": "5,60",
 }
 
 

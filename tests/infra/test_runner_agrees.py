@@ -16,6 +16,7 @@ import pytest
 from infra.local.contracts import InvokeResult
 from infra.local.emulator import Emulator
 from infra.local.resources import PREFIX, function_environment
+from infra.settings import DEPLOYABLE
 from infra.topology import TOPOLOGY
 from tests.infra.conftest import PRODUCT, Synthesized
 from tests.infra.template import function_ids, props, ref_id, resources
@@ -62,9 +63,9 @@ def test_same_functions_same_configuration(template: dict[str, Any], emulator: E
             cfn["MemorySize"],
             cfn["Timeout"],
         ), name
-        # the mail sender is a setting, not a resource: the runner hands it to every function with its other
-        # ONCALL_* settings (infra.local.config.DEFAULT_MAIL_SENDER unless configured)
-        aws_vars = {k for k in cfn["Environment"]["Variables"] if k.startswith("ONCALL_")} - {"ONCALL_EMAIL_SENDER"}
+        # operator settings are not resources: the runner hands them to every function from its own environment
+        # (infra.local.config), CDK from context (infra.settings)
+        aws_vars = {k for k in cfn["Environment"]["Variables"] if k.startswith("ONCALL_")} - set(DEPLOYABLE.values())
         runner_vars = {k for k in function_environment(TOPOLOGY.function(name)) if k.startswith("ONCALL_")}
         assert runner_vars == aws_vars, f"{name}: runner and AWS disagree on {runner_vars ^ aws_vars}"
 
