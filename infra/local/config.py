@@ -20,7 +20,9 @@ flag                           variable                    default
 
 Functions receive, besides what the topology declares, every other ``ONCALL_*`` variable of the runner's environment
 (so a setting such as ``ONCALL_WEBHOOK_ALLOWLIST`` reaches them as CDK would set it) and the ``TELEGRAM_*`` settings;
-runner-only variables (ports, data folder, admin credentials) are not passed on.
+runner-only variables (ports, data folder, admin credentials) are not passed on. What is passed on is checked with
+the product's settings models first (``oncall/settings.py``): a value a function would refuse stops the runner at
+start, naming the variable, instead of failing every invocation.
 """
 
 from __future__ import annotations
@@ -119,10 +121,11 @@ class RunnerConfig:
         args = parser.parse_args(argv)
 
         per_fn, default = _concurrency(args.concurrency)
+        telegram = _telegram(env)
         for name, port in (("http", args.http_port), ("emulator", args.emulator_port)):
             if not 0 <= port <= 65535:
                 raise ConfigError(f"--{name}-port: {port} is not a port (0 picks a free one)")
-        return cls(
+        config = cls(
             http_port=args.http_port,
             https_port=None if args.https_port < 0 else args.https_port,
             emulator_port=args.emulator_port,
@@ -132,7 +135,7 @@ class RunnerConfig:
             topology=args.topology,
             concurrency=per_fn,
             default_concurrency=default,
-            telegram=_telegram(env),
+            telegram=telegram,
             admin_username=env.get("ONCALL_ADMIN_USERNAME") or None,
             admin_password=env.get("ONCALL_ADMIN_PASSWORD") or None,
             passthrough={
@@ -144,6 +147,12 @@ class RunnerConfig:
                 **{k: v for k, v in env.items() if k.startswith("ONCALL_") and k not in RUNNER_ONLY},
             },
         )
+        from infra.settings import refused
+
+        problems = refused({**config.passthrough, **telegram.environment()})
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return config
 
     def load_topology(self) -> Topology:
         module_name, _, attr = self.topology.partition(":")

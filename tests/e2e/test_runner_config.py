@@ -44,6 +44,16 @@ def test_functions_get_oncall_settings_but_not_the_runners_own() -> None:
     assert not {"ONCALL_ADMIN_PASSWORD", "ONCALL_HTTP_PORT", "ONCALL_LOCAL_LOG_LEVEL", "HOME"} & set(passthrough)
 
 
+def test_a_setting_the_functions_would_refuse_stops_the_runner_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"ONCALL_ALERTS_RATE_PER_MINUTE \(alerts.rate_per_minute\)"):
+        RunnerConfig.load([], {"ONCALL_ALERTS_RATE_PER_MINUTE": "lots"})
+    with pytest.raises(ConfigError, match=r"TELEGRAM_API_URL \(api_url\): must be an absolute http\(s\) URL"):
+        RunnerConfig.load([], {"TELEGRAM_BOT_TOKEN": "1:abc", "TELEGRAM_API_URL": "api.telegram.org"})
+    # resources are the runner's to provide, so only the values given are checked
+    no_retries = RunnerConfig.load([], {"ONCALL_WEBHOOK_RETRY_SCHEDULE": ""})
+    assert no_retries.passthrough["ONCALL_WEBHOOK_RETRY_SCHEDULE"] == ""
+
+
 def test_concurrency_per_function_and_default() -> None:
     cfg = RunnerConfig.load(["--concurrency", "fixture-race=8, 2"], {})
     per_fn = cfg.concurrency_for(TOPOLOGY)
