@@ -25,7 +25,6 @@ LONG_REASON = "Long because"
 #: files still waiting for their split (the renovation in progress): none may be added, each leaves when split
 NOT_YET_SPLIT = frozenset(
     {
-        "layers/common/python/oncall/adapters/dynamodb/notifications.py",
         "layers/common/python/oncall/adapters/dynamodb/schedules.py",
     }
 )

@@ -32,7 +32,7 @@ def callback_handlers() -> dict[str, CallbackHandler]:
 
 def telegram_bot() -> TelegramBot:
     def build() -> TelegramBot:
-        from oncall.adapters.dynamodb.notifications import TelegramLinks, UpdateLedger
+        from oncall.adapters.dynamodb.telegram_ledger import TelegramLinks, UpdateLedger
         from oncall.services.telegram_bot import ScheduleDuty, TelegramBot
 
         client = notifications.telegram_client()

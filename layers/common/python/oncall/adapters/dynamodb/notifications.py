@@ -1,5 +1,6 @@
-"""The ``notifications`` table: delivery records (dedup), page caps, rate-limit windows, channel flags, and the bot's
-update ledger. Every item is small and short-lived (TTL ``expires_at``).
+"""The ``notifications`` table: delivery records (dedup), page caps, rate-limit windows and channel flags, and the
+recipient directory that reads them with identity's people. Every item is small and short-lived (TTL
+``expires_at``); the bot's update ledger shares the table (``oncall.adapters.dynamodb.telegram_ledger``).
 
 =========================  ======================  ==================================================================
 pk                         sk                      item / access pattern
@@ -17,12 +18,8 @@ pk                         sk                      item / access pattern
                                                    ``tg:chat:<id>``): ``ADD n :1`` on ``n < :limit``. 1 hour.
 ``PERSON#<user>``          ``FLAG#<channel>``      the channel failed permanently for the person (blocked the bot);
                                                    deleted when they link again. No expiry.
-``UPDATE#<update id>``     ``SEEN``                a Telegram update handled once (conditional put). 2 days.
-``PARKED#<update id>``     ``<iso time>``          an update the bot could not handle, kept for inspection. 30 days.
 =========================  ======================  ==================================================================
 
-Plain boto3: conditions with ``OR``/``IN`` and counters read naturally in the low-level API, and the number of calls
-is what the tests and benches count.
 """
 
 from __future__ import annotations
@@ -40,7 +37,6 @@ from oncall.services.notify import Claim, Queued
 
 DELIVERY_TTL = timedelta(days=30)
 QUEUED_TTL = timedelta(days=1)
-UPDATE_TTL = timedelta(days=2)
 RATE_TTL_S = 3600
 
 
@@ -364,64 +360,3 @@ class DynamoRecipientDirectory:
             flagged=flagged,
             rules=rules,
         )
-
-
-class UpdateLedger:
-    """The bot's memory of Telegram updates: seen once (dedup) and parked (could not be handled)."""
-
-    def __init__(self, table: str, client: Any = None) -> None:
-        self.table = table
-        self.client = client if client is not None else kit.client()
-
-    def first_time(self, update_id: int, now: datetime) -> bool:
-        seen = kit.try_write(
-            self.client.put_item,
-            TableName=self.table,
-            Item={
-                **kit.key(f"UPDATE#{update_id}", "SEEN"),
-                "at": s(now.isoformat()),
-                "expires_at": n(int((now + UPDATE_TTL).timestamp())),
-            },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        return seen is not None
-
-    def park(self, update_id: int | str, raw: str, reason: str, now: datetime) -> None:
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                "pk": s(f"PARKED#{update_id}"),
-                "sk": s(now.isoformat()),
-                "raw": s(raw[:100_000] or "(empty)"),
-                "reason": s(reason[:1000] or "unknown"),
-                "expires_at": n(int((now + DELIVERY_TTL).timestamp())),
-            },
-        )
-
-    def parked(self, update_id: int | str) -> list[dict[str, Any]]:
-        page = self.client.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": s(f"PARKED#{update_id}")},
-        )
-        return [kit.plain(i) for i in page.get("Items", [])]
-
-
-class TelegramLinks:
-    """Unlinking a chat (``/stop``): identity's user item loses its ``telegram_chat_id``, only if it still holds
-    this chat (a person who re-linked elsewhere meanwhile is left alone)."""
-
-    def __init__(self, users_table: str, client: Any = None) -> None:
-        self.table = users_table
-        self.client = client if client is not None else kit.client()
-
-    def unlink(self, user_id: str, chat_id: str, now: datetime) -> bool:
-        unlinked = kit.try_write(
-            self.client.update_item,
-            TableName=self.table,
-            Key=kit.key(f"USER#{user_id}", "PROFILE"),
-            UpdateExpression="REMOVE telegram_chat_id SET updated_at = :now",
-            ConditionExpression="telegram_chat_id = :chat",
-            ExpressionAttributeValues={":chat": s(chat_id), ":now": s(now.isoformat())},
-        )
-        return unlinked is not None
