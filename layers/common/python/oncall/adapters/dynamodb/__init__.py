@@ -1,1 +1,2 @@
-"""DynamoDB adapters: pynamodb models (with their access patterns) and the repositories services depend on."""
+"""DynamoDB adapters: one store per table, its keys, item shapes and access patterns documented in its module, every
+one built on the kit (``kit``: client, codecs, conditional writes, transactions)."""
