@@ -3,7 +3,10 @@ port, run on both, and the two transcripts must be equal. What the services' uni
 what the adapter would have told them: the same winners of conditional writes, the same conflicts, the same reads.
 
 A transcript records outcomes, not representations: a lost condition is "lost" whichever exception carries it, and
-of a cursor only whether there is one."""
+of a cursor only whether there is one.
+
+Long because each scenario walks every condition its adapter writes, one port after another, over one shared way of
+comparing them."""
 
 from __future__ import annotations
 
