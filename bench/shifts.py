@@ -11,7 +11,8 @@ moto's ``TransactWriteItems`` deep-copies the whole table once per item, as a ro
 per create at 3,000 items). No transaction is cancelled here, so the bench skips that snapshot; this changes wall
 time only, never what is counted. Wall time is still moto's, not DynamoDB's, and grows with the partition because moto
 evaluates the key condition on every item of a partition for each ``Query`` (DynamoDB seeks the sort key): judge calls
-and items read (DESIGN §7). The 100,000 run takes ~25 minutes on 2 cores, nearly all of it moto.
+and items read (docs/architecture.md, "Invariants"). The 100,000 run takes ~25 minutes on 2 cores, nearly all of it
+moto.
 
     python bench/shifts.py [--sizes 10,1000,100000] [--creates 20]
 """

@@ -69,9 +69,9 @@ def aws() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def locked_aws(aws: dict[str, str]) -> Iterator[dict[str, str]]:
-    """``aws`` with moto's DynamoDB made atomic under threads, as the local runner makes it (DESIGN §7): race tests
-    then race our conditional writes and transactions, not moto's internals. Services are rebuilt on both sides so
-    none keeps a client from before."""
+    """``aws`` with moto's DynamoDB made atomic under threads, as the local runner makes it (docs/architecture.md,
+    "Invariants"): race tests then race our conditional writes and transactions, not moto's internals. Services are
+    rebuilt on both sides so none keeps a client from before."""
     from infra.local import dynamo_lock
     from oncall import wiring
 

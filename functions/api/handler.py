@@ -1,6 +1,6 @@
 """The REST API: one function, one powertools resolver, one Router per resource (``routes/``).
 
-Thin by design: each route validates input, makes one service call and shapes the output. Errors become the DESIGN §5
+Thin by design: each route validates input, makes one service call and shapes the output. Errors become the
 envelope in one place (``oncall.api.errors``).
 """
 

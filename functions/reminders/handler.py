@@ -1,7 +1,8 @@
 """Every minute (EventBridge ``rate(1 minute)``): send the shift reminders that are due.
 
-``now`` is the scheduled event's ``time`` (DESIGN §3), so a delayed or retried invocation acts for the minute it was
-meant for, and duplicate invocations of one minute claim the same reminders: only one sends each.
+``now`` is the scheduled event's ``time`` (docs/architecture.md, "Invariants"), so a delayed or retried
+invocation acts for the minute it was meant for, and duplicate invocations of one minute claim the same reminders: only
+one sends each.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_TOPOLOGY = "tests.e2e.fixtures.topology:TOPOLOGY"
 PRODUCT_TOPOLOGY = "infra.topology:TOPOLOGY"
-#: DESIGN: a fresh start must be up in under 60 s
+#: a fresh start must be up in under 60 s
 STARTUP_BUDGET_S = 60.0
 
 

@@ -1,5 +1,5 @@
 """The DynamoDB lock shim: under real threads, conditional writes and transactions have exactly one winner per key
-and cancelled transactions leave nothing behind (moto alone lets two writers win, DESIGN §7)."""
+and cancelled transactions leave nothing behind (moto alone lets two writers win, docs/architecture.md "Invariants")."""
 
 from __future__ import annotations
 

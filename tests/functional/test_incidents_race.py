@@ -1,8 +1,9 @@
 """50 concurrent transitions on one incident: one winner per legal move, a timeline and an event stream that replay.
 
-Real threads against moto with the emulator's DynamoDB lock shim (moto alone is not atomic under threads, DESIGN §7),
-calling the service the API routes call (powertools' resolver keeps per-request state at class level, so handlers
-must not run concurrently in one process; the runner e2e covers the HTTP path with worker processes).
+Real threads against moto with the emulator's DynamoDB lock shim (moto alone is not atomic under threads,
+docs/architecture.md "Invariants"), calling the service the API routes call (powertools' resolver keeps per-request
+state at class level, so handlers must not run concurrently in one process; the runner e2e covers the HTTP path with
+worker processes).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def tg(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTel
 
 @pytest.fixture
 def locked_dynamo() -> Iterator[None]:
-    """moto's DynamoDB made atomic under threads, as the runner does (DESIGN §7)."""
+    """moto's DynamoDB made atomic under threads, as the runner does (docs/architecture.md, "Invariants")."""
     from infra.local import dynamo_lock
 
     dynamo_lock.install()
@@ -171,7 +171,7 @@ def test_403_blocked_flags_the_person_and_falls_back(tg: FakeTelegram) -> None:
     user, chat = linked_user()
     tg.block(chat)
     first = _service().notify(user.id, _message("blk-1"), _now())
-    # no email channel yet (issue 9): honestly nothing reaches them
+    # no email address on file: honestly nothing reaches them
     assert first.status == "no_channel"
     assert wiring.notifications.delivery_log().flags(user.id) == frozenset({"telegram"})
     record = wiring.notifications.delivery_log().get(user.id, "blk-1")
@@ -188,7 +188,7 @@ def test_403_blocked_flags_the_person_and_falls_back(tg: FakeTelegram) -> None:
 
 
 def test_fallback_uses_the_next_registered_channel(tg: FakeTelegram) -> None:
-    """The channel seam: a second channel registered (as email will be in issue 9) receives what Telegram cannot."""
+    """The channel seam: a second channel registered (as email is) receives what Telegram cannot."""
     from oncall import wiring
 
     class Recorder:

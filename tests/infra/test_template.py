@@ -1,4 +1,5 @@
-"""The synthesized template holds every declared resource, configured as DESIGN says, and nothing undeclared."""
+"""The synthesized template holds every declared resource, configured as docs/architecture.md says, and nothing
+undeclared."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 Handlers are imported the way ``infra.local.loader`` does it (code folder and the common layer on ``sys.path``), from
 the topology the test runs (fixture functions live under ``tests/fixtures/functions``). Invocations are serialised:
-powertools keeps per-invocation state at class level, so handlers must not overlap in one process (DESIGN §7); the
-runner's worker pools are the concurrent invoker. Every invocation is recorded for assertions.
+powertools keeps per-invocation state at class level, so handlers must not overlap in one process
+(docs/architecture.md, "Invariants"); the runner's worker pools are the concurrent invoker. Every invocation is
+recorded for assertions.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The bus event contract (DESIGN §4): detail = snapshot + version, detail-type = <entity>.<what happened>."""
+"""The bus event contract (docs/architecture.md, "How an event flows"): detail = snapshot + version, detail-type =
+<entity>.<what happened>."""
 
 from __future__ import annotations
 

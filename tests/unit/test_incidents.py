@@ -66,7 +66,7 @@ LEGAL = {
 @pytest.mark.parametrize("status", list(Status))
 @pytest.mark.parametrize("action", list(Action))
 def test_every_status_action_pair_is_legal_exactly_as_designed(status: Status, action: Action) -> None:
-    """DESIGN §3: triggered → acknowledged → resolved → closed, ack → triggered, triggered → resolved, resolved →
+    """triggered → acknowledged → resolved → closed, ack → triggered, triggered → resolved, resolved →
     triggered (reopen). Nothing else; closed is final."""
     before = incident(status, task_token="tok")
     expected = LEGAL.get((status, action))

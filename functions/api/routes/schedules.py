@@ -1,7 +1,8 @@
 """``/schedules``: schedules, shifts, who is on call, rotations, overrides; ``/me/shifts``; feed-token rotation.
 
-Roles (DESIGN §5): admin manages everything; a responder manages their own shifts; a viewer reads (the auth
-middleware already refuses their writes). Times are RFC 3339 with an offset; a naive time is a 422 naming the field.
+Roles (docs/architecture.md, "Conventions"): admin manages everything; a responder manages their own shifts; a viewer
+reads (the auth middleware already refuses their writes). Times are RFC 3339 with an offset; a naive time is a 422
+naming the field.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``/webhooks``: outgoing webhook subscriptions (admin only; DESIGN §5 "webhooks out").
+"""``/webhooks``: outgoing webhook subscriptions (admin only).
 
 The signing secret (``whsec_...``) is returned by create and ``rotate-secret`` only; after a rotation both the new and
 the previous secret sign every delivery for the overlap period, so receivers can switch without losing events.

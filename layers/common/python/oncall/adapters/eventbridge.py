@@ -12,7 +12,7 @@ logger = logging.getLogger("oncall.eventbridge")
 
 def event_time(event: Mapping[str, Any], clock: Callable[[], datetime]) -> datetime:
     """The envelope's ``time`` (UTC) as ``now``, so a delayed or replayed delivery acts for the moment it describes
-    (DESIGN §3); the clock only when the envelope carries no usable time."""
+    (docs/architecture.md, "Invariants"); the clock only when the envelope carries no usable time."""
     raw = event.get("time")
     if isinstance(raw, str):
         try:

@@ -1,8 +1,8 @@
 """The one place where failures become HTTP responses.
 
-Every error leaves as ``{"error": {"code", "message", "details"}}`` (DESIGN §5). Domain errors map by type; validation
-errors name the field; anything unexpected is logged with its stack and answered with a bare 500 envelope, so no
-response ever carries a traceback.
+Every error leaves as ``{"error": {"code", "message", "details"}}`` (docs/architecture.md, "Conventions"). Domain
+errors map by type; validation errors name the field; anything unexpected is logged with its stack and answered with a
+bare 500 envelope, so no response ever carries a traceback.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The domain-event contract on the ``oncall`` bus (DESIGN §4), independent of how events travel.
+"""The domain-event contract on the ``oncall`` bus (docs/architecture.md, "How an event flows"), independent of how
+events travel.
 
 An event says "this entity is now like this": ``detail`` is the entity's snapshot plus ``version``, a number that
 grows by at least one with every change of that entity. EventBridge delivers at least once and in no particular

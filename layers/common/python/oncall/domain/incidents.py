@@ -1,6 +1,6 @@
 """Incidents: statuses, the only legal moves, manual-title rules, MTTA/MTTR. Pure; ``now`` is always passed in.
 
-Statuses and moves (DESIGN §3)::
+Statuses and moves (docs/architecture.md, "Invariants")::
 
     triggered ──ack──► acknowledged ──resolve──► resolved ──close──► closed
         ▲  ◄──unack / ack timeout──┘                │
@@ -74,7 +74,7 @@ MOVES: dict[tuple[Status, Action], Status] = {
     (Status.RESOLVED, Action.REOPEN): Status.TRIGGERED,
 }
 
-#: the bus event each move announces (DESIGN §4)
+#: the bus event each move announces (docs/architecture.md, "How an event flows")
 EVENT_OF: dict[Action, str] = {
     Action.ACKNOWLEDGE: "incident.acknowledged",
     # back to triggered without a new generation: the running execution resumes paging; ``trigger_reason`` says why

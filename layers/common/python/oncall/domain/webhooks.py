@@ -40,7 +40,8 @@ MAX_TIMEOUT_S = 15.0
 MAX_URL_CHARS = 2048
 MAX_EVENTS = 32
 
-#: event types a subscription may name: everything the bus carries (DESIGN §4), or a wildcard per entity
+#: event types a subscription may name: everything the bus carries (docs/architecture.md, "How an event flows"), or a
+#: wildcard per entity
 EVENT_TYPES: frozenset[str] = frozenset(
     {
         *(

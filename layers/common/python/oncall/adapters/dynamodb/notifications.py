@@ -350,7 +350,7 @@ class DynamoRecipientDirectory:
             addresses["email"] = user.email
         from oncall.adapters.dynamodb.notification_rules import person_state
 
-        # flags and the person's own channel rules (issue 9) share the person's partition: one Query
+        # flags and the person's own channel rules share the person's partition: one Query
         flagged, rules = person_state(self.log.client, self.log.table, user.id)
         return Recipient(
             user_id=user.id,
