@@ -28,7 +28,7 @@ DEFAULT_USERNAME = "admin"
 
 
 def _service(endpoint_url: str, env: Mapping[str, str]) -> UserService:
-    from oncall.adapters.dynamodb import identity_models
+    from oncall.adapters.dynamodb import kit
     from oncall.adapters.dynamodb.identity import DynamoUserStore
     from oncall.security.passwords import Argon2Hasher
     from oncall.settings import from_env
@@ -37,15 +37,11 @@ def _service(endpoint_url: str, env: Mapping[str, str]) -> UserService:
     for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
         os.environ.setdefault(var, value)
     settings = from_env(dict(env))
-    identity_models.bind(
-        env.get("ONCALL_TABLE_USERS") or PREFIX + "users",
-        env.get("ONCALL_TABLE_AUTH") or PREFIX + "auth",
-        env.get("AWS_REGION") or settings.region,
-        host=endpoint_url,
-    )
+    table = env.get("ONCALL_TABLE_USERS") or PREFIX + "users"
+    client = kit.client(endpoint_url=endpoint_url, region=env.get("AWS_REGION") or settings.region)
     auth = settings.auth
     hasher = Argon2Hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism)
-    return UserService(DynamoUserStore(), hasher, auth, utc_now)
+    return UserService(DynamoUserStore(table, client), hasher, auth, utc_now)
 
 
 def ensure_first_admin(

@@ -1287,11 +1287,11 @@ class FakeAlertStore:
         self.windows: dict[tuple[str, int], int] = {}
         self.parked: list[tuple[str, str, Any]] = []
 
-    def claim(self, service_id: str, group: str) -> alert_ports.Claim | None:
+    def claim(self, service_id: str, group: str) -> alert_ports.GroupClaim | None:
         stored = self.claims.get((service_id, group))
         if stored is None:
             return None
-        return alert_ports.Claim(
+        return alert_ports.GroupClaim(
             stored.incident_id, datetime.fromtimestamp(stored.live_until, UTC), frozenset(stored.open_keys)
         )
 

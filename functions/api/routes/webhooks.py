@@ -100,7 +100,7 @@ def list_webhooks(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
     _admin()
-    subs, last = wiring.webhooks.webhook_service().page(limit, decode_cursor(cursor))
+    subs, last = wiring.webhooks.webhook_service().paginate(limit, decode_cursor(cursor))
     items = [WebhookOut.of(s).model_dump(mode="json", exclude={"secret"}) for s in subs]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 

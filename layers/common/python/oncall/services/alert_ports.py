@@ -18,7 +18,7 @@ from oncall.services.incident_ports import AlertClaim
 
 
 @dataclass(frozen=True)
-class Claim:
+class GroupClaim:
     """A group's claim as read: the incident it feeds, until when it decides the group, the keys still open."""
 
     incident_id: str
@@ -35,7 +35,7 @@ class KeyRef:
 
 
 class AlertStore(Protocol):
-    def claim(self, service_id: str, group: str) -> Claim | None: ...
+    def claim(self, service_id: str, group: str) -> GroupClaim | None: ...
 
     def key(self, service_id: str, key: str) -> KeyRef | None: ...
 

@@ -82,7 +82,6 @@ __all__ = [
     "ChannelBlocked",
     "ChannelFailed",
     "ChannelRateLimited",
-    "Claim",
     "Delivery",
     "DeliveryClaim",
     "DeliveryLog",
@@ -97,9 +96,6 @@ __all__ = [
     "Recipient",
     "RecipientDirectory",
 ]
-
-#: the DynamoDB delivery log still imports the port's former name; the alias goes once it says DeliveryClaim
-Claim = DeliveryClaim
 
 log = logging.getLogger("oncall.notify")
 

@@ -129,8 +129,10 @@ class WebhookService:
             raise NotFound("webhook", subscription_id)
         return sub
 
-    def page(self, limit: int, cursor: Mapping[str, Any] | None) -> tuple[list[Subscription], dict[str, Any] | None]:
-        return self.store.page(limit, cursor)
+    def paginate(
+        self, limit: int, cursor: Mapping[str, Any] | None
+    ) -> tuple[list[Subscription], dict[str, Any] | None]:
+        return self.store.paginate(limit, cursor)
 
     def delete(self, subscription_id: str) -> None:
         if not self.store.delete(subscription_id):

@@ -25,7 +25,7 @@ from typing import Any
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.alerts import KEYED_CLAIM_TTL, digest
-from oncall.services.alert_ports import Claim, KeyRef
+from oncall.services.alert_ports import GroupClaim, KeyRef
 from oncall.services.incident_ports import AlertClaim
 
 #: after a claim stops deciding anything, DynamoDB may delete it this much later
@@ -126,7 +126,7 @@ class DynamoAlertStore:
         self.table = table
         self.client = client if client is not None else kit.client()
 
-    def claim(self, service_id: str, group: str) -> Claim | None:
+    def claim(self, service_id: str, group: str) -> GroupClaim | None:
         got = self.client.get_item(
             TableName=self.table,
             Key=kit.key(claim_pk(service_id, group), "CLAIM"),
@@ -136,7 +136,7 @@ class DynamoAlertStore:
         if not item:
             return None
         live = item.get("live_until")
-        return Claim(
+        return GroupClaim(
             incident_id=str(item["incident_id"]["S"]),
             expires_at=datetime.fromtimestamp(int(live["N"]), tz=UTC) if live else None,
             open_keys=frozenset(item.get("open_keys", {}).get("SS", [])),

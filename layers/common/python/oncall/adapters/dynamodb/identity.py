@@ -13,6 +13,12 @@ pk                    sk          item / access pattern
                                   Login resolves username → id with one GetItem here.
 ``LINK#<sha256>``     ``CODE``    one-time Telegram link code (only its hash is stored), TTL ``expires_at``;
                                   consumed by a conditional update (``used_at`` absent, not expired).
+``ADMINS``            ``GUARD``   the "at least one active admin" guard: ``version`` is bumped, on
+                                  ``version = :read``, by every write that may take an admin away (a role
+                                  change away from admin, a deletion), in the same transaction. Such a write
+                                  first confirms another active admin by consistent reads, so two admins
+                                  demoting each other at once cannot both win (docs/architecture.md,
+                                  "Invariants").
 ====================  ==========  =========================================================================
 
 GSI ``by-username`` (``list_pk`` = ``USER``, ``username``): list users in name order with a cursor; sparse, a
@@ -35,8 +41,8 @@ from typing import Any
 
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, Item, n, s, text
-from oncall.domain.errors import NotFound
-from oncall.domain.users import LinkCodeInvalid, Role, User, UsernameTaken, UserStatus
+from oncall.domain.errors import ConcurrentUpdate, NotFound
+from oncall.domain.users import LastAdmin, LinkCodeInvalid, Role, User, UsernameTaken, UserStatus
 
 USERS_BY_NAME = "by-username"
 USERS_BY_TELEGRAM_CHAT = "by-telegram-chat"
@@ -44,6 +50,9 @@ USER_LIST_PK = "USER"
 PROFILE = "PROFILE"
 GUARD = "GUARD"
 CODE = "CODE"
+ADMINS_PK = "ADMINS"
+#: rounds of "read the admin guard, confirm another admin, write" before giving up with ConcurrentUpdate
+ADMIN_GUARD_ATTEMPTS = 8
 _LINK_INVALID = "link code is unknown, expired or already used"
 
 
@@ -111,12 +120,7 @@ class DynamoUserStore:
     """Users, username guards and Telegram link codes (table ``users``). Implements
     ``oncall.services.identity_ports.UserStore``."""
 
-    def __init__(self, table: str | None = None, client: Any = None) -> None:
-        if table is None:
-            # only the local runner's first-admin bootstrap still builds the store without a table
-            from oncall.adapters.dynamodb.identity_models import bound_users
-
-            table, client = bound_users()
+    def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
         self.client = client if client is not None else kit.client()
 
@@ -150,9 +154,14 @@ class DynamoUserStore:
                 raise UsernameTaken(user.username) from None
             raise
 
-    def update_profile(self, user: User, fields: Iterable[str]) -> None:
-        """Write only ``fields`` of an existing, active user: a concurrent change to another field (an admin's
-        demotion while the user edits their time zone) is never overwritten with the value this request read."""
+    def update_profile(
+        self, user: User, fields: Iterable[str], *, password_hash: str | None = None, keep_an_admin: bool = False
+    ) -> int:
+        """Write only ``fields`` of an existing, active user, and the new ``password_hash`` (ending every session)
+        when one is given, in ONE write: a concurrent change to another field (an admin's demotion while the user
+        edits their time zone) is never overwritten with the value this request read, and a refused request leaves
+        nothing half-written. ``keep_an_admin``: the write may take an admin away, so it goes through the admin
+        guard (``LastAdmin`` when nobody else would be left). Returns the user's token version."""
         values: dict[str, Attr | None] = {
             "display_name": s(user.display_name),
             "timezone": s(user.timezone),
@@ -167,16 +176,16 @@ class DynamoUserStore:
                 update.remove(name)
             else:
                 update.set(name, value)
+        if password_hash is not None:
+            update.set("password_hash", s(password_hash)).add("token_version", n(1))
         update.set("updated_at", s(_iso(user.updated_at)))
-        self._update_active(user.id, update)
-
-    def set_password(self, user_id: str, password_hash: str, now: datetime, *, bump_token_version: bool) -> int:
-        """Store a new hash; bumping the token version kills every token minted before. Returns the version."""
-        update = kit.Update().set("password_hash", s(password_hash)).set("updated_at", s(_iso(now)))
-        if bump_token_version:
-            update.add("token_version", n(1))
-        stored = self._update_active(user_id, update)
-        return kit.number(stored, "token_version", 0) or 0
+        if not keep_an_admin:
+            stored = self._update_active(user.id, update)
+            return kit.number(stored, "token_version", 0) or 0
+        active = update.request(update.equals("status", s(UserStatus.ACTIVE.value)))
+        self._without_losing_the_last_admin(user.id, {"Update": {"Key": kit.key(user_pk(user.id), PROFILE), **active}})
+        stored_user = self.get(user.id)
+        return stored_user.token_version if stored_user is not None else 0
 
     def rehash(self, user_id: str, old_hash: str, new_hash: str) -> None:
         """Upgrade the stored hash to current KDF parameters, unless the password changed meanwhile."""
@@ -204,7 +213,8 @@ class DynamoUserStore:
 
     def delete(self, user: User, now: datetime) -> None:
         """Soft delete: the item stays (incidents and shifts still name the id) but cannot log in, drops out of the
-        list and the chat index, every token dies, and the username is free again."""
+        list and the chat index, every token dies, and the username is free again. Through the admin guard: the
+        last active admin is never deleted (``LastAdmin``)."""
         profile = (
             kit.Update()
             .set("status", s(UserStatus.DELETED.value))
@@ -215,31 +225,74 @@ class DynamoUserStore:
             .set("updated_at", s(_iso(now)))
         )
         guard = kit.Update()
-        try:
-            kit.transact(
-                self.client,
-                [
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": kit.key(user_pk(user.id), PROFILE),
-                            **profile.request(profile.equals("status", s(UserStatus.ACTIVE.value))),
-                        }
-                    },
-                    {
-                        "Delete": {
-                            "TableName": self.table,
-                            "Key": kit.key(username_pk(user.username), GUARD),
-                            "ConditionExpression": guard.equals("user_id", s(user.id)),
-                            **guard.placeholders(),
-                        }
-                    },
-                ],
-            )
-        except kit.Cancelled as exc:
-            if exc.condition_failed():
-                raise NotFound("user", user.id) from None
-            raise
+        self._without_losing_the_last_admin(
+            user.id,
+            {
+                "Update": {
+                    "Key": kit.key(user_pk(user.id), PROFILE),
+                    **profile.request(profile.equals("status", s(UserStatus.ACTIVE.value))),
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": kit.key(username_pk(user.username), GUARD),
+                    "ConditionExpression": guard.equals("user_id", s(user.id)),
+                    **guard.placeholders(),
+                }
+            },
+        )
+
+    def _without_losing_the_last_admin(self, user_id: str, write: dict[str, Any], *more: dict[str, Any]) -> None:
+        """``write`` (a transaction ``Update`` of ``user_id``'s profile, without its table) and ``more``, in one
+        transaction with the admin guard bumped on the version read, once another active admin is confirmed by
+        consistent reads. A guard moved meanwhile means another such write won: read again and decide again."""
+        for _ in range(ADMIN_GUARD_ATTEMPTS):
+            guard = self._get(ADMINS_PK, GUARD)
+            read = kit.number(guard, "version", 0) if guard else None
+            if not self._other_active_admins(user_id):
+                raise LastAdmin()
+            bump = kit.Update().set("version", n((read or 0) + 1))
+            condition = bump.absent("pk") if read is None else bump.equals("version", n(read))
+            items = [
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": kit.key(ADMINS_PK, GUARD),
+                        **bump.request(condition),
+                    }
+                },
+                {"Update": {"TableName": self.table, **write["Update"]}},
+                *more,
+            ]
+            try:
+                kit.transact(self.client, items)
+                return
+            except kit.Cancelled as exc:
+                if exc.any_of((kit.CONDITION_FAILED, kit.TRANSACTION_CONFLICT), stop=1):
+                    continue  # another admin-removing write went first
+                if exc.condition_failed(start=1):
+                    raise NotFound("user", user_id) from None
+                if exc.any_of((kit.TRANSACTION_CONFLICT,)):
+                    continue
+                raise
+        raise ConcurrentUpdate("admins kept changing concurrently; try again", attempts=ADMIN_GUARD_ATTEMPTS)
+
+    def _other_active_admins(self, user_id: str) -> list[str]:
+        """Active admins other than ``user_id``: the list index names the candidates (it may lag), each confirmed by
+        a consistent read of its item; a lagging index can only make this refuse, never let the last admin go."""
+        candidates = kit.query_all(
+            self.client,
+            TableName=self.table,
+            IndexName=USERS_BY_NAME,
+            KeyConditionExpression="list_pk = :pk",
+            FilterExpression="#role = :admin",
+            ExpressionAttributeNames={"#role": "role"},
+            ExpressionAttributeValues={":pk": s(USER_LIST_PK), ":admin": s(Role.ADMIN.value)},
+        )
+        others = {text(item, "id") for item in candidates} - {user_id, None}
+        confirmed = [self.get(other) for other in sorted(o for o in others if o)]
+        return [u.id for u in confirmed if u is not None and u.active and u.role is Role.ADMIN]
 
     def paginate(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[User], dict[str, Any] | None]:
         request: dict[str, Any] = {

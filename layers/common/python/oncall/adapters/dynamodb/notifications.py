@@ -33,7 +33,7 @@ from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import n, s
 from oncall.domain.notifications import Message, Recipient, Status, message_from_dict, message_to_dict
 from oncall.services.identity_ports import UserStore
-from oncall.services.notify import Claim, Queued
+from oncall.services.notify import DeliveryClaim, Queued
 
 DELIVERY_TTL = timedelta(days=30)
 QUEUED_TTL = timedelta(days=1)
@@ -51,7 +51,7 @@ class DynamoDeliveryLog:
     def _key(user_id: str, key: str) -> dict[str, Any]:
         return kit.key(f"DELIVERY#{user_id}", f"KEY#{key}")
 
-    def claim(self, user_id: str, message: Message, now: datetime, lease: timedelta) -> Claim:
+    def claim(self, user_id: str, message: Message, now: datetime, lease: timedelta) -> DeliveryClaim:
         item = {
             **self._key(user_id, message.key),
             "status": s("sending"),
@@ -84,13 +84,13 @@ class DynamoDeliveryLog:
             stored = self.client.get_item(
                 TableName=self.table, Key=self._key(user_id, message.key), ConsistentRead=True
             ).get("Item", {})
-            return Claim(
+            return DeliveryClaim(
                 won=False,
                 status=stored.get("status", {}).get("S"),
                 channel=stored.get("channel", {}).get("S"),
                 ref=stored.get("ref", {}).get("S"),
             )
-        return Claim(won=True)
+        return DeliveryClaim(won=True)
 
     def finish(
         self,
