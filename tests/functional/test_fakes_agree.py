@@ -393,11 +393,6 @@ def test_the_alert_store_fake_agrees_with_dynamodb(aws: dict[str, str]) -> None:
     assert t[:2] == [None, "GuardFailed"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the adapter reads 2 x limit pending items in key order before sorting by age, so with more waiting an "
-    "older message can be passed over; the port (and the fake) say oldest first",
-)
 def test_queued_messages_are_taken_oldest_first_however_many_wait(aws: dict[str, str]) -> None:
     from oncall.adapters.dynamodb.notifications import DynamoDeliveryLog
 

@@ -188,14 +188,16 @@ class DynamoDeliveryLog:
         self.client.transact_write_items(TransactItems=items)
 
     def take_queued(self, user_id: str, channel: str, now: datetime, lease: timedelta, limit: int) -> list[Queued]:
-        page = self.client.query(
+        # the whole queue, oldest first: keys are message keys, not times, so a partial read could pass over the
+        # oldest; one person's queue on one channel is small (what waits for a rate window), a page or two at most
+        pending = kit.query_all(
+            self.client,
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": s(f"QUEUE#{user_id}#{channel}")},
             ConsistentRead=True,
-            Limit=limit * 2,
         )
-        items = sorted(page.get("Items", []), key=lambda i: i.get("queued_at", {}).get("S", ""))
+        items = sorted(pending, key=lambda i: i.get("queued_at", {}).get("S", ""))
         taken: list[Queued] = []
         for item in items:
             if len(taken) >= limit:
