@@ -251,6 +251,37 @@ def feed_schedule(schedule_name: str) -> str:
     return f"Schedule {schedule_name}"
 
 
+# -- the incident timeline: what people and sources did -----------------------------------------------------------
+
+#: an incident move as the timeline words it, by action (``oncall.domain.incidents.Action`` values)
+INCIDENT_MOVES = {
+    "acknowledge": "Acknowledged",
+    "unacknowledge": "Unacknowledged",
+    "ack_timeout": "Acknowledgement timed out; re-triggered",
+    "resolve": "Resolved",
+    "close": "Closed",
+    "auto_close": "Closed automatically",
+    "reopen": "Reopened",
+}
+
+
+def incident_moved(action: str, by: str | None) -> str:
+    """A move, and who made it when someone (a person or an alert source) did."""
+    return f"{INCIDENT_MOVES[action]} by {by}" if by else INCIDENT_MOVES[action]
+
+
+def triggered_by(name: str) -> str:
+    return f"Triggered by {name}"
+
+
+def triggered_by_alert(source: str) -> str:
+    return f"Triggered by a {source} alert"
+
+
+def field_changed(field: str) -> str:
+    return f"{field} changed"
+
+
 # -- the incident timeline: paging and escalation ------------------------------------------------------------------
 
 
@@ -279,6 +310,23 @@ def paged(name: str, level: int | None, status: str, channel: str | None, why: s
     how = f" via {channel}" if channel else ""
     reason = f" ({why})" if why else ""
     return f"Paged {name}{where}: {status}{how}{reason}"
+
+
+def lifecycle_fallback(error: str, *, to_admins: bool, reached: int | None) -> str:
+    """The escalation workflow itself failed (``error``): everyone on the policy, or every admin when the policy could
+    not be read, was paged at once (``reached`` of them are reached or on their way); None: the incident no longer
+    waits for anyone, so nobody was paged."""
+    if reached is None:
+        return f"Escalation failed ({error}); the incident no longer waits for anyone, nobody paged"
+    who = "every admin (the escalation policy could not be read)" if to_admins else "everyone on the escalation policy"
+    return f"Escalation failed ({error}); paged {who} at once, {reached} reached"
+
+
+def fallback_paged(name: str, status: str, channel: str | None, why: str | None) -> str:
+    """One page of the fallback (the escalation workflow failed): to whom, how it went and, when it failed, why."""
+    how = f" via {channel}" if channel else ""
+    reason = f" ({why})" if why else ""
+    return f"Paged {name} (escalation fallback): {status}{how}{reason}"
 
 
 def nobody_reachable(level: int, reasons: Iterable[tuple[str, str]]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ulid import ULID
 
+from oncall.domain import texts
 from oncall.domain.errors import ConcurrentUpdate, Forbidden, InvalidInput, NotFound
 from oncall.domain.events import DomainEvent
 from oncall.domain.incidents import (
@@ -50,16 +51,6 @@ from oncall.services.incident_ports import (
 ENTITY = "incident"
 MAX_ATTEMPTS = 12
 ACTING_ROLES = frozenset({Role.ADMIN, Role.RESPONDER})
-
-_ACTION_TEXT = {
-    Action.ACKNOWLEDGE: "Acknowledged",
-    Action.UNACKNOWLEDGE: "Unacknowledged",
-    Action.ACK_TIMEOUT: "Acknowledgement timed out; re-triggered",
-    Action.RESOLVE: "Resolved",
-    Action.CLOSE: "Closed",
-    Action.AUTO_CLOSE: "Closed automatically",
-    Action.REOPEN: "Reopened",
-}
 
 
 def new_id() -> str:
@@ -144,7 +135,11 @@ class IncidentService:
         )
         self.store.create(
             incident,
-            [entry(incident.id, now, "triggered", f"Triggered by {actor.display_name}", actor.id, source=source.value)],
+            [
+                entry(
+                    incident.id, now, "triggered", texts.triggered_by(actor.display_name), actor.id, source=source.value
+                )
+            ],
             event_of(incident, "incident.triggered", now),
         )
         return incident
@@ -183,7 +178,7 @@ class IncidentService:
             last_alert=AlertSummary.from_dict(alert_entry.get("page")),
         )
         entries = [
-            entry(incident.id, now, "triggered", f"Triggered by a {source.value} alert", None, source=source.value),
+            entry(incident.id, now, "triggered", texts.triggered_by_alert(source.value), None, source=source.value),
             entry(incident.id, now, "alert", title, None, **alert_entry),
         ]
         self.store.create(incident, entries, event_of(incident, "incident.triggered", now), claim)
@@ -252,7 +247,7 @@ class IncidentService:
                     incident_id,
                     now,
                     "updated" if name != "assignee_id" else "reassigned",
-                    f"{name} changed",
+                    texts.field_changed(name),
                     actor.id,
                     field=name,
                     old=_plain(getattr(before, name)),
@@ -308,7 +303,7 @@ class IncidentService:
                 raise NotFound("incident generation", f"{incident_id}-{generation}")
             now = self.clock()
             after = transition(before, action, actor_id, now)
-            text = f"{_ACTION_TEXT[action]} by {actor_name}" if actor_id or by_source else _ACTION_TEXT[action]
+            text = texts.incident_moved(action.value, actor_name if actor_id or by_source else None)
             entries = [
                 entry(
                     incident_id,
