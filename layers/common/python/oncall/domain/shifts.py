@@ -145,6 +145,17 @@ def conflicts(candidate: Interval, neighbours: Iterable[Shift], *, ignore: Itera
     return [s for s in neighbours if s.id not in skip and overlaps(candidate, s.interval)]
 
 
+def covers(shifts: Iterable[Shift], window: Interval) -> bool:
+    """Whether ``shifts`` together hold every instant of ``window``, with no gap (an override a responder makes must
+    stay inside time they already hold)."""
+    reached = window.start
+    for shift in sorted(shifts, key=lambda s: s.start):
+        if shift.start > reached:
+            break
+        reached = max(reached, shift.end)
+    return reached >= window.end
+
+
 def candidates(ordered: Sequence[Shift], window: Interval) -> list[Shift]:
     """The neighbours the store reads for ``window`` out of non-overlapping ``ordered`` shifts (sorted by start):
     those starting in ``[start, end)`` plus the single one starting just before ``start``. Because stored shifts never

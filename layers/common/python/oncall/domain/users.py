@@ -40,6 +40,15 @@ class UsernameTaken(Conflict):
         super().__init__(f"username {username!r} is taken", field="username")
 
 
+class LastAdmin(Conflict):
+    """The change would leave no active admin (docs/architecture.md, "Invariants")."""
+
+    code = "last_admin"
+
+    def __init__(self) -> None:
+        super().__init__("at least one active admin must remain; promote someone else first")
+
+
 class LinkCodeInvalid(Conflict):
     """Unknown, expired or already used Telegram link code (one answer for all three)."""
 

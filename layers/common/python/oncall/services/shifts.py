@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from oncall.domain.errors import InvalidInput, NotFound
-from oncall.domain.schedules import Schedule, may_hold
-from oncall.domain.shifts import Shift, ShiftOverlap, aware, carve, conflicts, interval, query_window
+from oncall.domain.errors import Forbidden, InvalidInput, NotFound
+from oncall.domain.schedules import ADMIN, Schedule, may_hold
+from oncall.domain.shifts import Shift, ShiftOverlap, aware, carve, conflicts, covers, interval, query_window
 from oncall.services.schedule_ports import Actor, Change, EventType, PersonNames, ScheduleStore
 from oncall.services.schedule_writes import (
     NEIGHBOUR_LIMIT,
@@ -164,7 +164,10 @@ class ShiftService:
             holders = {c.user_id for c in covered}
             if (holders | {user_id}) - set(versions):
                 raise NeedUsers(holders | {user_id})
-            may_hold(actor.id, actor.role, holders)
+            # the person put on duty is authorised like the holders, and a non-admin gives away only time they hold
+            may_hold(actor.id, actor.role, holders | {user_id})
+            if actor.role != ADMIN and not covers(covered, window):
+                raise Forbidden("responders override only within their own shifts", role=str(actor.role))
             others = conflicts(
                 window,
                 self.store.user_neighbours(user_id, window, NEIGHBOUR_LIMIT + len(covered)),

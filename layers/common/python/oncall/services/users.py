@@ -164,18 +164,24 @@ class UserService:
 
     def update(self, actor: User, user_id: str, changes: dict[str, Any], password: str | None = None) -> User:
         """Profile fields (self or admin), ``role`` (admin, never one's own), ``password`` (admin reset of another
-        user: their sessions end)."""
+        user: their sessions end). Everything is validated before anything is written, then ONE write stores it
+        all: a refused field leaves the user as they were. A role change away from admin keeps an admin."""
         authorize_patch(actor, user_id, set(changes), resets_password=password is not None)
         target = self._active(user_id)
         now = self._clock()
-        updated = apply_patch(target, changes, now) if changes else target
-        if changes:
-            self._users.update_profile(updated, changes.keys())
+        updated = apply_patch(target, changes, now) if changes else replace(target, updated_at=now)
         if password is not None:
             check_password(password)
-            version = self._users.set_password(user_id, self._hasher.hash(password), now, bump_token_version=True)
-            updated = replace(updated, token_version=version, updated_at=now)
-        return updated
+        if not changes and password is None:
+            return target
+        password_hash = self._hasher.hash(password) if password is not None else None
+        version = self._users.update_profile(
+            updated,
+            changes.keys(),
+            password_hash=password_hash,
+            keep_an_admin="role" in changes and updated.role is not Role.ADMIN,
+        )
+        return replace(updated, token_version=version)
 
     def delete(self, actor: User, user_id: str) -> None:
         authorize_delete(actor, user_id)

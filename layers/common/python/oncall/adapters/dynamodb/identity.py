@@ -187,6 +187,14 @@ class DynamoUserStore:
         stored_user = self.get(user.id)
         return stored_user.token_version if stored_user is not None else 0
 
+    def set_password(self, user_id: str, password_hash: str, now: datetime, *, bump_token_version: bool) -> int:
+        """Store a new hash; bumping the token version kills every token minted before. Returns the version."""
+        update = kit.Update().set("password_hash", s(password_hash)).set("updated_at", s(_iso(now)))
+        if bump_token_version:
+            update.add("token_version", n(1))
+        stored = self._update_active(user_id, update)
+        return kit.number(stored, "token_version", 0) or 0
+
     def rehash(self, user_id: str, old_hash: str, new_hash: str) -> None:
         """Upgrade the stored hash to current KDF parameters, unless the password changed meanwhile."""
         update = kit.Update().set("password_hash", s(new_hash))
