@@ -200,3 +200,41 @@ def test_two_admins_taking_each_other_away_at_once_leave_one(locked_aws: dict[st
         refused = [o for o in outcomes if isinstance(o, LastAdmin)]
         assert len(refused) == 1, outcomes
         assert len(active_admins()) == 1
+
+
+# -- replay records hold no secrets -----------------------------------------------------------------------------------
+
+
+def idempotency_records() -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    items: list[dict[str, Any]] = client.scan(TableName="oncall-idempotency", ConsistentRead=True)["Items"]
+    return items
+
+
+def test_a_replayable_service_create_stores_no_integration_key(clock: FakeClock, admin: Session) -> None:
+    level = {"targets": [{"type": "user", "id": admin.user.id}], "timeout_seconds": 60}
+    policy = api(admin, "POST", "/escalation-policies", {"name": "p", "levels": [level]}).json["id"]
+    body = {"name": "Checkout", "escalation_policy_id": policy}
+    first = api(admin, "POST", "/services", body, idempotency_key="svc-1")
+    assert first.status == 201 and first.json["integration_key"], first.json
+    records = idempotency_records()
+    assert len(records) == 1
+    assert first.json["integration_key"] not in repr(records)
+    again = api(admin, "POST", "/services", body, idempotency_key="svc-1")
+    assert again.status == 201 and again.header("Idempotent-Replayed") == "true"
+    assert again.json["id"] == first.json["id"] and again.json["integration_key"] is None
+    assert again.header("Idempotent-Redacted") == "integration_key"
+    assert first.header("Idempotent-Redacted") is None
+
+
+def test_a_login_is_never_recorded_and_its_replay_after_a_password_change_is_refused(clock: FakeClock) -> None:
+    person = login_as(Role.RESPONDER)
+    body = {"username": person.user.username, "password": PASSWORD}
+    first = api(None, "POST", "/auth/login", body, idempotency_key="login-1")
+    assert first.status == 200
+    assert idempotency_records() == []
+    changed = api(person, "POST", "/me/password", {"current_password": PASSWORD, "new_password": "a new long phrase"})
+    assert changed.status == 200
+    again = api(None, "POST", "/auth/login", body, idempotency_key="login-1")
+    assert again.status == 401, again.json
+    assert idempotency_records() == []
