@@ -3,9 +3,9 @@ by cdk-nag's AwsSolutions pack during synthesis (a finding without a justified a
 
 Settings come from CDK context (``cdk.json``'s ``context``, or ``-c key=value``; ``make deploy ARGS=...`` passes
 them on), read and validated by ``infra/settings.py``: the stack's knobs (``oncall:stackName``,
-``oncall:logRetentionDays``, ``oncall:throttleRate``, ``oncall:throttleBurst``; ``oncall:allowMissingDepsLayer`` for
-template tests) and every product setting as ``oncall:<camelCase of its variable>``. README "Configuration" and
-"Deploy to AWS" list them.
+``oncall:logRetentionDays``, the throttles, reserved concurrency, tracing and workflow logging;
+``oncall:allowMissingDepsLayer`` for template tests) and every product setting as
+``oncall:<camelCase of its variable>``. README "Configuration" and "Deploy to AWS" list them.
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ def build_app(
             description="OnCall Hub: on-call schedules, incidents, escalation and notifications (serverless)",
             allow_missing_deps_layer=knobs.allow_missing_deps_layer,
             log_retention=_RETENTION[knobs.log_retention_days],
-            throttle_rate=knobs.throttle_rate,
-            throttle_burst=knobs.throttle_burst,
+            knobs=knobs,
             settings=settings.environment,
         )
     Tags.of(app).add("project", "oncall-hub")

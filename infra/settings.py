@@ -8,9 +8,10 @@ derived from its variable: drop ``ONCALL_``, camelCase the rest, prefix ``oncall
 setting to every worker; an unset one keeps the documented default. Secrets are never settings here: they live in
 Secrets Manager, and their inline variables are for local runs only.
 
-The stack's own knobs (name, log retention, API throttling) are ``StackSettings``. An ``oncall:`` key that is neither
-is a typo and fails the synth, as does a value the product's models refuse (named by key and variable), so a bad
-setting never reaches a deployed function.
+The stack's own knobs (name, log retention, tracing and workflow logging, API throttling, reserved concurrency) are
+``StackSettings``; their defaults are sized for a 1,000 alerts/s storm (README "Sizing and limits"). An
+``oncall:`` key that is neither is a typo and fails the synth, as does a value the product's models refuse (named by
+key and variable), so a bad setting never reaches a deployed function.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -67,9 +68,24 @@ class StackSettings(BaseModel):
     stack_name: str = Field("OnCallHub", alias="oncall:stackName", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
     #: every log group: functions, API access log, state machines
     log_retention_days: int = Field(30, alias="oncall:logRetentionDays")
-    #: HTTP API stage default throttling (requests/s, burst); routes may set their own in the topology
-    throttle_rate: float = Field(50, alias="oncall:throttleRate", gt=0)
-    throttle_burst: int = Field(100, alias="oncall:throttleBurst", ge=0)
+    #: HTTP API stage default throttling (requests/s, burst): people, the bot and API clients; routes may set their
+    #: own in the topology
+    throttle_rate: float = Field(200, alias="oncall:throttleRate", gt=0)
+    throttle_burst: int = Field(400, alias="oncall:throttleBurst", ge=0)
+    #: the alert intake routes' throttling (``Route.ingest``): a 1,000 alerts/s storm of one alert per request with
+    #: half again as headroom; Alertmanager and Grafana batch, so they use far fewer requests
+    ingest_throttle_rate: float = Field(1500, alias="oncall:ingestThrottleRate", gt=0)
+    ingest_throttle_burst: int = Field(3000, alias="oncall:ingestThrottleBurst", ge=0)
+    #: false: no function reserves concurrency (an account whose Lambda quota is below the reservations plus the
+    #: 100 AWS keeps unreserved cannot deploy them)
+    reserve_concurrency: bool = Field(True, alias="oncall:reserveConcurrency")
+    #: per function, replaces the topology's ``reserved_concurrency`` (null: none); JSON object or its text
+    reserved_concurrency: dict[str, int | None] = Field(default_factory=dict, alias="oncall:reservedConcurrency")
+    #: X-Ray active tracing of functions and workflows (Lambda samples the first request each second and 5 % of the
+    #: rest; that rate is not configurable for Lambda)
+    tracing: bool = Field(True, alias="oncall:tracing")
+    #: what state machines log: ALL (every transition, with execution data), ERROR, FATAL or OFF
+    workflow_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = Field("ALL", alias="oncall:workflowLogLevel")
     #: template tests only: synthesize with a stand-in dependency layer
     allow_missing_deps_layer: bool = Field(False, alias="oncall:allowMissingDepsLayer")
 
@@ -79,6 +95,36 @@ class StackSettings(BaseModel):
         if value not in RETENTION_DAYS:
             raise ValueError(f"must be one of {list(RETENTION_DAYS)}")
         return value
+
+    @field_validator("reserved_concurrency", mode="before")
+    @classmethod
+    def _reservations_text(cls, value: object) -> object:
+        # -c gives text; cdk.json gives the object itself
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError(f"not JSON: {exc}") from exc
+        return value
+
+    @field_validator("reserved_concurrency")
+    @classmethod
+    def _reservations(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        low = sorted(name for name, n in value.items() if n is not None and n < 1)
+        if low:
+            raise ValueError(f"reserved concurrency must be at least 1 (null for none): {low}")
+        return value
+
+    def reservations(self, declared: Mapping[str, int | None]) -> dict[str, int]:
+        """Reserved concurrency per function: the topology's, replaced per function by the deployment's; none at
+        all when reservations are off. A name the topology does not declare is an error."""
+        unknown = sorted(set(self.reserved_concurrency) - set(declared))
+        if unknown:
+            raise DeploySettingsError(f"oncall:reservedConcurrency: no such function {unknown}")
+        if not self.reserve_concurrency:
+            return {}
+        merged = {**declared, **self.reserved_concurrency}
+        return {name: n for name, n in merged.items() if n is not None}
 
 
 STACK_KEYS = frozenset(str(info.alias) for info in StackSettings.model_fields.values())

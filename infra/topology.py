@@ -60,8 +60,12 @@ class Function:
     #: may start / signal the lifecycle state machine
     state_machines: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
-    #: maximum concurrent executions the runner allows (reserved concurrency is left unset in AWS)
+    #: maximum concurrent executions the runner allows
     local_concurrency: int = 4
+    #: AWS reserved concurrency: both a guarantee (an ingestion flood cannot starve it of the account's pool) and a
+    #: cap (it cannot take more); None leaves the function on the unreserved pool. Deployments may change it
+    #: (``oncall:reservedConcurrency``); README "Sizing and limits" explains the figures
+    reserved_concurrency: int | None = None
     #: Secrets Manager secrets the function may read; it gets ``ONCALL_SECRET_<NAME>`` = the secret's ARN/name
     secrets: tuple[str, ...] = ()
     #: declared queues the function may send to; it gets ``ONCALL_QUEUE_<NAME>`` = the queue URL
@@ -87,6 +91,9 @@ class Route:
     function: str
     #: per-route stage throttling (requests/s, burst); None inherits the stage default
     throttle: tuple[float, int] | None = None
+    #: an alert intake route: throttled by the deployment's ingestion limits (``oncall:ingestThrottleRate`` /
+    #: ``oncall:ingestThrottleBurst``), sized for a storm, instead of the stage default sized for people
+    ingest: bool = False
 
     @property
     def route_key(self) -> str:
@@ -110,6 +117,9 @@ class Queue:
     max_receive_count: int = 5
     #: how long a received message stays invisible; AWS advises ≥ 6× the consumer's timeout
     visibility_timeout_s: int = 300
+    #: the event source mapping's maximum concurrency (2-1000); CDK lowers it to the consumer's reserved concurrency
+    #: so Lambda never throttles a batch back onto the queue (which would spend its receives towards the DLQ)
+    max_concurrency: int | None = None
     doc: str = ""
 
     @property
@@ -387,6 +397,8 @@ FUNCTIONS: tuple[Function, ...] = (
         # POST /webhooks/{id}/deliveries/{delivery_id}/redeliver queues an attempt
         queues=("notifier",),
         local_concurrency=4,
+        # alert intake over HTTP runs here: bounded, and guaranteed what a 1,000 alerts/s storm needs
+        reserved_concurrency=200,
     ),
     # the hourly rotation job: extends every rotation's shifts to the horizon (idempotent, resumable)
     Function(
@@ -396,7 +408,15 @@ FUNCTIONS: tuple[Function, ...] = (
         local_concurrency=1,
     ),
     # the outbox relay: outbox stream → the bus (oncall.adapters.outbox.relay)
-    Function(name="publisher", timeout_s=30, tables={"outbox": "read"}, publishes=True, local_concurrency=1),
+    Function(
+        name="publisher",
+        timeout_s=30,
+        tables={"outbox": "read"},
+        publishes=True,
+        local_concurrency=1,
+        # one per stream shard: every incident event passes here on its way to the lifecycle
+        reserved_concurrency=10,
+    ),
     # the Telegram bot behind POST /telegram/webhook: linking, commands, inline-button presses
     Function(
         name="telegram",
@@ -413,6 +433,8 @@ FUNCTIONS: tuple[Function, ...] = (
         state_machines=("incident-lifecycle",),
         secrets=("telegram-bot-token", "telegram-webhook-secret"),
         local_concurrency=2,
+        # acknowledgements from Telegram buttons are part of the paging path
+        reserved_concurrency=20,
     ),
     # every minute: send the shift reminders that are due (oncall.services.reminders.ReminderService.tick)
     Function(
@@ -449,6 +471,8 @@ FUNCTIONS: tuple[Function, ...] = (
         # pages that meet a full rate window wait on the page queue, which this function also consumes
         queues=("pages",),
         local_concurrency=4,
+        # the paging path: a storm's ingestion must never take the concurrency pages need
+        reserved_concurrency=100,
     ),
     # CloudWatch alarm changes and oncall.alerts custom events → dedup, correlate, open/attach/resolve incidents
     Function(
@@ -459,9 +483,17 @@ FUNCTIONS: tuple[Function, ...] = (
         # an alert's resolve / acknowledge answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),
         local_concurrency=2,
+        # ingestion is bounded: throttled asynchronous invocations wait in Lambda's queue (up to 6 h), not lost
+        reserved_concurrency=100,
     ),
     # incident.triggered / incident.reopened → start the execution <incident id>-<generation>
-    Function(name="incident_starter", timeout_s=15, state_machines=("incident-lifecycle",), local_concurrency=2),
+    Function(
+        name="incident_starter",
+        timeout_s=15,
+        state_machines=("incident-lifecycle",),
+        local_concurrency=2,
+        reserved_concurrency=20,
+    ),
     # bus events (via the notifier queue) → signed webhooks per subscription and mail/Telegram per person; webhook
     # retries are delayed messages on the same queue (oncall.services.webhooks)
     Function(
@@ -472,6 +504,7 @@ FUNCTIONS: tuple[Function, ...] = (
         sends_email=True,
         secrets=("telegram-bot-token",),
         local_concurrency=2,
+        reserved_concurrency=50,
     ),
 )
 
@@ -479,6 +512,9 @@ ROUTES: tuple[Route, ...] = (
     Route("ANY", "/{proxy+}", "api"),
     # credential guessing and token churn: a tight per-route throttle on top of the per-username/IP login limits
     Route("ANY", "/auth/{proxy+}", "api", throttle=(10.0, 20)),
+    # alert intake: PagerDuty Events v2, Alertmanager, Grafana; throttled for a storm, not for people
+    Route("POST", "/v2/enqueue", "api", ingest=True),
+    Route("POST", "/integrations/{proxy+}", "api", ingest=True),
     Route("GET", "/", "api"),
     Route("POST", "/telegram/webhook", "telegram"),
 )
@@ -527,6 +563,7 @@ QUEUES: tuple[Queue, ...] = (
         max_receive_count=5,
         # 6 × the notifier's 40 s timeout, as AWS advises for SQS event sources
         visibility_timeout_s=240,
+        max_concurrency=50,
         doc=(
             "Bus events for the notifier (rule notifier-fanout) and webhook attempt jobs, delayed by the retry "
             "schedule; a message failing 5 receives goes to the dead-letter queue (redrive it to the source)."
@@ -539,6 +576,8 @@ QUEUES: tuple[Queue, ...] = (
         max_receive_count=5,
         # 6 × the escalation function's 60 s timeout
         visibility_timeout_s=360,
+        # digest flushes share the escalation function's reservation; the lifecycle's tasks keep the rest
+        max_concurrency=20,
         doc=(
             "Flush jobs for pages that met a full rate window (per chat, per bot): each job sends what is queued for "
             "one person on one channel as one message (a digest when several) as soon as the window opens."
@@ -627,6 +666,8 @@ class Topology:
                 raise ValueError(f"queue {q.name}: unknown consumer {q.consumer}")
             if not 1 <= q.batch_size <= 10:
                 raise ValueError(f"queue {q.name}: batch_size must be 1..10 (larger needs a batching window)")
+            if q.max_concurrency is not None and not 2 <= q.max_concurrency <= 1000:
+                raise ValueError(f"queue {q.name}: max_concurrency must be 2..1000 (AWS's range)")
         for t in self.tables:
             if t.stream_consumer and t.stream_consumer not in fnames:
                 raise ValueError(f"table {t.name}: unknown stream consumer {t.stream_consumer}")

@@ -1,5 +1,7 @@
 """The HTTP API: one Lambda proxy integration (payload 2.0) per function, a route per declared ``Route``, access
-logs, and stage throttling (default for every route, overridden per route where ``Route.throttle`` is set)."""
+logs, and stage throttling: the stage default for every route (people and API clients), the deployment's ingestion
+limits on alert intake routes (``Route.ingest``, sized for a storm), and a route's own where ``Route.throttle`` is
+set."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ class Api(Construct):
         throttle_rate: float,
         throttle_burst: int,
         log_retention: logs.RetentionDays,
+        ingest_throttle: tuple[float, int] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.http_api = apigwv2.HttpApi(
@@ -103,8 +106,9 @@ class Api(Construct):
                 "authorizers cannot verify integration keys or the Telegram header, and /auth/login, /health and "
                 "/docs must be public.",
             )
-            if route.throttle is not None:
-                rate, burst = route.throttle
+            throttle = route.throttle or (ingest_throttle if route.ingest else None)
+            if throttle is not None:
+                rate, burst = throttle
                 route_settings[route.route_key] = {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
         if route_settings:
             cfn_stage = self.stage.node.default_child

@@ -2,7 +2,10 @@
 
 No managed policies and no CDK helper functions: every function gets an explicit log group (so CDK never adds its
 log-retention custom resource) and an inline policy built from ``Function.tables`` (read vs write),
-``publishes``, ``state_machines`` and ``secrets``.
+``publishes``, ``state_machines`` and ``secrets``. Reserved concurrency comes from the topology
+(``Function.reserved_concurrency``) as the deployment adjusts it (``StackSettings.reservations``): it keeps the
+paging path's share of the account's Lambda pool through an ingestion flood and bounds ingestion; README "Sizing and
+limits" explains the figures.
 """
 
 from __future__ import annotations
@@ -81,11 +84,16 @@ class Functions(Construct):
         layers: Layers,
         log_retention: logs.RetentionDays,
         stage: str,
+        reservations: Mapping[str, int] | None = None,
+        tracing: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         self.by_name: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         self.settings = resources.settings
+        #: reserved concurrency per function that has one (what the event source mappings are held to)
+        self.reservations: dict[str, int] = dict(reservations or {})
+        self._tracing = lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED
         self._declared = {decl.name: decl.environment for decl in topology.functions}
         for decl in topology.functions:
             self._add(decl, topology, resources, layers, log_retention, stage)
@@ -173,7 +181,8 @@ class Functions(Construct):
             environment=environment,
             role=role,
             log_group=log_group,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=self._tracing,
+            reserved_concurrent_executions=self.reservations.get(decl.name),
         )
         acknowledge(
             fn,

@@ -67,13 +67,20 @@ class DeclaredQueues(Construct):
             self.by_name[decl.name] = queue
             CfnOutput(Stack.of(self), f"Queue{logical_id(decl.name)}Url", value=queue.queue_url)
 
-    def consume(self, functions: Mapping[str, lambda_.Function]) -> None:
-        """SQS event source mappings reporting partial batch failures: only failed messages are retried."""
+    def consume(self, functions: Mapping[str, lambda_.Function], reservations: Mapping[str, int]) -> None:
+        """SQS event source mappings reporting partial batch failures: only failed messages are retried. Their
+        maximum concurrency is the declared one, never above the consumer's reserved concurrency: a mapping polling
+        faster than its function may run has batches throttled back onto the queue, each costing a receive."""
         for name, decl in self.decls.items():
+            limit = decl.max_concurrency
+            reserved = reservations.get(decl.consumer)
+            if reserved is not None and limit is not None:
+                limit = max(2, min(limit, reserved))
             functions[decl.consumer].add_event_source(
                 sources.SqsEventSource(
                     self.by_name[name],
                     batch_size=decl.batch_size,
                     report_batch_item_failures=True,
+                    max_concurrency=limit,
                 )
             )

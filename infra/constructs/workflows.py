@@ -1,5 +1,6 @@
 """Step Functions state machines (Standard) from their ASL files: ``${Name}`` placeholders become function ARNs via
-DefinitionSubstitutions; logging ALL to a log group; X-Ray tracing.
+DefinitionSubstitutions; logging to a log group at the deployment's level (ALL, with execution data, by default);
+X-Ray tracing unless the deployment turns it off. ``bench/cost.py`` prices both per incident.
 
 State machines get explicit names (``<stack>-<name>``) so a function's environment and policy can name the ARN
 without a CloudFormation reference: a function both invoked by and signalling a machine would otherwise form a cycle.
@@ -19,7 +20,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.nag import acknowledge_wildcard_resource
+from infra.constructs.nag import acknowledge, acknowledge_wildcard_resource
 from infra.constructs.naming import cid
 from infra.topology import StateMachine
 
@@ -74,6 +75,8 @@ class Workflows(Construct):
         state_machines: tuple[StateMachine, ...],
         functions: Mapping[str, lambda_.IFunction],
         log_retention: logs.RetentionDays,
+        log_level: str = "ALL",
+        tracing: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -99,14 +102,31 @@ class Workflows(Construct):
                     placeholder: functions[fn].function_arn
                     for placeholder, fn in sorted(decl.function_substitutions.items())
                 },
-                logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-                tracing_enabled=True,
+                logs=sfn.LogOptions(
+                    destination=log_group,
+                    level=sfn.LogLevel[log_level],
+                    include_execution_data=log_level == "ALL",
+                ),
+                tracing_enabled=tracing,
             )
             for fn in sorted(set(decl.function_substitutions.values())):
                 machine.add_to_role_policy(
                     iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[functions[fn].function_arn])
                 )
             acknowledge_wildcard_resource(machine.role, SFN_WILDCARD_ACTIONS)
+            if log_level != "ALL":
+                acknowledge(
+                    machine,
+                    "AwsSolutions-SF1",
+                    f"The operator chose oncall:workflowLogLevel={log_level}: at their alert volume every transition "
+                    "logged with its data costs more than it helps (bench/cost.py prices it per incident).",
+                )
+            if not tracing:
+                acknowledge(
+                    machine,
+                    "AwsSolutions-SF2",
+                    "The operator turned X-Ray off (oncall:tracing=false) for this deployment's cost.",
+                )
             self.by_name[decl.name] = machine
             CfnOutput(
                 stack,

@@ -22,6 +22,7 @@ from infra.constructs.queues import DeclaredQueues
 from infra.constructs.secrets import Secrets
 from infra.constructs.streams import StreamConsumers
 from infra.constructs.workflows import Workflows, state_machine_arn
+from infra.settings import StackSettings
 from infra.topology import Topology
 
 
@@ -34,8 +35,7 @@ class OnCallStack(Stack):
         topology: Topology,
         allow_missing_deps_layer: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-        throttle_rate: float = 50,
-        throttle_burst: int = 100,
+        knobs: StackSettings | None = None,
         stage: str = "aws",
         settings: Mapping[str, str] | None = None,
         **kwargs: object,
@@ -43,6 +43,8 @@ class OnCallStack(Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         topology.validate()
         self.topology = topology
+        knobs = knobs or StackSettings.model_validate({})
+        reservations = knobs.reservations({f.name: f.reserved_concurrency for f in topology.functions})
         secrets = Secrets(self, "Secrets", secrets=topology.secrets)
         self.tables = Tables(self, "Tables", tables=topology.tables)
         self.bus = Bus(self, "Events", name=topology.bus_name)
@@ -63,8 +65,10 @@ class OnCallStack(Stack):
             layers=layers,
             log_retention=log_retention,
             stage=stage,
+            reservations=reservations,
+            tracing=knobs.tracing,
         )
-        self.queues.consume(self.functions.by_name)
+        self.queues.consume(self.functions.by_name, self.functions.reservations)
         StreamConsumers(
             self,
             "Streams",
@@ -78,8 +82,9 @@ class OnCallStack(Stack):
             "Api",
             routes=topology.routes,
             functions=self.functions.by_name,
-            throttle_rate=throttle_rate,
-            throttle_burst=throttle_burst,
+            throttle_rate=knobs.throttle_rate,
+            throttle_burst=knobs.throttle_burst,
+            ingest_throttle=(knobs.ingest_throttle_rate, knobs.ingest_throttle_burst),
             log_retention=log_retention,
         )
         # Pages link to the product's public URL: the operator's (oncall:publicUrl), else the HTTP API's own. The API
@@ -93,6 +98,8 @@ class OnCallStack(Stack):
             state_machines=topology.state_machines,
             functions=self.functions.by_name,
             log_retention=log_retention,
+            log_level=knobs.workflow_log_level,
+            tracing=knobs.tracing,
         )
         self.rules = Rules(
             self,

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from infra.settings import from_context
 from infra.topology import Topology
-from tests.infra.conftest import FIXTURE, Synthesized
+from tests.infra.conftest import FIXTURE, Synthesized, cdk_context
 from tests.infra.template import function_ids, props, ref_id, render, resources
 
 pytestmark = pytest.mark.infra
@@ -250,8 +251,13 @@ def test_stage_logs_access_and_throttles(stack: Stack) -> None:
     assert ref_id(stage["AccessLogSettings"]["DestinationArn"]) in resources(template, "AWS::Logs::LogGroup")
     log_format = json.loads(stage["AccessLogSettings"]["Format"])
     assert log_format["requestId"] == "$context.requestId"
-    assert stage["DefaultRouteSettings"] == {"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100}
-    throttled = {r.route_key: r.throttle for r in topology.routes if r.throttle}
+    knobs = from_context(cdk_context()).stack
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": knobs.throttle_rate,
+        "ThrottlingBurstLimit": knobs.throttle_burst,
+    }
+    ingest = (knobs.ingest_throttle_rate, knobs.ingest_throttle_burst)
+    throttled = {r.route_key: r.throttle or ingest for r in topology.routes if r.throttle or r.ingest}
     settings = stage.get("RouteSettings", {})
     assert sorted(settings) == sorted(throttled)
     for key, (rate, burst) in throttled.items():
