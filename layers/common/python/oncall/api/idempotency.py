@@ -4,6 +4,15 @@ A client that retries a creating POST with the same key gets the first response 
 true``) instead of a second resource. The key is scoped to the caller and the route, and bound to a hash of the body:
 reusing a key with a different body is a 422, a retry while the first attempt still runs is a 409. A request that
 failed (4xx/5xx raised as an exception) leaves no record, so it can be retried with the same key.
+
+A replay record lives a day in the ``idempotency`` table, so it never holds a secret:
+
+- routes whose answer *is* a secret (tokens, link codes, feed tokens, a rotated key or signing secret) keep no record
+  at all (``NOT_RECORDED``): the key is ignored and every call runs, so a login replayed after a password change
+  is refused like any login with the old password;
+- creating routes whose answer carries a secret shown once (a service's integration key, a webhook's signing
+  secret) record the answer without it (``REDACTED``): the first answer has it, a replay answers ``null`` in its
+  place and says so in ``Idempotent-Redacted`` (rotate the key or secret to get a new one).
 """
 
 from __future__ import annotations
@@ -21,6 +30,26 @@ if TYPE_CHECKING:
 
 HEADER = "idempotency-key"
 REPLAY_HEADER = "Idempotent-Replayed"
+REDACTED_HEADER = "Idempotent-Redacted"
+
+#: (method, resolver path) of routes whose answer is a secret: never recorded, the key is ignored
+NOT_RECORDED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/auth/login"),
+        ("POST", "/auth/refresh"),
+        ("POST", "/me/password"),
+        ("POST", "/me/calendar-token"),
+        ("POST", "/schedules/<schedule_id>/calendar-token"),
+        ("POST", "/users/<user_id>/telegram-link"),
+        ("POST", "/services/<service_id>/rotate-key"),
+        ("POST", "/webhooks/<webhook_id>/rotate-secret"),
+    }
+)
+#: (method, resolver path) → the answer's fields that are secrets: recorded as null
+REDACTED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("POST", "/services"): ("integration_key",),
+    ("POST", "/webhooks"): ("secret",),
+}
 
 _runner: Callable[..., dict[str, Any]] | None = None
 _config: Any = None
@@ -72,6 +101,9 @@ def middleware(
     key = event.headers.get(HEADER) if event.headers else None
     if event.http_method.upper() != "POST" or key is None:
         return next_middleware(app)
+    route = _route_key(app)
+    if route in NOT_RECORDED:
+        return next_middleware(app)
     if not is_safe_token(key):
         return error_response(
             400,
@@ -80,6 +112,9 @@ def middleware(
             {"fields": [{"field": "Idempotency-Key", "message": "1-255 visible ASCII characters"}]},
         )
 
+    #: this attempt's own answer, when it ran (not a replay): the client gets it whole, the record loses secrets
+    ran: dict[str, dict[str, Any]] = {}
+
     def call() -> dict[str, Any]:
         response = next_middleware(app)
         body = response.body
@@ -87,12 +122,14 @@ def middleware(
             body = app._serializer(body)
         if isinstance(body, bytes):
             body = body.decode()
-        return {
+        answer = {
             "status": response.status_code,
             "content_type": response.headers.get("Content-Type"),
             "headers": {k: v for k, v in response.headers.items() if k != "Content-Type"},
             "body": body,
         }
+        ran["answer"] = answer
+        return _without_secrets(answer, REDACTED.get(route or ("", ""), ()))
 
     request = {
         "principal": str(app.context.get("principal_id", "anonymous")),
@@ -120,6 +157,7 @@ def middleware(
             {},
             {"Retry-After": "1"},
         )
+    result = ran.get("answer", result)
     headers = dict(result.get("headers") or {})
     return Response(
         status_code=int(result["status"]),
@@ -127,6 +165,34 @@ def middleware(
         body=result.get("body"),
         headers=headers,
     )
+
+
+def _route_key(app: APIGatewayHttpResolver) -> tuple[str, str] | None:
+    route = app.context.get("_route")
+    if route is None:
+        return None
+    return str(route.method).upper(), str(route.path)
+
+
+def _without_secrets(answer: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``answer`` as it may be stored: each of ``fields`` in a JSON object body set to null, and named in
+    ``Idempotent-Redacted`` so the replay says what it left out."""
+    body = answer.get("body")
+    if not fields or not isinstance(body, str):
+        return answer
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return answer
+    if not isinstance(parsed, dict):
+        return answer
+    removed = [f for f in fields if parsed.get(f) is not None]
+    if not removed:
+        return answer
+    for name in removed:
+        parsed[name] = None
+    headers = {**answer.get("headers", {}), REDACTED_HEADER: ",".join(removed)}
+    return {**answer, "headers": headers, "body": json.dumps(parsed, separators=(",", ":"))}
 
 
 def stable_json(value: Any) -> str:
