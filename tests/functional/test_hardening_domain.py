@@ -238,3 +238,31 @@ def test_a_login_is_never_recorded_and_its_replay_after_a_password_change_is_ref
     again = api(None, "POST", "/auth/login", body, idempotency_key="login-1")
     assert again.status == 401, again.json
     assert idempotency_records() == []
+
+
+# -- token lifetime ----------------------------------------------------------------------------------------------------
+
+
+def test_a_token_signed_with_the_right_key_but_a_far_exp_is_refused(clock: FakeClock) -> None:
+    from oncall import wiring
+    from oncall.domain.tokens import TokenKind
+    from oncall.settings import get_settings
+
+    person = login_as(Role.RESPONDER)
+    codec = wiring.core.token_codec()
+    iat = int(clock().timestamp())
+    ten_years = 10 * 365 * 24 * 3600
+    forged = codec.encode(TokenKind.ACCESS, sub=person.user.id, sid="forged", ver=0, jti="j.a", iat=iat, ttl=ten_years)
+    refused = call_api("GET", "/me", headers={"authorization": f"Bearer {forged}"})
+    assert refused.status == 401, refused.json
+    # the configured lifetime itself (and a little skew) is honoured
+    ttl = get_settings().auth.access_ttl_seconds
+    fair = codec.encode(TokenKind.ACCESS, sub=person.user.id, sid="fair", ver=0, jti="k.a", iat=iat, ttl=ttl + 30)
+    assert call_api("GET", "/me", headers={"authorization": f"Bearer {fair}"}).status == 200
+    # a real session's refresh token re-signed with a ten-year exp
+    real = codec.decode(person.refresh_token, TokenKind.REFRESH, clock())
+    long_refresh = codec.encode(
+        TokenKind.REFRESH, sub=real.sub, sid=real.sid, ver=real.ver, jti=real.jti, iat=real.iat, ttl=ten_years
+    )
+    assert call_api("POST", "/auth/refresh", body={"refresh_token": long_refresh}).status == 401
+    assert call_api("POST", "/auth/refresh", body={"refresh_token": person.refresh_token}).status == 200
