@@ -349,7 +349,8 @@ TABLES: tuple[Table, ...] = (
             "Alert ingestion state: dedup claims GRP#<service>#<group>/CLAIM (which incident a group of alerts feeds, "
             "its open alert keys, live_until; taken with one conditional put inside the incident's transaction), "
             "alert keys KEY#<service>#<key>/KEY (ack/resolve lookups), per-service minute windows RATE#<service>/W#<n> "
-            "(conditional ADD shared by every Lambda) and parked EventBridge events PARKED#<day>/<event id>. "
+            "(conditional ADD shared by every Lambda) and parked EventBridge events PARKED#<day>/<event id>, capped "
+            "per source and day (PARKCOUNT#<day>#<source>/COUNT counts what is kept and what is over). "
             "Details: oncall/adapters/dynamodb/alerts.py."
         ),
     ),

@@ -8,8 +8,15 @@
                                        30 days later, only for cleanup: TTL deletion may lag by days)
 ``KEY#<service>#<key digest>`` / ``KEY``  an alert key → its incident and group (acknowledge / resolve lookups)
 ``RATE#<service>`` / ``W#<minute>``    alerts counted in one fixed minute (conditional ADD: shared by all Lambdas)
-``PARKED#<day>`` / ``<event id>``      an EventBridge event we could not process, with the reason (two weeks)
+``PARKED#<day>`` / ``<event id>``      an EventBridge event we could not process, with the reason (two weeks;
+                                       the event's first 32 KB)
+``PARKCOUNT#<day>#<source digest>`` /  what one event source parked that day (``parked``, ``parked_bytes``) and
+``COUNT``                              what it sent over the day's cap, counted but not stored (``over``,
+                                       ``over_bytes``); its own partition, so one broken source writes one key
 =====================================  ==========================================================================
+
+Parking is capped per source per day (``PARK_DAILY_COUNT`` events, ``PARK_DAILY_BYTES`` stored): a misconfigured
+source in a storm would otherwise write an item for every event it sends, all into the day's one partition.
 
 The claim and key records are written inside the incident store's own ``TransactWriteItems`` (claim + incident +
 timeline + outbox, all or nothing): the incident store turns the port's ``AlertClaim`` into items with
@@ -31,7 +38,11 @@ from oncall.services.incident_ports import AlertClaim
 #: after a claim stops deciding anything, DynamoDB may delete it this much later
 CLEANUP_AFTER = timedelta(days=30)
 PARK_TTL = timedelta(days=14)
-PARKED_MAX_BYTES = 200 * 1024
+#: what is kept of one parked event: enough to see what is wrong with it, and 32 WRU at most
+PARKED_MAX_BYTES = 32 * 1024
+#: per event source per UTC day; what is over is counted on the source's counter, not stored
+PARK_DAILY_COUNT = 1000
+PARK_DAILY_BYTES = 8 * 1024 * 1024
 
 
 def _epoch(value: datetime) -> int:
@@ -44,6 +55,10 @@ def claim_pk(service_id: str, group: str) -> str:
 
 def key_pk(service_id: str, key: str) -> str:
     return f"KEY#{service_id}#{digest(key)}"
+
+
+def park_count_pk(day: str, source: str) -> str:
+    return f"PARKCOUNT#{day}#{digest(source)}"
 
 
 def _key_put(table: str, claim: AlertClaim, incident_id: str, since: datetime) -> dict[str, Any]:
@@ -182,16 +197,60 @@ class DynamoAlertStore:
     def park(self, event_id: str, reason: str, event: Any, now: datetime) -> None:
         text = json.dumps(event, default=str, separators=(",", ":"))
         data = text.encode()
+        kept = data[:PARKED_MAX_BYTES]
+        if not self._within_park_cap(event, len(data), len(kept), now):
+            return
         item: dict[str, Attr] = {
             "pk": s(f"PARKED#{now.date().isoformat()}"),
             "sk": s(event_id or f"unknown-{now.timestamp()}"),
             "reason": s(reason[:2000]),
-            "event": s(data[:PARKED_MAX_BYTES].decode(errors="ignore")),
+            "event": s(kept.decode(errors="ignore")),
             "truncated": kit.boolean(len(data) > PARKED_MAX_BYTES),
             "parked_at": s(now.isoformat()),
             "expires_at": n(_epoch(now + PARK_TTL)),
         }
         self.client.put_item(TableName=self.table, Item=item)
+
+    def _within_park_cap(self, event: Any, size: int, kept: int, now: datetime) -> bool:
+        """Count the event on its source's day; False (counted as over, not to be stored) past the day's cap."""
+        source = str(event.get("source") or "unknown") if isinstance(event, dict) else "unknown"
+        key = kit.key(park_count_pk(now.date().isoformat(), source), "COUNT")
+        expires = n(_epoch(now + PARK_TTL))
+        counted = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=key,
+            UpdateExpression="ADD parked :one, parked_bytes :b SET expires_at = :exp, #src = :src",
+            ConditionExpression="attribute_not_exists(parked) OR (parked < :count AND parked_bytes <= :room)",
+            ExpressionAttributeNames={"#src": "source"},
+            ExpressionAttributeValues={
+                ":one": n(1),
+                ":b": n(kept),
+                ":exp": expires,
+                ":src": s(source[:256]),
+                ":count": n(PARK_DAILY_COUNT),
+                ":room": n(PARK_DAILY_BYTES - kept),
+            },
+        )
+        if counted is not None:
+            return True
+        self.client.update_item(
+            TableName=self.table,
+            Key=key,
+            UpdateExpression="ADD #over :one, over_bytes :b SET expires_at = :exp",
+            ExpressionAttributeNames={"#over": "over"},
+            ExpressionAttributeValues={":one": n(1), ":b": n(size), ":exp": expires},
+        )
+        return False
+
+    def park_count(self, day: str, source: str) -> dict[str, int]:
+        """What ``source`` parked on ``day`` and what it sent over the cap (``parked``, ``parked_bytes``, ``over``,
+        ``over_bytes``)."""
+        got = self.client.get_item(
+            TableName=self.table, Key=kit.key(park_count_pk(day, source), "COUNT"), ConsistentRead=True
+        )
+        item = got.get("Item", {})
+        return {k: int(item[k]["N"]) if k in item else 0 for k in ("parked", "parked_bytes", "over", "over_bytes")}
 
     def parked(self, day: str) -> list[dict[str, Any]]:
         out = self.client.query(
