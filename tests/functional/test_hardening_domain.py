@@ -266,3 +266,24 @@ def test_a_token_signed_with_the_right_key_but_a_far_exp_is_refused(clock: FakeC
     )
     assert call_api("POST", "/auth/refresh", body={"refresh_token": long_refresh}).status == 401
     assert call_api("POST", "/auth/refresh", body={"refresh_token": person.refresh_token}).status == 200
+
+
+# -- a viewer on call --------------------------------------------------------------------------------------------------
+
+
+def test_a_viewer_who_can_be_on_call_manages_their_own_rules_and_feed(clock: FakeClock, admin: Session) -> None:
+    viewer = login_as(Role.VIEWER)
+    sid = api(admin, "POST", "/schedules", {"name": "Platform", "timezone": "UTC"}).json["id"]
+    on_duty = {"user_id": viewer.user.id, "start": at(0), "end": at(8)}
+    assert api(admin, "POST", f"/schedules/{sid}/shifts", on_duty).status == 201  # schedulable, so pageable
+    rules = api(viewer, "PUT", "/me/notification-rules", {"rules": {"reminder": ["email"]}})
+    assert rules.status == 200 and rules.json["rules"] == {"reminder": ["email"]}, rules.json
+    assert api(viewer, "GET", "/me/notification-rules").json["rules"] == {"reminder": ["email"]}
+    feed = api(viewer, "POST", "/me/calendar-token")
+    assert feed.status == 201, feed.json
+    token = feed.json["token"]
+    calendar = call_api("GET", f"/users/{viewer.user.id}/calendar.ics?token={token}")
+    assert calendar.status == 200 and b"BEGIN:VEVENT" in calendar.raw
+    # still a viewer everywhere else
+    assert api(viewer, "POST", f"/schedules/{sid}/calendar-token").status == 403
+    assert api(viewer, "POST", f"/schedules/{sid}/shifts", on_duty).status == 403

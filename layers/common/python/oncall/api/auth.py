@@ -6,7 +6,8 @@ token, reads the user once (the only DynamoDB read auth costs a request), expose
 (``current_user()``, ``require(Role.ADMIN)``) and to the idempotency middleware (``app.context["principal_id"]``).
 
 Viewers read: a mutating method from a viewer is refused here unless the route is on ``VIEWER_WRITABLE`` (their own
-profile, password, Telegram link, logout), so write routes are responder-or-better by default too.
+profile, password, Telegram link, logout, and, since a viewer can be put on call and paged, their own notification
+rules and personal calendar feed), so write routes are responder-or-better by default too.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ VIEWER_WRITABLE: frozenset[tuple[str, str]] = frozenset(
         ("PATCH", "/me"),
         ("POST", "/me/password"),
         ("POST", "/users/<user_id>/telegram-link"),
+        # a person who can be on call manages how they are told and sees their own shifts
+        ("PUT", "/me/notification-rules"),
+        ("POST", "/me/calendar-token"),
     }
 )
 
