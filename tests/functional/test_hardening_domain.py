@@ -287,3 +287,48 @@ def test_a_viewer_who_can_be_on_call_manages_their_own_rules_and_feed(clock: Fak
     # still a viewer everywhere else
     assert api(viewer, "POST", f"/schedules/{sid}/calendar-token").status == 403
     assert api(viewer, "POST", f"/schedules/{sid}/shifts", on_duty).status == 403
+
+
+# -- one rule for every name -------------------------------------------------------------------------------------------
+
+BAD_NAMES = {
+    "nul": "Plat\x00form",
+    "escape": "Plat\x1b[31mform",
+    "right-to-left override": "invoice\u202egpj.exe",
+    "isolate": "a\u2066b\u2069",
+    "line separator": "two\u2028lines",
+}
+
+
+def name_routes(admin: Session) -> list[tuple[str, str, Callable[[str], dict[str, Any]], str]]:
+    """(method, path, body with the name, the field the 422 must name) for every route that takes a name."""
+    sid = api(admin, "POST", "/schedules", {"name": "Platform", "timezone": "UTC"}).json["id"]
+    level = {"targets": [{"type": "user", "id": admin.user.id}], "timeout_seconds": 60}
+    policy = api(admin, "POST", "/escalation-policies", {"name": "p", "levels": [level]}).json["id"]
+    service = api(admin, "POST", "/services", {"name": "svc", "escalation_policy_id": policy}).json["id"]
+    rotation = {"participants": [admin.user.id], "start": at(24 * 30), "period": "weekly"}
+    return [
+        ("POST", "/schedules", lambda v: {"name": v, "timezone": "UTC"}, "name"),
+        ("POST", "/schedules", lambda v: {"name": "ok", "timezone": "UTC", "team": v}, "team"),
+        ("PATCH", f"/schedules/{sid}", lambda v: {"name": v}, "name"),
+        ("PATCH", f"/schedules/{sid}", lambda v: {"team": v}, "team"),
+        ("POST", f"/schedules/{sid}/rotations", lambda v: {**rotation, "name": v}, "name"),
+        ("POST", "/escalation-policies", lambda v: {"name": v, "levels": [level]}, "name"),
+        ("PATCH", f"/escalation-policies/{policy}", lambda v: {"name": v}, "name"),
+        ("POST", "/services", lambda v: {"name": v, "escalation_policy_id": policy}, "name"),
+        ("PATCH", f"/services/{service}", lambda v: {"name": v}, "name"),
+        ("POST", "/users", lambda v: {"username": "newbie", "password": PASSWORD, "display_name": v}, "display_name"),
+        ("PATCH", f"/users/{login_as(Role.RESPONDER).user.id}", lambda v: {"display_name": v}, "display_name"),
+        ("PATCH", "/me", lambda v: {"display_name": v}, "display_name"),
+    ]
+
+
+def test_every_name_refuses_control_and_bidi_characters_naming_the_field(clock: FakeClock, admin: Session) -> None:
+    for method, path, body, field in name_routes(admin):
+        for kind, bad in BAD_NAMES.items():
+            refused = api(admin, method, path, body(bad))
+            assert refused.status == 422, (method, path, kind, refused.json)
+            assert field_of(refused) == field, (method, path, kind, refused.json)
+        # the same route takes an ordinary name, right-to-left ones included (implicit marks are fine)
+        fine = api(admin, method, path, body("\u05e6\u05d5\u05d5\u05ea \u200fOps" if field != "team" else "SRE"))
+        assert fine.status in (200, 201), (method, path, fine.json)

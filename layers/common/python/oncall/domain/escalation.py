@@ -15,6 +15,7 @@ from typing import Any
 
 from oncall.domain.errors import InvalidInput
 from oncall.domain.incidents import Incident, Status
+from oncall.domain.names import check_name
 
 MAX_LEVELS = 10
 MAX_TARGETS = 20
@@ -97,8 +98,7 @@ class Policy:
 def check_policy(
     name: str, levels: list[Level], repeat: int, ack_timeout_seconds: int | None, auto_close_seconds: int
 ) -> None:
-    if not name.strip():
-        raise InvalidInput("name", "must not be empty")
+    check_name(name)
     if not levels:
         raise InvalidInput("levels", "at least one level is needed")
     if len(levels) > MAX_LEVELS:

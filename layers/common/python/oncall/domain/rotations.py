@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from oncall.domain.errors import InvalidInput
-from oncall.domain.schedules import zone
+from oncall.domain.schedules import check_name, zone
 from oncall.domain.shifts import DEFAULT_MAX_SHIFT, Interval, Shift, aware, iso, overlaps
 
 Period = Literal["daily", "weekly", "hours"]
@@ -126,7 +126,7 @@ def validate(rotation: Rotation, *, max_length: timedelta = DEFAULT_MAX_SHIFT) -
         hours=rotation.hours,
         end=end,
         revision=rotation.revision,
-        name=rotation.name,
+        name=check_name(rotation.name or "", blank_ok=True),
         effective_from=aware(rotation.effective_from, "effective_from") if rotation.effective_from else None,
     )
 

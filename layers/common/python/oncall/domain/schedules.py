@@ -9,9 +9,11 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from oncall.domain import names
 from oncall.domain.errors import Forbidden, InvalidInput
 
 ADMIN, RESPONDER = "admin", "responder"
+NAME_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,9 @@ def zone(name: str, field: str = "timezone") -> ZoneInfo:
         raise InvalidInput(field, f"unknown IANA time zone {name!r}") from None
 
 
-def check_name(name: str) -> str:
-    cleaned = name.strip()
-    if not cleaned:
-        raise InvalidInput("name", "must not be blank")
-    return cleaned
+def check_name(name: str, field: str = "name", *, blank_ok: bool = False) -> str:
+    """A schedule's name or team: the rule every name follows (``oncall.domain.names``)."""
+    return names.check_name(name, field, max_length=NAME_MAX, blank_ok=blank_ok)
 
 
 def require_admin(role: str) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from oncall.domain import names
 from oncall.domain.errors import InvalidInput
 from oncall.domain.page_content import URL_MAX, safe_url
 
@@ -81,12 +82,8 @@ class Service:
 
 
 def check_name(raw: str) -> str:
-    name = " ".join(raw.split())
-    if not name:
-        raise InvalidInput("name", "must not be empty")
-    if len(name) > NAME_MAX:
-        raise InvalidInput("name", f"must be at most {NAME_MAX} characters")
-    return name
+    """The rule every name follows (``oncall.domain.names``), with runs of spaces made one."""
+    return " ".join(names.check_name(raw, max_length=NAME_MAX).split())
 
 
 def check_runbook_url(raw: str | None) -> str | None:

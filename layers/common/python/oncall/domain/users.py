@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from oncall.domain.errors import Conflict, Forbidden, InvalidInput
+from oncall.domain.names import check_name
 
 
 class Role(StrEnum):
@@ -26,6 +27,7 @@ class UserStatus(StrEnum):
 
 DEFAULT_REMINDER_OFFSETS_MINUTES: tuple[int, ...] = (24 * 60, 120, 10)
 MAX_REMINDER_OFFSETS = 10
+DISPLAY_NAME_MAX = 128
 MAX_REMINDER_OFFSET_MINUTES = 14 * 24 * 60
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -90,12 +92,8 @@ def normalize_username(raw: str) -> str:
 
 
 def check_display_name(raw: str) -> str:
-    name = raw.strip()
-    if not 1 <= len(name) <= 128:
-        raise InvalidInput("display_name", "must be 1-128 characters")
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise InvalidInput("display_name", "must not contain control characters")
-    return name
+    """The rule every name follows (``oncall.domain.names``), at most 128 characters."""
+    return check_name(raw, "display_name", max_length=DISPLAY_NAME_MAX)
 
 
 def check_email(raw: str | None) -> str | None:

@@ -71,7 +71,12 @@ class ScheduleService:
     def create_schedule(self, actor: Actor, *, name: str, timezone: str, team: str | None = None) -> Schedule:
         require_admin(actor.role)
         zone(timezone)
-        schedule = Schedule(id=new_id(), name=check_name(name), timezone=timezone, team=team)
+        schedule = Schedule(
+            id=new_id(),
+            name=check_name(name),
+            timezone=timezone,
+            team=check_name(team, "team", blank_ok=True) if team is not None else None,
+        )
         self.store.create_schedule(schedule, self.clock())
         return schedule
 
@@ -92,7 +97,7 @@ class ScheduleService:
             current,
             name=check_name(name) if name is not None else current.name,
             timezone=timezone or current.timezone,
-            team=team if team is not None else current.team,
+            team=check_name(team, "team", blank_ok=True) if team is not None else current.team,
         )
         self.store.update_schedule(updated)
         return updated

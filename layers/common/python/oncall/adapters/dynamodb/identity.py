@@ -28,9 +28,12 @@ sparse.
 A user item always carries ``reminder_offsets_minutes`` (a list of numbers, possibly empty), ``token_version`` and
 ``revoked_sessions`` (a map, possibly empty); optional fields are absent rather than null.
 
-Every multi-item invariant is one ``TransactWriteItems`` with conditions (username uniqueness, code consumption), so
-concurrent Lambdas cannot interleave into a broken state. The user item, read on each request, is read strongly
-consistently.
+Every multi-item invariant is one ``TransactWriteItems`` with conditions (username uniqueness, code consumption, the
+admin guard), so concurrent Lambdas cannot interleave into a broken state. The user item, read on each request, is
+read strongly consistently.
+
+Long because the user store keeps every identity invariant in one place: the username guard, link codes, and the admin
+guard with its confirm-and-retry loop belong next to the writes they protect.
 """
 
 from __future__ import annotations
