@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -53,20 +53,18 @@ def start_execution(sfn: StepFunctions, *, state_machine_arn: str, name: str, pa
 
 def send_task_success(sfn: StepFunctions, token: str, output: Mapping[str, Any]) -> bool:
     """Complete the task; ``False`` when the token is no longer waiting (timed out, answered, unknown)."""
-    try:
-        sfn.send_task_success(taskToken=token, output=json.dumps(dict(output)))
-    except ClientError as exc:
-        if _code(exc) not in LATE_TOKEN_ERRORS:
-            raise
-        log.info("late task token ignored (%s)", _code(exc))
-        return False
-    return True
+    return _answer(lambda: sfn.send_task_success(taskToken=token, output=json.dumps(dict(output))))
 
 
 def send_task_failure(sfn: StepFunctions, token: str, *, error: str, cause: str = "") -> bool:
     """Fail the task with ``error`` (what the state machine's Catch matches); ``False`` when it is no longer waiting."""
+    return _answer(lambda: sfn.send_task_failure(taskToken=token, error=error[:256], cause=cause[:32768]))
+
+
+def _answer(call: Callable[[], object]) -> bool:
+    """A waiting task answered; an answer that comes too late (the token no longer waits) is not an error."""
     try:
-        sfn.send_task_failure(taskToken=token, error=error[:256], cause=cause[:32768])
+        call()
     except ClientError as exc:
         if _code(exc) not in LATE_TOKEN_ERRORS:
             raise

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from oncall.domain.errors import InvalidInput
+from oncall.domain.events import KNOWN_DETAIL_TYPES
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the format prefix, not a secret)
 #: the spec asks for 24-64 random bytes; 32 is what its reference libraries generate
@@ -40,20 +41,12 @@ MAX_TIMEOUT_S = 15.0
 MAX_URL_CHARS = 2048
 MAX_EVENTS = 32
 
-#: event types a subscription may name: everything the bus carries (docs/architecture.md, "How an event flows"), or a
+#: event types a subscription may name: what the bus carries (docs/architecture.md, "How an event flows"), or a
 #: wildcard per entity
-EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        *(
-            f"incident.{what}"
-            for what in ("triggered", "acknowledged", "escalated", "resolved", "closed", "reopened", "reassigned")
-        ),
-        "shift.created",
-        "shift.updated",
-        "shift.deleted",
-        "reminder.sent",
-    }
-)
+EVENT_TYPES: frozenset[str] = KNOWN_DETAIL_TYPES - {
+    # about webhooks themselves: announced on the bus for operators, not offered to the subscriptions it concerns
+    "webhook.disabled"
+}
 WILDCARDS: frozenset[str] = frozenset({"*", "incident.*", "shift.*", "reminder.*"})
 
 
