@@ -291,7 +291,8 @@ def _banner(
         )
     lines += [
         f"  Mail        {api}/_local/mail",
-        f'  Clock       curl -X POST {api}/_local/clock -d \'{{"advance": "PT10M"}}\'',
+        f"  Clock       curl -X POST {api}/_local/clock -H 'content-type: application/json' "
+        + """-d '{"advance": "PT10M"}'""",
         "              jumps ahead: fires due schedules, ends escalation timeouts, ack timeouts and auto-close",
         "              waits it covers, and moves the API's and every function's now",
         f"  Data        {data_dir} (kept across restarts)" if data_dir else "  Data        ephemeral (nothing kept)",

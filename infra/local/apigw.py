@@ -16,10 +16,16 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from infra.topology import ROUTES, Route
 
+#: the methods an HTTP API route can name; ``ANY`` stands for these, so another method (``TRACE``) matches nothing
+HTTP_API_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
 
 def match_route(method: str, path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
-    """API Gateway's choice: the most specific route wins; ``ANY`` matches every method; ``{proxy+}`` is greedy."""
+    """API Gateway's choice: the most specific route wins; ``ANY`` matches every HTTP API method; ``{proxy+}`` is
+    greedy."""
     best: tuple[int, Route] | None = None
+    if method.upper() not in HTTP_API_METHODS:
+        return None
     for route in routes:
         if route.method not in ("ANY", method.upper()):
             continue

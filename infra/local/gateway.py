@@ -7,8 +7,16 @@ timeout, crash) is API Gateway's "Internal Server Error" in our envelope, never 
 runner's log. A throttled invocation is 429.
 
 Paths under ``/_local/`` are the runner's own endpoints (``control``): the clock, the Telegram sandbox, the mail
-outbox and the worker pools. An optional HTTPS listener (``tls``) serves the same thing with a self-signed
-certificate, for clients that refuse ``http://`` base URLs, such as the official PagerDuty client.
+outbox and the worker pools. They exist only in the runner (nothing deployed routes ``/_local``) and answer only
+this machine's own tools: the ``Host`` must be a loopback name with the listener's port (``127.0.0.1``,
+``localhost``, ``[::1]``), which defeats DNS rebinding; a request carrying an ``Origin`` other than that is refused
+(a web page's cross-site request); and a body must be ``application/json``, so a "simple" cross-site POST (a form
+or a ``text/plain`` body, which needs no CORS preflight) is refused even from a client that sends no ``Origin``. The
+Bot API sandbox (``/_local/telegram/bot<token>/``) takes forms as well, as Telegram does, behind the same ``Host``
+and ``Origin`` checks.
+Each refusal is a 403 or 415 envelope; the control endpoint never runs. An optional HTTPS listener (``tls``) serves
+the same thing with a self-signed certificate, for clients that refuse ``http://`` base URLs, such as the official
+PagerDuty client.
 """
 
 from __future__ import annotations
@@ -24,7 +32,15 @@ from urllib.parse import urlsplit
 from infra.local.apigw import http_event, match_route, parse_response
 from infra.local.contracts import Invoker
 from infra.local.control import ClockControl, LocalControl, WorkerControl
-from infra.local.httpd import Listener, Response, envelope, handler_class, serve_in_background
+from infra.local.httpd import (
+    IDLE_TIMEOUT,
+    MAX_CONNECTIONS,
+    Listener,
+    Response,
+    envelope,
+    handler_class,
+    serve_in_background,
+)
 from infra.local.mail import MailOutbox
 from infra.local.telegram.sandbox import TelegramSandbox
 from infra.local.tls import serve_tls
@@ -34,6 +50,9 @@ log = logging.getLogger("oncall.local")
 
 TELEGRAM_ROUTE = ("POST", "/telegram/webhook")
 TELEGRAM_FUNCTION = "telegram"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+#: what Telegram's Bot API takes besides JSON
+BOT_API_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class Gateway:
@@ -51,7 +70,11 @@ class Gateway:
         telegram_secret: str = "",
         mail: MailOutbox | None = None,
         workers: WorkerControl | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         self.topology = topology
         self.invoker = invoker
         self.host = host
@@ -76,10 +99,11 @@ class Gateway:
         anything that may invoke a function: the Telegram sandbox's address is part of the functions' environment."""
         if self._servers:
             return
-        self._servers.append(Listener((self.host, self.port), self._handler("http")))
+        limits: dict[str, Any] = {"idle_timeout": self.idle_timeout, "max_connections": self.max_connections}
+        self._servers.append(Listener((self.host, self.port), self._handler("http"), **limits))
         if self.https_port is not None:
             try:
-                https = Listener((self.host, self.https_port), self._handler("https"))
+                https = Listener((self.host, self.https_port), self._handler("https"), **limits)
             except OSError as exc:
                 log.warning("HTTPS listener on port %s not started: %s", self.https_port, exc)
             else:
@@ -123,12 +147,44 @@ class Gateway:
     ) -> Response:
         path = urlsplit(target).path
         if path == "/_local" or path.startswith("/_local/"):
+            refused = self._refuse_control(method, path, headers, body, scheme)
+            if refused is not None:
+                log.warning("runner endpoint %s %s refused: %s", method, path, refused[2].decode(errors="replace"))
+                return refused
             try:
                 return self.control.handle(method, target, body)
             except Exception:
                 log.exception("runner endpoint %s %s failed", method, path)
                 return envelope(500, "internal_error", "Internal Server Error")
         return self.invoke_route(method, target, headers, body, source_ip, scheme)
+
+    def _refuse_control(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, scheme: str
+    ) -> Response | None:
+        """Why a request may not reach a runner endpoint (see the module docstring), or None."""
+        given = {name.lower(): value.strip() for name, value in headers}
+        index = 1 if scheme == "https" and len(self._servers) > 1 else 0
+        port = self._servers[index].server_address[1] if self._servers else self.port
+        allowed = {f"{host}:{port}" for host in LOOPBACK_HOSTS}
+        if given.get("host", "").lower() not in allowed:
+            return envelope(
+                403, "forbidden", "runner endpoints answer a loopback Host with the runner's port", {"field": "Host"}
+            )
+        origin = given.get("origin")
+        if origin is not None and origin.lower() not in {f"{s}://{a}" for s in ("http", "https") for a in allowed}:
+            return envelope(403, "forbidden", "runner endpoints refuse cross-origin requests", {"field": "Origin"})
+        content_type = given.get("content-type", "").split(";")[0].strip().lower()
+        bot_api = path.startswith("/_local/telegram/bot") and content_type in BOT_API_FORMS
+        if (
+            method not in ("GET", "HEAD")
+            and (body or content_type)
+            and content_type != "application/json"
+            and not bot_api
+        ):
+            return envelope(
+                415, "unsupported_media_type", "runner endpoints take application/json", {"field": "Content-Type"}
+            )
+        return None
 
     def invoke_route(
         self,

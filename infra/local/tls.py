@@ -3,6 +3,10 @@
 Some clients refuse ``http://`` base URLs (the official PagerDuty client among them), so the gateway can listen on
 HTTPS too. The certificate is made once (with ``cryptography``) and kept in the data folder, so a client told to trust
 it keeps trusting it across restarts.
+
+The certificate is a *leaf* (``CA:FALSE``, no ``keyCertSign``, server authentication only), self-signed and trusted
+as itself: a client told to trust it trusts this one server, and its key, which sits in the data folder, cannot sign
+a certificate for any other name. A certificate kept from an older runner that was a CA is replaced at start.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ def ensure_certificate(directory: Path) -> Path:
     reused, so a client told to trust it keeps trusting it across restarts."""
     cert_path = directory / "cert.pem"
     key_path = directory / "cert.key"
-    if cert_path.is_file() and key_path.is_file():
+    if cert_path.is_file() and key_path.is_file() and not is_ca(cert_path):
         return cert_path
     import ipaddress
 
@@ -52,10 +56,16 @@ def ensure_certificate(directory: Path) -> Path:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=825))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address("::1")),
+                ]
+            ),
             critical=False,
         )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -63,7 +73,7 @@ def ensure_certificate(directory: Path) -> Path:
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
+                key_cert_sign=False,
                 crl_sign=False,
                 encipher_only=False,
                 decipher_only=False,
@@ -82,3 +92,16 @@ def ensure_certificate(directory: Path) -> Path:
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path
+
+
+def is_ca(cert_path: Path) -> bool:
+    """Whether the PEM certificate may sign others (``CA:TRUE``); an unreadable one counts as one to replace."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+    except ValueError:
+        return True

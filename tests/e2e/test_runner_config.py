@@ -139,7 +139,12 @@ def test_telegram_send_says_when_no_bot_function_is_deployed() -> None:
     gateway, pools = _front_door(without_bot)
     with pools:
         status, _, body = gateway.handle(
-            "POST", "/_local/telegram/send", [], b'{"chat_id": 1, "text": "/help"}', "", "http"
+            "POST",
+            "/_local/telegram/send",
+            [("host", "127.0.0.1:8000"), ("content-type", "application/json")],
+            b'{"chat_id": 1, "text": "/help"}',
+            "",
+            "http",
         )
     assert status == 409
     assert json.loads(body)["error"]["code"] == "bot_not_deployed"
