@@ -25,6 +25,10 @@ transform_input=True)``                                                delivered
                                                                        are skipped
 ``moto.events.models.EventsBackend.put_events(self, events)``          an entry without ``Time`` gets the emulator's
                                                                        clock, so a shifted clock shows in ``time``
+``moto.stepfunctions.parser.models.StepFunctionsParserBackend          ``faults.FAULTS`` may refuse it with
+.start_execution(self, state_machine_arn, name, execution_input,        ``ThrottlingException`` (off by default; the
+trace_header)``                                                        invoke hook above also asks it whether a task
+                                                                       is to fail)
 ``DynamoHandler.call_action`` / ``DynamoDBStreamsHandler.call_action``  one lock (see ``dynamo_lock``)
 ``moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_shard_iterator  read by ``streams`` (GetRecords semantics
 / get_records / shard_iterators``                                      without the HTTP round trip)
@@ -50,6 +54,9 @@ name replaced (module)                                                 the wait 
 ``time`` (``component.common.retry.retrier_decl``)                     ``Retry`` intervals (``time.sleep``)
 =====================================================================  ================================================
 
+Long because every moto internal the emulator touches is listed, verified and patched here, in one place, so a
+moto upgrade is checked against one file.
+
 ``verify_hook_points`` fails loudly (at emulator start, and in ``tests/functional/test_emulator_hooks.py``) when the
 moto version or any of these signatures moves, instead of letting the runner silently stop delivering.
 """
@@ -64,6 +71,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from infra.local.contracts import InvokeResult
+from infra.local.faults import FAULTS
+from infra.local.resources import PREFIX
 from infra.local.waits import ClockWaits
 
 log = logging.getLogger("oncall.local.hooks")
@@ -88,6 +97,11 @@ HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("moto.events.models", "Rule.scheduled_expression", None),
     ("moto.events.models", "EventPattern.get_pattern", ("self",)),
     ("moto.events.models", "EventsBackend.put_events", ("self", "events")),
+    (
+        "moto.stepfunctions.parser.models",
+        "StepFunctionsParserBackend.start_execution",
+        ("self", "state_machine_arn", "name", "execution_input", "trace_header"),
+    ),
     ("moto.dynamodb.responses", "DynamoHandler.call_action", ("self",)),
     ("moto.dynamodbstreams.responses", "DynamoDBStreamsHandler.call_action", ("self",)),
     (
@@ -285,11 +299,14 @@ class Hooks(_Patches):
     def install(self) -> None:
         from moto.awslambda.models import LambdaBackend, LambdaFunction
         from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.core.exceptions import AWSError
         from moto.events.models import EventsBackend, Rule
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
         routes = self.routes
         original_send: Callable[..., None] = Rule.send_to_targets
         original_put_events: Callable[..., list[dict[str, Any]]] = EventsBackend.put_events
+        original_start: Callable[..., Any] = StepFunctionsParserBackend.start_execution
 
         def lambda_invoke(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
             name = fn.function_name
@@ -302,6 +319,10 @@ class Hooks(_Patches):
             if kind == "Event":
                 routes.invoke_function_async(name, event)
                 return b""
+            injected = FAULTS.task_error(name.removeprefix(PREFIX), event)
+            if injected is not None:
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps(injected).encode()
             try:
                 result = routes.invoke_function(name, event)
             except Exception as exc:  # the invoker itself failed: Lambda reports a service error the same way
@@ -348,7 +369,14 @@ class Hooks(_Patches):
         self._patch(LambdaFunction, "invoke", lambda_invoke)
         self._patch(LambdaSimpleBackend, "invoke", simple_invoke)
         self._patch(Rule, "send_to_targets", send_to_targets)
+
+        def start_execution(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            if not FAULTS.start_allowed():
+                raise AWSError("Rate exceeded", "ThrottlingException", 400)
+            return original_start(backend, *args, **kwargs)
+
         self._patch(EventsBackend, "put_events", put_events)
+        self._patch(StepFunctionsParserBackend, "start_execution", start_execution)
 
 
 class ClockHooks(_Patches):
