@@ -1,8 +1,11 @@
 """The incident-lifecycle state machine's Lambda tasks (``infra/statemachines/incident_lifecycle.asl.json``), and the
 page queue's consumer.
 
-- ``{"action": "plan" | "escalate" | "page" | "hold" | "hold_timeout", "state": {...}, "token"?: "<task token>"}``:
-  ``NobodyReachable`` and ``IncidentMoved`` propagate as the function error type, which the ASL catches by name.
+- ``{"action": "plan" | "escalate" | "page" | "hold" | "hold_timeout" | "fallback", "state": {...},
+  "token"?: "<task token>"}``: ``NobodyReachable``, ``IncidentMoved`` and ``PolicyUnavailable`` propagate as the
+  function error type, which the ASL catches by name. A failing ``fallback`` is logged as an error with the metric
+  ``OnCallHub/LifecycleFallbackFailed`` before it propagates: the execution then fails and the lifecycle sweep
+  restarts it (docs/architecture.md, "How a page flows").
 - SQS ``Records`` from the page queue: flush jobs for pages that met a full rate window; partial batch failures.
 """
 
@@ -15,12 +18,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from oncall import wiring
-from oncall.services.escalation import IncidentMoved, NobodyReachable
+from oncall.services.escalation import IncidentMoved, NobodyReachable, PolicyUnavailable
 
 logger = Logger(service="oncall-escalation")
 log = logging.getLogger("oncall.escalation")
 
-__all__ = ["IncidentMoved", "NobodyReachable", "handler"]
+__all__ = ["IncidentMoved", "NobodyReachable", "PolicyUnavailable", "handler"]
 
 
 @logger.inject_lambda_context(correlation_id_path="state.incident_id")
@@ -32,12 +35,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     service = wiring.incidents.escalation_service()
     if action in ("plan", "escalate"):
         return service.plan(state, advance=action == "escalate")
-    if action == "page":
-        return service.page_level(state, str(event["token"]))
-    if action == "hold":
-        return service.hold(state, str(event["token"]))
+    if action in ("page", "hold"):
+        task = service.page_level if action == "page" else service.hold
+        return task(state, str(event["token"]))
     if action == "hold_timeout":
         return service.hold_timeout(state)
+    if action == "fallback":
+        return service.fallback(state)
     raise ValueError(f"unknown action {action!r}")
 
 

@@ -3,6 +3,11 @@
 An EventBridge rule targeting Step Functions cannot name the execution, so this function does: a redelivered event
 meets ExecutionAlreadyExists, which counts as started. An un-ack (also ``incident.triggered``) resumes the running
 execution and starts nothing.
+
+The ``lifecycle-sweep`` schedule invokes it every minute with a Scheduled Event: triggered incidents without a
+running lifecycle for two minutes get one (``oncall.services.lifecycle_sweep``; docs/architecture.md, "How a page
+flows"). The sweep lives here because this function is the one that starts lifecycles: same permission, same
+concern, one more cold-start-cheap entry point instead of another function.
 """
 
 from __future__ import annotations
@@ -12,13 +17,19 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from oncall import wiring
+from oncall.adapters.eventbridge import event_time
 from oncall.services.escalation import start_lifecycle
+from oncall.services.lifecycle_sweep import sweep
 
 logger = Logger(service="oncall-incident-starter")
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        now = event_time(event, wiring.clock())
+        swept = sweep(wiring.incidents.incident_store(), wiring.incidents.lifecycle_runs(), now)
+        return {"checked": swept.checked, "running": swept.running, "started": swept.started}
     detail = event.get("detail") or {}
     arn = start_lifecycle(wiring.incidents.lifecycle(), detail)
     logger.info("lifecycle", extra={"incident_id": detail.get("id"), "execution": arn})

@@ -1,7 +1,12 @@
 """Adapters the incident services use: the lifecycle state machine, who-is-on-call, and the notification service.
 
-- ``StepFunctionsLifecycle``: starts ``<id>-<generation>`` (ExecutionAlreadyExists = started) and answers waits with
-  ``SendTaskSuccess`` (late/stale tokens are no-ops), through ``oncall.adapters.stepfunctions``.
+- ``StepFunctionsLifecycle``: starts ``<id>-<generation>`` (ExecutionAlreadyExists = started), retrying a throttled
+  or failed start with jittered backoff for ``start_budget_s`` (then the caller's own retries, and in the end the
+  lifecycle sweep, take over); tells an execution's status (``DescribeExecution``; None when there is none); answers
+  waits with ``SendTaskSuccess`` (late/stale tokens are no-ops), through ``oncall.adapters.stepfunctions``.
+- ``ActiveAdmins``: every active admin, whom the lifecycle's fallback pages when the policy cannot be read.
+- ``MetricAlarms``: the fallback itself failed: an error log line with the traceback and the CloudWatch metric
+  ``OnCallHub/LifecycleFallbackFailed`` (embedded metric format), so an alarm can page the operators.
 - ``ScheduleOnCall``: "who is on call at T" from the schedule service (one query).
 - ``NotifyPager``: a ``Page`` becomes the notification service's ``Message``, the one sender of everything;
   ``PageListener`` brings a queued page's outcome back to the lifecycle.
@@ -10,6 +15,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,16 +28,37 @@ from oncall.services.incident_ports import Page, PageButton, PageResult
 if TYPE_CHECKING:
     from oncall.domain.notifications import Delivery, Message
     from oncall.services.escalation import EscalationService
+    from oncall.services.identity_ports import UserStore
     from oncall.services.notify import NotificationService
     from oncall.services.schedules import ScheduleService
 
 log = logging.getLogger(__name__)
 
 
+#: what a start retries besides botocore's own retries: AWS throttling and its transient server errors
+RETRIED_START_ERRORS = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "ServiceUnavailable", "InternalFailure"}
+)
+
+
+class MetricAlarms:
+    def fallback_failed(self, incident_id: str) -> None:
+        """Called while the exception is being handled: logged with its traceback, and counted."""
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        log.exception("the lifecycle fallback of incident %s failed; the lifecycle sweep restarts it", incident_id)
+        with single_metric(
+            name="LifecycleFallbackFailed", unit=MetricUnit.Count, value=1, namespace="OnCallHub"
+        ) as metric:
+            metric.add_dimension(name="function", value="escalation")
+
+
 class StepFunctionsLifecycle:
-    def __init__(self, state_machine_arn: str | None, client: Any = None) -> None:
+    def __init__(self, state_machine_arn: str | None, client: Any = None, *, start_budget_s: float = 8.0) -> None:
         self.state_machine_arn = state_machine_arn
         self._client = client
+        #: how long ``start`` keeps retrying (within the starter's 15 s timeout)
+        self.start_budget_s = start_budget_s
 
     @property
     def client(self) -> Any:
@@ -40,18 +68,63 @@ class StepFunctionsLifecycle:
             self._client = boto3.client("stepfunctions")
         return self._client
 
-    def start(self, name: str, payload: dict[str, Any]) -> str:
+    def _arn(self) -> str:
         if not self.state_machine_arn:
             raise RuntimeError("the incident-lifecycle state machine is not configured for this function")
-        return stepfunctions.start_execution(
-            self.client, state_machine_arn=self.state_machine_arn, name=name, payload=payload
-        )
+        return self.state_machine_arn
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        from botocore.exceptions import ClientError
+
+        deadline = time.monotonic() + self.start_budget_s
+        delay = 0.1
+        while True:
+            try:
+                return stepfunctions.start_execution(
+                    self.client, state_machine_arn=self._arn(), name=name, payload=payload
+                )
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code not in RETRIED_START_ERRORS or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("starting %s: %s; retrying in %.1fs", name, code, delay)
+            time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311  (jitter, not secrecy)
+            delay = min(delay * 2, 2.0)
+
+    def status(self, name: str) -> str | None:
+        """``RUNNING`` / ``SUCCEEDED`` / ``FAILED`` / ``TIMED_OUT`` / ``ABORTED`` of the execution ``name``; None
+        when there is no such execution."""
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self.client.describe_execution(executionArn=stepfunctions.execution_arn(self._arn(), name))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) == "ExecutionDoesNotExist":
+                return None
+            raise
+        return str(found["status"])
 
     def answer(self, token: str, outcome: dict[str, Any]) -> bool:
         return stepfunctions.send_task_success(self.client, token, outcome)
 
     def fail(self, token: str, error: str, cause: str) -> bool:
         return stepfunctions.send_task_failure(self.client, token, error=error, cause=cause)
+
+
+class ActiveAdmins:
+    def __init__(self, users: UserStore) -> None:
+        self.users = users
+
+    def active_admins(self) -> list[str]:
+        from oncall.domain.users import Role
+
+        found: list[str] = []
+        cursor: dict[str, Any] | None = None
+        while True:
+            people, cursor = self.users.paginate(100, cursor)
+            found += [p.id for p in people if p.active and p.role is Role.ADMIN]
+            if not cursor:
+                return found
 
 
 class ScheduleOnCall:

@@ -12,20 +12,30 @@ The state machine (``infra/statemachines/incident_lifecycle.asl.json``) carries 
 - ``hold`` (also a callback task): records the token while acknowledged / exhausted / resolved, so the next move
   (resolve, un-ack, close, reopen) ends the wait at once.
 - ``hold_timeout``: the wait ran out: an ack timeout re-triggers, a resolved incident is closed.
+- ``fallback``: ``plan``, ``escalate`` or ``hold_timeout`` still failed after their retries (throttling, a policy
+  that cannot be read, a bug): page everyone on the policy at once (every active admin when the policy cannot be read
+  or resolved), record why on the timeline, and hold as exhausted for ``FALLBACK_HOLD_SECONDS`` before planning again
+  (docs/architecture.md, "How a page flows"). A lifecycle therefore never ends with nobody paged; if even this fails,
+  the execution fails and the lifecycle sweep (``oncall.services.lifecycle_sweep``) starts another.
 
 Every task is idempotent under Step Functions' retries: changes are conditional on the version read, pages carry a
 dedup key per (incident, generation, step, person).
 
 What a page says and which buttons it carries is ``oncall.services.incident_pages``; this module decides when and to
 whom. A page that waited for a rate window comes back through ``page_wanted`` / ``page_settled``.
+
+Long because the lifecycle's tasks share how a level resolves to people and how a page is sent, and the fallback is
+one more of them: split apart they would each re-implement both.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, Protocol
 
 from oncall.domain import texts
 from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, plan
@@ -33,6 +43,7 @@ from oncall.domain.incidents import Action, Incident, Status, execution_name
 from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_pages import (
     after_ack_buttons,
+    fallback_page_entry,
     nobody_on_call_entry,
     outcome_text,
     page_content,
@@ -51,6 +62,28 @@ from oncall.services.incident_ports import (
     StaleWrite,
 )
 from oncall.services.incidents import MAX_ATTEMPTS, IncidentService, entry, event_of
+
+log = logging.getLogger(__name__)
+
+#: after a fallback, how long the lifecycle holds (as exhausted) before it tries to plan again
+FALLBACK_HOLD_SECONDS = 15 * 60
+
+
+class Admins(Protocol):
+    """Who is paged when the escalation policy cannot be read: every active admin (there is always at least one)."""
+
+    def active_admins(self) -> list[str]: ...
+
+
+class Alarms(Protocol):
+    """How the operators hear that the lifecycle's fallback itself failed (the execution fails next)."""
+
+    def fallback_failed(self, incident_id: str) -> None: ...
+
+
+class PolicyUnavailable(Exception):
+    """A triggered incident's service or escalation policy cannot be found: nobody to page by the policy, so the
+    lifecycle goes straight to its fallback (caught by name in the ASL, never retried)."""
 
 
 class NobodyReachable(Exception):
@@ -94,6 +127,8 @@ class EscalationService:
         incident_service: IncidentService,
         clock: Callable[[], datetime],
         state_machine_arn: str | None = None,
+        admins: Admins | None = None,
+        alarms: Alarms | None = None,
     ) -> None:
         self.incidents = incidents
         self.catalog = catalog
@@ -104,6 +139,8 @@ class EscalationService:
         self.incident_service = incident_service
         self.clock = clock
         self.state_machine_arn = state_machine_arn
+        self.admins = admins
+        self.alarms = alarms
 
     # -- plan -------------------------------------------------------------------------------------------------------
     def _policy(self, incident: Incident) -> Policy | None:
@@ -127,6 +164,8 @@ class EscalationService:
             )
             if incident is None:
                 return decided.state(incident_id, generation)
+            if policy is None and incident.generation == generation and incident.status is Status.TRIGGERED:
+                raise PolicyUnavailable(f"incident {incident_id}: service {incident.service_id} or its policy is gone")
             try:
                 self._record(incident, policy, decided)
             except StaleWrite:
@@ -353,6 +392,79 @@ class EscalationService:
             [unreachable_entry(incident, level_no, round_no, int(step), results, self._name, now)]
         )
         self.lifecycle.fail(incident.task_token, "NobodyReachable", f"level {level_no}: every page failed")
+
+    # -- fallback ---------------------------------------------------------------------------------------------------
+    def fallback(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A lifecycle task still failed after its retries (``state["error"]``: Step Functions' ``{Error, Cause}``).
+        Triggered: page everyone on the policy now (every active admin when the policy cannot be read or resolves to
+        nobody), record why, and hold as exhausted for ``FALLBACK_HOLD_SECONDS``. Otherwise nobody waits for a page:
+        record why and hold for what the incident is in. Pages carry a dedup key per (incident run, person), so a
+        repeated fallback pages nobody twice. If even this fails, the alarms hear it before the error propagates."""
+        try:
+            return self._fallback(state)
+        except Exception:
+            if self.alarms is not None:
+                self.alarms.fallback_failed(str(state.get("incident_id")))
+            raise
+
+    def _fallback(self, state: dict[str, Any]) -> dict[str, Any]:
+        incident_id = str(state["incident_id"])
+        generation = int(state["generation"])
+        step = int(state.get("step", 0))
+        raw_error = state.get("error")
+        error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+        why = str(error.get("Error") or "unknown error")[:100]
+        cause = str(error.get("Cause") or "")[:500]
+        log.error("lifecycle of incident %s failed (%s): %s; falling back", incident_id, why, cause)
+        incident = self.incidents.get(incident_id)
+        if incident is None or incident.generation != generation or incident.status is Status.CLOSED:
+            return Plan(Next.DONE, Phase.DONE, step).state(incident_id, generation)
+        policy = self._readable(lambda: self._policy(incident))
+        now = self.clock()
+        if incident.status is not Status.TRIGGERED:
+            decided = plan(
+                incident, policy, generation=generation, step=step, advance=False, previous_phase=state.get("phase")
+            )
+            text = texts.lifecycle_fallback(why, to_admins=False, reached=None)
+            self.incidents.add_entries([entry(incident_id, now, "fallback", text, None, error=why, cause=cause)])
+            return decided.state(incident_id, generation)
+        users = self._readable(lambda: self._resolve(policy.everyone(), now) if policy else []) or []
+        to_admins = not users
+        if to_admins and self.admins is not None:
+            users = self.admins.active_admins()
+        service = self._readable(lambda: self.catalog.get_service(incident.service_id))
+        from oncall.settings import get_settings
+
+        content = page_content(incident, service, get_settings().public_url, exhausted=False)
+        context = self._context(incident, None, users, fallback=True)
+        entries = []
+        reached = 0
+        for uid in users:
+            try:
+                result = self.pager.send(uid, page_for(incident, "page", f"fallback:{uid}", content), now, context)
+            except Exception as exc:  # one person's failure must not keep the others from being paged
+                log.exception("fallback page of incident %s to %s failed", incident_id, uid)
+                result = PageResult("failed", detail=type(exc).__name__)
+            reached += result.reached or result.pending
+            if result.status != "duplicate":
+                name = self._readable(partial(self._name, uid)) or uid
+                entries.append(fallback_page_entry(incident, name, uid, result, now))
+        text = texts.lifecycle_fallback(why, to_admins=to_admins, reached=reached)
+        entries.append(
+            entry(incident_id, now, "fallback", text, None, error=why, cause=cause, to_admins=to_admins, notified=users)
+        )
+        self.incidents.add_entries(entries)
+        held = max(step, incident.escalation_step, 0)
+        return Plan(Next.HOLD, Phase.EXHAUSTED, held, wait_seconds=FALLBACK_HOLD_SECONDS).state(incident_id, generation)
+
+    @staticmethod
+    def _readable[T](read: Callable[[], T]) -> T | None:
+        """``read()``, or None when it fails: the fallback pages with what it can still read."""
+        try:
+            return read()
+        except Exception:
+            log.exception("fallback: a read failed; paging with what is left")
+            return None
 
     def _name(self, user_id: str) -> str:
         person = self.people.get(user_id)

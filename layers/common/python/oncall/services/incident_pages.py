@@ -122,6 +122,27 @@ def page_entry(
     )
 
 
+def fallback_page_entry(
+    incident: Incident, name: str, user_id: str, result: PageResult, now: datetime
+) -> TimelineEntry:
+    """The timeline's record of one page of the lifecycle's fallback; its ref lets an acknowledgement edit it."""
+    return entry(
+        incident.id,
+        now,
+        "page",
+        texts.fallback_paged(name, result.status, result.channel, result.detail if not result.reached else None),
+        None,
+        user_id=user_id,
+        fallback=True,
+        generation=incident.generation,
+        cycle=incident.cycle,
+        status=result.status,
+        channel=result.channel,
+        ref=result.ref,
+        detail=result.detail,
+    )
+
+
 def nobody_on_call_entry(incident_id: str, level_no: int, round_no: int, step: int, now: datetime) -> TimelineEntry:
     """The timeline's record of a level that resolved to nobody: it escalates at once."""
     return entry(

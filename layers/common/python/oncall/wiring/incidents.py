@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from oncall.services.incident_buttons import IncidentButtons
     from oncall.services.incident_ports import CatalogStore, IncidentStore, Lifecycle, Pager
     from oncall.services.incidents import IncidentService
+    from oncall.services.lifecycle_sweep import LifecycleRuns
     from oncall.services.notify import QueueListener
 
 
@@ -24,7 +25,8 @@ def incident_store() -> IncidentStore:
         settings = get_settings()
         return DynamoIncidentStore(
             settings.table("incidents"),
-            outbox_table=settings.table("outbox"),
+            # the lifecycle sweep only reads incidents: it is granted no outbox
+            outbox_table=settings.tables.get("outbox"),
             # alert ingestion's claims ride in the incident's transaction; other functions write none
             alerts_table=settings.tables.get("alerts"),
         )
@@ -48,6 +50,17 @@ def lifecycle() -> Lifecycle:
         return StepFunctionsLifecycle(load(LifecycleSettings).state_machine_arn)
 
     return once("lifecycle", build)
+
+
+def lifecycle_runs() -> LifecycleRuns:
+    """The lifecycle's executions for the sweep: statuses and starts (``oncall.services.lifecycle_sweep``)."""
+
+    def build() -> LifecycleRuns:
+        from oncall.adapters.lifecycle import StepFunctionsLifecycle
+
+        return StepFunctionsLifecycle(load(LifecycleSettings).state_machine_arn)
+
+    return once("lifecycle_runs", build)
 
 
 def catalog_service() -> CatalogService:
@@ -79,7 +92,7 @@ def pager() -> Pager:
 
 def escalation_service() -> EscalationService:
     def build() -> EscalationService:
-        from oncall.adapters.lifecycle import ScheduleOnCall
+        from oncall.adapters.lifecycle import ActiveAdmins, MetricAlarms, ScheduleOnCall
         from oncall.services.escalation import EscalationService
 
         return EscalationService(
@@ -91,6 +104,8 @@ def escalation_service() -> EscalationService:
             lifecycle=lifecycle(),
             incident_service=incident_service(),
             clock=clock(),
+            admins=ActiveAdmins(core.user_store()),
+            alarms=MetricAlarms(),
         )
 
     return once("escalation_service", build)
