@@ -107,7 +107,7 @@ def test_callback_waits_take_their_timeout_from_the_state_and_catch_it(name: str
 def test_substitutions_are_all_function_arns_and_the_machine_is_standard_friendly() -> None:
     text = state_machine_definition(SM)
     assert "${" not in text
-    assert text.count("arn:aws:lambda:us-east-1:123456789012:function:oncall-escalation") == 5
+    assert text.count("arn:aws:lambda:us-east-1:123456789012:function:oncall-escalation") == 6
     # no polling loop: no Wait except the back-off after an unexpected failure
     waits = [n for n, s in definition()["States"].items() if s["Type"] == "Wait"]
     assert waits == ["Recover"]
@@ -121,3 +121,24 @@ def test_transient_task_failures_are_retried_but_decisions_are_not(name: str) ->
     assert retry[0] == {"ErrorEquals": ["NobodyReachable", "IncidentMoved"], "MaxAttempts": 0}
     assert any(r["ErrorEquals"] == ["States.TaskFailed"] and r["MaxAttempts"] >= 1 for r in retry[1:])
     assert all("States.Timeout" not in r["ErrorEquals"] and "States.ALL" not in r["ErrorEquals"] for r in retry)
+
+
+def test_every_task_catches_everything_so_no_failure_ends_the_lifecycle_unpaged() -> None:
+    """A task that still fails after its retries goes to the fallback (which pages everyone); only the fallback
+    failing too ends the execution, in a Fail state the lifecycle sweep notices (docs/architecture.md, "How a page
+    flows")."""
+    states = definition()["States"]
+    for name, state in states.items():
+        if state["Type"] != "Task":
+            continue
+        catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
+        assert catch_all, f"{name} has no catch-all"
+        if name == "Fallback":
+            assert catch_all[0]["Next"] == "LifecycleFailed" and states["LifecycleFailed"]["Type"] == "Fail"
+        elif name not in ("Page", "Hold"):  # their failures escalate / re-plan, whose own failures fall back
+            assert catch_all[0]["Next"] == "Fallback", name
+    assert states["Fallback"]["Next"] == "Route"
+    assert any(r["ErrorEquals"] == ["States.TaskFailed"] and r["MaxAttempts"] >= 3 for r in states["Fallback"]["Retry"])
+    # a missing policy is a decision, not a transient failure: straight to the fallback
+    for name in ("Plan", "Escalate"):
+        assert states[name]["Retry"][0] == {"ErrorEquals": ["PolicyUnavailable"], "MaxAttempts": 0}
