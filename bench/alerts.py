@@ -9,8 +9,11 @@
 2. DynamoDB calls per alert, in-process (moto's request handler counts every call): a new alert, a deduplicated one,
    a keyless one correlated into an open incident, the resolve of the last open key, a resolve for an unknown key, and
    an invalid event.
+3. One Alertmanager group of 150 and of 1,000 alerts (one ``groupKey``, a fingerprint each, as Alertmanager sends a
+   big outage grouped by ``alertname``): the reply, DynamoDB calls per alert and seconds in-process, firing, the same
+   body again (Alertmanager's ``repeat_interval``), then resolved.
 
-    .venv/bin/python bench/alerts.py [--seconds 6]
+    .venv/bin/python bench/alerts.py [--seconds 6] [--groups-only]
 """
 
 from __future__ import annotations
@@ -205,11 +208,88 @@ def calls_per_alert() -> list[tuple[str, int, str]]:
     return rows
 
 
+def alertmanager_group(size: int, status: str) -> dict[str, Any]:
+    """One Alertmanager v4 delivery: ``size`` alerts of one group, each with its own fingerprint."""
+    group = {"alertname": "HostDown", "job": "node"}
+    return {
+        "receiver": "oncall",
+        "status": status,
+        "groupLabels": group,
+        "commonLabels": {**group, "severity": "critical"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example.com:9093",
+        "version": "4",
+        "groupKey": '{}:{alertname="HostDown", job="node"}',
+        "truncatedAlerts": 0,
+        "alerts": [
+            {
+                "status": status,
+                "labels": {**group, "instance": f"node-{i}", "severity": "critical"},
+                "annotations": {"summary": f"node-{i} is down"},
+                "startsAt": "2026-11-22T02:16:38Z",
+                "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-22T03:16:38Z",
+                "generatorURL": "http://prometheus.example.com/graph?g0.expr=up",
+                "fingerprint": f"{i:016x}",
+            }
+            for i in range(size)
+        ],
+    }
+
+
+def group_rows(sizes: tuple[int, ...] = (150, 1000)) -> list[tuple[str, int, float, float, str]]:
+    """(delivery [status], alerts, calls per alert, seconds, results) for each group size, in-process on moto."""
+    import os
+
+    import boto3
+    from moto import mock_aws
+
+    from infra.local.resources import create_tables, function_environment
+    from infra.topology import FUNCTIONS
+    from oncall import wiring
+    from oncall.domain.escalation import Level, Target, TargetType
+    from oncall.domain.users import Role
+    from oncall.settings import get_settings
+    from tests.support.identity import make_user
+    from tests.support.lambdas import call_api
+
+    rows: list[tuple[str, int, float, float, str]] = []
+    with mock_aws():
+        create_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        for fn in FUNCTIONS:
+            os.environ.update(function_environment(fn))
+        get_settings.cache_clear()
+        wiring.reset()
+        admin = make_user(Role.ADMIN)
+        catalog = wiring.incidents.catalog_service()
+        policy = catalog.create_policy(admin, name="p", levels=[Level((Target(TargetType.USER, admin.id),), 60)])
+        for size in sizes:
+            _, key = catalog.create_service(admin, name=f"nodes-{size}", escalation_policy_id=policy.id)
+            headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+            for label, status in (("firing", "firing"), ("firing again", "firing"), ("resolved", "resolved")):
+                body = json.dumps(alertmanager_group(size, status))
+                began = time.monotonic()
+                with counted() as counter:
+                    resp = call_api("POST", "/integrations/alertmanager", headers=headers, body=body)
+                took = time.monotonic() - began
+                results = Counter(r["result"] for r in resp.json.get("results", [])) if resp.status == 200 else {}
+                summary = ", ".join(f"{n} {r}" for r, n in sorted(results.items())) or resp.raw[:60].decode(errors="replace")
+                rows.append((f"{size} alerts, {label} [{resp.status}]", size, sum(counter.values()) / size, took, summary))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--groups-only", action="store_true", help="only the Alertmanager group rows")
     args = parser.parse_args()
     began = time.monotonic()
+
+    print("One Alertmanager group through POST /integrations/alertmanager (in-process, API handler)")
+    print(f"{'delivery':36} {'calls/alert':>11} {'seconds':>8}   results")
+    for label, _, per_alert, took, summary in group_rows():
+        print(f"{label:36} {per_alert:>11.2f} {took:>8.1f}   {summary}")
+    if args.groups_only:
+        return
 
     print("DynamoDB calls per PagerDuty event (in-process, API handler)")
     print(f"{'event':58} {'calls':>5}   breakdown")

@@ -3,8 +3,10 @@ bus), one event per invocation, received by the one alert intake use case (``Ale
 
 An event we cannot use (malformed, unknown integration key, alarm mapped to no service) is logged and parked in the
 ``alerts`` table (``PARKED#<day>``, two weeks) and the invocation SUCCEEDS: retrying a malformed event can only fail
-again, so it must not crash-loop through Lambda's retries. Only unexpected failures (DynamoDB unavailable) raise,
-so Lambda retries them and then sends them to the on-failure dead-letter queue (see infra/constructs/events.py).
+again, so it must not crash-loop through Lambda's retries. Nothing is dropped for the service's rate: an alert over
+it joins the service's storm incident, and resolves always apply. Only unexpected failures (DynamoDB unavailable, an
+alert still contended after its retries) raise, so Lambda retries them and then sends them to the on-failure
+dead-letter queue (see infra/constructs/events.py).
 """
 
 from __future__ import annotations
@@ -30,9 +32,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if receipt.status == "ignored":
         logger.info("alert event ignored", extra={"event_id": event_id})
         return {"status": "ignored"}
-    if receipt.status == "rate_limited":
-        logger.warning("alert dropped: over the service's rate", extra={"event_id": event_id, **receipt.details})
-        return {"status": "rate_limited"}
     [outcome] = receipt.outcomes
     logger.info(
         "alert processed", extra={"event_id": event_id, "result": outcome.result, "incident_id": outcome.incident_id}

@@ -145,12 +145,27 @@ def test_unusable_events_are_parked_not_raised_and_write_no_incident(svc: tuple[
     assert all(p["reason"]["S"] for p in parked)
 
 
-def test_a_storm_over_the_rate_is_dropped(
+def test_a_storm_over_the_rate_is_coalesced_and_every_resolve_applied(
     svc: tuple[str, str], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Over the per-service rate nothing is dropped: new alerts join the service's storm incident (one, paged once),
+    their resolves are applied, and the storm incident resolves with the last of them."""
     _, key = svc
     reconfigure(clock, monkeypatch, ONCALL_ALERTS_RATE_PER_MINUTE="5")
     clock.advance(60 - clock().second)
-    results = [deliver(custom(key, dedup_key=f"k{i}"))["status"] for i in range(8)]
-    assert results == ["created"] * 5 + ["rate_limited"] * 3
-    assert len(incident_metas()) == 5
+    fired = [deliver(custom(key, dedup_key=f"k{i}")) for i in range(8)]
+    assert [f["status"] for f in fired] == ["created"] * 5 + ["coalesced"] * 3
+    storm = {f["incident_id"] for f in fired[5:]}
+    assert len(storm) == 1 and len(incident_metas()) == 6
+    [storm_id] = storm
+    [meta] = [m for m in incident_metas() if m["id"]["S"] == storm_id]
+    assert meta["title"]["S"].startswith("Alert storm") and meta["title"]["S"].endswith("Disk 95% full on db-1")
+    triggered = [i for i in items("outbox") if i["detail_type"]["S"] == "incident.triggered"]
+    assert len(triggered) == 6, "five incidents and one storm incident page; the coalesced alerts do not page again"
+    # repeats of coalesced alerts stay in the storm incident, even once the rate has room again
+    clock.advance(60)
+    assert deliver(custom(key, dedup_key="k6"))["incident_id"] == storm_id
+    # every resolve passes, over the rate or not: the storm incident resolves with its last open alert
+    results = [deliver(custom(key, dedup_key=f"k{i}", action="resolve"))["status"] for i in range(8)]
+    assert results == ["resolved"] * 5 + ["released", "released", "resolved"]
+    assert {m["status"]["S"] for m in incident_metas()} == {"resolved"}

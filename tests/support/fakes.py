@@ -1336,6 +1336,15 @@ class FakeAlertStore:
     def key(self, service_id: str, key: str) -> KeyRef | None:
         return self.keys.get((service_id, key))
 
+    def join(self, service_id: str, group: str, incident_id: str, keys: Sequence[str], live_until: datetime) -> bool:
+        for k in keys:  # the key records first, as the adapter writes them
+            self.keys[(service_id, k)] = KeyRef(incident_id, group)
+        stored = self.claims.get((service_id, group))
+        if stored is None or stored.incident_id != incident_id:
+            return False
+        stored.open_keys.update(keys)
+        return True
+
     def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
         stored = self.claims.get((service_id, group))
         if stored is None or stored.incident_id != incident_id or key not in stored.open_keys:

@@ -10,6 +10,11 @@ before anything is written (the rate-limit counter included), so a bad request l
 without ``dedup_key`` as an error), 400 ``{"status": "invalid event", "message": "Event object is invalid",
 "errors": [...]}`` (also for bad JSON, an unknown key and a body over 512 KB), 429 ``{"status": "throttle event",
 ...}`` with ``Retry-After``. The integrations answer 200 with one result per alert, or the API's error envelope.
+
+No route refuses alerts for the service's rate: a trigger over it is coalesced into the service's storm incident and
+answered like any other (202 / 200, result ``coalesced``), so an Alertmanager group of any size is accepted whole and
+the same body retried is applied again idempotently (no second incident). A 429 now means only "retry shortly": some
+alert kept meeting concurrent writes (``Retry-After: 1``); PagerDuty's clients and Alertmanager retry it.
 """
 
 from __future__ import annotations
@@ -108,7 +113,7 @@ def enqueue() -> Response[Any]:
             429,
             {
                 "status": "throttle event",
-                "message": "Requests for this service are arriving too quickly. Please retry later.",
+                "message": "Events for this service are contending with each other. Please retry shortly.",
             },
             {"Retry-After": str(exc.retry_after)},
         )

@@ -1,8 +1,9 @@
 """Alert ingestion over fakes of its ports, with the real incident and catalog services behind it: dedup onto the
 open incident, correlation of keyless alerts inside the window, group claims released key by key under each resolve
-policy, a claim of a closed incident taken over, two identical alerts racing, the per-service minute window, and the
-one intake use case from a source's payload to an incident (or a refusal, or a parked event), judged on the stored
-incidents, their timelines, the claims and what was parked."""
+policy, a claim of a closed incident taken over, two identical alerts racing, the per-service rate of new incidents
+(over it: the storm incident), a big group joining at once, contention answered "retry", and the one intake use
+case from a source's payload to an incident (or a refusal, or a parked event), judged on the stored incidents, their
+timelines, the claims and what was parked."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ from typing import Any
 
 import pytest
 
-from oncall.adapters.alert_sources import custom, pagerduty
+from oncall.adapters.alert_sources import alertmanager, custom, pagerduty
 from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, ResolvePolicy, bound_raw
 from oncall.domain.errors import RateLimited
 from oncall.domain.escalation import Level, Target, TargetType
 from oncall.domain.incidents import Incident, Severity, Source, Status
 from oncall.domain.users import Role
-from oncall.services.alert_ports import AlertSource
+from oncall.services.alert_ports import AlertSource, Delivery
 from oncall.services.alerts import AlertRules, AlertService
 from oncall.services.catalog import CatalogService
+from oncall.services.incident_ports import GuardFailed
 from oncall.services.incidents import IncidentService
 from tests.support.fakes import (
     Clock,
@@ -81,10 +83,13 @@ def w(clock: Clock) -> World:
     def make(rules: AlertRules) -> AlertService:
         # the real normalisers: pure, so the use case is tested from the payloads the sources send
         sources: dict[str, AlertSource] = {
+            alertmanager.NAME: alertmanager.AlertmanagerSource(),
             pagerduty.NAME: pagerduty.PagerDutySource(),
             custom.SOURCE: custom.CustomEventSource(),
         }
-        return AlertService(store, incidents, catalog, rules, clock, lambda: f"inc{next(ids)}", sources)
+        return AlertService(
+            store, incidents, catalog, rules, clock, lambda: f"inc{next(ids)}", sources, pause=lambda _: None
+        )
 
     return World(clock, store, incident_store, service.id, key, make)
 
@@ -198,19 +203,89 @@ def test_two_identical_alerts_racing_open_one_incident(w: World) -> None:
     assert w.incident(mine.incident_id).alert_count == 2
 
 
-def test_a_service_past_its_minute_rate_is_refused_until_the_next_minute(w: World) -> None:
-    alerts = w.alerts(rate_per_minute=3)
+def test_past_its_new_incident_rate_a_service_coalesces_into_one_storm_incident_until_the_next_minute(
+    w: World,
+) -> None:
+    alerts = w.alerts(rate_per_minute=2)
     w.clock.now = w.clock.now.replace(second=50)
 
-    alerts.admit(w.service_id, 2)
-    with pytest.raises(RateLimited) as refused:
-        alerts.admit(w.service_id, 2)
-    alerts.admit(w.service_id, 1)
+    opened = [alerts.apply(w.alert(k)) for k in ("k1", "k2")]
+    repeats = [alerts.apply(w.alert("k1")) for _ in range(5)]
+    over = [alerts.apply(w.alert(k)) for k in ("k3", "k4")]
 
-    assert refused.value.retry_after == 10
-    w.clock.advance(10)
-    alerts.admit(w.service_id, 3)
-    assert sorted(w.store.windows.values()) == [3, 3]
+    assert [o.result for o in opened + repeats] == ["created"] * 2 + ["attached"] * 5, "repeats never count"
+    assert [o.result for o in over] == ["coalesced"] * 2
+    [storm] = {o.incident_id for o in over}
+    assert w.incident(storm).title.startswith("Alert storm") and w.incident(storm).title.endswith("k3 firing")
+    assert w.incident(storm).alert_count == 2 and w.store.claims[(w.service_id, "~storm")].open_keys == {"k3", "k4"}
+    assert sorted(w.store.windows.values()) == [2]
+    w.clock.advance(10)  # the next minute: new keys open their own incidents again, k3 stays in the storm
+    assert alerts.apply(w.alert("k5")).result == "created"
+    again = alerts.apply(w.alert("k3"))
+    assert (again.result, again.incident_id) == ("coalesced", storm)
+    assert len(w.incidents.incidents) == 4
+    # the storm incident resolves with the last of its alerts, as a group does
+    assert [alerts.apply(w.alert(k, AlertAction.RESOLVE)).result for k in ("k3", "k4")] == ["released", "resolved"]
+    assert w.incident(storm).status is Status.RESOLVED
+
+
+def am_delivery(size: int | None = None, first: int = 0) -> Delivery:
+    """Alertmanager's captured delivery: its two alerts (``first`` of them), or ``size`` alerts of its group."""
+    body: dict[str, Any] = sample("alertmanager-0.25-firing.json")["body"]
+    if size is not None:
+        body["alerts"] = [
+            {**body["alerts"][0], "fingerprint": f"n{i:04d}", "labels": {"instance": f"n{i}"}} for i in range(size)
+        ]
+    elif first:
+        body["alerts"] = body["alerts"][:first]
+    return Delivery(body=json.dumps(body), headers={})
+
+
+def test_a_big_group_in_one_delivery_joins_its_claim_in_one_write_and_counts_once(w: World) -> None:
+    alerts = w.alerts(rate_per_minute=1)
+    joins: list[int] = []
+    join = w.store.join
+
+    def counted(service_id: str, group: str, incident_id: str, keys: Any, live_until: Any) -> bool:
+        joins.append(len(keys))
+        return join(service_id, group, incident_id, keys, live_until)
+
+    w.store.join = counted  # type: ignore[method-assign]
+
+    receipt = alerts.receive(alertmanager.NAME, am_delivery(150), w.key)
+    again = alerts.receive(alertmanager.NAME, am_delivery(150), w.key)
+
+    assert [o.result for o in receipt.outcomes] == ["created"] + ["attached"] * 149
+    assert [o.result for o in again.outcomes] == ["attached"] * 150
+    assert joins == [149], "the 149 new keys joined the claim in one write; the retry joined nothing"
+    [incident] = w.incidents.incidents.values()
+    assert incident.alert_count == 300 and sorted(w.store.windows.values()) == [1]
+    [claim] = w.store.claims.values()
+    assert len(claim.open_keys) == 150
+
+
+def test_an_alert_still_contended_after_its_retries_leaves_the_others_applied_and_asks_for_a_retry(
+    w: World,
+) -> None:
+    alerts = w.alerts()
+    [opened] = alerts.receive(alertmanager.NAME, am_delivery(first=1), w.key).outcomes
+    attach = w.incidents.attach_alert
+
+    def contended(incident_id: str, at: Any, entries: Any, claim: Any = None) -> bool:
+        if claim is None:  # the open alert's repeat keeps meeting a concurrent write
+            raise GuardFailed("a concurrent write won")
+        return attach(incident_id, at, entries, claim)
+
+    w.incidents.attach_alert = contended  # type: ignore[method-assign]
+    with pytest.raises(RateLimited) as busy:
+        alerts.receive(alertmanager.NAME, am_delivery(), w.key)
+
+    assert (busy.value.retry_after, busy.value.details["contended"], busy.value.details["applied"]) == (1, 1, 1)
+    assert w.incident(opened.incident_id).alert_count == 2, "the other alert of the delivery was applied"
+    w.incidents.attach_alert = attach  # type: ignore[method-assign]
+    retried = alerts.receive(alertmanager.NAME, am_delivery(), w.key)
+    assert [o.result for o in retried.outcomes] == ["attached", "attached"]
+    assert len(w.incidents.incidents) == 1
 
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -256,16 +331,14 @@ def test_an_http_delivery_that_cannot_be_used_is_refused_and_writes_nothing(w: W
     with pytest.raises(InvalidAlert):
         alerts.receive("nagios", {})
     alerts.receive(pagerduty.NAME, pd_trigger(w.key))
-    with pytest.raises(RateLimited):
-        alerts.receive(pagerduty.NAME, pd_trigger(w.key))
 
     assert unknown.value.errors == ["Invalid routing key"]
     assert len(w.incidents.incidents) == 1
     assert w.incident("inc1").alert_count == 1
-    assert w.store.parked == []
+    assert w.store.parked == [] and sorted(w.store.windows.values()) == [1]
 
 
-def test_a_bus_event_that_cannot_be_used_is_parked_and_one_over_the_rate_dropped(w: World) -> None:
+def test_a_bus_event_that_cannot_be_used_is_parked_and_one_over_the_rate_coalesced(w: World) -> None:
     alerts = w.alerts(rate_per_minute=1)
 
     unknown = alerts.receive(custom.SOURCE, custom_event("0" * 32), event_id="e1")
@@ -277,5 +350,6 @@ def test_a_bus_event_that_cannot_be_used_is_parked_and_one_over_the_rate_dropped
     assert (event_id, event["detail"]["summary"]) == ("e1", "Disk 95% full on db-1")
     assert reason == "; ".join(unknown.errors)
     assert first.outcomes[0].result == "created"
-    assert (flood.status, flood.details["limit_per_minute"]) == ("rate_limited", 1)
-    assert len(w.incidents.incidents) == 1
+    [coalesced] = flood.outcomes
+    assert (flood.status, coalesced.result) == ("processed", "coalesced")
+    assert len(w.incidents.incidents) == 2 and w.store.keys[(w.service_id, "other")].group == "~storm"

@@ -10,6 +10,10 @@ normalised into an ``Alert``. Which incident an alert belongs to is decided by a
 - an alert without a key correlates by (service, severity) inside a window (default 5 minutes from the first alert):
   its group is ``~<severity>`` and the group's claim expires with the window.
 
+What would open a new incident counts against the service's new-incident rate; past it, the alert joins the service's
+*storm* group (``~storm``) instead: one incident that collects them all, paged once, resolving when the last of its
+alerts resolves. Repeats, acknowledgements and resolves never count.
+
 A group is claimed by ONE conditional put (``not there, or expired, or still pointing at the incident the writer
 saw closed``) written in the same transaction as the incident it opens, so two identical alerts at the same instant
 open one incident and the other attaches. Expiry is decided by ``expires_at`` compared with ``now``, never by whether
@@ -176,6 +180,16 @@ def grouping(alert: Alert, now: datetime, window: timedelta = CORRELATION_WINDOW
     return Grouping(f"k:{group}", alert.dedup_key, False, now + KEYED_CLAIM_TTL)
 
 
+#: the group that collects a service's new alerts over its rate: one open incident, paged once, that each such alert
+#: joins (its key tracked, so its resolve is applied) instead of being refused or dropped
+STORM_GROUP = "~storm"
+
+
+def storm_grouping(alert: Alert, now: datetime) -> Grouping:
+    """Where an alert goes when opening its own incident would pass the service's new-incident rate."""
+    return Grouping(STORM_GROUP, alert.dedup_key, False, now + KEYED_CLAIM_TTL)
+
+
 def claim_live(expires_at: datetime | None, now: datetime) -> bool:
     """A claim still decides the group at ``now`` (an expired one is dead even if TTL has not removed it yet)."""
     return expires_at is None or now < expires_at
@@ -199,7 +213,8 @@ def rate_window(now: datetime, seconds: int = 60) -> tuple[int, datetime]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one alert did: created | attached | acknowledged | resolved | released | dropped | ignored."""
+    """What one alert did: created | attached | coalesced (into the storm incident, over the rate) | acknowledged |
+    resolved | released | dropped | ignored."""
 
     result: str
     dedup_key: str | None

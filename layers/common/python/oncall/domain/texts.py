@@ -278,6 +278,12 @@ def triggered_by_alert(source: str) -> str:
     return f"Triggered by a {source} alert"
 
 
+def alert_storm_title(first_title: str) -> str:
+    """The incident that collects a service's new alerts over its rate (docs/architecture.md, "How an alert
+    flows"); the first such alert's title follows."""
+    return f"Alert storm (over this service's new-incident rate): {first_title}"
+
+
 def field_changed(field: str) -> str:
     return f"{field} changed"
 

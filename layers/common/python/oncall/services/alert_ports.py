@@ -5,7 +5,7 @@ reads. Adapters: ``oncall.adapters.dynamodb.alerts``, ``oncall.adapters.alert_so
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -38,6 +38,12 @@ class AlertStore(Protocol):
     def claim(self, service_id: str, group: str) -> GroupClaim | None: ...
 
     def key(self, service_id: str, key: str) -> KeyRef | None: ...
+
+    def join(self, service_id: str, group: str, incident_id: str, keys: Sequence[str], live_until: datetime) -> bool:
+        """Record ``keys`` as alerts of ``incident_id`` (their key records, kept 30 days from ``live_until``) and add
+        them to the open keys of the group's claim, if it still names that incident (False: it moved on). For many
+        keys of one delivery at once; idempotent."""
+        ...
 
     def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
         """Remove ``key`` from the open keys of the claim naming ``incident_id``; the number left open, or None if

@@ -20,14 +20,24 @@ Acknowledge / resolve: the key's record names its incident; an unknown key is ac
 does). A resolve removes the key from the claim's open set (conditionally, so two resolves of one key count once)
 and resolves the incident when the set is empty (``ResolvePolicy.LAST``) or at once (``FIRST``).
 
-Storm protection: every alert counts against its service's fixed one-minute window (shared by all Lambdas through a
-conditional counter); beyond ``rate_per_minute`` the request is refused (``RateLimited``: HTTP 429) or, for bus
-events, dropped and logged. Pages themselves are capped per incident by the notification service.
+Storm protection, per alert (docs/architecture.md, "How an alert flows"): only an alert that would open a new
+incident counts against its service's fixed one-minute window (shared by all Lambdas through a conditional counter).
+Repeats of an open alert, acknowledgements and resolves never count and always pass, so a 1,000-alert Alertmanager
+group costs one unit and a noisy known alert cannot use up the budget of new ones. Past ``rate_per_minute`` new
+incidents, an alert is *coalesced* into the service's storm incident (``STORM_GROUP``: opened by the first such
+alert, paged once, each later one joining it with its key tracked, so its resolve is still applied): nothing is
+refused for a whole batch and nothing is dropped. Writes that lose a race (a claim taken meanwhile, a transaction
+conflict) are decided again after a short jittered pause; an alert still contended after ``MAX_ATTEMPTS`` leaves the
+rest of its delivery applied and the delivery answered "retry later" (``RateLimited``: HTTP 429, a bus event raises
+so Lambda retries it), which a retry applies idempotently. Pages themselves are capped per incident by the
+notification service.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,30 +45,36 @@ from typing import Any
 
 from oncall.domain.alerts import (
     CORRELATION_WINDOW,
+    STORM_GROUP,
     Alert,
     AlertAction,
+    Grouping,
     InvalidAlert,
     Outcome,
     ResolvePolicy,
     claim_live,
     grouping,
-    rate_window,
     should_resolve,
+    storm_grouping,
 )
 from oncall.domain.errors import ConcurrentUpdate, NotFound, RateLimited
-from oncall.domain.incidents import Action
+from oncall.domain.incidents import TITLE_MAX, Action
 from oncall.domain.page_content import summarise_alert
 from oncall.domain.services_catalog import Service
-from oncall.services.alert_ports import AlertIncidents, AlertSource, AlertStore, KeyResolver, Sender
+from oncall.domain.texts import alert_storm_title
+from oncall.services.alert_ports import AlertIncidents, AlertSource, AlertStore, GroupClaim, KeyResolver, Sender
 from oncall.services.incident_ports import AlertClaim, GuardFailed
 
 log = logging.getLogger("oncall.alerts")
 
 MAX_ATTEMPTS = 8
+#: the longest pause between two attempts of one alert (seconds); each is jittered below a doubling bound
+PAUSE_MAX = 0.2
 
 
 @dataclass(frozen=True)
 class AlertRules:
+    #: new incidents per service per minute; what is over joins the service's storm incident
     rate_per_minute: int = 120
     correlation_window: timedelta = CORRELATION_WINDOW
     resolve_policy: ResolvePolicy = ResolvePolicy.LAST
@@ -67,8 +83,7 @@ class AlertRules:
 @dataclass(frozen=True)
 class Receipt:
     """What one delivery came to: ``processed`` (each alert's outcome), ``ignored`` (the source says there is nothing
-    to do), or, for a bus event, ``parked`` (unusable; ``errors`` say why) or ``rate_limited`` (dropped; ``details``
-    are the limit's)."""
+    to do), or, for a bus event, ``parked`` (unusable; ``errors`` say why)."""
 
     status: str
     outcomes: tuple[Outcome, ...] = ()
@@ -103,6 +118,7 @@ class AlertService:
         clock: Callable[[], datetime],
         new_id: Callable[[], str],
         sources: Mapping[str, AlertSource] | None = None,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.incidents = incidents
@@ -112,30 +128,43 @@ class AlertService:
         self.new_id = new_id
         #: normalisers by source name (the HTTP route's, or a bus event's ``source``)
         self.sources = dict(sources or {})
+        #: waits between two attempts of a contended write (tests pass a no-op)
+        self.pause = pause
 
     # -- the use case ---------------------------------------------------------------------------------------------
     def receive(self, source: str | None, payload: Any, key: str | None = None, event_id: str | None = None) -> Receipt:
-        """One delivery from ``source``: find the service, normalise, admit, apply each alert. ``key`` is an
-        integration key sent beside the payload. A bus event (``event_id`` given, possibly empty) that cannot be
-        used is parked and one over the rate is dropped, both answered in the receipt; otherwise those raise
-        (InvalidAlert, Unauthenticated, RateLimited) for the caller's 4xx."""
+        """One delivery from ``source``: find the service, normalise, apply each alert (admitted one by one). ``key``
+        is an integration key sent beside the payload. A bus event (``event_id`` given, possibly empty) that cannot
+        be used is parked and answered in the receipt; otherwise that raises (InvalidAlert, Unauthenticated) for the
+        caller's 4xx. RateLimited: some alert kept losing races; the others are applied, a retry is safe."""
         try:
-            alerts = self._admitted(source, payload, key)
+            alerts = self._normalised(source, payload, key)
         except InvalidAlert as exc:
             if event_id is None:
                 raise
             self.store.park(event_id, "; ".join(exc.errors), payload, self.clock())
             return Receipt("parked", errors=tuple(exc.errors))
-        except RateLimited as exc:
-            if event_id is None:
-                raise
-            # storm protection: the source keeps alarming; a flood must not become writes, pages or parked rows
-            return Receipt("rate_limited", details=exc.details)
         if alerts is None:
             return Receipt("ignored")
-        return Receipt("processed", tuple(self.apply(alert) for alert in alerts))
+        delivery = _Delivery.of(alerts, self.clock(), self.rules.correlation_window)
+        outcomes: list[Outcome] = []
+        contended: list[str | None] = []
+        for alert in alerts:
+            try:
+                outcomes.append(self._apply(alert, delivery))
+            except ConcurrentUpdate:
+                contended.append(alert.dedup_key)
+        if contended:
+            log.warning("alerts still contended after retries", extra={"count": len(contended)})
+            raise RateLimited(
+                "some alerts of this delivery kept meeting concurrent writes; retry it",
+                retry_after=1,
+                contended=len(contended),
+                applied=len(outcomes),
+            )
+        return Receipt("processed", tuple(outcomes))
 
-    def _admitted(self, source: str | None, payload: Any, key: str | None) -> list[Alert] | None:
+    def _normalised(self, source: str | None, payload: Any, key: str | None) -> list[Alert] | None:
         normaliser = self.sources.get(source or "")
         if normaliser is None:
             raise InvalidAlert([f"unexpected source {source!r}"])
@@ -143,11 +172,7 @@ class AlertService:
         service = self._service_of(sender)
         if service is None:
             raise sender.unknown
-        alerts = normaliser.alerts(payload, service.id)
-        if alerts is None:
-            return None
-        self.admit(service.id, max(1, len(alerts)))
-        return alerts
+        return normaliser.alerts(payload, service.id)
 
     # -- who is sending -------------------------------------------------------------------------------------------
     def _service_of(self, sender: Sender) -> Service | None:
@@ -173,62 +198,152 @@ class AlertService:
         return found[0] if len(found) == 1 else None
 
     # -- alerts ---------------------------------------------------------------------------------------------------
-    def admit(self, service_id: str, count: int) -> None:
-        """Storm protection: RateLimited when ``count`` more alerts would pass the service's per-minute rate."""
-        now = self.clock()
-        if not self.store.take(service_id, count, self.rules.rate_per_minute, now):
-            _, ends = rate_window(now)
-            retry = max(1, int((ends - timedelta(seconds=60) - now).total_seconds()))
-            raise RateLimited(
-                f"more than {self.rules.rate_per_minute} alerts per minute for this service",
-                retry_after=retry,
-                limit_per_minute=self.rules.rate_per_minute,
-            )
-
     def apply(self, alert: Alert) -> Outcome:
-        """Apply one admitted alert to its incident: open one, attach to the open one, acknowledge or resolve it,
-        or drop the alert (the outcome says which)."""
+        """Apply one alert to its incident: open one (within the service's rate), attach to the open one, coalesce
+        it into the storm incident, acknowledge or resolve it, or drop it (the outcome says which)."""
+        return self._apply(alert, _Delivery())
+
+    def _apply(self, alert: Alert, delivery: _Delivery) -> Outcome:
         if alert.action is AlertAction.TRIGGER:
-            return self._trigger(alert)
+            return self._trigger(alert, delivery)
         return self._follow_up(alert)
 
-    def _trigger(self, alert: Alert) -> Outcome:
+    def _pause(self, attempt: int) -> None:
+        self.pause(random.uniform(0, min(PAUSE_MAX, 0.005 * 2**attempt)))  # noqa: S311 (jitter, not a secret)
+
+    def _trigger(self, alert: Alert, delivery: _Delivery) -> Outcome:
         entry = alert_entry(alert)
-        for _ in range(MAX_ATTEMPTS):
+        admitted = False
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self._pause(attempt)
             now = self.clock()
             g = grouping(alert, now, self.rules.correlation_window)
-            held = self.store.claim(alert.service_id, g.group)
-            stale: str | None = None
-            if held is not None and claim_live(held.expires_at, now):
-                joining = g.key is not None and g.key not in held.open_keys
-                join = AlertClaim(alert.service_id, g.group, g.key, g.expires_at, now) if joining else None
-                try:
-                    attached = self.incidents.attach_alert(
-                        held.incident_id, text=alert.title, alert_entry=entry, claim=join
-                    )
-                except GuardFailed:
-                    continue  # the claim moved on between the read and the write: decide again
-                if attached:
-                    return Outcome("attached", alert.dedup_key, held.incident_id)
-                stale = held.incident_id
-            elif held is not None:
-                stale = held.incident_id
-            incident_id = self.new_id()
             try:
-                self.incidents.open_from_alert(
-                    title=alert.title,
-                    service_id=alert.service_id,
-                    severity=alert.severity,
-                    source=alert.source,
-                    dedup_key=alert.dedup_key,
-                    alert_entry=entry,
-                    claim=AlertClaim(alert.service_id, g.group, g.key, g.expires_at, now, stale=stale),
-                    incident_id=incident_id,
-                )
-            except GuardFailed:
-                continue  # an identical alert opened it first: attach to that one
-            return Outcome("created", alert.dedup_key, incident_id)
+                joined, stale = self._join(alert, entry, g, delivery, now)
+            except _Retry:
+                continue
+            if joined is not None:
+                return Outcome("attached", alert.dedup_key, joined)
+            if not admitted:
+                # only an alert that would open an incident counts, and only once however often it retries
+                stormed = self._stormed(alert, entry, delivery)
+                if stormed is not None:
+                    return stormed
+                if not self.store.take(alert.service_id, 1, self.rules.rate_per_minute, now):
+                    return self._coalesce(alert, entry, delivery)
+                admitted = True
+            incident_id = self._open(alert, alert.title, entry, g, now, stale, delivery)
+            if incident_id is not None:
+                return Outcome("created", alert.dedup_key, incident_id)
         raise ConcurrentUpdate("the alert's incident kept changing; retry", dedup_key=alert.dedup_key)
+
+    def _join(
+        self, alert: Alert, entry: dict[str, Any], g: Grouping, delivery: _Delivery, now: datetime
+    ) -> tuple[str | None, str | None]:
+        """Attach to the incident the group's live claim names: (its id, None); or (None, the incident the claim
+        names but that is closed, or None when there is no live claim). A lost race forgets the claim seen and
+        raises ``_Retry`` (decide again after a pause)."""
+        seen = delivery.seen
+        held = seen.get(g.group) or self.store.claim(alert.service_id, g.group)
+        if held is None:
+            return None, None
+        if not claim_live(held.expires_at, now):
+            seen.pop(g.group, None)
+            return None, held.incident_id
+        joining = g.key is not None and g.key not in held.open_keys
+        batch = [k for k in delivery.keys.get(g.group, ()) if k not in held.open_keys] if joining else []
+        if len(batch) > 1:
+            # the delivery's other new keys of this group join with this one: one claim write for them all
+            if not self.store.join(alert.service_id, g.group, held.incident_id, batch, g.expires_at):
+                seen.pop(g.group, None)
+                raise _Retry()
+            held = GroupClaim(held.incident_id, held.expires_at, held.open_keys | set(batch))
+            seen[g.group] = held
+            joining = False
+        join = AlertClaim(alert.service_id, g.group, g.key, g.expires_at, now) if joining else None
+        try:
+            attached = self.incidents.attach_alert(held.incident_id, text=alert.title, alert_entry=entry, claim=join)
+        except GuardFailed:
+            # the claim moved on (or the write met a concurrent one): read it again on the next attempt
+            seen.pop(g.group, None)
+            raise _Retry() from None
+        if not attached:
+            seen.pop(g.group, None)
+            return None, held.incident_id
+        if joining and g.key is not None:
+            held = GroupClaim(held.incident_id, held.expires_at, held.open_keys | {g.key})
+        seen[g.group] = held
+        return held.incident_id, None
+
+    def _open(
+        self,
+        alert: Alert,
+        title: str,
+        entry: dict[str, Any],
+        g: Grouping,
+        now: datetime,
+        stale: str | None,
+        delivery: _Delivery,
+    ) -> str | None:
+        """Open an incident taking the group's claim; None when another alert took it first (decide again)."""
+        seen = delivery.seen
+        incident_id = self.new_id()
+        try:
+            self.incidents.open_from_alert(
+                title=title,
+                service_id=alert.service_id,
+                severity=alert.severity,
+                source=alert.source,
+                dedup_key=alert.dedup_key,
+                alert_entry=entry,
+                claim=AlertClaim(alert.service_id, g.group, g.key, g.expires_at, now, stale=stale),
+                incident_id=incident_id,
+            )
+        except GuardFailed:
+            seen.pop(g.group, None)
+            return None
+        seen[g.group] = GroupClaim(incident_id, g.expires_at, frozenset({g.key} if g.key else ()))
+        return incident_id
+
+    def _stormed(self, alert: Alert, entry: dict[str, Any], delivery: _Delivery) -> Outcome | None:
+        """An alert already coalesced into the open storm incident stays there (its repeats neither open their own
+        incident nor count) until it resolves."""
+        if alert.dedup_key is None:
+            return None
+        ref = self.store.key(alert.service_id, alert.dedup_key)
+        if ref is None or ref.group != STORM_GROUP:
+            return None
+        now = self.clock()
+        try:
+            joined, _ = self._join(alert, entry, storm_grouping(alert, now), delivery, now)
+        except _Retry:
+            return None
+        if joined is None:
+            return None
+        return Outcome("coalesced", alert.dedup_key, joined, reason="joins the storm incident it is open in")
+
+    def _coalesce(self, alert: Alert, entry: dict[str, Any], delivery: _Delivery) -> Outcome:
+        """Past the service's new-incident rate: join the service's storm incident, or open it (paged once)."""
+        reason = f"over {self.rules.rate_per_minute} new incidents per minute for this service"
+        title = alert_storm_title(alert.title)
+        if len(title) > TITLE_MAX:
+            title = title[: TITLE_MAX - 1] + "…"
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self._pause(attempt)
+            now = self.clock()
+            g = storm_grouping(alert, now)
+            try:
+                joined, stale = self._join(alert, entry, g, delivery, now)
+            except _Retry:
+                continue
+            if joined is not None:
+                return Outcome("coalesced", alert.dedup_key, joined, reason=reason)
+            incident_id = self._open(alert, title, entry, g, now, stale, delivery)
+            if incident_id is not None:
+                return Outcome("coalesced", alert.dedup_key, incident_id, reason=reason + "; opened the storm incident")
+        raise ConcurrentUpdate("the service's storm incident kept changing; retry", dedup_key=alert.dedup_key)
 
     def _follow_up(self, alert: Alert) -> Outcome:
         if alert.dedup_key is None:
@@ -251,3 +366,26 @@ class AlertService:
         if moved is None:
             return Outcome("dropped", alert.dedup_key, ref.incident_id, reason="incident not open")
         return Outcome("resolved", alert.dedup_key, ref.incident_id)
+
+
+class _Retry(Exception):
+    """A write lost a race: decide again after a pause."""
+
+
+@dataclass
+class _Delivery:
+    """What one delivery's alerts share: ``seen``, the claims already read or written, by group (the alerts of one
+    big group read their claim once; every write stays conditional, so a stale entry costs a retry, never a wrong
+    write), and ``keys``, each group's trigger keys in the delivery (its new ones join the claim at once)."""
+
+    seen: dict[str, GroupClaim] = field(default_factory=dict)
+    keys: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, alerts: list[Alert], now: datetime, window: timedelta) -> _Delivery:
+        keys: dict[str, list[str]] = {}
+        for alert in alerts:
+            g = grouping(alert, now, window)
+            if alert.action is AlertAction.TRIGGER and g.key is not None:
+                keys.setdefault(g.group, []).append(g.key)
+        return cls(keys=keys)

@@ -20,12 +20,15 @@ source in a storm would otherwise write an item for every event it sends, all in
 
 The claim and key records are written inside the incident store's own ``TransactWriteItems`` (claim + incident +
 timeline + outbox, all or nothing): the incident store turns the port's ``AlertClaim`` into items with
-``take_items`` / ``join_items`` here, so their shapes and conditions live with the rest of the table's.
+``take_items`` / ``join_items`` here, so their shapes and conditions live with the rest of the table's. The many new
+keys of one big delivery (an Alertmanager group of a thousand) join at once instead (``join``): their records in
+batches of 25, then ONE conditional update of the claim.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,6 +168,24 @@ class DynamoAlertStore:
         if not item:
             return None
         return KeyRef(incident_id=str(item["incident_id"]["S"]), group=str(item["group"]["S"]))
+
+    def join(self, service_id: str, group: str, incident_id: str, keys: Sequence[str], live_until: datetime) -> bool:
+        unique = list(dict.fromkeys(keys))
+        # the key records first: a resolve finds its incident as soon as the claim lists the key
+        records = [
+            _key_put(self.table, AlertClaim(service_id, group, k, live_until, live_until), incident_id, live_until)
+            for k in unique
+        ]
+        kit.batch_write(self.client, self.table, [{"PutRequest": {"Item": r["Put"]["Item"]}} for r in records])
+        joined = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=kit.key(claim_pk(service_id, group), "CLAIM"),
+            UpdateExpression="ADD open_keys :k",
+            ConditionExpression="incident_id = :inc",
+            ExpressionAttributeValues={":k": kit.string_set(unique), ":inc": s(incident_id)},
+        )
+        return joined is not None
 
     def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
         out = kit.try_write(
