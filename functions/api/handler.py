@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oncall.api import auth, errors, guard, idempotency
+from oncall.api import auth, errors, guard, idempotency, lists
 from oncall.settings import get_settings
 from routes import auth as auth_routes
 from routes import calendar, incidents, ingest, me, meta, notification_rules, schedules, services, users
@@ -23,8 +23,8 @@ logger = Logger(service="oncall-api")
 
 app = APIGatewayHttpResolver(enable_validation=True)
 errors.install(app)
-# auth first: idempotency scopes keys by app.context["principal_id"], which auth sets
-app.use(middlewares=[auth.middleware, idempotency.middleware])
+# auth first: idempotency scopes keys and lists bind cursors to app.context["principal_id"], which auth sets
+app.use(middlewares=[auth.middleware, idempotency.middleware, lists.middleware])
 meta.register(app)
 auth_routes.register(app)
 me.register(app)

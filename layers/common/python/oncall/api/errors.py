@@ -101,7 +101,21 @@ def validation_details(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, st
 def install(app: APIGatewayHttpResolver) -> None:
     """Register the exception handlers and the not-found handler on ``app``."""
     from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-    from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+    from aws_lambda_powertools.event_handler.openapi.exceptions import (
+        RequestUnsupportedContentType,
+        RequestValidationError,
+    )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media_type(_: RequestUnsupportedContentType) -> Response[Any]:
+        declared = app.current_event.headers.get("content-type", "")
+        media = declared.partition(";")[0].strip().lower()[:100]
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "request body must be application/json",
+            {"content_type": media, "accepted": ["application/json"]},
+        )
 
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response[Any]:

@@ -1,8 +1,10 @@
 """Checks made on the raw API Gateway event before routing.
 
 They catch what the resolver would otherwise turn into a 500 or silently accept: oversized bodies, bodies that are not
-UTF-8, JSON that does not parse, JSON whose top level is not an object. The event is normalised in place (a base64
-body is decoded) so the resolver sees text.
+UTF-8, bodies that are not declared JSON (415: media types compare case-insensitively and may carry parameters, so
+``APPLICATION/JSON; charset=utf-8`` is JSON; ``text/plain``, ``application/merge-patch+json`` or a form are not),
+JSON that does not parse, JSON whose top level is not an object. The event is normalised in place (a base64 body is
+decoded, the JSON media type lower-cased) so the resolver sees text it can read.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from typing import Any
 from oncall.api.errors import raw_error
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+JSON = "application/json"
 
 
 def precheck(event: dict[str, Any], max_body_bytes: int) -> dict[str, Any] | None:
     """Return an error response for a request that cannot be processed, or None after normalising ``event``."""
+    method = str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
     body = event.get("body")
     if body is None or body == "":
+        # nothing to refuse; a route that needs a body still reads the declared type (415 from the resolver)
+        _json_media_type(event)
         return None
     if not isinstance(body, str):
         return raw_error(400, "malformed_request", "request body must be text")
@@ -42,10 +48,10 @@ def precheck(event: dict[str, Any], max_body_bytes: int) -> dict[str, Any] | Non
     event["body"] = text
     event["isBase64Encoded"] = False
 
-    method = str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if method in _BODY_METHODS and (content_type == "application/json" or content_type.endswith("+json")):
+    if method in _BODY_METHODS:
+        refused = _json_media_type(event)
+        if refused is not None:
+            return refused
         try:
             parsed = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
@@ -55,6 +61,27 @@ def precheck(event: dict[str, Any], max_body_bytes: int) -> dict[str, Any] | Non
             return raw_error(
                 400, "body_not_object", "request body must be a JSON object", {"got": type(parsed).__name__}
             )
+    return None
+
+
+def _json_media_type(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A 415 unless the body is declared JSON (or not declared at all); the declared type is rewritten lower-case,
+    which is how the resolver recognises JSON."""
+    headers = event.get("headers") or {}
+    name = next((k for k in headers if str(k).lower() == "content-type"), None)
+    if name is None:
+        return None
+    media, sep, params = str(headers[name]).partition(";")
+    media = media.strip().lower()
+    if media != JSON:
+        return raw_error(
+            415,
+            "unsupported_media_type",
+            f"request body must be {JSON}",
+            {"content_type": media[:100], "accepted": [JSON]},
+        )
+    del headers[name]
+    headers["content-type"] = JSON + sep + params
     return None
 
 

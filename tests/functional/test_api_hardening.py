@@ -1,0 +1,117 @@
+"""The API never answers 5xx to bad input: forged cursors, undeclared media types, numbers where times belong; it
+sends security headers; it builds links from the configured public URL. Through the real handler, on moto."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.support.identity import Session, login_as, make_user
+from tests.support.lambdas import call_api
+
+
+def _b64(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+LISTS = [
+    "/users",
+    "/services",
+    "/escalation-policies",
+    "/schedules",
+    "/incidents",
+    "/webhooks",
+    "/me/shifts",
+]
+FORGED = [_b64({"foo": "bar"}), _b64({"PK": {"S": "x"}}), _b64({"pk": "USER", "sk": "x"}), "e30.AAAA", "@@@"]
+
+
+def _names_cursor(result) -> bool:
+    body = result.json
+    return result.status == 422 and body["error"]["details"]["fields"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize("path", LISTS)
+@pytest.mark.parametrize("cursor", FORGED)
+def test_a_forged_cursor_is_422_naming_cursor(admin: Session, path: str, cursor: str) -> None:
+    result = call_api("GET", f"{path}?cursor={cursor}", headers=admin.headers)
+    assert _names_cursor(result), (result.status, result.raw[:200])
+
+
+def _pages(session: Session, target: str) -> tuple[list[str], str | None]:
+    first = call_api("GET", target, headers=session.headers)
+    assert first.status == 200, first.raw
+    return [u["username"] for u in first.json["items"]], first.json["next_cursor"]
+
+
+def test_an_issued_cursor_walks_the_list_and_only_that_list(admin: Session) -> None:
+    for _ in range(3):
+        make_user()
+    seen, cursor = _pages(admin, "/users?limit=1")
+    assert cursor is not None
+    while cursor:
+        page = call_api("GET", f"/users?limit=2&cursor={cursor}", headers=admin.headers)  # limit may change
+        assert page.status == 200, page.raw
+        seen += [u["username"] for u in page.json["items"]]
+        cursor = page.json["next_cursor"]
+    assert len(seen) == len(set(seen)) >= 4
+
+    _, issued = _pages(admin, "/users?limit=1")
+    assert issued is not None
+    other_admin = login_as("admin")
+    # someone else, another route, other filters, an edited signature or payload: all refused
+    assert _names_cursor(call_api("GET", f"/users?cursor={issued}", headers=other_admin.headers))
+    assert _names_cursor(call_api("GET", f"/services?cursor={issued}", headers=admin.headers))
+    assert _names_cursor(call_api("GET", f"/users?cursor={issued}&role=admin", headers=admin.headers))
+    body, mac = issued.split(".")
+    flipped = mac[:-2] + ("A" if mac[-2] != "A" else "B") + mac[-1]
+    assert _names_cursor(call_api("GET", f"/users?cursor={body}.{flipped}", headers=admin.headers))
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["key"] = {"PK": {"S": "x"}}
+    assert _names_cursor(call_api("GET", f"/users?cursor={_b64(payload)}.{mac}", headers=admin.headers))
+    # and the genuine one still works
+    assert call_api("GET", f"/users?cursor={issued}", headers=admin.headers).status == 200
+
+
+REFUSED_TYPES = [
+    "text/plain",
+    "application/merge-patch+json",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+]
+
+
+def _post(target: str, content_type: str, body: dict, headers: dict[str, str] | None = None):
+    return call_api("POST", target, body=json.dumps(body), headers={**(headers or {}), "content-type": content_type})
+
+
+def _is_415(result) -> bool:
+    error = result.json["error"]
+    return result.status == 415 and error["code"] == "unsupported_media_type" and "message" in error
+
+
+@pytest.mark.parametrize("content_type", REFUSED_TYPES)
+def test_a_body_not_declared_json_is_415(clock, admin: Session, content_type: str) -> None:
+    assert _is_415(_post("/auth/login", content_type, {"username": "x", "password": "y"}))
+    assert _is_415(_post("/auth/refresh", content_type, {"refresh_token": "x"}))
+    assert _is_415(_post("/schedules", content_type, {"name": "ops", "timezone": "UTC"}, admin.headers))
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream"])
+def test_an_empty_body_of_another_type_is_415_not_500(clock, content_type: str) -> None:
+    result = call_api("POST", "/auth/login", headers={"content-type": content_type})
+    assert _is_415(result), (result.status, result.raw)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["APPLICATION/JSON", "Application/Json; Charset=UTF-8", "application/json;charset=utf-8"]
+)
+def test_json_is_recognised_in_any_case_and_with_parameters(clock, admin: Session, content_type: str) -> None:
+    login = _post(
+        "/auth/login", content_type, {"username": admin.user.username, "password": "correct horse battery staple"}
+    )
+    assert login.status == 200, login.raw
+    created = _post("/schedules", content_type, {"name": f"ops {content_type}", "timezone": "UTC"}, admin.headers)
+    assert created.status == 201, created.raw
