@@ -26,6 +26,7 @@ Item shapes are unchanged by the move: attributes pynamodb left out when empty a
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -43,6 +44,9 @@ BATCH_ROUNDS = 8
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 TRANSACTION_CONFLICT = "TransactionConflict"
+#: how often a write that met a concurrent transaction on one of its items (it wrote nothing) is sent again before
+#: its caller hears of it: the SDK retries throttling but not conflicts, and identical alerts racing meet them
+CONFLICT_ROUNDS = 5
 
 
 class NoRegion(RuntimeError):
@@ -223,16 +227,26 @@ def condition_failed(exc: BaseException) -> bool:
     return error_code(exc) == CONDITION_FAILED + "Exception"
 
 
+def _conflict_pause(round_: int) -> None:
+    time.sleep(random.uniform(0, min(0.02 * 2**round_, 0.5)))  # noqa: S311  (jitter, not secrecy)
+
+
 def try_write(operation: Callable[..., Any], /, **request: Any) -> dict[str, Any] | None:
     """Run one conditional write (``put_item``, ``update_item``, ``delete_item``): its response, or None when its
-    condition failed. Every other error raises."""
-    try:
-        response: dict[str, Any] = operation(**request)
-    except Exception as exc:
-        if condition_failed(exc):
-            return None
-        raise
-    return response
+    condition failed. A write that met a concurrent transaction is sent again (``CONFLICT_ROUNDS``); every other
+    error raises."""
+    round_ = 0
+    while True:
+        try:
+            response: dict[str, Any] = operation(**request)
+            return response
+        except Exception as exc:
+            if condition_failed(exc):
+                return None
+            round_ += 1
+            if error_code(exc) != TRANSACTION_CONFLICT + "Exception" or round_ >= CONFLICT_ROUNDS:
+                raise
+            _conflict_pause(round_)
 
 
 class Cancelled(Exception):
@@ -255,15 +269,23 @@ class Cancelled(Exception):
 
 
 def transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
-    """Write ``items`` in one transaction; ``Cancelled`` with each item's reason when DynamoDB cancels it."""
-    try:
-        ddb.transact_write_items(TransactItems=list(items))
-    except Exception as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        response = getattr(exc, "response", None) or {}
-        reasons = [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
-        raise Cancelled(reasons, response) from exc
+    """Write ``items`` in one transaction; ``Cancelled`` with each item's reason when DynamoDB cancels it. One
+    cancelled only by a concurrent transaction (no condition failed: nothing was decided) is sent again as it is, up
+    to ``CONFLICT_ROUNDS`` times."""
+    for round_ in range(CONFLICT_ROUNDS):
+        try:
+            ddb.transact_write_items(TransactItems=list(items))
+            return
+        except Exception as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            response = getattr(exc, "response", None) or {}
+            reasons = [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
+            cancelled = Cancelled(reasons, response)
+            if TRANSACTION_CONFLICT in reasons and not cancelled.condition_failed() and round_ + 1 < CONFLICT_ROUNDS:
+                _conflict_pause(round_)
+                continue
+            raise cancelled from exc
 
 
 # -- batches and whole results -----------------------------------------------------------------------------------------
