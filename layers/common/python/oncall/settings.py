@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -288,6 +289,9 @@ class Settings(EnvModel):
     #: the product's public base URL (the API's); pages link to ``<public_url>/incidents/<id>``, and carry no link
     #: without it. Deployed, CDK sets the HTTP API's URL unless ``oncall:publicUrl`` says otherwise
     public_url: str | None = env("ONCALL_PUBLIC_URL", None)
+    #: browser origins allowed to call the API cross-origin (comma-separated ``scheme://host[:port]``); empty: CORS
+    #: off, browsers on other sites cannot read any answer
+    cors_origins: str = env("ONCALL_CORS_ORIGINS", "")
     auth: AuthSettings = Field(default_factory=AuthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 
@@ -295,6 +299,15 @@ class Settings(EnvModel):
     @classmethod
     def _absolute_http_url(cls, value: str | None) -> str | None:
         return _http_url(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        found = [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        for origin in found:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path, no wildcard)")
+        return ",".join(o.lower() for o in found)
 
     @classmethod
     def _derived(cls, environ: Mapping[str, str]) -> dict[str, object]:
