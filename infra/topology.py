@@ -40,6 +40,9 @@ class Table:
     ttl_attribute: str | None = None
     #: NEW_AND_OLD_IMAGES stream, consumed by the function named in ``stream_consumer``
     stream_consumer: str | None = None
+    #: on-demand warm throughput (read, write units/s) the table and each index are pre-warmed to, so a storm's
+    #: first minutes are not throttled while DynamoDB splits partitions; None keeps DynamoDB's defaults
+    warm_throughput: tuple[int, int] | None = None
     #: access patterns, kept next to the keys so a reader sees why each index exists
     doc: str = ""
 
@@ -203,6 +206,10 @@ SECRETS: tuple[Secret, ...] = (
     ),
 )
 
+#: what the incidents table's indexes carry besides their keys: what the list filters read (the task token and the
+#: alert counters stay off them: arming a token or counting an alert writes no index)
+_INCIDENT_INDEX_ATTRIBUTES = ("id", "status", "service_id", "severity", "source")
+
 TABLES: tuple[Table, ...] = (
     Table(
         name="users",
@@ -264,17 +271,27 @@ TABLES: tuple[Table, ...] = (
         pk="pk",
         sk="sk",
         indexes=(
-            Index(name="by-created", pk="list_pk", sk="created_sk"),
-            Index(name="by-status", pk="status", sk="created_sk"),
-            Index(name="by-service", pk="service_id", sk="created_sk"),
+            Index(name="by-created", pk="list_pk", sk="created_sk", include=_INCIDENT_INDEX_ATTRIBUTES),
+            Index(name="by-status", pk="status_pk", sk="created_sk", include=_INCIDENT_INDEX_ATTRIBUTES),
+            Index(
+                name="by-service",
+                pk="service_id",
+                sk="created_sk",
+                include=tuple(a for a in _INCIDENT_INDEX_ATTRIBUTES if a != "service_id"),
+            ),
         ),
+        ttl_attribute="expires_at",
+        warm_throughput=(12_000, 6_000),
         doc=(
             "Incidents (INC#<id>/META: status, version = the guard every move is conditioned on, generation, "
-            "escalation step, the lifecycle's waiting task token) and their timelines (INC#<id>/TL#<ulid>, "
-            "append-only: transitions, pages, escalations, notes; read in order with one Query). GET /incidents "
-            "reads newest first from by-created (everything), by-status or by-service (the common filters); "
-            "severity/source are filtered on the page read; created_sk = <UTC time>#<id> serves the created range. "
-            "Details: oncall/adapters/dynamodb/incidents.py."
+            "escalation step, the lifecycle's waiting task token), their alert counters (INC#<id>/ALERTS: count, "
+            "newest alert, closed mark; a repeated alert writes only this) and their timelines (INC#<id>/TL#<ulid>, "
+            "append-only: transitions, pages, escalations, notes, sampled alert lines that expire after 90 days; "
+            "read in order with one Query). GET /incidents reads newest first from by-created (everything), "
+            "by-status or by-service (the common filters), the first two sharded (list_pk = INC#<n>, status_pk = "
+            "<status>#<n>) and merged on read; severity/source are filtered on the page read; created_sk = "
+            "<UTC time>#<id> serves the created range. The indexes carry only what the filters read, so arming a "
+            "token or counting an alert writes none. Details: oncall/adapters/dynamodb/incidents.py."
         ),
     ),
     Table(

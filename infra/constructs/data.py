@@ -1,4 +1,5 @@
-"""DynamoDB tables from the topology: on-demand, PITR, TTL, declared GSIs, streams where a consumer is declared."""
+"""DynamoDB tables from the topology: on-demand, PITR, TTL, declared GSIs, streams where a consumer is declared, warm
+throughput where declared (the table and each of its indexes)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ class Tables(Construct):
         super().__init__(scope, construct_id)
         self.by_name: dict[str, dynamodb.Table] = {}
         for decl in tables:
+            warm = (
+                dynamodb.WarmThroughput(
+                    read_units_per_second=decl.warm_throughput[0], write_units_per_second=decl.warm_throughput[1]
+                )
+                if decl.warm_throughput
+                else None
+            )
             table = dynamodb.Table(
                 self,
                 cid(decl.name),
@@ -37,6 +45,7 @@ class Tables(Construct):
                 time_to_live_attribute=decl.ttl_attribute,
                 stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if decl.stream_consumer else None,
                 removal_policy=RemovalPolicy.RETAIN,
+                warm_throughput=warm,
             )
             for index in decl.indexes:
                 projection, non_key = _projection(index)
@@ -48,6 +57,7 @@ class Tables(Construct):
                     else None,
                     projection_type=projection,
                     non_key_attributes=non_key,
+                    warm_throughput=warm,
                 )
             self.by_name[decl.name] = table
             # on the stack itself, so the output key stays readable (TableOutboxName) for scripts and `make admin`

@@ -490,6 +490,8 @@ class FakeQueueListener:
 
 #: a move writes the incident, at most this many timeline entries and its event (the adapter's transaction bound)
 MAX_ENTRIES = 20
+#: as the adapter: a repeated alert writes a timeline line when the count reaches a multiple of this
+ALERT_LINE_EVERY = 50
 
 
 @dataclass(frozen=True)
@@ -576,15 +578,12 @@ class FakeIncidentStore:
                 page = _json(e.data).get("page")
                 summary = AlertSummary.from_dict(page) if isinstance(page, dict) else summary
                 break
+        # as the adapter: the count lives apart from the incident (no version bump), and a repeat's line is sampled
         self.incidents[incident_id] = replace(
-            stored,
-            alert_count=stored.alert_count + 1,
-            version=stored.version + 1,
-            updated_at=at,
-            last_alert_at=at,
-            last_alert=summary,
+            stored, alert_count=stored.alert_count + 1, last_alert_at=at, last_alert=summary
         )
-        self._write_entries(entries[:MAX_ENTRIES])
+        if guards or (stored.alert_count + 1) % ALERT_LINE_EVERY == 0:
+            self._write_entries(entries[:MAX_ENTRIES])
         for g in guards:
             g.write()
         return True

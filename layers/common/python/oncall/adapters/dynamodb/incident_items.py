@@ -1,20 +1,48 @@
-"""The ``incidents`` table's keys and item shapes, both ways: an incident (``INC#<id>`` / ``META``) and a timeline
-entry (``INC#<id>`` / ``TL#<ulid>``). The layout and access patterns are in ``oncall.adapters.dynamodb.incidents``.
+"""The ``incidents`` table's keys and item shapes, both ways: an incident (``INC#<id>`` / ``META``), its alert counter
+(``INC#<id>`` / ``ALERTS``) and a timeline entry (``INC#<id>`` / ``TL#<ulid>``). The layout and access patterns are in
+``oncall.adapters.dynamodb.incidents``.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.incidents import Incident, Severity, Source, Status, TimelineEntry
 from oncall.domain.page_content import AlertSummary
 
-LIST_PK = "INC"
+#: the list index's partition key before it was sharded: items written then still carry it (read as one more shard)
+LEGACY_LIST_PK = "INC"
+#: the list (``by-created``) and status (``by-status``) index keys are spread over this many partition keys, chosen by
+#: the incident id: a storm of new incidents writes them all evenly, and a list merges the shards newest first
+LIST_SHARDS = 8
 #: a transaction holds at most 100 items; an incident move writes 1 + entries + 1 outbox item
 MAX_ENTRIES = 20
+#: the alert counter's sort key: alert_count, last_alert_at, last_alert and ``closed``, apart from the indexed META
+ALERTS_SK = "ALERTS"
+#: alert timeline lines (which carry the bounded raw payload) expire after this; the incident's other lines stay
+ALERT_LINE_TTL = timedelta(days=90)
+#: a repeated alert writes a timeline line (with its raw payload) when the incident's count is a multiple of this;
+#: the first alert's line is written with the incident, every joining alert key's line with its join
+ALERT_LINE_EVERY = 50
+#: attributes the list indexes carry besides their keys: what the list filters read (everything else, the task token
+#: and the counters among it, stays off the indexes, so arming a token or counting an alert writes no index)
+INDEX_ATTRIBUTES = ("id", "status", "service_id", "severity", "source")
+
+
+def shard(incident_id: str) -> int:
+    return zlib.crc32(incident_id.encode()) % LIST_SHARDS
+
+
+def list_pk(incident_id: str) -> str:
+    return f"INC#{shard(incident_id)}"
+
+
+def status_pk(status: str, incident_id: str) -> str:
+    return f"{status}#{shard(incident_id)}"
 
 
 def incident_pk(incident_id: str) -> str:
@@ -62,7 +90,8 @@ def incident_item(incident: Incident) -> dict[str, Attr]:
         "escalation_level": n(incident.escalation_level),
         "exhausted": {"BOOL": incident.exhausted},
         "cycle": n(incident.cycle),
-        "list_pk": s(LIST_PK),
+        "list_pk": s(list_pk(incident.id)),
+        "status_pk": s(status_pk(incident.status.value, incident.id)),
         "created_sk": s(created_sk(incident)),
     }
     for name in _OPTIONAL_TEXT:
@@ -76,6 +105,24 @@ def incident_item(incident: Incident) -> dict[str, Attr]:
     if incident.last_alert is not None:
         item["last_alert"] = s(summary_json(incident.last_alert))
     return item
+
+
+def alerts_item(incident: Incident) -> dict[str, Attr]:
+    """The incident's alert counter as it is created with the incident."""
+    item: dict[str, Attr] = {
+        "pk": s(incident_pk(incident.id)),
+        "sk": s(ALERTS_SK),
+        "alert_count": n(incident.alert_count),
+    }
+    if incident.last_alert_at is not None:
+        item["last_alert_at"] = s(incident.last_alert_at.isoformat())
+    if incident.last_alert is not None:
+        item["last_alert"] = s(summary_json(incident.last_alert))
+    return item
+
+
+def is_open(status: Status) -> bool:
+    return status in (Status.TRIGGERED, Status.ACKNOWLEDGED)
 
 
 def summary_json(summary: AlertSummary) -> str:
@@ -100,7 +147,15 @@ def newest_alert_summary(entries: Sequence[TimelineEntry]) -> AlertSummary | Non
     return None
 
 
-def incident_of(item: Mapping[str, Attr]) -> Incident:
+def incident_of(item: Mapping[str, Attr], alerts: Mapping[str, Attr] | None = None) -> Incident:
+    """The incident from its META item and, when it has one, its alert counter (``alerts``), which then holds
+    alert_count, last_alert_at and last_alert (an incident written before the counter existed keeps them on META)."""
+    if alerts is not None and "alert_count" in alerts:
+        item = {
+            **{k: v for k, v in item.items() if k not in ("alert_count", "last_alert_at", "last_alert")},
+            **{k: v for k, v in alerts.items() if k in ("alert_count", "last_alert_at", "last_alert")},
+        }
+
     def text(name: str) -> str | None:
         v = item.get(name)
         return str(v["S"]) if v is not None else None
@@ -160,6 +215,8 @@ def entry_item(entry: TimelineEntry) -> dict[str, Attr]:
     }
     if entry.actor_id:
         item["actor_id"] = s(entry.actor_id)
+    if entry.kind == "alert":
+        item["expires_at"] = n(int((entry.at + ALERT_LINE_TTL).timestamp()))
     return item
 
 

@@ -1,19 +1,29 @@
-"""The ``incidents`` table: incidents, their timelines and the lifecycle's waiting token.
+"""The ``incidents`` table: incidents, their alert counters, their timelines and the lifecycle's waiting token.
 
 =====================================  ==========================================================================
 ``INC#<id>`` / ``META``                the incident; ``version`` (+1 per change) is the optimistic-concurrency
-                                       guard every move is conditioned on, ``task_token`` the wait to answer,
-                                       ``last_alert`` (JSON) what pages show of the newest alert
-``INC#<id>`` / ``TL#<ulid>``           one timeline entry (ULIDs sort by time; entries are append-only)
+                                       guard every move is conditioned on, ``task_token`` the wait to answer
+``INC#<id>`` / ``ALERTS``              the alert counter: ``alert_count``, ``last_alert_at``, ``last_alert`` (JSON,
+                                       what pages show of the newest alert) and ``closed`` while the incident is
+                                       not open; a repeated alert updates only this small item
+``INC#<id>`` / ``TL#<ulid>``           one timeline entry (ULIDs sort by time; entries are append-only; alert
+                                       lines, which carry the bounded raw payload, expire after 90 days)
 =====================================  ==========================================================================
 
-Indexes (all sorted by ``created_sk`` = ``<created_at>#<id>``, newest first): ``by-created`` (``list_pk`` = ``INC``)
-lists everything, ``by-status`` and ``by-service`` narrow the common filters; the remaining filters are applied on
-the read page. A move is ONE ``TransactWriteItems``: the incident (condition: the version read and the token read),
-its timeline entries and the outbox event, so the event exists exactly when the change does.
+Indexes (all sorted by ``created_sk`` = ``<created_at>#<id>``, newest first, projecting only what the filters read):
+``by-created`` (``list_pk`` = ``INC#<shard>``) lists everything, ``by-status`` (``status_pk`` = ``<status>#<shard>``)
+and ``by-service`` narrow the common filters; the list is in ``incident_list``. Only a change of status (or of the
+severity) writes an index: not an alert, not a token, not a version bump.
+
+A move is ONE ``TransactWriteItems``: the incident (condition: the version read and the token read), its timeline
+entries, the outbox event and, when it opens or closes the incident, the counter's ``closed`` mark, so the event
+exists exactly when the change does. A repeated alert is ONE ``UpdateItem`` of the counter, conditioned on it not
+being ``closed``; one alert line in ``ALERT_LINE_EVERY`` is written beside it. An incident written before the
+counter existed has none: its alerts count on META as they used to (a transaction conditioned on its status) until
+it closes.
 
 The item shapes, both ways, are in ``incident_items``; this module is the store: the conditional writes and the
-reads, the filtered list among them.
+reads.
 """
 
 from __future__ import annotations
@@ -24,17 +34,19 @@ from typing import Any
 
 from oncall.adapters import outbox
 from oncall.adapters.dynamodb import alerts as alert_claims
-from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb import incident_list, kit
 from oncall.adapters.dynamodb.incident_items import (
-    LIST_PK,
+    ALERT_LINE_EVERY,
+    ALERTS_SK,
     MAX_ENTRIES,
+    alerts_item,
     entry_item,
     entry_of,
     incident_item,
     incident_of,
     incident_pk,
+    is_open,
     newest_alert_summary,
-    stamp,
     summary_json,
 )
 from oncall.adapters.dynamodb.kit import Attr, n, s
@@ -83,6 +95,7 @@ class DynamoIncidentStore:
                 }
             }
         ]
+        items.append({"Put": {"TableName": self.table, "Item": alerts_item(incident)}})
         items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
         items.append(self._outbox(event))
         self._transact_guarded(items, self._claim_items(claim, incident.id, alert_claims.take_items))
@@ -100,6 +113,60 @@ class DynamoIncidentStore:
     def attach_alert(
         self, incident_id: str, at: datetime, entries: Sequence[TimelineEntry], claim: AlertClaim | None = None
     ) -> bool:
+        expression = "SET alert_count = alert_count + :one, last_alert_at = :at"
+        values: dict[str, Attr] = {":one": n(1), ":at": s(at.isoformat())}
+        summary = newest_alert_summary(entries)
+        if summary is not None:
+            # the joining alert becomes the one pages describe: in this same update, so it costs no extra write
+            expression += ", last_alert = :la"
+            values[":la"] = s(summary_json(summary))
+        update = {
+            "TableName": self.table,
+            "Key": kit.key(incident_pk(incident_id), ALERTS_SK),
+            # no read and no version: concurrent alerts all count, and no move conflicts with a count
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(alert_count) AND attribute_not_exists(closed)",
+            "ExpressionAttributeValues": values,
+        }
+        also = self._claim_items(claim, incident_id, alert_claims.join_items)
+        if not also:
+            out = kit.try_write(self.client.update_item, **update, ReturnValues="UPDATED_NEW")
+            if out is not None:
+                count = int(out["Attributes"]["alert_count"]["N"])
+                if count % ALERT_LINE_EVERY == 0:
+                    self.add_entries(entries[:MAX_ENTRIES])
+                return True
+        else:
+            # a joining alert key: its line and its claim with the count, all or nothing
+            items: list[dict[str, Any]] = [{"Update": update}]
+            items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
+            try:
+                self._transact_guarded(items, also)
+                return True
+            except kit.Cancelled as exc:
+                if not exc.condition_failed(stop=1):
+                    raise
+        if self._closed(incident_id):
+            return False
+        return self._attach_legacy(incident_id, at, entries, also, summary)
+
+    def _closed(self, incident_id: str) -> bool:
+        """Whether the incident's counter marks it closed (False: it has no counter, written before it existed)."""
+        got = self.client.get_item(
+            TableName=self.table, Key=kit.key(incident_pk(incident_id), ALERTS_SK), ConsistentRead=True
+        )
+        item = got.get("Item") or {}
+        return "closed" in item or ("alert_count" in item and "closed" in item)
+
+    def _attach_legacy(
+        self,
+        incident_id: str,
+        at: datetime,
+        entries: Sequence[TimelineEntry],
+        also: Sequence[Mapping[str, Any]],
+        summary: Any,
+    ) -> bool:
+        """An incident written before the alert counter: count on META, conditioned on its status, as it was."""
         expression = (
             "SET alert_count = if_not_exists(alert_count, :zero) + :one, "
             "version = version + :one, updated_at = :at, last_alert_at = :at"
@@ -111,17 +178,13 @@ class DynamoIncidentStore:
             ":t": s(Status.TRIGGERED.value),
             ":a": s(Status.ACKNOWLEDGED.value),
         }
-        summary = newest_alert_summary(entries)
         if summary is not None:
-            # the joining alert becomes the one pages describe: in this same update, so it costs no extra write
             expression += ", last_alert = :la"
             values[":la"] = s(summary_json(summary))
         update = {
             "Update": {
                 "TableName": self.table,
                 "Key": kit.key(incident_pk(incident_id), "META"),
-                # no read and no version condition: concurrent alerts all count, and the version bump makes any
-                # move that read the incident before this re-read it (its Put would otherwise lose the count)
                 "UpdateExpression": expression,
                 "ConditionExpression": "#st IN (:t, :a)",
                 "ExpressionAttributeNames": {"#st": "status"},
@@ -131,7 +194,7 @@ class DynamoIncidentStore:
         items: list[dict[str, Any]] = [update]
         items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
         try:
-            self._transact_guarded(items, self._claim_items(claim, incident_id, alert_claims.join_items))
+            self._transact_guarded(items, also)
         except kit.Cancelled as exc:
             if exc.condition_failed(stop=1):
                 return False
@@ -139,13 +202,16 @@ class DynamoIncidentStore:
         return True
 
     def get(self, incident_id: str) -> Incident | None:
-        got = self.client.get_item(
+        # the counter (ALERTS) and the incident (META) are neighbours: one Query reads both
+        got = self.client.query(
             TableName=self.table,
-            Key=kit.key(incident_pk(incident_id), "META"),
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :m",
+            ExpressionAttributeValues={":pk": s(incident_pk(incident_id)), ":a": s(ALERTS_SK), ":m": s("META")},
             ConsistentRead=True,
         )
-        item = got.get("Item")
-        return incident_of(item) if item else None
+        by_sk = {str(i["sk"]["S"]): i for i in got.get("Items", [])}
+        meta = by_sk.get("META")
+        return incident_of(meta, by_sk.get(ALERTS_SK)) if meta else None
 
     def commit(
         self, before: Incident, after: Incident, entries: Sequence[TimelineEntry], event: DomainEvent | None
@@ -169,6 +235,18 @@ class DynamoIncidentStore:
                 }
             }
         ]
+        if is_open(before.status) != is_open(after.status):
+            # the counter's mark: a repeated alert stops counting on a closed incident without reading META
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": kit.key(incident_pk(after.id), ALERTS_SK),
+                        "UpdateExpression": "REMOVE closed" if is_open(after.status) else "SET closed = :t",
+                        **({} if is_open(after.status) else {"ExpressionAttributeValues": {":t": kit.boolean(True)}}),
+                    }
+                }
+            )
         items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
         if event is not None:
             items.append(self._outbox(event))
@@ -218,79 +296,7 @@ class DynamoIncidentStore:
     def paginate(
         self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[Incident], dict[str, Any] | None]:
-        names: dict[str, str] = {}
-        values: dict[str, Attr] = {}
-        if filters.service_id:
-            index, hash_attr, hash_value = "by-service", "service_id", filters.service_id
-        elif filters.status:
-            index, hash_attr, hash_value = "by-status", "status", filters.status.value
-        else:
-            index, hash_attr, hash_value = "by-created", "list_pk", LIST_PK
-        names["#h"] = hash_attr
-        values[":h"] = s(hash_value)
-        key = "#h = :h"
-        if filters.created_from and filters.created_to:
-            key += " AND created_sk BETWEEN :lo AND :hi"
-            values[":lo"] = s(stamp(filters.created_from))
-            values[":hi"] = s(stamp(filters.created_to) + "#~")
-        elif filters.created_from:
-            key += " AND created_sk >= :lo"
-            values[":lo"] = s(stamp(filters.created_from))
-        elif filters.created_to:
-            key += " AND created_sk <= :hi"
-            values[":hi"] = s(stamp(filters.created_to) + "#~")
-        clauses = []
-        for attr, value in (
-            ("status", filters.status.value if filters.status else None),
-            ("service_id", filters.service_id),
-            ("severity", filters.severity),
-            ("source", filters.source),
-        ):
-            if value is None or attr == hash_attr:
-                continue
-            names[f"#{attr}"] = attr
-            values[f":{attr}"] = s(value)
-            clauses.append(f"#{attr} = :{attr}")
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": key,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-        }
-        if clauses:
-            kwargs["FilterExpression"] = " AND ".join(clauses)
-        start = {k: s(str(v)) for k, v in cursor.items()} if cursor else None
-        found: list[Incident] = []
-        last_item: Mapping[str, Attr] | None = None
-        # a filtered page can come back short; keep reading until ``limit`` matches or the index ends, and make the
-        # cursor the key of the last item returned so nothing is skipped or repeated
-        for _ in range(20):
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            kwargs["Limit"] = max(limit - len(found), 1) * (4 if clauses else 1)
-            out = self.client.query(**kwargs)
-            for item in out.get("Items", []):
-                if len(found) < limit:
-                    found.append(incident_of(item))
-                    last_item = item
-                else:
-                    break
-            start = out.get("LastEvaluatedKey")
-            if len(found) >= limit or not start:
-                break
-        if len(found) < limit and not start:
-            return found, None
-        if last_item is None:
-            return found, {k: v["S"] for k, v in start.items()} if start else None
-        cursor_key = {
-            "pk": last_item["pk"]["S"],
-            "sk": last_item["sk"]["S"],
-            "created_sk": last_item["created_sk"]["S"],
-        }
-        cursor_key[hash_attr] = last_item[hash_attr]["S"]
-        return found, cursor_key
+        return incident_list.search(self.client, self.table, filters, limit, cursor)
 
     def created_between(self, start: datetime, end: datetime) -> list[Incident]:
         found: list[Incident] = []
