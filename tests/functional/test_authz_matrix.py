@@ -65,9 +65,9 @@ class World:
     def schedule(self) -> str:
         return str(self._make("POST", "/schedules", {"name": "Theirs", "timezone": "UTC"})["id"])
 
-    def shift(self) -> tuple[str, str]:
+    def shift(self, holder: Session | None = None) -> tuple[str, str]:
         sid, start = self.schedule(), self.slot()
-        body = {"user_id": self.other.user.id, "start": at(start), "end": at(start + 4)}
+        body = {"user_id": (holder or self.other).user.id, "start": at(start), "end": at(start + 4)}
         return sid, str(self._make("POST", f"/schedules/{sid}/shifts", body)["id"])
 
     def rotation(self) -> tuple[str, str]:
@@ -139,11 +139,12 @@ def _move_shift(w: World, _: Session | None) -> tuple[str, Any]:
     return f"/schedules/{sid}/shifts/{shift}", {"end": got["end"].replace(":00:00", ":30:00")}
 
 
-def _override(w: World, _: Session | None) -> tuple[str, Any]:
-    """Someone else's shift handed to a third person (the caller is neither)."""
-    sid, shift = w.shift()
+def _override(w: World, me: Session | None) -> tuple[str, Any]:
+    """Someone else put on duty for a week over the caller's own four-hour shift (anonymous: over someone's)."""
+    sid, shift = w.shift(me)
     got = send(w.admin, "GET", f"/schedules/{sid}/shifts/{shift}").json
-    return f"/schedules/{sid}/overrides", {"user_id": w.user(), "start": got["start"], "end": got["end"]}
+    week_end = (datetime.fromisoformat(got["start"]) + timedelta(days=7)).isoformat()
+    return f"/schedules/{sid}/overrides", {"user_id": w.user(), "start": got["start"], "end": week_end}
 
 
 def _put_on_duty(w: World, _: Session | None) -> tuple[str, Any]:
@@ -252,7 +253,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, me: (_rotation(w, me)[0], {"name": "renamed"}), 200, 403, 403
     ),
     ("DELETE", "/schedules/<schedule_id>/rotations/<rotation_id>"): row(_rotation, 204, 403, 403),
-    # someone else's shift handed to someone else
+    # someone else put on duty for a week, over the caller's own shift
     ("POST", "/schedules/<schedule_id>/overrides"): row(_override, 201, 403, 403),
     ("POST", "/schedules/<schedule_id>/calendar-token"): row(
         lambda w, me: (f"/schedules/{w.schedule()}/calendar-token", None), 201, 403, 403
