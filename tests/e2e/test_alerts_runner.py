@@ -4,7 +4,8 @@ payload in (PagerDuty client bodies over the HTTPS listener, Alertmanager/Grafan
 alarm changes on the default bus, ``oncall.alerts`` events on the oncall bus) → incident created / attached /
 resolved → ``incident.triggered`` through outbox → stream → publisher → bus → lifecycle → the page in the Telegram
 sandbox outbox; attached alerts page nobody again. Then 100 identical PagerDuty events sent concurrently over HTTP
-make one incident counting 100, and bad input is refused with nothing written.
+make one incident counting 100, a 150-alert Alertmanager group (more than the service's rate of new incidents) is
+one incident paged once and resolved with its group, and bad input is refused with nothing written.
 """
 
 from __future__ import annotations
@@ -203,12 +204,51 @@ def test_100_identical_events_over_http_make_one_incident(
     with ThreadPoolExecutor(max_workers=16) as pool:
         codes = Counter(pool.map(send, range(100)))
     accepted = codes[202]
-    assert accepted == 100, codes  # the per-key rate (120/min) is not reached
+    assert accepted == 100, codes  # repeats of an open alert never count against the service's rate
     [inc] = by_key(product, admin, checkout["id"], "storm-100")
     assert inc["alert_count"] == accepted
     paged_once(product, inc["id"])
     time.sleep(1)
     assert len(pages(product, CHAT, inc["id"])) == 1
+
+
+def test_a_150_alert_alertmanager_group_over_http_opens_one_incident_that_pages_and_resolves(
+    product: Runner, admin: dict[str, str], checkout: dict[str, Any]
+) -> None:
+    """150 nodes down, grouped by ``alertname`` as Alertmanager does by default: more alerts in one delivery than
+    the service's 120 new incidents a minute, yet one new incident; accepted whole, paged once, resolved with the
+    group."""
+    auth = {"Authorization": f"Bearer {checkout['integration_key']}", "User-Agent": "Alertmanager/0.25.0"}
+    template = sample("alertmanager-0.25-firing.json")["body"]
+
+    def group(status: str) -> dict[str, Any]:
+        body = {**template, "status": status, "groupKey": '{}:{alertname="NodeDown"}'}
+        body["alerts"] = [
+            {
+                **template["alerts"][0],
+                "status": status,
+                "labels": {"alertname": "NodeDown", "instance": f"node-{i}", "severity": "critical"},
+                "annotations": {"summary": f"node-{i} is down"},
+                "fingerprint": f"nodedown{i:08d}",
+            }
+            for i in range(150)
+        ]
+        return body
+
+    fired = product.post("/integrations/alertmanager", group("firing"), headers=auth)
+    assert fired.status_code == 200, fired.text[:300]
+    assert Counter(r["result"] for r in fired.json()["results"]) == Counter({"created": 1, "attached": 149})
+    [incident_id] = {r["incident_id"] for r in fired.json()["results"]}
+    paged_once(product, incident_id)
+    again = product.post("/integrations/alertmanager", group("firing"), headers=auth)  # Alertmanager's retry
+    assert Counter(r["result"] for r in again.json()["results"]) == Counter({"attached": 150})
+    resolved = product.post("/integrations/alertmanager", group("resolved"), headers=auth)
+    assert Counter(r["result"] for r in resolved.json()["results"]) == Counter({"released": 149, "resolved": 1})
+    got = status_becomes(product, admin, incident_id, "resolved")
+    assert got["alert_count"] == 300 and got["title"] == "node-0 is down"
+    assert len(by_key(product, admin, checkout["id"], "nodedown00000000")) == 1
+    time.sleep(1)
+    assert len(pages(product, CHAT, incident_id)) == 1, "the other 299 alerts paged nobody"
 
 
 def test_bad_input_is_refused_and_writes_nothing(
