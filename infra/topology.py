@@ -470,11 +470,11 @@ FUNCTIONS: tuple[Function, ...] = (
         sends_email=True,
         local_concurrency=2,
     ),
-    # shift.* events → plan, move or cancel the shift's reminders
+    # shift.* events → plan, move or cancel the shift's reminders; the reconcile-reminders sweep plans missed shifts
     Function(
         name="reminder_planner",
         timeout_s=30,
-        tables={"reminders": "write", "users": "read"},
+        tables={"reminders": "write", "users": "read", "schedules": "read"},
         local_concurrency=2,
     ),
     # the incident-lifecycle state machine's Lambda tasks: plan, page a level (recording the task token), hold
@@ -608,6 +608,8 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule(name="send-reminders", expression="rate(1 minute)", function="reminders"),
     # re-queues webhook attempts whose SQS job was lost (crash after storing, local runner restart)
     Schedule(name="webhook-sweep", expression="rate(5 minutes)", function="notifier"),
+    # plans upcoming shifts whose shift.* event never reached the planner (oncall.services.reminders)
+    Schedule(name="reconcile-reminders", expression="rate(15 minutes)", function="reminder_planner"),
 )
 
 STATE_MACHINES: tuple[StateMachine, ...] = (

@@ -13,12 +13,18 @@ update that sets a short lease, sends through the notification service, and mark
 the index. Duplicate or concurrent ticks lose the claim and send nothing; a tick that dies mid-send leaves a lease
 that expires, and the notification service's own dedup (same message key) turns the retry into ``duplicate`` unless
 the crash fell inside the HTTP call. The cursor then moves up to the oldest bucket still holding a pending reminder.
+
+**Reconciling** (``ReminderReconciler``, the ``reminder_planner`` function on the ``reconcile-reminders`` schedule):
+planning hangs on a ``shift.*`` event reaching the planner; one lost on the way (a runner stopped mid-delivery, a
+delivery that failed for good) would leave a shift without reminders. The sweep reads the shifts starting within
+``horizon`` and plans every one whose shift version the planner has not applied yet, exactly as its event would
+have (so it is idempotent: a shift planned once, by its event or by a sweep, is skipped from then on).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -27,6 +33,7 @@ from oncall.domain import reminders as rules
 from oncall.domain import texts
 from oncall.domain.notifications import Kind, Message
 from oncall.domain.reminders import ReminderStatus
+from oncall.domain.shifts import Shift
 from oncall.services.identity_ports import UserLookup
 from oncall.services.notify_ports import PersonNotifier
 
@@ -264,3 +271,62 @@ def summarise(reminders: Sequence[Reminder]) -> dict[str, int]:
     for r in reminders:
         out[r.status.value] = out.get(r.status.value, 0) + 1
     return out
+
+
+class PlanLedger(Protocol):
+    def planned_version(self, shift_id: str) -> int | None:
+        """The highest shift version the planner applied (None: never planned)."""
+        ...
+
+
+class UpcomingShifts(Protocol):
+    def upcoming(self, since: datetime, until: datetime) -> Iterable[Shift]:
+        """Every shift of every schedule overlapping [since, until)."""
+        ...
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    planned: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"checked": self.checked, "planned": self.planned}
+
+
+class ReminderReconciler:
+    """Plans the upcoming shifts whose ``shift.*`` event never reached the planner (see the module docstring)."""
+
+    def __init__(
+        self,
+        planner: ReminderService,
+        ledger: PlanLedger,
+        shifts: UpcomingShifts,
+        horizon: timedelta = timedelta(days=14),
+    ) -> None:
+        self.planner = planner
+        self.ledger = ledger
+        self.shifts = shifts
+        self.horizon = horizon
+
+    def reconcile(self, now: datetime) -> ReconcileReport:
+        report = ReconcileReport()
+        for shift in self.shifts.upcoming(now, now + self.horizon):
+            if shift.start <= now:
+                continue  # reminders are only ever sent before a shift starts
+            report.checked += 1
+            applied = self.ledger.planned_version(shift.id)
+            if applied is not None and applied >= shift.version:
+                continue
+            detail = {
+                "id": shift.id,
+                "version": shift.version,
+                "schedule_id": shift.schedule_id,
+                "user_id": shift.user_id,
+                "start": shift.start.isoformat(),
+                "end": shift.end.isoformat(),
+            }
+            if self.planner.apply_shift_event("shift.updated", detail, now) == "planned":
+                report.planned += 1
+                log.info("shift %s v%d had no reminder plan; planned by the sweep", shift.id, shift.version)
+        return report

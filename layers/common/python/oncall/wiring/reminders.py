@@ -1,4 +1,5 @@
-"""Shift reminders: the minute tick that sends them and the planner that follows ``shift.*`` events."""
+"""Shift reminders: the minute tick that sends them, the planner that follows ``shift.*`` events, and the sweep
+that plans the shifts whose event never arrived."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from oncall.wiring import core, notifications
 from oncall.wiring.seam import once
 
 if TYPE_CHECKING:
-    from oncall.services.reminders import ReminderService
+    from oncall.services.reminders import ReminderReconciler, ReminderService
 
 
 def reminder_service() -> ReminderService:
@@ -38,3 +39,18 @@ def reminder_planner() -> ReminderService:
         return ReminderService(store=DynamoReminderStore(get_settings().table("reminders")), people=core.user_store())
 
     return once("reminder_planner", build)
+
+
+def reminder_reconciler() -> ReminderReconciler:
+    """The planner plus the schedules it sweeps (``reconcile-reminders``)."""
+
+    def build() -> ReminderReconciler:
+        from oncall.adapters.dynamodb.reminders import DynamoReminderStore, UpcomingShifts
+        from oncall.adapters.dynamodb.schedules import DynamoScheduleStore
+        from oncall.services.reminders import ReminderReconciler, ReminderService
+
+        store = DynamoReminderStore(get_settings().table("reminders"))
+        shifts = UpcomingShifts(DynamoScheduleStore(get_settings().table("schedules")))
+        return ReminderReconciler(ReminderService(store=store, people=core.user_store()), store, shifts)
+
+    return once("reminder_reconciler", build)

@@ -31,7 +31,7 @@ from oncall.adapters.dynamodb.kit import n, s
 from oncall.domain import reminders as rules
 from oncall.domain.events import DomainEvent
 from oncall.domain.reminders import ReminderStatus
-from oncall.domain.shifts import from_sort_key, iso, sort_key
+from oncall.domain.shifts import Interval, Shift, from_sort_key, iso, sort_key
 from oncall.services.reminders import Reminder
 
 BY_DUE = "by-due"
@@ -136,6 +136,13 @@ class DynamoReminderStore:
             ExpressionAttributeValues={":v": n(version), ":now": s(now.isoformat())},
         )
         return accepted is not None
+
+    def planned_version(self, shift_id: str) -> int | None:
+        self.calls += 1
+        got = self.client.get_item(
+            TableName=self.table, Key=kit.key(f"SHIFT#{shift_id}", "META"), ConsistentRead=True
+        ).get("Item")
+        return int(got["version"]["N"]) if got and "version" in got else None
 
     def of_shift(self, shift_id: str) -> list[Reminder]:
         self.calls += 1
@@ -319,3 +326,21 @@ class ScheduleFacts:
             return None
         user = self.users.get(before.user_id)
         return str(user.display_name) if user is not None else None
+
+
+class UpcomingShifts:
+    """Every schedule's shifts overlapping a window, for the reminder sweep (schedules by the by-kind index, then
+    each schedule's view by start: cost bounded by the schedules and the window)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def upcoming(self, since: datetime, until: datetime) -> list[Shift]:
+        out: list[Shift] = []
+        cursor: dict[str, Any] | None = None
+        while True:
+            schedules, cursor = self.store.list_schedules(100, cursor)
+            for schedule in schedules:
+                out += self.store.schedule_window(schedule.id, Interval(since, until))
+            if not cursor:
+                return out
