@@ -89,7 +89,7 @@ destroy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## delete the deployed stack (tabl
 admin: sync ## create an admin in the deployed stack with your AWS credentials: make admin [USERNAME=admin] [STACK=OnCallHub] [ARGS=--generate|--reset|--password-stdin]
 	$(UV) run --no-sync python -m infra.admin --username "$(or $(USERNAME),admin)" $(if $(STACK),--stack "$(STACK)") $(ARGS)
 
-tg: ## act as a Telegram user in the local sandbox: make tg TEXT="/help" [CHAT=1] (or DATA=<callback_data>)
+tg: ## act as a Telegram user in the local sandbox: make tg TEXT="/help" [CHAT=1] (or DATA=<callback_data>); the runner on ONCALL_HTTP_PORT (8000), or URL=
 	@$(UV) run --no-sync python -m infra.local.telegram --url "$(or $(URL),http://127.0.0.1:$(or $(ONCALL_HTTP_PORT),8000))" \
 		--chat "$(or $(CHAT),1)" $(if $(DATA),--callback-data "$(DATA)",--text "$(or $(TEXT),/help)")
 
