@@ -227,6 +227,25 @@ def test_a_replayable_service_create_stores_no_integration_key(clock: FakeClock,
     assert first.header("Idempotent-Redacted") is None
 
 
+def test_a_replayable_webhook_create_stores_no_signing_secret(
+    clock: FakeClock, admin: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oncall import wiring
+    from oncall.settings import get_settings
+
+    monkeypatch.setenv("ONCALL_WEBHOOK_ALLOWLIST", "127.0.0.1/32")
+    get_settings.cache_clear()
+    wiring.reset()
+    wiring.override(clock=clock)
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["incident.*"]}
+    first = api(admin, "POST", "/webhooks", body, idempotency_key="hook-1")
+    assert first.status == 201 and first.json["secret"], first.json
+    assert first.json["secret"] not in repr(idempotency_records())
+    again = api(admin, "POST", "/webhooks", body, idempotency_key="hook-1")
+    assert again.header("Idempotent-Replayed") == "true" and again.json["id"] == first.json["id"]
+    assert again.json["secret"] is None and again.header("Idempotent-Redacted") == "secret"
+
+
 def test_a_login_is_never_recorded_and_its_replay_after_a_password_change_is_refused(clock: FakeClock) -> None:
     person = login_as(Role.RESPONDER)
     body = {"username": person.user.username, "password": PASSWORD}
