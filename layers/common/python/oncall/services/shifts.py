@@ -150,7 +150,11 @@ class ShiftService:
 
     def override(self, actor: Actor, *, schedule_id: str, user_id: str, start: datetime, end: datetime) -> Shift:
         """``user_id`` takes ``[start, end)``: every shift of the schedule in that window is trimmed or split around
-        it, in one transaction with the new shift, so S1 holds throughout and S2 is checked for the new holder."""
+        it, in one transaction with the new shift, so S1 holds throughout and S2 is checked for the new holder.
+
+        Authorised like a create and a move: an admin overrides anything; a responder only with themselves as the new
+        holder, over their own shifts, and only inside time those shifts already cover (an override is never a way to
+        put someone else on duty, or to stretch one's hour into a fortnight)."""
         window = interval(start, end, max_length=self.max_shift)
         known_person(self.people, user_id)
         created = Shift(id=new_id(), schedule_id=schedule_id, user_id=user_id, start=window.start, end=window.end)
