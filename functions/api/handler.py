@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oncall.api import auth, errors, guard, idempotency, lists
+from oncall.api import auth, errors, guard, headers, idempotency, lists
 from oncall.settings import get_settings
 from routes import auth as auth_routes
 from routes import calendar, incidents, ingest, me, meta, notification_rules, schedules, services, users
@@ -40,9 +40,15 @@ ingest.register(app)
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    allow = headers.origins(settings.cors_origins)
     # alert ingestion answers PagerDuty clients in PagerDuty's shapes and takes larger batches from Alertmanager
-    limit = ingest.body_limit(event, get_settings().max_body_bytes)
-    rejected = ingest.precheck(event) or guard.precheck(event, limit) or auth.precheck(app, event)
-    if rejected is not None:
-        return rejected
-    return app.resolve(event, context)
+    limit = ingest.body_limit(event, settings.max_body_bytes)
+    early = (
+        headers.preflight(event, allow)
+        or ingest.precheck(event)
+        or guard.precheck(event, limit)
+        or auth.precheck(app, event)
+    )
+    # every answer, early or resolved, leaves with the security headers
+    return headers.secure(event, early if early is not None else app.resolve(event, context), allow)

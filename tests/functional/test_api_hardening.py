@@ -115,3 +115,106 @@ def test_json_is_recognised_in_any_case_and_with_parameters(clock, admin: Sessio
     assert login.status == 200, login.raw
     created = _post("/schedules", content_type, {"name": f"ops {content_type}", "timezone": "UTC"}, admin.headers)
     assert created.status == 201, created.raw
+
+
+# -- links are built from configuration, never from the caller's Host ------------------------------------------------
+
+
+def _setting(monkeypatch: pytest.MonkeyPatch, variable: str, value: str | None) -> None:
+    from oncall.settings import get_settings
+
+    if value is None:
+        monkeypatch.delenv(variable, raising=False)
+    else:
+        monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+
+
+def test_the_feed_url_uses_the_public_url_not_the_host_header(monkeypatch, responder: Session) -> None:
+    _setting(monkeypatch, "ONCALL_PUBLIC_URL", "https://oncall.example.com")
+    spoofed = {**responder.headers, "host": "evil.example", "x-forwarded-proto": "http"}
+    result = call_api("POST", "/me/calendar-token", headers=spoofed)
+    assert result.status == 201, result.raw
+    url = result.json["url"]
+    assert url.startswith(f"https://oncall.example.com/users/{responder.user.id}/calendar.ics?token=")
+    assert "evil.example" not in url
+
+    _setting(monkeypatch, "ONCALL_PUBLIC_URL", None)
+    result = call_api("POST", "/me/calendar-token", headers=spoofed)
+    assert result.json["url"].startswith("https://127.0.0.1/users/")  # API Gateway's own domain for the API
+
+
+# -- security headers and CORS ------------------------------------------------------------------------------------
+
+
+def _h(result, name: str) -> str | None:
+    return result.header(name)
+
+
+def test_every_answer_carries_the_security_headers(clock, admin: Session) -> None:
+    answers = [
+        call_api("GET", "/health"),
+        call_api("GET", "/users", headers=admin.headers),
+        call_api("GET", "/users", headers={"authorization": "Bearer forged"}),  # 401 from the precheck
+        call_api("POST", "/auth/login", body="x", headers={"content-type": "text/plain"}),  # 415 from the guard
+        call_api("GET", "/nowhere", headers=admin.headers),
+    ]
+    for result in answers:
+        assert _h(result, "X-Content-Type-Options") == "nosniff", result.headers
+        assert _h(result, "Referrer-Policy") == "no-referrer"
+        assert "frame-ancestors 'none'" in (_h(result, "Content-Security-Policy") or "")
+        assert _h(result, "Strict-Transport-Security") is None  # plain HTTP: HSTS would be meaningless
+        assert _h(result, "Access-Control-Allow-Origin") is None
+    assert _h(answers[1], "Cache-Control") == "no-store"
+    assert _h(answers[2], "Cache-Control") == "no-store"  # credentials were sent, even if refused
+
+    over_tls = call_api("GET", "/me", headers={**admin.headers, "x-forwarded-proto": "https"})
+    assert (_h(over_tls, "Strict-Transport-Security") or "").startswith("max-age=")
+    assert _h(over_tls, "Cache-Control") == "no-store"
+
+
+def test_swagger_ui_runs_under_a_policy_allowing_only_its_own_scripts(clock) -> None:
+    import base64 as b64
+    import hashlib
+    import re
+
+    docs = call_api("GET", "/docs")
+    assert docs.status == 200
+    policy = _h(docs, "Content-Security-Policy") or ""
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if " " in d.strip())
+    assert directives["frame-ancestors"] == "'none'" and directives["default-src"] == "'none'"
+    assert "unsafe-inline" not in directives["script-src"] and "unsafe-eval" not in directives["script-src"]
+    scripts = re.findall(r"<script>(.*?)</script", docs.raw.decode(), re.S)
+    assert scripts
+    for script in scripts:
+        digest = b64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in directives["script-src"]
+
+
+def test_cors_is_off_by_default_and_an_allow_list_when_set(monkeypatch, admin: Session) -> None:
+    preflight = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
+    refused = call_api("OPTIONS", "/schedules", headers=preflight)
+    assert _h(refused, "Access-Control-Allow-Origin") is None
+    assert refused.status >= 400
+
+    _setting(monkeypatch, "ONCALL_CORS_ORIGINS", "https://app.example.com, http://localhost:3000")
+    allowed = call_api("OPTIONS", "/schedules", headers=preflight)
+    assert allowed.status == 204
+    assert _h(allowed, "Access-Control-Allow-Origin") == "https://app.example.com"
+    assert "authorization" in (_h(allowed, "Access-Control-Allow-Headers") or "")
+    read = call_api("GET", "/users", headers={**admin.headers, "origin": "https://app.example.com"})
+    assert _h(read, "Access-Control-Allow-Origin") == "https://app.example.com"
+    assert "Origin" in (_h(read, "Vary") or "")
+    other = call_api("GET", "/users", headers={**admin.headers, "origin": "https://evil.example"})
+    assert other.status == 200 and _h(other, "Access-Control-Allow-Origin") is None
+    other_preflight = call_api("OPTIONS", "/schedules", headers={**preflight, "origin": "https://evil.example"})
+    assert _h(other_preflight, "Access-Control-Allow-Origin") is None
+
+
+def test_a_malformed_cors_setting_is_refused_naming_the_variable() -> None:
+    from oncall.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="ONCALL_CORS_ORIGINS"):
+        Settings.from_env({"ONCALL_CORS_ORIGINS": "https://app.example.com/path"})
+    with pytest.raises(SettingsError, match="ONCALL_CORS_ORIGINS"):
+        Settings.from_env({"ONCALL_CORS_ORIGINS": "*"})

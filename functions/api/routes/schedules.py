@@ -154,11 +154,12 @@ def _no_content() -> Response[None]:
 
 
 def _feed_url(path: str, token: str) -> str:
-    event = router.current_event
-    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
-    host = headers.get("host") or event.request_context.domain_name
-    proto = headers.get("x-forwarded-proto", "https")
-    return f"{proto}://{host}{path}?token={token}"
+    # never from the request's Host header, which the caller chooses: the configured public URL, else the API's own
+    # domain as API Gateway reports it
+    from oncall.settings import get_settings
+
+    base = get_settings().public_url or f"https://{router.current_event.request_context.domain_name}"
+    return f"{base}{path}?token={token}"
 
 
 # -- schedules --------------------------------------------------------------------------------------------------------
