@@ -210,7 +210,7 @@ def test_override_splits_the_shift_in_one_write(world: dict[str, Any]) -> None:
         ("15:00", "21:00", False),
     ]
     assert listed[0]["id"] == base["id"] and listed[0]["version"] == 2
-    # the owner may hand part of their own shift to someone; another responder may not take it
+    # a responder may not take someone else's shift by an override (only an admin moves duty between people)
     assert (
         api(
             world["bob"],
