@@ -42,6 +42,8 @@ STATE_MACHINE_ACTIONS = [
     "states:SendTaskSuccess",
     "states:SendTaskFailure",
     "states:SendTaskHeartbeat",
+    # which lifecycles run (the lifecycle sweep); read-only, and scoped to the machine like the rest
+    "states:ListExecutions",
 ]
 #: variables naming deployed resources: set from the topology only, so a declaration cannot point them elsewhere
 RESOURCE_VARIABLE_PREFIXES = (

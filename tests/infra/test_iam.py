@@ -26,7 +26,13 @@ WRITE_ACTIONS = {
 }
 READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
 SQS_SEND = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
-SFN_ACTIONS = {"states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+SFN_ACTIONS = {
+    "states:StartExecution",
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
+    "states:ListExecutions",
+}
 
 
 def _role(template: dict[str, Any], fn_lid: str) -> str:

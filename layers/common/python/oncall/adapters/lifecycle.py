@@ -2,8 +2,8 @@
 
 - ``StepFunctionsLifecycle``: starts ``<id>-<generation>`` (ExecutionAlreadyExists = started), retrying a throttled
   or failed start with jittered backoff for ``start_budget_s`` (then the caller's own retries, and in the end the
-  lifecycle sweep, take over); tells an execution's status (``DescribeExecution``; None when there is none); answers
-  waits with ``SendTaskSuccess`` (late/stale tokens are no-ops), through ``oncall.adapters.stepfunctions``.
+  lifecycle sweep, take over); lists the running executions and starts a name only if it was never used (the sweep);
+  answers waits with ``SendTaskSuccess`` (late/stale tokens are no-ops), through ``oncall.adapters.stepfunctions``.
 - ``ActiveAdmins``: every active admin, whom the lifecycle's fallback pages when the policy cannot be read.
 - ``MetricAlarms``: the fallback itself failed: an error log line with the traceback and the CloudWatch metric
   ``OnCallHub/LifecycleFallbackFailed`` (embedded metric format), so an alarm can page the operators.
@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -91,18 +92,28 @@ class StepFunctionsLifecycle:
             time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311  (jitter, not secrecy)
             delay = min(delay * 2, 2.0)
 
-    def status(self, name: str) -> str | None:
-        """``RUNNING`` / ``SUCCEEDED`` / ``FAILED`` / ``TIMED_OUT`` / ``ABORTED`` of the execution ``name``; None
-        when there is no such execution."""
+    def running(self) -> set[str]:
+        """Names of the machine's running executions (``ListExecutions``, 1,000 a page)."""
+        names: set[str] = set()
+        pages = self.client.get_paginator("list_executions").paginate(
+            stateMachineArn=self._arn(), statusFilter="RUNNING", PaginationConfig={"PageSize": 1000}
+        )
+        for page in pages:
+            names.update(str(e["name"]) for e in page.get("executions", []))
+        return names
+
+    def start_new(self, name: str, payload: dict[str, Any]) -> bool:
+        """Start ``name`` unless an execution of that name exists (running with this input counts as started, as
+        AWS answers; ended, or running with another input, does not): False then."""
         from botocore.exceptions import ClientError
 
         try:
-            found = self.client.describe_execution(executionArn=stepfunctions.execution_arn(self._arn(), name))
+            self.client.start_execution(stateMachineArn=self._arn(), name=name, input=json.dumps(payload))
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) == "ExecutionDoesNotExist":
-                return None
+            if str(exc.response.get("Error", {}).get("Code", "")) == "ExecutionAlreadyExists":
+                return False
             raise
-        return str(found["status"])
+        return True
 
     def answer(self, token: str, outcome: dict[str, Any]) -> bool:
         return stepfunctions.send_task_success(self.client, token, outcome)

@@ -4,13 +4,14 @@ period (docs/architecture.md, "How a page flows").
 A lifecycle is started by ``incident_starter`` when ``incident.triggered`` / ``incident.reopened`` reaches it, with
 retries (the start's own, then Lambda's). A start still refused after them (``StartExecution`` throttled through a
 storm, the event lost), or an execution that failed although its fallback should have kept it alive, leaves a
-triggered incident that nobody pages. Every minute the sweep reads the triggered incidents opened at least
-``SWEEP_AFTER`` ago and, for each one's current generation:
+triggered incident that nobody pages. Every minute the sweep lists the running executions (``ListExecutions``, a
+thousand a call), reads the triggered incidents opened at least ``SWEEP_AFTER`` ago and, for each one's current
+generation whose execution ``<id>-<generation>`` (or a restart of it) is not running:
 
-- no execution ``<id>-<generation>``: start it (a start racing the starter meets the same name: one execution);
-- that execution (or its latest restart) is running: nothing to do;
-- it ended although the incident is still triggered: start the restart ``<id>-<generation>-r<n>``, up to
-  ``MAX_RESTARTS``; after that the incident is reported (error log) and left to people: the fallback has paged
+- ``<id>-<generation>`` was never started: start it (a start racing the starter's uses the same name and input, which
+  AWS answers with the one running execution);
+- it ended although the incident is still triggered: start the first unused restart ``<id>-<generation>-r<n>``, up
+  to ``MAX_RESTARTS``; after that the incident is reported (error log) and left to people: the fallback has paged
   everyone by then, or the product itself is broken.
 
 Names are deterministic, so two sweeps (or a sweep and the starter) never start two lifecycles for one incident run,
@@ -35,20 +36,20 @@ log = logging.getLogger(__name__)
 SWEEP_AFTER = timedelta(minutes=2)
 #: restarts of one incident run whose lifecycle keeps ending while it is still triggered
 MAX_RESTARTS = 3
-#: incidents checked per run (one DescribeExecution each); the rest wait for the next minute
-MAX_PER_RUN = 500
-
-RUNNING = "RUNNING"
+#: incidents checked per run; the rest wait for the next minute
+MAX_PER_RUN = 5000
 
 
 class LifecycleRuns(Protocol):
     """The lifecycle's executions as the sweep sees them (``oncall.adapters.lifecycle.StepFunctionsLifecycle``)."""
 
-    def status(self, name: str) -> str | None:
-        """The execution's status (RUNNING, SUCCEEDED, FAILED, ...); None when there is none of that name."""
+    def running(self) -> set[str]:
+        """Names of the running executions."""
         ...
 
-    def start(self, name: str, payload: dict[str, Any]) -> str: ...
+    def start_new(self, name: str, payload: dict[str, Any]) -> bool:
+        """Start ``name``; False when an execution of that name already exists (or existed)."""
+        ...
 
 
 @dataclass
@@ -65,6 +66,7 @@ def sweep(
 ) -> SweepResult:
     """Start the lifecycle of every triggered incident that has gone ``after`` without one."""
     result = SweepResult()
+    running = runs.running()
     cursor: dict[str, Any] | None = None
     quiet_since = now - after
     while result.checked < MAX_PER_RUN:
@@ -76,7 +78,7 @@ def sweep(
                 continue
             result.checked += 1
             try:
-                _ensure_running(runs, incident.id, incident.generation, result)
+                _ensure_running(runs, running, incident.id, incident.generation, result)
             except Exception:  # one incident's failure must not keep the others from being checked
                 log.exception("lifecycle sweep: incident %s", incident.id)
                 result.failed.append(incident.id)
@@ -89,17 +91,17 @@ def sweep(
     return result
 
 
-def _ensure_running(runs: LifecycleRuns, incident_id: str, generation: int, result: SweepResult) -> None:
-    name = execution_name(incident_id, generation)
-    for attempt in range(MAX_RESTARTS + 1):
-        current = name if attempt == 0 else f"{name}-r{attempt}"
-        status = runs.status(current)
-        if status is None:
-            runs.start(current, initial_state(incident_id, generation))
-            result.started.append(current)
-            return
-        if status == RUNNING:
-            result.running += 1
+def _ensure_running(
+    runs: LifecycleRuns, running: set[str], incident_id: str, generation: int, result: SweepResult
+) -> None:
+    base = execution_name(incident_id, generation)
+    names = [base] + [f"{base}-r{n}" for n in range(1, MAX_RESTARTS + 1)]
+    if running.intersection(names):
+        result.running += 1
+        return
+    for name in names:
+        if runs.start_new(name, initial_state(incident_id, generation)):
+            result.started.append(name)
             return
     log.error(
         "lifecycle sweep: incident %s generation %s ended %d times while triggered",
