@@ -505,9 +505,11 @@ FUNCTIONS: tuple[Function, ...] = (
         reserved_concurrency=100,
     ),
     # incident.triggered / incident.reopened → start the execution <incident id>-<generation>
+    # every minute (lifecycle-sweep): triggered incidents without a running lifecycle for 2 minutes get one
     Function(
         name="incident_starter",
         timeout_s=15,
+        tables={"incidents": "read"},
         state_machines=("incident-lifecycle",),
         local_concurrency=2,
         reserved_concurrency=20,
@@ -608,6 +610,8 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule(name="send-reminders", expression="rate(1 minute)", function="reminders"),
     # re-queues webhook attempts whose SQS job was lost (crash after storing, local runner restart)
     Schedule(name="webhook-sweep", expression="rate(5 minutes)", function="notifier"),
+    # starts the lifecycle of an incident left triggered without one (oncall.services.lifecycle_sweep)
+    Schedule(name="lifecycle-sweep", expression="rate(1 minute)", function="incident_starter"),
     # plans upcoming shifts whose shift.* event never reached the planner (oncall.services.reminders)
     Schedule(name="reconcile-reminders", expression="rate(15 minutes)", function="reminder_planner"),
 )
