@@ -58,7 +58,7 @@ def collect(admin: Session, query: str = "", limit: int = 4) -> list[str]:
 
 
 def test_a_repeated_alert_writes_only_the_counter(admin: Session, svc: tuple[str, str], clock: FakeClock) -> None:
-    service_id, key = svc
+    _, key = svc
     enqueue(pd_body("trigger", key))
     [meta] = incident_metas()
     incident_id = meta["id"]["S"]
@@ -166,3 +166,29 @@ def test_an_incident_of_the_old_layout_is_listed_counted_and_moved(
     assert store.attach_alert(old_id, START + timedelta(minutes=3), []) is False
     assert collect(admin, "&status=resolved") == [old_id]
     assert collect(admin, limit=1) == [new_id, old_id]
+
+
+def test_page_references_are_found_however_long_the_timeline(aws: dict[str, str]) -> None:
+    from oncall.adapters.dynamodb.incident_items import entry_item
+    from oncall.adapters.dynamodb.incidents import LEGACY_PAGE_SCAN
+    from oncall.domain.incidents import TimelineEntry
+
+    store = wiring.incidents.incident_service().store
+
+    def line(incident_id: str, i: int, kind: str = "note", **data: Any) -> TimelineEntry:
+        at = START + timedelta(seconds=i)
+        return TimelineEntry(incident_id, f"01line{i:020d}", at, kind, f"{kind} {i}", data=data)
+
+    notes = [line("inc1", i) for i in range(LEGACY_PAGE_SCAN + 100)]
+    for start in range(0, len(notes), 100):
+        store.add_entries(notes[start : start + 100])
+    page = line("inc1", LEGACY_PAGE_SCAN + 200, "page", ref="tg:42:7", generation=1, cycle=0)
+    unsent = line("inc1", LEGACY_PAGE_SCAN + 201, "page", status="failed", generation=1, cycle=0)
+    store.add_entries([page, unsent])
+    assert store.page_entries("inc1") == [page], "past the first 500 lines, one Query, only pages with a message"
+
+    # pages written before their copies existed are still found among the timeline's first lines
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    old = line("inc2", 1, "page", ref="tg:42:8", generation=1, cycle=0)
+    ddb.put_item(TableName="oncall-incidents", Item=entry_item(old))
+    assert store.page_entries("inc2") == [old]

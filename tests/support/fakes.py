@@ -614,6 +614,9 @@ class FakeIncidentStore:
     def add_entries(self, entries: Sequence[TimelineEntry]) -> None:
         self._write_entries(entries)
 
+    def page_entries(self, incident_id: str) -> list[TimelineEntry]:
+        return [e for e in self.all_entries(incident_id, "page") if e.data.get("ref")]
+
     def timeline(
         self, incident_id: str, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[TimelineEntry], dict[str, Any] | None]:

@@ -242,7 +242,7 @@ class EscalationService:
             return
         who = self._name(who_id) if who_id else texts.SYSTEM_ACTOR
         text = outcome_text(incident.title, incident.id, done, who, at, severity=incident.severity.value)
-        entries, _ = self.incidents.timeline(incident.id, 500, None)
+        entries = self.incidents.page_entries(incident.id)
         refs = {
             str(e.data["ref"])
             for e in entries

@@ -94,6 +94,11 @@ class IncidentStore(Protocol):
         self, incident_id: str, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[TimelineEntry], dict[str, Any] | None]: ...
 
+    def page_entries(self, incident_id: str) -> list[TimelineEntry]:
+        """The incident's page lines that carry a message reference (what an acknowledgement edits), oldest first,
+        without reading the rest of its timeline."""
+        ...
+
     def paginate(
         self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[Incident], dict[str, Any] | None]: ...

@@ -1,6 +1,6 @@
 """The ``incidents`` table's keys and item shapes, both ways: an incident (``INC#<id>`` / ``META``), its alert counter
-(``INC#<id>`` / ``ALERTS``) and a timeline entry (``INC#<id>`` / ``TL#<ulid>``). The layout and access patterns are in
-``oncall.adapters.dynamodb.incidents``.
+(``INC#<id>`` / ``ALERTS``), a timeline entry (``INC#<id>`` / ``TL#<ulid>``) and a page's copy (``PG#<ulid>``). The
+layout and access patterns are in ``oncall.adapters.dynamodb.incidents``.
 """
 
 from __future__ import annotations
@@ -218,6 +218,19 @@ def entry_item(entry: TimelineEntry) -> dict[str, Attr]:
     if entry.kind == "alert":
         item["expires_at"] = n(int((entry.at + ALERT_LINE_TTL).timestamp()))
     return item
+
+
+def page_sk(entry_id: str) -> str:
+    return f"PG#{entry_id}"
+
+
+def entry_items(entry: TimelineEntry) -> list[dict[str, Attr]]:
+    """The timeline line and, for a page with a message reference, its copy under ``PG#<ulid>``: an acknowledgement
+    finds the messages to edit with one small Query, however long the timeline has grown."""
+    line = entry_item(entry)
+    if entry.kind != "page" or not entry.data.get("ref"):
+        return [line]
+    return [line, {**line, "sk": s(page_sk(entry.id))}]
 
 
 def entry_of(item: Mapping[str, Attr]) -> TimelineEntry:

@@ -8,6 +8,8 @@
                                        not open; a repeated alert updates only this small item
 ``INC#<id>`` / ``TL#<ulid>``           one timeline entry (ULIDs sort by time; entries are append-only; alert
                                        lines, which carry the bounded raw payload, expire after 90 days)
+``INC#<id>`` / ``PG#<ulid>``           a copy of each page line that has a message reference: what an
+                                       acknowledgement edits, read with one Query whatever the timeline's length
 =====================================  ==========================================================================
 
 Indexes (all sorted by ``created_sk`` = ``<created_at>#<id>``, newest first, projecting only what the filters read):
@@ -40,7 +42,7 @@ from oncall.adapters.dynamodb.incident_items import (
     ALERTS_SK,
     MAX_ENTRIES,
     alerts_item,
-    entry_item,
+    entry_items,
     entry_of,
     incident_item,
     incident_of,
@@ -53,6 +55,9 @@ from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.events import DomainEvent
 from oncall.domain.incidents import Incident, Status, TimelineEntry
 from oncall.services.incident_ports import AlertClaim, GuardFailed, IncidentFilter, StaleWrite
+
+#: timeline lines an incident without page copies (written before them) is searched for its pages
+LEGACY_PAGE_SCAN = 500
 
 
 class DynamoIncidentStore:
@@ -76,6 +81,9 @@ class DynamoIncidentStore:
             raise RuntimeError("an alert claim needs the alerts table: DynamoIncidentStore(..., alerts_table=...)")
         return build(self.alerts_table, claim, incident_id)
 
+    def _entry_puts(self, entries: Sequence[TimelineEntry]) -> list[dict[str, Any]]:
+        return [{"Put": {"TableName": self.table, "Item": i}} for e in entries[:MAX_ENTRIES] for i in entry_items(e)]
+
     def _outbox(self, event: DomainEvent) -> dict[str, Any]:
         return outbox.transact_put(event, table=self.outbox_table)
 
@@ -96,7 +104,7 @@ class DynamoIncidentStore:
             }
         ]
         items.append({"Put": {"TableName": self.table, "Item": alerts_item(incident)}})
-        items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
+        items += self._entry_puts(entries)
         items.append(self._outbox(event))
         self._transact_guarded(items, self._claim_items(claim, incident.id, alert_claims.take_items))
 
@@ -139,7 +147,7 @@ class DynamoIncidentStore:
         else:
             # a joining alert key: its line and its claim with the count, all or nothing
             items: list[dict[str, Any]] = [{"Update": update}]
-            items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
+            items += self._entry_puts(entries)
             try:
                 self._transact_guarded(items, also)
                 return True
@@ -192,7 +200,7 @@ class DynamoIncidentStore:
             }
         }
         items: list[dict[str, Any]] = [update]
-        items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
+        items += self._entry_puts(entries)
         try:
             self._transact_guarded(items, also)
         except kit.Cancelled as exc:
@@ -247,7 +255,7 @@ class DynamoIncidentStore:
                     }
                 }
             )
-        items += [{"Put": {"TableName": self.table, "Item": entry_item(e)}} for e in entries[:MAX_ENTRIES]]
+        items += self._entry_puts(entries)
         if event is not None:
             items.append(self._outbox(event))
         try:
@@ -275,7 +283,24 @@ class DynamoIncidentStore:
         return armed is not None
 
     def add_entries(self, entries: Sequence[TimelineEntry]) -> None:
-        kit.batch_write(self.client, self.table, [{"PutRequest": {"Item": entry_item(e)}} for e in entries])
+        kit.batch_write(self.client, self.table, [{"PutRequest": {"Item": i}} for e in entries for i in entry_items(e)])
+
+    def page_entries(self, incident_id: str) -> list[TimelineEntry]:
+        found = [
+            entry_of(i)
+            for i in kit.query_all(
+                self.client,
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :pg)",
+                ExpressionAttributeValues={":pk": s(incident_pk(incident_id)), ":pg": s("PG#")},
+                ConsistentRead=True,
+            )
+        ]
+        if found:
+            return found
+        # pages written before their copies existed: the timeline's first lines, as they used to be read
+        lines, _ = self.timeline(incident_id, LEGACY_PAGE_SCAN, None)
+        return [e for e in lines if e.kind == "page"]
 
     def timeline(
         self, incident_id: str, limit: int, cursor: dict[str, Any] | None
