@@ -246,7 +246,7 @@ class AlertSettings(EnvModel):
 
     _section: ClassVar[str] = "alerts"
 
-    #: alerts per service per minute (PagerDuty's default per routing key is 120/min); beyond it: 429 / dropped
+    #: new incidents per service per minute; beyond it, alerts join the service's storm incident (never refused)
     rate_per_minute: int = env("ONCALL_ALERTS_RATE_PER_MINUTE", 120, ge=1)
     #: keyless alerts of one service and severity within this many seconds of the first feed one incident
     correlation_window_seconds: int = env("ONCALL_ALERTS_CORRELATION_WINDOW_SECONDS", 300, ge=1)
