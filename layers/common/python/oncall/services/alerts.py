@@ -309,8 +309,8 @@ class AlertService:
     def _stormed(self, alert: Alert, entry: dict[str, Any], delivery: _Delivery) -> Outcome | None:
         """An alert already coalesced into the open storm incident stays there (its repeats neither open their own
         incident nor count) until it resolves."""
-        if alert.dedup_key is None:
-            return None
+        if alert.dedup_key is None or alert.key_generated:
+            return None  # a keyless alert, or one whose key was made up for it, was never coalesced before
         ref = self.store.key(alert.service_id, alert.dedup_key)
         if ref is None or ref.group != STORM_GROUP:
             return None
