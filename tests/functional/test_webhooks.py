@@ -310,6 +310,38 @@ def test_the_guard_is_applied_again_at_delivery(
     assert "refused" in dead["last_attempts"][0]["detail"] and "loopback" in dead["last_attempts"][0]["detail"]
 
 
+def test_a_target_refused_by_policy_is_dead_lettered_at_once_not_retried(
+    hooks: Hooks, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry schedule (27 h by default) cannot make a loopback address public: the first refusal is final."""
+    from oncall import wiring
+
+    created = hooks.subscribe(receiver.url)
+    monkeypatch.setenv("ONCALL_WEBHOOK_ALLOWLIST", "")
+    monkeypatch.delenv("ONCALL_WEBHOOK_RETRY_SCHEDULE", raising=False)
+    wiring.reset()
+    hooks.publish("incident.triggered")
+    hooks.drain(lambda: bool(hooks.deliveries(created["id"], "dead")))
+    (dead,) = hooks.deliveries(created["id"], "dead")
+    assert dead["attempts"] == 1 and receiver.requests == []
+    assert hooks.deliveries(created["id"], "pending") == []
+
+
+def test_a_name_that_does_not_resolve_is_retried() -> None:
+    """DNS may come back; only a refusal by policy is final."""
+    from oncall.adapters import ssrf
+    from oncall.adapters.webhooks import HttpSender
+
+    def nowhere(host: str, port: int) -> list[str]:
+        raise OSError("no such name")
+
+    sender = HttpSender(ssrf.Allowlist.parse(""), resolve=nowhere)
+    unresolved = sender.send("https://hooks.example.com/x", {}, b"{}", 1.0)
+    assert unresolved.status is None and not unresolved.final
+    refused = HttpSender(ssrf.Allowlist.parse("")).send("http://127.0.0.1:9/x", {}, b"{}", 1.0)
+    assert refused.status is None and refused.final and "loopback" in refused.detail
+
+
 def test_rotation_signs_with_both_secrets_during_the_overlap(hooks: Hooks) -> None:
     with WebhookReceiver() as old_only, WebhookReceiver() as new_only:
         created = hooks.subscribe(old_only.url)

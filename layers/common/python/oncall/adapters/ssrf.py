@@ -47,6 +47,14 @@ MAX_RESPONSE_BYTES = 64 * 1024
 class Refused(Exception):
     """The URL (or what it resolves to) is not a place we send webhooks to."""
 
+    #: a refusal by policy (scheme, credentials, a non-public address) holds on every retry; only a name that does
+    #: not resolve now may resolve later
+    permanent: bool = True
+
+
+class Unresolved(Refused):
+    permanent = False
+
 
 @dataclass(frozen=True)
 class Allowlist:
@@ -160,9 +168,9 @@ def check(url: str, allowlist: Allowlist, resolve: Resolver = system_resolver) -
         try:
             addresses = list(resolve(host, port))
         except (OSError, UnicodeError) as exc:
-            raise Refused(f"{host} does not resolve ({exc})") from None
+            raise Unresolved(f"{host} does not resolve ({exc})") from None
         if not addresses:
-            raise Refused(f"{host} does not resolve")
+            raise Unresolved(f"{host} does not resolve")
     by_name = literal is None and allowlist.host_allowed(host)
     for raw in addresses:
         address = ipaddress.ip_address(raw.split("%", 1)[0])

@@ -37,7 +37,7 @@ class HttpSender:
         try:
             target = ssrf.check(url, self.allowlist, self.resolve)
         except ssrf.Refused as exc:
-            return SendResult(None, f"refused: {exc}", elapsed())
+            return SendResult(None, f"refused: {exc}", elapsed(), final=exc.permanent)
         try:
             resp = ssrf.pinned_request(
                 target, "POST", body, {**headers, "user-agent": USER_AGENT}, timeout=timeout, context=self.tls

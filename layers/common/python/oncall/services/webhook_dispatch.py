@@ -121,7 +121,8 @@ class WebhookDispatcher:
             if sub.consecutive_dead:
                 self.store.record_success(sub.id)
             return AttemptOutcome("sent", dlv_id, result.status)
-        delay = next_delay(self.settings.retry_schedule, claimed.attempts)
+        # a target refused by policy stays refused: retrying it for the whole schedule only hides the problem
+        delay = None if result.final else next_delay(self.settings.retry_schedule, claimed.attempts)
         if delay is not None:
             due_next = now + timedelta(seconds=delay)
             self.store.finish(claimed, attempt, DeliveryStatus.PENDING, due_next)
@@ -136,7 +137,9 @@ class WebhookDispatcher:
             )
             return AttemptOutcome("retry", dlv_id, result.status)
         self.store.finish(claimed, attempt, DeliveryStatus.DEAD, None)
-        log.warning("webhook %s → %s: dead-lettered after %d attempts", dlv_id, sub.url, claimed.attempts)
+        log.warning(
+            "webhook %s → %s: dead-lettered after %d attempts (%s)", dlv_id, sub.url, claimed.attempts, result.detail
+        )
         self._count_dead(sub.id, now)
         return AttemptOutcome("dead", dlv_id, result.status)
 

@@ -70,6 +70,8 @@ class SendResult:
     status: int | None
     detail: str
     duration_ms: int
+    #: retrying cannot help (the SSRF guard refused the target by policy): the delivery is dead-lettered at once
+    final: bool = False
 
 
 class Sender(Protocol):
