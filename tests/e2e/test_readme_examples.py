@@ -209,8 +209,10 @@ def test_readme_shell_examples_run_as_written(product: Runner, tmp_path: Path) -
     (tmp_path / "prelude.sh").write_text(prelude)
     home = tmp_path / "home"
     home.mkdir()
-    # a reader's shell: no AWS settings or runner variables of ours leak in, so the examples must carry their own
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ONCALL_", "TELEGRAM_")) and k != "URL"}
+    # a reader's shell: no AWS settings or runner variables of ours leak in, so the examples must carry their own, and
+    # no make of ours (`make test`) is the parent of their `make tg`
+    leaks = ("AWS_", "ONCALL_", "TELEGRAM_", "MAKE", "MFLAGS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(leaks) and k != "URL"}
     env |= {"PATH": path, "HOME": str(home), "ONCALL_HTTP_PORT": ports["8000"]}
     started = time.monotonic()
     done = subprocess.run(
