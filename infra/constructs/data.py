@@ -1,5 +1,6 @@
 """DynamoDB tables from the topology: on-demand, PITR, TTL, declared GSIs, streams where a consumer is declared, warm
-throughput where declared (the table and each of its indexes)."""
+throughput where declared (the base table: its indexes take a few writes per incident, not per alert, and DynamoDB's
+defaults are the minimum one may declare)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,6 @@ class Tables(Construct):
                     else None,
                     projection_type=projection,
                     non_key_attributes=non_key,
-                    warm_throughput=warm,
                 )
             self.by_name[decl.name] = table
             # on the stack itself, so the output key stays readable (TableOutboxName) for scripts and `make admin`
