@@ -193,9 +193,17 @@ def test_every_marked_block_says_why_and_the_rest_exist() -> None:
     assert [b for b in blocks if not b.not_run], "every README example is marked not run"
 
 
-def test_readme_shell_examples_run_as_written(product: Runner, tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    done: subprocess.CompletedProcess[str]
+    blocks: list[Block]
+    elapsed: float
+
+
+def run_examples(text: str, product: Runner, workdir: Path) -> Outcome:
+    """Run ``text``'s bash examples as README's are run: one session, addresses rewritten, statuses checked."""
     path = tool_path()
-    text = README.read_text()
+    workdir.mkdir(parents=True, exist_ok=True)
     blocks = bash_blocks(text)
     ports = {
         "8000": str(urlsplit(product.http).port),
@@ -203,12 +211,12 @@ def test_readme_shell_examples_run_as_written(product: Runner, tmp_path: Path) -
         "8443": str(urlsplit(str(product.info["https"])).port),
     }
     script, expect = session(blocks, len(text.splitlines()), ports)
-    (tmp_path / "readme.sh").write_text(script)
+    (workdir / "readme.sh").write_text(script)
     table = " ".join(f"[{line}]='{' '.join(map(str, sorted(codes)))}'" for line, codes in expect.items() if codes)
-    prelude = PRELUDE % {"expect": table, "root": ROOT, "script": tmp_path / "readme.sh"}
-    (tmp_path / "prelude.sh").write_text(prelude)
-    home = tmp_path / "home"
-    home.mkdir()
+    prelude = PRELUDE % {"expect": table, "root": ROOT, "script": workdir / "readme.sh"}
+    (workdir / "prelude.sh").write_text(prelude)
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
     # a reader's shell: no AWS settings or runner variables of ours leak in, so the examples must carry their own, and
     # no make of ours (`make test`) is the parent of their `make tg`
     leaks = ("AWS_", "ONCALL_", "TELEGRAM_", "MAKE", "MFLAGS")
@@ -216,7 +224,7 @@ def test_readme_shell_examples_run_as_written(product: Runner, tmp_path: Path) -
     env |= {"PATH": path, "HOME": str(home), "ONCALL_HTTP_PORT": ports["8000"]}
     started = time.monotonic()
     done = subprocess.run(
-        ["bash", str(tmp_path / "prelude.sh")],
+        ["bash", str(workdir / "prelude.sh")],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -224,21 +232,55 @@ def test_readme_shell_examples_run_as_written(product: Runner, tmp_path: Path) -
         timeout=SESSION_BUDGET_S,
         check=False,
     )
-    elapsed = time.monotonic() - started
-    if done.returncode != 0:
-        lines = text.splitlines()
-        failed = [int(n) for n in re.findall(r"^README\.md:(\d+):", done.stderr, re.M)]
-        where = ""
-        if failed:
-            block = next(b for b in blocks if b.first <= failed[0] < b.first + len(b.lines))
-            shown = "\n".join(
-                f"{'>>' if block.first + n == failed[0] else '  '} {block.first + n:4} {line}"
-                for n, line in enumerate(block.lines)
-            )
-            where = f"\nthe example (README.md line {block.first}):\n{shown}"
-        pytest.fail(
-            f"a README example failed (exit {done.returncode}) after {elapsed:.1f} s:\n{done.stderr[-4000:]}{where}\n"
-            f"output before it:\n{done.stdout[-2000:]}\n(README has {len(lines)} lines)",
-            pytrace=False,
+    return Outcome(done, blocks, time.monotonic() - started)
+
+
+def report(outcome: Outcome) -> str:
+    """What failed: bash's message with the README line, the example with that line marked, the output before."""
+    done = outcome.done
+    failed = [int(n) for n in re.findall(r"^README\.md:(\d+):", done.stderr, re.M)]
+    where = ""
+    if failed:
+        block = next(b for b in outcome.blocks if b.first <= failed[0] < b.first + len(b.lines))
+        shown = "\n".join(
+            f"{'>>' if block.first + n == failed[0] else '  '} {block.first + n:4} {line}"
+            for n, line in enumerate(block.lines)
         )
-    print(f"README examples: {sum(1 for b in blocks if not b.not_run)} blocks ran in {elapsed:.1f} s")
+        where = f"\nthe example (README.md line {block.first}):\n{shown}"
+    return (
+        f"a README example failed (exit {done.returncode}) after {outcome.elapsed:.1f} s:\n{done.stderr[-4000:]}"
+        f"{where}\noutput before it:\n{done.stdout[-2000:]}"
+    )
+
+
+def test_readme_shell_examples_run_as_written(product: Runner, tmp_path: Path) -> None:
+    outcome = run_examples(README.read_text(), product, tmp_path)
+    if outcome.done.returncode != 0:
+        pytest.fail(report(outcome), pytrace=False)
+    ran = sum(1 for b in outcome.blocks if not b.not_run)
+    print(f"README examples: {ran} blocks ran in {outcome.elapsed:.1f} s")
+
+
+REFUSED_LOGIN = """\
+```bash
+curl -s -X POST http://127.0.0.1:8000/auth/login -H 'content-type: application/json' \\
+     -d '{"username": "nobody", "password": "not the password"}'
+```
+"""
+
+
+def test_the_check_refuses_what_an_example_does_not_document(product: Runner, tmp_path: Path) -> None:
+    """An undocumented 4xx or a failing command fails the run, naming the README line; a documented status and a
+    marked block do not."""
+    undocumented = run_examples(REFUSED_LOGIN, product, tmp_path / "undocumented")
+    assert undocumented.done.returncode != 0
+    assert "README.md:2: HTTP 401 (documented: none)" in report(undocumented), report(undocumented)
+
+    documented = REFUSED_LOGIN.replace("```\n", "# 401 {...}\n```\n", 1)
+    marked = documented + "\n<!-- example: not run (fails on purpose) -->\n```bash\nfalse\n```\n"
+    outcome = run_examples(marked, product, tmp_path / "documented")
+    assert outcome.done.returncode == 0, report(outcome)
+
+    failing = run_examples(documented + "\n```bash\ntrue\nfalse\n```\n", product, tmp_path / "failing")
+    assert failing.done.returncode != 0
+    assert "README.md:9: exit status 1 from: false" in report(failing), report(failing)
