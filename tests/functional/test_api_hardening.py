@@ -218,3 +218,26 @@ def test_a_malformed_cors_setting_is_refused_naming_the_variable() -> None:
         Settings.from_env({"ONCALL_CORS_ORIGINS": "https://app.example.com/path"})
     with pytest.raises(SettingsError, match="ONCALL_CORS_ORIGINS"):
         Settings.from_env({"ONCALL_CORS_ORIGINS": "*"})
+
+
+# -- formats the document promises are the formats accepted ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "2026-03-01", "2026-03-01 09:00:00Z", "2026-03-01T09:00:00"])
+def test_a_time_that_is_not_rfc_3339_is_422_naming_it(responder: Session, value: str) -> None:
+    result = call_api("GET", f"/me/shifts?to={value}", headers=responder.headers)
+    assert result.status == 422, (value, result.raw)
+    assert result.json["error"]["details"]["fields"][0]["field"] == "to"
+
+
+def test_a_body_time_given_as_a_number_is_422(admin: Session) -> None:
+    created = call_api("POST", "/schedules", body={"name": "numbers", "timezone": "UTC"}, headers=admin.headers)
+    shift = {"user_id": admin.user.id, "start": 0.5, "end": "2030-01-01T10:00:00Z"}
+    result = call_api("POST", f"/schedules/{created.json['id']}/shifts", body=shift, headers=admin.headers)
+    assert result.status == 422 and result.json["error"]["details"]["fields"][0]["field"] == "start"
+
+
+def test_rfc_3339_times_are_accepted(responder: Session) -> None:
+    for value in ["2030-01-02T00:00:00Z", "2030-01-02T00:00:00.5%2B02:00", "2030-01-02t00:00:00z"]:
+        result = call_api("GET", f"/me/shifts?from=2030-01-01T00:00:00Z&to={value}", headers=responder.headers)
+        assert result.status == 200, (value, result.raw)

@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from oncall import wiring
 from oncall.api.auth import current_user
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
+from oncall.api.times import Instant
 from oncall.domain.incidents import Action, Incident, Severity, Source, Status, TimelineEntry
 from oncall.services.incident_ports import IncidentFilter
 
@@ -115,8 +116,8 @@ def list_incidents(
     source: Annotated[Source | None, Query()] = None,
     service_id: Annotated[Id | None, Query()] = None,
     severity: Annotated[Severity | None, Query()] = None,
-    created_from: Annotated[AwareDatetime | None, Query()] = None,
-    created_to: Annotated[AwareDatetime | None, Query()] = None,
+    created_from: Annotated[Instant | None, Query()] = None,
+    created_to: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
@@ -203,8 +204,8 @@ def timeline(
     "/analytics/summary", tags=["analytics"], summary="MTTA/MTTR (mean, p50, p90) and counts, created in window"
 )
 def analytics_summary(
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: Annotated[AwareDatetime | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Annotated[Instant | None, Query()] = None,
 ) -> dict[str, Any]:
     end = to or wiring.clock()()
     start = from_ or end - timedelta(days=30)
@@ -229,8 +230,8 @@ def analytics_trends(
 
 @router.get("/analytics/mttr-distribution", tags=["analytics"], summary="Resolved incidents per MTTR band")
 def analytics_mttr_distribution(
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: Annotated[AwareDatetime | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Annotated[Instant | None, Query()] = None,
 ) -> dict[str, Any]:
     end = to or wiring.clock()()
     start = from_ or end - timedelta(days=30)

@@ -13,11 +13,12 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from oncall import wiring
 from oncall.api.auth import current_user
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
+from oncall.api.times import Instant
 from oncall.domain.rotations import Rotation
 from oncall.domain.schedules import Schedule
 from oncall.domain.shifts import Shift, iso
@@ -58,14 +59,14 @@ class ScheduleOut(BaseModel):
 
 class ShiftIn(_In):
     user_id: Id
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
 
 class ShiftPatchIn(_In):
     user_id: Id | None = None
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
 
 
 class ShiftOut(BaseModel):
@@ -92,20 +93,20 @@ class OnCallOut(BaseModel):
 class RotationIn(_In):
     name: str = Field(default="", max_length=100)
     participants: list[Id] = Field(min_length=1, max_length=100, description="user ids, in hand-off order")
-    start: AwareDatetime = Field(description="the first hand-off; later ones keep its local time of day")
+    start: Instant = Field(description="the first hand-off; later ones keep its local time of day")
     period: Literal["daily", "weekly", "hours"]
     hours: int | None = Field(default=None, ge=1, le=24 * 14, description="length of each shift when period=hours")
-    end: AwareDatetime | None = None
+    end: Instant | None = None
     timezone: str | None = Field(default=None, max_length=64, description="defaults to the schedule's zone")
 
 
 class RotationPatchIn(_In):
     name: str | None = Field(default=None, max_length=100)
     participants: list[Id] | None = Field(default=None, min_length=1, max_length=100)
-    start: AwareDatetime | None = None
+    start: Instant | None = None
     period: Literal["daily", "weekly", "hours"] | None = None
     hours: int | None = Field(default=None, ge=1, le=24 * 14)
-    end: AwareDatetime | None = None
+    end: Instant | None = None
     timezone: str | None = Field(default=None, max_length=64)
 
 
@@ -140,8 +141,8 @@ class RotationCreatedOut(BaseModel):
 
 class OverrideIn(_In):
     user_id: Id = Field(description="who takes over")
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
 
 class FeedTokenOut(BaseModel):
@@ -220,8 +221,8 @@ def put_on_duty(schedule_id: str, body: Annotated[ShiftIn, Body()]) -> tuple[Shi
 @router.get("/schedules/<schedule_id>/shifts", tags=["shifts"], summary="Shifts overlapping [from, to)")
 def list_shifts(
     schedule_id: str,
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: Annotated[AwareDatetime | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
@@ -261,7 +262,7 @@ def delete_shift(schedule_id: str, shift_id: str) -> Response[None]:
 
 
 @router.get("/schedules/<schedule_id>/oncall", tags=["shifts"], summary="Who is on call at a moment (default now)")
-def on_call(schedule_id: str, at: Annotated[AwareDatetime | None, Query()] = None) -> OnCallOut:
+def on_call(schedule_id: str, at: Annotated[Instant | None, Query()] = None) -> OnCallOut:
     service = wiring.core.schedule_service()
     when = at or service.clock()
     _, shift = service.on_call(schedule_id, when)
@@ -275,8 +276,8 @@ def on_call(schedule_id: str, at: Annotated[AwareDatetime | None, Query()] = Non
 
 @router.get("/me/shifts", tags=["shifts"], summary="My shifts overlapping [from, to) (default: now to the horizon)")
 def my_shifts(
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: Annotated[AwareDatetime | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
