@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -32,7 +33,8 @@ README = ROOT / "README.md"
 ADMIN = {"username": "admin", "password": "readme admin passphrase"}
 #: what the examples need besides bash and make; the AWS CLI comes with the dev dependencies (.venv/bin/aws)
 TOOLS = ("curl", "jq", "aws", "make", "date")
-#: the whole session: measured 45 s on a 2-core machine shared with other suites (64 s with the runner's start and stop)
+#: the whole session: measured 17-45 s on a 2-core machine shared with other suites (27-64 s with the runner's start
+#: and stop)
 SESSION_BUDGET_S = 150
 MARK = re.compile(r"^<!-- example: not run \((?P<why>[^)]{8,})\) -->$")
 ADDRESS = re.compile(r"\b(?:127\.0\.0\.1|localhost):(?P<port>8000|4566|8443)\b")
@@ -213,7 +215,11 @@ def run_examples(text: str, product: Runner, workdir: Path) -> Outcome:
     script, expect = session(blocks, len(text.splitlines()), ports)
     (workdir / "readme.sh").write_text(script)
     table = " ".join(f"[{line}]='{' '.join(map(str, sorted(codes)))}'" for line, codes in expect.items() if codes)
-    prelude = PRELUDE % {"expect": table, "root": ROOT, "script": workdir / "readme.sh"}
+    prelude = PRELUDE % {
+        "expect": table,
+        "root": shlex.quote(str(ROOT)),
+        "script": shlex.quote(str(workdir / "readme.sh")),
+    }
     (workdir / "prelude.sh").write_text(prelude)
     home = workdir / "home"
     home.mkdir(exist_ok=True)
