@@ -106,13 +106,48 @@ def test_list_and_status_keys_are_sharded_and_merged_newest_first(
     assert collect(admin, "&status=triggered", 7) == newest_first[:3] + newest_first[4:]
 
 
-def test_the_indexes_carry_no_token_and_no_counter(aws: dict[str, str]) -> None:
+def test_the_sharded_status_index_carries_no_token_and_no_counter(aws: dict[str, str]) -> None:
     table = boto3.client("dynamodb", region_name="us-east-1").describe_table(TableName="oncall-incidents")["Table"]
-    for index in table["GlobalSecondaryIndexes"]:
-        projection = index["Projection"]
-        assert projection["ProjectionType"] == "INCLUDE", index["IndexName"]
-        carried = set(projection["NonKeyAttributes"])
-        assert not carried & {"task_token", "alert_count", "last_alert", "last_alert_at", "version", "updated_at"}
+    [index] = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "by-status-sharded"]
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    carried = set(index["Projection"]["NonKeyAttributes"])
+    assert not carried & {"task_token", "alert_count", "last_alert", "last_alert_at", "version", "updated_at"}
+
+
+class Backfilling:
+    """DynamoDB while the deploy that adds ``by-status-sharded`` builds it: reading it is refused."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def query(self, **request: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        if request.get("IndexName") == "by-status-sharded":
+            error = {"Code": "ValidationException", "Message": "Cannot read from backfilling global secondary index"}
+            raise ClientError({"Error": error}, "Query")
+        return self.client.query(**request)
+
+
+def test_while_the_sharded_status_index_is_built_the_old_one_answers(
+    admin: Session, svc: tuple[str, str], clock: FakeClock
+) -> None:
+    from oncall.adapters.dynamodb.incidents import DynamoIncidentStore
+    from oncall.domain.incidents import Status
+    from oncall.services.incident_ports import IncidentFilter
+
+    _, key = svc
+    for i in range(5):
+        clock.advance(1)
+        enqueue(pd_body("trigger", key, dedup_key=f"k{i}"))
+    newest_first = [m["id"]["S"] for m in sorted(incident_metas(), key=lambda m: m["created_sk"]["S"], reverse=True)]
+    store = DynamoIncidentStore("oncall-incidents", Backfilling(boto3.client("dynamodb", region_name="us-east-1")))
+    page, cursor = store.paginate(IncidentFilter(status=Status.TRIGGERED), 3, None)
+    rest, end = store.paginate(IncidentFilter(status=Status.TRIGGERED), 3, cursor)
+    assert [i.id for i in page + rest] == newest_first and end is None
 
 
 def legacy_incident(incident_id: str, service_id: str, created: datetime, alert_count: int) -> dict[str, Any]:

@@ -28,8 +28,8 @@ ALERT_LINE_TTL = timedelta(days=90)
 #: a repeated alert writes a timeline line (with its raw payload) when the incident's count is a multiple of this;
 #: the first alert's line is written with the incident, every joining alert key's line with its join
 ALERT_LINE_EVERY = 50
-#: attributes the list indexes carry besides their keys: what the list filters read (everything else, the task token
-#: and the counters among it, stays off the indexes, so arming a token or counting an alert writes no index)
+#: attributes the sharded status index carries besides its keys: what the list filters read (the task token and the
+#: counters stay off it, so arming a token or counting an alert writes nothing there)
 INDEX_ATTRIBUTES = ("id", "status", "service_id", "severity", "source")
 
 

@@ -1,15 +1,18 @@
 """``GET /incidents`` over the incidents table's indexes: newest first, filtered, with an opaque cursor.
 
-The list (``by-created``, ``list_pk = INC#<n>``) and status (``by-status``, ``status_pk = <status>#<n>``) indexes are
-written over ``LIST_SHARDS`` partition keys chosen by the incident id, so no storm of incidents puts every index write
-on one key. A page reads each shard newest first (at most ``limit`` matches from each), merges them by ``created_sk``
-(``<UTC time>#<id>``: unique, so one value says where a page ended) and keeps the newest ``limit``; the next page
-starts below that value in every shard. Items written before the sharding keep ``list_pk = INC`` and no
-``status_pk``: the ``INC`` key is read as one more shard (filtered on status when a status is asked), so they are
-listed until their next move rewrites them in the sharded layout. ``by-service`` is one key per service, unsharded.
+The list (``by-created``, ``list_pk = INC#<n>``) and status (``by-status-sharded``, ``status_pk = <status>#<n>``)
+indexes are written over ``LIST_SHARDS`` partition keys chosen by the incident id, so no storm of incidents puts
+every index write on one key. A page reads each shard newest first (at most ``limit`` matches from each), merges
+them by ``created_sk`` (``<UTC time>#<id>``: unique, so one value says where a page ended) and keeps the newest
+``limit``; the next page starts below that value in every shard. ``by-service`` is one key per service, unsharded.
 
-The indexes project only the attributes the filters read (``INDEX_ATTRIBUTES``); the page's incidents are then read
-whole (META and alert counter, one ``BatchGetItem``).
+Items written before the sharding keep ``list_pk = INC`` and no ``status_pk``: the ``INC`` key is read as one more
+shard (filtered on status when a status is asked), so they are listed until their next move rewrites them in the
+sharded layout. While ``by-status-sharded`` is still being built (the deploy that adds it to an existing table), a
+status is read from the unsharded ``by-status`` it replaces.
+
+The sharded status index projects only the attributes the filters read (``INDEX_ATTRIBUTES``); every page's
+incidents are read whole (META and alert counter, one ``BatchGetItem``), since the counter is in no index.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from oncall.services.incident_ports import IncidentFilter
 
 #: index pages read per shard before a page is returned short (a filter that matches almost nothing)
 MAX_ROUNDS = 20
+STATUS_INDEX = "by-status-sharded"
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ def shards(filters: IncidentFilter) -> list[Shard]:
         return [Shard("by-service", "service_id", filters.service_id, status_filter=filters.status is not None)]
     if filters.status:
         status = filters.status.value
-        return [Shard("by-status", "status_pk", f"{status}#{i}") for i in range(LIST_SHARDS)] + [
+        return [Shard(STATUS_INDEX, "status_pk", f"{status}#{i}") for i in range(LIST_SHARDS)] + [
             Shard("by-created", "list_pk", LEGACY_LIST_PK, status_filter=True)
         ]
     return [Shard("by-created", "list_pk", f"INC#{i}") for i in range(LIST_SHARDS)] + [
@@ -117,16 +121,34 @@ def _newest(
     return found[:limit], True
 
 
+def _index_not_ready(exc: BaseException) -> bool:
+    return kit.error_code(exc) in ("ValidationException", "ResourceNotFoundException") and "index" in str(exc).lower()
+
+
+def _read(
+    client: Any, table: str, sources: list[Shard], filters: IncidentFilter, limit: int, below: str | None
+) -> tuple[list[Mapping[str, Attr]], bool]:
+    merged: list[Mapping[str, Attr]] = []
+    more = False
+    for shard in sources:
+        items, shard_more = _newest(client, table, shard, filters, limit, below)
+        merged += items
+        more = more or shard_more
+    return merged, more
+
+
 def search(
     client: Any, table: str, filters: IncidentFilter, limit: int, cursor: Mapping[str, Any] | None
 ) -> tuple[list[Incident], dict[str, Any] | None]:
     below = str(cursor["created_sk"]) if cursor and cursor.get("created_sk") else None
-    merged: list[Mapping[str, Attr]] = []
-    more = False
-    for shard in shards(filters):
-        items, shard_more = _newest(client, table, shard, filters, limit, below)
-        merged += items
-        more = more or shard_more
+    try:
+        merged, more = _read(client, table, shards(filters), filters, limit, below)
+    except Exception as exc:
+        if not (filters.status and not filters.service_id and _index_not_ready(exc)):
+            raise
+        # the sharded status index is being built: the unsharded one it replaces still holds every incident
+        legacy = [Shard("by-status", "status", filters.status.value)]
+        merged, more = _read(client, table, legacy, filters, limit, below)
     merged.sort(key=lambda i: str(i["created_sk"]["S"]), reverse=True)
     more = more or len(merged) > limit
     page = merged[:limit]

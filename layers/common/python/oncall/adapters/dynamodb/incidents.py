@@ -12,10 +12,10 @@
                                        acknowledgement edits, read with one Query whatever the timeline's length
 =====================================  ==========================================================================
 
-Indexes (all sorted by ``created_sk`` = ``<created_at>#<id>``, newest first, projecting only what the filters read):
-``by-created`` (``list_pk`` = ``INC#<shard>``) lists everything, ``by-status`` (``status_pk`` = ``<status>#<shard>``)
-and ``by-service`` narrow the common filters; the list is in ``incident_list``. Only a change of status (or of the
-severity) writes an index: not an alert, not a token, not a version bump.
+Indexes (all sorted by ``created_sk`` = ``<created_at>#<id>``, newest first): ``by-created`` (``list_pk`` =
+``INC#<shard>``) lists everything, ``by-status-sharded`` (``status_pk`` = ``<status>#<shard>``, projecting only what
+the filters read) and ``by-service`` narrow the common filters; the list is in ``incident_list``. The unsharded
+``by-status`` is no longer read (kept so an existing stack upgrades in one deploy). A repeated alert writes no index.
 
 A move is ONE ``TransactWriteItems``: the incident (condition: the version read and the token read), its timeline
 entries, the outbox event and, when it opens or closes the incident, the counter's ``closed`` mark, so the event
@@ -164,7 +164,7 @@ class DynamoIncidentStore:
             TableName=self.table, Key=kit.key(incident_pk(incident_id), ALERTS_SK), ConsistentRead=True
         )
         item = got.get("Item") or {}
-        return "closed" in item or ("alert_count" in item and "closed" in item)
+        return "closed" in item
 
     def _attach_legacy(
         self,
