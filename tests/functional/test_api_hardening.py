@@ -241,3 +241,74 @@ def test_rfc_3339_times_are_accepted(responder: Session) -> None:
     for value in ["2030-01-02T00:00:00Z", "2030-01-02T00:00:00.5%2B02:00", "2030-01-02t00:00:00z"]:
         result = call_api("GET", f"/me/shifts?from=2030-01-01T00:00:00Z&to={value}", headers=responder.headers)
         assert result.status == 200, (value, result.raw)
+
+
+# -- the OpenAPI document is exact ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spec(clock) -> dict:
+    result = call_api("GET", "/openapi.json")
+    assert result.status == 200
+    return result.json
+
+
+def _operations(spec: dict):
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            yield method.upper(), path, op
+
+
+def test_every_failure_is_documented_as_the_envelope(spec: dict) -> None:
+    error = spec["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    assert set(error["properties"]["error"]["required"]) == {"code", "message", "details"}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for method, path, op in _operations(spec):
+        if (method, path) == ("GET", "/health"):
+            continue
+        for status in ("400", "401", "403", "422", "429"):
+            schema = op["responses"][status]["content"]["application/json"]["schema"]
+            assert schema.get("$ref", "").startswith("#/components/schemas/"), (method, path, status)
+        if method in {"POST", "PUT", "PATCH"}:
+            assert {"413", "415", "409", "404"} <= set(op["responses"]), (method, path)
+        if "{" in path:
+            assert "404" in op["responses"], (method, path)
+    created = spec["paths"]["/schedules"]["post"]["responses"]
+    assert "201" in created and "200" not in created
+    assert created["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ScheduleOut"}
+    deleted = spec["paths"]["/schedules/{schedule_id}"]["delete"]["responses"]
+    assert "204" in deleted and "content" not in deleted["204"]
+
+
+def test_every_success_has_a_schema(spec: dict) -> None:
+    for method, path, op in _operations(spec):
+        for status, response in op["responses"].items():
+            if not status.startswith("2") or status == "204":
+                continue
+            (content,) = response["content"].values()
+            schema = content["schema"]
+            assert schema.get("$ref") or schema.get("type") in {"object", "string"}, (method, path, status, schema)
+    page = spec["paths"]["/users"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["properties"]["items"]["items"] == {"$ref": "#/components/schemas/UserOut"}
+
+
+def test_swagger_ui_can_authorise_with_the_bearer_scheme(spec: dict) -> None:
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    assert spec["security"] == [{"bearer": []}]
+    assert spec["paths"]["/auth/login"]["post"]["security"] == []
+    assert spec["paths"]["/health"]["get"]["security"] == []
+    assert "security" not in spec["paths"]["/users"]["get"]  # the document's default: bearer
+    served = call_api("GET", "/docs?format=json")
+    assert served.json == spec  # what Swagger UI loads is the document itself
+
+
+def test_the_document_is_valid_openapi(spec: dict) -> None:
+    from openapi_spec_validator import validate
+
+    validate(spec)

@@ -9,6 +9,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
+from oncall.api import openapi as document
+from oncall.api.auth import PUBLIC
+
 TITLE = "OnCall Hub"
 VERSION = "0.1.0"
 DESCRIPTION = (
@@ -17,6 +20,119 @@ DESCRIPTION = (
 )
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+_PD_STATUS = {"type": "string"}
+#: what the document cannot learn from the routes' annotations (``oncall.api.openapi``); the fuzzing test holds it
+#: to what the API answers
+SURFACE = document.Surface(
+    public=frozenset((method, document.openapi_path(path)) for method, path in PUBLIC),
+    status={
+        **dict.fromkeys(
+            [
+                ("POST", "/users"),
+                ("POST", "/users/{user_id}/telegram-link"),
+                ("POST", "/schedules"),
+                ("POST", "/schedules/{schedule_id}/shifts"),
+                ("POST", "/schedules/{schedule_id}/rotations"),
+                ("POST", "/schedules/{schedule_id}/overrides"),
+                ("POST", "/schedules/{schedule_id}/calendar-token"),
+                ("POST", "/me/calendar-token"),
+                ("POST", "/escalation-policies"),
+                ("POST", "/services"),
+                ("POST", "/incidents"),
+                ("POST", "/incidents/{incident_id}/notes"),
+                ("POST", "/webhooks"),
+            ],
+            201,
+        ),
+        **dict.fromkeys(
+            [
+                ("POST", "/auth/logout"),
+                ("DELETE", "/users/{user_id}"),
+                ("DELETE", "/schedules/{schedule_id}"),
+                ("DELETE", "/schedules/{schedule_id}/shifts/{shift_id}"),
+                ("DELETE", "/schedules/{schedule_id}/rotations/{rotation_id}"),
+                ("DELETE", "/escalation-policies/{policy_id}"),
+                ("DELETE", "/services/{service_id}"),
+                ("DELETE", "/webhooks/{webhook_id}"),
+            ],
+            204,
+        ),
+        ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): 202,
+        ("POST", "/v2/enqueue"): 202,
+    },
+    lists={
+        ("GET", "/users"): "UserOut",
+        ("GET", "/schedules"): "ScheduleOut",
+        ("GET", "/schedules/{schedule_id}/shifts"): "ShiftOut",
+        ("GET", "/me/shifts"): "ShiftOut",
+        ("GET", "/schedules/{schedule_id}/rotations"): "RotationOut",
+        ("GET", "/escalation-policies"): "PolicyOut",
+        ("GET", "/services"): "ServiceOut",
+        ("GET", "/incidents"): "IncidentOut",
+        ("GET", "/incidents/{incident_id}/timeline"): "TimelineOut",
+        ("GET", "/webhooks"): "WebhookOut",
+        ("GET", "/webhooks/{webhook_id}/deliveries"): "DeliveryOut",
+    },
+    integration_key=frozenset({("POST", "/integrations/alertmanager"), ("POST", "/integrations/grafana")}),
+    media={
+        ("GET", "/schedules/{schedule_id}/calendar.ics"): "text/calendar",
+        ("GET", "/users/{user_id}/calendar.ics"): "text/calendar",
+    },
+    bodies={
+        ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "DeliveryOut",
+        ("POST", "/v2/enqueue"): "PagerDutyAccepted",
+    },
+    foreign={("POST", "/v2/enqueue"): {400: "PagerDutyInvalid", 429: "PagerDutyThrottled"}},
+    schemas={
+        "DeliveryOut": {
+            "type": "object",
+            "required": ["id", "event_type", "event_id", "status", "attempts", "created_at", "last_attempts"],
+            "properties": {
+                "id": {"type": "string"},
+                "event_type": {"type": "string"},
+                "event_id": {"type": "string"},
+                "status": {"type": "string", "enum": ["pending", "succeeded", "dead", "cancelled"]},
+                "attempts": {"type": "integer"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "next_attempt_at": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
+                "last_attempts": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["at", "status", "ok", "detail", "duration_ms"],
+                        "properties": {
+                            "at": {"type": "string", "format": "date-time"},
+                            "status": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                            "ok": {"type": "boolean"},
+                            "detail": {"type": "string"},
+                            "duration_ms": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
+        "PagerDutyAccepted": {
+            "type": "object",
+            "required": ["status", "message", "dedup_key"],
+            "properties": {"status": _PD_STATUS, "message": {"type": "string"}, "dedup_key": {"type": "string"}},
+        },
+        "PagerDutyInvalid": {
+            "type": "object",
+            "required": ["status", "message", "errors"],
+            "properties": {
+                "status": _PD_STATUS,
+                "message": {"type": "string"},
+                "errors": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "PagerDutyThrottled": {
+            "type": "object",
+            "required": ["status", "message"],
+            "properties": {"status": _PD_STATUS, "message": {"type": "string"}},
+        },
+    },
+)
 
 
 class Health(BaseModel):
@@ -34,14 +150,30 @@ def register(app: APIGatewayHttpResolver) -> None:
 
     @cache
     def spec() -> str:
-        return json.dumps(
-            app.get_openapi_schema(title=TITLE, version=VERSION, description=DESCRIPTION).model_dump(
-                mode="json", by_alias=True, exclude_none=True
-            )
+        generated = app.get_openapi_schema(title=TITLE, version=VERSION, description=DESCRIPTION).model_dump(
+            mode="json", by_alias=True, exclude_none=True
         )
+        return json.dumps(document.complete(generated, SURFACE))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi():  # type: ignore[no-untyped-def]  # powertools derives schemas from annotations
         return Response(status_code=200, content_type="application/json", body=spec())
 
-    app.enable_swagger(path="/docs", title=TITLE, version=VERSION, description=DESCRIPTION)
+    @cache
+    def swagger_page() -> str:
+        from pathlib import Path
+
+        import aws_lambda_powertools.event_handler as powertools
+        from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+        assets = Path(powertools.__file__).parent / "openapi" / "swagger_ui"
+        js = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+        css = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+        # the completed document, not powertools' own, so Swagger UI offers "Authorize" with the bearer scheme
+        return generate_swagger_html(spec().replace("</", "<\\/"), js, css, "", None, False)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():  # type: ignore[no-untyped-def]  # powertools derives schemas from annotations
+        if (app.current_event.query_string_parameters or {}).get("format") == "json":
+            return Response(status_code=200, content_type="application/json", body=spec())
+        return Response(status_code=200, content_type="text/html", body=swagger_page())
