@@ -365,6 +365,14 @@ def alert_scenario(pair: tuple[Any, Any]) -> Transcript:
     t.append(alerts.release("svc", "k:g", "i9", "b"))
     t.append(open_with("i3", keyed, "i1"))  # the holder was seen closed: taken over
     t.append((alerts.claim("svc", "k:g"), alerts.key("svc", "a")))
+    # a big delivery's keys join and resolve together
+    t.append(alerts.join("svc", "k:g", "i3", ["c", "d", "a", "c"], START + timedelta(days=30)))
+    t.append(alerts.join("svc", "k:g", "i9", ["e"], START + timedelta(days=30)))  # the claim names another
+    t.append((alerts.claim("svc", "k:g"), alerts.refs("svc", ["c", "d", "e", "zz"])))
+    t.append(alerts.release_many("svc", "k:g", "i3", ["c", "zz", "c"]))
+    t.append(alerts.release_many("svc", "k:g", "i3", ["c", "d"]))
+    t.append(alerts.release_many("svc", "k:g", "i9", ["a"]))
+    t.append(alerts.claim("svc", "k:g"))
     keyless = Grouping("~high", None, True, window_end)
     t.append(open_with("i4", keyless, None))
     t.append(open_with("i5", keyless, None, START + timedelta(minutes=4)))

@@ -1347,6 +1347,19 @@ class FakeAlertStore:
         stored.open_keys.update(keys)
         return True
 
+    def refs(self, service_id: str, keys: Sequence[str]) -> dict[str, KeyRef]:
+        return {k: self.keys[(service_id, k)] for k in keys if (service_id, k) in self.keys}
+
+    def release_many(
+        self, service_id: str, group: str, incident_id: str, keys: Sequence[str]
+    ) -> tuple[frozenset[str], int] | None:
+        stored = self.claims.get((service_id, group))
+        if stored is None or stored.incident_id != incident_id:
+            return None
+        released = frozenset(stored.open_keys & set(keys))
+        stored.open_keys -= set(keys)
+        return released, len(stored.open_keys)
+
     def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
         stored = self.claims.get((service_id, group))
         if stored is None or stored.incident_id != incident_id or key not in stored.open_keys:

@@ -230,12 +230,13 @@ def test_past_its_new_incident_rate_a_service_coalesces_into_one_storm_incident_
     assert w.incident(storm).status is Status.RESOLVED
 
 
-def am_delivery(size: int | None = None, first: int = 0) -> Delivery:
+def am_delivery(size: int | None = None, first: int = 0, status: str = "firing") -> Delivery:
     """Alertmanager's captured delivery: its two alerts (``first`` of them), or ``size`` alerts of its group."""
     body: dict[str, Any] = sample("alertmanager-0.25-firing.json")["body"]
     if size is not None:
         body["alerts"] = [
-            {**body["alerts"][0], "fingerprint": f"n{i:04d}", "labels": {"instance": f"n{i}"}} for i in range(size)
+            {**body["alerts"][0], "status": status, "fingerprint": f"n{i:04d}", "labels": {"instance": f"n{i}"}}
+            for i in range(size)
         ]
     elif first:
         body["alerts"] = body["alerts"][:first]
@@ -263,6 +264,36 @@ def test_a_big_group_in_one_delivery_joins_its_claim_in_one_write_and_counts_onc
     assert incident.alert_count == 300 and sorted(w.store.windows.values()) == [1]
     [claim] = w.store.claims.values()
     assert len(claim.open_keys) == 150
+
+
+def test_a_group_resolving_in_one_delivery_leaves_its_claim_in_one_write_and_resolves_once(w: World) -> None:
+    alerts = w.alerts()
+    alerts.receive(alertmanager.NAME, am_delivery(150), w.key)
+    writes: list[int] = []
+    release_many = w.store.release_many
+
+    def counted(service_id: str, group: str, incident_id: str, keys: Any) -> Any:
+        writes.append(len(keys))
+        return release_many(service_id, group, incident_id, keys)
+
+    w.store.release_many = counted  # type: ignore[method-assign]
+    ending = am_delivery(150, status="resolved")
+    body = json.loads(ending.body)
+    body["alerts"] = [*body["alerts"][:140], {**body["alerts"][0], "fingerprint": "never-seen"}]
+    first = alerts.receive(alertmanager.NAME, Delivery(json.dumps(body), {}), w.key)
+
+    assert writes == [140], "the 140 known keys left the claim in one write"
+    assert [o.result for o in first.outcomes] == ["released"] * 140 + ["dropped"]
+    assert first.outcomes[-1].reason == "unknown dedup key" and first.outcomes[0].reason == "10 alerts still open"
+    [incident] = w.incidents.incidents.values()
+    assert incident.status is Status.TRIGGERED
+    # the rest resolve (one of them twice in the delivery, as a redelivery may): released once, the incident once
+    rest = json.loads(ending.body)["alerts"][140:]
+    body["alerts"] = [*body["alerts"][:2], *rest, rest[-1]]
+    last = alerts.receive(alertmanager.NAME, Delivery(json.dumps(body), {}), w.key)
+    assert [o.result for o in last.outcomes] == ["dropped"] * 2 + ["released"] * 9 + ["resolved", "dropped"]
+    assert w.incident(last.outcomes[-2].incident_id).status is Status.RESOLVED
+    assert [e.detail_type for e in w.incidents.events].count("incident.resolved") == 1
 
 
 def test_an_alert_still_contended_after_its_retries_leaves_the_others_applied_and_asks_for_a_retry(

@@ -45,6 +45,18 @@ class AlertStore(Protocol):
         keys of one delivery at once; idempotent."""
         ...
 
+    def refs(self, service_id: str, keys: Sequence[str]) -> dict[str, KeyRef]:
+        """Where each of ``keys`` went, for those known (a delivery's many resolves read at once)."""
+        ...
+
+    def release_many(
+        self, service_id: str, group: str, incident_id: str, keys: Sequence[str]
+    ) -> tuple[frozenset[str], int] | None:
+        """Remove ``keys`` from the open keys of the claim naming ``incident_id``, in one write: the ones that were
+        open there (each released once, however many resolve it at once) and the number left open; None if the
+        claim names another incident."""
+        ...
+
     def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
         """Remove ``key`` from the open keys of the claim naming ``incident_id``; the number left open, or None if
         the key was not open there (already resolved, or the claim moved on)."""

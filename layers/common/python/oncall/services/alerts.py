@@ -1,6 +1,9 @@
 """Alert ingestion: one use case for every source (``receive``), rate limit, dedup, correlation, and the incident
 moves alerts cause.
 
+Long because one use case takes a delivery end to end, and its parts share the delivery's state: admission per
+alert, dedup and correlation, the storm incident past the rate, and a big group's keys joining and resolving together.
+
 Receive: find the source's normaliser, ask it who sent the payload (an integration key, or a configured service
 reference), find that service, turn the payload into alerts, admit them against the service's rate, then apply each
 one. A payload that cannot be used raises ``InvalidAlert`` (a sender to answer: HTTP gives a 4xx and writes nothing)
@@ -147,9 +150,13 @@ class AlertService:
         if alerts is None:
             return Receipt("ignored")
         delivery = _Delivery.of(alerts, self.clock(), self.rules.correlation_window)
+        settled = self._resolve_together(alerts)
         outcomes: list[Outcome] = []
         contended: list[str | None] = []
-        for alert in alerts:
+        for index, alert in enumerate(alerts):
+            if index in settled:
+                outcomes.append(settled[index])
+                continue
             try:
                 outcomes.append(self._apply(alert, delivery))
             except ConcurrentUpdate:
@@ -344,6 +351,48 @@ class AlertService:
             if incident_id is not None:
                 return Outcome("coalesced", alert.dedup_key, incident_id, reason=reason + "; opened the storm incident")
         raise ConcurrentUpdate("the service's storm incident kept changing; retry", dedup_key=alert.dedup_key)
+
+    def _resolve_together(self, alerts: list[Alert]) -> dict[int, Outcome]:
+        """A delivery's resolves, when it holds several (a group ending): their key records read at once and each
+        claim left in ONE write, so a 1,000-alert group resolving costs a dozen calls, not 2,000, and its claim is
+        written once, not a thousand times. The outcomes, by the alert's position, are those one by one would give."""
+        resolving = [(i, a) for i, a in enumerate(alerts) if a.action is AlertAction.RESOLVE and a.dedup_key]
+        if len(resolving) < 2:
+            return {}
+        service_id = resolving[0][1].service_id
+        refs = self.store.refs(service_id, [str(a.dedup_key) for _, a in resolving])
+        out: dict[int, Outcome] = {}
+        claims: dict[tuple[str, str], list[tuple[int, Alert]]] = {}
+        for i, a in resolving:
+            ref = refs.get(str(a.dedup_key))
+            if ref is None:
+                out[i] = Outcome("dropped", a.dedup_key, reason="unknown dedup key")
+            else:
+                claims.setdefault((ref.incident_id, ref.group), []).append((i, a))
+        for (incident_id, group), members in claims.items():
+            done = self.store.release_many(service_id, group, incident_id, [str(a.dedup_key) for _, a in members])
+            released, left = done if done is not None else (frozenset(), 0)
+            first: list[tuple[int, Alert]] = []
+            for i, a in members:
+                if a.dedup_key in released and all(a.dedup_key != b.dedup_key for _, b in first):
+                    first.append((i, a))
+                else:
+                    out[i] = Outcome("dropped", a.dedup_key, incident_id, reason="already resolved")
+            if not first:
+                continue
+            resolves = should_resolve(self.rules.resolve_policy, left)
+            still = None if resolves else f"{left} alerts still open"
+            for i, a in first[:-1] if resolves else first:
+                out[i] = Outcome("released", a.dedup_key, incident_id, reason=still)
+            if resolves:
+                i, a = first[-1]
+                moved = self.incidents.alert_act(incident_id, Action.RESOLVE, source=f"{a.source.value} alert")
+                out[i] = (
+                    Outcome("resolved", a.dedup_key, incident_id)
+                    if moved is not None
+                    else Outcome("dropped", a.dedup_key, incident_id, reason="incident not open")
+                )
+        return out
 
     def _follow_up(self, alert: Alert) -> Outcome:
         if alert.dedup_key is None:

@@ -22,7 +22,8 @@ The claim and key records are written inside the incident store's own ``Transact
 timeline + outbox, all or nothing): the incident store turns the port's ``AlertClaim`` into items with
 ``take_items`` / ``join_items`` here, so their shapes and conditions live with the rest of the table's. The many new
 keys of one big delivery (an Alertmanager group of a thousand) join at once instead (``join``): their records in
-batches of 25, then ONE conditional update of the claim.
+batches of 25, then ONE conditional update of the claim; its many resolves likewise read their records 100 at a
+time (``refs``) and leave the claim in one update (``release_many``).
 """
 
 from __future__ import annotations
@@ -186,6 +187,33 @@ class DynamoAlertStore:
             ExpressionAttributeValues={":k": kit.string_set(unique), ":inc": s(incident_id)},
         )
         return joined is not None
+
+    def refs(self, service_id: str, keys: Sequence[str]) -> dict[str, KeyRef]:
+        wanted = [kit.key(key_pk(service_id, k), "KEY") for k in dict.fromkeys(keys)]
+        found = kit.batch_get(self.client, self.table, wanted)
+        return {
+            str(i["dedup_key"]["S"]): KeyRef(incident_id=str(i["incident_id"]["S"]), group=str(i["group"]["S"]))
+            for i in found
+            if "dedup_key" in i
+        }
+
+    def release_many(
+        self, service_id: str, group: str, incident_id: str, keys: Sequence[str]
+    ) -> tuple[frozenset[str], int] | None:
+        unique = list(dict.fromkeys(keys))
+        out = kit.try_write(
+            self.client.update_item,
+            TableName=self.table,
+            Key=kit.key(claim_pk(service_id, group), "CLAIM"),
+            UpdateExpression="DELETE open_keys :k",
+            ConditionExpression="incident_id = :inc",
+            ExpressionAttributeValues={":k": kit.string_set(unique), ":inc": s(incident_id)},
+            ReturnValues="ALL_OLD",
+        )
+        if out is None:
+            return None
+        before = frozenset(out.get("Attributes", {}).get("open_keys", {}).get("SS", []))
+        return before & set(unique), len(before - set(unique))
 
     def release(self, service_id: str, group: str, incident_id: str, key: str) -> int | None:
         out = kit.try_write(
