@@ -38,7 +38,8 @@ TOOLS = ("curl", "jq", "aws", "make", "date")
 SESSION_BUDGET_S = 150
 MARK = re.compile(r"^<!-- example: not run \((?P<why>[^)]{8,})\) -->$")
 ADDRESS = re.compile(r"\b(?:127\.0\.0\.1|localhost):(?P<port>8000|4566|8443)\b")
-STATUS = re.compile(r"\b([1-5]\d\d)\b")
+#: a status in a comment: three digits on their own, not part of an address (127.0.0.1) or a number
+STATUS = re.compile(r"(?<![\w.:/])([1-5]\d\d)(?![\w.:])")
 
 PRELUDE = r"""
 set -Eeuo pipefail
