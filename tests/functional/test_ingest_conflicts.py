@@ -99,3 +99,15 @@ def test_an_alertmanager_group_joining_through_conflicts_is_applied_whole(
     assert done.status == 200, done.raw
     assert [r["result"] for r in done.json["results"]] == ["released", "resolved"]
     assert [m["status"]["S"] for m in incident_metas()] == ["resolved"]
+
+
+def test_an_alert_whose_writes_keep_conflicting_past_the_sdk_rounds_is_decided_again_not_a_5xx(
+    svc: tuple[str, str], conflicts: Conflicts
+) -> None:
+    _, key = svc
+    conflicts.transactions = 12  # more than the kit's rounds, twice over: the use case decides the alert again
+    got = call_api("POST", "/v2/enqueue", headers=PD_HEADERS, body=json.dumps(pd_body("trigger", key)))
+    assert got.status == 202, got.raw
+    assert conflicts.answered["transaction"] == 12
+    [meta] = incident_metas()
+    assert meta["dedup_key"]["S"] == "payments-5xx"

@@ -110,11 +110,13 @@ class DynamoIncidentStore:
 
     def _transact_guarded(self, items: list[dict[str, Any]], also: Sequence[Mapping[str, Any]]) -> None:
         """One transaction of ``items`` + ``also`` (the claim's items, last, so their reasons are found by
-        position); a failed condition on one of ``also`` is GuardFailed."""
+        position); a failed condition on one of ``also`` is GuardFailed, and so is a claim's transaction still
+        meeting concurrent ones after the kit's rounds: nothing was written, the alert is decided again."""
         try:
             kit.transact(self.client, [*items, *also])
         except kit.Cancelled as exc:
-            if exc.condition_failed(start=len(items)):
+            conflicted = bool(also) and kit.TRANSACTION_CONFLICT in exc.reasons and not exc.condition_failed()
+            if exc.condition_failed(start=len(items)) or conflicted:
                 raise GuardFailed(str(exc)) from exc
             raise
 
