@@ -38,6 +38,11 @@ def post(path: str, key: str | None, body: Any, raw: str | None = None, **header
     return call_api("POST", path, headers=h, body=raw if raw is not None else json.dumps(body))
 
 
+def timeline(admin: Session, incident_id: str) -> list[dict[str, Any]]:
+    got = call_api("GET", f"/incidents/{incident_id}/timeline?limit=200", headers=admin.headers)
+    return ok(got)["items"]  # type: ignore[no-any-return]
+
+
 def incident(admin: Session, incident_id: str) -> dict[str, Any]:
     return ok(call_api("GET", f"/incidents/{incident_id}", headers=admin.headers))  # type: ignore[no-any-return]
 
@@ -152,9 +157,28 @@ def test_malformed_deliveries_are_400_naming_the_field_and_write_nothing(svc: tu
         got = post("/integrations/alertmanager", key, None, raw=raw)
         assert got.status == 400, (raw, got.raw)
     huge = alertmanager_body("firing")
-    huge["alerts"][0]["annotations"]["summary"] = "x" * (1024 * 1024)
+    huge["alerts"][0]["annotations"]["summary"] = "x" * (4 * 1024 * 1024)
     assert post("/integrations/alertmanager", key, huge).status == 413
     _nothing_written()
+
+
+def test_a_delivery_past_1000_alerts_is_applied_up_to_1000_and_the_rest_counted_as_truncated(
+    admin: Session, svc: tuple[str, str]
+) -> None:
+    """Refusing a delivery for its size would refuse the biggest outage on every retry: past 1,000 alerts the rest
+    are counted as truncated, as Alertmanager's own ``max_alerts`` does, and the group's incident still opens."""
+    _, key = svc
+    body = alertmanager_body("firing")
+    template = body["alerts"][0]
+    body["alerts"] = [{**template, "fingerprint": f"node{i:06d}"} for i in range(1200)]
+    body["truncatedAlerts"] = 5  # what Alertmanager itself left out
+    got = post("/integrations/alertmanager", key, body)
+    assert got.status == 200, got.raw[:300]
+    assert got.json["accepted"] == 1000
+    assert [r["result"] for r in got.json["results"]] == ["created"] + ["attached"] * 999
+    [meta] = incident_metas()
+    lines = [e for e in timeline(admin, meta["id"]["S"]) if e["kind"] == "alert"]
+    assert lines and all(e["data"]["details"]["truncated_alerts"] == 205 for e in lines)
 
 
 def test_grafana_delivery_and_its_hmac_when_configured(

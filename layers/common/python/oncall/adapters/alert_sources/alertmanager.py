@@ -3,8 +3,9 @@
 Each alert's own ``status`` decides trigger or resolve: the group ``status`` stays ``firing`` while any alert of the
 group fires, so it says nothing about the alert at hand. ``fingerprint`` is the dedup key, ``groupKey`` the group
 (the alerts Alertmanager grouped feed one incident), ``truncatedAlerts`` (alerts Alertmanager dropped to respect
-``max_alerts``) is recorded on each alert's timeline line, as are its labels, annotations (bounded: a page shows
-``runbook_url`` and ``description`` from them) and the links Alertmanager/Grafana send.
+``max_alerts``, plus those past our own ``MAX_ALERTS``) is recorded on each alert's timeline line, as are its labels,
+annotations (bounded: a page shows ``runbook_url`` and ``description`` from them) and the links Alertmanager/Grafana
+send.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from oncall.services.alert_ports import Delivery, Sender
 #: the source's name at alert intake (``AlertService.receive``)
 NAME = "alertmanager"
 
-#: entries per delivery we accept (Alertmanager's max_alerts is 0 = unlimited by default)
+#: entries per delivery we apply (Alertmanager's max_alerts is 0 = unlimited by default); the rest are counted as
+#: truncated, as Alertmanager's own ``max_alerts`` does, never refused: refusing a delivery for its size would refuse
+#: the biggest outage on every retry
 MAX_ALERTS = 1000
 _STATUSES = {"firing": AlertAction.TRIGGER, "resolved": AlertAction.RESOLVE}
 
@@ -52,8 +55,8 @@ def to_alerts(body: Any, service_id: str, *, source: Source = Source.ALERTMANAGE
     entries = body.get("alerts")
     if not isinstance(entries, list):
         raise InvalidAlert(["alerts must be an array"])
-    if len(entries) > MAX_ALERTS:
-        raise InvalidAlert([f"alerts holds at most {MAX_ALERTS} entries"])
+    over = max(0, len(entries) - MAX_ALERTS)
+    entries = entries[:MAX_ALERTS]
     group_key = body.get("groupKey")
     if group_key is not None and not isinstance(group_key, str):
         errors.append("groupKey must be a string")
@@ -62,6 +65,7 @@ def to_alerts(body: Any, service_id: str, *, source: Source = Source.ALERTMANAGE
     if not isinstance(truncated, int) or isinstance(truncated, bool) or truncated < 0:
         errors.append("truncatedAlerts must be a non-negative integer")
         truncated = 0
+    truncated += over
     common = _labels(errors, "commonLabels", body.get("commonLabels"))
     out: list[Alert] = []
     for i, entry in enumerate(entries):
