@@ -272,8 +272,12 @@ def group_rows(sizes: tuple[int, ...] = (150, 1000)) -> list[tuple[str, int, flo
                     resp = call_api("POST", "/integrations/alertmanager", headers=headers, body=body)
                 took = time.monotonic() - began
                 results = Counter(r["result"] for r in resp.json.get("results", [])) if resp.status == 200 else {}
-                summary = ", ".join(f"{n} {r}" for r, n in sorted(results.items())) or resp.raw[:60].decode(errors="replace")
-                rows.append((f"{size} alerts, {label} [{resp.status}]", size, sum(counter.values()) / size, took, summary))
+                summary = ", ".join(f"{n} {r}" for r, n in sorted(results.items())) or resp.raw[:60].decode(
+                    errors="replace"
+                )
+                rows.append(
+                    (f"{size} alerts, {label} [{resp.status}]", size, sum(counter.values()) / size, took, summary)
+                )
     return rows
 
 
