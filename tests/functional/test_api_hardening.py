@@ -223,16 +223,17 @@ def test_a_malformed_cors_setting_is_refused_naming_the_variable() -> None:
 # -- formats the document promises are the formats accepted ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["0.5", "1700000000", "2026-03-01", "2026-03-01 09:00:00Z", "2026-03-01T09:00:00"])
+@pytest.mark.parametrize("value", ["0.5", "1900000000", "2030-03-17", "2030-03-17 17:46:40Z", "2030-03-17T17:46:40"])
 def test_a_time_that_is_not_rfc_3339_is_422_naming_it(responder: Session, value: str) -> None:
-    result = call_api("GET", f"/me/shifts?to={value}", headers=responder.headers)
+    # a valid window either way (1900000000 s is 2030-03-17T17:46:40Z): only the form of `from` is wrong
+    result = call_api("GET", f"/me/shifts?from={value}&to=2030-03-18T00:00:00Z", headers=responder.headers)
     assert result.status == 422, (value, result.raw)
-    assert result.json["error"]["details"]["fields"][0]["field"] == "to"
+    assert result.json["error"]["details"]["fields"][0]["field"] == "from"
 
 
 def test_a_body_time_given_as_a_number_is_422(admin: Session) -> None:
     created = call_api("POST", "/schedules", body={"name": "numbers", "timezone": "UTC"}, headers=admin.headers)
-    shift = {"user_id": admin.user.id, "start": 0.5, "end": "2030-01-01T10:00:00Z"}
+    shift = {"user_id": admin.user.id, "start": 1900000000, "end": "2030-03-17T18:46:40Z"}  # an hour, as a number
     result = call_api("POST", f"/schedules/{created.json['id']}/shifts", body=shift, headers=admin.headers)
     assert result.status == 422 and result.json["error"]["details"]["fields"][0]["field"] == "start"
 
