@@ -11,6 +11,8 @@ emulator, so tests (and the runner, through the same object) switch them on here
 - ``throttle_start_execution(per_second, burst)``: a token bucket in front of moto's ``StartExecution``; a start
   without a token is answered ``ThrottlingException`` (HTTP 400), as AWS does. ``per_second=0, burst=0`` refuses
   every start; a scaled rate (the runner's rate × AWS's quota ÷ the rate it is sized for) mimics the real limit.
+- ``throttle_partitions(write_per_second, read_per_second=None, burst_seconds=1.0)``: DynamoDB's per-partition-key
+  limit, scaled (``dynamo_faults``: a key of a table or an index over its budget is refused as AWS refuses it).
 - ``clear()``: everything back to normal.
 
 ``FAULTS`` is the process's one instance: ``hooks.Hooks`` consults it on every Lambda invoke and start, so an
@@ -21,9 +23,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from infra.local import dynamo_faults
+from infra.local.dynamo_faults import PartitionThrottle
 
 
 @dataclass
@@ -75,10 +81,35 @@ class Faults:
         with self._lock:
             self._starts = _Bucket(per_second, burst, self._now)
 
+    def throttle_partitions(
+        self, write_per_second: float, read_per_second: float | None = None, *, burst_seconds: float = 1.0
+    ) -> PartitionThrottle:
+        throttle = PartitionThrottle(write_per_second, read_per_second, burst_seconds=burst_seconds, now=self._now)
+        dynamo_faults.install(throttle)
+        return throttle
+
     def clear(self) -> None:
         with self._lock:
             self._tasks.clear()
             self._starts = None
+        dynamo_faults.uninstall()
+
+    def describe(self) -> dict[str, Any]:
+        """What is switched on and what was injected so far (the runner's ``GET /_local/faults``)."""
+        with self._lock:
+            tasks = [
+                {"function": t.function, "action": t.action, "error": t.error, "remaining": t.remaining}
+                for t in self._tasks
+            ]
+            starts = {"per_second": self._starts.per_second, "burst": self._starts.burst} if self._starts else None
+            injected = dict(Counter(self.injected))
+        throttle = dynamo_faults.active()
+        return {
+            "fail_task": tasks,
+            "start_execution": starts,
+            "dynamodb": throttle.stats() if throttle else None,
+            "injected": injected,
+        }
 
     # -- what the hooks ask ---------------------------------------------------------------------------------------
     def task_error(self, function: str, event: Any) -> dict[str, Any] | None:

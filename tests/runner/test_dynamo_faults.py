@@ -1,0 +1,162 @@
+"""DynamoDB's per-partition limit in the emulator (``infra.local.dynamo_faults``): a key over its scaled budget is
+refused as AWS refuses it, index keys included, and what is under it passes; on moto in-process, a manual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from infra.local.faults import Faults
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def ddb(clock: ManualClock) -> Iterator[tuple[Any, Faults]]:
+    faults = Faults(now=clock)
+    with mock_aws():
+        client = boto3.client(
+            "dynamodb", region_name="us-east-1", config=Config(retries={"mode": "standard", "max_attempts": 1})
+        )
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "status", "created")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-status",
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "created", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        try:
+            yield client, faults
+        finally:
+            faults.clear()
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response["Error"]["Code"])
+
+
+def test_a_key_over_its_write_budget_is_refused_and_refills(ddb: tuple[Any, Faults], clock: ManualClock) -> None:
+    client, faults = ddb
+    throttle = faults.throttle_partitions(write_per_second=3, burst_seconds=1)
+    for i in range(3):
+        client.put_item(TableName="t", Item={"pk": {"S": "hot"}, "sk": {"S": str(i)}})
+    with pytest.raises(ClientError) as refused:
+        client.put_item(TableName="t", Item={"pk": {"S": "hot"}, "sk": {"S": "x"}})
+    assert _code(refused.value) == "ProvisionedThroughputExceededException"
+    assert "x" not in {i["sk"]["S"] for i in client.scan(TableName="t")["Items"]}, "a refused write wrote nothing"
+    refused_before = throttle.refused["write:PutItem"]
+    assert refused_before >= 1
+    client.put_item(TableName="t", Item={"pk": {"S": "cold"}, "sk": {"S": "1"}})  # another key has its own budget
+    clock.t += 1.0
+    client.put_item(TableName="t", Item={"pk": {"S": "hot"}, "sk": {"S": "x"}})
+    assert throttle.refused["write:PutItem"] == refused_before
+
+
+def test_an_item_over_one_kb_costs_one_unit_per_started_kb(ddb: tuple[Any, Faults]) -> None:
+    client, faults = ddb
+    faults.throttle_partitions(write_per_second=4, burst_seconds=1)
+    big = {"pk": {"S": "k"}, "sk": {"S": "1"}, "blob": {"S": "x" * 2500}}  # 3 KB started: 3 WRU
+    client.put_item(TableName="t", Item=big)
+    with pytest.raises(ClientError):
+        client.put_item(TableName="t", Item={**big, "sk": {"S": "2"}})
+    client.put_item(TableName="t", Item={"pk": {"S": "k"}, "sk": {"S": "3"}})  # 1 WRU still there
+
+
+def test_index_keys_are_charged_and_a_transaction_is_cancelled_with_throttling_error(ddb: tuple[Any, Faults]) -> None:
+    client, faults = ddb
+    throttle = faults.throttle_partitions(write_per_second=4, burst_seconds=1)
+    for i in range(2):  # distinct base keys, one status key: 2 × 2 WRU of transaction on by-status "triggered"
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": {
+                            "pk": {"S": f"inc{i}"},
+                            "sk": {"S": "META"},
+                            "status": {"S": "triggered"},
+                            "created": {"S": str(i)},
+                        },
+                    }
+                }
+            ]
+        )
+    with pytest.raises(ClientError) as refused:
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "other"}, "sk": {"S": "x"}}}},
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": {
+                            "pk": {"S": "inc9"},
+                            "sk": {"S": "META"},
+                            "status": {"S": "triggered"},
+                            "created": {"S": "9"},
+                        },
+                    }
+                },
+            ]
+        )
+    assert _code(refused.value) == "TransactionCanceledException"
+    assert [r["Code"] for r in refused.value.response["CancellationReasons"]] == ["None", "ThrottlingError"]
+    # an update that changes no attribute the index holds does not write to it
+    client.update_item(
+        TableName="t",
+        Key={"pk": {"S": "inc0"}, "sk": {"S": "META"}},
+        UpdateExpression="SET #c = :n",
+        ExpressionAttributeNames={"#c": "count"},
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    assert throttle.charged_write[("t", "by-status", "triggered")] == 4.0
+
+
+def test_reads_in_debt_are_refused(ddb: tuple[Any, Faults], clock: ManualClock) -> None:
+    client, faults = ddb
+    faults.throttle_partitions(write_per_second=100, read_per_second=1, burst_seconds=1)
+    client.put_item(TableName="t", Item={"pk": {"S": "k"}, "sk": {"S": "1"}, "blob": {"S": "x" * 9000}})
+    client.query(TableName="t", KeyConditionExpression="pk = :k", ExpressionAttributeValues={":k": {"S": "k"}})
+    with pytest.raises(ClientError) as refused:
+        client.get_item(TableName="t", Key={"pk": {"S": "k"}, "sk": {"S": "1"}})
+    assert _code(refused.value) == "ProvisionedThroughputExceededException"
+    clock.t += 5.0
+    client.get_item(TableName="t", Key={"pk": {"S": "k"}, "sk": {"S": "1"}})
+
+
+def test_cleared_faults_throttle_nothing(ddb: tuple[Any, Faults]) -> None:
+    client, faults = ddb
+    faults.throttle_partitions(write_per_second=0, burst_seconds=0)
+    faults.clear()
+    for i in range(5):
+        client.put_item(TableName="t", Item={"pk": {"S": "hot"}, "sk": {"S": str(i)}})
+    assert faults.describe()["dynamodb"] is None
