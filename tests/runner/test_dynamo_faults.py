@@ -160,3 +160,58 @@ def test_cleared_faults_throttle_nothing(ddb: tuple[Any, Faults]) -> None:
     for i in range(5):
         client.put_item(TableName="t", Item={"pk": {"S": "hot"}, "sk": {"S": str(i)}})
     assert faults.describe()["dynamodb"] is None
+
+
+def test_the_kit_sends_a_transaction_cancelled_for_capacity_again(ddb: tuple[Any, Faults]) -> None:
+    """No SDK retry mode retries a cancelled transaction, so a hot key would reach the caller (a 5xx at the API)."""
+    from oncall.adapters.dynamodb import kit
+
+    client, faults = ddb
+    throttle = faults.throttle_partitions(write_per_second=0, burst_seconds=0)
+    throttle._now = _RealTime()  # refills with the time the kit's back-off takes
+    throttle.write_per_second = 8.0
+    throttle.burst_seconds = 0.5  # 4 WRU: two one-item transactions on a key, then a pause
+    for i in range(4):
+        kit.transact(client, [{"Put": {"TableName": "t", "Item": {"pk": {"S": "hot"}, "sk": {"S": str(i)}}}}])
+    assert throttle.refused["write:TransactWriteItems"] >= 1, "the key was over its budget"
+    assert (
+        len(
+            client.query(
+                TableName="t", KeyConditionExpression="pk = :k", ExpressionAttributeValues={":k": {"S": "hot"}}
+            )["Items"]
+        )
+        == 4
+    )
+
+
+class _RealTime:
+    def __call__(self) -> float:
+        import time
+
+        return time.monotonic()
+
+
+def test_the_runner_control_api_switches_faults_on_and_off() -> None:
+    import json
+
+    from infra.local.control import LocalControl
+    from infra.local.faults import FAULTS
+
+    control = LocalControl(bot=None)  # type: ignore[arg-type]  # the faults endpoint needs no bot
+    body = {
+        "dynamodb": {"write_units_per_second": 30, "burst_seconds": 2},
+        "start_execution": {"per_second": 1, "burst": 2},
+        "fail_task": [{"function": "escalation", "action": "plan", "error": "PlanBroken", "times": 3}],
+    }
+    try:
+        status, _, answer = control.handle("POST", "/_local/faults", json.dumps(body).encode())
+        described = json.loads(answer)
+        assert status == 200
+        assert described["dynamodb"]["read_units_per_second"] == 90.0  # 3,000 RRU for 1,000 WRU, scaled alike
+        assert described["start_execution"] == {"per_second": 1.0, "burst": 2}
+        assert described["fail_task"][0]["remaining"] == 3
+        assert control.handle("POST", "/_local/faults", b'{"dynamodb": {}}')[0] == 422
+        status, _, answer = control.handle("DELETE", "/_local/faults", b"")
+        assert json.loads(answer)["dynamodb"] is None and json.loads(answer)["fail_task"] == []
+    finally:
+        FAULTS.clear()

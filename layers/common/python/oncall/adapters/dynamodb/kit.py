@@ -47,6 +47,11 @@ TRANSACTION_CONFLICT = "TransactionConflict"
 #: how often a write that met a concurrent transaction on one of its items (it wrote nothing) is sent again before
 #: its caller hears of it: the SDK retries throttling but not conflicts, and identical alerts racing meet them
 CONFLICT_ROUNDS = 5
+#: cancellation reasons that mean DynamoDB refused a transaction for capacity (a hot partition key of the table or of
+#: an index): nothing was written, and no SDK retry mode retries a cancellation, so ``transact`` sends it again
+THROTTLED = ("ThrottlingError", "ProvisionedThroughputExceeded")
+#: how often, backing off as the SDK does for throttling (50 ms doubling, at most 1 s a pause: ~4 s in all)
+THROTTLE_ROUNDS = 8
 
 
 class NoRegion(RuntimeError):
@@ -271,8 +276,9 @@ class Cancelled(Exception):
 def transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
     """Write ``items`` in one transaction; ``Cancelled`` with each item's reason when DynamoDB cancels it. One
     cancelled only by a concurrent transaction (no condition failed: nothing was decided) is sent again as it is, up
-    to ``CONFLICT_ROUNDS`` times."""
-    for round_ in range(CONFLICT_ROUNDS):
+    to ``CONFLICT_ROUNDS`` times; one cancelled for capacity (``THROTTLED``) up to ``THROTTLE_ROUNDS`` times."""
+    conflicts = throttled = 0
+    while True:
         try:
             ddb.transact_write_items(TransactItems=list(items))
             return
@@ -282,9 +288,15 @@ def transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
             response = getattr(exc, "response", None) or {}
             reasons = [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
             cancelled = Cancelled(reasons, response)
-            if TRANSACTION_CONFLICT in reasons and not cancelled.condition_failed() and round_ + 1 < CONFLICT_ROUNDS:
-                _conflict_pause(round_)
-                continue
+            if not cancelled.condition_failed():
+                if cancelled.any_of(THROTTLED) and throttled + 1 < THROTTLE_ROUNDS:
+                    _pause(throttled)
+                    throttled += 1
+                    continue
+                if TRANSACTION_CONFLICT in reasons and conflicts + 1 < CONFLICT_ROUNDS:
+                    _conflict_pause(conflicts)
+                    conflicts += 1
+                    continue
             raise cancelled from exc
 
 
