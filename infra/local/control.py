@@ -11,6 +11,10 @@ them.
 - ``GET /_local/mail``: mail sent through the emulator's SES.
 - ``GET /_local/workers``: the worker pools (sizes, cold starts, pids); ``POST /_local/workers/reset[?function=]``
   stops idle workers so the next invocation starts cold.
+- ``GET /_local/faults``: what is injected (``faults.FAULTS``) and how often it was; ``POST /_local/faults
+  {"dynamodb": {"write_units_per_second", "read_units_per_second"?, "burst_seconds"?}, "start_execution":
+  {"per_second", "burst"?}, "fail_task": [{"function", "action", "error"?, "times"?}]}`` switches faults on (to
+  rehearse a storm); ``DELETE /_local/faults`` switches them all off.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from infra.local.faults import FAULTS
 from infra.local.httpd import Response, envelope, json_response
 from infra.local.mail import MailOutbox
 from infra.local.telegram.botapi import call_from_http
@@ -114,6 +119,8 @@ class LocalControl:
             # Idle workers stop, so the next invocation is a cold start again (benchmarks, demos of init cost).
             function = query.get("function")
             return json_response(200, {"stopped": self.workers.close_idle(function)})
+        if path == "/_local/faults":
+            return _faults(method, body)
         return envelope(404, "not_found", f"No runner endpoint {method} {split.path}")
 
     def _clock(self, method: str, body: bytes) -> Response:
@@ -196,6 +203,44 @@ class LocalControl:
             with contextlib.suppress(ValueError):
                 result["webhook_response"] = json.loads(reply_body or b"null")
         return json_response(200, result)
+
+
+def _faults(method: str, body: bytes) -> Response:
+    if method == "DELETE":
+        FAULTS.clear()
+        return json_response(200, FAULTS.describe())
+    if method == "GET":
+        return json_response(200, FAULTS.describe())
+    if method != "POST":
+        return envelope(405, "method_not_allowed", "use GET, POST or DELETE")
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        return envelope(400, "invalid_json", "body is not JSON")
+    if not isinstance(payload, dict):
+        return envelope(422, "validation_error", "expected a JSON object")
+    try:
+        dynamodb = payload.get("dynamodb")
+        if dynamodb is not None:
+            FAULTS.throttle_partitions(
+                float(dynamodb["write_units_per_second"]),
+                float(dynamodb["read_units_per_second"]) if "read_units_per_second" in dynamodb else None,
+                burst_seconds=float(dynamodb.get("burst_seconds", 1.0)),
+            )
+        starts = payload.get("start_execution")
+        if starts is not None:
+            FAULTS.throttle_start_execution(float(starts["per_second"]), int(starts.get("burst", 0)))
+        for task in payload.get("fail_task") or []:
+            times = task.get("times")
+            FAULTS.fail_task(
+                str(task["function"]),
+                str(task["action"]),
+                error=str(task.get("error", "InjectedFault")),
+                times=int(times) if times is not None else None,
+            )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return envelope(422, "validation_error", f"bad fault: {exc!r}")
+    return json_response(200, FAULTS.describe())
 
 
 def _maybe_int(value: str | None) -> int | str | None:
