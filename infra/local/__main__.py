@@ -121,7 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         ready=False,
         clock_file=offset_file.path,
     )
-    emulator = Emulator(topology, pools, host=cfg.host, port=cfg.emulator_port, data_dir=data_dir, clock=clock)
+    emulator = Emulator(
+        topology,
+        pools,
+        host=cfg.host,
+        port=cfg.emulator_port,
+        data_dir=data_dir,
+        clock=clock,
+        durability=cfg.durability,
+    )
     gateway: Gateway | None = None
     poller: TelegramPoller | None = None
     try:
@@ -140,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             telegram_secret=telegram.webhook_secret,
             mail=MailOutbox(),
             workers=pools,
+            sync=emulator.journal.sync,
         )
         gateway.bind()
         if sandbox is not None:

@@ -8,6 +8,9 @@ flag                           variable                    default
 ``--emulator-port``            ``ONCALL_EMULATOR_PORT``    4566, where ``aws --endpoint-url`` and workers connect
 ``--data-dir``                 ``ONCALL_DATA_DIR``         ``.oncall-local/`` (state kept across restarts)
 ``--ephemeral``                                            keep nothing: no restore, no snapshot
+``--durability``               ``ONCALL_LOCAL_DURABILITY``  ``fsync``: every change journaled and on disk before the
+                                                           API answers; ``write``: journaled (survives kill -9, not
+                                                           a power cut); ``off``: snapshots only (``journal``)
 ``--ready-file PATH``                                      write ``{"http", "https", "emulator", "pid"}`` when up
 ``--concurrency fn=N,...``     ``ONCALL_LOCAL_CONCURRENCY``  each function's ``local_concurrency``; a bare N sets all
 ``--topology module:ATTR``                                 ``infra.topology:TOPOLOGY`` (tests add fixture functions)
@@ -52,6 +55,7 @@ RUNNER_ONLY = frozenset(
         "ONCALL_DATA_DIR",
         "ONCALL_LOCAL_CONCURRENCY",
         "ONCALL_LOCAL_LOG_LEVEL",
+        "ONCALL_LOCAL_DURABILITY",
         "ONCALL_ADMIN_USERNAME",
         "ONCALL_ADMIN_PASSWORD",
     }
@@ -92,6 +96,7 @@ class RunnerConfig:
     emulator_port: int = 4566
     data_dir: Path = Path(".oncall-local")
     ephemeral: bool = False
+    durability: Literal["fsync", "write", "off"] = "fsync"
     ready_file: Path | None = None
     topology: str = "infra.topology:TOPOLOGY"
     concurrency: dict[str, int] = field(default_factory=dict)
@@ -115,6 +120,12 @@ class RunnerConfig:
         parser.add_argument("--emulator-port", type=int, default=_int(env, "ONCALL_EMULATOR_PORT", 4566))
         parser.add_argument("--data-dir", type=Path, default=Path(env.get("ONCALL_DATA_DIR") or ".oncall-local"))
         parser.add_argument("--ephemeral", action="store_true", help="start empty and keep nothing")
+        parser.add_argument(
+            "--durability",
+            choices=("fsync", "write", "off"),
+            default=env.get("ONCALL_LOCAL_DURABILITY") or "fsync",
+            help="how acknowledged changes are kept between snapshots",
+        )
         parser.add_argument("--ready-file", type=Path, help="write the URLs as JSON here once everything is up")
         parser.add_argument("--concurrency", default=env.get("ONCALL_LOCAL_CONCURRENCY", ""))
         parser.add_argument("--topology", default="infra.topology:TOPOLOGY", help=argparse.SUPPRESS)
@@ -131,6 +142,7 @@ class RunnerConfig:
             emulator_port=args.emulator_port,
             data_dir=args.data_dir,
             ephemeral=args.ephemeral,
+            durability=args.durability,
             ready_file=args.ready_file,
             topology=args.topology,
             concurrency=per_fn,

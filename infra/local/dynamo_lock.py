@@ -11,7 +11,9 @@ Hook point: the request handlers' ``call_action`` (``moto.dynamodb.responses.Dyn
 ``moto.core.responses.BaseResponse``). Every path into the backend goes through it: boto3 in-process via ``mock_aws``,
 the HTTP server, and Step Functions' DynamoDB integrations (they use boto3 too). Locking whole requests rather than
 backend methods keeps the response serialisation (which reads items) inside the lock as well. The emulator's own
-direct reads of the backend (streams poller, snapshots) take ``LOCK`` themselves.
+direct reads of the backend (streams poller, snapshots) take ``LOCK`` themselves. Observers (``observe``) see each
+request and its response before the lock is released: the write-ahead journal records the images a write left
+there, so the journal's order is the order of the writes (``journal``).
 
 Cost: one request at a time, which is what moto achieves anyway under the GIL; ``tests/functional/
 test_emulator_dynamo_race.py`` proves the invariants and the hook points are pinned by ``hooks.verify_hook_points``.
@@ -28,13 +30,27 @@ from typing import Any
 LOCK = threading.RLock()
 
 _installed: list[tuple[type, str, Any]] = []
+#: called with (handler, response) after each DynamoDB request, still inside the lock (the write-ahead journal)
+_observers: list[Callable[[Any, Any], None]] = []
+
+
+def observe(observer: Callable[[Any, Any], None]) -> None:
+    _observers.append(observer)
+
+
+def unobserve(observer: Callable[[Any, Any], None]) -> None:
+    if observer in _observers:
+        _observers.remove(observer)
 
 
 def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def call_action(self: Any) -> Any:
         with LOCK:
-            return fn(self)
+            response = fn(self)
+            for observer in list(_observers):
+                observer(self, response)
+            return response
 
     call_action.__oncall_locked__ = True  # type: ignore[attr-defined]
     return call_action

@@ -1,5 +1,8 @@
 """The emulated AWS account the local runner (and functional tests) run on: moto, made to behave like AWS.
 
+Long because it is the one place that starts and stops every part in order (moto, hooks, the journal, pollers,
+deliveries, schedules, snapshots): the order is the correctness, and it reads best in one file.
+
 ``Emulator(topology, invoker).start()`` gives one process:
 
 - moto's in-memory backends, reachable two ways that share them: in-process (``mock_aws`` started with
@@ -23,9 +26,11 @@
 - The mail sender (``ONCALL_EMAIL_SENDER``, default ``oncall@oncall.local``): its domain is a verified SES identity,
   so functions' SES v2 sends land in moto's SES (the runner's mail outbox).
 - With ``data_dir``: state restored at start, saved on ``stop()`` and every ``snapshot_seconds`` (``persistence``;
-  interrupted executions are restarted from the beginning). ``data_dir=None`` keeps nothing. An event already on the
-  bus whose target has not run yet when ``stop()`` is called is dropped (an outbox event not yet *published* is kept
-  in the stream backlog and published after the restart).
+  interrupted executions are restarted from the beginning), and every change in between written ahead to the
+  journal (``journal``; ``durability``: ``fsync``, ``write`` or ``off``) and replayed on top of the snapshot at the
+  next start, so a runner killed outright keeps what it acknowledged. ``data_dir=None`` keeps nothing. Background
+  work not done when ``stop()`` is called is kept and done after the restart: asynchronous invocations and rule
+  deliveries (``eventbus.Delivery``'s pending work), stream records (the backlog) and queue messages.
 
 Stop order for a runner: ``emulator.stop()`` before closing the worker pools, so in-flight stream batches, schedules
 and executions finish against live workers before the snapshot is taken.
@@ -45,7 +50,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from infra.local import dynamo_lock, persistence
+from infra.local import dynamo_lock, journal, persistence
 from infra.local.clock import Clock, ShiftedClock
 from infra.local.config import DEFAULT_MAIL_SENDER
 from infra.local.contracts import Invoker
@@ -94,6 +99,7 @@ class Emulator:
         delivery_threads: int = 16,
         queue_poll_seconds: float = 0.1,
         queue_retry_seconds: int = 1,
+        durability: journal.Mode = "fsync",
     ) -> None:
         self.topology = topology
         self.invoker = invoker
@@ -133,6 +139,11 @@ class Emulator:
         self._snapshots = persistence.PeriodicSnapshots(self.snapshot, snapshot_seconds)
         self._snapshot_lock = threading.Lock()
         self._running = False
+        #: the write-ahead journal (off without a data folder)
+        self.journal = journal.Journal(self.data_dir or Path("."), durability if self.data_dir is not None else "off")
+        self._observer = journal.dynamodb_observer(self.journal)
+        #: journal records replayed at the last start
+        self.replayed = 0
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     @property
@@ -187,6 +198,9 @@ class Emulator:
             loaded = persistence.restore(self.client, state, self.topology, self.clock)
             self._parked = persistence.parked_of(state)
             log.info("restored %d items from %s", loaded, self.data_dir)
+        pending = persistence.pending_work_of(state)
+        if self.data_dir is not None:
+            self._replay(state, pending)
 
         self._executor = ThreadPoolExecutor(max_workers=self.delivery_threads, thread_name_prefix="oncall-deliver")
         self._delivery = self.routes.delivery = Delivery(
@@ -194,6 +208,7 @@ class Emulator:
             clients=self.client,
             executor=self._executor,
             retry_delays=self.lambda_retry_delays,
+            journal=self.journal.append,
         )
         for table in self.topology.tables:
             if table.stream_consumer:
@@ -228,6 +243,10 @@ class Emulator:
         self._running = True
         if state is not None:
             self.restarted_executions = persistence.restart_executions(self.client, state)
+            requeued = persistence.restore_queues(self.client, state)
+            if requeued:
+                log.info("%d queue messages kept from the last run are back on their queues", requeued)
+        self._delivery.resume(pending)
         self._scheduler = Scheduler(
             clock=self.clock,
             rules=self.routes.scheduled_rules,
@@ -256,6 +275,9 @@ class Emulator:
                 qpoller.stop()
             if save and self._running and self.data_dir is not None:
                 self.snapshot()
+            dynamo_lock.unobserve(self._observer)
+            self.clock.unsubscribe(self._journal_clock)
+            self.journal.close()
             if self._running:
                 self._stop_executions()
             self._running = False
@@ -372,16 +394,42 @@ class Emulator:
         return state_machine_arn(name, self.account, self.region)
 
     # --- persistence ------------------------------------------------------------------------------------------------
+    def _replay(self, state: dict[str, Any] | None, pending: dict[str, dict[str, Any]]) -> None:
+        """The journal on top of the snapshot (streams are on by now), then journal from a fresh generation."""
+        assert self.data_dir is not None
+        since = int((state or {}).get("journal_generation") or 0)
+        kept = journal.generations(self.data_dir)
+        self.replayed, offset = persistence.replay(self.client, journal.read(self.data_dir, since), pending)
+        current = getattr(self.clock, "offset", None)
+        if isinstance(current, timedelta) and offset > current.total_seconds():
+            self.clock.advance(timedelta(seconds=offset) - current)
+        if self.replayed:
+            log.info("replayed %d journaled changes made after the last snapshot", self.replayed)
+        self.journal.open(max([since, *kept]) + 1)
+        if self.journal.enabled:
+            dynamo_lock.observe(self._observer)
+            self.clock.subscribe(self._journal_clock)
+
+    def _journal_clock(self, delta: timedelta) -> None:
+        offset = getattr(self.clock, "offset", None)
+        if isinstance(offset, timedelta):
+            self.journal.append({"k": "clock", "offset": offset.total_seconds()})
+
     def snapshot(self) -> dict[str, Any]:
         """Capture the state (and write it to ``data_dir`` when set); returns what was captured."""
         with self._snapshot_lock:
             offset = getattr(self.clock, "offset", None)
+            delivery = self._delivery
             state = persistence.capture(
                 self.client,
                 backlogs=lambda: {name: p.backlog() for name, p in self._pollers.items()},
                 parked=self._parked,
                 clock_offset=offset.total_seconds() if isinstance(offset, timedelta) else None,
+                rotate=self.journal.rotate,
+                pending_work=delivery.pending_work if delivery is not None else None,
+                queues=lambda: persistence.queue_messages(self.account, self.region),
             )
             if self.data_dir is not None:
                 persistence.write(self.data_dir, state)
+                self.journal.drop_before(state["journal_generation"])
             return state

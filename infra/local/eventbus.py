@@ -13,6 +13,13 @@ moto matches events to rules (its pattern matching is used as is) but delivers o
   an asynchronous invocation (two retries on error, like Lambda's async retry policy, at second scale), a Step
   Functions target starts an execution (EventBridge cannot name it, so the name is ``<rule>-<event id>``, which also
   makes a redelivery of the same event a no-op), an SQS target receives the JSON body.
+
+Nothing accepted is dropped by a stop: each asynchronous invocation and each rule delivery is *pending work* from the
+moment it is accepted until it has run (or failed for good after its retries). Work the runner could not run because
+it was stopping (the queue not reached yet, an invocation refused or killed by the closing worker pools, a retry
+waiting on its timer) stays pending; the snapshot keeps it and the next start runs it (``resume``), at least once,
+as Lambda's asynchronous queue does. With a journal, acceptance and completion are journaled too (``work+`` /
+``work-``), so a runner killed outright resumes it as well.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from datetime import UTC, datetime
@@ -185,14 +193,54 @@ class Delivery:
         clients: Callable[[str], Any],
         executor: Executor,
         retry_delays: tuple[float, ...] = (1.0, 2.0),
+        journal: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.invoker = invoker
         self.clients = clients
         self.executor = executor
         self.retry_delays = retry_delays
+        self.journal = journal
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
+        self._pending: dict[str, dict[str, Any]] = {}
         self.closed = False
+
+    # --- pending work -------------------------------------------------------------------------------------------
+    def _accept(self, job: dict[str, Any], work: str | None = None) -> str:
+        work = work or uuid.uuid4().hex
+        with self._lock:
+            self._pending[work] = job
+        if self.journal is not None:
+            self.journal({"k": "work+", "id": work, "job": job})
+        return work
+
+    def _done(self, work: str) -> None:
+        with self._lock:
+            known = self._pending.pop(work, None) is not None
+        if known and self.journal is not None:
+            self.journal({"k": "work-", "id": work})
+
+    def _stopping(self) -> bool:
+        """The runner is stopping: a failure now is not the work's fault, so the work stays pending."""
+        return self.closed or bool(getattr(self.invoker, "closed", False))
+
+    def pending_work(self) -> dict[str, dict[str, Any]]:
+        """Accepted and not finished (for the snapshot)."""
+        with self._lock:
+            return dict(self._pending)
+
+    def resume(self, jobs: dict[str, dict[str, Any]]) -> None:
+        """Run work left pending by the previous run (from the snapshot and the journal)."""
+        for work, job in jobs.items():
+            self._accept(job, work)
+            if job.get("kind") == "invoke":
+                self.executor.submit(self._invoke_with_retry, job["function"], job["payload"], 0, work)
+            elif job.get("kind") == "target":
+                self.executor.submit(
+                    self._deliver_one, job["rule"], job["target"], job["event"], job["payload"], 0, True, work
+                )
+        if jobs:
+            log.info("resumed %d asynchronous invocations and deliveries left pending by the last run", len(jobs))
 
     def deliver(
         self,
@@ -209,22 +257,38 @@ class Delivery:
             if wait:
                 self._deliver_one(rule_name, target, event, payload, attempt=0, retry=False)
             else:
-                futures.append(self.executor.submit(self._deliver_one, rule_name, target, event, payload, 0, True))
+                job = {"kind": "target", "rule": rule_name, "target": target, "event": event, "payload": payload}
+                work = self._accept(job)
+                futures.append(
+                    self.executor.submit(self._deliver_one, rule_name, target, event, payload, 0, True, work)
+                )
         return futures
 
-    def invoke_async(self, function: str, payload: Any, attempt: int = 0) -> None:
+    def invoke_async(self, function: str, payload: Any) -> None:
         """Lambda's ``Event`` invocation: run later, retry twice on error, then log and drop."""
         if self.closed:
             return
-        self.executor.submit(self._invoke_with_retry, function, payload, attempt)
+        work = self._accept({"kind": "invoke", "function": function, "payload": payload})
+        self.executor.submit(self._invoke_with_retry, function, payload, 0, work)
 
-    def _invoke_with_retry(self, function: str, payload: Any, attempt: int) -> None:
+    def _invoke_with_retry(self, function: str, payload: Any, attempt: int, work: str | None = None) -> None:
+        if work is not None and self._stopping():
+            return  # kept pending: the snapshot saves it for the next start
         try:
             result = self.invoker.invoke(function, payload)
         except Exception:
+            if self._stopping():
+                return
             log.exception("async invocation of %s failed", function)
+            if work is not None:
+                self._done(work)
             return
         if result.ok:
+            if work is not None:
+                self._done(work)
+            return
+        if work is not None and self._stopping():
+            log.info("async invocation of %s interrupted by the stop; it runs again after the restart", function)
             return
         if attempt < len(self.retry_delays) and not self.closed:
             log.warning(
@@ -235,7 +299,7 @@ class Delivery:
                 attempt + 1,
                 self.retry_delays[attempt],
             )
-            timer = threading.Timer(self.retry_delays[attempt], self._retry, (function, payload, attempt + 1))
+            timer = threading.Timer(self.retry_delays[attempt], self._retry, (function, payload, attempt + 1, work))
             timer.daemon = True
             with self._lock:
                 self._timers.add(timer)
@@ -244,26 +308,35 @@ class Delivery:
             log.error(
                 "async invocation of %s failed for good: %s: %s", function, result.error_type, result.error_message
             )
+            if work is not None:
+                self._done(work)
 
-    def _retry(self, function: str, payload: Any, attempt: int) -> None:
+    def _retry(self, function: str, payload: Any, attempt: int, work: str | None) -> None:
         with self._lock:
             self._timers = {t for t in self._timers if t.is_alive() and t is not threading.current_thread()}
-        self.invoke_async(function, payload, attempt)
+        if self.closed:
+            return  # kept pending
+        self.executor.submit(self._invoke_with_retry, function, payload, attempt, work)
 
     def _deliver_one(
-        self, rule_name: str, target: dict[str, Any], event: dict[str, Any], payload: Any, attempt: int, retry: bool
+        self,
+        rule_name: str,
+        target: dict[str, Any],
+        event: dict[str, Any],
+        payload: Any,
+        attempt: int,
+        retry: bool,
+        work: str | None = None,
     ) -> None:
         service, resource = arn_parts(target["Arn"])
         try:
             if service == "lambda":
                 if retry:
-                    self._invoke_with_retry(resource, payload, attempt)
-                else:
-                    result = self.invoker.invoke(resource, payload)
-                    if not result.ok:
-                        log.error(
-                            "%s → %s failed: %s: %s", rule_name, resource, result.error_type, result.error_message
-                        )
+                    self._invoke_with_retry(resource, payload, attempt, work)
+                    return
+                result = self.invoker.invoke(resource, payload)
+                if not result.ok:
+                    log.error("%s → %s failed: %s: %s", rule_name, resource, result.error_type, result.error_message)
             elif service == "states":
                 sfn = self.clients("stepfunctions")
                 try:
@@ -286,7 +359,11 @@ class Delivery:
             else:
                 log.error("%s: target kind %s is not delivered locally", rule_name, service)
         except Exception:
+            if work is not None and self._stopping():
+                return  # kept pending
             log.exception("%s: delivering event %s to %s failed", rule_name, event.get("id"), target["Arn"])
+        if work is not None:
+            self._done(work)
 
     def close(self) -> None:
         self.closed = True

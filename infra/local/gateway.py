@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,7 +73,10 @@ class Gateway:
         workers: WorkerControl | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        sync: Callable[[], None] | None = None,
     ) -> None:
+        #: makes every change so far durable (the emulator's journal): called before each answer
+        self.sync = sync
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.topology = topology
@@ -143,6 +147,15 @@ class Gateway:
     # -- requests ------------------------------------------------------------------------------------------------
 
     def handle(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str, scheme: str
+    ) -> Response:
+        response = self._handle(method, target, headers, body, source_ip, scheme)
+        if self.sync is not None:
+            # a 2xx means stored (docs/architecture.md, "Invariants"): what the request changed is on disk first
+            self.sync()
+        return response
+
+    def _handle(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str, scheme: str
     ) -> Response:
         path = urlsplit(target).path

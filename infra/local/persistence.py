@@ -26,7 +26,6 @@ The file is written atomically (temporary file + ``os.replace``), so a crash mid
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from typing import Any
 
 from infra.local import dynamo_lock
 from infra.local.clock import Clock
+from infra.local.codec import dec, enc
 from infra.local.resources import enable_streams, table_name
 from infra.topology import Topology
 
@@ -50,25 +50,7 @@ FILE_NAME = "emulator-state.json"
 Clients = Callable[[str], Any]
 
 
-# --- DynamoDB JSON ↔ plain JSON (boto3 hands binary attributes over as bytes) ---------------------------------------
-def _enc(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return {"__b64__": base64.b64encode(bytes(value)).decode()}
-    if isinstance(value, dict):
-        return {k: _enc(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_enc(v) for v in value]
-    return value
-
-
-def _dec(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__b64__"}:
-            return base64.b64decode(value["__b64__"])
-        return {k: _dec(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_dec(v) for v in value]
-    return value
+_enc, _dec = enc, dec
 
 
 def _table_spec(desc: dict[str, Any]) -> dict[str, Any]:
@@ -103,11 +85,16 @@ def capture(
     backlogs: Callable[[], dict[str, list[dict[str, Any]]]],
     parked: dict[str, list[dict[str, Any]]],
     clock_offset: float | None,
+    rotate: Callable[[], int] | None = None,
+    pending_work: Callable[[], dict[str, Any]] | None = None,
+    queues: Callable[[], dict[str, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
-    """Everything worth keeping, read consistently: DynamoDB is held still while tables and backlogs are read."""
+    """Everything worth keeping, read consistently: DynamoDB is held still while the journal moves to its next
+    generation (``rotate``) and tables and backlogs are read."""
     ddb = clients("dynamodb")
     tables: dict[str, Any] = {}
     with dynamo_lock.LOCK:
+        generation = rotate() if rotate is not None else 0
         names = [n for page in ddb.get_paginator("list_tables").paginate() for n in page["TableNames"]]
         for name in names:
             desc = ddb.describe_table(TableName=name)["Table"]
@@ -125,7 +112,94 @@ def capture(
         "stream_parked": _enc(parked),
         "secrets": _secrets(clients("secretsmanager")),
         "executions": running_executions(clients("stepfunctions")),
+        "journal_generation": generation,
+        "pending_work": enc(pending_work() if pending_work is not None else {}),
+        "queues": enc(queues() if queues is not None else {}),
     }
+
+
+def queue_messages(account: str, region: str) -> dict[str, list[dict[str, Any]]]:
+    """Every message of every queue (visible, delayed or in flight), oldest first, read from moto's backend without
+    receiving them (a receive would change their visibility and receive count)."""
+    import time
+
+    from moto.sqs.models import sqs_backends
+
+    now = time.time()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, queue in list(sqs_backends[account][region].queues.items()):
+        messages = [
+            {
+                "body": m.body,
+                "group": m.group_id,
+                "dedup": m.deduplication_id,
+                "delay": max(0, round(float(m.delayed_until or 0) - now)),
+            }
+            for m in list(queue._messages)
+        ]
+        if messages:
+            out[name] = messages
+    return out
+
+
+def restore_queues(clients: Clients, state: dict[str, Any]) -> int:
+    """Send the saved messages again (new ids, receive counts from zero); returns how many."""
+    sqs = clients("sqs")
+    sent = 0
+    for name, messages in dec(state.get("queues") or {}).items():
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            log.warning("queue %s is no longer declared: %d saved messages dropped", name, len(messages))
+            continue
+        for m in messages:
+            kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": m["body"]}
+            if m.get("group"):
+                kwargs["MessageGroupId"] = m["group"]
+                if m.get("dedup"):
+                    kwargs["MessageDeduplicationId"] = m["dedup"]
+            elif m.get("delay"):
+                kwargs["DelaySeconds"] = min(900, int(m["delay"]))
+            sqs.send_message(**kwargs)
+            sent += 1
+    return sent
+
+
+def pending_work_of(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    if not state:
+        return {}
+    work: dict[str, dict[str, Any]] = dec(state.get("pending_work") or {})
+    return work
+
+
+def replay(
+    clients: Clients, records: Iterable[dict[str, Any]], pending: dict[str, dict[str, Any]]
+) -> tuple[int, float]:
+    """Apply the journal on top of the restored snapshot (see ``journal``): item images through the DynamoDB API
+    (streams on, so each becomes a stream record again), pending work added and removed in ``pending``. Returns the
+    number of records applied and the largest clock offset journaled (0 when none)."""
+    ddb = clients("dynamodb")
+    applied = 0
+    offset = 0.0
+    for record in records:
+        kind = record.get("k")
+        if kind == "ddb":
+            try:
+                if record["item"] is not None:
+                    ddb.put_item(TableName=record["t"], Item=record["item"])
+                else:
+                    ddb.delete_item(TableName=record["t"], Key=record["key"])
+            except ddb.exceptions.ResourceNotFoundException:
+                log.warning("journal: table %s no longer exists; its change is dropped", record["t"])
+                continue
+        elif kind == "work+":
+            pending[record["id"]] = record["job"]
+        elif kind == "work-":
+            pending.pop(record["id"], None)
+        elif kind == "clock":
+            offset = max(offset, float(record["offset"]))
+        applied += 1
+    return applied, offset
 
 
 def _secrets(sm: Any) -> dict[str, str]:

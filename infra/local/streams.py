@@ -15,8 +15,8 @@ Semantics kept from Lambda's mapping (``ReportBatchItemFailures`` on, ``BatchSiz
 - a batch whose response lists ``batchItemFailures`` is retried from the lowest failed ``itemIdentifier`` (the
   sequence number); records before it count as done; an unknown or empty identifier fails the whole batch;
 - a function error retries the whole batch;
-- an ``Invoker`` that raises (the runner cannot run the function at all, e.g. while shutting down) is retried without
-  limit and never parks anything: it is not the records' fault;
+- an ``Invoker`` that raises, or fails while it is ``closed`` (the runner cannot run the function at all because it is
+  shutting down), is retried without limit and never parks anything: it is not the records' fault;
 - retries back off (``retry_delays``); when they run out, the failing record (partial failure) or the whole batch
   (function error) is *parked*: logged at ERROR, kept in ``parked`` (and in the snapshot) for inspection, and the
   poller moves on, so a poison record never crash-loops the consumer.
@@ -200,6 +200,8 @@ class StreamPoller:
             log.exception("%s → %s: invoker failed", self.table_name, self.consumer)
             return 0, INVOKER_DOWN
         if not result.ok:
+            if getattr(self.invoker, "closed", False):
+                return 0, INVOKER_DOWN  # refused or killed by the closing pools: not the records' fault
             return 0, "function error"
         payload = result.payload
         failures = payload.get("batchItemFailures") if isinstance(payload, dict) else None

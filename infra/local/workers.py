@@ -244,6 +244,11 @@ class WorkerPools:
             self._discard(w)
         return len(stopped)
 
+    @property
+    def closed(self) -> bool:
+        """Closing or closed: an invocation failing now failed because the runner stops."""
+        return self._closed
+
     def close(self) -> None:
         """Stop every worker: idle ones are asked to exit (socket closed), busy or stubborn ones are killed."""
         self._closed = True
