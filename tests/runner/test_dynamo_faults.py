@@ -184,6 +184,55 @@ def test_the_kit_sends_a_transaction_cancelled_for_capacity_again(ddb: tuple[Any
     )
 
 
+def test_the_kit_sends_a_conditional_write_refused_for_capacity_again(ddb: tuple[Any, Faults]) -> None:
+    """The SDK's standard mode gives up after 3 retries (a few seconds); a storm's hot key can stay refused longer,
+    and an alert refused as a 5xx comes back whole from its source: the kit keeps sending within its budget."""
+    from oncall.adapters.dynamodb import kit
+
+    client, faults = ddb  # this client retries nothing itself: every refusal reaches the kit
+    throttle = faults.throttle_partitions(write_per_second=0, burst_seconds=0)
+    throttle._now = _RealTime()
+    throttle.write_per_second = 6.0
+    throttle.burst_seconds = 0.5  # 3 WRU, then 6 a second
+    for i in range(8):
+        written = kit.try_write(
+            client.put_item,
+            TableName="t",
+            Item={"pk": {"S": "hot"}, "sk": {"S": str(i)}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        assert written is not None
+    assert throttle.refused["write:PutItem"] >= 1, "the key was over its budget"
+    assert (
+        kit.try_write(
+            client.put_item,
+            TableName="t",
+            Item={"pk": {"S": "hot"}, "sk": {"S": "0"}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        is None
+    ), "a failed condition is still an answer, not a retry"
+
+
+def test_a_write_still_refused_after_the_budget_raises_and_the_api_answers_503(
+    ddb: tuple[Any, Faults], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oncall.adapters.dynamodb import kit
+    from oncall.api.errors import refused_for_capacity
+
+    client, faults = ddb
+    faults.throttle_partitions(write_per_second=1, burst_seconds=1)  # the manual clock stands still: no refill
+    client.put_item(TableName="t", Item={"pk": {"S": "hot"}, "sk": {"S": "0"}})  # spends the key's one unit
+    monkeypatch.setattr(kit, "THROTTLE_BUDGET_S", 0.3)
+    with pytest.raises(ClientError) as single:
+        kit.try_write(client.put_item, TableName="t", Item={"pk": {"S": "hot"}, "sk": {"S": "1"}})
+    with pytest.raises(kit.Cancelled) as cancelled:
+        kit.transact(client, [{"Put": {"TableName": "t", "Item": {"pk": {"S": "hot"}, "sk": {"S": "2"}}}}])
+    assert refused_for_capacity(single.value) and refused_for_capacity(cancelled.value)
+    assert not refused_for_capacity(kit.Cancelled(["ConditionalCheckFailed", "ThrottlingError"]))
+    assert [i["sk"]["S"] for i in client.scan(TableName="t")["Items"]] == ["0"], "nothing more was written"
+
+
 class _RealTime:
     def __call__(self) -> float:
         import time

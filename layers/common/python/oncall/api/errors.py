@@ -150,8 +150,24 @@ def install(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[Any]:
+        if refused_for_capacity(exc):
+            # nothing was written; every sender of ours (and Alertmanager, Grafana, PagerDuty clients) sends again
+            logger.warning("DynamoDB refused for capacity after retries", extra={"path": app.current_event.path})
+            return error_response(
+                503, "unavailable", "storage is busy; send the request again", {"retry_after": 2}, {"Retry-After": "2"}
+            )
         logger.exception("unhandled error", extra={"path": app.current_event.path})
         return error_response(500, "internal_error", "internal error; the request id is in the logs")
+
+
+def refused_for_capacity(exc: BaseException) -> bool:
+    """DynamoDB still refused the request for capacity (a hot partition key) after the SDK's and the kit's retries:
+    nothing was written, so the caller may send it again."""
+    from oncall.adapters.dynamodb import kit
+
+    if isinstance(exc, kit.Cancelled):
+        return exc.any_of(kit.THROTTLED) and not exc.condition_failed()
+    return kit.error_code(exc) in kit.THROTTLED_ERRORS
 
 
 _SAFE_HEADER = re.compile(r"^[\x21-\x7e]{1,255}$")

@@ -55,6 +55,7 @@ FAILURES: dict[int, str] = {
     415: "Request body is not application/json",
     422: "Well-formed but invalid: the details name each field",
     429: "Too many requests; retry after Retry-After seconds",
+    503: "Storage refused the request for capacity after retries; nothing was written: retry after Retry-After",
 }
 
 
@@ -95,7 +96,7 @@ def _json(schema: Mapping[str, Any], description: str) -> dict[str, Any]:
 def _failures(method: str, path: str, surface: Surface) -> Iterable[int]:
     if (method.upper(), path) == ("GET", "/health"):
         return ()
-    codes = {400, 401, 403, 422, 429}
+    codes = {400, 401, 403, 422, 429, 503}
     if "{" in path or method in _MUTATING:
         codes.add(404)
     if method in _MUTATING:

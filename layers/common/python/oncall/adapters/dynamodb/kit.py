@@ -50,8 +50,14 @@ CONFLICT_ROUNDS = 5
 #: cancellation reasons that mean DynamoDB refused a transaction for capacity (a hot partition key of the table or of
 #: an index): nothing was written, and no SDK retry mode retries a cancellation, so ``transact`` sends it again
 THROTTLED = ("ThrottlingError", "ProvisionedThroughputExceeded")
-#: how often, backing off as the SDK does for throttling (50 ms doubling, at most 1 s a pause: ~4 s in all)
-THROTTLE_ROUNDS = 8
+#: error codes of a single request refused for capacity, still refused after the SDK's own retries (standard mode:
+#: 3 retries, ~1-4 s): ``try_write`` keeps sending it within ``THROTTLE_BUDGET_S``
+THROTTLED_ERRORS = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+#: how long one write keeps being sent again while DynamoDB refuses it for capacity, backing off with jitter (100 ms
+#: doubling, at most 2 s a pause). A hot key's budget refills every second, so a burst is absorbed well inside it;
+#: it stays below the API function's 15 s timeout with room for the rest of the request, because an alert refused
+#: as a 5xx is sent again by its source as a whole, which adds load exactly when the key is hot
+THROTTLE_BUDGET_S = 8.0
 
 
 class NoRegion(RuntimeError):
@@ -236,11 +242,29 @@ def _conflict_pause(round_: int) -> None:
     time.sleep(random.uniform(0, min(0.02 * 2**round_, 0.5)))  # noqa: S311  (jitter, not secrecy)
 
 
+class _Throttle:
+    """The back-off of one operation DynamoDB keeps refusing for capacity, bounded by ``THROTTLE_BUDGET_S``."""
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + THROTTLE_BUDGET_S
+        self.round = 0
+
+    def wait(self) -> bool:
+        """Pause before sending again; False once the budget is spent (the caller raises what it got)."""
+        pause = random.uniform(0, min(0.1 * 2**self.round, 2.0))  # noqa: S311  (jitter, not secrecy)
+        if time.monotonic() + pause > self.deadline:
+            return False
+        self.round += 1
+        time.sleep(pause)
+        return True
+
+
 def try_write(operation: Callable[..., Any], /, **request: Any) -> dict[str, Any] | None:
     """Run one conditional write (``put_item``, ``update_item``, ``delete_item``): its response, or None when its
-    condition failed. A write that met a concurrent transaction is sent again (``CONFLICT_ROUNDS``); every other
-    error raises."""
-    round_ = 0
+    condition failed. A write that met a concurrent transaction is sent again (``CONFLICT_ROUNDS``), one refused for
+    capacity within ``THROTTLE_BUDGET_S``; every other error raises."""
+    conflicts = 0
+    throttle: _Throttle | None = None
     while True:
         try:
             response: dict[str, Any] = operation(**request)
@@ -248,10 +272,16 @@ def try_write(operation: Callable[..., Any], /, **request: Any) -> dict[str, Any
         except Exception as exc:
             if condition_failed(exc):
                 return None
-            round_ += 1
-            if error_code(exc) != TRANSACTION_CONFLICT + "Exception" or round_ >= CONFLICT_ROUNDS:
+            code = error_code(exc)
+            if code in THROTTLED_ERRORS:
+                throttle = throttle or _Throttle()
+                if throttle.wait():
+                    continue
                 raise
-            _conflict_pause(round_)
+            conflicts += 1
+            if code != TRANSACTION_CONFLICT + "Exception" or conflicts >= CONFLICT_ROUNDS:
+                raise
+            _conflict_pause(conflicts)
 
 
 class Cancelled(Exception):
@@ -276,23 +306,31 @@ class Cancelled(Exception):
 def transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
     """Write ``items`` in one transaction; ``Cancelled`` with each item's reason when DynamoDB cancels it. One
     cancelled only by a concurrent transaction (no condition failed: nothing was decided) is sent again as it is, up
-    to ``CONFLICT_ROUNDS`` times; one cancelled for capacity (``THROTTLED``) up to ``THROTTLE_ROUNDS`` times."""
-    conflicts = throttled = 0
+    to ``CONFLICT_ROUNDS`` times; one refused for capacity (``THROTTLED`` reasons, or the whole request throttled)
+    within ``THROTTLE_BUDGET_S``."""
+    conflicts = 0
+    throttle: _Throttle | None = None
     while True:
         try:
             ddb.transact_write_items(TransactItems=list(items))
             return
         except Exception as exc:
-            if error_code(exc) != "TransactionCanceledException":
+            code = error_code(exc)
+            if code in THROTTLED_ERRORS:
+                throttle = throttle or _Throttle()
+                if throttle.wait():
+                    continue
+                raise
+            if code != "TransactionCanceledException":
                 raise
             response = getattr(exc, "response", None) or {}
             reasons = [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
             cancelled = Cancelled(reasons, response)
             if not cancelled.condition_failed():
-                if cancelled.any_of(THROTTLED) and throttled + 1 < THROTTLE_ROUNDS:
-                    _pause(throttled)
-                    throttled += 1
-                    continue
+                if cancelled.any_of(THROTTLED):
+                    throttle = throttle or _Throttle()
+                    if throttle.wait():
+                        continue
                 if TRANSACTION_CONFLICT in reasons and conflicts + 1 < CONFLICT_ROUNDS:
                     _conflict_pause(conflicts)
                     conflicts += 1
