@@ -212,43 +212,45 @@ def test_100_identical_events_over_http_make_one_incident(
     assert len(pages(product, CHAT, inc["id"])) == 1
 
 
-def test_a_150_alert_alertmanager_group_over_http_opens_one_incident_that_pages_and_resolves(
-    product: Runner, admin: dict[str, str], checkout: dict[str, Any]
+@pytest.mark.parametrize("size", [150, 1000])
+def test_a_big_alertmanager_group_over_http_opens_one_incident_that_pages_and_resolves(
+    product: Runner, admin: dict[str, str], checkout: dict[str, Any], size: int
 ) -> None:
-    """150 nodes down, grouped by ``alertname`` as Alertmanager does by default: more alerts in one delivery than
-    the service's 120 new incidents a minute, yet one new incident; accepted whole, paged once, resolved with the
-    group."""
+    """150 (or 1,000) nodes down, grouped by ``alertname`` as Alertmanager does by default: more alerts in one
+    delivery than the service's 120 new incidents a minute, yet one new incident; accepted whole, paged once,
+    resolved with the group."""
     auth = {"Authorization": f"Bearer {checkout['integration_key']}", "User-Agent": "Alertmanager/0.25.0"}
     template = sample("alertmanager-0.25-firing.json")["body"]
+    name = f"NodeDown{size}"
 
     def group(status: str) -> dict[str, Any]:
-        body = {**template, "status": status, "groupKey": '{}:{alertname="NodeDown"}'}
+        body = {**template, "status": status, "groupKey": f'{{}}:{{alertname="{name}"}}'}
         body["alerts"] = [
             {
                 **template["alerts"][0],
                 "status": status,
-                "labels": {"alertname": "NodeDown", "instance": f"node-{i}", "severity": "critical"},
+                "labels": {"alertname": name, "instance": f"node-{i}", "severity": "critical"},
                 "annotations": {"summary": f"node-{i} is down"},
-                "fingerprint": f"nodedown{i:08d}",
+                "fingerprint": f"nodedown{size}-{i:06d}",
             }
-            for i in range(150)
+            for i in range(size)
         ]
         return body
 
     fired = product.post("/integrations/alertmanager", group("firing"), headers=auth)
     assert fired.status_code == 200, fired.text[:300]
-    assert Counter(r["result"] for r in fired.json()["results"]) == Counter({"created": 1, "attached": 149})
+    assert Counter(r["result"] for r in fired.json()["results"]) == Counter({"created": 1, "attached": size - 1})
     [incident_id] = {r["incident_id"] for r in fired.json()["results"]}
     paged_once(product, incident_id)
     again = product.post("/integrations/alertmanager", group("firing"), headers=auth)  # Alertmanager's retry
-    assert Counter(r["result"] for r in again.json()["results"]) == Counter({"attached": 150})
+    assert Counter(r["result"] for r in again.json()["results"]) == Counter({"attached": size})
     resolved = product.post("/integrations/alertmanager", group("resolved"), headers=auth)
-    assert Counter(r["result"] for r in resolved.json()["results"]) == Counter({"released": 149, "resolved": 1})
+    assert Counter(r["result"] for r in resolved.json()["results"]) == Counter({"released": size - 1, "resolved": 1})
     got = status_becomes(product, admin, incident_id, "resolved")
-    assert got["alert_count"] == 300 and got["title"] == "node-0 is down"
-    assert len(by_key(product, admin, checkout["id"], "nodedown00000000")) == 1
+    assert got["alert_count"] == 2 * size and got["title"] == "node-0 is down"
+    assert len(by_key(product, admin, checkout["id"], f"nodedown{size}-000000")) == 1
     time.sleep(1)
-    assert len(pages(product, CHAT, incident_id)) == 1, "the other 299 alerts paged nobody"
+    assert len(pages(product, CHAT, incident_id)) == 1, f"the other {2 * size - 1} alerts paged nobody"
 
 
 def test_bad_input_is_refused_and_writes_nothing(
