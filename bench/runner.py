@@ -6,9 +6,12 @@ Starts ``python -m infra.local`` (ephemeral, free ports, the e2e fixture topolog
    the runner's HTTP API (gateway → event → worker process → the same ``PutItem``), with 1 and 4 client threads,
    and their ratio;
 2. client-side latency of cold invocations (idle workers stopped first via ``POST /_local/workers/reset``) vs warm
-   ones, median and p90, for the API function (``GET /health``) and the one-write fixture.
+   ones, median and p90, for the API function (``GET /health``) and the one-write fixture;
+3. what keeping every acknowledged write costs: the same write route, 1 and 4 client threads, on a runner with a data
+   folder under each ``--durability`` mode (``fsync``, the default: journaled and on disk before the answer;
+   ``write``: journaled, survives kill -9 but not a power cut; ``off``: snapshots only, what a crash could lose).
 
-    python bench/runner.py [--seconds 4] [--cold 7] [--warm 40]
+    python bench/runner.py [--seconds 4] [--cold 7] [--warm 40] [--only durability]
 """
 
 from __future__ import annotations
@@ -77,13 +80,54 @@ def p(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def durability(seconds: float) -> None:
+    """Write throughput through the runner under each durability mode; the runners are started one after another
+    (each on its own data folder) and measured in interleaved rounds, so machine noise hits every mode alike."""
+    modes = ("fsync", "write", "off")
+    with tempfile.TemporaryDirectory() as tmp:
+        runners = {}
+        try:
+            for mode in modes:
+                runners[mode] = start_runner(
+                    Path(tmp) / f"run-{mode}", data_dir=Path(tmp) / f"data-{mode}", args=(f"--durability={mode}",)
+                )
+                api_put(runners[mode])()  # warm
+            print(
+                "\none write through the runner, kept across a crash?   threads   "
+                + "   ".join(f"{m + ' req/s':>11}" for m in modes)
+                + "   fsync/off"
+            )
+            for threads in (1, 4):
+                got: dict[str, list[float]] = {m: [] for m in modes}
+                for _ in range(3):
+                    for mode in modes:
+                        got[mode].append(rate(threads, seconds / 3, lambda _i, m=mode: api_put(runners[m])))
+                med = {m: statistics.median(v) for m, v in got.items()}
+                print(
+                    f"{'':52} {threads:>7}   "
+                    + "   ".join(f"{med[m]:>11.0f}" for m in modes)
+                    + f"   {med['fsync'] / med['off']:>9.2f}"
+                )
+        finally:
+            for r in runners.values():
+                r.stop()
+    print(
+        "(fsync: every acknowledged write on disk; write: survives kill -9; off: snapshots only, a crash loses "
+        "what came after the last one)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--cold", type=int, default=7)
     parser.add_argument("--warm", type=int, default=40)
+    parser.add_argument("--only", choices=("durability",), default=None)
     args = parser.parse_args()
 
+    if args.only == "durability":
+        durability(args.seconds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         began = time.monotonic()
         runner = start_runner(Path(tmp))
@@ -125,6 +169,7 @@ def main() -> None:
             f"\n(total {time.monotonic() - began:.0f} s; throughput = median of 3 interleaved rounds; "
             "cold = idle workers stopped before each request)"
         )
+    durability(args.seconds)
 
 
 if __name__ == "__main__":
