@@ -127,6 +127,67 @@ def test_a_group_resolves_with_its_last_open_key(w: World) -> None:
     assert w.store.claims[(w.service_id, "k:g")].open_keys == set()
 
 
+class CapacityRefused(Exception):
+    """What the store raises when DynamoDB still refuses a write for capacity: the API answers 503."""
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_a_resolve_whose_incident_move_failed_after_its_key_left_resolves_when_sent_again(w: World, size: int) -> None:
+    """The key leaves the claim, then the incident's move is refused (a hot key under a storm): the sender hears a
+    503 and sends the same resolve again, which must still resolve the incident, not drop it as "already resolved"."""
+    alerts = w.alerts()
+    opened = [alerts.apply(w.alert(f"k{i}", group_key="g")) for i in range(size)]
+    incident_id = opened[0].incident_id
+    commit = w.incidents.commit
+    refused = []
+
+    def refuse_once(*args: Any) -> None:
+        if not refused:
+            refused.append(True)
+            raise CapacityRefused
+        commit(*args)
+
+    w.incidents.commit = refuse_once  # type: ignore[method-assign]
+    resolves = [w.alert(f"k{i}", AlertAction.RESOLVE) for i in range(size)]
+    assert [alerts.apply(a).result for a in resolves[:-1]] == ["released"] * (size - 1)
+    with pytest.raises(CapacityRefused):
+        alerts.apply(resolves[-1])
+    assert w.incident(incident_id).status is Status.TRIGGERED
+    assert w.store.claims[(w.service_id, "k:g")].open_keys == set(), "the keys had left the claim"
+
+    again = [alerts.apply(a) for a in resolves]  # the sender's retry of the whole delivery
+
+    assert [o.result for o in again] == ["resolved"] + ["dropped"] * (size - 1)
+    assert w.incident(incident_id).status is Status.RESOLVED
+    assert alerts.apply(resolves[-1]).reason == "already resolved", "a later duplicate is still only dropped"
+    assert [e.detail_type for e in w.incidents.events].count("incident.resolved") == 1
+
+
+def test_a_group_delivery_whose_resolve_was_refused_resolves_when_alertmanager_sends_it_again(w: World) -> None:
+    alerts = w.alerts()
+    alerts.receive(alertmanager.NAME, am_delivery(5), w.key)
+    [incident] = w.incidents.incidents.values()
+    commit = w.incidents.commit
+    refused = []
+
+    def refuse_once(*args: Any) -> None:
+        if not refused:
+            refused.append(True)
+            raise CapacityRefused
+        commit(*args)
+
+    w.incidents.commit = refuse_once  # type: ignore[method-assign]
+    ending = am_delivery(5, status="resolved")
+    with pytest.raises(CapacityRefused):
+        alerts.receive(alertmanager.NAME, ending, w.key)
+    assert w.incident(incident.id).status is Status.TRIGGERED
+
+    again = alerts.receive(alertmanager.NAME, ending, w.key)
+
+    assert [o.result for o in again.outcomes] == ["dropped"] * 4 + ["resolved"]
+    assert w.incident(incident.id).status is Status.RESOLVED
+
+
 def test_under_resolve_first_one_resolve_ends_the_incident(w: World) -> None:
     alerts = w.alerts(resolve_policy=ResolvePolicy.FIRST)
     a = alerts.apply(w.alert("a", group_key="g"))

@@ -379,6 +379,8 @@ class AlertService:
                 else:
                     out[i] = Outcome("dropped", a.dedup_key, incident_id, reason="already resolved")
             if not first:
+                i, a = members[-1]
+                out[i] = self._finish_resolve(a, group, incident_id, f"{a.source.value} alert")
                 continue
             resolves = should_resolve(self.rules.resolve_policy, left)
             still = None if resolves else f"{left} alerts still open"
@@ -408,13 +410,29 @@ class AlertService:
             return Outcome("acknowledged", alert.dedup_key, ref.incident_id)
         left = self.store.release(alert.service_id, ref.group, ref.incident_id, alert.dedup_key)
         if left is None:
-            return Outcome("dropped", alert.dedup_key, ref.incident_id, reason="already resolved")
+            return self._finish_resolve(alert, ref.group, ref.incident_id, source)
         if not should_resolve(self.rules.resolve_policy, left):
             return Outcome("released", alert.dedup_key, ref.incident_id, reason=f"{left} alerts still open")
         moved = self.incidents.alert_act(ref.incident_id, Action.RESOLVE, source=source)
         if moved is None:
             return Outcome("dropped", alert.dedup_key, ref.incident_id, reason="incident not open")
         return Outcome("resolved", alert.dedup_key, ref.incident_id)
+
+    def _finish_resolve(self, alert: Alert, group: str, incident_id: str, source: str) -> Outcome:
+        """The key had already left its claim. Usually a duplicate resolve; but a resolve whose incident move failed
+        after the key was released (DynamoDB still refusing for capacity: the sender heard a 503 and sends it again)
+        must still resolve the incident, or it stays open after the outage ends. So the move is decided again from
+        the claim as stored: nothing left open of this incident's group → resolve (a no-op if it already is)."""
+        claim = self.store.claim(alert.service_id, group)
+        if claim is not None and claim.incident_id != incident_id:
+            return Outcome("dropped", alert.dedup_key, incident_id, reason="already resolved")
+        left = len(claim.open_keys) if claim is not None else 0
+        if not should_resolve(self.rules.resolve_policy, left):
+            return Outcome("dropped", alert.dedup_key, incident_id, reason="already resolved")
+        moved = self.incidents.alert_act(incident_id, Action.RESOLVE, source=source)
+        if moved is None:
+            return Outcome("dropped", alert.dedup_key, incident_id, reason="already resolved")
+        return Outcome("resolved", alert.dedup_key, incident_id)
 
 
 class _Retry(Exception):
