@@ -246,11 +246,13 @@ class _Throttle:
     """The back-off of one operation DynamoDB keeps refusing for capacity, bounded by ``THROTTLE_BUDGET_S``."""
 
     def __init__(self) -> None:
-        self.deadline = time.monotonic() + THROTTLE_BUDGET_S
+        self.deadline: float | None = None  # the budget starts at the first refusal
         self.round = 0
 
     def wait(self) -> bool:
         """Pause before sending again; False once the budget is spent (the caller raises what it got)."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + THROTTLE_BUDGET_S
         pause = random.uniform(0, min(0.1 * 2**self.round, 2.0))  # noqa: S311  (jitter, not secrecy)
         if time.monotonic() + pause > self.deadline:
             return False
@@ -264,7 +266,7 @@ def try_write(operation: Callable[..., Any], /, **request: Any) -> dict[str, Any
     condition failed. A write that met a concurrent transaction is sent again (``CONFLICT_ROUNDS``), one refused for
     capacity within ``THROTTLE_BUDGET_S``; every other error raises."""
     conflicts = 0
-    throttle: _Throttle | None = None
+    throttle = _Throttle()
     while True:
         try:
             response: dict[str, Any] = operation(**request)
@@ -273,11 +275,8 @@ def try_write(operation: Callable[..., Any], /, **request: Any) -> dict[str, Any
             if condition_failed(exc):
                 return None
             code = error_code(exc)
-            if code in THROTTLED_ERRORS:
-                throttle = throttle or _Throttle()
-                if throttle.wait():
-                    continue
-                raise
+            if code in THROTTLED_ERRORS and throttle.wait():
+                continue
             conflicts += 1
             if code != TRANSACTION_CONFLICT + "Exception" or conflicts >= CONFLICT_ROUNDS:
                 raise
@@ -309,28 +308,23 @@ def transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
     to ``CONFLICT_ROUNDS`` times; one refused for capacity (``THROTTLED`` reasons, or the whole request throttled)
     within ``THROTTLE_BUDGET_S``."""
     conflicts = 0
-    throttle: _Throttle | None = None
+    throttle = _Throttle()
     while True:
         try:
             ddb.transact_write_items(TransactItems=list(items))
             return
         except Exception as exc:
             code = error_code(exc)
-            if code in THROTTLED_ERRORS:
-                throttle = throttle or _Throttle()
-                if throttle.wait():
-                    continue
-                raise
+            if code in THROTTLED_ERRORS and throttle.wait():
+                continue
             if code != "TransactionCanceledException":
                 raise
             response = getattr(exc, "response", None) or {}
             reasons = [str(r.get("Code") or "None") for r in response.get("CancellationReasons", [])]
             cancelled = Cancelled(reasons, response)
             if not cancelled.condition_failed():
-                if cancelled.any_of(THROTTLED):
-                    throttle = throttle or _Throttle()
-                    if throttle.wait():
-                        continue
+                if cancelled.any_of(THROTTLED) and throttle.wait():
+                    continue
                 if TRANSACTION_CONFLICT in reasons and conflicts + 1 < CONFLICT_ROUNDS:
                     _conflict_pause(conflicts)
                     conflicts += 1
