@@ -79,11 +79,6 @@ def _am(key: str, status: str, size: int) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect, open: on a slow machine (scaled budget ~5 WRU/s a key) one resolve answered 202 has left "
-    "its incident triggered; passes where the runner's rate is higher",
-)
 def test_a_storm_under_scaled_aws_limits_pages_every_incident_and_applies_every_resolve(product: Runner) -> None:
     admin = {"Authorization": f"Bearer {ok(product.post('/auth/login', ADMIN))['access_token']}"}
     responder = linked_responder(product, admin, "stormy", CHAT)
@@ -98,7 +93,7 @@ def test_a_storm_under_scaled_aws_limits_pages_every_incident_and_applies_every_
 
     def send(job: tuple[str, dict[str, Any], dict[str, Any]]) -> int:
         """Sends as Alertmanager and PagerDuty clients do: a capacity answer (503 ``unavailable`` with Retry-After,
-        nothing written) is sent again after the pause it asks for; its final answer is what counts."""
+        the refused write not made) is sent again after the pause it asks for; its final answer is what counts."""
         kind, service, body = job
         for _ in range(6):
             if kind == "pd":

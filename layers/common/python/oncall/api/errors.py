@@ -151,7 +151,8 @@ def install(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[Any]:
         if refused_for_capacity(exc):
-            # nothing was written; every sender of ours (and Alertmanager, Grafana, PagerDuty clients) sends again
+            # the refused write was not made, and every use case decides again from what is stored, so the retry that
+            # Alertmanager, Grafana and PagerDuty clients send finishes the work (a released key still resolves)
             logger.warning("DynamoDB refused for capacity after retries", extra={"path": app.current_event.path})
             return error_response(
                 503, "unavailable", "storage is busy; send the request again", {"retry_after": 2}, {"Retry-After": "2"}
@@ -161,8 +162,8 @@ def install(app: APIGatewayHttpResolver) -> None:
 
 
 def refused_for_capacity(exc: BaseException) -> bool:
-    """DynamoDB still refused the request for capacity (a hot partition key) after the SDK's and the kit's retries:
-    nothing was written, so the caller may send it again."""
+    """DynamoDB still refused a write for capacity (a hot partition key) after the SDK's and the kit's retries: that
+    write was not made, and sending the request again finishes it."""
     from oncall.adapters.dynamodb import kit
 
     if isinstance(exc, kit.Cancelled):

@@ -55,7 +55,7 @@ FAILURES: dict[int, str] = {
     415: "Request body is not application/json",
     422: "Well-formed but invalid: the details name each field",
     429: "Too many requests; retry after Retry-After seconds",
-    503: "Storage refused the request for capacity after retries; nothing was written: retry after Retry-After",
+    503: "Storage refused a write for capacity after retries: send the request again after Retry-After",
 }
 
 
