@@ -41,8 +41,9 @@ DDB_PER_WRU = 0.625 / 1_000_000
 DDB_PER_RRU = 0.125 / 1_000_000
 EVENTS_PER_EVENT = 1.00 / 1_000_000
 HTTP_API_PER_REQUEST = 1.00 / 1_000_000
-#: index writes per incident (META) write: by-created and by-service rewrite the projected item, by-status too (a
-#: status change there is a delete plus a put, so 3 is the low side of 3-4); timeline items are in no index
+#: index writes per incident (META) write: by-created and by-service rewrite the projected item; by-status-sharded
+#: only on a status change, a delete plus a put (so 3 is a mean between arms, 2, and moves, 4); timeline items are in
+#: no index
 INCIDENT_GSI_WRITES = 3
 
 

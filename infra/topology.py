@@ -209,7 +209,7 @@ SECRETS: tuple[Secret, ...] = (
 
 #: what the sharded status index carries besides its keys: what the list filters read (the task token and the alert
 #: counters stay off it: arming a token or counting an alert writes nothing there)
-_INCIDENT_INDEX_ATTRIBUTES = ("id", "status", "service_id", "severity", "source")
+_INCIDENT_INDEX_ATTRIBUTES = ("id", "incident_status", "service_id", "severity", "source")
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -273,8 +273,9 @@ TABLES: tuple[Table, ...] = (
         sk="sk",
         indexes=(
             Index(name="by-created", pk="list_pk", sk="created_sk"),
-            # the status index before it was sharded: no longer read, kept so an existing stack upgrades in one deploy
-            # (CloudFormation creates or deletes one index per update); a later release removes it
+            # the status index before it was sharded: neither read nor written (META's status is now incident_status,
+            # not this key), kept so an existing stack upgrades in one deploy (CloudFormation creates or deletes one
+            # index per update); a later release removes it
             Index(name="by-status", pk="status", sk="created_sk"),
             Index(name="by-service", pk="service_id", sk="created_sk"),
             Index(name="by-status-sharded", pk="status_pk", sk="created_sk", include=_INCIDENT_INDEX_ATTRIBUTES),

@@ -93,7 +93,7 @@ def test_a_storm_under_scaled_aws_limits_pages_every_incident_and_applies_every_
 
     def send(job: tuple[str, dict[str, Any], dict[str, Any]]) -> int:
         """Sends as Alertmanager and PagerDuty clients do: a capacity answer (503 ``unavailable`` with Retry-After,
-        the refused write not made) is sent again after the pause it asks for; its final answer is what counts."""
+        the refused write not made) is sent again after the pause it asks for, and recorded."""
         kind, service, body = job
         for _ in range(6):
             if kind == "pd":
@@ -200,6 +200,8 @@ def test_a_storm_under_scaled_aws_limits_pages_every_incident_and_applies_every_
         f"dynamodb {described['dynamodb']}"
     )
     assert not [c for c in statuses if c >= 500], statuses
-    assert all(b == "unavailable retry-after=2" for b in busy), busy  # only capacity answers, never a failure
+    # no key is hot enough for a refusal to outlast the retries: not even a capacity answer reaches a sender (a run
+    # that had one still shows, in ``statuses``, whether sending it again finished the request)
+    assert busy == [], busy
     assert described["injected"].get("escalation:plan:PlanBroken") == 8, "the first incidents' Plan failed"
     assert described["injected"].get("StartExecution:ThrottlingException", 0) > 0, "lifecycle starts were refused"

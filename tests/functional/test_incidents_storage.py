@@ -132,7 +132,7 @@ class Backfilling:
         return self.client.query(**request)
 
 
-def test_while_the_sharded_status_index_is_built_the_old_one_answers(
+def test_while_the_sharded_status_index_is_built_the_list_shards_answer(
     admin: Session, svc: tuple[str, str], clock: FakeClock
 ) -> None:
     from oncall.adapters.dynamodb.incidents import DynamoIncidentStore
@@ -144,10 +144,38 @@ def test_while_the_sharded_status_index_is_built_the_old_one_answers(
         clock.advance(1)
         enqueue(pd_body("trigger", key, dedup_key=f"k{i}"))
     newest_first = [m["id"]["S"] for m in sorted(incident_metas(), key=lambda m: m["created_sk"]["S"], reverse=True)]
+    ok(call_api("POST", f"/incidents/{newest_first[1]}/acknowledge", headers=admin.headers))
     store = DynamoIncidentStore("oncall-incidents", Backfilling(boto3.client("dynamodb", region_name="us-east-1")))
     page, cursor = store.paginate(IncidentFilter(status=Status.TRIGGERED), 3, None)
     rest, end = store.paginate(IncidentFilter(status=Status.TRIGGERED), 3, cursor)
-    assert [i.id for i in page + rest] == newest_first and end is None
+    assert [i.id for i in page + rest] == newest_first[:1] + newest_first[2:] and end is None
+    acknowledged, _ = store.paginate(IncidentFilter(status=Status.ACKNOWLEDGED), 3, None)
+    assert [i.id for i in acknowledged] == [newest_first[1]]
+
+
+def in_unsharded_status_index(status: str) -> list[str]:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    got = ddb.query(
+        TableName="oncall-incidents",
+        IndexName="by-status",
+        KeyConditionExpression="#s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": status}},
+    )
+    return [i["id"]["S"] for i in got["Items"]]
+
+
+def test_no_incident_is_written_to_the_unsharded_status_index(
+    admin: Session, svc: tuple[str, str], clock: FakeClock
+) -> None:
+    _, key = svc
+    for i in range(3):
+        clock.advance(1)
+        enqueue(pd_body("trigger", key, dedup_key=f"k{i}"))
+    metas = incident_metas()
+    ok(call_api("POST", f"/incidents/{metas[0]['id']['S']}/acknowledge", headers=admin.headers))
+    assert len(metas) == 3 and all("status" not in m for m in incident_metas())
+    assert in_unsharded_status_index("triggered") == in_unsharded_status_index("acknowledged") == []
 
 
 def legacy_incident(incident_id: str, service_id: str, created: datetime, alert_count: int) -> dict[str, Any]:
@@ -189,15 +217,24 @@ def test_an_incident_of_the_old_layout_is_listed_counted_and_moved(
     assert collect(admin, "&status=triggered", 1) == [new_id, old_id]
     assert collect(admin, f"&service_id={service_id}", 1) == [new_id, old_id]
 
-    # its alerts still count on it (on META, as before), atomically with the status check
+    assert collect(admin, f"&service_id={service_id}&status=triggered", 1) == [new_id, old_id]
+    assert in_unsharded_status_index("triggered") == [old_id]
+
+    # its alerts still count on it (on META, as before), atomically with the status check; its lifecycle arms it
+    from oncall.domain.incidents import Status
+
     store = wiring.incidents.incident_service().store
     assert store.attach_alert(old_id, START + timedelta(minutes=2), []) is True
     assert ok(call_api("GET", f"/incidents/{old_id}", headers=admin.headers))["alert_count"] == 8
+    assert store.arm(old_id, generation=1, status=Status.TRIGGERED, step=0, token="tok") is True
+    assert store.arm(old_id, generation=1, status=Status.ACKNOWLEDGED, step=None, token="tok") is False
 
     # its next move rewrites it in the sharded layout; once resolved, alerts no longer count on it
     ok(call_api("POST", f"/incidents/{old_id}/resolve", headers=admin.headers))
     meta = item(f"INC#{old_id}", "META")
     assert meta is not None and meta["list_pk"]["S"].startswith("INC#") and meta["status_pk"]["S"].startswith("res")
+    assert meta["incident_status"]["S"] == "resolved" and "status" not in meta
+    assert in_unsharded_status_index("triggered") == in_unsharded_status_index("resolved") == []
     assert store.attach_alert(old_id, START + timedelta(minutes=3), []) is False
     assert collect(admin, "&status=resolved") == [old_id]
     assert collect(admin, limit=1) == [new_id, old_id]

@@ -98,7 +98,7 @@ def test_an_alertmanager_group_joining_through_conflicts_is_applied_whole(
     done = call_api("POST", "/integrations/alertmanager", headers=headers, body=json.dumps(resolved))
     assert done.status == 200, done.raw
     assert [r["result"] for r in done.json["results"]] == ["released", "resolved"]
-    assert [m["status"]["S"] for m in incident_metas()] == ["resolved"]
+    assert [m["incident_status"]["S"] for m in incident_metas()] == ["resolved"]
 
 
 def test_an_alert_whose_writes_keep_conflicting_past_the_sdk_rounds_is_decided_again_not_a_5xx(

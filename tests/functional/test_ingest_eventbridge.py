@@ -56,7 +56,7 @@ def custom(key: str, **detail: Any) -> dict[str, Any]:
 
 
 def status_of(incident_id: str) -> str:
-    return next(m["status"]["S"] for m in incident_metas() if m["id"]["S"] == incident_id)
+    return next(m["incident_status"]["S"] for m in incident_metas() if m["id"]["S"] == incident_id)
 
 
 def test_alarm_triggers_ok_resolves_insufficient_data_is_ignored(svc: tuple[str, str], clock: FakeClock) -> None:
@@ -168,4 +168,4 @@ def test_a_storm_over_the_rate_is_coalesced_and_every_resolve_applied(
     # every resolve passes, over the rate or not: the storm incident resolves with its last open alert
     results = [deliver(custom(key, dedup_key=f"k{i}", action="resolve"))["status"] for i in range(8)]
     assert results == ["resolved"] * 5 + ["released", "released", "resolved"]
-    assert {m["status"]["S"] for m in incident_metas()} == {"resolved"}
+    assert {m["incident_status"]["S"] for m in incident_metas()} == {"resolved"}

@@ -96,7 +96,7 @@ def test_a_trigger_without_dedup_key_gets_one_back_and_it_resolves(admin: Sessio
     assert isinstance(minted, str) and len(minted) == 32
     assert enqueue(pd_body("resolve", key, dedup_key=minted)).status == 202
     [meta] = incident_metas()
-    assert meta["status"]["S"] == "resolved"
+    assert meta["incident_status"]["S"] == "resolved"
 
 
 def test_ack_and_resolve_for_an_unknown_key_are_accepted_and_dropped(svc: tuple[str, str]) -> None:
@@ -234,10 +234,10 @@ def test_over_the_rate_new_keys_join_the_storm_incident_and_repeats_never_count(
     assert len(storms) == 1 and len(incident_metas()) == 4
     # acknowledge and resolve by the coalesced key act on the storm incident
     assert enqueue(pd_body("acknowledge", key, dedup_key="over1")).status == 202
-    assert [m["status"]["S"] for m in incident_metas() if m["id"] == storms[0]["id"]] == ["acknowledged"]
+    assert [m["incident_status"]["S"] for m in incident_metas() if m["id"] == storms[0]["id"]] == ["acknowledged"]
     for i in range(3):
         assert enqueue(pd_body("resolve", key, dedup_key=f"over{i}")).status == 202
-    assert [m["status"]["S"] for m in incident_metas() if m["id"] == storms[0]["id"]] == ["resolved"]
+    assert [m["incident_status"]["S"] for m in incident_metas() if m["id"] == storms[0]["id"]] == ["resolved"]
     clock.advance(60)  # a new window: a new key opens its own incident again
     assert enqueue(pd_body("trigger", key, dedup_key="k9")).status == 202
     assert len(incident_metas()) == 5

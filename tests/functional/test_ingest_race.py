@@ -122,5 +122,5 @@ def test_keys_of_one_group_resolving_at_once_resolve_the_incident_exactly_once(l
     results = race(jobs)
     assert results["resolved"] == 1 and results["released"] == 19 and results["dropped"] == 20, results
     [meta] = incident_metas()
-    assert meta["status"]["S"] == "resolved"
+    assert meta["incident_status"]["S"] == "resolved"
     assert [i["detail_type"]["S"] for i in items("outbox")].count("incident.resolved") == 1

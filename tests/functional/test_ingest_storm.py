@@ -112,7 +112,7 @@ def outage(stack: Stack, admin: Session, size: int) -> float:
     assert Counter(r["result"] for r in resolved["results"]) == Counter({"released": size - 1, "resolved": 1})
     took = time.monotonic() - began
     [meta] = mine()
-    assert meta["status"]["S"] == "resolved"
+    assert meta["incident_status"]["S"] == "resolved"
     [claim] = [c for c in items("alerts", "GRP#") if c["incident_id"]["S"] == incident_id]
     assert "open_keys" not in claim or claim["open_keys"]["SS"] == [], "every alert of the group released"
     triggered = [e for e in items("outbox") if e["detail_type"]["S"] == "incident.triggered"]

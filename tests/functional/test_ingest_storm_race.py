@@ -44,5 +44,5 @@ def test_distinct_new_alerts_racing_past_the_rate_open_rate_incidents_and_one_st
 
     resolved = race([lambda i=i: service.apply(alert(svc, f"host-{i}", AlertAction.RESOLVE)) for i in range(THREADS)])
     assert resolved == Counter({"resolved": RATE + 1, "released": THREADS - RATE - 1}), resolved
-    assert {m["status"]["S"] for m in incident_metas()} == {"resolved"}
+    assert {m["incident_status"]["S"] for m in incident_metas()} == {"resolved"}
     get_settings.cache_clear()

@@ -98,7 +98,7 @@ def test_first_resolve_policy_resolves_on_the_first_alert(
     got = post("/integrations/alertmanager", key, alertmanager_body("partially-resolved"))
     assert [r["result"] for r in got.json["results"]] == ["resolved", "created"]
     metas = sorted(incident_metas(), key=lambda m: m["created_at"]["S"])
-    assert [m["status"]["S"] for m in metas] == ["resolved", "triggered"]
+    assert [m["incident_status"]["S"] for m in metas] == ["resolved", "triggered"]
     get_settings.cache_clear()
 
 

@@ -28,9 +28,15 @@ ALERT_LINE_TTL = timedelta(days=90)
 #: a repeated alert writes a timeline line (with its raw payload) when the incident's count is a multiple of this;
 #: the first alert's line is written with the incident, every joining alert key's line with its join
 ALERT_LINE_EVERY = 50
+#: META's status attribute. Not ``status``: that name is the key of the unsharded status index that preceded the
+#: sharded one (still declared so an existing stack upgrades in one deploy), and an item carrying it is written there
+#: on every move, one key per status for the whole deployment. An item written before keeps ``status`` until its
+#: next move rewrites it (readers accept either; ``LEGACY_STATUS``)
+STATUS = "incident_status"
+LEGACY_STATUS = "status"
 #: attributes the sharded status index carries besides its keys: what the list filters read (the task token and the
 #: counters stay off it, so arming a token or counting an alert writes nothing there)
-INDEX_ATTRIBUTES = ("id", "status", "service_id", "severity", "source")
+INDEX_ATTRIBUTES = ("id", STATUS, "service_id", "severity", "source")
 
 
 def shard(incident_id: str) -> int:
@@ -80,7 +86,7 @@ def incident_item(incident: Incident) -> dict[str, Attr]:
         "service_id": s(incident.service_id),
         "severity": s(incident.severity.value),
         "source": s(incident.source.value),
-        "status": s(incident.status.value),
+        STATUS: s(incident.status.value),
         "created_at": s(incident.created_at.isoformat()),
         "updated_at": s(incident.updated_at.isoformat()),
         "alert_count": n(incident.alert_count),
@@ -177,7 +183,7 @@ def incident_of(item: Mapping[str, Attr], alerts: Mapping[str, Attr] | None = No
         service_id=str(item["service_id"]["S"]),
         severity=Severity(item["severity"]["S"]),
         source=Source(item["source"]["S"]),
-        status=Status(item["status"]["S"]),
+        status=Status(item[STATUS if STATUS in item else LEGACY_STATUS]["S"]),
         created_at=created,
         updated_at=updated,
         description=text("description"),

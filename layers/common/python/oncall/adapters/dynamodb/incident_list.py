@@ -9,7 +9,9 @@ them by ``created_sk`` (``<UTC time>#<id>``: unique, so one value says where a p
 Items written before the sharding keep ``list_pk = INC`` and no ``status_pk``: the ``INC`` key is read as one more
 shard (filtered on status when a status is asked), so they are listed until their next move rewrites them in the
 sharded layout. While ``by-status-sharded`` is still being built (the deploy that adds it to an existing table), a
-status is read from the unsharded ``by-status`` it replaces.
+status is found by filtering the list shards. The unsharded ``by-status`` that preceded it is no longer fed (META's
+status attribute is ``incident_status``, not its key); an item written before carries ``status``, and a status filter
+accepts either name.
 
 The sharded status index projects only the attributes the filters read (``INDEX_ATTRIBUTES``); every page's
 incidents are read whole (META and alert counter, one ``BatchGetItem``), since the counter is in no index.
@@ -18,14 +20,16 @@ incidents are read whole (META and alert counter, one ``BatchGetItem``), since t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.incident_items import (
     ALERTS_SK,
     LEGACY_LIST_PK,
+    LEGACY_STATUS,
     LIST_SHARDS,
+    STATUS,
     incident_of,
     stamp,
 )
@@ -81,8 +85,11 @@ def _request(table: str, shard: Shard, filters: IncidentFilter, below: str | Non
     sort_key, sort_values = _range(filters, below)
     values.update(sort_values)
     clauses = []
+    if filters.status and shard.status_filter:
+        names.update({"#st": STATUS, "#old": LEGACY_STATUS})
+        values[":st"] = s(filters.status.value)
+        clauses.append("(#st = :st OR #old = :st)")
     for attr, value in (
-        ("status", filters.status.value if filters.status and shard.status_filter else None),
         ("severity", filters.severity),
         ("source", filters.source),
     ):
@@ -146,9 +153,9 @@ def search(
     except Exception as exc:
         if not (filters.status and not filters.service_id and _index_not_ready(exc)):
             raise
-        # the sharded status index is being built: the unsharded one it replaces still holds every incident
-        legacy = [Shard("by-status", "status", filters.status.value)]
-        merged, more = _read(client, table, legacy, filters, limit, below)
+        # the sharded status index is being built: every list shard, filtered on the status
+        listed = [replace(i, status_filter=True) for i in shards(IncidentFilter())]
+        merged, more = _read(client, table, listed, filters, limit, below)
     merged.sort(key=lambda i: str(i["created_sk"]["S"]), reverse=True)
     more = more or len(merged) > limit
     page = merged[:limit]

@@ -15,7 +15,8 @@
 Indexes (all sorted by ``created_sk`` = ``<created_at>#<id>``, newest first): ``by-created`` (``list_pk`` =
 ``INC#<shard>``) lists everything, ``by-status-sharded`` (``status_pk`` = ``<status>#<shard>``, projecting only what
 the filters read) and ``by-service`` narrow the common filters; the list is in ``incident_list``. The unsharded
-``by-status`` is no longer read (kept so an existing stack upgrades in one deploy). A repeated alert writes no index.
+``by-status`` is neither read nor written: META keeps its status as ``incident_status``, not the index's key
+``status`` (the index stays declared so an existing stack upgrades in one deploy). A repeated alert writes no index.
 
 A move is ONE ``TransactWriteItems``: the incident (condition: the version read and the token read), its timeline
 entries, the outbox event and, when it opens or closes the incident, the counter's ``closed`` mark, so the event
@@ -40,7 +41,9 @@ from oncall.adapters.dynamodb import incident_list, kit
 from oncall.adapters.dynamodb.incident_items import (
     ALERT_LINE_EVERY,
     ALERTS_SK,
+    LEGACY_STATUS,
     MAX_ENTRIES,
+    STATUS,
     alerts_item,
     entry_items,
     entry_of,
@@ -196,8 +199,8 @@ class DynamoIncidentStore:
                 "TableName": self.table,
                 "Key": kit.key(incident_pk(incident_id), "META"),
                 "UpdateExpression": expression,
-                "ConditionExpression": "#st IN (:t, :a)",
-                "ExpressionAttributeNames": {"#st": "status"},
+                "ConditionExpression": "#st IN (:t, :a) OR #old IN (:t, :a)",
+                "ExpressionAttributeNames": {"#st": STATUS, "#old": LEGACY_STATUS},
                 "ExpressionAttributeValues": values,
             }
         }
@@ -268,7 +271,7 @@ class DynamoIncidentStore:
             raise
 
     def arm(self, incident_id: str, *, generation: int, status: Status, step: int | None, token: str) -> bool:
-        condition = "#st = :st AND generation = :g"
+        condition = "(#st = :st OR #old = :st) AND generation = :g"
         values: dict[str, Attr] = {":st": s(status.value), ":g": n(generation), ":tok": s(token)}
         if step is not None:
             condition += " AND escalation_step = :step"
@@ -279,7 +282,7 @@ class DynamoIncidentStore:
             Key=kit.key(incident_pk(incident_id), "META"),
             UpdateExpression="SET task_token = :tok",
             ConditionExpression=condition,
-            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeNames={"#st": STATUS, "#old": LEGACY_STATUS},
             ExpressionAttributeValues=values,
         )
         return armed is not None
