@@ -243,7 +243,10 @@ TABLES: tuple[Table, ...] = (
         name="schedules",
         pk="pk",
         sk="sk",
-        indexes=(Index(name="by-kind", pk="kind", sk="kind_sort"),),
+        indexes=(
+            Index(name="by-kind", pk="kind", sk="kind_sort"),
+            Index(name="by-team", pk="team_kind", sk="kind_sort"),
+        ),
         doc=(
             "Schedules (SCHED#<id>/META, whose version is the S1 guard), each shift three times in one transaction: "
             "SCHED#<id>/AT#<start>#<shift> (schedule view by start: overlap neighbours, predecessor, who is on call at "
@@ -251,7 +254,9 @@ TABLES: tuple[Table, ...] = (
             "USER#<uid>/AT#<start>#<shift> (person view: S2 neighbours, /me/shifts, personal calendar); "
             "USER#<uid>/GUARD is the S2 guard. Base-table items, not GSIs, because the overlap check must read "
             "strongly consistently. Rotation rules SCHED#<id>/ROT#<rid>; feed-token hashes <owner>/FEED. "
-            "by-kind (sparse: kind = SCHEDULE | ROTATION) lists schedules by name and rotations for the hourly job. "
+            "by-kind (sparse: kind = SCHEDULE | ROTATION) lists schedules by name and rotations for the hourly job; "
+            "by-team (team_kind = <team>#SCHEDULE) "
+            "lists one team's schedules. "
             "Details: oncall/adapters/dynamodb/schedules.py."
         ),
     ),
@@ -300,13 +305,18 @@ TABLES: tuple[Table, ...] = (
         name="catalog",
         pk="pk",
         sk="sk",
-        indexes=(Index(name="by-kind", pk="kind", sk="kind_sort"),),
+        indexes=(
+            Index(name="by-kind", pk="kind", sk="kind_sort"),
+            Index(name="by-team", pk="team_kind", sk="kind_sort"),
+        ),
         ttl_attribute="expires_at",
         doc=(
             "Services (SVC#<id>/META with the sha256 of the current integration key and, during a rotation's overlap, "
             "the previous one), escalation policies (POL#<id>/META) and key lookups (KEY#<sha256>/KEY → service; "
-            "the previous key's item expires by TTL after the overlap). by-kind (SERVICE | POLICY) lists each by "
-            "name. Details: oncall/adapters/dynamodb/catalog.py."
+            "the previous key's item expires by TTL after the overlap), teams (TEAM#<id>/META) and their members "
+            "(TEAM#<id>/MEMBER#<user>). by-kind (SERVICE | POLICY | TEAM) lists each by name; by-team "
+            "(team_kind = <team>#SERVICE | <team>#POLICY) lists one team's. "
+            "Details: oncall/adapters/dynamodb/catalog.py."
         ),
     ),
     Table(

@@ -13,11 +13,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import routes
+from oncall import wiring
 from oncall.api import auth, errors, guard, headers, idempotency, lists
 from oncall.settings import get_settings
-from routes import auth as auth_routes
-from routes import calendar, incidents, ingest, me, meta, notification_rules, schedules, services, users
-from routes import webhooks as webhook_routes
+from routes import ingest
 
 logger = Logger(service="oncall-api")
 
@@ -25,22 +25,13 @@ app = APIGatewayHttpResolver(enable_validation=True)
 errors.install(app)
 # auth first: idempotency scopes keys and lists bind cursors to app.context["principal_id"], which auth sets
 app.use(middlewares=[auth.middleware, idempotency.middleware, lists.middleware])
-meta.register(app)
-auth_routes.register(app)
-me.register(app)
-users.register(app)
-schedules.register(app)
-calendar.register(app)
-services.register(app)
-incidents.register(app)
-webhook_routes.register(app)
-notification_rules.register(app)
-ingest.register(app)
+routes.register_all(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
+    wiring.incidents.teams_migrated()
     allow = headers.origins(settings.cors_origins)
     # alert ingestion answers PagerDuty clients in PagerDuty's shapes and takes larger batches from Alertmanager
     limit = ingest.body_limit(event, settings.max_body_bytes)

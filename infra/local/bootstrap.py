@@ -30,6 +30,8 @@ DEFAULT_USERNAME = "admin"
 def _service(endpoint_url: str, env: Mapping[str, str]) -> UserService:
     from oncall.adapters.dynamodb import kit
     from oncall.adapters.dynamodb.identity import DynamoUserStore
+    from oncall.adapters.dynamodb.teams import DynamoTeamStore
+    from oncall.adapters.dynamodb.teams_migration import migrate
     from oncall.security.passwords import Argon2Hasher
     from oncall.settings import from_env
 
@@ -38,10 +40,19 @@ def _service(endpoint_url: str, env: Mapping[str, str]) -> UserService:
         os.environ.setdefault(var, value)
     settings = from_env(dict(env))
     table = env.get("ONCALL_TABLE_USERS") or PREFIX + "users"
+    catalog = env.get("ONCALL_TABLE_CATALOG") or PREFIX + "catalog"
     client = kit.client(endpoint_url=endpoint_url, region=env.get("AWS_REGION") or settings.region)
     auth = settings.auth
     hasher = Argon2Hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism)
-    return UserService(DynamoUserStore(table, client), hasher, auth, utc_now)
+    # what was stored before teams joins the default team first, so the admin made next is its manager too
+    migrate(client, {"catalog": catalog, "users": table, "schedules": PREFIX + "schedules"}, utc_now())
+    return UserService(
+        DynamoUserStore(table, client, catalog_table=catalog),
+        hasher,
+        auth,
+        utc_now,
+        teams=DynamoTeamStore(catalog, table, client),
+    )
 
 
 def ensure_first_admin(

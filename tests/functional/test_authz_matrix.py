@@ -1,20 +1,23 @@
-"""The authorisation matrix: every route of the API, called by every role (admin, responder, viewer, anonymous) on
-objects that belong to someone else, against one table of expected statuses.
+"""The authorisation matrix: every route of the API, called by every kind of caller on objects of team A that belong
+to someone else, against one table of expected statuses.
 
-``MATRIX`` is the single source: route → how to call it on another person's fresh objects → the status each role must
-get. A route the API gains without a row here fails ``test_the_matrix_covers_every_route``, so nobody adds a route
-without deciding who may call it. The calls go through the real API handler on moto (``call_api``), with a fresh
-session of the role per call and fresh objects per call (a DELETE or a logout cannot change what a later row sees).
+The callers: an ``admin``; the ``manager``, a ``responder`` and an ``observer`` of team A; an ``outsider`` (a
+responder of team B only); a global ``viewer``; and ``anonymous``. ``MATRIX`` is the single source: route → how to call
+it on fresh objects of team A → the status each caller must get. A route the API gains without a row here fails
+``test_the_matrix_covers_every_route``, so nobody adds a route without deciding who may call it. The calls go through
+the real API handler on moto (``call_api``), with a fresh session per call and fresh objects per call (a DELETE or a
+logout cannot change what a later row sees).
 
-Shared objects (schedules, services, policies, incidents) belong to the team: responders act on incidents and read
-everything; schedules, rotations, the catalog, users and webhooks are an admin's; a responder's shift writes stay on
-their own shifts. Personal routes (``/me``…) act on the caller, whoever they are, so a viewer (who can be on call)
-gets them too. Public routes authenticate by other means, so a user's bearer token changes nothing there.
+The rules (``oncall.domain.teams``): a team's managers manage its schedules, rotations, policies, services and
+members; its responders act on its incidents and their own shifts; its observers read; someone outside the team gets
+404 for its objects (their existence is not disclosed) and an unknown-service 422 when a body names one; a global
+viewer reads every team and changes nothing. Users, teams themselves and webhooks are an admin's. Personal routes
+(``/me``…) act on the caller, whoever they are. Public routes authenticate by other means, so a user's bearer token
+changes nothing there. Lists answer 200 to everyone signed in; what they contain is checked in ``test_teams``.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +28,12 @@ import pytest
 
 from oncall.domain.users import Role
 from tests.support.identity import PASSWORD, FakeClock, Session, login_as
-from tests.support.lambdas import HttpResult, call_api
+from tests.support.lambdas import call_as as send
 
 NOW = datetime(2031, 5, 5, 6, tzinfo=UTC)
-ROLES = ("admin", "responder", "viewer", "anonymous")
+CALLERS = ("admin", "manager", "responder", "observer", "outsider", "viewer", "anonymous")
+#: each caller's role in team A (the outsider is a responder of team B; admin and viewer are global roles)
+IN_TEAM_A = {"manager": "manager", "responder": "responder", "observer": "observer"}
 
 
 def at(hours: float) -> str:
@@ -41,12 +46,27 @@ def clock_start() -> datetime:
 
 
 class World:
-    """Objects owned by somebody other than the caller, made fresh on request through the API as an admin."""
+    """Team A's objects, owned by somebody other than the caller, made fresh on request through the API as an
+    admin."""
 
-    def __init__(self, admin: Session, other: Session) -> None:
+    def __init__(self, admin: Session) -> None:
         self.admin = admin
-        self.other = other
+        self.team_a = str(self._make("POST", "/teams", {"name": "Team A"})["id"])
+        self.team_b = str(self._make("POST", "/teams", {"name": "Team B"})["id"])
+        #: a responder of team A: holds the shifts, is paged by the policies and opens the incidents
+        self.other = login_as(Role.RESPONDER, teams={self.team_a: "responder"})
         self._slots = 0
+
+    def caller(self, kind: str) -> Session | None:
+        if kind == "anonymous":
+            return None
+        if kind == "admin":
+            return login_as(Role.ADMIN)
+        if kind == "viewer":
+            return login_as(Role.VIEWER, teams={})
+        if kind == "outsider":
+            return login_as(Role.RESPONDER, teams={self.team_b: "responder"})
+        return login_as(Role.RESPONDER, teams={self.team_a: IN_TEAM_A[kind]})
 
     def slot(self) -> float:
         """The start (hours from now) of a four-hour window nobody's shift uses yet: the other person holds no two
@@ -63,7 +83,8 @@ class World:
         return login_as(Role.RESPONDER).user.id
 
     def schedule(self) -> str:
-        return str(self._make("POST", "/schedules", {"name": "Theirs", "timezone": "UTC"})["id"])
+        body = {"name": "Theirs", "timezone": "UTC", "team_id": self.team_a}
+        return str(self._make("POST", "/schedules", body)["id"])
 
     def shift(self, holder: Session | None = None) -> tuple[str, str]:
         sid, start = self.schedule(), self.slot()
@@ -77,10 +98,12 @@ class World:
 
     def policy(self) -> str:
         level = {"targets": [{"type": "user", "id": self.other.user.id}], "timeout_seconds": 60}
-        return str(self._make("POST", "/escalation-policies", {"name": "Theirs", "levels": [level]})["id"])
+        body = {"name": "Theirs", "levels": [level], "team_id": self.team_a}
+        return str(self._make("POST", "/escalation-policies", body)["id"])
 
     def service(self) -> str:
-        return str(self._make("POST", "/services", {"name": "Theirs", "escalation_policy_id": self.policy()})["id"])
+        body = {"name": "Theirs", "escalation_policy_id": self.policy(), "team_id": self.team_a}
+        return str(self._make("POST", "/services", body)["id"])
 
     def incident(self, *moves: str) -> str:
         body = {"title": "Checkout returns 502", "service_id": self.service(), "severity": "high"}
@@ -95,16 +118,27 @@ class World:
         body = {"url": "http://127.0.0.1:9/hook", "events": ["incident.*"]}
         return str(self._make("POST", "/webhooks", body)["id"])
 
+    def team_like_a(self, me: Session | None) -> str:
+        """A fresh, empty team in which the caller holds the role they hold in team A."""
+        team = str(self._make("POST", "/teams", {"name": "Short-lived"})["id"])
+        role = IN_TEAM_A.get(_kind(self, me) or "")
+        if me is not None and role:
+            self._make("PUT", f"/teams/{team}/members/{me.user.id}", {"role": role})
+        return team
 
-def send(who: Session | None, method: str, path: str, body: Any = None) -> HttpResult:
-    headers = dict(who.headers) if who else {}
-    if body is None:
-        return call_api(method, path, headers=headers)
-    headers["content-type"] = "application/json"
-    return call_api(method, path, headers=headers, body=json.dumps(body))
+    def member(self) -> str:
+        person = self.user()
+        self._make("PUT", f"/teams/{self.team_a}/members/{person}", {"role": "responder"})
+        return person
 
 
-#: how to call a route on someone else's objects: (path with query, body or None)
+def _kind(w: World, me: Session | None) -> str | None:
+    if me is None:
+        return None
+    return next((k for k, r in IN_TEAM_A.items() if me.user.teams.get(w.team_a) == r), None)
+
+
+#: how to call a route on team A's objects: (path with query, body or None)
 Request = Callable[[World, Session | None], tuple[str, Any]]
 
 
@@ -112,20 +146,43 @@ Request = Callable[[World, Session | None], tuple[str, Any]]
 class Row:
     request: Request
     admin: int
+    manager: int
     responder: int
+    observer: int
+    outsider: int
     viewer: int
-    anonymous: int
+    anonymous: int = 401
 
-    def expected(self, role: str) -> int:
-        return int(getattr(self, role))
-
-
-def row(request: Request, admin: int, responder: int, viewer: int, anonymous: int = 401) -> Row:
-    return Row(request, admin, responder, viewer, anonymous)
+    def expected(self, caller: str) -> int:
+        return int(getattr(self, caller))
 
 
 def everyone(status: int) -> Callable[[Request], Row]:
-    return lambda request: Row(request, status, status, status, status)
+    return lambda request: Row(request, *([status] * 7))
+
+
+def signed_in(status: int) -> Callable[[Request], Row]:
+    """The caller's own things, and lists (filtered to what each may read)."""
+    return lambda request: Row(request, *([status] * 6))
+
+
+def admins(status: int) -> Callable[[Request], Row]:
+    return lambda request: Row(request, status, 403, 403, 403, 403, 403)
+
+
+def reads(request: Request) -> Row:
+    """One of team A's objects: its members and everyone global read it; an outsider does not know it exists."""
+    return Row(request, 200, 200, 200, 200, 404, 200)
+
+
+def manages(status: int) -> Callable[[Request], Row]:
+    """A change to team A's object (or putting one into team A): its managers and admins."""
+    return lambda request: Row(request, status, status, 403, 403, 404, 403)
+
+
+def acts(status: int) -> Callable[[Request], Row]:
+    """A responder's action on team A's incident."""
+    return lambda request: Row(request, status, status, status, 403, 404, 403)
 
 
 def _shift_path(w: World, _: Session | None, suffix: str = "") -> tuple[str, Any]:
@@ -168,7 +225,7 @@ def _alertmanager(w: World, _: Session | None) -> tuple[str, Any]:
 
 _BAD_REFRESH = "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"
 
-#: route → request on another person's objects → status for admin, responder, viewer, anonymous
+#: route → request on team A's objects → status for admin, manager, responder, observer, outsider, viewer, anonymous
 MATRIX: dict[tuple[str, str], Row] = {
     # -- public and meta ---------------------------------------------------------------------------------------------
     ("GET", "/health"): everyone(200)(lambda w, me: ("/health", None)),
@@ -179,7 +236,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, me: ("/auth/login", {"username": w.other.user.username, "password": "not their password"})
     ),
     ("POST", "/auth/refresh"): everyone(401)(lambda w, me: ("/auth/refresh", {"refresh_token": _BAD_REFRESH})),
-    ("POST", "/auth/logout"): row(lambda w, me: ("/auth/logout", None), 204, 204, 204),
+    ("POST", "/auth/logout"): signed_in(204)(lambda w, me: ("/auth/logout", None)),
     # a user's bearer token is not an integration key
     ("POST", "/v2/enqueue"): everyone(400)(
         lambda w, me: ("/v2/enqueue", {"routing_key": "x" * 32, "event_action": "trigger", "payload": {}})
@@ -194,151 +251,148 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, me: (f"/users/{w.other.user.id}/calendar.ics", None)
     ),
     # -- the caller's own things -------------------------------------------------------------------------------------
-    ("GET", "/me"): row(lambda w, me: ("/me", None), 200, 200, 200),
-    ("PATCH", "/me"): row(lambda w, me: ("/me", {"display_name": "Me"}), 200, 200, 200),
+    ("GET", "/me"): signed_in(200)(lambda w, me: ("/me", None)),
+    ("PATCH", "/me"): signed_in(200)(lambda w, me: ("/me", {"display_name": "Me"})),
     # a wrong current password: the caller's own route, refused on the evidence, not the role
-    ("POST", "/me/password"): row(
-        lambda w, me: ("/me/password", {"current_password": "wrong guess", "new_password": "a long new passphrase"}),
-        422,
-        422,
-        422,
+    ("POST", "/me/password"): signed_in(422)(
+        lambda w, me: ("/me/password", {"current_password": "wrong guess", "new_password": "a long new passphrase"})
     ),
-    ("GET", "/me/shifts"): row(lambda w, me: ("/me/shifts", None), 200, 200, 200),
-    ("GET", "/me/notification-rules"): row(lambda w, me: ("/me/notification-rules", None), 200, 200, 200),
-    ("PUT", "/me/notification-rules"): row(
-        lambda w, me: ("/me/notification-rules", {"rules": {"reminder": ["email"]}}), 200, 200, 200
+    ("GET", "/me/shifts"): signed_in(200)(lambda w, me: ("/me/shifts", None)),
+    ("GET", "/me/notification-rules"): signed_in(200)(lambda w, me: ("/me/notification-rules", None)),
+    ("PUT", "/me/notification-rules"): signed_in(200)(
+        lambda w, me: ("/me/notification-rules", {"rules": {"reminder": ["email"]}})
     ),
-    ("POST", "/me/calendar-token"): row(lambda w, me: ("/me/calendar-token", None), 201, 201, 201),
-    # -- users -------------------------------------------------------------------------------------------------------
-    ("POST", "/users"): row(lambda w, me: ("/users", {"username": "newcomer", "password": PASSWORD}), 201, 403, 403),
-    ("GET", "/users"): row(lambda w, me: ("/users", None), 200, 403, 403),
-    ("GET", "/users/<user_id>"): row(lambda w, me: (f"/users/{w.user()}", None), 200, 403, 403),
-    ("PATCH", "/users/<user_id>"): row(lambda w, me: (f"/users/{w.user()}", {"display_name": "X"}), 200, 403, 403),
-    ("DELETE", "/users/<user_id>"): row(lambda w, me: (f"/users/{w.user()}", None), 204, 403, 403),
-    ("POST", "/users/<user_id>/telegram-link"): row(
-        lambda w, me: (f"/users/{w.user()}/telegram-link", None), 201, 403, 403
+    ("POST", "/me/calendar-token"): signed_in(201)(lambda w, me: ("/me/calendar-token", None)),
+    # -- users (an admin's) ------------------------------------------------------------------------------------------
+    ("POST", "/users"): admins(201)(lambda w, me: ("/users", {"username": "newcomer", "password": PASSWORD})),
+    ("GET", "/users"): admins(200)(lambda w, me: ("/users", None)),
+    ("GET", "/users/<user_id>"): admins(200)(lambda w, me: (f"/users/{w.user()}", None)),
+    ("PATCH", "/users/<user_id>"): admins(200)(lambda w, me: (f"/users/{w.user()}", {"display_name": "X"})),
+    ("DELETE", "/users/<user_id>"): admins(204)(lambda w, me: (f"/users/{w.user()}", None)),
+    ("POST", "/users/<user_id>/telegram-link"): admins(201)(lambda w, me: (f"/users/{w.user()}/telegram-link", None)),
+    # -- teams -------------------------------------------------------------------------------------------------------
+    ("POST", "/teams"): admins(201)(lambda w, me: ("/teams", {"name": "Another"})),
+    ("GET", "/teams"): signed_in(200)(lambda w, me: ("/teams", None)),
+    ("GET", "/teams/<team_id>"): reads(lambda w, me: (f"/teams/{w.team_a}", None)),
+    ("PATCH", "/teams/<team_id>"): manages(200)(lambda w, me: (f"/teams/{w.team_a}", {"description": "on call"})),
+    # only an admin deletes a team, even its managers may not: an empty team where the caller has their A role
+    ("DELETE", "/teams/<team_id>"): Row(
+        lambda w, me: (f"/teams/{w.team_like_a(me)}", None), 204, 403, 403, 403, 404, 403
+    ),
+    ("GET", "/teams/<team_id>/members"): reads(lambda w, me: (f"/teams/{w.team_a}/members", None)),
+    ("PUT", "/teams/<team_id>/members/<user_id>"): manages(200)(
+        lambda w, me: (f"/teams/{w.team_a}/members/{w.user()}", {"role": "responder"})
+    ),
+    ("DELETE", "/teams/<team_id>/members/<user_id>"): manages(204)(
+        lambda w, me: (f"/teams/{w.team_a}/members/{w.member()}", None)
     ),
     # -- schedules, shifts, rotations, overrides, feeds --------------------------------------------------------------
-    ("POST", "/schedules"): row(lambda w, me: ("/schedules", {"name": "Mine", "timezone": "UTC"}), 201, 403, 403),
-    ("GET", "/schedules"): row(lambda w, me: ("/schedules", None), 200, 200, 200),
-    ("GET", "/schedules/<schedule_id>"): row(lambda w, me: (f"/schedules/{w.schedule()}", None), 200, 200, 200),
-    ("PATCH", "/schedules/<schedule_id>"): row(
-        lambda w, me: (f"/schedules/{w.schedule()}", {"name": "Renamed"}), 200, 403, 403
+    ("POST", "/schedules"): manages(201)(
+        lambda w, me: ("/schedules", {"name": "Mine", "timezone": "UTC", "team_id": w.team_a})
     ),
-    ("DELETE", "/schedules/<schedule_id>"): row(lambda w, me: (f"/schedules/{w.schedule()}", None), 204, 403, 403),
+    ("GET", "/schedules"): signed_in(200)(lambda w, me: ("/schedules", None)),
+    ("GET", "/schedules/<schedule_id>"): reads(lambda w, me: (f"/schedules/{w.schedule()}", None)),
+    ("PATCH", "/schedules/<schedule_id>"): manages(200)(
+        lambda w, me: (f"/schedules/{w.schedule()}", {"name": "Renamed"})
+    ),
+    ("DELETE", "/schedules/<schedule_id>"): manages(204)(lambda w, me: (f"/schedules/{w.schedule()}", None)),
     # someone else put on duty
-    ("POST", "/schedules/<schedule_id>/shifts"): row(_put_on_duty, 201, 403, 403),
-    ("GET", "/schedules/<schedule_id>/shifts"): row(
-        lambda w, me: (f"/schedules/{w.schedule()}/shifts", None), 200, 200, 200
-    ),
-    ("GET", "/schedules/<schedule_id>/shifts/<shift_id>"): row(_shift_path, 200, 200, 200),
-    ("PATCH", "/schedules/<schedule_id>/shifts/<shift_id>"): row(_move_shift, 200, 403, 403),
-    ("DELETE", "/schedules/<schedule_id>/shifts/<shift_id>"): row(_shift_path, 204, 403, 403),
-    ("GET", "/schedules/<schedule_id>/oncall"): row(
-        lambda w, me: (f"/schedules/{w.schedule()}/oncall", None), 200, 200, 200
-    ),
-    ("POST", "/schedules/<schedule_id>/rotations"): row(
+    ("POST", "/schedules/<schedule_id>/shifts"): manages(201)(_put_on_duty),
+    ("GET", "/schedules/<schedule_id>/shifts"): reads(lambda w, me: (f"/schedules/{w.schedule()}/shifts", None)),
+    ("GET", "/schedules/<schedule_id>/shifts/<shift_id>"): reads(_shift_path),
+    ("PATCH", "/schedules/<schedule_id>/shifts/<shift_id>"): manages(200)(_move_shift),
+    ("DELETE", "/schedules/<schedule_id>/shifts/<shift_id>"): manages(204)(_shift_path),
+    ("GET", "/schedules/<schedule_id>/oncall"): reads(lambda w, me: (f"/schedules/{w.schedule()}/oncall", None)),
+    ("POST", "/schedules/<schedule_id>/rotations"): manages(201)(
         lambda w, me: (
             f"/schedules/{w.schedule()}/rotations",
             {"participants": [w.other.user.id], "start": at(24 * 40), "period": "weekly"},
-        ),
-        201,
-        403,
-        403,
+        )
     ),
-    ("GET", "/schedules/<schedule_id>/rotations"): row(
-        lambda w, me: (f"/schedules/{w.schedule()}/rotations", None), 200, 200, 200
+    ("GET", "/schedules/<schedule_id>/rotations"): reads(lambda w, me: (f"/schedules/{w.schedule()}/rotations", None)),
+    ("PATCH", "/schedules/<schedule_id>/rotations/<rotation_id>"): manages(200)(
+        lambda w, me: (_rotation(w, me)[0], {"name": "renamed"})
     ),
-    ("PATCH", "/schedules/<schedule_id>/rotations/<rotation_id>"): row(
-        lambda w, me: (_rotation(w, me)[0], {"name": "renamed"}), 200, 403, 403
-    ),
-    ("DELETE", "/schedules/<schedule_id>/rotations/<rotation_id>"): row(_rotation, 204, 403, 403),
+    ("DELETE", "/schedules/<schedule_id>/rotations/<rotation_id>"): manages(204)(_rotation),
     # someone else put on duty for a week, over the caller's own shift
-    ("POST", "/schedules/<schedule_id>/overrides"): row(_override, 201, 403, 403),
-    ("POST", "/schedules/<schedule_id>/calendar-token"): row(
-        lambda w, me: (f"/schedules/{w.schedule()}/calendar-token", None), 201, 403, 403
+    ("POST", "/schedules/<schedule_id>/overrides"): manages(201)(_override),
+    ("POST", "/schedules/<schedule_id>/calendar-token"): manages(201)(
+        lambda w, me: (f"/schedules/{w.schedule()}/calendar-token", None)
     ),
     # -- escalation policies and services ----------------------------------------------------------------------------
-    ("POST", "/escalation-policies"): row(
-        lambda w, me: ("/escalation-policies", {"name": "Mine", "levels": [_level(w)]}), 201, 403, 403
+    ("POST", "/escalation-policies"): manages(201)(
+        lambda w, me: ("/escalation-policies", {"name": "Mine", "levels": [_level(w)], "team_id": w.team_a})
     ),
-    ("GET", "/escalation-policies"): row(lambda w, me: ("/escalation-policies", None), 200, 200, 200),
-    ("GET", "/escalation-policies/<policy_id>"): row(
-        lambda w, me: (f"/escalation-policies/{w.policy()}", None), 200, 200, 200
+    ("GET", "/escalation-policies"): signed_in(200)(lambda w, me: ("/escalation-policies", None)),
+    ("GET", "/escalation-policies/<policy_id>"): reads(lambda w, me: (f"/escalation-policies/{w.policy()}", None)),
+    ("PATCH", "/escalation-policies/<policy_id>"): manages(200)(
+        lambda w, me: (f"/escalation-policies/{w.policy()}", {"name": "Renamed"})
     ),
-    ("PATCH", "/escalation-policies/<policy_id>"): row(
-        lambda w, me: (f"/escalation-policies/{w.policy()}", {"name": "Renamed"}), 200, 403, 403
+    ("DELETE", "/escalation-policies/<policy_id>"): manages(204)(
+        lambda w, me: (f"/escalation-policies/{w.policy()}", None)
     ),
-    ("DELETE", "/escalation-policies/<policy_id>"): row(
-        lambda w, me: (f"/escalation-policies/{w.policy()}", None), 204, 403, 403
+    ("POST", "/services"): manages(201)(
+        lambda w, me: ("/services", {"name": "Mine", "escalation_policy_id": w.policy(), "team_id": w.team_a})
     ),
-    ("POST", "/services"): row(
-        lambda w, me: ("/services", {"name": "Mine", "escalation_policy_id": w.policy()}), 201, 403, 403
-    ),
-    ("GET", "/services"): row(lambda w, me: ("/services", None), 200, 200, 200),
-    ("GET", "/services/<service_id>"): row(lambda w, me: (f"/services/{w.service()}", None), 200, 200, 200),
-    ("PATCH", "/services/<service_id>"): row(
-        lambda w, me: (f"/services/{w.service()}", {"name": "Renamed"}), 200, 403, 403
-    ),
-    ("DELETE", "/services/<service_id>"): row(lambda w, me: (f"/services/{w.service()}", None), 204, 403, 403),
-    ("POST", "/services/<service_id>/rotate-key"): row(
-        lambda w, me: (f"/services/{w.service()}/rotate-key", None), 200, 403, 403
+    ("GET", "/services"): signed_in(200)(lambda w, me: ("/services", None)),
+    ("GET", "/services/<service_id>"): reads(lambda w, me: (f"/services/{w.service()}", None)),
+    ("PATCH", "/services/<service_id>"): manages(200)(lambda w, me: (f"/services/{w.service()}", {"name": "Renamed"})),
+    ("DELETE", "/services/<service_id>"): manages(204)(lambda w, me: (f"/services/{w.service()}", None)),
+    ("POST", "/services/<service_id>/rotate-key"): manages(200)(
+        lambda w, me: (f"/services/{w.service()}/rotate-key", None)
     ),
     # -- incidents (the team's) and analytics ------------------------------------------------------------------------
-    ("POST", "/incidents"): row(
+    # the outsider names a service they may not know: an unknown service, as the body's field
+    ("POST", "/incidents"): Row(
         lambda w, me: ("/incidents", {"title": "Queue is backing up", "service_id": w.service(), "severity": "low"}),
         201,
         201,
+        201,
+        403,
+        422,
         403,
     ),
-    ("GET", "/incidents"): row(lambda w, me: ("/incidents", None), 200, 200, 200),
-    ("GET", "/incidents/<incident_id>"): row(lambda w, me: (f"/incidents/{w.incident()}", None), 200, 200, 200),
-    ("PATCH", "/incidents/<incident_id>"): row(
-        lambda w, me: (f"/incidents/{w.incident()}", {"severity": "critical"}), 200, 200, 403
+    ("GET", "/incidents"): signed_in(200)(lambda w, me: ("/incidents", None)),
+    ("GET", "/incidents/<incident_id>"): reads(lambda w, me: (f"/incidents/{w.incident()}", None)),
+    ("PATCH", "/incidents/<incident_id>"): acts(200)(
+        lambda w, me: (f"/incidents/{w.incident()}", {"severity": "critical"})
     ),
-    ("POST", "/incidents/<incident_id>/acknowledge"): row(
-        lambda w, me: (f"/incidents/{w.incident()}/acknowledge", None), 200, 200, 403
+    ("POST", "/incidents/<incident_id>/acknowledge"): acts(200)(
+        lambda w, me: (f"/incidents/{w.incident()}/acknowledge", None)
     ),
-    ("POST", "/incidents/<incident_id>/unacknowledge"): row(
-        lambda w, me: (f"/incidents/{w.incident('acknowledge')}/unacknowledge", None), 200, 200, 403
+    ("POST", "/incidents/<incident_id>/unacknowledge"): acts(200)(
+        lambda w, me: (f"/incidents/{w.incident('acknowledge')}/unacknowledge", None)
     ),
-    ("POST", "/incidents/<incident_id>/resolve"): row(
-        lambda w, me: (f"/incidents/{w.incident()}/resolve", None), 200, 200, 403
+    ("POST", "/incidents/<incident_id>/resolve"): acts(200)(lambda w, me: (f"/incidents/{w.incident()}/resolve", None)),
+    ("POST", "/incidents/<incident_id>/close"): acts(200)(
+        lambda w, me: (f"/incidents/{w.incident('resolve')}/close", None)
     ),
-    ("POST", "/incidents/<incident_id>/close"): row(
-        lambda w, me: (f"/incidents/{w.incident('resolve')}/close", None), 200, 200, 403
+    ("POST", "/incidents/<incident_id>/reopen"): acts(200)(
+        lambda w, me: (f"/incidents/{w.incident('resolve')}/reopen", None)
     ),
-    ("POST", "/incidents/<incident_id>/reopen"): row(
-        lambda w, me: (f"/incidents/{w.incident('resolve')}/reopen", None), 200, 200, 403
+    ("POST", "/incidents/<incident_id>/notes"): acts(201)(
+        lambda w, me: (f"/incidents/{w.incident()}/notes", {"text": "looking"})
     ),
-    ("POST", "/incidents/<incident_id>/notes"): row(
-        lambda w, me: (f"/incidents/{w.incident()}/notes", {"text": "looking"}), 201, 201, 403
-    ),
-    ("GET", "/incidents/<incident_id>/timeline"): row(
-        lambda w, me: (f"/incidents/{w.incident()}/timeline", None), 200, 200, 200
-    ),
-    ("GET", "/analytics/summary"): row(lambda w, me: ("/analytics/summary", None), 200, 200, 200),
-    ("GET", "/analytics/trends"): row(lambda w, me: ("/analytics/trends", None), 200, 200, 200),
-    ("GET", "/analytics/mttr-distribution"): row(lambda w, me: ("/analytics/mttr-distribution", None), 200, 200, 200),
+    ("GET", "/incidents/<incident_id>/timeline"): reads(lambda w, me: (f"/incidents/{w.incident()}/timeline", None)),
+    ("GET", "/analytics/summary"): signed_in(200)(lambda w, me: ("/analytics/summary", None)),
+    ("GET", "/analytics/trends"): signed_in(200)(lambda w, me: ("/analytics/trends", None)),
+    ("GET", "/analytics/mttr-distribution"): signed_in(200)(lambda w, me: ("/analytics/mttr-distribution", None)),
     # -- webhooks (an admin's) ---------------------------------------------------------------------------------------
-    ("POST", "/webhooks"): row(
-        lambda w, me: ("/webhooks", {"url": "http://127.0.0.1:9/mine", "events": ["incident.*"]}), 201, 403, 403
+    ("POST", "/webhooks"): admins(201)(
+        lambda w, me: ("/webhooks", {"url": "http://127.0.0.1:9/mine", "events": ["incident.*"]})
     ),
-    ("GET", "/webhooks"): row(lambda w, me: ("/webhooks", None), 200, 403, 403),
-    ("GET", "/webhooks/<webhook_id>"): row(lambda w, me: (f"/webhooks/{w.webhook()}", None), 200, 403, 403),
-    ("DELETE", "/webhooks/<webhook_id>"): row(lambda w, me: (f"/webhooks/{w.webhook()}", None), 204, 403, 403),
-    ("POST", "/webhooks/<webhook_id>/rotate-secret"): row(
-        lambda w, me: (f"/webhooks/{w.webhook()}/rotate-secret", None), 200, 403, 403
+    ("GET", "/webhooks"): admins(200)(lambda w, me: ("/webhooks", None)),
+    ("GET", "/webhooks/<webhook_id>"): admins(200)(lambda w, me: (f"/webhooks/{w.webhook()}", None)),
+    ("DELETE", "/webhooks/<webhook_id>"): admins(204)(lambda w, me: (f"/webhooks/{w.webhook()}", None)),
+    ("POST", "/webhooks/<webhook_id>/rotate-secret"): admins(200)(
+        lambda w, me: (f"/webhooks/{w.webhook()}/rotate-secret", None)
     ),
-    ("GET", "/webhooks/<webhook_id>/deliveries"): row(
-        lambda w, me: (f"/webhooks/{w.webhook()}/deliveries", None), 200, 403, 403
+    ("GET", "/webhooks/<webhook_id>/deliveries"): admins(200)(
+        lambda w, me: (f"/webhooks/{w.webhook()}/deliveries", None)
     ),
     # no such delivery: only an admin may learn that
-    ("POST", "/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver"): row(
-        lambda w, me: (f"/webhooks/{w.webhook()}/deliveries/01aaaaaaaaaaaaaaaaaaaaaaaa/redeliver", None),
-        404,
-        403,
-        403,
+    ("POST", "/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver"): admins(404)(
+        lambda w, me: (f"/webhooks/{w.webhook()}/deliveries/01aaaaaaaaaaaaaaaaaaaaaaaa/redeliver", None)
     ),
 }
 
@@ -367,16 +421,16 @@ def world(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> World:
     get_settings.cache_clear()
     wiring.reset()
     wiring.override(clock=clock)
-    return World(login_as(Role.ADMIN), login_as(Role.RESPONDER))
+    return World(login_as(Role.ADMIN))
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_every_route_answers_every_role_as_the_matrix_says(world: World, role: str) -> None:
+@pytest.mark.parametrize("caller", CALLERS)
+def test_every_route_answers_every_caller_as_the_matrix_says(world: World, caller: str) -> None:
     wrong: list[str] = []
     for (method, route), expected in sorted(MATRIX.items()):
-        caller = None if role == "anonymous" else login_as(Role(role))
-        path, body = expected.request(world, caller)
-        got = send(caller, method, path, body)
-        if got.status != expected.expected(role):
-            wrong.append(f"{method} {route}: {got.status} (expected {expected.expected(role)}) {got.raw[:160]!r}")
+        who = world.caller(caller)
+        path, body = expected.request(world, who)
+        got = send(who, method, path, body)
+        if got.status != expected.expected(caller):
+            wrong.append(f"{method} {route}: {got.status} (expected {expected.expected(caller)}) {got.raw[:160]!r}")
     assert wrong == [], "\n".join(wrong)

@@ -45,6 +45,7 @@ from oncall.domain.rotations import Rotation
 from oncall.domain.schedules import Schedule
 from oncall.domain.services_catalog import Service
 from oncall.domain.shifts import Interval, Shift, from_sort_key, sort_key
+from oncall.domain.teams import DEFAULT_TEAM_ID, DEFAULT_TEAM_ROLE, team_of
 from oncall.domain.users import Role, User, UserStatus
 from oncall.services import alert_ports
 from oncall.services.alert_ports import KeyRef
@@ -115,7 +116,10 @@ def user(
     active: bool = True,
     telegram: str | None = None,
     email: str | None = None,
+    teams: dict[str, str] | None = None,
 ) -> User:
+    """A person; in the default team with the powers of ``role`` unless ``teams`` says otherwise (as the product
+    puts a new user)."""
     return User(
         id=user_id,
         username=user_id,
@@ -128,6 +132,7 @@ def user(
         reminder_offsets_minutes=reminders,
         status=UserStatus.ACTIVE if active else UserStatus.DELETED,
         telegram_chat_id=telegram,
+        teams=teams if teams is not None else {DEFAULT_TEAM_ID: DEFAULT_TEAM_ROLE[role].value},
     )
 
 
@@ -708,22 +713,29 @@ class FakeCatalogStore:
     def _listed[T](items: Sequence[T], name: Callable[[T], str], limit: int, cursor: dict[str, Any] | None) -> Any:
         ordered = sorted(items, key=name)
         if cursor:
-            ordered = [i for i in ordered if name(i) > str(cursor["kind_sort"])]
+            ordered = [i for i in ordered if name(i) > str(cursor["after"])]
         found = ordered[:limit]
-        return found, ({"kind_sort": name(found[-1])} if len(found) == limit and found else None)
+        return found, ({"after": name(found[-1])} if len(ordered) > limit and found else None)
 
-    def list_services(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Service], dict[str, Any] | None]:
+    def list_services(
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
+    ) -> tuple[list[Service], dict[str, Any] | None]:
+        mine = [s for s in self.services.values() if teams is None or team_of(s.team_id) in teams]
         result: tuple[list[Service], dict[str, Any] | None] = self._listed(
-            list(self.services.values()), lambda s: f"{s.name.lower()}#{s.id}", limit, cursor
+            mine, lambda s: f"{s.name.lower()}#{s.id}", limit, cursor
         )
         return result
+
+    def team_owns_anything(self, team_id: str) -> bool:
+        owned = [*self.services.values(), *self.policies.values()]
+        return any(o.team_id == team_id for o in owned)
 
     def services_using(self, policy_id: str) -> list[Service]:
         return [s for s in self.services.values() if s.escalation_policy_id == policy_id]
 
     def put_policy(self, policy: Policy) -> None:
         if policy.id in self.policies:
-            raise ConditionFailed(f"policy {policy.id} exists")
+            raise Conflict(f"policy {policy.id} exists")
         self.policies[policy.id] = policy
 
     def get_policy(self, policy_id: str) -> Policy | None:
@@ -741,9 +753,12 @@ class FakeCatalogStore:
             raise self._conflict()
         del self.policies[policy.id]
 
-    def list_policies(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Policy], dict[str, Any] | None]:
+    def list_policies(
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
+    ) -> tuple[list[Policy], dict[str, Any] | None]:
+        mine = [p for p in self.policies.values() if teams is None or team_of(p.team_id) in teams]
         result: tuple[list[Policy], dict[str, Any] | None] = self._listed(
-            list(self.policies.values()), lambda p: f"{p.name.lower()}#{p.id}", limit, cursor
+            mine, lambda p: f"{p.name.lower()}#{p.id}", limit, cursor
         )
         return result
 
@@ -1050,17 +1065,27 @@ class FakeScheduleStore:
         pk = f"SCHED#{schedule_id}"
         return self._schedule_at(pk) if (pk, "META") in self.items else None
 
-    def list_schedules(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Schedule], dict[str, Any] | None]:
+    def list_schedules(
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
+    ) -> tuple[list[Schedule], dict[str, Any] | None]:
         def kind_sort(s: Schedule) -> str:
             return f"{s.name.lower()}#{s.id}"
 
         every = sorted(
             (self._schedule_at(pk) for pk, sk in self.items if sk == "META" and pk.startswith("SCHED#")), key=kind_sort
         )
+        every = [s for s in every if teams is None or team_of(s.team_id) in teams]
         if cursor:
-            every = [s for s in every if kind_sort(s) > str(cursor["kind_sort"])]
+            every = [s for s in every if kind_sort(s) > str(cursor["after"])]
         found = every[:limit]
-        return found, ({"kind_sort": kind_sort(found[-1])} if len(found) == limit and found else None)
+        return found, ({"after": kind_sort(found[-1])} if len(every) > limit and found else None)
+
+    def team_owns_anything(self, team_id: str) -> bool:
+        return any(
+            self._schedule_at(pk).team_id == team_id
+            for pk, sk in self.items
+            if sk == "META" and pk.startswith("SCHED#")
+        )
 
     def _schedule_at(self, pk: str) -> Schedule:
         item = self.items[(pk, "META")]
@@ -1074,7 +1099,11 @@ class FakeScheduleStore:
         stored: Schedule = item["schedule"]
         # name and time zone are set; a team of None leaves the stored team as it is
         item["schedule"] = replace(
-            stored, name=schedule.name, timezone=schedule.timezone, team=schedule.team or stored.team
+            stored,
+            name=schedule.name,
+            timezone=schedule.timezone,
+            team=schedule.team or stored.team,
+            team_id=schedule.team_id or stored.team_id,
         )
 
     def delete_schedule_record(self, schedule: Schedule) -> None:

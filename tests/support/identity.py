@@ -24,20 +24,29 @@ class Session:
 
 
 def make_user(
-    role: Role | str = Role.RESPONDER, username: str | None = None, password: str = PASSWORD, email: str | None = None
+    role: Role | str = Role.RESPONDER,
+    username: str | None = None,
+    password: str = PASSWORD,
+    email: str | None = None,
+    teams: dict[str, str] | None = None,
 ) -> User:
+    """A new user, in the default team with the powers of ``role`` unless ``teams`` (team id → team role) says."""
     from oncall import wiring
     from oncall.services.users import NewUser
 
     name = username or f"{Role(role).value}{next(_seq)}"
-    return wiring.core.user_service().provision(NewUser(username=name, password=password, role=Role(role), email=email))
+    new = NewUser(username=name, password=password, role=Role(role), email=email, teams=teams)
+    return wiring.core.user_service().provision(new)
 
 
-def login_as(role: Role | str = Role.RESPONDER, username: str | None = None) -> Session:
-    """A fresh user of ``role`` and a logged-in session for it: ``call_api(..., headers=session.headers)``."""
+def login_as(
+    role: Role | str = Role.RESPONDER, username: str | None = None, teams: dict[str, str] | None = None
+) -> Session:
+    """A fresh user of ``role`` (in ``teams``, default: the default team) and a logged-in session for it:
+    ``call_api(..., headers=session.headers)``."""
     from oncall import wiring
 
-    user = make_user(role, username)
+    user = make_user(role, username, teams=teams)
     pair = wiring.core.auth_service().login(user.username, PASSWORD, "127.0.0.1")
     return Session(user=user, access_token=pair.access_token, refresh_token=pair.refresh_token)
 

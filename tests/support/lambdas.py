@@ -37,3 +37,12 @@ def call_api(method: str, target: str, function: str = "api", **kwargs: Any) -> 
 def call_raw(event: dict[str, Any], function: str = "api") -> HttpResult:
     result = load_handler(function)(event, LambdaContext(function_name=function))
     return HttpResult(*parse_response(result))
+
+
+def call_as(who: Any, method: str, path: str, body: Any = None) -> HttpResult:
+    """``call_api`` as ``who`` (a session with ``headers``; None: anonymous), a body sent as JSON."""
+    headers = dict(who.headers) if who else {}
+    if body is None:
+        return call_api(method, path, headers=headers)
+    headers["content-type"] = "application/json"
+    return call_api(method, path, headers=headers, body=json.dumps(body))

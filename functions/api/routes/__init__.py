@@ -1,1 +1,41 @@
-"""One powertools ``Router`` per resource; ``handler.py`` includes them."""
+"""One powertools ``Router`` per resource; ``handler.py`` includes them all through ``register_all``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+
+def register_all(app: APIGatewayHttpResolver) -> None:
+    from routes import (
+        auth,
+        calendar,
+        incidents,
+        ingest,
+        me,
+        meta,
+        notification_rules,
+        schedules,
+        services,
+        teams,
+        users,
+        webhooks,
+    )
+
+    for resource in (
+        meta,
+        auth,
+        me,
+        users,
+        teams,
+        schedules,
+        calendar,
+        services,
+        incidents,
+        webhooks,
+        notification_rules,
+        ingest,
+    ):
+        resource.register(app)

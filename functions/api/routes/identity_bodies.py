@@ -4,14 +4,17 @@ is a 422 naming it, never silently accepted (mass assignment)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from oncall.domain.errors import InvalidInput
+from oncall.domain.teams import TeamRole
 from oncall.domain.tokens import TokenPair
 from oncall.domain.users import Role, User
 from oncall.services.users import LinkCode
+
+TeamId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class Strict(BaseModel):
@@ -56,6 +59,11 @@ class UserCreateIn(Strict):
     email: str | None = Field(default=None, max_length=254)
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
     reminder_offsets_minutes: Offsets | None = Field(default=None, max_length=10)
+    teams: dict[TeamId, TeamRole] | None = Field(
+        default=None,
+        max_length=50,
+        description="team id → team role; omitted: the default team, with the powers of the global role",
+    )
 
 
 class UserPatchIn(ProfileIn):
@@ -78,6 +86,8 @@ class UserOut(BaseModel):
     timezone: str
     reminder_offsets_minutes: list[int]
     telegram_linked: bool
+    #: team id → team role
+    teams: dict[str, str]
     created_at: datetime
     updated_at: datetime
 
@@ -92,6 +102,7 @@ class UserOut(BaseModel):
             timezone=user.timezone,
             reminder_offsets_minutes=list(user.reminder_offsets_minutes),
             telegram_linked=user.telegram_chat_id is not None,
+            teams=dict(user.teams),
             created_at=user.created_at,
             updated_at=user.updated_at,
         )

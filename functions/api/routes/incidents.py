@@ -58,6 +58,7 @@ class IncidentOut(BaseModel):
     severity: str
     source: str
     status: str
+    team_id: str
     assignee_id: str | None
     created_by: str | None
     dedup_key: str | None
@@ -120,7 +121,9 @@ def list_incidents(
     created_to: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    team_id: Annotated[Id | None, Query(description="only this team's (default: all of yours)")] = None,
 ) -> Response[Any]:
+    incidents = wiring.incidents.incident_service()
     filters = IncidentFilter(
         status=status,
         source=source.value if source else None,
@@ -129,14 +132,15 @@ def list_incidents(
         created_from=created_from,
         created_to=created_to,
     )
-    found, last = wiring.incidents.incident_service().search(filters, limit, decode_cursor(cursor))
+    asked = incidents.scoped(current_user(), filters, team_id)
+    found, last = incidents.search(asked, limit, decode_cursor(cursor))
     items = [IncidentOut.of(i).model_dump(mode="json") for i in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/incidents/<incident_id>", tags=["incidents"], summary="Read an incident")
 def get_incident(incident_id: str) -> IncidentOut:
-    return IncidentOut.of(wiring.incidents.incident_service().get(incident_id))
+    return IncidentOut.of(wiring.incidents.incident_service().get(incident_id, current_user()))
 
 
 @router.patch("/incidents/<incident_id>", tags=["incidents"], summary="Edit title, description, severity, assignee")
@@ -195,7 +199,9 @@ def timeline(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    found, last = wiring.incidents.incident_service().timeline(incident_id, limit, decode_cursor(cursor))
+    found, last = wiring.incidents.incident_service().timeline(
+        incident_id, limit, decode_cursor(cursor), current_user()
+    )
     items = [TimelineOut.of(e).model_dump(mode="json") for e in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
@@ -206,10 +212,11 @@ def timeline(
 def analytics_summary(
     from_: Annotated[Instant | None, Query(alias="from")] = None,
     to: Annotated[Instant | None, Query()] = None,
+    team_id: Annotated[Id | None, Query(description="only this team's (default: all of yours)")] = None,
 ) -> dict[str, Any]:
     end = to or wiring.clock()()
     start = from_ or end - timedelta(days=30)
-    summary = wiring.incidents.incident_service().summary(start, end)
+    summary = wiring.incidents.incident_analytics().summary(current_user(), start, end, team_id)
     return {"from": start.isoformat(), "to": end.isoformat(), **summary}
 
 
@@ -217,6 +224,7 @@ def analytics_summary(
 def analytics_trends(
     period: Annotated[str, Query(max_length=8, description="how far back from now, e.g. 7d")] = "7d",
     bucket: Annotated[str, Query(max_length=8, description="bucket width, e.g. 1h")] = "1h",
+    team_id: Annotated[Id | None, Query(description="only this team's (default: all of yours)")] = None,
 ) -> dict[str, Any]:
     from oncall.domain.incidents import parse_span
 
@@ -224,7 +232,7 @@ def analytics_trends(
     width = parse_span(bucket, "bucket", maximum_seconds=span)
     end = wiring.clock()()
     start = end - timedelta(seconds=span)
-    items = wiring.incidents.incident_service().trends(start, end, width)
+    items = wiring.incidents.incident_analytics().trends(current_user(), start, end, width, team_id)
     return {"from": start.isoformat(), "to": end.isoformat(), "bucket_seconds": width, "items": items}
 
 
@@ -232,10 +240,11 @@ def analytics_trends(
 def analytics_mttr_distribution(
     from_: Annotated[Instant | None, Query(alias="from")] = None,
     to: Annotated[Instant | None, Query()] = None,
+    team_id: Annotated[Id | None, Query(description="only this team's (default: all of yours)")] = None,
 ) -> dict[str, Any]:
     end = to or wiring.clock()()
     start = from_ or end - timedelta(days=30)
-    items = wiring.incidents.incident_service().mttr_distribution(start, end)
+    items = wiring.incidents.incident_analytics().mttr_distribution(current_user(), start, end, team_id)
     return {"from": start.isoformat(), "to": end.isoformat(), "items": items}
 
 

@@ -1,153 +1,45 @@
 """``/schedules``: schedules, shifts, who is on call, rotations, overrides; ``/me/shifts``; feed-token rotation.
 
-Roles (docs/architecture.md, "Conventions"): admin manages everything; a responder manages their own shifts; a viewer
-reads (the auth middleware already refuses their writes). Times are RFC 3339 with an offset; a naive time is a 422
-naming the field.
+Powers (``oncall.domain.teams``): a schedule's team managers (and admins) manage it; its responders manage their own
+shifts; its observers and global viewers read; anyone outside its team gets 404. Bodies are in ``schedule_bodies``.
+Times are RFC 3339 with an offset; a naive time is a 422 naming the field.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from oncall import wiring
 from oncall.api.auth import current_user
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
 from oncall.api.times import Instant
-from oncall.domain.rotations import Rotation
-from oncall.domain.schedules import Schedule
-from oncall.domain.shifts import Shift, iso
+from oncall.domain.shifts import iso
+from routes.schedule_bodies import (
+    FeedTokenOut,
+    MaterialisedOut,
+    OnCallOut,
+    OverrideIn,
+    RotationCreatedOut,
+    RotationIn,
+    RotationOut,
+    RotationPatchIn,
+    ScheduleIn,
+    ScheduleOut,
+    SchedulePatchIn,
+    ShiftIn,
+    ShiftOut,
+    ShiftPatchIn,
+)
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 #: the default window of a shift list that names no ``to``
 DEFAULT_LIST_SPAN = timedelta(days=28)
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ScheduleIn(_In):
-    name: str = Field(min_length=1, max_length=100)
-    timezone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Berlin")
-    team: str | None = Field(default=None, max_length=100)
-
-
-class SchedulePatchIn(_In):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
-    team: str | None = Field(default=None, max_length=100)
-
-
-class ScheduleOut(BaseModel):
-    id: str
-    name: str
-    timezone: str
-    team: str | None
-
-    @classmethod
-    def of(cls, schedule: Schedule) -> ScheduleOut:
-        return cls(id=schedule.id, name=schedule.name, timezone=schedule.timezone, team=schedule.team)
-
-
-class ShiftIn(_In):
-    user_id: Id
-    start: Instant
-    end: Instant
-
-
-class ShiftPatchIn(_In):
-    user_id: Id | None = None
-    start: Instant | None = None
-    end: Instant | None = None
-
-
-class ShiftOut(BaseModel):
-    id: str
-    schedule_id: str
-    user_id: str
-    start: str
-    end: str
-    version: int
-    rotation_id: str | None
-
-    @classmethod
-    def of(cls, shift: Shift) -> ShiftOut:
-        return cls(**shift.to_dict())
-
-
-class OnCallOut(BaseModel):
-    schedule_id: str
-    at: str
-    user_id: str | None
-    shift: ShiftOut | None
-
-
-class RotationIn(_In):
-    name: str = Field(default="", max_length=100)
-    participants: list[Id] = Field(min_length=1, max_length=100, description="user ids, in hand-off order")
-    start: Instant = Field(description="the first hand-off; later ones keep its local time of day")
-    period: Literal["daily", "weekly", "hours"]
-    hours: int | None = Field(default=None, ge=1, le=24 * 14, description="length of each shift when period=hours")
-    end: Instant | None = None
-    timezone: str | None = Field(default=None, max_length=64, description="defaults to the schedule's zone")
-
-
-class RotationPatchIn(_In):
-    name: str | None = Field(default=None, max_length=100)
-    participants: list[Id] | None = Field(default=None, min_length=1, max_length=100)
-    start: Instant | None = None
-    period: Literal["daily", "weekly", "hours"] | None = None
-    hours: int | None = Field(default=None, ge=1, le=24 * 14)
-    end: Instant | None = None
-    timezone: str | None = Field(default=None, max_length=64)
-
-
-class RotationOut(BaseModel):
-    id: str
-    schedule_id: str
-    name: str
-    participants: list[str]
-    start: str
-    end: str | None
-    timezone: str
-    period: str
-    hours: int | None
-    revision: int
-    effective_from: str | None
-
-    @classmethod
-    def of(cls, rotation: Rotation) -> RotationOut:
-        return cls(**rotation.to_dict())
-
-
-class MaterialisedOut(BaseModel):
-    created: int
-    existing: int
-    conflicts: list[ShiftOut]
-
-
-class RotationCreatedOut(BaseModel):
-    rotation: RotationOut
-    materialised: MaterialisedOut
-
-
-class OverrideIn(_In):
-    user_id: Id = Field(description="who takes over")
-    start: Instant
-    end: Instant
-
-
-class FeedTokenOut(BaseModel):
-    token: str
-    url: str
 
 
 def _no_content() -> Response[None]:
@@ -166,10 +58,10 @@ def _feed_url(path: str, token: str) -> str:
 # -- schedules --------------------------------------------------------------------------------------------------------
 
 
-@router.post("/schedules", tags=["schedules"], summary="Create a schedule (admin); honours Idempotency-Key")
+@router.post("/schedules", tags=["schedules"], summary="Create a schedule (team manager); honours Idempotency-Key")
 def create_schedule(body: Annotated[ScheduleIn, Body()]) -> tuple[ScheduleOut, int]:
     schedule = wiring.core.schedule_service().create_schedule(
-        current_user(), name=body.name, timezone=body.timezone, team=body.team
+        current_user(), name=body.name, timezone=body.timezone, team=body.team, team_id=body.team_id
     )
     return ScheduleOut.of(schedule), 201
 
@@ -178,26 +70,34 @@ def create_schedule(body: Annotated[ScheduleIn, Body()]) -> tuple[ScheduleOut, i
 def list_schedules(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    team_id: Annotated[str | None, Query(max_length=64, description="only this team's (default: all of yours)")] = None,
 ) -> Response[Any]:
-    found, last = wiring.core.schedule_service().list_schedules(limit, decode_cursor(cursor))
+    schedules = wiring.core.schedule_service()
+    found, last = schedules.list_schedules(current_user(), limit, decode_cursor(cursor), team_id)
     items = [ScheduleOut.of(s).model_dump(mode="json") for s in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/schedules/<schedule_id>", tags=["schedules"], summary="Read a schedule")
 def get_schedule(schedule_id: str) -> ScheduleOut:
-    return ScheduleOut.of(wiring.core.schedule_service().get_schedule(schedule_id))
+    return ScheduleOut.of(wiring.core.schedule_service().get_schedule(schedule_id, current_user()))
 
 
-@router.patch("/schedules/<schedule_id>", tags=["schedules"], summary="Rename, re-zone or re-team a schedule (admin)")
+@router.patch(
+    "/schedules/<schedule_id>",
+    tags=["schedules"],
+    summary="Rename, re-zone or move a schedule to another team (team manager)",
+)
 def patch_schedule(schedule_id: str, body: Annotated[SchedulePatchIn, Body()]) -> ScheduleOut:
     schedule = wiring.core.schedule_service().update_schedule(
-        current_user(), schedule_id, name=body.name, timezone=body.timezone, team=body.team
+        current_user(), schedule_id, name=body.name, timezone=body.timezone, team=body.team, team_id=body.team_id
     )
     return ScheduleOut.of(schedule)
 
 
-@router.delete("/schedules/<schedule_id>", tags=["schedules"], summary="Delete a schedule and its shifts (admin)")
+@router.delete(
+    "/schedules/<schedule_id>", tags=["schedules"], summary="Delete a schedule and its shifts (team manager)"
+)
 def delete_schedule(schedule_id: str) -> Response[None]:
     wiring.core.schedule_service().delete_schedule(current_user(), schedule_id)
     return _no_content()
@@ -228,14 +128,15 @@ def list_shifts(
 ) -> Response[Any]:
     service = wiring.core.schedule_service()
     start = from_ or service.clock()
-    found, last = service.list_shifts(schedule_id, start, to or start + DEFAULT_LIST_SPAN, limit, decode_cursor(cursor))
+    end = to or start + DEFAULT_LIST_SPAN
+    found, last = service.list_shifts(schedule_id, start, end, limit, decode_cursor(cursor), current_user())
     items = [ShiftOut.of(s).model_dump(mode="json") for s in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/schedules/<schedule_id>/shifts/<shift_id>", tags=["shifts"], summary="Read a shift")
 def get_shift(schedule_id: str, shift_id: str) -> ShiftOut:
-    return ShiftOut.of(wiring.core.schedule_service().get_shift(schedule_id, shift_id))
+    return ShiftOut.of(wiring.core.schedule_service().get_shift(schedule_id, shift_id, current_user()))
 
 
 @router.patch(
@@ -265,7 +166,7 @@ def delete_shift(schedule_id: str, shift_id: str) -> Response[None]:
 def on_call(schedule_id: str, at: Annotated[Instant | None, Query()] = None) -> OnCallOut:
     service = wiring.core.schedule_service()
     when = at or service.clock()
-    _, shift = service.on_call(schedule_id, when)
+    _, shift = service.on_call(schedule_id, when, current_user())
     return OnCallOut(
         schedule_id=schedule_id,
         at=iso(when),
@@ -317,7 +218,7 @@ def create_rotation(schedule_id: str, body: Annotated[RotationIn, Body()]) -> tu
 
 @router.get("/schedules/<schedule_id>/rotations", tags=["rotations"], summary="List a schedule's rotations")
 def list_rotations(schedule_id: str) -> Response[Any]:
-    found = wiring.core.schedule_service().list_rotations(schedule_id)
+    found = wiring.core.schedule_service().list_rotations(schedule_id, current_user())
     items = [RotationOut.of(r).model_dump(mode="json") for r in found]
     return list_response(router.current_event.headers, items, None)
 

@@ -1,4 +1,5 @@
-"""``/services`` and ``/escalation-policies``: admin-managed catalog, readable by every signed-in user.
+"""``/services`` and ``/escalation-policies``: each owned by a team, managed by its managers, read by its members
+(``oncall.domain.teams``: another team's answer 404); lists show the caller's teams unless ``team_id`` narrows them.
 
 A service's integration key is returned only by create and ``rotate-key``; afterwards only its hash exists.
 """
@@ -22,6 +23,11 @@ from oncall.domain.services_catalog import Service
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+TeamField = Annotated[
+    Id | None,
+    Field(description="the owning team; omitted on create: the default team (its managers and admins may)"),
+]
+TeamFilter = Annotated[str | None, Query(max_length=64, description="only this team's (default: all of yours)")]
 
 
 class _In(BaseModel):
@@ -44,6 +50,7 @@ class LevelIn(_In):
 
 class PolicyIn(_In):
     name: str = Field(min_length=1, max_length=100)
+    team_id: TeamField = None
     description: str | None = Field(default=None, max_length=1000)
     levels: list[LevelIn] = Field(min_length=1, max_length=MAX_LEVELS)
     repeat: int = Field(default=0, ge=0, le=9, description="extra passes through all levels after the first")
@@ -53,6 +60,7 @@ class PolicyIn(_In):
 
 class PolicyPatchIn(_In):
     name: str | None = Field(default=None, min_length=1, max_length=100)
+    team_id: Id | None = Field(default=None, description="move to another team (you must manage both)")
     description: str | None = Field(default=None, max_length=1000)
     levels: list[LevelIn] | None = Field(default=None, min_length=1, max_length=MAX_LEVELS)
     repeat: int | None = Field(default=None, ge=0, le=9)
@@ -63,6 +71,7 @@ class PolicyPatchIn(_In):
 class PolicyOut(BaseModel):
     id: str
     name: str
+    team_id: str
     description: str | None
     levels: list[dict[str, Any]]
     repeat: int
@@ -75,7 +84,7 @@ class PolicyOut(BaseModel):
         return cls(**policy.to_dict())
 
 
-@router.post("/escalation-policies", tags=["escalation"], summary="Create an escalation policy (admin)")
+@router.post("/escalation-policies", tags=["escalation"], summary="Create an escalation policy (team manager)")
 def create_policy(body: Annotated[PolicyIn, Body()]) -> tuple[PolicyOut, int]:
     policy = wiring.incidents.catalog_service().create_policy(
         current_user(),
@@ -85,6 +94,7 @@ def create_policy(body: Annotated[PolicyIn, Body()]) -> tuple[PolicyOut, int]:
         repeat=body.repeat,
         ack_timeout_seconds=body.ack_timeout_seconds,
         auto_close_seconds=body.auto_close_seconds,
+        team_id=body.team_id,
     )
     return PolicyOut.of(policy), 201
 
@@ -93,28 +103,34 @@ def create_policy(body: Annotated[PolicyIn, Body()]) -> tuple[PolicyOut, int]:
 def list_policies(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    team_id: TeamFilter = None,
 ) -> Response[Any]:
-    found, last = wiring.incidents.catalog_service().list_policies(limit, decode_cursor(cursor))
+    catalog = wiring.incidents.catalog_service()
+    found, last = catalog.list_policies(current_user(), limit, decode_cursor(cursor), team_id)
     items = [PolicyOut.of(p).model_dump(mode="json") for p in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/escalation-policies/<policy_id>", tags=["escalation"], summary="Read an escalation policy")
 def get_policy(policy_id: str) -> PolicyOut:
-    return PolicyOut.of(wiring.incidents.catalog_service().get_policy(policy_id))
+    return PolicyOut.of(wiring.incidents.catalog_service().get_policy(policy_id, current_user()))
 
 
-@router.patch("/escalation-policies/<policy_id>", tags=["escalation"], summary="Change an escalation policy (admin)")
+@router.patch(
+    "/escalation-policies/<policy_id>", tags=["escalation"], summary="Change an escalation policy (team manager)"
+)
 def patch_policy(policy_id: str, body: Annotated[PolicyPatchIn, Body()]) -> PolicyOut:
     raw = body.model_dump(exclude_unset=True)
-    _not_null(raw, ("name", "levels", "repeat", "auto_close_seconds"))
+    _not_null(raw, ("name", "levels", "repeat", "auto_close_seconds", "team_id"))
     changes: dict[str, Any] = {k: v for k, v in raw.items() if k != "levels"}
     if body.levels is not None:
         changes["levels"] = tuple(lv.level() for lv in body.levels)
     return PolicyOut.of(wiring.incidents.catalog_service().update_policy(current_user(), policy_id, changes))
 
 
-@router.delete("/escalation-policies/<policy_id>", tags=["escalation"], summary="Delete an unused policy (admin)")
+@router.delete(
+    "/escalation-policies/<policy_id>", tags=["escalation"], summary="Delete an unused policy (team manager)"
+)
 def delete_policy(policy_id: str) -> Response[None]:
     wiring.incidents.catalog_service().delete_policy(current_user(), policy_id)
     return Response(status_code=204, content_type=None, body=None)
@@ -133,6 +149,7 @@ RunbookUrl = Annotated[
 
 class ServiceIn(_In):
     name: str = Field(min_length=1, max_length=100)
+    team_id: TeamField = None
     description: str | None = Field(default=None, max_length=1000)
     escalation_policy_id: Id
     runbook_url: RunbookUrl = None
@@ -140,6 +157,7 @@ class ServiceIn(_In):
 
 class ServicePatchIn(_In):
     name: str | None = Field(default=None, min_length=1, max_length=100)
+    team_id: Id | None = Field(default=None, description="move to another team (you must manage both)")
     description: str | None = Field(default=None, max_length=1000)
     escalation_policy_id: Id | None = None
     #: null removes it
@@ -149,6 +167,7 @@ class ServicePatchIn(_In):
 class ServiceOut(BaseModel):
     id: str
     name: str
+    team_id: str
     description: str | None
     escalation_policy_id: str
     runbook_url: str | None = None
@@ -173,6 +192,7 @@ def create_service(body: Annotated[ServiceIn, Body()]) -> tuple[ServiceOut, int]
         escalation_policy_id=body.escalation_policy_id,
         description=body.description,
         runbook_url=body.runbook_url,
+        team_id=body.team_id,
     )
     return ServiceOut.of(service, key), 201
 
@@ -181,29 +201,31 @@ def create_service(body: Annotated[ServiceIn, Body()]) -> tuple[ServiceOut, int]
 def list_services(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    team_id: TeamFilter = None,
 ) -> Response[Any]:
-    found, last = wiring.incidents.catalog_service().list_services(limit, decode_cursor(cursor))
+    catalog = wiring.incidents.catalog_service()
+    found, last = catalog.list_services(current_user(), limit, decode_cursor(cursor), team_id)
     items = [ServiceOut.of(s).model_dump(mode="json", exclude={"integration_key"}) for s in found]
     return list_response(router.current_event.headers, items, encode_cursor(last))
 
 
 @router.get("/services/<service_id>", tags=["services"], summary="Read a service (never its key)")
 def get_service(service_id: str) -> ServiceOut:
-    return ServiceOut.of(wiring.incidents.catalog_service().get_service(service_id))
+    return ServiceOut.of(wiring.incidents.catalog_service().get_service(service_id, current_user()))
 
 
 @router.patch(
     "/services/<service_id>",
     tags=["services"],
-    summary="Rename, describe, re-point a service or set its runbook (admin)",
+    summary="Rename, describe, re-point a service or set its runbook (team manager)",
 )
 def patch_service(service_id: str, body: Annotated[ServicePatchIn, Body()]) -> ServiceOut:
     changes = body.model_dump(exclude_unset=True)
-    _not_null(changes, ("name", "escalation_policy_id"))
+    _not_null(changes, ("name", "escalation_policy_id", "team_id"))
     return ServiceOut.of(wiring.incidents.catalog_service().update_service(current_user(), service_id, changes))
 
 
-@router.delete("/services/<service_id>", tags=["services"], summary="Delete a service and its keys (admin)")
+@router.delete("/services/<service_id>", tags=["services"], summary="Delete a service and its keys (team manager)")
 def delete_service(service_id: str) -> Response[None]:
     wiring.incidents.catalog_service().delete_service(current_user(), service_id)
     return Response(status_code=204, content_type=None, body=None)

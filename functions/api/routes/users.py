@@ -27,6 +27,7 @@ def create_user(body: Annotated[UserCreateIn, Body()]) -> tuple[UserOut, int]:
         display_name=body.display_name,
         email=body.email,
         timezone=body.timezone,
+        teams={t: r.value for t, r in body.teams.items()} if body.teams is not None else None,
         **({"reminder_offsets_minutes": tuple(body.reminder_offsets_minutes)} if body.reminder_offsets_minutes else {}),
     )
     return UserOut.of(wiring.core.user_service().create(current_user(), new)), 201

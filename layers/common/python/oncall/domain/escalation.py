@@ -65,6 +65,8 @@ class Policy:
     updated_at: datetime | None = None
     version: int = 1
     description: str | None = field(default=None)
+    #: the owning team (``oncall.domain.teams``); None: stored before teams, the default team's
+    team_id: str | None = None
 
     @property
     def steps(self) -> int:
@@ -86,6 +88,7 @@ class Policy:
         return {
             "id": self.id,
             "name": self.name,
+            "team_id": self.team_id or "default",
             "description": self.description,
             "levels": [lv.to_dict() for lv in self.levels],
             "repeat": self.repeat,

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from oncall.domain.errors import Conflict, InvalidInput
+from oncall.domain.names import check_text
 from oncall.domain.page_content import AlertSummary
 
 
@@ -127,12 +128,7 @@ def check_title(raw: str, field_name: str = "title") -> str:
 
 
 def check_description(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    text = raw.strip()
-    if len(text) > DESCRIPTION_MAX:
-        raise InvalidInput("description", f"must be at most {DESCRIPTION_MAX} characters")
-    return text or None
+    return check_text(raw, "description", max_length=DESCRIPTION_MAX)
 
 
 def check_note(raw: str) -> str:
@@ -181,6 +177,9 @@ class Incident:
     trigger_reason: str | None = None
     #: the callback token the lifecycle waits on (never shown to clients)
     task_token: str | None = field(default=None, repr=False)
+    #: the team of its service when it opened (``oncall.domain.teams``): whose members see and act on it; None:
+    #: opened before teams, the default team's
+    team_id: str | None = None
 
     @property
     def execution_name(self) -> str:
@@ -193,6 +192,7 @@ class Incident:
             "title": self.title,
             "description": self.description,
             "service_id": self.service_id,
+            "team_id": self.team_id or "default",
             "severity": self.severity.value,
             "source": self.source.value,
             "status": self.status.value,

@@ -45,3 +45,13 @@ def check_name(raw: str, field: str = "name", *, max_length: int = 100, blank_ok
     if len(name) > max_length:
         raise InvalidInput(field, f"must be at most {max_length} characters")
     return name
+
+
+def check_text(raw: str | None, field: str, *, max_length: int) -> str | None:
+    """Free text (a description): trimmed, at most ``max_length`` characters; blank is None."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if len(text) > max_length:
+        raise InvalidInput(field, f"must be at most {max_length} characters")
+    return text or None

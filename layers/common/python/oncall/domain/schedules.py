@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from oncall.domain import names
 from oncall.domain.errors import Forbidden, InvalidInput
+from oncall.domain.teams import Access, Person, Power
 
-ADMIN, RESPONDER = "admin", "responder"
+ADMIN, RESPONDER, VIEWER = "admin", "responder", "viewer"
 NAME_MAX = 100
 
 
@@ -24,9 +25,18 @@ class Schedule:
     team: str | None = None
     #: the guard version (docs/architecture.md, "Invariants", S1/S2): bumped by every shift write on this schedule
     version: int = 0
+    #: the owning team (``oncall.domain.teams``); None: stored before teams, the default team's. ``team`` is an
+    #: older free-text label, kept as it was written
+    team_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "timezone": self.timezone, "team": self.team}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "timezone": self.timezone,
+            "team": self.team,
+            "team_id": self.team_id or "default",
+        }
 
 
 @lru_cache(maxsize=256)
@@ -45,10 +55,30 @@ def check_name(name: str, field: str = "name", *, blank_ok: bool = False) -> str
     return names.check_name(name, field, max_length=NAME_MAX, blank_ok=blank_ok)
 
 
+@dataclass(frozen=True)
+class Acting:
+    """A person as the schedule rules see them on one schedule: ``role`` is ``admin`` for the managers of its team
+    (and admins), ``responder`` for its responders, ``viewer`` for anyone else who may read it."""
+
+    id: str
+    role: str
+
+
+def acting_on(actor: Person, schedule: Schedule) -> Acting:
+    """``actor``'s powers on ``schedule`` (``oncall.domain.teams``); NotFound if they may not even see it."""
+    access = Access.of(actor)
+    access.require(schedule.team_id, Power.READ, "schedule", schedule.id)
+    if access.can(schedule.team_id, Power.MANAGE):
+        return Acting(actor.id, ADMIN)
+    if access.can(schedule.team_id, Power.ACT):
+        return Acting(actor.id, RESPONDER)
+    return Acting(actor.id, VIEWER)
+
+
 def require_admin(role: str) -> None:
-    """Schedules and rotations are an admin's to manage."""
+    """Schedules and rotations are managed by their team's managers (``role`` from ``acting_on``)."""
     if role != ADMIN:
-        raise Forbidden("requires role admin", required=[ADMIN], role=str(role))
+        raise Forbidden("requires the schedule team's manager (or an admin)", required=["manager"], role=str(role))
 
 
 def may_hold(actor_id: str, role: str, user_ids: Iterable[str]) -> None:

@@ -61,11 +61,14 @@ class Service:
     version: int = 1
     #: what to do when this service pages (an absolute http(s) URL); a page links to it unless the alert has its own
     runbook_url: str | None = None
+    #: the owning team (``oncall.domain.teams``); None: stored before teams, the default team's
+    team_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
+            "team_id": self.team_id or "default",
             "description": self.description,
             "runbook_url": self.runbook_url,
             "escalation_policy_id": self.escalation_policy_id,

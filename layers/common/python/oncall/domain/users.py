@@ -75,6 +75,8 @@ class User:
     password_hash: str | None = field(default=None, repr=False)
     #: family ids revoked recently, with when (epoch s): their access tokens die at once instead of at expiry
     revoked_sessions: dict[str, int] = field(default_factory=dict, repr=False)
+    #: team id → team role (``oncall.domain.teams``): carried on the user so the one read per request knows them
+    teams: dict[str, str] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:

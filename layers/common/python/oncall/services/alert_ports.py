@@ -99,7 +99,7 @@ class KeyResolver(Protocol):
 
     def get_service(self, service_id: str) -> Service: ...
 
-    def list_services(
+    def all_services(
         self, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[Service], dict[str, Any] | None]: ...
 

@@ -198,7 +198,7 @@ class AlertService:
         found: list[Service] = []
         cursor: dict[str, Any] | None = None
         for _ in range(20):
-            batch, cursor = self.catalog.list_services(100, cursor)
+            batch, cursor = self.catalog.all_services(100, cursor)
             found += [s for s in batch if s.name.lower() == ref.lower()]
             if cursor is None:
                 break

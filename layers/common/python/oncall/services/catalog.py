@@ -1,4 +1,5 @@
-"""Services (with integration keys) and escalation policies: admin-managed, read by everyone else."""
+"""Services (with integration keys) and escalation policies, each owned by a team: managed by its managers (and
+admins), read by its members (and admins and viewers); ``oncall.domain.teams`` decides."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from ulid import ULID
 
-from oncall.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from oncall.domain.errors import Conflict, InvalidInput, NotFound
 from oncall.domain.escalation import Level, Policy, check_policy
 from oncall.domain.services_catalog import (
     ROTATION_OVERLAP,
@@ -21,25 +22,25 @@ from oncall.domain.services_catalog import (
     looks_like_key,
     new_integration_key,
 )
-from oncall.domain.users import Role, User
+from oncall.domain.teams import Access, Power
+from oncall.domain.users import User
 from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_ports import CatalogStore
+from oncall.services.teams import Teams, owning_team
 
 
 def new_id() -> str:
     return str(ULID()).lower()
 
 
-def _admin(actor: User) -> None:
-    if actor.role is not Role.ADMIN:
-        raise Forbidden("requires role admin", required=["admin"], role=actor.role.value)
-
-
 class CatalogService:
-    def __init__(self, store: CatalogStore, people: UserLookup, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, store: CatalogStore, people: UserLookup, clock: Callable[[], datetime], teams: Teams | None = None
+    ) -> None:
         self.store = store
         self.people = people
         self.clock = clock
+        self.teams = teams
 
     # -- escalation policies ------------------------------------------------------------------------------------------
     def _check_targets(self, levels: list[Level]) -> None:
@@ -60,8 +61,9 @@ class CatalogService:
         ack_timeout_seconds: int | None = None,
         auto_close_seconds: int = 24 * 3600,
         description: str | None = None,
+        team_id: str | None = None,
     ) -> Policy:
-        _admin(actor)
+        team = owning_team(self.teams, actor, team_id, self.clock)
         check_policy(name, levels, repeat, ack_timeout_seconds, auto_close_seconds)
         self._check_targets(levels)
         now = self.clock()
@@ -75,22 +77,30 @@ class CatalogService:
             created_at=now,
             updated_at=now,
             description=description,
+            team_id=team,
         )
         self.store.put_policy(policy)
         return policy
 
-    def get_policy(self, policy_id: str) -> Policy:
+    def get_policy(self, policy_id: str, actor: User | None = None, power: Power = Power.READ) -> Policy:
+        """The policy; with ``actor``, only if they hold ``power`` on its team (404 / 403 otherwise)."""
         policy = self.store.get_policy(policy_id)
         if policy is None:
             raise NotFound("escalation policy", policy_id)
+        if actor is not None:
+            Access.of(actor).require(policy.team_id, power, "escalation policy", policy_id)
         return policy
 
-    def list_policies(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Policy], dict[str, Any] | None]:
-        return self.store.list_policies(limit, cursor)
+    def list_policies(
+        self, actor: User, limit: int, cursor: dict[str, Any] | None, team_id: str | None = None
+    ) -> tuple[list[Policy], dict[str, Any] | None]:
+        scope = Access.of(actor).scope(team_id)
+        return ([], None) if scope == frozenset() else self.store.list_policies(limit, cursor, scope)
 
     def update_policy(self, actor: User, policy_id: str, changes: dict[str, Any]) -> Policy:
-        _admin(actor)
-        before = self.get_policy(policy_id)
+        before = self.get_policy(policy_id, actor, Power.MANAGE)
+        if changes.get("team_id") is not None and changes["team_id"] != before.team_id:
+            changes["team_id"] = owning_team(self.teams, actor, changes["team_id"], self.clock)
         after = replace(before, **changes, version=before.version + 1, updated_at=self.clock())
         check_policy(after.name, list(after.levels), after.repeat, after.ack_timeout_seconds, after.auto_close_seconds)
         if "levels" in changes:
@@ -99,8 +109,7 @@ class CatalogService:
         return after
 
     def delete_policy(self, actor: User, policy_id: str) -> None:
-        _admin(actor)
-        policy = self.get_policy(policy_id)
+        policy = self.get_policy(policy_id, actor, Power.MANAGE)
         users = self.store.services_using(policy_id)
         if users:
             raise Conflict(
@@ -118,11 +127,11 @@ class CatalogService:
         escalation_policy_id: str,
         description: str | None = None,
         runbook_url: str | None = None,
+        team_id: str | None = None,
     ) -> tuple[Service, str]:
         """The new service and its integration key (shown this once; only its hash is stored)."""
-        _admin(actor)
-        if self.store.get_policy(escalation_policy_id) is None:
-            raise InvalidInput("escalation_policy_id", f"no escalation policy {escalation_policy_id!r}")
+        team = owning_team(self.teams, actor, team_id, self.clock)
+        self._usable_policy(actor, escalation_policy_id)
         now = self.clock()
         key = new_integration_key()
         service = Service(
@@ -135,40 +144,66 @@ class CatalogService:
             key_hash=key_hash(key),
             key_rotated_at=now,
             runbook_url=check_runbook_url(runbook_url),
+            team_id=team,
         )
         self.store.put_service(service)
         return service, key
 
-    def get_service(self, service_id: str) -> Service:
+    def _usable_policy(self, actor: User, policy_id: str) -> None:
+        """A service may use a policy its manager can read (another team's shared policy included)."""
+        policy = self.store.get_policy(policy_id)
+        if policy is None or not Access.of(actor).can(policy.team_id, Power.READ):
+            raise InvalidInput("escalation_policy_id", f"no escalation policy {policy_id!r}")
+
+    def get_service(self, service_id: str, actor: User | None = None, power: Power = Power.READ) -> Service:
+        """The service; with ``actor``, only if they hold ``power`` on its team (404 / 403 otherwise)."""
         service = self.store.get_service(service_id)
         if service is None:
             raise NotFound("service", service_id)
+        if actor is not None:
+            Access.of(actor).require(service.team_id, power, "service", service_id)
         return service
 
-    def list_services(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Service], dict[str, Any] | None]:
+    def list_services(
+        self, actor: User, limit: int, cursor: dict[str, Any] | None, team_id: str | None = None
+    ) -> tuple[list[Service], dict[str, Any] | None]:
+        scope = Access.of(actor).scope(team_id)
+        return ([], None) if scope == frozenset() else self.store.list_services(limit, cursor, scope)
+
+    def all_services(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Service], dict[str, Any] | None]:
+        """Every team's services: for the system (alert routing by a configured name), never for a person."""
         return self.store.list_services(limit, cursor)
 
+    def team_services(self, teams: frozenset[str]) -> list[str]:
+        """The ids of every service of ``teams`` (what an incident list of those teams reads, service by service)."""
+        ids: list[str] = []
+        cursor: dict[str, Any] | None = None
+        while True:
+            found, cursor = self.store.list_services(200, cursor, teams)
+            ids += [s.id for s in found]
+            if cursor is None:
+                return ids
+
     def update_service(self, actor: User, service_id: str, changes: dict[str, Any]) -> Service:
-        _admin(actor)
-        before = self.get_service(service_id)
+        before = self.get_service(service_id, actor, Power.MANAGE)
+        if changes.get("team_id") is not None and changes["team_id"] != before.team_id:
+            changes["team_id"] = owning_team(self.teams, actor, changes["team_id"], self.clock)
         if "name" in changes:
             changes["name"] = check_name(changes["name"])
         if "runbook_url" in changes:
             changes["runbook_url"] = check_runbook_url(changes["runbook_url"])
-        if "escalation_policy_id" in changes and self.store.get_policy(changes["escalation_policy_id"]) is None:
-            raise InvalidInput("escalation_policy_id", f"no escalation policy {changes['escalation_policy_id']!r}")
+        if "escalation_policy_id" in changes:
+            self._usable_policy(actor, changes["escalation_policy_id"])
         after = replace(before, **changes, version=before.version + 1, updated_at=self.clock())
         self.store.update_service(before, after)
         return after
 
     def delete_service(self, actor: User, service_id: str) -> None:
-        _admin(actor)
-        self.store.delete_service(self.get_service(service_id))
+        self.store.delete_service(self.get_service(service_id, actor, Power.MANAGE))
 
     def rotate_key(self, actor: User, service_id: str) -> tuple[Service, str]:
         """A new key; the old one keeps working for ``ROTATION_OVERLAP`` (a key older than that stops at once)."""
-        _admin(actor)
-        before = self.get_service(service_id)
+        before = self.get_service(service_id, actor, Power.MANAGE)
         now = self.clock()
         key = new_integration_key()
         after = replace(

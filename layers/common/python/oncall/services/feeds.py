@@ -11,10 +11,9 @@ from datetime import datetime, timedelta
 
 from oncall.domain import ical, texts
 from oncall.domain.errors import NotFound
-from oncall.domain.schedules import require_admin
 from oncall.domain.shifts import Interval
 from oncall.services.schedule_ports import Actor, PersonNames, ScheduleStore
-from oncall.services.schedule_writes import known_schedule
+from oncall.services.schedule_writes import known_schedule, managed_schedule
 
 #: what a feed shows around now
 FEED_PAST = timedelta(days=30)
@@ -32,8 +31,7 @@ class CalendarFeeds:
         self.clock = clock
 
     def rotate_schedule_feed(self, actor: Actor, schedule_id: str) -> str:
-        require_admin(actor.role)
-        known_schedule(self.store, schedule_id)
+        managed_schedule(self.store, actor, schedule_id)
         token = secrets.token_urlsafe(32)
         self.store.set_feed_token_hash(f"SCHED#{schedule_id}", token_hash(token))
         return token

@@ -53,6 +53,10 @@ class IncidentFilter:
     severity: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    #: only these teams' incidents (None: every team's), read service by service from ``team_services`` (the
+    #: teams' services), so a team's list never reads another team's incidents
+    teams: frozenset[str] | None = None
+    team_services: tuple[str, ...] = ()
 
 
 class IncidentStore(Protocol):
@@ -103,7 +107,9 @@ class IncidentStore(Protocol):
         self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[Incident], dict[str, Any] | None]: ...
 
-    def created_between(self, start: datetime, end: datetime) -> list[Incident]: ...
+    def created_between(
+        self, start: datetime, end: datetime, within: IncidentFilter | None = None
+    ) -> list[Incident]: ...
 
 
 class CatalogStore(Protocol):
@@ -120,8 +126,10 @@ class CatalogStore(Protocol):
     def service_id_for_key(self, key_hash: str) -> str | None: ...
 
     def list_services(
-        self, limit: int, cursor: dict[str, Any] | None
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
     ) -> tuple[list[Service], dict[str, Any] | None]: ...
+
+    def team_owns_anything(self, team_id: str) -> bool: ...
 
     def services_using(self, policy_id: str) -> list[Service]: ...
 
@@ -134,7 +142,7 @@ class CatalogStore(Protocol):
     def delete_policy(self, policy: Policy) -> None: ...
 
     def list_policies(
-        self, limit: int, cursor: dict[str, Any] | None
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
     ) -> tuple[list[Policy], dict[str, Any] | None]: ...
 
 

@@ -9,10 +9,10 @@ paging at once. A late or stale token is a no-op (``Lifecycle.answer`` returns F
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from ulid import ULID
 
@@ -23,7 +23,6 @@ from oncall.domain.incidents import (
     EVENT_OF,
     Action,
     Incident,
-    Percentiles,
     Severity,
     Source,
     Status,
@@ -31,12 +30,10 @@ from oncall.domain.incidents import (
     check_description,
     check_note,
     check_title,
-    mtta_seconds,
-    mttr_seconds,
-    percentiles,
     transition,
 )
 from oncall.domain.page_content import AlertSummary
+from oncall.domain.teams import Access, Power, team_of
 from oncall.domain.users import Role, User
 from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_ports import (
@@ -82,11 +79,19 @@ def event_of(incident: Incident, detail_type: str, now: datetime, **extra: Any) 
     )
 
 
-def may_act(actor: User) -> None:
+def may_act(actor: User, incident: Incident | None = None) -> None:
+    """``actor`` may act on incidents (their global role), and on ``incident`` (their role in its team: 404 for an
+    incident of a team they are not in, 403 for one they may only read)."""
     if not actor.active or actor.role not in ACTING_ROLES:
         raise Forbidden(
             "requires role admin or responder", required=sorted(r.value for r in ACTING_ROLES), role=actor.role.value
         )
+    if incident is not None:
+        Access.of(actor).require(incident.team_id, Power.ACT, "incident", incident.id)
+
+
+class TeamIds(Protocol):
+    def ids(self) -> list[str]: ...
 
 
 class IncidentService:
@@ -97,7 +102,9 @@ class IncidentService:
         people: UserLookup,
         lifecycle: Lifecycle,
         clock: Callable[[], datetime],
+        teams: TeamIds | None = None,
     ) -> None:
+        self.teams = teams
         self.store = store
         self.catalog = catalog
         self.people = people
@@ -118,8 +125,11 @@ class IncidentService:
         may_act(actor)
         clean_title = check_title(title)
         clean_description = check_description(description)
-        if self.catalog.get_service(service_id) is None:
+        service = self.catalog.get_service(service_id)
+        access = Access.of(actor)
+        if service is None or not access.can(service.team_id, Power.READ):
             raise InvalidInput("service_id", f"no service {service_id!r}")
+        access.require(service.team_id, Power.ACT, "service", service_id)
         now = self.clock()
         incident = Incident(
             id=new_id(),
@@ -132,6 +142,7 @@ class IncidentService:
             created_at=now,
             updated_at=now,
             created_by=actor.id,
+            team_id=team_of(service.team_id),
         )
         self.store.create(
             incident,
@@ -163,8 +174,10 @@ class IncidentService:
         summary as sent (bounded by the caller), not held to the manual-title rules. The alert entry's ``page``
         summary is kept on the incident for pages (``attach_alert`` replaces it with the joining alert's)."""
         now = self.clock()
+        service = self.catalog.get_service(service_id)
         incident = Incident(
             id=incident_id or new_id(),
+            team_id=team_of(service.team_id if service else None),
             title=title,
             service_id=service_id,
             severity=severity,
@@ -205,28 +218,49 @@ class IncidentService:
         except (IllegalTransition, NotFound):
             return None
 
-    def get(self, incident_id: str) -> Incident:
+    def get(self, incident_id: str, actor: User | None = None) -> Incident:
+        """The incident; with ``actor``, only one of a team they may read (404 otherwise, as for none)."""
         incident = self.store.get(incident_id)
         if incident is None:
             raise NotFound("incident", incident_id)
+        if actor is not None:
+            Access.of(actor).require(incident.team_id, Power.READ, "incident", incident_id)
         return incident
 
+    def scoped(self, actor: User, filters: IncidentFilter, team_id: str | None = None) -> IncidentFilter:
+        """``filters`` narrowed to the teams ``actor`` reads (``team_id`` alone when asked): nothing to narrow when
+        those are every team there is (the common one-team deployment reads its list as before), else the teams'
+        services, read one by one."""
+        scope = Access.of(actor).scope(team_id)
+        if scope is None:
+            return filters
+        if scope and self.teams is not None and scope.issuperset(self.teams.ids()):
+            return filters
+        services: list[str] = []
+        cursor: dict[str, Any] | None = None
+        while scope:
+            batch, cursor = self.catalog.list_services(200, cursor, scope)
+            services += [s.id for s in batch]
+            if cursor is None:
+                break
+        return replace(filters, teams=scope, team_services=tuple(services))
+
     def search(
-        self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None
+        self, filters: IncidentFilter, limit: int, cursor: dict[str, Any] | None, actor: User | None = None
     ) -> tuple[list[Incident], dict[str, Any] | None]:
         if filters.created_from and filters.created_to and filters.created_to < filters.created_from:
             raise InvalidInput("created_to", "must not be before created_from")
-        return self.store.paginate(filters, limit, cursor)
+        return self.store.paginate(self.scoped(actor, filters) if actor else filters, limit, cursor)
 
     def timeline(
-        self, incident_id: str, limit: int, cursor: dict[str, Any] | None
+        self, incident_id: str, limit: int, cursor: dict[str, Any] | None, actor: User | None = None
     ) -> tuple[list[TimelineEntry], dict[str, Any] | None]:
-        self.get(incident_id)
+        self.get(incident_id, actor)
         return self.store.timeline(incident_id, limit, cursor)
 
     # -- edits ------------------------------------------------------------------------------------------------------
     def patch(self, actor: User, incident_id: str, changes: dict[str, Any]) -> Incident:
-        may_act(actor)
+        may_act(actor, self.get(incident_id, actor))
         if "title" in changes:
             changes["title"] = check_title(str(changes["title"]))
         if "description" in changes:
@@ -264,9 +298,8 @@ class IncidentService:
         raise ConcurrentUpdate("the incident kept changing; retry", id=incident_id)
 
     def add_note(self, actor: User, incident_id: str, text: str) -> TimelineEntry:
-        may_act(actor)
+        may_act(actor, self.get(incident_id, actor))
         body = check_note(text)
-        self.get(incident_id)
         note = entry(incident_id, self.clock(), "note", body, actor.id)
         self.store.add_entries([note])
         return note
@@ -275,7 +308,9 @@ class IncidentService:
     def act(self, actor: User, incident_id: str, action: Action, *, channel: str = "api") -> Incident:
         """A person's move (API, Telegram button): role checked, then the conditional transition."""
         may_act(actor)
-        return self._move(incident_id, action, actor_id=actor.id, actor_name=actor.display_name, channel=channel)
+        return self._move(
+            incident_id, action, actor_id=actor.id, actor_name=actor.display_name, channel=channel, actor=actor
+        )
 
     def system_act(self, incident_id: str, action: Action, *, generation: int) -> Incident | None:
         """The lifecycle's own move (ack timeout, auto-close) for ``generation``; None when it no longer applies."""
@@ -296,9 +331,12 @@ class IncidentService:
         channel: str = "system",
         generation: int | None = None,
         by_source: bool = False,
+        actor: User | None = None,
     ) -> Incident:
         for _ in range(MAX_ATTEMPTS):
             before = self.get(incident_id)
+            if actor is not None:
+                may_act(actor, before)
             if generation is not None and before.generation != generation:
                 raise NotFound("incident generation", f"{incident_id}-{generation}")
             now = self.clock()
@@ -328,50 +366,6 @@ class IncidentService:
                 )
             return after
         raise ConcurrentUpdate("the incident kept changing; retry", id=incident_id)
-
-    # -- analytics --------------------------------------------------------------------------------------------------
-    def summary(self, start: datetime, end: datetime) -> dict[str, Any]:
-        if end <= start:
-            raise InvalidInput("to", "must be after from")
-        if end - start > timedelta(days=366):
-            raise InvalidInput("to", "the window is at most 366 days")
-        incidents = self.store.created_between(start, end)
-        return summarise(incidents)
-
-    def trends(self, start: datetime, end: datetime, bucket_seconds: int) -> list[dict[str, Any]]:
-        from oncall.domain.incidents import trends
-
-        if (end - start).total_seconds() / bucket_seconds > 1000:
-            raise InvalidInput("bucket", "at most 1000 buckets per period; choose a larger bucket")
-        return trends(self.store.created_between(start, end), start, end, bucket_seconds)
-
-    def mttr_distribution(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        from oncall.domain.incidents import mttr_distribution
-
-        if end <= start:
-            raise InvalidInput("to", "must be after from")
-        return mttr_distribution(self.store.created_between(start, end))
-
-
-def summarise(incidents: Sequence[Incident]) -> dict[str, Any]:
-    mtta = percentiles([v for i in incidents if (v := mtta_seconds(i)) is not None])
-    mttr = percentiles([v for i in incidents if (v := mttr_seconds(i)) is not None])
-
-    def out(p: Percentiles) -> dict[str, Any]:
-        return {"count": p.count, "mean_seconds": p.mean, "p50_seconds": p.p50, "p90_seconds": p.p90}
-
-    by_status: dict[str, int] = {s.value: 0 for s in Status}
-    by_severity: dict[str, int] = {s.value: 0 for s in Severity}
-    for i in incidents:
-        by_status[i.status.value] += 1
-        by_severity[i.severity.value] += 1
-    return {
-        "count": len(incidents),
-        "by_status": by_status,
-        "by_severity": by_severity,
-        "mtta": out(mtta),
-        "mttr": out(mttr),
-    }
 
 
 def _plain(value: Any) -> Any:

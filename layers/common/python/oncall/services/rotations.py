@@ -11,10 +11,18 @@ from typing import Any
 from oncall.domain import rotations as rot
 from oncall.domain.errors import NotFound
 from oncall.domain.rotations import Materialised
-from oncall.domain.schedules import Schedule, require_admin
+from oncall.domain.schedules import Schedule
 from oncall.domain.shifts import Interval, Shift, ShiftOverlap, conflicts
 from oncall.services.schedule_ports import Actor, Change, PersonNames, ScheduleStore
-from oncall.services.schedule_writes import GuardedWriter, NeedUsers, chunks, known_person, known_schedule, new_id
+from oncall.services.schedule_writes import (
+    GuardedWriter,
+    NeedUsers,
+    chunks,
+    known_person,
+    managed_schedule,
+    new_id,
+    visible_schedule,
+)
 
 
 class RotationService:
@@ -50,8 +58,7 @@ class RotationService:
     ) -> tuple[rot.Rotation, Materialised]:
         """Store the rule and materialise its horizon, or, if any slot in the horizon overlaps a stored shift of the
         schedule or of a participant, write nothing and report every such shift."""
-        require_admin(actor.role)
-        schedule = known_schedule(self.store, schedule_id)
+        schedule = managed_schedule(self.store, actor, schedule_id)
         for i, person in enumerate(participants):
             known_person(self.people, person, f"participants[{i}]")
         rotation = rot.validate(
@@ -90,8 +97,8 @@ class RotationService:
             found += conflicts(slot_shift.interval, existing)
         return found
 
-    def list_rotations(self, schedule_id: str) -> list[rot.Rotation]:
-        known_schedule(self.store, schedule_id)
+    def list_rotations(self, schedule_id: str, actor: Actor | None = None) -> list[rot.Rotation]:
+        visible_schedule(self.store, actor, schedule_id)
         return self.store.list_rotations(schedule_id)
 
     def update_rotation(
@@ -100,8 +107,7 @@ class RotationService:
         """Change a rule from the end of its running slot on: the old rule's shifts after that point are replaced by
         the new rule's (a new revision, so new slot ids). The whole horizon is checked first, ignoring the shifts
         being replaced; any conflict is a ``ShiftOverlap`` listing every one, and nothing is written."""
-        require_admin(actor.role)
-        known_schedule(self.store, schedule_id)
+        managed_schedule(self.store, actor, schedule_id)
         old = self.store.get_rotation(schedule_id, rotation_id)
         if old is None:
             raise NotFound("rotation", rotation_id)
@@ -131,7 +137,7 @@ class RotationService:
 
     def delete_rotation(self, actor: Actor, *, schedule_id: str, rotation_id: str) -> None:
         """Stop the rule and remove its shifts that have not started (the running one stays)."""
-        require_admin(actor.role)
+        managed_schedule(self.store, actor, schedule_id)
         if self.store.get_rotation(schedule_id, rotation_id) is None:
             raise NotFound("rotation", rotation_id)
         self.store.delete_rotation(schedule_id, rotation_id)

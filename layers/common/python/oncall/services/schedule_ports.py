@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 from oncall.domain.rotations import Rotation
 from oncall.domain.schedules import Schedule
 from oncall.domain.shifts import Interval, Shift
+from oncall.domain.teams import Person
 
 EventType = Literal["shift.created", "shift.updated", "shift.deleted"]
 
@@ -41,14 +42,8 @@ class Change:
     purge: bool = False
 
 
-class Actor(Protocol):
-    """Whoever is calling: the authenticated user (identity's ``User`` satisfies this)."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def role(self) -> str: ...
+#: whoever is calling: the authenticated user (identity's ``User`` satisfies it)
+Actor = Person
 
 
 class PersonNames(Protocol):
@@ -61,8 +56,9 @@ class ScheduleStore(Protocol):
     def create_schedule(self, schedule: Schedule, now: datetime) -> None: ...
     def get_schedule(self, schedule_id: str) -> Schedule | None: ...
     def list_schedules(
-        self, limit: int, cursor: dict[str, Any] | None
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
     ) -> tuple[list[Schedule], dict[str, Any] | None]: ...
+    def team_owns_anything(self, team_id: str) -> bool: ...
     def update_schedule(self, schedule: Schedule) -> None: ...
     def delete_schedule_record(self, schedule: Schedule) -> None: ...
 

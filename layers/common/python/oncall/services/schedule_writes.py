@@ -21,9 +21,9 @@ from datetime import datetime
 from ulid import ULID
 
 from oncall.domain.errors import ConcurrentUpdate, InvalidInput, NotFound
-from oncall.domain.schedules import Schedule
+from oncall.domain.schedules import Schedule, acting_on, require_admin
 from oncall.domain.shifts import Interval, Shift, ShiftOverlap, conflicts
-from oncall.services.schedule_ports import Change, PersonNames, ScheduleStore, ShiftExists, VersionConflict
+from oncall.services.schedule_ports import Actor, Change, PersonNames, ScheduleStore, ShiftExists, VersionConflict
 
 log = logging.getLogger("oncall.schedules")
 
@@ -48,6 +48,21 @@ def known_schedule(store: ScheduleStore, schedule_id: str) -> Schedule:
     schedule = store.get_schedule(schedule_id)
     if schedule is None:
         raise NotFound("schedule", schedule_id)
+    return schedule
+
+
+def visible_schedule(store: ScheduleStore, actor: Actor | None, schedule_id: str) -> Schedule:
+    """The schedule, if ``actor`` (None: the system) may read it; NotFound otherwise, as for one that does not exist."""
+    schedule = known_schedule(store, schedule_id)
+    if actor is not None:
+        acting_on(actor, schedule)
+    return schedule
+
+
+def managed_schedule(store: ScheduleStore, actor: Actor, schedule_id: str) -> Schedule:
+    """The schedule, if ``actor`` manages its team (404 if they may not see it, 403 if they may only read it)."""
+    schedule = known_schedule(store, schedule_id)
+    require_admin(acting_on(actor, schedule).role)
     return schedule
 
 

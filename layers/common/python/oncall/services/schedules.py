@@ -22,13 +22,23 @@ from typing import Any
 from oncall.domain import rotations as rot
 from oncall.domain.errors import ConcurrentUpdate
 from oncall.domain.rotations import Materialised
-from oncall.domain.schedules import Schedule, check_name, require_admin, zone
+from oncall.domain.schedules import Schedule, check_name, zone
 from oncall.domain.shifts import DEFAULT_MAX_SHIFT, Interval, Shift
+from oncall.domain.teams import Access
 from oncall.services.feeds import CalendarFeeds
 from oncall.services.rotations import RotationService
 from oncall.services.schedule_ports import Actor, Change, PersonNames, ScheduleStore, VersionConflict
-from oncall.services.schedule_writes import CHUNK, GuardedWriter, NeedUsers, RetryStats, known_schedule, new_id
+from oncall.services.schedule_writes import (
+    CHUNK,
+    GuardedWriter,
+    NeedUsers,
+    RetryStats,
+    managed_schedule,
+    new_id,
+    visible_schedule,
+)
 from oncall.services.shifts import ShiftService
+from oncall.services.teams import Teams, owning_team
 
 
 class ScheduleService:
@@ -45,7 +55,9 @@ class ScheduleService:
         backoff_cap_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        teams: Teams | None = None,
     ) -> None:
+        self.teams = teams
         self.store = store
         self.people = people
         self.clock = clock
@@ -68,29 +80,47 @@ class ScheduleService:
 
     # -- schedules -------------------------------------------------------------------------------------------------
 
-    def create_schedule(self, actor: Actor, *, name: str, timezone: str, team: str | None = None) -> Schedule:
-        require_admin(actor.role)
+    def create_schedule(
+        self, actor: Actor, *, name: str, timezone: str, team: str | None = None, team_id: str | None = None
+    ) -> Schedule:
+        owner = owning_team(self.teams, actor, team_id, self.clock)
         zone(timezone)
         schedule = Schedule(
             id=new_id(),
             name=check_name(name),
             timezone=timezone,
             team=check_name(team, "team", blank_ok=True) if team is not None else None,
+            team_id=owner,
         )
         self.store.create_schedule(schedule, self.clock())
         return schedule
 
-    def get_schedule(self, schedule_id: str) -> Schedule:
-        return known_schedule(self.store, schedule_id)
+    def get_schedule(self, schedule_id: str, actor: Actor | None = None) -> Schedule:
+        return visible_schedule(self.store, actor, schedule_id)
 
-    def list_schedules(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Schedule], dict[str, Any] | None]:
-        return self.store.list_schedules(limit, cursor)
+    def list_schedules(
+        self, actor: Actor, limit: int, cursor: dict[str, Any] | None, team_id: str | None = None
+    ) -> tuple[list[Schedule], dict[str, Any] | None]:
+        scope = Access.of(actor).scope(team_id)
+        return ([], None) if scope == frozenset() else self.store.list_schedules(limit, cursor, scope)
+
+    def team_owns_anything(self, team_id: str) -> bool:
+        return self.store.team_owns_anything(team_id)
 
     def update_schedule(
-        self, actor: Actor, schedule_id: str, *, name: str | None, timezone: str | None, team: str | None
+        self,
+        actor: Actor,
+        schedule_id: str,
+        *,
+        name: str | None,
+        timezone: str | None,
+        team: str | None,
+        team_id: str | None = None,
     ) -> Schedule:
-        require_admin(actor.role)
-        current = self.get_schedule(schedule_id)
+        current = managed_schedule(self.store, actor, schedule_id)
+        moved_to = current.team_id
+        if team_id is not None and team_id != current.team_id:
+            moved_to = owning_team(self.teams, actor, team_id, self.clock)
         if timezone is not None:
             zone(timezone)
         updated = replace(
@@ -98,6 +128,7 @@ class ScheduleService:
             name=check_name(name) if name is not None else current.name,
             timezone=timezone or current.timezone,
             team=check_name(team, "team", blank_ok=True) if team is not None else current.team,
+            team_id=moved_to,
         )
         self.store.update_schedule(updated)
         return updated
@@ -105,7 +136,7 @@ class ScheduleService:
     def delete_schedule(self, actor: Actor, schedule_id: str) -> None:
         """Remove every shift (freeing the people's slots, each removal an ordinary guarded write) and then the
         schedule; a shift created meanwhile makes the final conditional delete fail and the loop go round again."""
-        require_admin(actor.role)
+        managed_schedule(self.store, actor, schedule_id)
         everything = Interval(datetime(1970, 1, 1, tzinfo=UTC), datetime(9998, 1, 1, tzinfo=UTC))
 
         def plan(schedule: Schedule, versions: dict[str, int]) -> Change | None:
@@ -133,8 +164,8 @@ class ScheduleService:
     def put_on_duty(self, actor: Actor, *, schedule_id: str, user_id: str, start: datetime, end: datetime) -> Shift:
         return self.shifts.put_on_duty(actor, schedule_id=schedule_id, user_id=user_id, start=start, end=end)
 
-    def get_shift(self, schedule_id: str, shift_id: str) -> Shift:
-        return self.shifts.get_shift(schedule_id, shift_id)
+    def get_shift(self, schedule_id: str, shift_id: str, actor: Actor | None = None) -> Shift:
+        return self.shifts.get_shift(schedule_id, shift_id, actor)
 
     def move_shift(
         self,
@@ -154,17 +185,25 @@ class ScheduleService:
         self.shifts.delete_shift(actor, schedule_id=schedule_id, shift_id=shift_id)
 
     def list_shifts(
-        self, schedule_id: str, start: datetime, end: datetime, limit: int, cursor: dict[str, Any] | None
+        self,
+        schedule_id: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        cursor: dict[str, Any] | None,
+        actor: Actor | None = None,
     ) -> tuple[list[Shift], dict[str, Any] | None]:
-        return self.shifts.list_shifts(schedule_id, start, end, limit, cursor)
+        return self.shifts.list_shifts(schedule_id, start, end, limit, cursor, actor)
 
     def my_shifts(
         self, actor: Actor, start: datetime | None, end: datetime | None, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[Shift], dict[str, Any] | None]:
         return self.shifts.my_shifts(actor, start, end, limit, cursor)
 
-    def on_call(self, schedule_id: str, at: datetime | None) -> tuple[Schedule, Shift | None]:
-        return self.shifts.on_call(schedule_id, at)
+    def on_call(
+        self, schedule_id: str, at: datetime | None, actor: Actor | None = None
+    ) -> tuple[Schedule, Shift | None]:
+        return self.shifts.on_call(schedule_id, at, actor)
 
     def override(self, actor: Actor, *, schedule_id: str, user_id: str, start: datetime, end: datetime) -> Shift:
         return self.shifts.override(actor, schedule_id=schedule_id, user_id=user_id, start=start, end=end)
@@ -196,8 +235,8 @@ class ScheduleService:
             name=name,
         )
 
-    def list_rotations(self, schedule_id: str) -> list[rot.Rotation]:
-        return self.rotations.list_rotations(schedule_id)
+    def list_rotations(self, schedule_id: str, actor: Actor | None = None) -> list[rot.Rotation]:
+        return self.rotations.list_rotations(schedule_id, actor)
 
     def update_rotation(
         self, actor: Actor, *, schedule_id: str, rotation_id: str, changes: dict[str, Any]

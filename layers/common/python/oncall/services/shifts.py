@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from oncall.domain.errors import Forbidden, InvalidInput, NotFound
-from oncall.domain.schedules import ADMIN, Schedule, may_hold
+from oncall.domain.schedules import ADMIN, Schedule, acting_on, may_hold
 from oncall.domain.shifts import Shift, ShiftOverlap, aware, carve, conflicts, covers, interval, query_window
 from oncall.services.schedule_ports import Actor, Change, EventType, PersonNames, ScheduleStore
 from oncall.services.schedule_writes import (
@@ -19,6 +19,7 @@ from oncall.services.schedule_writes import (
     known_person,
     known_schedule,
     new_id,
+    visible_schedule,
 )
 
 #: an override replaces at most this many shifts (all in one transaction with the new one)
@@ -44,7 +45,8 @@ class ShiftService:
         self.horizon = horizon
 
     def put_on_duty(self, actor: Actor, *, schedule_id: str, user_id: str, start: datetime, end: datetime) -> Shift:
-        may_hold(actor.id, actor.role, [user_id])
+        me = acting_on(actor, known_schedule(self.store, schedule_id))
+        may_hold(me.id, me.role, [user_id])
         window = interval(start, end, max_length=self.max_shift)
         known_person(self.people, user_id)
         shift = Shift(id=new_id(), schedule_id=schedule_id, user_id=user_id, start=window.start, end=window.end)
@@ -63,7 +65,9 @@ class ShiftService:
         self.writer.commit(schedule_id, plan, [user_id])
         return shift
 
-    def get_shift(self, schedule_id: str, shift_id: str) -> Shift:
+    def get_shift(self, schedule_id: str, shift_id: str, actor: Actor | None = None) -> Shift:
+        if actor is not None:
+            visible_schedule(self.store, actor, schedule_id)
         shift = self.store.get_shift(schedule_id, shift_id)
         if shift is None:
             if self.store.get_schedule(schedule_id) is None:
@@ -81,7 +85,7 @@ class ShiftService:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> Shift:
-        hint = self.get_shift(schedule_id, shift_id)
+        hint = self.get_shift(schedule_id, shift_id, actor)
         if user_id is not None and user_id != hint.user_id:
             known_person(self.people, user_id)
         result: list[Shift] = []
@@ -92,7 +96,8 @@ class ShiftService:
             target_user = user_id or current.user_id
             if {current.user_id, target_user} - set(versions):
                 raise NeedUsers({current.user_id, target_user})
-            may_hold(actor.id, actor.role, {current.user_id, target_user})
+            me = acting_on(actor, schedule)
+            may_hold(me.id, me.role, {current.user_id, target_user})
             window = interval(start or current.start, end or current.end, max_length=self.max_shift)
             moved = current.moved(user_id=target_user, start=window.start, end=window.end)
             self.writer.check(schedule_id, target_user, window, ignore=[shift_id])
@@ -111,13 +116,14 @@ class ShiftService:
         return result[0]
 
     def delete_shift(self, actor: Actor, *, schedule_id: str, shift_id: str) -> None:
-        hint = self.get_shift(schedule_id, shift_id)
+        hint = self.get_shift(schedule_id, shift_id, actor)
 
         def plan(schedule: Schedule, versions: dict[str, int]) -> Change:
             current = self.get_shift(schedule_id, shift_id)
             if current.user_id not in versions:
                 raise NeedUsers({current.user_id})
-            may_hold(actor.id, actor.role, [current.user_id])
+            me = acting_on(actor, schedule)
+            may_hold(me.id, me.role, [current.user_id])
             return Change(
                 schedule_id=schedule_id,
                 schedule_version=schedule.version,
@@ -130,10 +136,16 @@ class ShiftService:
         self.writer.commit(schedule_id, plan, [hint.user_id])
 
     def list_shifts(
-        self, schedule_id: str, start: datetime, end: datetime, limit: int, cursor: dict[str, Any] | None
+        self,
+        schedule_id: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        cursor: dict[str, Any] | None,
+        actor: Actor | None = None,
     ) -> tuple[list[Shift], dict[str, Any] | None]:
         window = query_window(start, end)
-        known_schedule(self.store, schedule_id)
+        visible_schedule(self.store, actor, schedule_id)
         return self.store.schedule_shifts(schedule_id, window, limit, cursor)
 
     def my_shifts(
@@ -143,9 +155,11 @@ class ShiftService:
         window = query_window(start or now, end or now + self.horizon)
         return self.store.user_shifts(actor.id, window, limit, cursor)
 
-    def on_call(self, schedule_id: str, at: datetime | None) -> tuple[Schedule, Shift | None]:
+    def on_call(
+        self, schedule_id: str, at: datetime | None, actor: Actor | None = None
+    ) -> tuple[Schedule, Shift | None]:
         when = aware(at, "at") if at is not None else self.clock()
-        schedule = known_schedule(self.store, schedule_id)
+        schedule = visible_schedule(self.store, actor, schedule_id)
         return schedule, self.store.on_call(schedule_id, when)
 
     def override(self, actor: Actor, *, schedule_id: str, user_id: str, start: datetime, end: datetime) -> Shift:
@@ -169,9 +183,10 @@ class ShiftService:
             if (holders | {user_id}) - set(versions):
                 raise NeedUsers(holders | {user_id})
             # the person put on duty is authorised like the holders, and a non-admin gives away only time they hold
-            may_hold(actor.id, actor.role, holders | {user_id})
-            if actor.role != ADMIN and not covers(covered, window):
-                raise Forbidden("responders override only within their own shifts", role=str(actor.role))
+            me = acting_on(actor, schedule)
+            may_hold(me.id, me.role, holders | {user_id})
+            if me.role != ADMIN and not covers(covered, window):
+                raise Forbidden("responders override only within their own shifts", role=str(me.role))
             others = conflicts(
                 window,
                 self.store.user_neighbours(user_id, window, NEIGHBOUR_LIMIT + len(covered)),

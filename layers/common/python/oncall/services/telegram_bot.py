@@ -84,7 +84,7 @@ class DutyLine:
 class Duty(Protocol):
     """Read-only schedule questions the bot answers."""
 
-    def on_call_now(self, now: datetime) -> list[DutyLine]: ...
+    def on_call_now(self, asker: User, now: datetime) -> list[DutyLine]: ...
     def next_shifts(self, user_id: str, now: datetime, limit: int) -> list[DutyLine]: ...
 
 
@@ -182,7 +182,7 @@ class TelegramBot:
         user = self._linked(chat_id)
         if user is None:
             return
-        lines = self.duty.on_call_now(now)
+        lines = self.duty.on_call_now(user, now)
         if not lines:
             self.api.send_message(chat_id, texts.BOT_NOBODY_ON_CALL)
             return
@@ -323,8 +323,9 @@ class ScheduleDuty:
         self.names = names
         self.max_schedules = max_schedules
 
-    def on_call_now(self, now: datetime) -> list[DutyLine]:
-        found, _ = self.schedules.list_schedules(self.max_schedules, None)
+    def on_call_now(self, asker: User, now: datetime) -> list[DutyLine]:
+        """The schedules of the asker's teams (all of them for admins and viewers), as the API lists them."""
+        found, _ = self.schedules.list_schedules(asker, self.max_schedules, None)
         lines = []
         for schedule in found:
             shift = self.schedules.store.on_call(schedule.id, now)

@@ -7,10 +7,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from oncall.domain.errors import Forbidden, InvalidInput, NotFound
 from oncall.domain.passwords import check_password
+from oncall.domain.teams import DEFAULT_TEAM_ID, DEFAULT_TEAM_ROLE, Team, TeamRole, default_team
 from oncall.domain.users import (
     DEFAULT_REMINDER_OFFSETS_MINUTES,
     Role,
@@ -45,6 +46,9 @@ class NewUser:
     email: str | None = None
     timezone: str = "UTC"
     reminder_offsets_minutes: tuple[int, ...] = DEFAULT_REMINDER_OFFSETS_MINUTES
+    #: team id → team role; None puts the person in the default team with the powers of their role (a deployment
+    #: that never made a second team needs no thought about teams)
+    teams: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ def new_user_id() -> str:
     return str(ULID()).lower()
 
 
+class DefaultTeam(Protocol):
+    def create(self, team: Team) -> bool: ...
+
+
 class UserService:
     def __init__(
         self,
@@ -85,7 +93,9 @@ class UserService:
         clock: Clock,
         bot: BotDirectory | None = None,
         ids: Callable[[], str] = new_user_id,
+        teams: DefaultTeam | None = None,
     ) -> None:
+        self._teams = teams
         self._users = users
         self._hasher = hasher
         self._settings = settings
@@ -114,9 +124,18 @@ class UserService:
             created_at=now,
             updated_at=now,
             password_hash=self._hasher.hash(new.password),
+            teams=self._teams_of(new, now),
         )
         self._users.create(user)
         return user
+
+    def _teams_of(self, new: NewUser, now: datetime) -> dict[str, str]:
+        if self._teams is None:
+            return {}
+        if new.teams is not None:
+            return {team: TeamRole(role).value for team, role in new.teams.items()}
+        self._teams.create(default_team(now))  # the first user of a deployment meets no default team yet
+        return {DEFAULT_TEAM_ID: DEFAULT_TEAM_ROLE[new.role].value}
 
     def ensure_admin(
         self, username: str, password: str, *, existing: Existing, role: Role = Role.ADMIN

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from oncall.services.auth import AuthService
     from oncall.services.identity_ports import PasswordHasher, TokenCodec, UserLookup, UserStore
     from oncall.services.schedules import ScheduleService
+    from oncall.services.teams import TeamStore
     from oncall.services.users import UserService
 
 
@@ -21,7 +22,9 @@ def user_store() -> UserStore:
     def build() -> UserStore:
         from oncall.adapters.dynamodb.identity import DynamoUserStore
 
-        return DynamoUserStore(get_settings().table("users"))
+        settings = get_settings()
+        # team members are kept in the catalog; only functions that create users or change teams are given it
+        return DynamoUserStore(settings.table("users"), catalog_table=settings.tables.get("catalog"))
 
     return once("user_store", build)
 
@@ -88,9 +91,21 @@ def user_service() -> UserService:
             settings=get_settings().auth,
             clock=clock(),
             bot=TelegramBotDirectory(load(TelegramSettings)),
+            # only functions granted the catalog (the API, the operator's CLI) create users, and with them members
+            teams=team_store() if "catalog" in get_settings().tables else None,
         )
 
     return once("user_service", build)
+
+
+def team_store() -> TeamStore:
+    def build() -> TeamStore:
+        from oncall.adapters.dynamodb.teams import DynamoTeamStore
+
+        settings = get_settings()
+        return DynamoTeamStore(settings.table("catalog"), settings.table("users"))
+
+    return once("team_store", build)
 
 
 def schedule_service() -> ScheduleService:
@@ -103,11 +118,14 @@ def schedule_service() -> ScheduleService:
 
         settings = get_settings()
         return ScheduleService(
-            store=DynamoScheduleStore(settings.table("schedules"), outbox=outbox.transact_put),
+            store=DynamoScheduleStore(
+                settings.table("schedules"), outbox=outbox.transact_put, catalog_table=settings.tables.get("catalog")
+            ),
             people=UserDirectory(user_store()),
             clock=clock(),
             max_shift=timedelta(hours=settings.max_shift_hours),
             horizon=timedelta(days=settings.rotation_horizon_days),
+            teams=team_store() if "catalog" in settings.tables else None,
         )
 
     return once("schedule_service", build)

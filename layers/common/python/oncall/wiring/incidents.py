@@ -11,11 +11,13 @@ from oncall.wiring.seam import clock, once
 if TYPE_CHECKING:
     from oncall.services.catalog import CatalogService
     from oncall.services.escalation import EscalationService
+    from oncall.services.incident_analytics import IncidentAnalytics
     from oncall.services.incident_buttons import IncidentButtons
     from oncall.services.incident_ports import CatalogStore, IncidentStore, Lifecycle, Pager
     from oncall.services.incidents import IncidentService
     from oncall.services.lifecycle_sweep import LifecycleRuns
     from oncall.services.notify import QueueListener
+    from oncall.services.teams import TeamService
 
 
 def incident_store() -> IncidentStore:
@@ -67,7 +69,8 @@ def catalog_service() -> CatalogService:
     def build() -> CatalogService:
         from oncall.services.catalog import CatalogService
 
-        return CatalogService(catalog_store(), core.people(), clock())
+        teams = core.team_store() if "users" in get_settings().tables else None
+        return CatalogService(catalog_store(), core.people(), clock(), teams)
 
     return once("catalog_service", build)
 
@@ -76,9 +79,47 @@ def incident_service() -> IncidentService:
     def build() -> IncidentService:
         from oncall.services.incidents import IncidentService
 
-        return IncidentService(incident_store(), catalog_store(), core.people(), lifecycle(), clock())
+        settings = get_settings()
+        # the team list decides whether a person's incident list needs narrowing (functions without people's
+        # requests never ask)
+        teams = core.team_store() if {"catalog", "users"} <= set(settings.tables) else None
+        return IncidentService(incident_store(), catalog_store(), core.people(), lifecycle(), clock(), teams)
 
     return once("incident_service", build)
+
+
+def teams_migrated() -> bool:
+    """Runs the teams migration (``oncall.adapters.dynamodb.teams_migration``) once per process: one GetItem of
+    its marker after the first run anywhere. A failure is logged and leaves requests alone (until it has run, what it
+    would write is already read that way); the next cold start tries again."""
+
+    def build() -> bool:
+        import logging
+
+        from oncall.adapters.dynamodb import kit
+        from oncall.adapters.dynamodb.teams_migration import migrate
+
+        settings = get_settings()
+        tables = {name: settings.table(name) for name in ("catalog", "users", "schedules")}
+        try:
+            moved = migrate(kit.client(), tables, clock()())
+        except Exception:
+            logging.getLogger(__name__).exception("teams migration failed; it runs again at the next cold start")
+            return False
+        if moved is not None:
+            logging.getLogger(__name__).info("teams migration: moved into the default team %s", moved)
+        return True
+
+    return once("teams_migrated", build)
+
+
+def incident_analytics() -> IncidentAnalytics:
+    def build() -> IncidentAnalytics:
+        from oncall.services.incident_analytics import IncidentAnalytics
+
+        return IncidentAnalytics(incident_service())
+
+    return once("incident_analytics", build)
 
 
 def pager() -> Pager:
@@ -127,3 +168,12 @@ def incident_buttons() -> IncidentButtons:
         return IncidentButtons(incident_service())
 
     return once("incident_buttons", build)
+
+
+def team_service() -> TeamService:
+    def build() -> TeamService:
+        from oncall.services.teams import TeamService
+
+        return TeamService(core.team_store(), core.people(), [catalog_store(), core.schedule_service()], clock())
+
+    return once("team_service", build)

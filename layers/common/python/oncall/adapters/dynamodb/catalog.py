@@ -7,8 +7,11 @@
                                  disappears after the rotation overlap (expiry is re-checked on read: TTL is lazy)
 ===============================  ====================================================================================
 
-``by-kind`` (``kind`` = SERVICE | POLICY, sorted by ``kind_sort`` = lower-cased name + id) lists each kind by name;
-``policy_id`` on services is read by ``services_using`` with a filter (catalogs are small: tens of services).
+``by-kind`` (``kind`` = SERVICE | POLICY | TEAM, sorted by ``kind_sort`` = lower-cased name + id) lists each kind by
+name; ``by-team`` (``team_kind`` = ``<team id>#SERVICE`` | ``<team id>#POLICY``, same sort) lists one team's, so a
+team's list never reads another team's items (``team_index``). ``policy_id`` on services is read by
+``services_using`` with a filter (catalogs are small: tens of services). Teams and their members are here too
+(``oncall.adapters.dynamodb.teams``).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb import kit, team_index
 from oncall.adapters.dynamodb.kit import Attr, n, s
+from oncall.adapters.dynamodb.team_items import usable_team
 from oncall.domain.errors import Conflict
 from oncall.domain.escalation import Level, Policy, Target, TargetType
 from oncall.domain.services_catalog import Service
@@ -38,6 +42,7 @@ def service_item(service: Service) -> dict[str, Attr]:
         "version": n(service.version),
         "kind": s("SERVICE"),
         "kind_sort": s(f"{service.name.lower()}#{service.id}"),
+        **team_index.owner(service.team_id, "SERVICE"),
     }
     if service.description:
         item["description"] = s(service.description)
@@ -75,6 +80,7 @@ def service_of(item: Mapping[str, Attr]) -> Service:
         key_rotated_at=when("key_rotated_at"),
         version=int(item["version"]["N"]),
         runbook_url=text("runbook_url"),
+        team_id=text("team_id"),
     )
 
 
@@ -90,6 +96,7 @@ def policy_item(policy: Policy) -> dict[str, Attr]:
         "version": n(policy.version),
         "kind": s("POLICY"),
         "kind_sort": s(f"{policy.name.lower()}#{policy.id}"),
+        **team_index.owner(policy.team_id, "POLICY"),
     }
     if policy.ack_timeout_seconds is not None:
         item["ack_timeout_seconds"] = n(policy.ack_timeout_seconds)
@@ -121,6 +128,7 @@ def policy_of(item: Mapping[str, Attr]) -> Policy:
         updated_at=datetime.fromisoformat(item["updated_at"]["S"]) if "updated_at" in item else None,
         version=int(item["version"]["N"]),
         description=str(item["description"]["S"]) if "description" in item else None,
+        team_id=kit.text(item, "team_id"),
     )
 
 
@@ -150,9 +158,13 @@ class DynamoCatalogStore:
             raise Conflict("changed by someone else meanwhile; read it again and retry") from exc
 
     # -- services ---------------------------------------------------------------------------------------------------
+    def _into_team(self, team_id: str | None) -> list[dict[str, Any]]:
+        return [usable_team(self.table, team_id)] if team_id else []
+
     def put_service(self, service: Service) -> None:
         self._transact(
             [
+                *self._into_team(service.team_id),
                 {
                     "Put": {
                         "TableName": self.table,
@@ -175,8 +187,9 @@ class DynamoCatalogStore:
         return service_of(got["Item"]) if "Item" in got else None
 
     def update_service(self, before: Service, after: Service) -> None:
+        moved = self._into_team(after.team_id) if after.team_id != before.team_id else []
         self._transact(
-            [{"Put": {"TableName": self.table, "Item": service_item(after), **self._versioned(before.version)}}]
+            [*moved, {"Put": {"TableName": self.table, "Item": service_item(after), **self._versioned(before.version)}}]
         )
 
     def rotate_key(self, before: Service, after: Service) -> None:
@@ -229,23 +242,19 @@ class DynamoCatalogStore:
         item = got.get("Item")
         return str(item["service_id"]["S"]) if item else None
 
-    def _list(self, kind: str, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Any], dict[str, Any] | None]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "by-kind",
-            "KeyConditionExpression": "kind = :k",
-            "ExpressionAttributeValues": {":k": s(kind)},
-            "Limit": limit,
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = {k: s(str(v)) for k, v in cursor.items()}
-        out = self.client.query(**kwargs)
-        last = out.get("LastEvaluatedKey")
-        return list(out.get("Items", [])), ({k: v["S"] for k, v in last.items()} if last else None)
+    def _list(
+        self, kind: str, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None
+    ) -> tuple[list[Any], dict[str, Any] | None]:
+        return team_index.page(self.client, self.table, kind, teams, limit, cursor)
 
-    def list_services(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Service], dict[str, Any] | None]:
-        items, last = self._list("SERVICE", limit, cursor)
+    def list_services(
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
+    ) -> tuple[list[Service], dict[str, Any] | None]:
+        items, last = self._list("SERVICE", limit, cursor, teams)
         return [service_of(i) for i in items], last
+
+    def team_owns_anything(self, team_id: str) -> bool:
+        return any(team_index.owns(self.client, self.table, kind, team_id) for kind in ("SERVICE", "POLICY"))
 
     def services_using(self, policy_id: str) -> list[Service]:
         found: list[Service] = []
@@ -258,17 +267,17 @@ class DynamoCatalogStore:
 
     # -- policies ---------------------------------------------------------------------------------------------------
     def put_policy(self, policy: Policy) -> None:
-        self.client.put_item(
-            TableName=self.table, Item=policy_item(policy), ConditionExpression="attribute_not_exists(pk)"
-        )
+        put = {"Put": {"TableName": self.table, "Item": policy_item(policy), **kit.if_absent()}}
+        self._transact([*self._into_team(policy.team_id), put])
 
     def get_policy(self, policy_id: str) -> Policy | None:
         got = self.client.get_item(TableName=self.table, Key=kit.key(f"POL#{policy_id}", "META"))
         return policy_of(got["Item"]) if "Item" in got else None
 
     def update_policy(self, before: Policy, after: Policy) -> None:
+        moved = self._into_team(after.team_id) if after.team_id != before.team_id else []
         self._transact(
-            [{"Put": {"TableName": self.table, "Item": policy_item(after), **self._versioned(before.version)}}]
+            [*moved, {"Put": {"TableName": self.table, "Item": policy_item(after), **self._versioned(before.version)}}]
         )
 
     def delete_policy(self, policy: Policy) -> None:
@@ -284,6 +293,8 @@ class DynamoCatalogStore:
             ]
         )
 
-    def list_policies(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Policy], dict[str, Any] | None]:
-        items, last = self._list("POLICY", limit, cursor)
+    def list_policies(
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
+    ) -> tuple[list[Policy], dict[str, Any] | None]:
+        items, last = self._list("POLICY", limit, cursor, teams)
         return [policy_of(i) for i in items], last

@@ -26,7 +26,8 @@ deleted user drops out. GSI ``by-telegram-chat`` (``telegram_chat_id``, keys onl
 sparse.
 
 A user item always carries ``reminder_offsets_minutes`` (a list of numbers, possibly empty), ``token_version`` and
-``revoked_sessions`` (a map, possibly empty); optional fields are absent rather than null.
+``revoked_sessions`` (a map, possibly empty) and ``teams`` (team id → team role, a copy of the team's member records
+kept in the same transaction by ``oncall.adapters.dynamodb.teams``); optional fields are absent rather than null.
 
 Every multi-item invariant is one ``TransactWriteItems`` with conditions (username uniqueness, code consumption, the
 admin guard), so concurrent Lambdas cannot interleave into a broken state. The user item, read on each request, is
@@ -45,6 +46,7 @@ from typing import Any
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, Item, n, s, text
 from oncall.domain.errors import ConcurrentUpdate, NotFound
+from oncall.domain.teams import DEFAULT_TEAM_ID, DEFAULT_TEAM_ROLE
 from oncall.domain.users import LastAdmin, LinkCodeInvalid, Role, User, UsernameTaken, UserStatus
 
 USERS_BY_NAME = "by-username"
@@ -87,6 +89,7 @@ def user_item(user: User) -> Item:
         "reminder_offsets_minutes": kit.numbers(user.reminder_offsets_minutes),
         "token_version": n(user.token_version),
         "revoked_sessions": {"M": {sid: n(at) for sid, at in user.revoked_sessions.items()}},
+        "teams": {"M": {team: s(role) for team, role in user.teams.items()}},
         "created_at": s(_iso(user.created_at)),
         "updated_at": s(_iso(user.updated_at)),
     }
@@ -97,6 +100,14 @@ def user_item(user: User) -> Item:
         if value is not None:
             item[name] = s(value)
     return item
+
+
+def _teams_of(item: Mapping[str, Attr]) -> dict[str, str]:
+    """The user's teams; a user stored before teams is in the default team with the powers of their role (what the
+    teams migration then writes down, so both read the same)."""
+    if "teams" not in item:
+        return {DEFAULT_TEAM_ID: DEFAULT_TEAM_ROLE[Role(item["role"]["S"])].value}
+    return {str(team): str(role["S"]) for team, role in item["teams"]["M"].items()}
 
 
 def user_of(item: Mapping[str, Attr]) -> User:
@@ -114,6 +125,7 @@ def user_of(item: Mapping[str, Attr]) -> User:
         telegram_chat_id=text(item, "telegram_chat_id"),
         password_hash=text(item, "password_hash"),
         revoked_sessions={str(sid): int(at["N"]) for sid, at in revoked.items()},
+        teams=_teams_of(item),
         created_at=datetime.fromisoformat(item["created_at"]["S"]),
         updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
     )
@@ -123,8 +135,9 @@ class DynamoUserStore:
     """Users, username guards and Telegram link codes (table ``users``). Implements
     ``oncall.services.identity_ports.UserStore``."""
 
-    def __init__(self, table: str, client: Any = None) -> None:
+    def __init__(self, table: str, client: Any = None, *, catalog_table: str | None = None) -> None:
         self.table = table
+        self.catalog_table = catalog_table
         self.client = client if client is not None else kit.client()
 
     def _get(self, pk: str, sk: str) -> Item | None:
@@ -142,19 +155,31 @@ class DynamoUserStore:
         return text(item, "user_id") if item else None
 
     def create(self, user: User) -> None:
-        """User and username guard together, or neither: the guard's condition makes the name unique."""
+        """User, username guard and the user's team member records together, or none: the guard's condition makes
+        the name unique, each team's condition that it exists."""
+        from oncall.adapters.dynamodb.team_items import member_item, usable_team
+
         guard = {**kit.key(username_pk(user.username), GUARD), "user_id": s(user.id)}
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": user_item(user), **kit.if_absent()}},
+            {"Put": {"TableName": self.table, "Item": guard, **kit.if_absent()}},
+        ]
+        if user.teams and self.catalog_table is None:
+            raise RuntimeError("a user with teams needs the catalog table, where team members are kept")
+        for team_id, role in sorted(user.teams.items()):
+            assert self.catalog_table is not None
+            member = member_item(team_id, user.id, role, user.created_at)
+            items += [
+                usable_team(self.catalog_table, team_id),
+                {"Put": {"TableName": self.catalog_table, "Item": member}},
+            ]
         try:
-            kit.transact(
-                self.client,
-                [
-                    {"Put": {"TableName": self.table, "Item": user_item(user), **kit.if_absent()}},
-                    {"Put": {"TableName": self.table, "Item": guard, **kit.if_absent()}},
-                ],
-            )
+            kit.transact(self.client, items)
         except kit.Cancelled as exc:
-            if exc.condition_failed():
+            if exc.condition_failed(stop=2):
                 raise UsernameTaken(user.username) from None
+            if exc.condition_failed(start=2):
+                raise NotFound("team", ", ".join(sorted(user.teams))) from None
             raise
 
     def update_profile(

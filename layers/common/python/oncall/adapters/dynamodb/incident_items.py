@@ -65,6 +65,7 @@ def stamp(value: datetime) -> str:
 
 
 _OPTIONAL_TEXT = (
+    "team_id",
     "description",
     "assignee_id",
     "created_by",
@@ -187,6 +188,7 @@ def incident_of(item: Mapping[str, Attr], alerts: Mapping[str, Attr] | None = No
         created_at=created,
         updated_at=updated,
         description=text("description"),
+        team_id=text("team_id"),
         assignee_id=text("assignee_id"),
         created_by=text("created_by"),
         dedup_key=text("dedup_key"),

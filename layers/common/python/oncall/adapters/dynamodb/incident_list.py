@@ -35,6 +35,7 @@ from oncall.adapters.dynamodb.incident_items import (
 )
 from oncall.adapters.dynamodb.kit import Attr, s
 from oncall.domain.incidents import Incident
+from oncall.domain.teams import DEFAULT_TEAM_ID
 from oncall.services.incident_ports import IncidentFilter
 
 #: index pages read per shard before a page is returned short (a filter that matches almost nothing)
@@ -52,6 +53,12 @@ class Shard:
 
 
 def shards(filters: IncidentFilter) -> list[Shard]:
+    if filters.teams is not None and not filters.service_id:
+        # a team's incidents are its services' (each one key of ``by-service``), filtered on the team they opened in
+        return [
+            Shard("by-service", "service_id", service, status_filter=filters.status is not None)
+            for service in filters.team_services
+        ]
     if filters.service_id:
         return [Shard("by-service", "service_id", filters.service_id, status_filter=filters.status is not None)]
     if filters.status:
@@ -89,6 +96,14 @@ def _request(table: str, shard: Shard, filters: IncidentFilter, below: str | Non
         names.update({"#st": STATUS, "#old": LEGACY_STATUS})
         values[":st"] = s(filters.status.value)
         clauses.append("(#st = :st OR #old = :st)")
+    if filters.teams is not None:
+        names["#team"] = "team_id"
+        teams = sorted(filters.teams)
+        values.update({f":team{i}": s(team) for i, team in enumerate(teams)})
+        clause = f"#team IN ({', '.join(f':team{i}' for i in range(len(teams)))})"
+        if DEFAULT_TEAM_ID in filters.teams:
+            clause = f"({clause} OR attribute_not_exists(#team))"  # opened before teams: the default team's
+        clauses.append(clause)
     for attr, value in (
         ("severity", filters.severity),
         ("source", filters.source),
@@ -148,6 +163,8 @@ def search(
     client: Any, table: str, filters: IncidentFilter, limit: int, cursor: Mapping[str, Any] | None
 ) -> tuple[list[Incident], dict[str, Any] | None]:
     below = str(cursor["created_sk"]) if cursor and cursor.get("created_sk") else None
+    if filters.teams is not None and not filters.teams:
+        return [], None
     try:
         merged, more = _read(client, table, shards(filters), filters, limit, below)
     except Exception as exc:

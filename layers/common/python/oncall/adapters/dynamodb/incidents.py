@@ -32,6 +32,7 @@ reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -328,11 +329,12 @@ class DynamoIncidentStore:
     ) -> tuple[list[Incident], dict[str, Any] | None]:
         return incident_list.search(self.client, self.table, filters, limit, cursor)
 
-    def created_between(self, start: datetime, end: datetime) -> list[Incident]:
+    def created_between(self, start: datetime, end: datetime, within: IncidentFilter | None = None) -> list[Incident]:
         found: list[Incident] = []
         cursor: dict[str, Any] | None = None
+        asked = replace(within or IncidentFilter(), created_from=start, created_to=end)
         while True:
-            batch, cursor = self.paginate(IncidentFilter(created_from=start, created_to=end), 200, cursor)
+            batch, cursor = self.paginate(asked, 200, cursor)
             found.extend(i for i in batch if start <= i.created_at < end)
             if cursor is None:
                 return found

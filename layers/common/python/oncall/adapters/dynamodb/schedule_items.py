@@ -63,6 +63,7 @@ def schedule_of(item: Mapping[str, Attr]) -> Schedule:
         timezone=item["timezone"]["S"],
         team=item["team"]["S"] if "team" in item else None,
         version=int(item["version"]["N"]),
+        team_id=item["team_id"]["S"] if "team_id" in item else None,
     )
 
 

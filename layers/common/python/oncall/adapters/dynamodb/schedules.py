@@ -38,10 +38,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from oncall.adapters.dynamodb import kit
+from oncall.adapters.dynamodb import kit, team_index
 from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.adapters.dynamodb.schedule_items import (
-    BY_KIND,
     SCHEDULE_KIND,
     at_sk,
     sched_pk,
@@ -51,6 +50,8 @@ from oncall.adapters.dynamodb.schedule_items import (
 )
 from oncall.adapters.dynamodb.schedule_rotations import RotationRecords
 from oncall.adapters.dynamodb.schedule_shifts import ShiftReads
+from oncall.adapters.dynamodb.team_items import usable_team
+from oncall.domain.errors import Conflict
 from oncall.domain.events import DomainEvent
 from oncall.domain.schedules import Schedule
 from oncall.domain.shifts import Shift, sort_key
@@ -63,8 +64,12 @@ OutboxItem = Callable[[DomainEvent], dict[str, Any]]
 class DynamoScheduleStore(ShiftReads, RotationRecords):
     """Implements ``oncall.services.schedule_ports.ScheduleStore`` over one table (plus the outbox table)."""
 
-    def __init__(self, table: str, client: Any = None, *, outbox: OutboxItem | None = None) -> None:
+    def __init__(
+        self, table: str, client: Any = None, *, outbox: OutboxItem | None = None, catalog_table: str | None = None
+    ) -> None:
         self.table = table
+        #: where teams are: a schedule put into a team is conditioned on the team being there
+        self.catalog_table = catalog_table
         self.client = client if client is not None else kit.client()
         self.outbox = outbox
 
@@ -81,10 +86,25 @@ class DynamoScheduleStore(ShiftReads, RotationRecords):
             "kind": s(SCHEDULE_KIND),
             "kind_sort": s(f"{schedule.name.lower()}#{schedule.id}"),
             "created_at": s(sort_key(now)),
+            **team_index.owner(schedule.team_id, SCHEDULE_KIND),
         }
         if schedule.team:
             item["team"] = s(schedule.team)
-        self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        self._write(schedule.team_id, "Put", {"TableName": self.table, "Item": item, **kit.if_absent()})
+
+    def _write(self, team_id: str | None, kind: str, request: dict[str, Any]) -> None:
+        """One write; with the check that ``team_id`` exists and is not being deleted when teams are kept beside
+        (then a transaction whose lost condition is a Conflict)."""
+        if team_id is None or self.catalog_table is None:
+            (self.client.put_item if kind == "Put" else self.client.update_item)(**request)
+            return
+        try:
+            kit.transact(self.client, [usable_team(self.catalog_table, team_id), {kind: request}])
+        except kit.Cancelled as exc:
+            raise Conflict("the schedule or its team changed meanwhile; read them again") from exc
+
+    def team_owns_anything(self, team_id: str) -> bool:
+        return team_index.owns(self.client, self.table, SCHEDULE_KIND, team_id)
 
     def get_schedule(self, schedule_id: str) -> Schedule | None:
         got = self.client.get_item(
@@ -92,18 +112,11 @@ class DynamoScheduleStore(ShiftReads, RotationRecords):
         )
         return schedule_of(got["Item"]) if "Item" in got else None
 
-    def list_schedules(self, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Schedule], dict[str, Any] | None]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": BY_KIND,
-            "KeyConditionExpression": "kind = :k",
-            "ExpressionAttributeValues": {":k": s(SCHEDULE_KIND)},
-            "Limit": limit,
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
-        got = self.client.query(**kwargs)
-        return [schedule_of(i) for i in got["Items"]], got.get("LastEvaluatedKey")
+    def list_schedules(
+        self, limit: int, cursor: dict[str, Any] | None, teams: frozenset[str] | None = None
+    ) -> tuple[list[Schedule], dict[str, Any] | None]:
+        items, last = team_index.page(self.client, self.table, SCHEDULE_KIND, teams, limit, cursor)
+        return [schedule_of(i) for i in items], last
 
     def update_schedule(self, schedule: Schedule) -> None:
         sets = ["#n = :n", "#tz = :tz", "kind_sort = :ks"]
@@ -112,18 +125,21 @@ class DynamoScheduleStore(ShiftReads, RotationRecords):
             ":tz": s(schedule.timezone),
             ":ks": s(f"{schedule.name.lower()}#{schedule.id}"),
         }
-        expr = "SET " + ", ".join(sets)
         if schedule.team is not None:
-            expr += ", team = :team"
+            sets.append("team = :team")
             values[":team"] = s(schedule.team)
-        self.client.update_item(
-            TableName=self.table,
-            Key=kit.key(sched_pk(schedule.id), "META"),
-            UpdateExpression=expr,
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#n": "name", "#tz": "timezone"},
-            ExpressionAttributeValues=values,
-        )
+        for name, value in team_index.owner(schedule.team_id, SCHEDULE_KIND).items():
+            sets.append(f"{name} = :{name}")
+            values[f":{name}"] = value
+        update = {
+            "TableName": self.table,
+            "Key": kit.key(sched_pk(schedule.id), "META"),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": {"#n": "name", "#tz": "timezone"},
+            "ExpressionAttributeValues": values,
+        }
+        self._write(schedule.team_id, "Update", update)
 
     def delete_schedule_record(self, schedule: Schedule) -> None:
         """Remove the schedule's own items once its shifts are gone (rotation rules, feed token, slot tombstones),
