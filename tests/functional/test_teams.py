@@ -203,6 +203,46 @@ def test_a_telegram_button_pressed_outside_the_team_changes_nothing(
         assert wiring.incidents.incident_service().get(incident["id"]).acknowledged_by == insider.id
 
 
+def test_a_policy_may_page_whoever_is_on_call_in_a_team(admin: Session, org: Org, clock: FakeClock) -> None:
+    from oncall import wiring
+    from oncall.adapters.lifecycle import ScheduleOnCall
+
+    second = ok(send(admin, "POST", "/schedules", {"name": "Second", "timezone": "UTC", "team_id": org.a}), 201)["id"]
+    other = login_as(Role.RESPONDER, teams={org.a: "responder"})
+    window = {"start": (NOW - timedelta(hours=1)).isoformat(), "end": (NOW + timedelta(hours=3)).isoformat()}
+    ok(
+        send(
+            admin,
+            "POST",
+            f"/schedules/{org.objects[org.a]['schedule']}/shifts",
+            {"user_id": org.holder.user.id, **window},
+        ),
+        201,
+    )
+    ok(send(admin, "POST", f"/schedules/{second}/shifts", {"user_id": other.user.id, **window}), 201)
+    ok(
+        send(
+            admin, "POST", f"/schedules/{org.objects[org.b]['schedule']}/shifts", {"user_id": admin.user.id, **window}
+        ),
+        201,
+    )
+
+    on_call = ScheduleOnCall(wiring.core.schedule_service())
+    assert sorted(on_call.team(org.a, NOW)) == sorted([org.holder.user.id, other.user.id])
+    assert on_call.team(org.a, NOW + timedelta(hours=4)) == []
+
+    manager = login_as(Role.RESPONDER, teams={org.a: "manager"})
+    level = {"targets": [{"type": "team", "id": org.a}], "timeout_seconds": 300}
+    made = ok(
+        send(manager, "POST", "/escalation-policies", {"name": "Whole team", "levels": [level], "team_id": org.a}), 201
+    )
+    assert made["levels"][0]["targets"] == [{"type": "team", "id": org.a}]
+    # a team the manager is not in is unknown to them, by field
+    level["targets"] = [{"type": "team", "id": org.b}]
+    refused = send(manager, "POST", "/escalation-policies", {"name": "Theirs", "levels": [level], "team_id": org.a})
+    assert refused.status == 422 and b"levels[0].targets[0].id" in refused.raw
+
+
 # -- two teams of 500 incidents: lists never mix, and a team's list costs the same whatever the other holds ----------
 
 

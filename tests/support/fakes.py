@@ -814,6 +814,11 @@ class FakeOnCall:
                 return user_id
         return None
 
+    def team(self, team_id: str, at: datetime) -> list[str]:
+        """Schedules named ``<team>/<anything>`` are the team's."""
+        found = (self.who(s, at) for s in sorted(self.shifts) if s.startswith(f"{team_id}/"))
+        return list(dict.fromkeys(w for w in found if w is not None))
+
 
 #: page statuses after which a new send of the same key is not tried again (the delivery log's claim)
 _PAGE_FINAL = frozenset({"sent", "queued", "sending", "capped"})

@@ -36,7 +36,9 @@ class _In(BaseModel):
 
 # -- escalation policies ---------------------------------------------------------------------------------------------
 class TargetIn(_In):
-    type: Literal["user", "schedule"]
+    type: Literal["user", "schedule", "team"] = Field(
+        description="a person; whoever is on call on a schedule; whoever is on call on any of a team's schedules"
+    )
     id: Id
 
 

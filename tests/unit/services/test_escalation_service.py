@@ -143,6 +143,20 @@ def test_a_schedule_target_pages_whoever_is_on_call_then(w: World) -> None:
     assert len(w.pager.sent_to("carol")) == 1
 
 
+def test_a_team_target_pages_whoever_is_on_call_on_any_of_its_schedules(w: World) -> None:
+    w.policy((Target(TargetType.TEAM, "pay"),))
+    w.oncall.put("pay/primary", "carol", START, START.replace(hour=17))
+    w.oncall.put("pay/secondary", "bob", START, START.replace(hour=17))
+    w.oncall.put("search/primary", "alice", START, START.replace(hour=17))
+    incident = w.open()
+
+    _, paged = w.page(w.run_plan(initial_state(incident.id, 1)))
+
+    assert paged == {"paged": 2, "queued": 0}
+    assert len(w.pager.sent_to("carol")) == len(w.pager.sent_to("bob")) == 1
+    assert w.pager.sent_to("alice") == []
+
+
 def test_nobody_on_call_escalates_at_once_and_the_timeline_says_why(w: World) -> None:
     w.policy((Target(TargetType.SCHEDULE, "empty"),), users("bob"))
     incident = w.open()

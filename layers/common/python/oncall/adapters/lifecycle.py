@@ -150,6 +150,18 @@ class ScheduleOnCall:
             return None
         return shift.user_id if shift is not None else None
 
+    def team(self, team_id: str, at: datetime) -> list[str]:
+        found: dict[str, None] = {}
+        cursor: dict[str, Any] | None = None
+        while True:
+            schedules, cursor = self.schedules.store.list_schedules(200, cursor, frozenset({team_id}))
+            for schedule in schedules:
+                who = self.who(schedule.id, at)
+                if who is not None:
+                    found.setdefault(who, None)
+            if cursor is None:
+                return list(found)
+
 
 class NotifyPager:
     def __init__(self, notifications: NotificationService) -> None:

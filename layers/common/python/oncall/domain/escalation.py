@@ -31,6 +31,8 @@ HOLD_SECONDS = 7 * 24 * 3600
 class TargetType(StrEnum):
     USER = "user"
     SCHEDULE = "schedule"
+    #: whoever is on call now on any of the team's schedules
+    TEAM = "team"
 
 
 @dataclass(frozen=True)

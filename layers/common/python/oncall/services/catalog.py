@@ -11,7 +11,7 @@ from typing import Any
 from ulid import ULID
 
 from oncall.domain.errors import Conflict, InvalidInput, NotFound
-from oncall.domain.escalation import Level, Policy, check_policy
+from oncall.domain.escalation import Level, Policy, TargetType, check_policy
 from oncall.domain.services_catalog import (
     ROTATION_OVERLAP,
     Service,
@@ -43,13 +43,22 @@ class CatalogService:
         self.teams = teams
 
     # -- escalation policies ------------------------------------------------------------------------------------------
-    def _check_targets(self, levels: list[Level]) -> None:
+    def _check_targets(self, actor: User, levels: list[Level]) -> None:
+        """Users must be active; a team target must be a team the caller may see (an unknown one otherwise)."""
         for i, level in enumerate(levels):
             for j, target in enumerate(level.targets):
-                if target.type.value == "user":
+                field = f"levels[{i}].targets[{j}].id"
+                if target.type is TargetType.USER:
                     user = self.people.get(target.id)
                     if user is None or not user.active:
-                        raise InvalidInput(f"levels[{i}].targets[{j}].id", f"no active user {target.id!r}")
+                        raise InvalidInput(field, f"no active user {target.id!r}")
+                elif target.type is TargetType.TEAM and not self._known_team(actor, target.id):
+                    raise InvalidInput(field, f"no team {target.id!r}")
+
+    def _known_team(self, actor: User, team_id: str) -> bool:
+        if not Access.of(actor).can(team_id, Power.READ):
+            return False
+        return self.teams is None or self.teams.get(team_id) is not None
 
     def create_policy(
         self,
@@ -65,7 +74,7 @@ class CatalogService:
     ) -> Policy:
         team = owning_team(self.teams, actor, team_id, self.clock)
         check_policy(name, levels, repeat, ack_timeout_seconds, auto_close_seconds)
-        self._check_targets(levels)
+        self._check_targets(actor, levels)
         now = self.clock()
         policy = Policy(
             id=new_id(),
@@ -104,7 +113,7 @@ class CatalogService:
         after = replace(before, **changes, version=before.version + 1, updated_at=self.clock())
         check_policy(after.name, list(after.levels), after.repeat, after.ack_timeout_seconds, after.auto_close_seconds)
         if "levels" in changes:
-            self._check_targets(list(after.levels))
+            self._check_targets(actor, list(after.levels))
         self.store.update_policy(before, after)
         return after
 

@@ -264,6 +264,9 @@ class EscalationService:
                 person = self.people.get(target.id)
                 if person is not None and person.active:
                     users.setdefault(person.id, None)
+            elif target.type is TargetType.TEAM:
+                for member in self.oncall.team(target.id, now):
+                    users.setdefault(member, None)
             else:
                 who = self.oncall.who(target.id, now)
                 if who is not None:

@@ -166,6 +166,10 @@ class OnCall(Protocol):
         """The user on call on ``schedule_id`` at ``at`` (None: nobody, or no such schedule)."""
         ...
 
+    def team(self, team_id: str, at: datetime) -> list[str]:
+        """Everyone on call at ``at`` on one of the team's schedules (schedule by schedule, each person once)."""
+        ...
+
 
 @dataclass(frozen=True)
 class PageButton:
