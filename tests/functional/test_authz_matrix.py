@@ -270,6 +270,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("PATCH", "/users/<user_id>"): admins(200)(lambda w, me: (f"/users/{w.user()}", {"display_name": "X"})),
     ("DELETE", "/users/<user_id>"): admins(204)(lambda w, me: (f"/users/{w.user()}", None)),
     ("POST", "/users/<user_id>/telegram-link"): admins(201)(lambda w, me: (f"/users/{w.user()}/telegram-link", None)),
+    # -- the directory (everyone's) ----------------------------------------------------------------------------------
+    ("GET", "/people"): signed_in(200)(lambda w, me: ("/people", None)),
+    ("GET", "/people/<user_id>"): signed_in(200)(lambda w, me: (f"/people/{w.other.user.id}", None)),
     # -- teams -------------------------------------------------------------------------------------------------------
     ("POST", "/teams"): admins(201)(lambda w, me: ("/teams", {"name": "Another"})),
     ("GET", "/teams"): signed_in(200)(lambda w, me: ("/teams", None)),

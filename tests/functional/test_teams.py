@@ -243,6 +243,35 @@ def test_a_policy_may_page_whoever_is_on_call_in_a_team(admin: Session, org: Org
     assert refused.status == 422 and b"levels[0].targets[0].id" in refused.raw
 
 
+def test_the_directory_turns_ids_into_people_for_everyone_and_keeps_emails_private(
+    admin: Session, org: Org, clock: FakeClock
+) -> None:
+    from tests.support.telegram import linked_user
+
+    observer = login_as(Role.VIEWER, teams={})
+    dee, _ = linked_user(teams={org.a: "responder"}, email="dee@example.com")
+    window = {"start": (NOW - timedelta(hours=1)).isoformat(), "end": (NOW + timedelta(hours=1)).isoformat()}
+    ok(send(admin, "POST", f"/schedules/{org.objects[org.a]['schedule']}/shifts", {"user_id": dee.id, **window}), 201)
+
+    seen = ok(send(observer, "GET", f"/people/{dee.id}"))
+    assert seen == {
+        "id": dee.id,
+        "username": dee.username,
+        "display_name": dee.display_name,
+        "timezone": "UTC",
+        "teams": {org.a: "responder"},
+        "on_call_now": True,
+        "channels": ["telegram", "email"],
+        "email": None,
+    }
+    assert ok(send(admin, "GET", f"/people/{dee.id}"))["email"] == "dee@example.com"
+    everyone = every(observer, "/people", limit=3)
+    assert {p["id"] for p in everyone} >= {dee.id, org.holder.user.id, admin.user.id}
+    assert all(p["email"] is None for p in everyone if p["id"] != observer.user.id)
+    assert not ok(send(observer, "GET", f"/people/{org.holder.user.id}"))["on_call_now"]
+    assert send(observer, "GET", "/people/nosuchperson").status == 404
+
+
 # -- two teams of 500 incidents: lists never mix, and a team's list costs the same whatever the other holds ----------
 
 

@@ -78,6 +78,7 @@ SURFACE = document.Surface(
         ("GET", "/webhooks/{webhook_id}/deliveries"): "DeliveryOut",
         ("GET", "/teams"): "TeamOut",
         ("GET", "/teams/{team_id}/members"): "MemberOut",
+        ("GET", "/people"): "PersonOut",
     },
     integration_key=frozenset({("POST", "/integrations/alertmanager"), ("POST", "/integrations/grafana")}),
     media={

@@ -10,6 +10,7 @@ from oncall.wiring.seam import clock, once, secret_reader
 if TYPE_CHECKING:
     from oncall.security.keys import KeySource
     from oncall.services.auth import AuthService
+    from oncall.services.directory import Directory
     from oncall.services.identity_ports import PasswordHasher, TokenCodec, UserLookup, UserStore
     from oncall.services.schedules import ScheduleService
     from oncall.services.teams import TeamStore
@@ -129,6 +130,15 @@ def schedule_service() -> ScheduleService:
         )
 
     return once("schedule_service", build)
+
+
+def directory() -> Directory:
+    def build() -> Directory:
+        from oncall.services.directory import Directory
+
+        return Directory(user_store(), schedule_service().store, clock())
+
+    return once("directory", build)
 
 
 def people() -> UserLookup:
