@@ -227,6 +227,10 @@ def test_a_policy_may_page_whoever_is_on_call_in_a_team(admin: Session, org: Org
         201,
     )
 
+    outbox = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="oncall-outbox")["Items"]
+    shifts = [json.loads(i["detail"]["S"]) for i in outbox if i.get("detail_type", {}).get("S") == "shift.created"]
+    assert {s["schedule_id"]: s["team_id"] for s in shifts}[second] == org.a, "shift events carry their team"
+
     on_call = ScheduleOnCall(wiring.core.schedule_service())
     assert sorted(on_call.team(org.a, NOW)) == sorted([org.holder.user.id, other.user.id])
     assert on_call.team(org.a, NOW + timedelta(hours=4)) == []

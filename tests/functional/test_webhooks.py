@@ -209,6 +209,21 @@ def test_a_delivery_is_signed_per_the_spec_and_verified_by_the_reference_library
     assert delivery["id"] == request.headers["webhook-id"]
 
 
+def test_a_team_filtered_subscription_receives_only_its_teams_events(hooks: Hooks, receiver: WebhookReceiver) -> None:
+    res = hooks.api("POST", "/webhooks", {"url": receiver.url, "events": ["incident.*", "shift.*"], "teams": ["pay"]})
+    assert res.status == 201 and res.json["teams"] == ["pay"]
+    receiver.secrets = [res.json["secret"]]
+    hooks.publish("incident.triggered", title="cards fail", team_id="pay")
+    hooks.publish("incident.triggered", title="search slow", team_id="search")
+    hooks.publish("shift.created", team_id="pay")
+    hooks.publish("incident.triggered", title="no team")
+    hooks.drain(lambda: len(receiver.processed) == 2 and hooks.poller.processed >= 4)
+    assert sorted((r.json()["type"], r.json()["data"].get("team_id")) for r in receiver.requests) == [
+        ("incident.triggered", "pay"),
+        ("shift.created", "pay"),
+    ]
+
+
 def test_failing_three_times_then_succeeding_is_processed_once(hooks: Hooks) -> None:
     with WebhookReceiver(fail_first=3) as flaky:
         created = hooks.subscribe(flaky.url)

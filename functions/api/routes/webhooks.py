@@ -29,12 +29,16 @@ class WebhookIn(BaseModel):
     url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
     events: list[str] = Field(min_length=1, max_length=MAX_EVENTS)
     description: str | None = Field(default=None, max_length=500)
+    teams: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]] = Field(
+        default=[], max_length=50, description="only events of these teams (their team_id); empty: every event"
+    )
 
 
 class WebhookOut(BaseModel):
     id: str
     url: str
     events: list[str]
+    teams: list[str]
     description: str | None
     enabled: bool
     disabled_reason: str | None
@@ -50,6 +54,7 @@ class WebhookOut(BaseModel):
             id=sub.id,
             url=sub.url,
             events=list(sub.events),
+            teams=list(sub.teams),
             description=sub.description,
             enabled=sub.enabled,
             disabled_reason=sub.disabled_reason,
@@ -89,7 +94,7 @@ def _admin() -> None:
 def create_webhook(body: Annotated[WebhookIn, Body()]) -> tuple[WebhookOut, int]:
     _admin()
     sub = wiring.webhooks.webhook_service().create(
-        body.url, body.events, wiring.clock()(), description=body.description
+        body.url, body.events, wiring.clock()(), description=body.description, teams=body.teams
     )
     return WebhookOut.of(sub, with_secret=True), 201
 

@@ -174,13 +174,18 @@ class Subscription:
     consecutive_dead: int = 0
     version: int = 1
     description: str | None = None
+    #: only events of these teams (their ``team_id``); empty: every event, team or not
+    teams: tuple[str, ...] = ()
 
     def signing_secrets(self, now: datetime) -> tuple[str, ...]:
         if self.previous_secret and self.previous_until is not None and now < self.previous_until:
             return (self.secret, self.previous_secret)
         return (self.secret,)
 
-    def wants(self, event_type: str) -> bool:
+    def wants(self, event_type: str, team_id: str | None = None) -> bool:
+        """An event of ``event_type`` (of ``team_id``, for the events that belong to a team) is delivered here."""
+        if self.teams and team_id not in self.teams:
+            return False
         return self.enabled and matches(self.events, event_type)
 
 

@@ -40,6 +40,8 @@ class Change:
     now: datetime | None = None
     #: remove rotation slots without leaving tombstones (the schedule itself is going away)
     purge: bool = False
+    #: the schedule's team, carried by the change's events (set by the writer from the schedule it read)
+    team_id: str | None = None
 
 
 #: whoever is calling: the authenticated user (identity's ``User`` satisfies it)

@@ -23,6 +23,7 @@ from ulid import ULID
 from oncall.domain.errors import ConcurrentUpdate, InvalidInput, NotFound
 from oncall.domain.schedules import Schedule, acting_on, require_admin
 from oncall.domain.shifts import Interval, Shift, ShiftOverlap, conflicts
+from oncall.domain.teams import team_of
 from oncall.services.schedule_ports import Actor, Change, PersonNames, ScheduleStore, ShiftExists, VersionConflict
 
 log = logging.getLogger("oncall.schedules")
@@ -135,6 +136,7 @@ class GuardedWriter:
                 continue
             if change is None:
                 return None
+            change = replace(change, team_id=team_of(schedule.team_id))
             try:
                 self.store.apply(change)
                 return change

@@ -61,7 +61,9 @@ class WebhookDispatcher:
         event_id = str(event.get("id") or "")
         if not event_type or not event_id:
             raise ValueError("not an EventBridge event (no id or detail-type)")
-        wanted = [s for s in self.store.all() if s.wants(event_type)]
+        detail = event.get("detail")
+        team_id = detail.get("team_id") if isinstance(detail, Mapping) else None
+        wanted = [s for s in self.store.all() if s.wants(event_type, team_id)]
         if not wanted:
             return []
         body = json.dumps(

@@ -109,7 +109,14 @@ class WebhookService:
     new_id: Callable[[], str] = lambda: "wh_" + uuid.uuid4().hex[:20]
 
     # -- subscriptions (admin API) -------------------------------------------------------------------------------
-    def create(self, url: str, events: Sequence[str], now: datetime, description: str | None = None) -> Subscription:
+    def create(
+        self,
+        url: str,
+        events: Sequence[str],
+        now: datetime,
+        description: str | None = None,
+        teams: Sequence[str] = (),
+    ) -> Subscription:
         url = check_url_shape(url)
         self.guard(url)
         sub = Subscription(
@@ -119,6 +126,7 @@ class WebhookService:
             secret=new_secret(self.random_bytes(SECRET_BYTES)),
             created_at=now,
             description=description,
+            teams=tuple(dict.fromkeys(teams)),
         )
         self.store.create(sub)
         return sub

@@ -230,7 +230,7 @@ class DynamoScheduleStore(ShiftReads, RotationRecords):
                     entity_id=shift.id,
                     version=shift.version,
                     detail_type=event_type,
-                    snapshot=shift.to_dict(),
+                    snapshot={**shift.to_dict(), "team_id": change.team_id or "default"},
                     occurred_at=change.now or shift.start,
                     resources=(f"schedule/{shift.schedule_id}",),
                 )

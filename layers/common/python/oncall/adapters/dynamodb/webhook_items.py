@@ -75,6 +75,8 @@ def subscription_item(sub: Subscription) -> Item:
     }
     if sub.description is not None:
         item["description"] = s(sub.description)
+    if sub.teams:
+        item["teams"] = kit.strings(sub.teams)
     return item
 
 
@@ -92,6 +94,7 @@ def subscription_of(item: Mapping[str, Attr]) -> Subscription:
         consecutive_dead=kit.number(item, "consecutive_dead", 0) or 0,
         version=int(item["version"]["N"]),
         description=text(item, "description"),
+        teams=tuple(v["S"] for v in item.get("teams", {}).get("L", [])),
     )
 
 
