@@ -302,6 +302,23 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="audit",
+        pk="pk",
+        sk="sk",
+        indexes=(
+            Index(name="by-object", pk="object_key", sk="sk"),
+            Index(name="by-actor", pk="actor_key", sk="sk"),
+        ),
+        ttl_attribute="expires_at",
+        doc=(
+            "The audit log: one record per change to people, teams, schedules, rotations, policies, services, "
+            "integration keys and webhooks (AUDIT#<day>/<time>#<id>: who, what, each field before and after, secrets "
+            "redacted), written in the change's own transaction; expires after the retention setting. by-object "
+            "(<kind>#<id>) and by-actor (<user id> | system) read one object's or one person's history by time. "
+            "Details: oncall/adapters/dynamodb/audit.py."
+        ),
+    ),
+    Table(
         name="catalog",
         pk="pk",
         sk="sk",
@@ -419,6 +436,8 @@ FUNCTIONS: tuple[Function, ...] = (
             "webhooks": "write",
             # /me/notification-rules (a person's channels per kind live beside their channel flags)
             "notifications": "write",
+            # every change a person makes through the API is recorded in its own transaction
+            "audit": "write",
         },
         # an acknowledgement / resolve answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),

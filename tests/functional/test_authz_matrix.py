@@ -270,6 +270,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("PATCH", "/users/<user_id>"): admins(200)(lambda w, me: (f"/users/{w.user()}", {"display_name": "X"})),
     ("DELETE", "/users/<user_id>"): admins(204)(lambda w, me: (f"/users/{w.user()}", None)),
     ("POST", "/users/<user_id>/telegram-link"): admins(201)(lambda w, me: (f"/users/{w.user()}/telegram-link", None)),
+    # -- the audit log (an admin's) ------------------------------------------------------------------------------------
+    ("GET", "/audit"): admins(200)(lambda w, me: (f"/audit?kind=team&object_id={w.team_a}", None)),
     # -- the directory (everyone's) ----------------------------------------------------------------------------------
     ("GET", "/people"): signed_in(200)(lambda w, me: ("/people", None)),
     ("GET", "/people/<user_id>"): signed_in(200)(lambda w, me: (f"/people/{w.other.user.id}", None)),

@@ -433,3 +433,91 @@ def test_what_was_stored_before_teams_joins_the_default_team_once(aws: dict[str,
     admin = login_as(Role.ADMIN)
     assert [p["id"] for p in every(admin, "/escalation-policies?team_id=default")] == ["01legacypolicy"]
     assert [s["id"] for s in every(admin, "/schedules?team_id=default")] == ["01legacyschedule"]
+
+
+# -- the audit log -----------------------------------------------------------------------------------------------------
+
+
+def test_every_change_is_in_the_audit_log_with_its_fields_and_never_a_secret(
+    admin: Session, org: Org, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oncall import wiring
+    from oncall.settings import get_settings
+
+    monkeypatch.setenv("ONCALL_WEBHOOK_ALLOWLIST", "127.0.0.1/32")  # a receiver on this machine may be subscribed
+    get_settings.cache_clear()
+    wiring.reset()
+    wiring.override(clock=clock)
+    service = org.objects[org.a]["service"]
+    clock.advance(1)
+    ok(send(admin, "PATCH", f"/services/{service}", {"name": "Cards"}))
+    clock.advance(1)
+    rotated = ok(send(admin, "POST", f"/services/{service}/rotate-key"))
+    manager = login_as(Role.RESPONDER, teams={org.a: "manager"})
+    clock.advance(1)
+    person = ok(send(admin, "POST", "/users", {"username": "ivy", "password": "ivy long passphrase", "teams": {}}), 201)
+    clock.advance(1)
+    ok(send(manager, "PUT", f"/teams/{org.a}/members/{person['id']}", {"role": "observer"}))
+    clock.advance(1)
+    ok(send(admin, "PATCH", f"/users/{person['id']}", {"role": "viewer", "password": "a brand new passphrase"}))
+    clock.advance(1)
+    hook = ok(send(admin, "POST", "/webhooks", {"url": "http://127.0.0.1:9/x", "events": ["incident.*"]}), 201)
+    clock.advance(1)
+    again = ok(send(admin, "POST", f"/webhooks/{hook['id']}/rotate-secret"))
+    clock.advance(1)
+
+    history = every(admin, f"/audit?kind=service&object_id={service}")
+    assert [r["action"] for r in history] == ["service.key_rotated", "service.updated", "service.created"]
+    assert history[0]["changes"] == {"key_hash": {"before": "[redacted]", "after": "[redacted]"}}
+    assert history[1]["changes"] == {"name": {"before": f"S {org.a}", "after": "Cards"}}
+    assert history[1]["actor_id"] == admin.user.id and history[2]["changes"]["team_id"]["after"] == org.a
+
+    by_manager = every(admin, f"/audit?actor_id={manager.user.id}")
+    assert [(r["action"], r["object_id"], r["changes"]["role"]["after"]) for r in by_manager] == [
+        ("team.member_set", org.a, "observer")
+    ]
+    user_changes = every(admin, f"/audit?kind=user&object_id={person['id']}")
+    assert [r["action"] for r in user_changes] == ["user.updated", "user.created"]
+    assert user_changes[0]["changes"]["role"] == {"before": "responder", "after": "viewer"}
+    assert user_changes[0]["changes"]["password"] == {"before": "[redacted]", "after": "[redacted]"}
+
+    everything = every(admin, "/audit", limit=3)
+    actions = [r["action"] for r in everything]
+    assert actions[:3] == ["webhook.secret_rotated", "webhook.created", "user.updated"]
+    assert {"team.created", "policy.created", "schedule.created", "service.created"} <= set(actions)
+    text = json.dumps(everything)
+    for secret in (rotated["integration_key"], hook["secret"], again["secret"], "ivy long passphrase"):
+        assert secret not in text
+    assert "$argon2" not in text
+
+    # a retention setting's worth of life, then DynamoDB's TTL takes it
+    stored = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="oncall-audit")["Items"]
+    ages = {int(i["expires_at"]["N"]) - int(datetime.fromisoformat(i["at"]["S"]).timestamp()) for i in stored}
+    assert ages == {400 * 86400}
+    assert send(manager, "GET", "/audit").status == 403
+
+
+def test_a_change_that_is_refused_leaves_no_record_and_a_record_needs_its_change(
+    admin: Session, org: Org, clock: FakeClock
+) -> None:
+    from dataclasses import replace as changed
+
+    from oncall import wiring
+    from oncall.domain.errors import Conflict
+
+    catalog = wiring.incidents.catalog_store()
+    service = catalog.get_service(org.objects[org.a]["service"])
+    assert service is not None
+    record = wiring.core.audit()
+    stale = changed(service, version=service.version + 5)
+    with pytest.raises(Conflict), record(admin.user.id, "service.updated", service.id, {"name": "x"}, {"name": "y"}):
+        catalog.update_service(stale, changed(stale, name="Never", version=stale.version + 1))
+    assert [r["action"] for r in every(admin, f"/audit?kind=service&object_id={service.id}")] == ["service.created"]
+    # the same record around a write that goes through: written with it, once
+    clock.advance(1)
+    with record(admin.user.id, "service.updated", service.id, {"name": service.name}, {"name": "Renamed"}):
+        catalog.update_service(service, changed(service, name="Renamed", version=service.version + 1))
+    assert [r["action"] for r in every(admin, f"/audit?kind=service&object_id={service.id}")] == [
+        "service.updated",
+        "service.created",
+    ]

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 def register_all(app: APIGatewayHttpResolver) -> None:
     from routes import (
+        audit,
         auth,
         calendar,
         incidents,
@@ -39,5 +40,6 @@ def register_all(app: APIGatewayHttpResolver) -> None:
         webhooks,
         notification_rules,
         ingest,
+        audit,
     ):
         resource.register(app)

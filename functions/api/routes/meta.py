@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from oncall.api import openapi as document
 from oncall.api.auth import PUBLIC
+from routes.audit import AuditOut
 
 TITLE = "OnCall Hub"
 VERSION = "0.1.0"
@@ -79,6 +80,7 @@ SURFACE = document.Surface(
         ("GET", "/teams"): "TeamOut",
         ("GET", "/teams/{team_id}/members"): "MemberOut",
         ("GET", "/people"): "PersonOut",
+        ("GET", "/audit"): "AuditOut",
     },
     integration_key=frozenset({("POST", "/integrations/alertmanager"), ("POST", "/integrations/grafana")}),
     media={
@@ -91,6 +93,8 @@ SURFACE = document.Surface(
     },
     foreign={("POST", "/v2/enqueue"): {400: "PagerDutyInvalid", 429: "PagerDutyThrottled"}},
     schemas={
+        # the one list whose item no other route returns: its schema is given here
+        "AuditOut": AuditOut.model_json_schema(),
         "DeliveryOut": {
             "type": "object",
             "required": ["id", "event_type", "event_id", "status", "attempts", "created_at", "last_attempts"],

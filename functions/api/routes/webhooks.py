@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from oncall import wiring
-from oncall.api.auth import require
+from oncall.api.auth import current_user, require
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
 from oncall.domain.users import Role
 from oncall.domain.webhooks import MAX_EVENTS, MAX_URL_CHARS, Subscription, WebhookDelivery
@@ -94,7 +94,12 @@ def _admin() -> None:
 def create_webhook(body: Annotated[WebhookIn, Body()]) -> tuple[WebhookOut, int]:
     _admin()
     sub = wiring.webhooks.webhook_service().create(
-        body.url, body.events, wiring.clock()(), description=body.description, teams=body.teams
+        body.url,
+        body.events,
+        wiring.clock()(),
+        description=body.description,
+        teams=body.teams,
+        actor_id=current_user().id,
     )
     return WebhookOut.of(sub, with_secret=True), 201
 
@@ -119,7 +124,7 @@ def get_webhook(webhook_id: str) -> WebhookOut:
 @router.delete("/webhooks/<webhook_id>", tags=["webhooks"], summary="Delete a subscription (admin)")
 def delete_webhook(webhook_id: str) -> Response[None]:
     _admin()
-    wiring.webhooks.webhook_service().delete(webhook_id)
+    wiring.webhooks.webhook_service().delete(webhook_id, actor_id=current_user().id)
     return Response(status_code=204)
 
 
@@ -130,7 +135,7 @@ def delete_webhook(webhook_id: str) -> Response[None]:
 )
 def rotate_secret(webhook_id: str) -> WebhookOut:
     _admin()
-    sub = wiring.webhooks.webhook_service().rotate_secret(webhook_id, wiring.clock()())
+    sub = wiring.webhooks.webhook_service().rotate_secret(webhook_id, wiring.clock()(), actor_id=current_user().id)
     return WebhookOut.of(sub, with_secret=True)
 
 

@@ -286,6 +286,8 @@ class Settings(EnvModel):
     rotation_horizon_days: int = env("ONCALL_ROTATION_HORIZON_DAYS", 56, ge=1, le=366)
     #: pages and escalations one person receives per incident before further ones are dropped as ``capped``
     page_cap_per_incident: int = env("ONCALL_NOTIFY_PAGE_CAP", 10, ge=1)
+    #: how long an audit record is kept before it expires
+    audit_retention_days: int = env("ONCALL_AUDIT_RETENTION_DAYS", 400, ge=1, le=3650)
     #: the product's public base URL (the API's); pages link to ``<public_url>/incidents/<id>``, and carry no link
     #: without it. Deployed, CDK sets the HTTP API's URL unless ``oncall:publicUrl`` says otherwise
     public_url: str | None = env("ONCALL_PUBLIC_URL", None)

@@ -24,6 +24,7 @@ from oncall.domain.services_catalog import (
 )
 from oncall.domain.teams import Access, Power
 from oncall.domain.users import User
+from oncall.services.audit_ports import NO_AUDIT, Recorder
 from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_ports import CatalogStore
 from oncall.services.teams import Teams, owning_team
@@ -35,8 +36,14 @@ def new_id() -> str:
 
 class CatalogService:
     def __init__(
-        self, store: CatalogStore, people: UserLookup, clock: Callable[[], datetime], teams: Teams | None = None
+        self,
+        store: CatalogStore,
+        people: UserLookup,
+        clock: Callable[[], datetime],
+        teams: Teams | None = None,
+        audit: Recorder = NO_AUDIT,
     ) -> None:
+        self.audit = audit
         self.store = store
         self.people = people
         self.clock = clock
@@ -88,7 +95,8 @@ class CatalogService:
             description=description,
             team_id=team,
         )
-        self.store.put_policy(policy)
+        with self.audit(actor.id, "policy.created", policy.id, None, policy.to_dict()):
+            self.store.put_policy(policy)
         return policy
 
     def get_policy(self, policy_id: str, actor: User | None = None, power: Power = Power.READ) -> Policy:
@@ -114,7 +122,8 @@ class CatalogService:
         check_policy(after.name, list(after.levels), after.repeat, after.ack_timeout_seconds, after.auto_close_seconds)
         if "levels" in changes:
             self._check_targets(actor, list(after.levels))
-        self.store.update_policy(before, after)
+        with self.audit(actor.id, "policy.updated", policy_id, before.to_dict(), after.to_dict()):
+            self.store.update_policy(before, after)
         return after
 
     def delete_policy(self, actor: User, policy_id: str) -> None:
@@ -125,7 +134,8 @@ class CatalogService:
                 "the policy is used by services; point them elsewhere first",
                 services=[s.id for s in users],
             )
-        self.store.delete_policy(policy)
+        with self.audit(actor.id, "policy.deleted", policy_id, policy.to_dict(), None):
+            self.store.delete_policy(policy)
 
     # -- services -----------------------------------------------------------------------------------------------------
     def create_service(
@@ -155,7 +165,8 @@ class CatalogService:
             runbook_url=check_runbook_url(runbook_url),
             team_id=team,
         )
-        self.store.put_service(service)
+        with self.audit(actor.id, "service.created", service.id, None, service.to_dict()):
+            self.store.put_service(service)
         return service, key
 
     def _usable_policy(self, actor: User, policy_id: str) -> None:
@@ -204,11 +215,14 @@ class CatalogService:
         if "escalation_policy_id" in changes:
             self._usable_policy(actor, changes["escalation_policy_id"])
         after = replace(before, **changes, version=before.version + 1, updated_at=self.clock())
-        self.store.update_service(before, after)
+        with self.audit(actor.id, "service.updated", service_id, before.to_dict(), after.to_dict()):
+            self.store.update_service(before, after)
         return after
 
     def delete_service(self, actor: User, service_id: str) -> None:
-        self.store.delete_service(self.get_service(service_id, actor, Power.MANAGE))
+        service = self.get_service(service_id, actor, Power.MANAGE)
+        with self.audit(actor.id, "service.deleted", service_id, service.to_dict(), None):
+            self.store.delete_service(service)
 
     def rotate_key(self, actor: User, service_id: str) -> tuple[Service, str]:
         """A new key; the old one keeps working for ``ROTATION_OVERLAP`` (a key older than that stops at once)."""
@@ -224,7 +238,10 @@ class CatalogService:
             updated_at=now,
             version=before.version + 1,
         )
-        self.store.rotate_key(before, after)
+        with self.audit(
+            actor.id, "service.key_rotated", service_id, {"key_hash": before.key_hash}, {"key_hash": after.key_hash}
+        ):
+            self.store.rotate_key(before, after)
         return after, key
 
     def service_for_key(self, key: str) -> Service | None:

@@ -13,6 +13,7 @@ from oncall.domain.errors import NotFound
 from oncall.domain.rotations import Materialised
 from oncall.domain.schedules import Schedule
 from oncall.domain.shifts import Interval, Shift, ShiftOverlap, conflicts
+from oncall.services.audit_ports import NO_AUDIT, Recorder
 from oncall.services.schedule_ports import Actor, Change, PersonNames, ScheduleStore
 from oncall.services.schedule_writes import (
     GuardedWriter,
@@ -35,7 +36,9 @@ class RotationService:
         clock: Callable[[], datetime],
         max_shift: timedelta,
         horizon: timedelta,
+        audit: Recorder = NO_AUDIT,
     ) -> None:
+        self.audit = audit
         self.store = store
         self.people = people
         self.writer = writer
@@ -80,7 +83,8 @@ class RotationService:
         found = self._conflicts(rotation, window)
         if found:
             raise ShiftOverlap(found)
-        self.store.put_rotation(rotation)
+        with self.audit(actor.id, "rotation.created", rotation.id, None, rotation.to_dict()):
+            self.store.put_rotation(rotation)
         return rotation, self.materialise(rotation, now)
 
     def _conflicts(self, rotation: rot.Rotation, window: Interval, ignore: Iterable[str] = ()) -> list[Shift]:
@@ -121,7 +125,8 @@ class RotationService:
         found = self._conflicts(new, window, ignore=[s.id for s in replaced])
         if found:
             raise ShiftOverlap(found)
-        self.store.put_rotation(new)
+        with self.audit(actor.id, "rotation.updated", rotation_id, old.to_dict(), new.to_dict()):
+            self.store.put_rotation(new)
         self.writer.remove(schedule_id, replaced)
         return new, self.materialise(new, now)
 
@@ -140,7 +145,8 @@ class RotationService:
         managed_schedule(self.store, actor, schedule_id)
         if self.store.get_rotation(schedule_id, rotation_id) is None:
             raise NotFound("rotation", rotation_id)
-        self.store.delete_rotation(schedule_id, rotation_id)
+        with self.audit(actor.id, "rotation.deleted", rotation_id, {"schedule_id": schedule_id}, None):
+            self.store.delete_rotation(schedule_id, rotation_id)
         now = self.clock()
         self.writer.remove(schedule_id, self._future(schedule_id, rotation_id, now, now))
 

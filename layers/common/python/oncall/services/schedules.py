@@ -25,6 +25,7 @@ from oncall.domain.rotations import Materialised
 from oncall.domain.schedules import Schedule, check_name, zone
 from oncall.domain.shifts import DEFAULT_MAX_SHIFT, Interval, Shift
 from oncall.domain.teams import Access
+from oncall.services.audit_ports import NO_AUDIT, Recorder
 from oncall.services.feeds import CalendarFeeds
 from oncall.services.rotations import RotationService
 from oncall.services.schedule_ports import Actor, Change, PersonNames, ScheduleStore, VersionConflict
@@ -56,7 +57,9 @@ class ScheduleService:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         teams: Teams | None = None,
+        audit: Recorder = NO_AUDIT,
     ) -> None:
+        self.audit = audit
         self.teams = teams
         self.store = store
         self.people = people
@@ -71,7 +74,9 @@ class ScheduleService:
             rng=rng,
         )
         self.shifts = ShiftService(store, people, self.writer, clock=clock, max_shift=max_shift, horizon=horizon)
-        self.rotations = RotationService(store, people, self.writer, clock=clock, max_shift=max_shift, horizon=horizon)
+        self.rotations = RotationService(
+            store, people, self.writer, clock=clock, max_shift=max_shift, horizon=horizon, audit=audit
+        )
         self.feeds = CalendarFeeds(store, people, clock=clock)
 
     @property
@@ -92,7 +97,8 @@ class ScheduleService:
             team=check_name(team, "team", blank_ok=True) if team is not None else None,
             team_id=owner,
         )
-        self.store.create_schedule(schedule, self.clock())
+        with self.audit(actor.id, "schedule.created", schedule.id, None, schedule.to_dict()):
+            self.store.create_schedule(schedule, self.clock())
         return schedule
 
     def get_schedule(self, schedule_id: str, actor: Actor | None = None) -> Schedule:
@@ -130,13 +136,18 @@ class ScheduleService:
             team=check_name(team, "team", blank_ok=True) if team is not None else current.team,
             team_id=moved_to,
         )
-        self.store.update_schedule(updated)
+        with self.audit(actor.id, "schedule.updated", schedule_id, current.to_dict(), updated.to_dict()):
+            self.store.update_schedule(updated)
         return updated
 
     def delete_schedule(self, actor: Actor, schedule_id: str) -> None:
         """Remove every shift (freeing the people's slots, each removal an ordinary guarded write) and then the
         schedule; a shift created meanwhile makes the final conditional delete fail and the loop go round again."""
-        managed_schedule(self.store, actor, schedule_id)
+        gone = managed_schedule(self.store, actor, schedule_id)
+        with self.audit(actor.id, "schedule.deleted", schedule_id, gone.to_dict(), None):
+            self._delete_schedule(schedule_id)
+
+    def _delete_schedule(self, schedule_id: str) -> None:
         everything = Interval(datetime(1970, 1, 1, tzinfo=UTC), datetime(9998, 1, 1, tzinfo=UTC))
 
         def plan(schedule: Schedule, versions: dict[str, int]) -> Change | None:

@@ -23,6 +23,7 @@ from oncall.domain.teams import (
     default_team,
 )
 from oncall.domain.users import Role, User
+from oncall.services.audit_ports import NO_AUDIT, Recorder
 from oncall.services.identity_ports import UserLookup
 
 
@@ -85,8 +86,14 @@ class TeamNotEmpty(Conflict):
 
 class TeamService:
     def __init__(
-        self, store: TeamStore, people: UserLookup, owners: list[Owned], clock: Callable[[], datetime]
+        self,
+        store: TeamStore,
+        people: UserLookup,
+        owners: list[Owned],
+        clock: Callable[[], datetime],
+        audit: Recorder = NO_AUDIT,
     ) -> None:
+        self.audit = audit
         self.store = store
         self.people = people
         self.owners = owners
@@ -97,7 +104,8 @@ class TeamService:
             raise Forbidden("only an admin creates teams", required=["admin"], role=actor.role.value)
         now = self.clock()
         team = Team(str(ULID()).lower(), check_team_name(name), now, now, _description(description))
-        self.store.create(team)
+        with self.audit(actor.id, "team.created", team.id, None, team.to_dict()):
+            self.store.create(team)
         return team
 
     def get(self, actor: User, team_id: str) -> Team:
@@ -129,7 +137,8 @@ class TeamService:
             updated_at=self.clock(),
             version=before.version + 1,
         )
-        self.store.update(before, after)
+        with self.audit(actor.id, "team.updated", team_id, before.to_dict(), after.to_dict()):
+            self.store.update(before, after)
         return after
 
     def delete(self, actor: User, team_id: str) -> None:
@@ -145,7 +154,10 @@ class TeamService:
         if any(o.team_owns_anything(team_id) for o in self.owners):
             self.store.unmark_deleting(team_id)
             raise TeamNotEmpty("the team still owns services, policies or schedules; move or delete them first")
-        self.store.delete(team_id, sorted(self.store.members(team_id)))
+        members = self.store.members(team_id)
+        snapshot = {**team.to_dict(), "members": {u: r.value for u, r in members.items()}}
+        with self.audit(actor.id, "team.deleted", team_id, snapshot, None):
+            self.store.delete(team_id, sorted(members))
 
     # -- members ----------------------------------------------------------------------------------------------------
     def members(self, actor: User, team_id: str) -> list[tuple[User, TeamRole]]:
@@ -162,12 +174,14 @@ class TeamService:
         person = self.people.get(user_id)
         if person is None or not person.active:
             raise NotFound("user", user_id)
-        self.store.put_member(team_id, user_id, role, self.clock())
+        with self.audit(actor.id, "team.member_set", team_id, None, {"member": user_id, "role": role.value}):
+            self.store.put_member(team_id, user_id, role, self.clock())
         return person, role
 
     def remove_member(self, actor: User, team_id: str, user_id: str) -> None:
         Access.of(actor).require(team_id, Power.MANAGE, "team", team_id)
-        self.store.remove_member(team_id, user_id)
+        with self.audit(actor.id, "team.member_removed", team_id, {"member": user_id}, None):
+            self.store.remove_member(team_id, user_id)
 
 
 def _description(raw: str | None) -> str | None:

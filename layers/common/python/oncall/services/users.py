@@ -28,6 +28,7 @@ from oncall.domain.users import (
     check_timezone,
     normalize_username,
 )
+from oncall.services.audit_ports import NO_AUDIT, Recorder
 from oncall.services.identity_ports import BotDirectory, PasswordHasher, UserStore
 from oncall.settings import AuthSettings
 
@@ -94,7 +95,9 @@ class UserService:
         bot: BotDirectory | None = None,
         ids: Callable[[], str] = new_user_id,
         teams: DefaultTeam | None = None,
+        audit: Recorder = NO_AUDIT,
     ) -> None:
+        self._audit = audit
         self._teams = teams
         self._users = users
         self._hasher = hasher
@@ -106,9 +109,9 @@ class UserService:
     def create(self, actor: User, new: NewUser) -> User:
         if actor.role is not Role.ADMIN:
             raise Forbidden("only an admin creates users")
-        return self.provision(new)
+        return self.provision(new, actor)
 
-    def provision(self, new: NewUser) -> User:
+    def provision(self, new: NewUser, actor: User | None = None) -> User:
         """Create a user with no acting principal (``ensure_admin``, and the local runner's generated first admin)."""
         now = self._clock()
         username = normalize_username(new.username)
@@ -126,7 +129,8 @@ class UserService:
             password_hash=self._hasher.hash(new.password),
             teams=self._teams_of(new, now),
         )
-        self._users.create(user)
+        with self._audit(actor.id if actor else None, "user.created", user.id, None, _audited(user)):
+            self._users.create(user)
         return user
 
     def _teams_of(self, new: NewUser, now: datetime) -> dict[str, str]:
@@ -194,17 +198,23 @@ class UserService:
         if not changes and password is None:
             return target
         password_hash = self._hasher.hash(password) if password is not None else None
-        version = self._users.update_profile(
-            updated,
-            changes.keys(),
-            password_hash=password_hash,
-            keep_an_admin="role" in changes and updated.role is not Role.ADMIN,
-        )
+        before, after = _audited(target), _audited(updated)
+        if password_hash is not None:
+            before["password"], after["password"] = target.password_hash, password_hash
+        with self._audit(actor.id, "user.updated", user_id, before, after):
+            version = self._users.update_profile(
+                updated,
+                changes.keys(),
+                password_hash=password_hash,
+                keep_an_admin="role" in changes and updated.role is not Role.ADMIN,
+            )
         return replace(updated, token_version=version)
 
     def delete(self, actor: User, user_id: str) -> None:
         authorize_delete(actor, user_id)
-        self._users.delete(self._active(user_id), self._clock())
+        target = self._active(user_id)
+        with self._audit(actor.id, "user.deleted", user_id, _audited(target), None):
+            self._users.delete(target, self._clock())
 
     def create_link_code(self, actor: User, user_id: str) -> LinkCode:
         authorize_link(actor, user_id)
@@ -234,3 +244,16 @@ class UserService:
         if user is None or not user.active:
             raise NotFound("user", user_id)
         return user
+
+
+def _audited(user: User) -> dict[str, Any]:
+    """What the audit log keeps of a person (no hashes, no sessions)."""
+    return {
+        "username": user.username,
+        "role": user.role.value,
+        "display_name": user.display_name,
+        "email": user.email,
+        "timezone": user.timezone,
+        "teams": dict(user.teams),
+        "status": user.status.value,
+    }

@@ -43,6 +43,7 @@ from oncall.domain.webhooks import (
     check_url_shape,
     new_secret,
 )
+from oncall.services.audit_ports import NO_AUDIT, Recorder
 from oncall.services.webhook_dispatch import (
     JOB_KIND,
     AttemptOutcome,
@@ -107,6 +108,7 @@ class WebhookService:
     settings: WebhookSettings = field(default_factory=WebhookSettings)
     random_bytes: Callable[[int], bytes] = _secrets.token_bytes
     new_id: Callable[[], str] = lambda: "wh_" + uuid.uuid4().hex[:20]
+    audit: Recorder = NO_AUDIT
 
     # -- subscriptions (admin API) -------------------------------------------------------------------------------
     def create(
@@ -116,6 +118,7 @@ class WebhookService:
         now: datetime,
         description: str | None = None,
         teams: Sequence[str] = (),
+        actor_id: str | None = None,
     ) -> Subscription:
         url = check_url_shape(url)
         self.guard(url)
@@ -128,7 +131,8 @@ class WebhookService:
             description=description,
             teams=tuple(dict.fromkeys(teams)),
         )
-        self.store.create(sub)
+        with self.audit(actor_id, "webhook.created", sub.id, None, _audited(sub)):
+            self.store.create(sub)
         return sub
 
     def get(self, subscription_id: str) -> Subscription:
@@ -142,17 +146,22 @@ class WebhookService:
     ) -> tuple[list[Subscription], dict[str, Any] | None]:
         return self.store.paginate(limit, cursor)
 
-    def delete(self, subscription_id: str) -> None:
-        if not self.store.delete(subscription_id):
-            raise NotFound("webhook", subscription_id)
+    def delete(self, subscription_id: str, actor_id: str | None = None) -> None:
+        with self.audit(actor_id, "webhook.deleted", subscription_id, {"id": subscription_id}, None):
+            if not self.store.delete(subscription_id):
+                raise NotFound("webhook", subscription_id)
 
-    def rotate_secret(self, subscription_id: str, now: datetime) -> Subscription:
+    def rotate_secret(self, subscription_id: str, now: datetime, actor_id: str | None = None) -> Subscription:
         """A new secret; the old one keeps signing (second signature) for ``rotation_overlap``."""
         for _ in range(3):
             sub = self.get(subscription_id)
             secret = new_secret(self.random_bytes(SECRET_BYTES))
             until = now + self.settings.rotation_overlap
-            if self.store.rotate(sub, secret, until):
+            with self.audit(
+                actor_id, "webhook.secret_rotated", subscription_id, {"secret": sub.secret}, {"secret": secret}
+            ):
+                rotated = self.store.rotate(sub, secret, until)
+            if rotated:
                 return replace(
                     sub, secret=secret, previous_secret=sub.secret, previous_until=until, version=sub.version + 1
                 )
@@ -195,3 +204,14 @@ class WebhookService:
 
     def _dispatcher(self) -> WebhookDispatcher:
         return WebhookDispatcher(self.store, self.sender, self.jobs, self.settings)
+
+
+def _audited(sub: Subscription) -> dict[str, Any]:
+    """What the audit log keeps of a subscription (its secret only as a redacted mark)."""
+    return {
+        "url": sub.url,
+        "events": list(sub.events),
+        "teams": list(sub.teams),
+        "description": sub.description,
+        "secret": sub.secret,
+    }

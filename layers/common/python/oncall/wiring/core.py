@@ -8,13 +8,47 @@ from oncall.settings import get_settings, load
 from oncall.wiring.seam import clock, once, secret_reader
 
 if TYPE_CHECKING:
+    from oncall.adapters.dynamodb.audit import DynamoAuditTrail as AuditLog
     from oncall.security.keys import KeySource
+    from oncall.services.audit_ports import Recorder
     from oncall.services.auth import AuthService
     from oncall.services.directory import Directory
     from oncall.services.identity_ports import PasswordHasher, TokenCodec, UserLookup, UserStore
     from oncall.services.schedules import ScheduleService
     from oncall.services.teams import TeamStore
     from oncall.services.users import UserService
+
+
+def audit() -> Recorder:
+    """Where changes are recorded: the audit table's trail in the functions granted it, nothing elsewhere (a change
+    only people make through the API is recorded; the API is granted it)."""
+
+    def build() -> Recorder:
+        from datetime import timedelta
+
+        from oncall.services.audit_ports import NO_AUDIT, Recorder
+
+        settings = get_settings()
+        if "audit" not in settings.tables:
+            return NO_AUDIT
+        from oncall.adapters.dynamodb.audit import DynamoAuditTrail
+
+        trail = DynamoAuditTrail(settings.table("audit"), timedelta(days=settings.audit_retention_days))
+        return Recorder(trail, clock())
+
+    return once("audit", build)
+
+
+def audit_log() -> AuditLog:
+    def build() -> AuditLog:
+        from datetime import timedelta
+
+        from oncall.adapters.dynamodb.audit import DynamoAuditTrail
+
+        settings = get_settings()
+        return DynamoAuditTrail(settings.table("audit"), timedelta(days=settings.audit_retention_days))
+
+    return once("audit_log", build)
 
 
 def user_store() -> UserStore:
@@ -94,6 +128,7 @@ def user_service() -> UserService:
             bot=TelegramBotDirectory(load(TelegramSettings)),
             # only functions granted the catalog (the API, the operator's CLI) create users, and with them members
             teams=team_store() if "catalog" in get_settings().tables else None,
+            audit=audit(),
         )
 
     return once("user_service", build)
@@ -127,6 +162,7 @@ def schedule_service() -> ScheduleService:
             max_shift=timedelta(hours=settings.max_shift_hours),
             horizon=timedelta(days=settings.rotation_horizon_days),
             teams=team_store() if "catalog" in settings.tables else None,
+            audit=audit(),
         )
 
     return once("schedule_service", build)

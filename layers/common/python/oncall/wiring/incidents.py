@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from oncall.services.incidents import IncidentService
     from oncall.services.lifecycle_sweep import LifecycleRuns
     from oncall.services.notify import QueueListener
-    from oncall.services.teams import TeamService
+    from oncall.services.teams import Owned, TeamService
 
 
 def incident_store() -> IncidentStore:
@@ -70,7 +70,7 @@ def catalog_service() -> CatalogService:
         from oncall.services.catalog import CatalogService
 
         teams = core.team_store() if "users" in get_settings().tables else None
-        return CatalogService(catalog_store(), core.people(), clock(), teams)
+        return CatalogService(catalog_store(), core.people(), clock(), teams, core.audit())
 
     return once("catalog_service", build)
 
@@ -174,6 +174,7 @@ def team_service() -> TeamService:
     def build() -> TeamService:
         from oncall.services.teams import TeamService
 
-        return TeamService(core.team_store(), core.people(), [catalog_store(), core.schedule_service()], clock())
+        owners: list[Owned] = [catalog_store(), core.schedule_service()]
+        return TeamService(core.team_store(), core.people(), owners, clock(), core.audit())
 
     return once("team_service", build)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from oncall.settings import WebhookDeliverySettings, get_settings, load
-from oncall.wiring import notifications
+from oncall.wiring import core, notifications
 from oncall.wiring.seam import once
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ def webhook_service() -> WebhookService:
                 sweep_grace=timedelta(seconds=knobs.sweep_grace_seconds),
                 sweep_batch=knobs.sweep_batch,
             ),
+            audit=core.audit(),
         )
 
     return once("webhook_service", build)

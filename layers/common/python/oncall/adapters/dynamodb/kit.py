@@ -21,6 +21,9 @@ Measured on the two styles before choosing (fresh interpreters, medians):
 
 Item shapes are unchanged by the move: attributes pynamodb left out when empty are still left out, numbers are still
 ``N``, lists and maps keep their types, so stored data reads as before.
+
+Long because it is every store's one way to write: single writes, transactions and the riders a change's audit record
+travels on share the same retry rules for conflicts and capacity, which must not drift apart in separate modules.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 #: one attribute value in DynamoDB's JSON (``{"S": "x"}``, ``{"N": "1"}``, ...)
@@ -261,10 +266,70 @@ class _Throttle:
         return True
 
 
+# -- riders: items written with the next write of a change -------------------------------------------------------------
+
+#: items that must be written in the same transaction as the next write made in this context (a change's audit
+#: record: it exists exactly when the change does); taken by the first write that commits
+_riders: ContextVar[list[dict[str, Any]] | None] = ContextVar("oncall_dynamodb_riders", default=None)
+_SINGLE = {"put_item": "Put", "update_item": "Update", "delete_item": "Delete"}
+
+
+@contextmanager
+def riding(*items: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    """Inside the block, the first write (``transact`` or ``try_write``) carries ``items`` in its transaction; the
+    list yielded holds what no write has taken yet."""
+    box = list(items)
+    token = _riders.set(box)
+    try:
+        yield box
+    finally:
+        _riders.reset(token)
+
+
+def riders_pending() -> bool:
+    return bool(_riders.get())
+
+
+def _take_riders() -> list[dict[str, Any]]:
+    box = _riders.get()
+    if not box:
+        return []
+    taken = list(box)
+    box.clear()
+    return taken
+
+
+def _return_riders(items: list[dict[str, Any]]) -> None:
+    box = _riders.get()
+    if box is not None and items:
+        box[:0] = items
+
+
+def _try_write_riding(operation: Callable[..., Any], request: dict[str, Any]) -> dict[str, Any] | None:
+    """``try_write`` as a transaction of the write and its riders (a transaction returns no attributes: asked for,
+    they are read back, consistently)."""
+    kind = _SINGLE[operation.__name__]
+    ddb = getattr(operation, "__self__")  # noqa: B009  (a bound client method)
+    returned = request.pop("ReturnValues", None)
+    try:
+        transact(ddb, [{kind: request}])
+    except Cancelled as exc:
+        if exc.condition_failed(stop=1):
+            return None
+        raise
+    if returned in ("ALL_NEW", "UPDATED_NEW") and "Key" in request:
+        got = ddb.get_item(TableName=request["TableName"], Key=request["Key"], ConsistentRead=True)
+        return {"Attributes": got.get("Item", {})}
+    return {}
+
+
 def try_write(operation: Callable[..., Any], /, **request: Any) -> dict[str, Any] | None:
     """Run one conditional write (``put_item``, ``update_item``, ``delete_item``): its response, or None when its
     condition failed. A write that met a concurrent transaction is sent again (``CONFLICT_ROUNDS``), one refused for
-    capacity within ``THROTTLE_BUDGET_S``; every other error raises."""
+    capacity within ``THROTTLE_BUDGET_S``; every other error raises. With riders pending (``riding``) it is written
+    as a transaction with them."""
+    if riders_pending() and getattr(operation, "__name__", "") in _SINGLE:
+        return _try_write_riding(operation, request)
     conflicts = 0
     throttle = _Throttle()
     while True:
@@ -306,7 +371,17 @@ def transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
     """Write ``items`` in one transaction; ``Cancelled`` with each item's reason when DynamoDB cancels it. One
     cancelled only by a concurrent transaction (no condition failed: nothing was decided) is sent again as it is, up
     to ``CONFLICT_ROUNDS`` times; one refused for capacity (``THROTTLED`` reasons, or the whole request throttled)
-    within ``THROTTLE_BUDGET_S``."""
+    within ``THROTTLE_BUDGET_S``. Riders pending (``riding``) are written after ``items``, so reasons keep their
+    positions."""
+    riders = _take_riders()
+    try:
+        _transact(ddb, [*items, *riders])
+    except BaseException:
+        _return_riders(riders)
+        raise
+
+
+def _transact(ddb: Any, items: Sequence[Mapping[str, Any]]) -> None:
     conflicts = 0
     throttle = _Throttle()
     while True:

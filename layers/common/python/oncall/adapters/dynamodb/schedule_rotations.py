@@ -38,7 +38,7 @@ class RotationRecords:
             item["hours"] = n(rotation.hours)
         if rotation.effective_from is not None:
             item["effective_from"] = s(sort_key(rotation.effective_from))
-        self.client.put_item(TableName=self.table, Item=item)
+        kit.try_write(self.client.put_item, TableName=self.table, Item=item)
 
     def get_rotation(self, schedule_id: str, rotation_id: str) -> Rotation | None:
         got = self.client.get_item(
@@ -58,7 +58,9 @@ class RotationRecords:
         return [rotation_of(i) for i in got["Items"]]
 
     def delete_rotation(self, schedule_id: str, rotation_id: str) -> None:
-        self.client.delete_item(TableName=self.table, Key=kit.key(sched_pk(schedule_id), f"ROT#{rotation_id}"))
+        kit.try_write(
+            self.client.delete_item, TableName=self.table, Key=kit.key(sched_pk(schedule_id), f"ROT#{rotation_id}")
+        )
 
     def all_rotations(self) -> list[Rotation]:
         return [

@@ -95,11 +95,12 @@ class DynamoScheduleStore(ShiftReads, RotationRecords):
     def _write(self, team_id: str | None, kind: str, request: dict[str, Any]) -> None:
         """One write; with the check that ``team_id`` exists and is not being deleted when teams are kept beside
         (then a transaction whose lost condition is a Conflict)."""
-        if team_id is None or self.catalog_table is None:
+        check = [usable_team(self.catalog_table, team_id)] if team_id and self.catalog_table else []
+        if not check and not kit.riders_pending():
             (self.client.put_item if kind == "Put" else self.client.update_item)(**request)
             return
         try:
-            kit.transact(self.client, [usable_team(self.catalog_table, team_id), {kind: request}])
+            kit.transact(self.client, [*check, {kind: request}])
         except kit.Cancelled as exc:
             raise Conflict("the schedule or its team changed meanwhile; read them again") from exc
 

@@ -77,17 +77,15 @@ class DynamoTeamStore:
         return [str(i["id"]["S"]) for i in items if "deleting" not in i]
 
     def update(self, before: Team, after: Team) -> None:
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=team_item(after),
-                ConditionExpression="version = :v AND attribute_not_exists(deleting)",
-                ExpressionAttributeValues={":v": n(before.version)},
-            )
-        except Exception as exc:
-            if kit.condition_failed(exc):
-                raise Conflict("changed by someone else meanwhile; read it again and retry") from exc
-            raise
+        written = kit.try_write(
+            self.client.put_item,
+            TableName=self.table,
+            Item=team_item(after),
+            ConditionExpression="version = :v AND attribute_not_exists(deleting)",
+            ExpressionAttributeValues={":v": n(before.version)},
+        )
+        if written is None:
+            raise Conflict("changed by someone else meanwhile; read it again and retry")
 
     def mark_deleting(self, team: Team) -> None:
         """The first step of a delete: from here no object can be put into the team."""
@@ -118,7 +116,7 @@ class DynamoTeamStore:
         for user_id in members:
             with contextlib.suppress(NotFound):
                 self.remove_member(team_id, user_id)
-        self.client.delete_item(TableName=self.table, Key=kit.key(team_pk(team_id), META))
+        kit.try_write(self.client.delete_item, TableName=self.table, Key=kit.key(team_pk(team_id), META))
 
     # -- members ----------------------------------------------------------------------------------------------------
     def put_member(self, team_id: str, user_id: str, role: TeamRole, now: datetime) -> None:

@@ -19,6 +19,7 @@ from oncall.adapters.dynamodb.webhook_items import (
     subscription_item,
     subscription_of,
 )
+from oncall.domain.errors import Conflict
 from oncall.domain.events import DomainEvent
 from oncall.domain.webhooks import Subscription
 
@@ -31,7 +32,11 @@ class Subscriptions:
     outbox_table: str | None
 
     def create(self, sub: Subscription) -> None:
-        self.client.put_item(TableName=self.table, Item=subscription_item(sub), **kit.if_absent())
+        if (
+            kit.try_write(self.client.put_item, TableName=self.table, Item=subscription_item(sub), **kit.if_absent())
+            is None
+        ):
+            raise Conflict(f"webhook {sub.id} exists")
 
     def get(self, subscription_id: str) -> Subscription | None:
         got = self.client.get_item(TableName=self.table, Key=meta_key(subscription_id), ConsistentRead=True)
