@@ -582,7 +582,7 @@ RULES: tuple[Rule, ...] = (
         bus="oncall",
         pattern={
             "source": ["oncall"],
-            "detail-type": [{"prefix": "incident."}, {"prefix": "shift."}, "reminder.sent"],
+            "detail-type": [{"prefix": "incident."}, {"prefix": "shift."}, {"prefix": "team."}, "reminder.sent"],
         },
         targets=(Target("queue", "notifier"),),
     ),

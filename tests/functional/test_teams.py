@@ -490,6 +490,17 @@ def test_every_change_is_in_the_audit_log_with_its_fields_and_never_a_secret(
         assert secret not in text
     assert "$argon2" not in text
 
+    # team changes are on the bus too, written with their records, each carrying the team for webhooks to filter
+    outbox = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="oncall-outbox")["Items"]
+    team_events = [(i["detail_type"]["S"], json.loads(i["detail"]["S"])) for i in outbox]
+    member_set = [d for kind, d in team_events if kind == "team.member_set"]
+    assert member_set and member_set[0]["team_id"] == org.a and member_set[0]["actor_id"] == manager.user.id
+    assert {"team.created"} <= {kind for kind, _ in team_events}
+    assert (
+        "team.*"
+        in ok(send(admin, "POST", "/webhooks", {"url": "http://127.0.0.1:9/t", "events": ["team.*"]}), 201)["events"]
+    )
+
     # a retention setting's worth of life, then DynamoDB's TTL takes it
     stored = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="oncall-audit")["Items"]
     ages = {int(i["expires_at"]["N"]) - int(datetime.fromisoformat(i["at"]["S"]).timestamp()) for i in stored}

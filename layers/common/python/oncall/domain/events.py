@@ -31,6 +31,8 @@ KNOWN_DETAIL_TYPES: frozenset[str] = frozenset(
         "shift.updated",
         "shift.deleted",
         "reminder.sent",
+        # a team and its members changed (published with the change's audit record)
+        *(f"team.{what}" for what in ("created", "updated", "deleted", "member_set", "member_removed")),
         # a subscription disabled after persistent delivery failures (outgoing webhooks)
         "webhook.disabled",
     }

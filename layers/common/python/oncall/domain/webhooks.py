@@ -47,7 +47,7 @@ EVENT_TYPES: frozenset[str] = KNOWN_DETAIL_TYPES - {
     # about webhooks themselves: announced on the bus for operators, not offered to the subscriptions it concerns
     "webhook.disabled"
 }
-WILDCARDS: frozenset[str] = frozenset({"*", "incident.*", "shift.*", "reminder.*"})
+WILDCARDS: frozenset[str] = frozenset({"*", "incident.*", "shift.*", "reminder.*", "team.*"})
 
 
 class DeliveryStatus(StrEnum):

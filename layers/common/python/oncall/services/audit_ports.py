@@ -14,7 +14,7 @@ from oncall.domain.audit import AuditRecord, record
 
 
 class AuditTrail(Protocol):
-    def recording(self, record: AuditRecord) -> AbstractContextManager[None]: ...
+    def recording(self, record: AuditRecord, *, publish: bool = False) -> AbstractContextManager[None]: ...
 
 
 class Recorder:
@@ -29,12 +29,15 @@ class Recorder:
         object_id: str,
         before: Mapping[str, Any] | None = None,
         after: Mapping[str, Any] | None = None,
+        *,
+        publish: bool = False,
     ) -> AbstractContextManager[None]:
+        """With ``publish``, the record is also put on the bus as the event ``<action>`` (its changes, redacted)."""
         if self.trail is None:
             return nullcontext()
         now = self.clock()
         entry = record(str(ULID.from_datetime(now)).lower(), now, actor_id, action, object_id, before, after)
-        return self.trail.recording(entry)
+        return self.trail.recording(entry, publish=publish)
 
 
 #: for services built without an audit log (tests over fakes, functions that change nothing people audit)

@@ -104,7 +104,7 @@ class TeamService:
             raise Forbidden("only an admin creates teams", required=["admin"], role=actor.role.value)
         now = self.clock()
         team = Team(str(ULID()).lower(), check_team_name(name), now, now, _description(description))
-        with self.audit(actor.id, "team.created", team.id, None, team.to_dict()):
+        with self.audit(actor.id, "team.created", team.id, None, team.to_dict(), publish=True):
             self.store.create(team)
         return team
 
@@ -137,7 +137,7 @@ class TeamService:
             updated_at=self.clock(),
             version=before.version + 1,
         )
-        with self.audit(actor.id, "team.updated", team_id, before.to_dict(), after.to_dict()):
+        with self.audit(actor.id, "team.updated", team_id, before.to_dict(), after.to_dict(), publish=True):
             self.store.update(before, after)
         return after
 
@@ -156,7 +156,7 @@ class TeamService:
             raise TeamNotEmpty("the team still owns services, policies or schedules; move or delete them first")
         members = self.store.members(team_id)
         snapshot = {**team.to_dict(), "members": {u: r.value for u, r in members.items()}}
-        with self.audit(actor.id, "team.deleted", team_id, snapshot, None):
+        with self.audit(actor.id, "team.deleted", team_id, snapshot, None, publish=True):
             self.store.delete(team_id, sorted(members))
 
     # -- members ----------------------------------------------------------------------------------------------------
@@ -174,13 +174,14 @@ class TeamService:
         person = self.people.get(user_id)
         if person is None or not person.active:
             raise NotFound("user", user_id)
-        with self.audit(actor.id, "team.member_set", team_id, None, {"member": user_id, "role": role.value}):
+        change = {"member": user_id, "role": role.value}
+        with self.audit(actor.id, "team.member_set", team_id, None, change, publish=True):
             self.store.put_member(team_id, user_id, role, self.clock())
         return person, role
 
     def remove_member(self, actor: User, team_id: str, user_id: str) -> None:
         Access.of(actor).require(team_id, Power.MANAGE, "team", team_id)
-        with self.audit(actor.id, "team.member_removed", team_id, {"member": user_id}, None):
+        with self.audit(actor.id, "team.member_removed", team_id, {"member": user_id}, None, publish=True):
             self.store.remove_member(team_id, user_id)
 
 

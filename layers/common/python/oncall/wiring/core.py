@@ -33,7 +33,8 @@ def audit() -> Recorder:
             return NO_AUDIT
         from oncall.adapters.dynamodb.audit import DynamoAuditTrail
 
-        trail = DynamoAuditTrail(settings.table("audit"), timedelta(days=settings.audit_retention_days))
+        retention = timedelta(days=settings.audit_retention_days)
+        trail = DynamoAuditTrail(settings.table("audit"), retention, outbox_table=settings.tables.get("outbox"))
         return Recorder(trail, clock())
 
     return once("audit", build)

@@ -20,9 +20,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from oncall.adapters import outbox
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.audit import AuditRecord
+from oncall.domain.events import DomainEvent
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,25 @@ def audit_item(record: AuditRecord, retention: timedelta) -> dict[str, Attr]:
     }
 
 
+def event_of(record: AuditRecord) -> DomainEvent:
+    """The bus event of a change to a ``record.kind``: the change itself is the entity (its id is the record's), as a
+    membership bumps no version an ordering by object could use; the object is named by ``<kind>_id``."""
+    return DomainEvent(
+        entity_type=record.kind,
+        entity_id=record.id,
+        version=1,
+        detail_type=record.action,
+        snapshot={
+            "id": record.id,
+            f"{record.kind}_id": record.object_id,
+            "actor_id": record.actor_id,
+            "changes": record.changes,
+            "at": record.at.isoformat(),
+        },
+        occurred_at=record.at,
+    )
+
+
 def record_of(item: dict[str, Any]) -> AuditRecord:
     return AuditRecord(
         id=str(item["id"]["S"]),
@@ -74,21 +95,28 @@ def record_of(item: dict[str, Any]) -> AuditRecord:
 
 
 class DynamoAuditTrail:
-    def __init__(self, table: str, retention: timedelta, client: Any = None) -> None:
+    def __init__(
+        self, table: str, retention: timedelta, client: Any = None, *, outbox_table: str | None = None
+    ) -> None:
+        self.outbox_table = outbox_table
         self.table = table
         self.retention = retention
         self.client = client if client is not None else kit.client()
 
     @contextmanager
-    def recording(self, record: AuditRecord) -> Iterator[None]:
-        """Inside the block, the next write to DynamoDB carries ``record`` in its transaction. A change whose write
-        went around the kit (none should) still gets its record, after it, rather than none."""
+    def recording(self, record: AuditRecord, *, publish: bool = False) -> Iterator[None]:
+        """Inside the block, the next write to DynamoDB carries ``record`` in its transaction (and, with
+        ``publish``, its event in the outbox). A change whose write went around the kit (none should) still gets its
+        record, after it, rather than none."""
         item = audit_item(record, self.retention)
-        with kit.riding({"Put": {"TableName": self.table, "Item": item}}) as untaken:
+        riders = [{"Put": {"TableName": self.table, "Item": item}}]
+        if publish and self.outbox_table:
+            riders.append(outbox.transact_put(event_of(record), table=self.outbox_table))
+        with kit.riding(*riders) as untaken:
             yield
         if untaken:
             log.warning("audit record %s written after its change, not with it", record.action)
-            self.client.put_item(TableName=self.table, Item=item)
+            kit.transact(self.client, untaken)
 
     def search(
         self,

@@ -140,7 +140,7 @@ class DynamoTeamStore:
         except kit.Cancelled as exc:
             if exc.condition_failed(stop=1):
                 raise NotFound("team", team_id) from exc
-            if exc.condition_failed(start=2):
+            if exc.condition_failed(start=2, stop=3):
                 raise NotFound("user", user_id) from exc
             raise
 
