@@ -461,6 +461,8 @@ def test_every_change_is_in_the_audit_log_with_its_fields_and_never_a_secret(
     clock.advance(1)
     ok(send(admin, "PATCH", f"/users/{person['id']}", {"role": "viewer", "password": "a brand new passphrase"}))
     clock.advance(1)
+    ok(send(manager, "PUT", "/me/notification-rules", {"rules": {"page": ["email", "telegram"]}}))
+    clock.advance(1)
     hook = ok(send(admin, "POST", "/webhooks", {"url": "http://127.0.0.1:9/x", "events": ["incident.*"]}), 201)
     clock.advance(1)
     again = ok(send(admin, "POST", f"/webhooks/{hook['id']}/rotate-secret"))
@@ -473,9 +475,17 @@ def test_every_change_is_in_the_audit_log_with_its_fields_and_never_a_secret(
     assert history[1]["actor_id"] == admin.user.id and history[2]["changes"]["team_id"]["after"] == org.a
 
     by_manager = every(admin, f"/audit?actor_id={manager.user.id}")
-    assert [(r["action"], r["object_id"], r["changes"]["role"]["after"]) for r in by_manager] == [
-        ("team.member_set", org.a, "observer")
+    assert [(r["action"], r["object_id"]) for r in by_manager] == [
+        ("user.notification_rules_set", manager.user.id),
+        ("team.member_set", org.a),
     ]
+    assert by_manager[1]["changes"]["role"]["after"] == "observer"
+    own = every(admin, f"/audit?kind=user&object_id={manager.user.id}")
+    assert [(r["action"], r["actor_id"]) for r in own] == [
+        ("user.notification_rules_set", manager.user.id),
+        ("user.created", None),  # made by the test's own provisioning, as the operator's CLI would: no actor
+    ]
+    assert own[0]["changes"]["rules"]["after"] == {"page": ["email", "telegram"]}
     user_changes = every(admin, f"/audit?kind=user&object_id={person['id']}")
     assert [r["action"] for r in user_changes] == ["user.updated", "user.created"]
     assert user_changes[0]["changes"]["role"] == {"before": "responder", "after": "viewer"}
@@ -483,7 +493,7 @@ def test_every_change_is_in_the_audit_log_with_its_fields_and_never_a_secret(
 
     everything = every(admin, "/audit", limit=3)
     actions = [r["action"] for r in everything]
-    assert actions[:3] == ["webhook.secret_rotated", "webhook.created", "user.updated"]
+    assert actions[:4] == ["webhook.secret_rotated", "webhook.created", "user.notification_rules_set", "user.updated"]
     assert {"team.created", "policy.created", "schedule.created", "service.created"} <= set(actions)
     text = json.dumps(everything)
     for secret in (rotated["integration_key"], hook["secret"], again["secret"], "ivy long passphrase"):

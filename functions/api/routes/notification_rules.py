@@ -47,7 +47,12 @@ def get_rules() -> RulesOut:
 @router.put("/me/notification-rules", tags=["me"], summary="Replace my channels per notification kind")
 def put_rules(body: Annotated[RulesIn, Body()]) -> RulesOut:
     rules = check_rules(body.rules)
-    wiring.notifications.notification_rules().put(current_user().id, rules, wiring.clock()())
+    me, store = current_user().id, wiring.notifications.notification_rules()
+    before = {k.value: list(v) for k, v in store.get(me).items()}
+    after = {k.value: list(v) for k, v in rules.items()}
+    # a person's own settings are recorded like any other change
+    with wiring.core.audit()(me, "user.notification_rules_set", me, {"rules": before}, {"rules": after}):
+        store.put(me, rules, wiring.clock()())
     return RulesOut.of(rules)
 
 

@@ -32,7 +32,8 @@ class DynamoNotificationRules:
         return parse(item["rules"]["S"]) if item else {}
 
     def put(self, user_id: str, rules: Mapping[Kind, tuple[str, ...]], now: datetime) -> None:
-        self.client.put_item(
+        kit.try_write(
+            self.client.put_item,
             TableName=self.table,
             Item={
                 **kit.key(_pk(user_id), RULES_SK),
