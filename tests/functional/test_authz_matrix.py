@@ -180,6 +180,11 @@ def manages(status: int) -> Callable[[Request], Row]:
     return lambda request: Row(request, status, status, 403, 403, 404, 403)
 
 
+def creates(status: int) -> Callable[[Request], Row]:
+    """Putting a new object into team A: its managers and admins; for an outsider, team A is an unknown ``team_id``."""
+    return lambda request: Row(request, status, status, 403, 403, 422, 403)
+
+
 def acts(status: int) -> Callable[[Request], Row]:
     """A responder's action on team A's incident."""
     return lambda request: Row(request, status, status, status, 403, 404, 403)
@@ -292,7 +297,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, me: (f"/teams/{w.team_a}/members/{w.member()}", None)
     ),
     # -- schedules, shifts, rotations, overrides, feeds --------------------------------------------------------------
-    ("POST", "/schedules"): manages(201)(
+    ("POST", "/schedules"): creates(201)(
         lambda w, me: ("/schedules", {"name": "Mine", "timezone": "UTC", "team_id": w.team_a})
     ),
     ("GET", "/schedules"): signed_in(200)(lambda w, me: ("/schedules", None)),
@@ -325,7 +330,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, me: (f"/schedules/{w.schedule()}/calendar-token", None)
     ),
     # -- escalation policies and services ----------------------------------------------------------------------------
-    ("POST", "/escalation-policies"): manages(201)(
+    ("POST", "/escalation-policies"): creates(201)(
         lambda w, me: ("/escalation-policies", {"name": "Mine", "levels": [_level(w)], "team_id": w.team_a})
     ),
     ("GET", "/escalation-policies"): signed_in(200)(lambda w, me: ("/escalation-policies", None)),
@@ -336,7 +341,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", "/escalation-policies/<policy_id>"): manages(204)(
         lambda w, me: (f"/escalation-policies/{w.policy()}", None)
     ),
-    ("POST", "/services"): manages(201)(
+    ("POST", "/services"): creates(201)(
         lambda w, me: ("/services", {"name": "Mine", "escalation_policy_id": w.policy(), "team_id": w.team_a})
     ),
     ("GET", "/services"): signed_in(200)(lambda w, me: ("/services", None)),

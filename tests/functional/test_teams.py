@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from oncall.domain.users import Role
-from tests.support.identity import FakeClock, Session, login_as
+from tests.support.identity import PASSWORD, FakeClock, Session, login_as
 from tests.support.incidents import stored_incidents
 from tests.support.lambdas import HttpResult
 from tests.support.lambdas import call_as as send
@@ -129,6 +129,8 @@ def test_a_team_is_deleted_only_empty_and_the_default_team_stays(admin: Session,
     assert ok(send(member, "GET", "/me"))["teams"] == {}, "its members' copies went with it"
     gone = send(admin, "POST", "/schedules", {"name": "Orphan", "timezone": "UTC", "team_id": empty})
     assert gone.status == 422 and b"team_id" in gone.raw
+    no_team = send(admin, "POST", "/users", {"username": "orphan", "password": PASSWORD, "teams": {empty: "manager"}})
+    assert no_team.status == 422 and no_team.json["error"]["details"]["fields"][0]["field"] == "teams"
     assert send(admin, "DELETE", "/teams/default").status == 409
 
 
@@ -171,7 +173,8 @@ def test_incidents_inherit_their_services_team_and_outsiders_cannot_touch_them(
 def test_moving_a_service_is_for_whoever_manages_both_teams(admin: Session, org: Org) -> None:
     service = org.objects[org.a]["service"]
     manager_a = login_as(Role.RESPONDER, teams={org.a: "manager"})
-    assert send(manager_a, "PATCH", f"/services/{service}", {"team_id": org.b}).status == 404
+    unknown = send(manager_a, "PATCH", f"/services/{service}", {"team_id": org.b})
+    assert unknown.status == 422 and unknown.json["error"]["details"]["fields"][0]["field"] == "team_id"
     ok(send(admin, "PUT", f"/teams/{org.b}/members/{manager_a.user.id}", {"role": "observer"}))
     assert send(manager_a, "PATCH", f"/services/{service}", {"team_id": org.b}).status == 403
     ok(send(admin, "PUT", f"/teams/{org.b}/members/{manager_a.user.id}", {"role": "manager"}))

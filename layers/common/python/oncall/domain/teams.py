@@ -26,7 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from oncall.domain.errors import Forbidden, NotFound
+from oncall.domain.errors import Forbidden, InvalidInput, NotFound
 from oncall.domain.names import check_name
 from oncall.domain.users import Role
 
@@ -157,7 +157,7 @@ class Access:
         if self.can(team_id, power):
             return
         if not self.can(team_id, Power.READ):
-            raise NotFound("team", team_id)
+            raise InvalidInput("team_id", f"no team {team_id!r}")
         held = self.team_role(team_id)
         raise Forbidden(
             f"your role in team {team_id!r} does not let you {power.value} there",

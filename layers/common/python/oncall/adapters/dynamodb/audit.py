@@ -133,6 +133,8 @@ class DynamoAuditTrail:
         all of them."""
         below = str(cursor["below"]) if cursor and cursor.get("below") else f"{stamp(end)}"
         low = stamp(start)
+        if below <= low:
+            return [], None  # a cursor past this window's start: nothing older in it
         keys: list[tuple[str | None, str, str]]
         if kind and object_id:
             keys = [("by-object", "object_key", f"{kind}#{object_id}")]

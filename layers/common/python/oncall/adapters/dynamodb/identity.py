@@ -45,7 +45,7 @@ from typing import Any
 
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, Item, n, s, text
-from oncall.domain.errors import ConcurrentUpdate, NotFound
+from oncall.domain.errors import ConcurrentUpdate, InvalidInput, NotFound
 from oncall.domain.teams import DEFAULT_TEAM_ID, DEFAULT_TEAM_ROLE
 from oncall.domain.users import LastAdmin, LinkCodeInvalid, Role, User, UsernameTaken, UserStatus
 
@@ -179,7 +179,7 @@ class DynamoUserStore:
             if exc.condition_failed(stop=2):
                 raise UsernameTaken(user.username) from None
             if exc.condition_failed(start=2):
-                raise NotFound("team", ", ".join(sorted(user.teams))) from None
+                raise InvalidInput("teams", f"no team among {sorted(user.teams)}") from None
             raise
 
     def update_profile(
