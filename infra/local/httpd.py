@@ -201,13 +201,18 @@ def handler_class(
                     if not chunk:
                         break
                     remaining -= len(chunk)
-                self._write(*envelope(413, "payload_too_large", "Request Entity Too Large"))
                 self.close_connection = True
+                self._write(*envelope(413, "payload_too_large", "Request Entity Too Large"))
                 return
             body = self.rfile.read(length) if length else b""
-            status, headers, out = handle(
-                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-            )
+            try:
+                status, headers, out = handle(
+                    self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+                )
+            except Exception:
+                # A bug of the runner's own is still an answer: a dropped connection would read as a network fault.
+                log.exception("%s %s failed in the runner", self.command, self.path)
+                status, headers, out = envelope(500, "internal_error", "Internal Server Error")
             self._write(status, headers, out)
             if served is not None:
                 served(self.command, self.path, status, (time.perf_counter() - started) * 1000)
@@ -218,6 +223,10 @@ def handler_class(
                 if header.lower() not in ("content-length", "connection", "transfer-encoding"):
                     self.send_header(header, value)
             self.send_header("content-length", str(len(body)))
+            if self.close_connection:
+                # Said out loud: a keep-alive client would otherwise pool the socket we are about to close, and its
+                # next request would meet a hang-up instead of an answer.
+                self.send_header("connection", "close")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)

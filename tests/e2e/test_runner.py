@@ -94,6 +94,9 @@ def test_bodies_beyond_what_lambda_or_api_gateway_accept_are_413(runner: Runner)
     assert _error(over_lambda)["code"] == "payload_too_large"
     over_gateway = runner.session.post(f"{runner.http}/_fixture/echo/big", data=b"x" * (11 * 1024 * 1024), timeout=60)
     assert over_gateway.status_code == 413
+    # the server closes after it, and says so, so the session does not send its next request into a closed socket
+    assert over_gateway.headers["connection"] == "close"
+    assert runner.get("/_fixture/echo/after").status_code == 200
 
 
 def test_a_handler_that_cannot_run_is_a_500_envelope_without_a_trace(runner: Runner) -> None:
