@@ -1,7 +1,11 @@
 """S1 and S2 through the local runner over HTTP: 16 clients race 224 random creates, moves and deletes over 3 schedules
 and 4 people, served by the API function's worker processes (real parallel Lambdas against one emulator). Afterwards
 a full scan of the stored items decides: no overlaps per schedule or per person, and every shift is exactly what the
-last successful response said about it (deleted ones are gone)."""
+last successful response said about it (deleted ones are gone).
+
+A request the runner timed out (a worker starved of CPU past the function's timeout, as Lambda times out) is a 500
+whose outcome the client cannot know, exactly as in AWS: the check then allows both outcomes for that one operation,
+and the invariants on what is stored still hold whole."""
 
 from __future__ import annotations
 
@@ -69,8 +73,16 @@ def test_sixteen_clients_racing_over_http_keep_s1_s2(product: Runner) -> None:
     lock = threading.Lock()
     barrier = threading.Barrier(CLIENTS)
     unexpected: list[str] = []
+    #: operations whose outcome is unknown to the client: shift ids moved or deleted, and a count of creates
+    unknown_targets: set[str] = set()
+    unknown_creates = 0
+
+    def timed_out(r: Any) -> bool:
+        rid = r.json()["error"].get("details", {}).get("request_id") if r.status_code == 500 else None
+        return bool(rid) and f"RequestId: {rid} Error: Task timed out" in product.log()
 
     def client(n: int) -> None:
+        nonlocal unknown_creates
         import requests
 
         rng = random.Random(1000 + n)
@@ -112,6 +124,12 @@ def test_sixteen_clients_racing_over_http_keep_s1_s2(product: Runner) -> None:
                 elif r.status_code == 204:
                     assert target is not None
                     deleted.add(target[1])
+                elif timed_out(r):
+                    if op == "create":
+                        unknown_creates += 1
+                    else:
+                        assert target is not None
+                        unknown_targets.add(target[1])
                 elif (r.status_code, code) not in {
                     (409, "shift_overlap"),
                     (404, "not_found"),
@@ -137,11 +155,14 @@ def test_sixteen_clients_racing_over_http_keep_s1_s2(product: Runner) -> None:
         if sid in deleted:
             assert sid not in stored
             continue
+        if sid in unknown_targets and (sid not in stored or int(stored[sid]["version"]["N"]) > max(versions)):
+            continue  # the timed-out delete or move did happen
         last = max(bodies, key=lambda b: b["version"])
         got = stored[sid]
         assert (got["user_id"]["S"], int(got["version"]["N"])) == (last["user_id"], last["version"])
         assert got["start"]["S"][:19] == last["start"][:19] and got["end"]["S"][:19] == last["end"][:19]
-    assert set(stored) == set(seen) - deleted
+    assert set(seen) - deleted - unknown_targets <= set(stored)
+    assert len(set(stored) - set(seen)) <= unknown_creates  # only a timed-out create may have stored unseen
 
     shifts = sorted(
         (i["start"]["S"], i["end"]["S"], i["schedule_id"]["S"], i["user_id"]["S"], k) for k, i in stored.items()
