@@ -161,6 +161,16 @@ def main() -> int:
         auth = wiring.core.auth_service()
         row("authenticate (JWT + user read)", lambda: auth.authenticate(tokens["access_token"]), args.rounds * 5)
         row("GET /me via handler", lambda: call("GET", "/me", headers=auth_header), args.rounds * 5)
+        store = wiring.core.user_store()
+        user = store.get(store.id_for_username("bench") or "")
+        assert user is not None
+        minted = wiring.core.api_token_service().create(user, user.id, "bench", ["users:read"])
+        token_header = {"authorization": f"Bearer {minted.secret}"}
+        row("GET /me, API token (remembered)", lambda: call("GET", "/me", headers=token_header), args.rounds * 5)
+        os.environ["ONCALL_AUTH_API_TOKEN_CACHE_SECONDS"] = "0"
+        get_settings.cache_clear()
+        wiring.reset()
+        row("GET /me, API token (cache off)", lambda: call("GET", "/me", headers=token_header), args.rounds * 5)
 
         meter.reset()
         status = call("GET", "/me", headers=auth_header)["statusCode"]

@@ -126,6 +126,28 @@ class World:
             self._make("PUT", f"/teams/{team}/members/{me.user.id}", {"role": role})
         return team
 
+    def token(self, owner: Session | None = None) -> tuple[str, str]:
+        """(owner id, token id) of a fresh token of ``owner`` (default: somebody else's)."""
+        from oncall import wiring
+
+        who = (owner or login_as(Role.RESPONDER)).user
+        minted = wiring.core.api_token_service().create(who, who.id, "ci", ["incidents:read"])
+        return who.id, minted.token.id
+
+    def account(self) -> str:
+        body = {"name": "terraform", "team_id": self.team_a}
+        return str(self._make("POST", "/service-accounts", body)["id"])
+
+    def account_token(self) -> tuple[str, str]:
+        account = self.account()
+        made = self._make("POST", f"/service-accounts/{account}/api-tokens", {"name": "ci", "scopes": ["teams:read"]})
+        return account, str(made["id"])
+
+    def disabled(self) -> str:
+        person = self.user()
+        self._make("POST", f"/users/{person}/disable")
+        return person
+
     def member(self) -> str:
         person = self.user()
         self._make("PUT", f"/teams/{self.team_a}/members/{person}", {"role": "responder"})
@@ -268,6 +290,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, me: ("/me/notification-rules", {"rules": {"reminder": ["email"]}})
     ),
     ("POST", "/me/calendar-token"): signed_in(201)(lambda w, me: ("/me/calendar-token", None)),
+    ("POST", "/me/api-tokens"): signed_in(201)(
+        lambda w, me: ("/me/api-tokens", {"name": "dashboard", "scopes": ["incidents:read"]})
+    ),
+    ("GET", "/me/api-tokens"): signed_in(200)(lambda w, me: ("/me/api-tokens", None)),
+    # the caller's own token (anonymous: somebody's)
+    ("DELETE", "/me/api-tokens/<token_id>"): signed_in(204)(lambda w, me: (f"/me/api-tokens/{w.token(me)[1]}", None)),
     # -- users (an admin's) ------------------------------------------------------------------------------------------
     ("POST", "/users"): admins(201)(lambda w, me: ("/users", {"username": "newcomer", "password": PASSWORD})),
     ("GET", "/users"): admins(200)(lambda w, me: ("/users", None)),
@@ -275,6 +303,31 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("PATCH", "/users/<user_id>"): admins(200)(lambda w, me: (f"/users/{w.user()}", {"display_name": "X"})),
     ("DELETE", "/users/<user_id>"): admins(204)(lambda w, me: (f"/users/{w.user()}", None)),
     ("POST", "/users/<user_id>/telegram-link"): admins(201)(lambda w, me: (f"/users/{w.user()}/telegram-link", None)),
+    ("POST", "/users/<user_id>/disable"): admins(200)(lambda w, me: (f"/users/{w.user()}/disable", None)),
+    ("POST", "/users/<user_id>/enable"): admins(200)(lambda w, me: (f"/users/{w.disabled()}/enable", None)),
+    ("GET", "/users/<user_id>/api-tokens"): admins(200)(lambda w, me: (f"/users/{w.token()[0]}/api-tokens", None)),
+    ("DELETE", "/users/<user_id>/api-tokens/<token_id>"): admins(204)(
+        lambda w, me: ("/users/{}/api-tokens/{}".format(*w.token()), None)
+    ),
+    # -- team service accounts (its managers') -----------------------------------------------------------------------
+    ("POST", "/service-accounts"): creates(201)(
+        lambda w, me: ("/service-accounts", {"name": "terraform", "team_id": w.team_a})
+    ),
+    ("GET", "/service-accounts"): signed_in(200)(lambda w, me: ("/service-accounts", None)),
+    ("GET", "/service-accounts/<account_id>"): reads(lambda w, me: (f"/service-accounts/{w.account()}", None)),
+    ("DELETE", "/service-accounts/<account_id>"): manages(204)(
+        lambda w, me: (f"/service-accounts/{w.account()}", None)
+    ),
+    ("POST", "/service-accounts/<account_id>/api-tokens"): manages(201)(
+        lambda w, me: (f"/service-accounts/{w.account()}/api-tokens", {"name": "ci", "scopes": ["incidents:write"]})
+    ),
+    # who holds which token, and when it was last used, is for the team's managers
+    ("GET", "/service-accounts/<account_id>/api-tokens"): manages(200)(
+        lambda w, me: (f"/service-accounts/{w.account()}/api-tokens", None)
+    ),
+    ("DELETE", "/service-accounts/<account_id>/api-tokens/<token_id>"): manages(204)(
+        lambda w, me: ("/service-accounts/{}/api-tokens/{}".format(*w.account_token()), None)
+    ),
     # -- the audit log (an admin's) ------------------------------------------------------------------------------------
     ("GET", "/audit"): admins(200)(lambda w, me: (f"/audit?kind=team&object_id={w.team_a}", None)),
     # -- the directory (everyone's) ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 def register_all(app: APIGatewayHttpResolver) -> None:
     from routes import (
+        api_tokens,
         audit,
         auth,
         calendar,
@@ -41,5 +42,6 @@ def register_all(app: APIGatewayHttpResolver) -> None:
         notification_rules,
         ingest,
         audit,
+        api_tokens,
     ):
         resource.register(app)

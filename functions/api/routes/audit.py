@@ -1,5 +1,6 @@
-"""``/audit``: who changed what, when (admins): people, teams, schedules, rotations, policies, services, their keys and
-webhooks, each change with its fields before and after, secrets redacted (``oncall.domain.audit``)."""
+"""``/audit``: who changed what, when (admins): people, teams, schedules, rotations, policies, services, their keys,
+webhooks, API tokens and service accounts, each change with its fields before and after, secrets redacted
+(``oncall.domain.audit``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from oncall.domain.users import Role
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
-Kind = Literal["user", "team", "schedule", "rotation", "policy", "service", "webhook"]
+Kind = Literal["user", "team", "schedule", "rotation", "policy", "service", "webhook", "api_token", "service_account"]
 
 
 class AuditOut(BaseModel):

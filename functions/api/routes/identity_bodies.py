@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from oncall.domain.errors import InvalidInput
 from oncall.domain.teams import TeamRole
 from oncall.domain.tokens import TokenPair
-from oncall.domain.users import Role, User
+from oncall.domain.users import Role, User, UserKind, UserStatus
 from oncall.services.users import LinkCode
 
 TeamId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -88,6 +88,8 @@ class UserOut(BaseModel):
     telegram_linked: bool
     #: team id → team role
     teams: dict[str, str]
+    status: UserStatus
+    kind: UserKind
     created_at: datetime
     updated_at: datetime
 
@@ -103,6 +105,8 @@ class UserOut(BaseModel):
             reminder_offsets_minutes=list(user.reminder_offsets_minutes),
             telegram_linked=user.telegram_chat_id is not None,
             teams=dict(user.teams),
+            status=user.status,
+            kind=user.kind,
             created_at=user.created_at,
             updated_at=user.updated_at,
         )

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from oncall.api import openapi as document
 from oncall.api.auth import PUBLIC
+from routes.api_tokens import ApiTokenOut
 from routes.audit import AuditOut
 
 TITLE = "OnCall Hub"
@@ -44,6 +45,9 @@ SURFACE = document.Surface(
                 ("POST", "/incidents/{incident_id}/notes"),
                 ("POST", "/webhooks"),
                 ("POST", "/teams"),
+                ("POST", "/me/api-tokens"),
+                ("POST", "/service-accounts"),
+                ("POST", "/service-accounts/{account_id}/api-tokens"),
             ],
             201,
         ),
@@ -59,6 +63,10 @@ SURFACE = document.Surface(
                 ("DELETE", "/webhooks/{webhook_id}"),
                 ("DELETE", "/teams/{team_id}"),
                 ("DELETE", "/teams/{team_id}/members/{user_id}"),
+                ("DELETE", "/me/api-tokens/{token_id}"),
+                ("DELETE", "/users/{user_id}/api-tokens/{token_id}"),
+                ("DELETE", "/service-accounts/{account_id}"),
+                ("DELETE", "/service-accounts/{account_id}/api-tokens/{token_id}"),
             ],
             204,
         ),
@@ -81,6 +89,10 @@ SURFACE = document.Surface(
         ("GET", "/teams/{team_id}/members"): "MemberOut",
         ("GET", "/people"): "PersonOut",
         ("GET", "/audit"): "AuditOut",
+        ("GET", "/me/api-tokens"): "ApiTokenOut",
+        ("GET", "/users/{user_id}/api-tokens"): "ApiTokenOut",
+        ("GET", "/service-accounts"): "ServiceAccountOut",
+        ("GET", "/service-accounts/{account_id}/api-tokens"): "ApiTokenOut",
     },
     integration_key=frozenset({("POST", "/integrations/alertmanager"), ("POST", "/integrations/grafana")}),
     media={
@@ -95,6 +107,7 @@ SURFACE = document.Surface(
     schemas={
         # the one list whose item no other route returns: its schema is given here
         "AuditOut": AuditOut.model_json_schema(),
+        "ApiTokenOut": ApiTokenOut.model_json_schema(),
         "DeliveryOut": {
             "type": "object",
             "required": ["id", "event_type", "event_id", "status", "attempts", "created_at", "last_attempts"],

@@ -62,6 +62,20 @@ def delete_user(user_id: str) -> Response[None]:
 
 
 @router.post(
+    "/users/<user_id>/disable",
+    tags=["users"],
+    summary="Offboard a person (admin): sessions and API tokens end at once, nobody pages them",
+)
+def disable_user(user_id: str) -> UserOut:
+    return UserOut.of(wiring.core.user_service().disable(current_user(), user_id))
+
+
+@router.post("/users/<user_id>/enable", tags=["users"], summary="Enable a disabled person again (admin)")
+def enable_user(user_id: str) -> UserOut:
+    return UserOut.of(wiring.core.user_service().enable(current_user(), user_id))
+
+
+@router.post(
     "/users/<user_id>/telegram-link",
     tags=["users"],
     summary="One-time code (10 min) to link a Telegram chat: send /start <code> to the bot",

@@ -239,6 +239,9 @@ class AuthSettings(EnvModel):
     login_failures_per_ip: int = env("ONCALL_AUTH_LOGIN_FAILURES_PER_IP", 50, ge=1)
     login_window_seconds: int = env("ONCALL_AUTH_LOGIN_WINDOW_SECONDS", 15 * 60, ge=1)
     link_code_ttl_seconds: int = env("ONCALL_AUTH_LINK_CODE_TTL_SECONDS", 600, ge=1)
+    #: a warm worker trusts an API token it verified this long: the bound on honouring a revocation or a disabled
+    #: owner (0: every request reads)
+    api_token_cache_seconds: float = env("ONCALL_AUTH_API_TOKEN_CACHE_SECONDS", 10.0, ge=0, le=300)
 
 
 class AlertSettings(EnvModel):

@@ -4,10 +4,12 @@
 valid access token, so a route added tomorrow is protected without anyone remembering to protect it. It verifies the
 token, reads the user once (the only DynamoDB read auth costs a request), exposes the caller to route code
 (``current_user()``, ``require(Role.ADMIN)``) and to the idempotency middleware (``app.context["principal_id"]``).
+A bearer string that is one of our API tokens is checked here too, with its own one read, and the route's scope
+(``oncall.domain.api_tokens.authorize_route``) before the role checks every caller meets.
 
 Viewers read: a mutating method from a viewer is refused here unless the route is on ``VIEWER_WRITABLE`` (their own
 profile, password, Telegram link, logout, and, since a viewer can be put on call and paged, their own notification
-rules and personal calendar feed), so write routes are responder-or-better by default too.
+rules, personal calendar feed and API tokens), so write routes are responder-or-better by default too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from oncall.api.errors import envelope, error_response
+from oncall.domain.api_tokens import authorize_route, is_api_token
 from oncall.domain.errors import Forbidden, Unauthenticated
 from oncall.domain.users import Role, User
 
@@ -53,6 +56,9 @@ VIEWER_WRITABLE: frozenset[tuple[str, str]] = frozenset(
         # a person who can be on call manages how they are told and sees their own shifts
         ("PUT", "/me/notification-rules"),
         ("POST", "/me/calendar-token"),
+        # a read-only dashboard is a viewer's own token (its scopes cannot exceed the viewer's reads)
+        ("POST", "/me/api-tokens"),
+        ("DELETE", "/me/api-tokens/<token_id>"),
     }
 )
 
@@ -85,6 +91,8 @@ def _authenticate(headers: dict[str, str] | None) -> Principal:
         raise Unauthenticated("missing bearer token", reason="missing")
     from oncall import wiring
 
+    if is_api_token(token):
+        return wiring.core.api_token_service().authenticate(token)
     return wiring.core.auth_service().authenticate(token)
 
 
@@ -137,6 +145,8 @@ def middleware(
             principal = _authenticate(app.current_event.headers)
         except Unauthenticated as exc:
             return _unauthorized(exc)
+    if principal.token is not None:
+        authorize_route(principal.token, *key)
     if principal.user.role is Role.VIEWER and key[0] in _MUTATING and key not in VIEWER_WRITABLE:
         raise Forbidden("viewers cannot change anything here", role=principal.user.role.value)
     app.context["principal_id"] = principal.user.id

@@ -22,7 +22,16 @@ class Role(StrEnum):
 
 class UserStatus(StrEnum):
     ACTIVE = "active"
+    #: offboarded: cannot sign in, every session and API token is refused, nobody is paged; an admin may enable
+    #: them again (``DELETED`` is for good)
+    DISABLED = "disabled"
     DELETED = "deleted"
+
+
+class UserKind(StrEnum):
+    PERSON = "person"
+    #: a team's account for an integration: no password, no sign-in, only the API tokens its team's managers mint
+    SERVICE = "service"
 
 
 DEFAULT_REMINDER_OFFSETS_MINUTES: tuple[int, ...] = (24 * 60, 120, 10)
@@ -71,12 +80,18 @@ class User:
     status: UserStatus = UserStatus.ACTIVE
     #: bumped on password change / admin reset: every token minted before stops verifying
     token_version: int = 0
+    #: raised when the person is disabled: every API token minted before names an older epoch and is dead for good,
+    #: even if the person is enabled again (a password change, unlike this, leaves automation running)
+    api_token_epoch: int = 0
     telegram_chat_id: str | None = None
     password_hash: str | None = field(default=None, repr=False)
     #: family ids revoked recently, with when (epoch s): their access tokens die at once instead of at expiry
     revoked_sessions: dict[str, int] = field(default_factory=dict, repr=False)
     #: team id → team role (``oncall.domain.teams``): carried on the user so the one read per request knows them
     teams: dict[str, str] = field(default_factory=dict)
+    kind: UserKind = UserKind.PERSON
+    #: the identity provider's ``iss`` and ``sub`` this person signs in as, once linked
+    external_subject: str | None = None
 
     @property
     def active(self) -> bool:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from oncall.domain.errors import InvalidInput, RateLimited, Unauthenticated
+from oncall.domain.api_tokens import ApiToken
+from oncall.domain.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from oncall.domain.passwords import check_password
 from oncall.domain.tokens import (
     Claims,
@@ -33,10 +34,19 @@ LIFETIME_SKEW_SECONDS = 60
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller of one request: the stored user as read for this request, and the token's claims."""
+    """The authenticated caller of one request: the stored user as read for this request, and what authenticated
+    them: a session's access-token claims, or an API token (``oncall.domain.api_tokens``)."""
 
     user: User
-    claims: Claims
+    claims: Claims | None
+    token: ApiToken | None = None
+
+    @property
+    def session(self) -> Claims:
+        """The session's claims; routes that need one are refused to API tokens before they run."""
+        if self.claims is None:
+            raise Forbidden("API tokens cannot call this route; sign in as a person", reason="session_required")
+        return self.claims
 
 
 def new_id() -> str:
@@ -174,7 +184,7 @@ class AuthService:
         raise _session_ended()
 
     def logout(self, principal: Principal) -> None:
-        self._revoke(principal.user, principal.claims.sid, self._clock())
+        self._revoke(principal.user, principal.session.sid, self._clock())
 
     def _revoke(self, user: User, sid: str, now: datetime) -> None:
         self._sessions.revoke_family(sid, now)
@@ -206,6 +216,6 @@ class AuthService:
             self._counters.record_failure(keys[:1], window, self._window_end(window))
             raise InvalidInput("current_password", "does not match your current password")
         version = self._users.set_password(user.id, self._hasher.hash(new_password), now, bump_token_version=True)
-        self._sessions.revoke_family(principal.claims.sid, now)
+        self._sessions.revoke_family(principal.session.sid, now)
         refreshed = replace(user, token_version=version)
         return self._start_session(refreshed, now)

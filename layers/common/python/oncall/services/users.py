@@ -17,6 +17,7 @@ from oncall.domain.users import (
     Role,
     User,
     UsernameTaken,
+    UserStatus,
     apply_patch,
     authorize_delete,
     authorize_link,
@@ -183,7 +184,7 @@ class UserService:
 
     def get(self, actor: User, user_id: str) -> User:
         authorize_read(actor, user_id)
-        return self._active(user_id)
+        return self._present(user_id)
 
     def update(self, actor: User, user_id: str, changes: dict[str, Any], password: str | None = None) -> User:
         """Profile fields (self or admin), ``role`` (admin, never one's own), ``password`` (admin reset of another
@@ -212,9 +213,29 @@ class UserService:
 
     def delete(self, actor: User, user_id: str) -> None:
         authorize_delete(actor, user_id)
-        target = self._active(user_id)
+        target = self._present(user_id)
         with self._audit(actor.id, "user.deleted", user_id, _audited(target), None):
             self._users.delete(target, self._clock())
+
+    def disable(self, actor: User, user_id: str) -> User:
+        """Offboarding: every session and API token of the person is refused from the next request on (the
+        version bump, and the status the one read per request sees); they are paged no more. Reversible."""
+        authorize_delete(actor, user_id)
+        target = self._active(user_id)
+        now = self._clock()
+        with self._audit(actor.id, "user.disabled", user_id, {"status": target.status.value}, {"status": "disabled"}):
+            self._users.set_status(target, UserStatus.DISABLED, now)
+        return replace(target, status=UserStatus.DISABLED, token_version=target.token_version + 1, updated_at=now)
+
+    def enable(self, actor: User, user_id: str) -> User:
+        authorize_delete(actor, user_id)
+        target = self._users.get(user_id)
+        if target is None or target.status is not UserStatus.DISABLED:
+            raise NotFound("disabled user", user_id)
+        now = self._clock()
+        with self._audit(actor.id, "user.enabled", user_id, {"status": "disabled"}, {"status": "active"}):
+            self._users.set_status(target, UserStatus.ACTIVE, now)
+        return replace(target, status=UserStatus.ACTIVE, updated_at=now)
 
     def create_link_code(self, actor: User, user_id: str) -> LinkCode:
         authorize_link(actor, user_id)
@@ -238,6 +259,13 @@ class UserService:
 
     def any_active_admin(self) -> bool:
         return self._users.any_active_admin()
+
+    def _present(self, user_id: str) -> User:
+        """Active or disabled: an admin still sees, and may delete, a person who was offboarded."""
+        user = self._users.get(user_id)
+        if user is None or user.status is UserStatus.DELETED:
+            raise NotFound("user", user_id)
+        return user
 
     def _active(self, user_id: str) -> User:
         user = self._users.get(user_id)

@@ -10,6 +10,7 @@ from oncall.wiring.seam import clock, once, secret_reader
 if TYPE_CHECKING:
     from oncall.adapters.dynamodb.audit import DynamoAuditTrail as AuditLog
     from oncall.security.keys import KeySource
+    from oncall.services.api_tokens import ApiTokenService
     from oncall.services.audit_ports import Recorder
     from oncall.services.auth import AuthService
     from oncall.services.directory import Directory
@@ -113,6 +114,23 @@ def auth_service() -> AuthService:
         )
 
     return once("auth_service", build)
+
+
+def api_token_service() -> ApiTokenService:
+    def build() -> ApiTokenService:
+        from oncall.adapters.dynamodb.api_tokens import DynamoApiTokenStore
+        from oncall.services.api_tokens import ApiTokenService
+
+        settings = get_settings()
+        return ApiTokenService(
+            DynamoApiTokenStore(settings.table("users")),
+            user_store(),
+            clock(),
+            cache_seconds=settings.auth.api_token_cache_seconds,
+            audit=audit(),
+        )
+
+    return once("api_token_service", build)
 
 
 def user_service() -> UserService:

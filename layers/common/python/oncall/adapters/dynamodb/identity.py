@@ -47,7 +47,7 @@ from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, Item, n, s, text
 from oncall.domain.errors import ConcurrentUpdate, InvalidInput, NotFound
 from oncall.domain.teams import DEFAULT_TEAM_ID, DEFAULT_TEAM_ROLE
-from oncall.domain.users import LastAdmin, LinkCodeInvalid, Role, User, UsernameTaken, UserStatus
+from oncall.domain.users import LastAdmin, LinkCodeInvalid, Role, User, UserKind, UsernameTaken, UserStatus
 
 USERS_BY_NAME = "by-username"
 USERS_BY_TELEGRAM_CHAT = "by-telegram-chat"
@@ -93,9 +93,11 @@ def user_item(user: User) -> Item:
         "created_at": s(_iso(user.created_at)),
         "updated_at": s(_iso(user.updated_at)),
     }
-    if user.active:
+    if user.kind is not UserKind.PERSON:
+        item["kind"] = s(user.kind.value)
+    if user.status is not UserStatus.DELETED:
         item["list_pk"] = s(USER_LIST_PK)
-    for name in ("email", "telegram_chat_id", "password_hash"):
+    for name in ("email", "telegram_chat_id", "password_hash", "external_subject"):
         value = getattr(user, name)
         if value is not None:
             item[name] = s(value)
@@ -122,10 +124,13 @@ def user_of(item: Mapping[str, Attr]) -> User:
         timezone=item["timezone"]["S"],
         reminder_offsets_minutes=tuple(int(v["N"]) for v in item.get("reminder_offsets_minutes", {}).get("L", [])),
         token_version=kit.number(item, "token_version", 0) or 0,
+        api_token_epoch=kit.number(item, "api_token_epoch", 0) or 0,
         telegram_chat_id=text(item, "telegram_chat_id"),
         password_hash=text(item, "password_hash"),
         revoked_sessions={str(sid): int(at["N"]) for sid, at in revoked.items()},
         teams=_teams_of(item),
+        kind=UserKind(text(item, "kind") or UserKind.PERSON.value),
+        external_subject=text(item, "external_subject"),
         created_at=datetime.fromisoformat(item["created_at"]["S"]),
         updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
     )
@@ -261,14 +266,12 @@ class DynamoUserStore:
             .set("updated_at", s(_iso(now)))
         )
         guard = kit.Update()
+        present = f"{profile.name('status')} IN ({profile.value(s(UserStatus.ACTIVE.value))}, " + (
+            f"{profile.value(s(UserStatus.DISABLED.value))})"
+        )
         self._without_losing_the_last_admin(
             user.id,
-            {
-                "Update": {
-                    "Key": kit.key(user_pk(user.id), PROFILE),
-                    **profile.request(profile.equals("status", s(UserStatus.ACTIVE.value))),
-                }
-            },
+            {"Update": {"Key": kit.key(user_pk(user.id), PROFILE), **profile.request(present)}},
             {
                 "Delete": {
                     "TableName": self.table,
@@ -278,6 +281,26 @@ class DynamoUserStore:
                 }
             },
         )
+
+    def set_status(self, user: User, status: UserStatus, now: datetime) -> None:
+        """Disable an active person (every token minted before dies with the version bump; an admin only while
+        another active admin remains) or enable a disabled one. ``NotFound`` when the person is not in the state
+        the change starts from."""
+        update = kit.Update().set("status", s(status.value)).set("updated_at", s(_iso(now)))
+        if status is UserStatus.DISABLED:
+            update.add("token_version", n(1)).add("api_token_epoch", n(1))
+        start = UserStatus.ACTIVE if status is UserStatus.DISABLED else UserStatus.DISABLED
+        request = update.request(update.equals("status", s(start.value)))
+        if status is UserStatus.DISABLED and user.role is Role.ADMIN:
+            self._without_losing_the_last_admin(
+                user.id, {"Update": {"Key": kit.key(user_pk(user.id), PROFILE), **request}}
+            )
+            return
+        done = kit.try_write(
+            self.client.update_item, TableName=self.table, Key=kit.key(user_pk(user.id), PROFILE), **request
+        )
+        if done is None:
+            raise NotFound("user", user.id)
 
     def _without_losing_the_last_admin(self, user_id: str, write: dict[str, Any], *more: dict[str, Any]) -> None:
         """``write`` (a transaction ``Update`` of ``user_id``'s profile, without its table) and ``more``, in one
