@@ -230,7 +230,13 @@ class Gateway:
                 return status, [*headers, ("retry-after", "1")], body
             # The worker already printed the stack trace to the function's log lines.
             log.error(
-                "%s %s → %s failed: %s: %s", method, path, route.function, result.error_type, result.error_message
+                "%s %s → %s failed (request %s): %s: %s",
+                method,
+                path,
+                route.function,
+                request_id,
+                result.error_type,
+                result.error_message,
             )
             return envelope(500, "internal_error", "Internal Server Error", {"request_id": request_id})
         try:

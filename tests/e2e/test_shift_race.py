@@ -79,7 +79,9 @@ def test_sixteen_clients_racing_over_http_keep_s1_s2(product: Runner) -> None:
 
     def timed_out(r: Any) -> bool:
         rid = r.json()["error"].get("details", {}).get("request_id") if r.status_code == 500 else None
-        return bool(rid) and f"RequestId: {rid} Error: Task timed out" in product.log()
+        return bool(rid) and any(
+            f"failed (request {rid}): Sandbox.Timedout" in line for line in product.log().splitlines()
+        )
 
     def client(n: int) -> None:
         nonlocal unknown_creates
