@@ -191,6 +191,13 @@ SECRETS: tuple[Secret, ...] = (
         ),
     ),
     Secret(
+        name="oidc-client-secret",
+        doc=(
+            "The client secret of the product's application at the identity provider (OpenID Connect). The generated "
+            "value is a placeholder: put the provider's secret here when ONCALL_OIDC_ISSUER is set."
+        ),
+    ),
+    Secret(
         name="grafana-webhook-hmac",
         doc=(
             "The HMAC secret Grafana's webhook contact point signs deliveries with (generated: put the same value in "
@@ -441,8 +448,9 @@ FUNCTIONS: tuple[Function, ...] = (
         },
         # an acknowledgement / resolve answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),
-        # grafana-webhook-hmac: POST /integrations/grafana verifies signatures when required
-        secrets=("jwt-keys", "grafana-webhook-hmac"),
+        # grafana-webhook-hmac: POST /integrations/grafana verifies signatures when required; oidc-client-secret:
+        # /auth/oidc/callback redeems codes at the identity provider when single sign-on is on
+        secrets=("jwt-keys", "grafana-webhook-hmac", "oidc-client-secret"),
         # POST /webhooks/{id}/deliveries/{delivery_id}/redeliver queues an attempt
         queues=("notifier",),
         local_concurrency=4,

@@ -264,6 +264,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/auth/refresh"): everyone(401)(lambda w, me: ("/auth/refresh", {"refresh_token": _BAD_REFRESH})),
     ("POST", "/auth/logout"): signed_in(204)(lambda w, me: ("/auth/logout", None)),
+    # single sign-on is not configured here: the routes say so to everyone (test_sso configures a provider)
+    ("GET", "/auth/oidc/login"): everyone(404)(lambda w, me: ("/auth/oidc/login", None)),
+    ("GET", "/auth/oidc/callback"): everyone(404)(lambda w, me: ("/auth/oidc/callback?code=c&state=s", None)),
     # a user's bearer token is not an integration key
     ("POST", "/v2/enqueue"): everyone(400)(
         lambda w, me: ("/v2/enqueue", {"routing_key": "x" * 32, "event_action": "trigger", "payload": {}})

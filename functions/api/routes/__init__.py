@@ -22,6 +22,7 @@ def register_all(app: APIGatewayHttpResolver) -> None:
         people,
         schedules,
         services,
+        sso,
         teams,
         users,
         webhooks,
@@ -30,6 +31,7 @@ def register_all(app: APIGatewayHttpResolver) -> None:
     for resource in (
         meta,
         auth,
+        sso,
         me,
         users,
         people,

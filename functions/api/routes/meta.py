@@ -13,6 +13,7 @@ from oncall.api import openapi as document
 from oncall.api.auth import PUBLIC
 from routes.api_tokens import ApiTokenOut
 from routes.audit import AuditOut
+from routes.sso import SignedInOut
 
 TITLE = "OnCall Hub"
 VERSION = "0.1.0"
@@ -72,6 +73,7 @@ SURFACE = document.Surface(
         ),
         ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): 202,
         ("POST", "/v2/enqueue"): 202,
+        ("GET", "/auth/oidc/login"): 302,
     },
     lists={
         ("GET", "/users"): "UserOut",
@@ -102,12 +104,14 @@ SURFACE = document.Surface(
     bodies={
         ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "DeliveryOut",
         ("POST", "/v2/enqueue"): "PagerDutyAccepted",
+        ("GET", "/auth/oidc/callback"): "SignedInOut",
     },
     foreign={("POST", "/v2/enqueue"): {400: "PagerDutyInvalid", 429: "PagerDutyThrottled"}},
     schemas={
         # the one list whose item no other route returns: its schema is given here
         "AuditOut": AuditOut.model_json_schema(),
         "ApiTokenOut": ApiTokenOut.model_json_schema(),
+        "SignedInOut": SignedInOut.model_json_schema(),
         "DeliveryOut": {
             "type": "object",
             "required": ["id", "event_type", "event_id", "status", "attempts", "created_at", "last_attempts"],

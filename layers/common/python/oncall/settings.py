@@ -19,6 +19,7 @@ model              variables                                            read by
 ``WebhookDeliverySettings`` ``ONCALL_WEBHOOK_*``, the notifier queue    the API and the notifier
 ``LifecycleSettings`` the incident-lifecycle state machine              whoever starts or answers it
 ``GrafanaSettings`` ``ONCALL_ALERTS_GRAFANA_HMAC*`` and its secret      the API's Grafana route
+``OidcSettings``   ``ONCALL_OIDC_*`` and the client secret              the API's sign-in routes
 ================== ==================================================== =============================================
 
 ``Settings`` has a default for everything, so any function can read it. A family with a required variable (a queue,
@@ -242,6 +243,9 @@ class AuthSettings(EnvModel):
     #: a warm worker trusts an API token it verified this long: the bound on honouring a revocation or a disabled
     #: owner (0: every request reads)
     api_token_cache_seconds: float = env("ONCALL_AUTH_API_TOKEN_CACHE_SECONDS", 10.0, ge=0, le=300)
+    #: comma-separated usernames still allowed to sign in with a password (a break-glass admin) once everyone else
+    #: signs in through the identity provider; empty: everyone with a password may
+    password_login_users: str = env("ONCALL_AUTH_PASSWORD_LOGIN_USERS", "")
 
 
 class AlertSettings(EnvModel):
@@ -474,6 +478,47 @@ class GrafanaSettings(EnvModel):
         )
 
 
+class OidcSettings(EnvModel):
+    """Single sign-on with one OpenID Connect provider (``ONCALL_OIDC_*``): on when ``ONCALL_OIDC_ISSUER`` is set.
+    The client secret is the secret ``oidc-client-secret`` in AWS, ``ONCALL_OIDC_CLIENT_SECRET`` locally."""
+
+    issuer: str | None = env("ONCALL_OIDC_ISSUER", None)
+    client_id: str | None = env("ONCALL_OIDC_CLIENT_ID", None)
+    client_secret: SecretStr | None = env("ONCALL_OIDC_CLIENT_SECRET", None, where="runner")
+    client_secret_id: str | None = env("ONCALL_SECRET_OIDC_CLIENT_SECRET", None, where="stack")
+    scopes: str = env("ONCALL_OIDC_SCOPES", "openid email profile")
+    #: where the provider sends the browser back; default ``<ONCALL_PUBLIC_URL>/auth/oidc/callback``
+    redirect_url: str | None = env("ONCALL_OIDC_REDIRECT_URL", None)
+    #: comma-separated email domains allowed to sign in; empty: any the provider vouches for
+    allowed_domains: str = env("ONCALL_OIDC_ALLOWED_DOMAINS", "")
+    provisioning: Literal["invited", "jit"] = env("ONCALL_OIDC_PROVISIONING", "invited")
+    default_role: Literal["viewer", "responder"] = env("ONCALL_OIDC_DEFAULT_ROLE", "viewer")
+    groups_claim: str = env("ONCALL_OIDC_GROUPS_CLAIM", "groups")
+    #: JSON: group → global role, e.g. ``{"oncall-admins": "admin"}``
+    group_roles: str = env("ONCALL_OIDC_GROUP_ROLES", "{}")
+    #: JSON: group → {team id: team role}, e.g. ``{"payments-sre": {"01J...": "manager"}}``
+    group_teams: str = env("ONCALL_OIDC_GROUP_TEAMS", "{}")
+    #: with group mappings: someone in none of the mapped groups cannot sign in (and a linked person is disabled)
+    require_group: bool = env("ONCALL_OIDC_REQUIRE_GROUP", False)
+
+    @field_validator("group_roles", "group_teams")
+    @classmethod
+    def _json_object(cls, value: str) -> str:
+        if not isinstance(json.loads(value or "{}"), dict):
+            raise ValueError("a JSON object")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+    @property
+    def secret(self) -> SecretRef:
+        return _ref(
+            self.client_secret, self.client_secret_id, ("ONCALL_OIDC_CLIENT_SECRET", "ONCALL_SECRET_OIDC_CLIENT_SECRET")
+        )
+
+
 #: every family, for the checks that run before anything starts (the runner, the CDK synth) and the README's table
 MODELS: tuple[type[EnvModel], ...] = (
     Settings,
@@ -483,6 +528,7 @@ MODELS: tuple[type[EnvModel], ...] = (
     WebhookDeliverySettings,
     LifecycleSettings,
     GrafanaSettings,
+    OidcSettings,
 )
 
 

@@ -37,6 +37,8 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/docs"),
         ("POST", "/auth/login"),
         ("POST", "/auth/refresh"),
+        ("GET", "/auth/oidc/login"),  # single sign-on: the identity provider authenticates
+        ("GET", "/auth/oidc/callback"),
         ("POST", "/telegram/webhook"),  # secret-token header
         ("POST", "/v2/enqueue"),  # integration key in the body
         ("POST", "/integrations/alertmanager"),  # integration key as bearer

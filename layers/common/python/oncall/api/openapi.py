@@ -113,6 +113,9 @@ def _success(method: str, path: str, op: dict[str, Any], surface: Surface) -> di
     status = surface.status.get(key, 200)
     if status == 204:
         return {"204": {"description": "Done; no content"}}
+    if status == 302:
+        location = {"Location": {"description": "where to go next", "schema": {"type": "string", "format": "uri"}}}
+        return {"302": {"description": "A redirect", "headers": location}}
     if key in surface.lists:
         page = {
             "type": "object",
@@ -151,7 +154,10 @@ def complete(spec: Mapping[str, Any], surface: Surface) -> dict[str, Any]:
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
-            "description": "the access token from POST /auth/login (or /auth/refresh)",
+            "description": (
+                "an access token from POST /auth/login, /auth/refresh or GET /auth/oidc/callback, or an API token "
+                "(och_..., POST /me/api-tokens)"
+            ),
         },
         INTEGRATION_KEY: {
             "type": "http",

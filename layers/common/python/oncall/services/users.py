@@ -42,7 +42,8 @@ Existing = Literal["refuse", "reset", "align"]
 @dataclass(frozen=True)
 class NewUser:
     username: str
-    password: str
+    #: None: a person who signs in only through the identity provider
+    password: str | None
     role: Role = Role.RESPONDER
     display_name: str | None = None
     email: str | None = None
@@ -116,7 +117,8 @@ class UserService:
         """Create a user with no acting principal (``ensure_admin``, and the local runner's generated first admin)."""
         now = self._clock()
         username = normalize_username(new.username)
-        check_password(new.password)
+        if new.password is not None:
+            check_password(new.password)
         user = User(
             id=self._ids(),
             username=username,
@@ -127,7 +129,7 @@ class UserService:
             reminder_offsets_minutes=check_reminder_offsets(new.reminder_offsets_minutes),
             created_at=now,
             updated_at=now,
-            password_hash=self._hasher.hash(new.password),
+            password_hash=self._hasher.hash(new.password) if new.password is not None else None,
             teams=self._teams_of(new, now),
         )
         with self._audit(actor.id if actor else None, "user.created", user.id, None, _audited(user)):
@@ -226,6 +228,19 @@ class UserService:
         with self._audit(actor.id, "user.disabled", user_id, {"status": target.status.value}, {"status": "disabled"}):
             self._users.set_status(target, UserStatus.DISABLED, now)
         return replace(target, status=UserStatus.DISABLED, token_version=target.token_version + 1, updated_at=now)
+
+    def discard(self, user: User) -> None:
+        """Delete a person nobody acted to create (provisioned for a sign-in that lost its race)."""
+        with self._audit(None, "user.deleted", user.id, _audited(user), None):
+            self._users.delete(user, self._clock())
+
+    def offboard(self, user_id: str) -> None:
+        """``disable`` with no person acting: the identity provider no longer vouches for them."""
+        target = self._users.get(user_id)
+        if target is None or not target.active:
+            return
+        with self._audit(None, "user.disabled", user_id, {"status": target.status.value}, {"status": "disabled"}):
+            self._users.set_status(target, UserStatus.DISABLED, self._clock())
 
     def enable(self, actor: User, user_id: str) -> User:
         authorize_delete(actor, user_id)

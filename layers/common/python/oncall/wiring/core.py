@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from oncall.services.directory import Directory
     from oncall.services.identity_ports import PasswordHasher, TokenCodec, UserLookup, UserStore
     from oncall.services.schedules import ScheduleService
+    from oncall.services.sso import SignInService
     from oncall.services.teams import TeamStore
     from oncall.services.users import UserService
 
@@ -114,6 +115,53 @@ def auth_service() -> AuthService:
         )
 
     return once("auth_service", build)
+
+
+def sign_in_service() -> SignInService | None:
+    """Single sign-on, or None when no identity provider is configured (``ONCALL_OIDC_ISSUER`` unset)."""
+
+    def build() -> SignInService | None:
+        from oncall.settings import OidcSettings, Problem, SettingsError, load
+
+        oidc = load(OidcSettings)
+        if not oidc.enabled:
+            return None
+        import json
+
+        from oncall.adapters.dynamodb.sso import DynamoSignInStore
+        from oncall.adapters.oidc import OidcProvider
+        from oncall.domain.oidc import Policy, Provisioning
+        from oncall.domain.users import Role
+        from oncall.services.sso import SignInService
+
+        settings = get_settings()
+        redirect = oidc.redirect_url or (f"{settings.public_url}/auth/oidc/callback" if settings.public_url else None)
+        if not oidc.client_id or not redirect or not oidc.issuer:
+            needed = "ONCALL_OIDC_CLIENT_ID and ONCALL_OIDC_REDIRECT_URL (or ONCALL_PUBLIC_URL)"
+            raise SettingsError([Problem(needed, "", "required with ONCALL_OIDC_ISSUER", True)])
+        policy = Policy(
+            provisioning=Provisioning(oidc.provisioning),
+            default_role=Role(oidc.default_role),
+            allowed_domains=frozenset(d.strip().lower() for d in oidc.allowed_domains.split(",") if d.strip()),
+            group_roles={g: Role(r) for g, r in json.loads(oidc.group_roles or "{}").items()},
+            group_teams=json.loads(oidc.group_teams or "{}"),
+            require_group=oidc.require_group,
+        )
+        provider = OidcProvider(oidc.issuer, oidc.client_id, secret_reader().value(oidc.secret))
+        store = DynamoSignInStore(settings.table("auth"), settings.table("users"))
+        return SignInService(
+            provider,
+            store,
+            user_service(),
+            auth_service(),
+            clock(),
+            policy=policy,
+            redirect_uri=redirect,
+            scope=oidc.scopes,
+            groups_claim=oidc.groups_claim,
+        )
+
+    return once("sign_in_service", build)
 
 
 def api_token_service() -> ApiTokenService:
