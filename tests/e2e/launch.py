@@ -58,6 +58,14 @@ class Runner:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def timed_out(self, response: Any) -> bool:
+        """Whether ``response`` is the 500 of an invocation the runner timed out (as Lambda does, wall clock): its
+        outcome is unknown to the client. On 2 cores a burst of cold workers can starve a warm one that long."""
+        if response.status_code != 500:
+            return False
+        rid = response.json()["error"].get("details", {}).get("request_id")
+        return bool(rid) and f"failed (request {rid}): Sandbox.Timedout" in self.log()
+
     def descendants(self) -> set[int]:
         return descendants(self.proc.pid)
 

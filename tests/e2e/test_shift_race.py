@@ -77,12 +77,6 @@ def test_sixteen_clients_racing_over_http_keep_s1_s2(product: Runner) -> None:
     unknown_targets: set[str] = set()
     unknown_creates = 0
 
-    def timed_out(r: Any) -> bool:
-        rid = r.json()["error"].get("details", {}).get("request_id") if r.status_code == 500 else None
-        return bool(rid) and any(
-            f"failed (request {rid}): Sandbox.Timedout" in line for line in product.log().splitlines()
-        )
-
     def client(n: int) -> None:
         nonlocal unknown_creates
         import requests
@@ -126,7 +120,7 @@ def test_sixteen_clients_racing_over_http_keep_s1_s2(product: Runner) -> None:
                 elif r.status_code == 204:
                     assert target is not None
                     deleted.add(target[1])
-                elif timed_out(r):
+                elif product.timed_out(r):
                     if op == "create":
                         unknown_creates += 1
                     else:

@@ -118,11 +118,19 @@ def test_a_new_person_is_provisioned_and_gets_a_working_token_pair(sso: dict[str
     assert refused.status == 401
 
 
-def test_a_group_maps_to_a_role(sso: dict[str, str], idp: str) -> None:
+def test_groups_decide_the_role_at_every_sign_in(sso: dict[str, str], idp: str) -> None:
+    login_as(Role.ADMIN)  # a deployment has its admin
     person(idp, "okta|root", email="root@example.com", groups=["sre", "oncall-admins"])
     signed = sign_in("okta|root")
     me = call_api("GET", "/me", headers={"authorization": f"Bearer {signed.json['access_token']}"}).json
     assert me["role"] == "admin"
+    person(idp, "okta|root", email="root@example.com", groups=["sre"])  # moved out of the admins' group
+    again = sign_in("okta|root")
+    me = call_api("GET", "/me", headers={"authorization": f"Bearer {again.json['access_token']}"}).json
+    assert me["role"] == "responder"
+    # the earlier session acts with the role as it is now (each request reads the person once)
+    earlier = call_api("GET", "/me", headers={"authorization": f"Bearer {signed.json['access_token']}"}).json
+    assert earlier["role"] == "responder"
 
 
 def test_invited_only_links_the_invited_person_and_refuses_others(

@@ -107,6 +107,7 @@ SURFACE = document.Surface(
         ("GET", "/auth/oidc/callback"): "SignedInOut",
     },
     foreign={("POST", "/v2/enqueue"): {400: "PagerDutyInvalid", 429: "PagerDutyThrottled"}},
+    optional=frozenset({("GET", "/auth/oidc/login"), ("GET", "/auth/oidc/callback")}),
     schemas={
         # the one list whose item no other route returns: its schema is given here
         "AuditOut": AuditOut.model_json_schema(),

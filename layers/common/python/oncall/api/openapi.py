@@ -79,6 +79,8 @@ class Surface:
     bodies: Mapping[tuple[str, str], str] = field(default_factory=dict)
     #: routes that answer some statuses in a foreign shape (PagerDuty's): status → component
     foreign: Mapping[tuple[str, str], Mapping[int, str]] = field(default_factory=dict)
+    #: routes of a feature a deployment may leave off (single sign-on): 404 while it is
+    optional: frozenset[tuple[str, str]] = frozenset()
 
 
 def openapi_path(resolver_path: str) -> str:
@@ -97,7 +99,7 @@ def _failures(method: str, path: str, surface: Surface) -> Iterable[int]:
     if (method.upper(), path) == ("GET", "/health"):
         return ()
     codes = {400, 401, 403, 422, 429, 503}
-    if "{" in path or method in _MUTATING:
+    if "{" in path or method in _MUTATING or (method.upper(), path) in surface.optional:
         codes.add(404)
     if method in _MUTATING:
         codes.add(409)

@@ -125,6 +125,13 @@ class SignInService:
             raise SignInRefused("deleted", "your account here was deleted; ask an administrator")
         if user.status is UserStatus.DISABLED:
             raise SignInRefused("disabled", "your account here is disabled; ask an administrator")
+        role = mapped_role(identity, self._policy)
+        if role is not None and role is not user.role:
+            # the groups decide the role at every sign-in, as the provider's administrators expect
+            try:
+                user = self._users.sync_role(user, role)
+            except DomainError as exc:  # the last admin stays one
+                log.warning("kept a person's role against their groups: %s", exc.message)
         if not in_a_mapped_group(identity, self._policy):
             # the provider no longer vouches for this person here: offboard them, as an admin would
             try:

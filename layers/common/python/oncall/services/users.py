@@ -229,6 +229,18 @@ class UserService:
             self._users.set_status(target, UserStatus.DISABLED, now)
         return replace(target, status=UserStatus.DISABLED, token_version=target.token_version + 1, updated_at=now)
 
+    def sync_role(self, user: User, role: Role) -> User:
+        """Set ``user``'s global role with no person acting: the identity provider's groups say so. The last admin
+        stays one (``LastAdmin``)."""
+        if user.role is role:
+            return user
+        updated = apply_patch(user, {"role": role.value}, self._clock())
+        with self._audit(None, "user.updated", user.id, _audited(user), _audited(updated)):
+            version = self._users.update_profile(
+                updated, ("role",), password_hash=None, keep_an_admin=role is not Role.ADMIN
+            )
+        return replace(updated, token_version=version)
+
     def discard(self, user: User) -> None:
         """Delete a person nobody acted to create (provisioned for a sign-in that lost its race)."""
         with self._audit(None, "user.deleted", user.id, _audited(user), None):

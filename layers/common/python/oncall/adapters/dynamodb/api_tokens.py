@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oncall.adapters.dynamodb import kit
-from oncall.adapters.dynamodb.identity import PROFILE, USER_LIST_PK, USERS_BY_NAME, user_of, user_pk
+from oncall.adapters.dynamodb.identity import PROFILE, listed_users, user_of, user_pk
 from oncall.adapters.dynamodb.kit import Attr, Item, n, s, text
 from oncall.domain.api_tokens import MAX_PER_OWNER, ApiToken
 from oncall.domain.errors import Conflict, NotFound
@@ -178,17 +178,6 @@ class DynamoApiTokenStore:
         )
 
     def service_accounts(self) -> list[User]:
-        """Every service account not deleted: the user list filtered by kind (people number in the hundreds)."""
-        items = kit.query_all(
-            self.client,
-            TableName=self.table,
-            IndexName=USERS_BY_NAME,
-            KeyConditionExpression="list_pk = :pk",
-            FilterExpression="#kind = :service",
-            ExpressionAttributeNames={"#kind": "kind"},
-            ExpressionAttributeValues={":pk": s(USER_LIST_PK), ":service": s(UserKind.SERVICE.value)},
-        )
-        # the list index may lag and project only keys: the stored item is the truth
-        ids = [text(item, "id") for item in items]
-        found = kit.batch_get(self.client, self.table, [kit.key(user_pk(i), PROFILE) for i in ids if i])
-        return sorted((user_of(item) for item in found), key=lambda u: u.display_name.lower())
+        """Every service account not deleted, by name."""
+        accounts = listed_users(self.client, self.table, ("kind", UserKind.SERVICE.value))
+        return sorted(accounts, key=lambda u: u.display_name.lower())

@@ -136,6 +136,25 @@ def user_of(item: Mapping[str, Attr]) -> User:
     )
 
 
+def listed_users(client: Any, table: str, where: tuple[str, str] | None = None) -> list[User]:
+    """People on the user list (not deleted), those whose attribute ``where[0]`` is ``where[1]`` when given. The list
+    index names candidates (it may lag); each is read from its stored item, which is the truth. For the rare reads
+    over everyone (service accounts, a first single sign-on): people number in the hundreds."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": USERS_BY_NAME,
+        "KeyConditionExpression": "list_pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(USER_LIST_PK)},
+    }
+    if where is not None:
+        request["FilterExpression"] = "#attr = :value"
+        request["ExpressionAttributeNames"] = {"#attr": where[0]}
+        request["ExpressionAttributeValues"][":value"] = s(where[1])
+    ids = [text(item, "id") for item in kit.query_all(client, **request)]
+    found = kit.batch_get(client, table, [kit.key(user_pk(i), PROFILE) for i in ids if i])
+    return [user_of(item) for item in found]
+
+
 class DynamoUserStore:
     """Users, username guards and Telegram link codes (table ``users``). Implements
     ``oncall.services.identity_ports.UserStore``."""

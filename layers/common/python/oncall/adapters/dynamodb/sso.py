@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from oncall.adapters.dynamodb import kit
-from oncall.adapters.dynamodb.identity import PROFILE, USER_LIST_PK, USERS_BY_NAME, user_of, user_pk
+from oncall.adapters.dynamodb.identity import PROFILE, listed_users, user_of, user_pk
 from oncall.adapters.dynamodb.kit import n, s, text
 from oncall.domain.oidc import Started, state_hash
 from oncall.domain.users import User, UserStatus
@@ -82,18 +82,9 @@ class DynamoSignInStore:
         return user_of(item) if item else None
 
     def by_email(self, email: str) -> list[User]:
-        """People (not deleted) with this email: read at a person's first sign-in only, over the user list (people
-        number in the hundreds; afterwards the link answers in one read)."""
-        items = kit.query_all(
-            self.client,
-            TableName=self.users_table,
-            IndexName=USERS_BY_NAME,
-            KeyConditionExpression="list_pk = :pk",
-            ExpressionAttributeValues={":pk": s(USER_LIST_PK)},
-        )
-        ids = [text(i, "id") for i in items]
-        found = kit.batch_get(self.client, self.users_table, [kit.key(user_pk(i), PROFILE) for i in ids if i])
-        return [u for u in (user_of(i) for i in found) if u.email and u.email.lower() == email]
+        """People (not deleted) with this email, compared without case: read at a person's first sign-in only
+        (afterwards the link answers in one read)."""
+        return [u for u in listed_users(self.client, self.users_table) if u.email and u.email.lower() == email]
 
     def link(self, user: User, identity_key: str, subject: str, now: datetime) -> bool:
         """Link ``user`` to the provider's subject; False when either is linked already (to something else)."""
