@@ -24,6 +24,11 @@ current (a page sent by a worker that never learnt the Telegram sandbox's addres
   environment changed is stopped and the invocation starts a fresh one (a cold start, like a Lambda configuration
   update).
 
+Cold starts are limited to ``MAX_CONCURRENT_INITS`` at a time across all functions: a burst of events that wakes every
+background function at once would otherwise spend the laptop's cores importing boto3 a dozen times over, and a warm
+API worker starved past its timeout fails a request Lambda, with a CPU per environment, would have answered. Waiting
+for an init slot is not counted against an invocation's timeout (Lambda's init is not either).
+
 With ``clock_file`` (``clock.OffsetFile``), each worker's ``now`` is its wall clock plus the runner's clock offset
 (``infra.local.worker``), so functions agree with the emulator's clock after ``POST /_local/clock``.
 """
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -50,6 +56,8 @@ from infra.topology import Function, Topology
 
 #: Lambda's limit for a synchronous invocation's event (and response)
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+#: worker processes starting at once, runner-wide: about the machine's cores (at least 2)
+MAX_CONCURRENT_INITS = max(2, os.cpu_count() or 2)
 
 
 def _stderr_sink(function: str, line: str) -> None:
@@ -142,6 +150,7 @@ class WorkerPools:
         }
         self._all: set[Worker] = set()
         self._all_lock = threading.Lock()
+        self._inits = threading.BoundedSemaphore(MAX_CONCURRENT_INITS)
         self._closed = False
 
     # -- Invoker -------------------------------------------------------------------------------------------------
@@ -291,16 +300,17 @@ class WorkerPools:
         return lambda_environment(fn, self.region, self.endpoint_url, self.env_for(fn))
 
     def _start(self, fn: Function, env: dict[str, str]) -> Worker:
-        worker = start_worker(
-            fn,
-            env,
-            account_id=self.account_id,
-            region=self.region,
-            clock_file=self.clock_file,
-            log=self._log,
-            started=self._started,
-            discard=self._discard,
-        )
+        with self._inits:
+            worker = start_worker(
+                fn,
+                env,
+                account_id=self.account_id,
+                region=self.region,
+                clock_file=self.clock_file,
+                log=self._log,
+                started=self._started,
+                discard=self._discard,
+            )
         if self._closed:
             self._discard(worker)
             raise WorkerError("ServiceException", "the runner is shutting down")
