@@ -263,3 +263,34 @@ def test_concurrent_duplicate_ticks_send_each_reminder_once(env: dict[str, Any])
         dynamo_lock.uninstall()
     assert sum(r.sent for r in reports) == 6
     assert all(len(_texts(tg, chat)) == 1 for _user, chat in people)
+
+
+def test_a_planning_cut_off_midway_is_done_again_by_the_redelivery(env: dict[str, Any]) -> None:
+    """The planner stops after its first reminder write (a Ctrl-C, a crash, a timeout): the event's redelivery plans
+    the rest instead of being dropped as already applied, and the reconciler sees the shift as not yet planned."""
+    from oncall import wiring
+
+    user, _chat = linked_user()
+    shift = _shift(_schedule(), user.id, T0 + timedelta(days=2))
+    (created,) = outbox_events(env["outbox"], env["seen"])
+    store = wiring.reminders.reminder_planner().store
+    puts: list[str] = []
+
+    def stop_after_the_first_put(**_: Any) -> None:
+        puts.append("PutItem")
+        if len(puts) > 1:
+            raise KeyboardInterrupt  # the process goes away between two writes
+
+    events = store.client.meta.events  # type: ignore[attr-defined]
+    events.register("before-call.dynamodb.PutItem", stop_after_the_first_put)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            plan(created)
+    finally:
+        events.unregister("before-call.dynamodb.PutItem", stop_after_the_first_put)
+    assert len(_reminders(shift.id)) == 1
+    assert store.planned_version(shift.id) is None  # not recorded as applied: the reconciler would plan it too
+
+    assert plan(created) == "planned"  # the redelivery
+    assert sorted(_reminders(shift.id)) == [10, 120, 24 * 60]
+    assert plan(created) == "stale"  # and now it is applied

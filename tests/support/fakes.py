@@ -902,6 +902,9 @@ class FakeReminderStore:
         return {o: r.status for (s, o), r in sorted(self.reminders.items()) if s == shift_id}
 
     # the port
+    def planned_version(self, shift_id: str) -> int | None:
+        return self.versions.get(shift_id)
+
     def accept_version(self, shift_id: str, version: int, now: datetime) -> bool:
         if shift_id in self.versions and self.versions[shift_id] >= version:
             return False

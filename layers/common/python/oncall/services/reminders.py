@@ -59,8 +59,12 @@ class Reminder:
 
 
 class ReminderStore(Protocol):
+    def planned_version(self, shift_id: str) -> int | None:
+        """The highest shift version applied (None: never planned)."""
+        ...
+
     def accept_version(self, shift_id: str, version: int, now: datetime) -> bool:
-        """Record ``version`` as the newest applied for the shift; False when it is not newer (drop the event)."""
+        """Record ``version`` as the newest applied for the shift; False when it is not newer."""
         ...
 
     def of_shift(self, shift_id: str) -> list[Reminder]: ...
@@ -136,8 +140,19 @@ class ReminderService:
             return "ignored"
         if detail_type not in ("shift.created", "shift.updated", "shift.deleted"):
             return "ignored"
-        if not self.store.accept_version(shift_id, version, occurred_at):
+        applied = self.store.planned_version(shift_id)
+        if applied is not None and applied >= version:
             return "stale"
+        outcome = self._plan(detail_type, detail, shift_id, version, occurred_at)
+        # recorded last: an application cut off before this line (a stop, a crash, a timeout) is done again, by the
+        # event's redelivery or by the reconciler, instead of being dropped as stale (every write above is
+        # conditional on the version, so doing it again is harmless and a newer plan is never overwritten)
+        self.store.accept_version(shift_id, version, occurred_at)
+        return outcome
+
+    def _plan(
+        self, detail_type: str, detail: Mapping[str, Any], shift_id: str, version: int, occurred_at: datetime
+    ) -> str:
         existing = {r.offset_minutes: r for r in self.store.of_shift(shift_id)}
         if detail_type == "shift.deleted":
             for r in existing.values():
