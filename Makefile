@@ -24,7 +24,7 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help run test lint fmt sync sync-dev layer synth diff deploy destroy bench tg clean
+.PHONY: help run test lint fmt sync sync-dev browser layer synth diff deploy destroy bench tg demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +42,18 @@ sync-dev: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## install every
 run: sync ## start OnCall Hub locally on emulated AWS (http://127.0.0.1:8000)
 	$(UV) run --no-sync python -m infra.local $(ARGS)
 
-test: sync-dev ## lint, type-check and run the whole test suite (what CI runs)
+# The console's browser tests drive the machine's Chromium through Playwright (whose own browser download needs the
+# internet): install Debian's chromium where none is found and apt can (as root, or with sudo that needs no password).
+browser: ## make sure a Chromium is installed for the console's browser tests
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$ONCALL_CHROMIUM" ] || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "no Chromium: install one (Debian/Ubuntu: apt-get install chromium) or set ONCALL_CHROMIUM;" \
+	    "the console's browser tests are skipped without it (and fail under CI)"; fi; }
+
+test: sync-dev browser ## lint, type-check and run the whole test suite (what CI runs)
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import console
 import routes
 from oncall import wiring
 from oncall.api import auth, errors, guard, headers, idempotency, lists
@@ -33,6 +34,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     wiring.incidents.teams_migrated()
     allow = headers.origins(settings.cors_origins)
+    if console.is_console(event):
+        # the web console: HTML forms over this same API (functions/api/console), its own CSRF and cookie session
+        return headers.secure(event, console.handle(app, event, context), allow)
     # alert ingestion answers PagerDuty clients in PagerDuty's shapes and takes larger batches from Alertmanager
     limit = ingest.body_limit(event, settings.max_body_bytes)
     early = (

@@ -141,7 +141,7 @@ def test_an_alert_page_on_telegram_and_by_mail_says_what_and_where(stack: Stack,
     }
     created = post_alert(service["integration_key"], alert(labels, "fp-web-1"))
     incident_id = created["results"][0]["incident_id"]
-    incident_url = f"{PUBLIC_URL}/incidents/{incident_id}"
+    incident_url = f"{PUBLIC_URL}/console/incidents/{incident_id}"
 
     # Telegram: HTML parse mode, every fact, the labels escaped (the fake Bot API refuses what Telegram refuses)
     wait_until(lambda: pages_to(stack, chat, incident_id), what="the Telegram page")

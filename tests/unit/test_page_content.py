@@ -97,7 +97,7 @@ def test_the_plain_text_starts_with_the_headline_and_says_everything() -> None:
         "Severity: critical · Urgency: high · Alerts: 3",
         "alertname: HighErrorRate",
         "instance: web-1",
-        "Incident: https://oncall.example.com/incidents/01jabc",
+        "Incident: https://oncall.example.com/console/incidents/01jabc",
         "Runbook: https://runbooks.example.com/5xx",
         "Source: http://prometheus.example.com/graph?g0.expr=rate",
     ):
@@ -111,7 +111,7 @@ def test_telegram_and_email_show_the_same_content() -> None:
         for want in ("[CRITICAL] Checkout returns 502", "01jabc", "checkout", "critical", "high", "HighErrorRate"):
             assert want in seen.text, (want, rendered)
         assert "https://runbooks.example.com/5xx" in seen.hrefs
-        assert "https://oncall.example.com/incidents/01jabc" in seen.hrefs
+        assert "https://oncall.example.com/console/incidents/01jabc" in seen.hrefs
         assert "http://prometheus.example.com/graph?g0.expr=rate" in seen.hrefs
         assert "Escalation level" in seen.text
     assert html_error(telegram_html(content)) is None
@@ -151,7 +151,10 @@ def test_no_public_url_no_incident_link() -> None:
     assert "Incident: " not in plain_text(content)
     assert "/incidents/" not in telegram_html(content) and "<code>01jabc</code>" in telegram_html(content)
     assert incident_link("ftp://oncall.example.com", "x") is None
-    assert incident_link("https://oncall.example.com/base/", "a/b") == "https://oncall.example.com/base/incidents/a%2Fb"
+    assert (
+        incident_link("https://oncall.example.com/base/", "a/b")
+        == "https://oncall.example.com/base/console/incidents/a%2Fb"
+    )
 
 
 # -- hostile input -------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -17,7 +17,7 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _tokens(out: TokenOut) -> Response[TokenOut]:
+def _tokens(out: TokenOut) -> Response[Any]:
     return Response(
         status_code=200, content_type="application/json", body=out.model_dump(mode="json"), headers=_NO_STORE
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -30,12 +30,13 @@ def patch_me(body: Annotated[ProfileIn, Body()]) -> UserOut:
 @router.post("/me/password", tags=["me"], summary="Change your password; other sessions end, this one gets new tokens")
 def change_password(body: Annotated[PasswordChangeIn, Body()]) -> Response[TokenOut]:
     pair = wiring.core.auth_service().change_password(current_principal(), body.current_password, body.new_password)
-    return Response(
+    out: Response[Any] = Response(
         status_code=200,
         content_type="application/json",
         body=TokenOut.of(pair).model_dump(mode="json"),
         headers={"Cache-Control": "no-store"},
     )
+    return out
 
 
 def register(app: APIGatewayHttpResolver) -> None:

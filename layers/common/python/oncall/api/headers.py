@@ -4,6 +4,8 @@ Applied to the final response, whoever produced it (the resolver, a precheck's 4
 
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``, ``X-Frame-Options: DENY`` and a
   ``Content-Security-Policy`` that forbids everything (JSON needs nothing) with ``frame-ancestors 'none'``;
+- the web console (``/`` and ``/console/...``) gets a policy allowing its own scripts, styles and fetches from this
+  origin only (no inline script or style at all), forms posting only here, and no framing;
 - ``/docs`` (Swagger UI, its assets inlined) gets a policy that allows exactly its own inline scripts, by hash, and
   fetching the document from this origin;
 - ``Strict-Transport-Security`` when the request came over HTTPS (``X-Forwarded-Proto``, set by API Gateway and by
@@ -28,6 +30,10 @@ from typing import Any
 JSON_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 HSTS = "max-age=31536000; includeSubDomains"
 DOCS_PATH = "/docs"
+CONSOLE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 #: request headers a browser may send cross-origin, and response headers it may read
 ALLOW_HEADERS = "authorization, content-type, idempotency-key, if-none-match"
 EXPOSE_HEADERS = "etag, retry-after, idempotent-replayed, www-authenticate, allow"
@@ -96,6 +102,8 @@ def secure(event: dict[str, Any], response: dict[str, Any], allow: frozenset[str
     html = headers.get(present.get("content-type", "Content-Type"), "").startswith("text/html")
     if path == DOCS_PATH and html and isinstance(body, str) and not response.get("isBase64Encoded"):
         put("Content-Security-Policy", docs_policy(body))
+    elif path == "/" or path == "/console" or path.startswith("/console/"):
+        put("Content-Security-Policy", CONSOLE_POLICY)
     else:
         put("Content-Security-Policy", JSON_POLICY)
     if request.get("x-forwarded-proto", "").lower() == "https":

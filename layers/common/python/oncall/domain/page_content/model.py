@@ -32,12 +32,13 @@ def urgency_of(severity: str, stated: str | None = None) -> str:
 
 
 def incident_link(public_url: str | None, incident_id: str) -> str | None:
-    """The incident's URL in the API under the product's public base URL; None without a usable base (a page
+    """The incident's page in the web console under the product's public base URL (a person follows it from Telegram
+    or mail, so it opens the page with Acknowledge/Resolve, not the API's JSON); None without a usable base (a page
     without a link is better than one pointing at a guessed host)."""
     base = safe_url(public_url)
     if base is None:
         return None
-    return safe_url(f"{base.rstrip('/')}/incidents/{quote(incident_id, safe='')}")
+    return safe_url(f"{base.rstrip('/')}/console/incidents/{quote(incident_id, safe='')}")
 
 
 @dataclass(frozen=True)
