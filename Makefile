@@ -108,6 +108,9 @@ tg: ## act as a Telegram user in the local sandbox: make tg TEXT="/help" [CHAT=1
 telegram-webhook: sync ## register the bot's webhook (URL + secret) with Telegram after a deploy: make telegram-webhook [STACK=OnCallHub] [URL=https://...] [ARGS=--token-stdin|--delete]
 	$(UV) run --no-sync python -m infra.telegram_webhook $(if $(STACK),--stack "$(STACK)") $(if $(URL),--url "$(URL)") $(ARGS)
 
+demo: sync ## fill the running local instance with a small organisation and play a scenario (ONCALL_ADMIN_PASSWORD=...)
+	$(UV) run --no-sync python -m infra.local.demo --url "$(or $(URL),http://127.0.0.1:$(or $(ONCALL_HTTP_PORT),8000))" $(ARGS)
+
 bench: sync-dev ## run the benchmarks; each prints a table
 	for b in bench/[!_]*.py; do echo "== $$b"; $(UV) run --no-sync python $$b || exit 1; done
 

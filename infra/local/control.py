@@ -43,7 +43,7 @@ class WorkerControl(Protocol):
 class ClockControl(Protocol):
     def now(self) -> dt.datetime: ...
 
-    def advance_clock(self, delta: dt.timedelta) -> list[str]: ...
+    def advance_clock(self, delta: dt.timedelta, catch_up: int | None = None) -> list[str]: ...
 
 
 class BotFront(Protocol):
@@ -140,7 +140,10 @@ class LocalControl:
             delta = parse_duration(payload["advance"])
         except ValueError as exc:
             return envelope(422, "validation_error", str(exc), {"field": "advance"})
-        fired = self.clock.advance_clock(delta)
+        catch_up = payload.get("catch_up")
+        if catch_up is not None and (not isinstance(catch_up, int) or isinstance(catch_up, bool) or catch_up < 1):
+            return envelope(422, "validation_error", "catch_up must be a whole number ≥ 1", {"field": "catch_up"})
+        fired = self.clock.advance_clock(delta, catch_up)
         return json_response(
             200, {"now": _iso(self.clock.now()), "advanced_seconds": delta.total_seconds(), "fired": fired}
         )

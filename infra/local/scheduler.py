@@ -110,8 +110,10 @@ class Scheduler:
         for arn in set(self._next) - seen:
             del self._next[arn]
 
-    def due(self, until: datetime) -> list[Firing]:
-        """Every occurrence up to ``until`` (inclusive), oldest first; advances the schedule past them."""
+    def due(self, until: datetime, catch_up: int | None = None) -> list[Firing]:
+        """Every occurrence up to ``until`` (inclusive), oldest first; advances the schedule past them. At most
+        ``catch_up`` (default ``max_catch_up``) of each rule's latest occurrences are kept."""
+        keep = catch_up or self.max_catch_up
         with self._lock:
             self._refresh(self.clock.now() if until > self.clock.now() else until)
             firings: list[Firing] = []
@@ -120,24 +122,27 @@ class Scheduler:
                 skipped = 0
                 while when <= until:
                     mine.append(Firing(rule, when))
-                    if len(mine) > self.max_catch_up:
+                    if len(mine) > keep:
                         mine.pop(0)
                         skipped += 1
                     when = next_due(rule.expression, when)
                 if skipped:
-                    log.warning("schedule %s: skipped %d occurrences in a clock jump", rule.name, skipped)
+                    (log.info if catch_up else log.warning)(
+                        "schedule %s: skipped %d occurrences in a clock jump", rule.name, skipped
+                    )
                 self._next[arn] = (rule, when)
                 firings.extend(mine)
             firings.sort(key=lambda f: (f.due, f.rule.name))
             return firings
 
-    def advance(self, delta: timedelta) -> list[Firing]:
-        """Move the clock by ``delta`` and fire, in order and synchronously, everything due by the new time."""
+    def advance(self, delta: timedelta, catch_up: int | None = None) -> list[Firing]:
+        """Move the clock by ``delta`` and fire, in order and synchronously, everything due by the new time (at most
+        ``catch_up`` latest occurrences of each rule)."""
         with self._lock:
             # see every rule as of the old time, so occurrences inside the jump are not lost
             self._refresh(self.clock.now())
             until = self.clock.advance(delta)
-            firings = self.due(until)
+            firings = self.due(until, catch_up)
             for firing in firings:
                 self.fire(firing.rule, firing.due, True)
             return firings

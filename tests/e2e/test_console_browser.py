@@ -208,6 +208,7 @@ def test_an_incident_appears_live_and_is_acknowledged_from_the_page(
             ("/console/services", "services"),
             ("/console/analytics", "analytics"),
             ("/console/people", "people"),
+            ("/console/policies/new", "policy"),
             ("/console/me", "me"),
         ):
             assert visit.go(path).status == 200

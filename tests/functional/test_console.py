@@ -4,6 +4,7 @@ browser.py; here every rule is checked at the HTTP level, where each case is che
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -290,3 +291,109 @@ def test_static_assets_are_served_with_a_content_hash_and_cached(world: dict[str
     assert got.status == 200 and got.header("content-type") == "text/css; charset=utf-8"
     assert "immutable" in (got.header("cache-control") or "")
     assert call_api("GET", "/console/static/../handler.py").status == 404
+
+
+def test_a_policy_is_made_and_edited_level_by_level_and_a_service_gets_its_key_once(world: dict[str, Any]) -> None:
+    admin = signed_in(world["admin"])
+    form = text(admin.get("/console/policies/new"))
+    assert '<label for="l0t0">Target 1</label>' in form and "Platform primary" in form
+    ann, sid = world["ann"].user.id, world["schedule"]["id"]
+    empty = admin.post("/console/policies/new", {"name": "Nobody", "level-0-minutes": "5", "level-0-target-0": ""})
+    assert empty.status == 422 and "give at least one level" in text(empty)
+    made = admin.post(
+        "/console/policies/new",
+        {
+            "name": "Web",
+            "repeat": "1",
+            "level-0-minutes": "5",
+            "level-0-target-0": f"schedule:{sid}",
+            "level-1-minutes": "10",
+            "level-1-target-0": f"user:{ann}",
+            "level-1-target-1": f"user:{world['admin'].user.id}",
+            "level-2-minutes": "5",
+        },
+    )
+    assert made.status == 303 and made.header("location") == "/console/services?done=policy"
+    stored = next(
+        p
+        for p in ok(call_api("GET", "/escalation-policies", headers=world["admin"].headers))["items"]
+        if p["name"] == "Web"
+    )
+    assert [(lvl["timeout_seconds"], [t["id"] for t in lvl["targets"]]) for lvl in stored["levels"]] == [
+        (300, [sid]),
+        (600, [ann, world["admin"].user.id]),
+    ]
+    assert stored["repeat"] == 1
+    page = text(admin.get(f"/console/policies/{stored['id']}"))
+    assert f'<option value="user:{ann}" selected>' in page
+    edited = admin.post(
+        f"/console/policies/{stored['id']}",
+        {"name": "Web", "repeat": "0", "level-0-minutes": "2.5", "level-0-target-0": f"user:{ann}"},
+    )
+    assert edited.status == 303
+    again = ok(call_api("GET", f"/escalation-policies/{stored['id']}", headers=world["admin"].headers))
+    assert [(lvl["timeout_seconds"], lvl["targets"]) for lvl in again["levels"]] == [
+        (150, [{"type": "user", "id": ann}])
+    ]
+    created = admin.post("/console/services/new", {"name": "search", "policy_id": stored["id"]})
+    key = re.search(r'<code id="secret">([^<]+)</code>', text(created))
+    assert created.status == 200 and key
+    # the key shown once is the service's key: an alert sent with it is accepted
+    event = {
+        "routing_key": key.group(1),
+        "event_action": "trigger",
+        "payload": {"summary": "search is down", "source": "search", "severity": "critical"},
+    }
+    alert = call_api("POST", "/v2/enqueue", headers={"content-type": "application/json"}, body=json.dumps(event))
+    assert alert.status == 202, alert.raw
+    viewer = signed_in(world["viewer"])
+    assert "New escalation policy" not in text(viewer.get("/console/services"))
+    assert viewer.post("/console/services/new", {"name": "x", "policy_id": stored["id"]}).status == 403
+
+
+def test_me_sets_notification_rules_and_shows_the_telegram_link_as_a_qr_code(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import segno
+
+    from oncall.settings import get_settings
+
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "oncall_demo_bot")
+    get_settings.cache_clear()
+    wiring.reset()
+    wiring.override(clock=world["clock"])
+    ann = signed_in(world["ann"])
+    page = text(ann.get("/console/me"))
+    assert 'id="rule-page-telegram" name="rule-page-telegram" value="1" checked' in page
+    saved = ann.post(
+        "/console/me/notification-rules",
+        {"rule-page-telegram": "1", "rule-page-email": "1", "rule-escalation-email": "1", "rule-reminder-email": "1"},
+    )
+    assert saved.status == 303
+    rules = ok(call_api("GET", "/me/notification-rules", headers=world["ann"].headers))["rules"]
+    assert rules["reminder"] == ["email"] and rules["resolution"] == [] and rules["page"] == ["telegram", "email"]
+    muted = ann.post("/console/me/notification-rules", {"rule-reminder-email": "1"})  # pages muted: refused
+    assert muted.status == 422 and '<p class="error" role="alert">' in text(muted)
+    assert ok(call_api("GET", "/me/notification-rules", headers=world["ann"].headers))["rules"] == rules
+    link = text(ann.post("/console/me/telegram-link"))
+    code = re.search(r'<code id="link-code">/start ([A-Za-z0-9_-]+)</code>', link)
+    assert code and f"https://t.me/oncall_demo_bot?start={code.group(1)}" in link
+    expected = segno.make(f"https://t.me/oncall_demo_bot?start={code.group(1)}", error="m")
+    assert expected.svg_inline(scale=4, title="Scan to open the bot") in link
+
+
+def test_an_admin_changes_a_role_and_disables_someone_from_people(world: dict[str, Any]) -> None:
+    admin = signed_in(world["admin"])
+    page = text(admin.get("/console/people"))
+    vic = world["viewer"].user.id
+    assert f'<select id="role-{vic}" name="role">' in page
+    assert admin.post(f"/console/people/{vic}/role", {"role": "responder"}).status == 303
+    assert ok(call_api("GET", f"/users/{vic}", headers=world["admin"].headers))["role"] == "responder"
+    assert admin.post(f"/console/people/{vic}/disable").status == 303
+    assert ok(call_api("GET", f"/users/{vic}", headers=world["admin"].headers))["status"] == "disabled"
+    assert "Disabled: their sessions and tokens have ended." in text(admin.get("/console/people?done=disabled"))
+    # the disabled person's console session ends at the next request
+    assert call_api("GET", "/me", headers=world["viewer"].headers).status == 401
+    ann = signed_in(world["ann"])
+    assert "<select id=" not in text(ann.get("/console/people"))
+    assert ann.post(f"/console/people/{vic}/enable").status == 403

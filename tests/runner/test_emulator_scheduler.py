@@ -88,6 +88,18 @@ def test_a_huge_jump_is_capped_per_rule_keeping_the_latest() -> None:
     assert minutes[-1] == dt(2026, 1, 6, 0, 0)
 
 
+def test_a_jump_may_ask_for_only_the_latest_occurrence_of_each_rule() -> None:
+    """A fast-forward (``POST /_local/clock {"catch_up": 1}``): like EventBridge after an outage, no replay of the
+    missed minutes; the latest occurrence of each rule fires, so the handlers see the new time once."""
+    clock = ManualClock(dt(2026, 1, 5, 0, 0, 30))
+    fired: list[tuple[str, datetime, bool]] = []
+    scheduler = _scheduler(clock, fired)
+    out = scheduler.advance(timedelta(hours=7), catch_up=1)
+    assert [str(f) for f in out] == ["every-minute@2026-01-05T07:00:00Z", "quarter@2026-01-05T07:00:00Z"]
+    # the schedules carry on from the new time: the next minute fires once, as usual
+    assert [str(f) for f in scheduler.advance(timedelta(minutes=1))] == ["every-minute@2026-01-05T07:01:00Z"]
+
+
 def test_clocks_only_move_forward() -> None:
     with pytest.raises(ValueError):  # noqa: PT011
         ManualClock(dt(2026, 1, 1)).advance(timedelta(seconds=-1))

@@ -70,12 +70,17 @@ def bars(title: str, labels: Sequence[str], values: Sequence[int | None]) -> Mar
     return _svg(title, parts)
 
 
-def lines(
-    title: str, labels: Sequence[str], series: Mapping[str, Sequence[float | None]], fmt: Callable[[float], str]
-) -> Markup:
-    """One polyline per series (points where a value exists), each with a legend entry."""
+def durations(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float | None]]) -> Markup:
+    """One polyline per series of durations in seconds (points where a value exists), each with a legend entry; the
+    axis counts whole seconds, minutes or hours, whichever the largest value is in."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = _nice_max(max((v for vs in series.values() for v in vs if v is not None), default=0.0))
+    largest = max((v for vs in series.values() for v in vs if v is not None), default=0.0)
+    unit, name = (3600, "h") if largest >= 3600 else (60, "min") if largest >= 60 else (1, "s")
+    top = _nice_max(largest / unit, whole=True) * unit
+
+    def fmt(v: float) -> str:
+        return f"{v / unit:.0f} {name}"
+
     parts = _frame(title, top, fmt, labels)
     n = max(len(labels), 1)
     for k, (name, values) in enumerate(series.items()):

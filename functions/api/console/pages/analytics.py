@@ -59,8 +59,8 @@ def analytics_page(ctx: Context) -> dict[str, Any]:
         buckets=buckets,
         bands=list(zip(band_labels, bands, strict=True)),
         count_chart=charts.bars("Incidents created", labels, [b["count"] for b in buckets]),
-        mtta_chart=charts.lines("Time to acknowledge (p50, p90)", labels, series("mtta"), render.short),
-        mttr_chart=charts.lines("Time to resolve (p50, p90)", labels, series("mttr"), render.short),
+        mtta_chart=charts.durations("Time to acknowledge (p50, p90)", labels, series("mtta")),
+        mttr_chart=charts.durations("Time to resolve (p50, p90)", labels, series("mttr")),
         distribution_chart=charts.bars(
             "Resolved incidents by time to resolve", band_labels, [b["count"] for b in bands]
         ),

@@ -5,18 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from console.dispatch import Context, page
-from console.pages.common import collect, failed, guarded, names
+from console.pages.common import Failed, FormError, collect, done, failed, field_message, guarded, names
+from console.web import redirect
 
 
 @page("GET", "/console/services")
 @guarded
 def services_page(ctx: Context) -> dict[str, Any]:
+    return _services(ctx)
+
+
+def _services(
+    ctx: Context, *, status: int = 200, error: str | None = None, form: dict[str, str] | None = None
+) -> dict[str, Any]:
     from oncall.settings import get_settings
 
     base = (get_settings().public_url or _origin(ctx)).rstrip("/")
     policies = collect(ctx, "/escalation-policies")
     return ctx.render(
         "services.html",
+        status=status,
+        error=error,
+        form=form or {},
+        done=done(ctx),
         services=collect(ctx, "/services"),
         policies=policies,
         policy_names={p["id"]: p["name"] for p in policies},
@@ -45,3 +56,144 @@ def rotate_key(ctx: Context) -> dict[str, Any]:
         secret=answer.body["integration_key"],
         back="/console/services",
     )
+
+
+#: level rows a policy form offers beyond the policy's own (the last ones empty, to add levels without script)
+SPARE_LEVELS = 2
+TARGETS_PER_LEVEL = 3
+
+
+def _targets(ctx: Context) -> dict[str, list[tuple[str, str]]]:
+    """Options for a level's target selects, grouped: schedules, people, teams (value ``<type>:<id>``)."""
+    return {
+        "Schedules (whoever is on call)": [(f"schedule:{s['id']}", s["name"]) for s in collect(ctx, "/schedules")],
+        "People": sorted(((f"user:{i}", n) for i, n in names(ctx).items()), key=lambda o: o[1]),
+        "Teams (whoever is on call on any of their schedules)": [
+            (f"team:{t['id']}", t["name"]) for t in collect(ctx, "/teams")
+        ],
+    }
+
+
+def _policy_form(
+    ctx: Context, policy: dict[str, Any] | None, *, status: int = 200, error: str | None = None, form: Any = None
+) -> dict[str, Any]:
+    levels = [
+        {
+            "minutes": max(1, round(level["timeout_seconds"] / 60)),
+            "targets": [f"{t['type']}:{t['id']}" for t in level["targets"]],
+        }
+        for level in (policy or {}).get("levels", [])
+    ]
+    if form is not None:  # a refused form comes back as it was typed
+        levels = _levels_typed(form)
+    levels += [{"minutes": 5, "targets": []}] * SPARE_LEVELS
+    return ctx.render(
+        "policy.html",
+        status=status,
+        policy=policy,
+        name=form.get("name", "") if form is not None else (policy or {}).get("name", ""),
+        description=form.get("description", "") if form is not None else (policy or {}).get("description") or "",
+        repeat=form.get("repeat", "0") if form is not None else str((policy or {}).get("repeat", 0)),
+        levels=levels,
+        per_level=TARGETS_PER_LEVEL,
+        options=_targets(ctx),
+        error=error,
+    )
+
+
+def _levels_typed(form: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for i in range(40):
+        if f"level-{i}-minutes" not in form:
+            break
+        targets = [form.get(f"level-{i}-target-{k}", "") for k in range(TARGETS_PER_LEVEL)]
+        out.append({"minutes": form[f"level-{i}-minutes"], "targets": [t for t in targets if t]})
+    return out
+
+
+def _policy_body(form: dict[str, str]) -> dict[str, Any]:
+    levels = []
+    for n, level in enumerate(lvl for lvl in _levels_typed(form) if lvl["targets"]):
+        try:
+            minutes = float(str(level["minutes"]).strip())
+        except ValueError:
+            raise FormError(f"level {n + 1}", "the timeout is a number of minutes") from None
+        targets = [dict(zip(("type", "id"), t.split(":", 1), strict=True)) for t in level["targets"] if ":" in t]
+        levels.append({"timeout_seconds": max(1, round(minutes * 60)), "targets": targets})
+    if not levels:
+        raise FormError("levels", "give at least one level someone is paged on")
+    try:
+        repeat = int(form.get("repeat") or 0)
+    except ValueError:
+        raise FormError("repeat", "a whole number of extra passes") from None
+    body: dict[str, Any] = {"name": form.get("name", "").strip(), "levels": levels, "repeat": repeat}
+    body["description"] = form.get("description", "").strip() or None
+    return body
+
+
+@page("GET", "/console/policies/new")
+@guarded
+def new_policy(ctx: Context) -> dict[str, Any]:
+    return _policy_form(ctx, None)
+
+
+@page("GET", "/console/policies/{policy_id}")
+@guarded
+def edit_policy(ctx: Context) -> dict[str, Any]:
+    policy = ctx.api.get(f"/escalation-policies/{ctx.request.params['policy_id']}")
+    if not policy.ok:
+        raise Failed(policy)
+    return _policy_form(ctx, policy.body)
+
+
+def _save_policy(ctx: Context, policy: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        body = _policy_body(ctx.request.form)
+    except FormError as exc:
+        return _policy_form(ctx, policy, status=422, error=f"{exc.field}: {exc.message}", form=ctx.request.form)
+    if policy is None:
+        answer = ctx.api.post("/escalation-policies", body)
+    else:
+        answer = ctx.api.patch(f"/escalation-policies/{policy['id']}", body)
+    if answer.ok:
+        return redirect("/console/services?done=policy")
+    if answer.status in (400, 409, 422):
+        return _policy_form(ctx, policy, status=answer.status, error=field_message(answer), form=ctx.request.form)
+    return failed(ctx, answer)
+
+
+@page("POST", "/console/policies/new")
+@guarded
+def create_policy(ctx: Context) -> dict[str, Any]:
+    return _save_policy(ctx, None)
+
+
+@page("POST", "/console/policies/{policy_id}")
+@guarded
+def update_policy(ctx: Context) -> dict[str, Any]:
+    policy = ctx.api.get(f"/escalation-policies/{ctx.request.params['policy_id']}")
+    if not policy.ok:
+        raise Failed(policy)
+    return _save_policy(ctx, policy.body)
+
+
+@page("POST", "/console/services/new")
+@guarded
+def create_service(ctx: Context) -> dict[str, Any]:
+    form = ctx.request.form
+    body: dict[str, Any] = {"name": form.get("name", "").strip(), "escalation_policy_id": form.get("policy_id", "")}
+    for key in ("description", "runbook_url"):
+        if form.get(key, "").strip():
+            body[key] = form[key].strip()
+    answer = ctx.api.post("/services", body)
+    if answer.ok:
+        return ctx.render(
+            "secret.html",
+            title=f"Integration key for {answer.body['name']}",
+            what="integration key",
+            secret=answer.body["integration_key"],
+            back="/console/services",
+        )
+    if answer.status in (400, 409, 422):
+        return _services(ctx, status=answer.status, error=field_message(answer), form=form)
+    return failed(ctx, answer)

@@ -38,6 +38,11 @@ DONE = {
     "deleted": "Shift deleted.",
     "signed-out": "You are signed out.",
     "profile": "Profile saved.",
+    "policy": "Escalation policy saved.",
+    "rules": "Notification rules saved.",
+    "role": "Role changed.",
+    "disabled": "Disabled: their sessions and tokens have ended.",
+    "enabled": "Enabled again.",
 }
 PAGE_LIMIT = 200
 
@@ -123,3 +128,12 @@ def field_message(answer: Answer) -> str:
     elif isinstance(details, list):
         fields = [str(f.get("field")) for f in details if isinstance(f, dict) and f.get("field")]
     return answer.message + (f" ({', '.join(fields)})" if fields else "")
+
+
+class FormError(Exception):
+    """A form field the page itself can tell is wrong before asking the API (a date that does not parse)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message

@@ -30,5 +30,11 @@ def now_page(ctx: Context) -> dict[str, Any]:
     )
     by_severity = {s: [i for i in open_incidents if i["severity"] == s] for s in SEVERITIES}
     return ctx.render(
-        "now.html", rows=rows, people=people, mine=mine, by_severity=by_severity, open_count=len(open_incidents)
+        "now.html",
+        rows=rows,
+        people=people,
+        mine=mine,
+        schedule_names={r["schedule"]["id"]: r["schedule"]["name"] for r in rows},
+        by_severity=by_severity,
+        open_count=len(open_incidents),
     )

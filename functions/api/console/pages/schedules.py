@@ -8,7 +8,19 @@ from typing import Any
 from console import render
 from console.client import Answer
 from console.dispatch import Context, page
-from console.pages.common import Failed, collect, done, failed, field_message, guarded, iso, items, names, now
+from console.pages.common import (
+    Failed,
+    FormError,
+    collect,
+    done,
+    failed,
+    field_message,
+    guarded,
+    iso,
+    items,
+    names,
+    now,
+)
 from console.web import redirect
 
 
@@ -31,13 +43,6 @@ def _local_datetime(value: str, tz: str, field: str) -> datetime:
     if naive.tzinfo is not None:
         return naive
     return naive.replace(tzinfo=render.zone(tz))
-
-
-class FormError(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 def _range(ctx: Context, tz: str) -> tuple[str, date, date]:
