@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time as time_module
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,11 +107,28 @@ def guarded(fn: Page) -> Page:
     return run
 
 
+#: the directory is the same for everyone signed in, and a name a few seconds stale is harmless: a warm container
+#: reads ``/people`` (one Query per person for "on call now") at most this often
+NAMES_TTL_SECONDS = 10.0
+
+
+class _Names:
+    """Person id → display name as last read, held by the wiring (so a reset, as between tests, forgets it)."""
+
+    def __init__(self) -> None:
+        self.read_at = float("-inf")
+        self.names: dict[str, str] = {}
+
+
 def names(ctx: Context) -> dict[str, str]:
-    """Person id → display name, read once per request however many parts of the page ask."""
-    if "names" not in ctx.memo:
-        ctx.memo["names"] = {p["id"]: p["display_name"] or p["username"] for p in collect(ctx, "/people")}
-    return dict(ctx.memo["names"])
+    """Person id → display name for every page part that shows people, from the API's directory."""
+    from oncall.wiring.seam import once
+
+    held = once("console-names", _Names)
+    if time_module.monotonic() - held.read_at > NAMES_TTL_SECONDS:
+        held.names = {p["id"]: p["display_name"] or p["username"] for p in collect(ctx, "/people")}
+        held.read_at = time_module.monotonic()
+    return dict(held.names)
 
 
 def done(ctx: Context) -> str | None:
