@@ -37,12 +37,14 @@ class Clock:
 
     def __init__(self) -> None:
         self.advanced: list[dt.timedelta] = []
+        self.catch_ups: list[int | None] = []
 
     def now(self) -> dt.datetime:
         return dt.datetime(2030, 1, 1, tzinfo=dt.UTC) + sum(self.advanced, dt.timedelta())
 
-    def advance_clock(self, delta: dt.timedelta) -> list[str]:
+    def advance_clock(self, delta: dt.timedelta, catch_up: int | None = None) -> list[str]:
         self.advanced.append(delta)
+        self.catch_ups.append(catch_up)
         return []
 
 
@@ -165,6 +167,12 @@ def test_control_endpoints_answer_a_loopback_host_with_the_runners_port(
         assert resp.status_code == 403, host
         assert resp.json()["error"]["details"] == {"field": "Host"}
     assert len(clock.advanced) == 3
+    host = {**json_type, "host": f"127.0.0.1:{port}"}
+    assert _control(gateway, host, b'{"advance": "PT7H", "catch_up": 1}').status_code == 200
+    for bad in (b"0", b"-2", b"true", b'"1"'):
+        refused = _control(gateway, host, b'{"advance": "PT1M", "catch_up": ' + bad + b"}")
+        assert refused.status_code == 422 and refused.json()["error"]["details"] == {"field": "catch_up"}
+    assert clock.catch_ups == [None, None, None, 1]
 
 
 def test_control_endpoints_refuse_cross_origin_and_simple_posts(

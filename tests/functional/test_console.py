@@ -397,3 +397,44 @@ def test_an_admin_changes_a_role_and_disables_someone_from_people(world: dict[st
     ann = signed_in(world["ann"])
     assert "<select id=" not in text(ann.get("/console/people"))
     assert ann.post(f"/console/people/{vic}/enable").status == 403
+
+
+def test_my_calendar_feed_alerts_on_the_incident_and_the_team_filter(world: dict[str, Any]) -> None:
+    ann = signed_in(world["ann"])
+    ann.get("/console/me")
+    feed = ann.post("/console/me/calendar-token")
+    url = re.search(r'<code id="secret">([^<]+)</code>', text(feed))
+    assert feed.status == 200 and url and f"/users/{world['ann'].user.id}/calendar.ics?token=" in url.group(1)
+    path = url.group(1).split("://", 1)[-1].split("/", 1)[1]
+    calendar = call_api("GET", "/" + path)
+    assert calendar.status == 200 and b"BEGIN:VCALENDAR" in calendar.raw
+    key = ok(call_api("POST", f"/services/{world['service']['id']}/rotate-key", headers=world["admin"].headers))
+    event = {
+        "routing_key": key["integration_key"],
+        "event_action": "trigger",
+        "dedup_key": "disk-1",
+        "payload": {"summary": "Disk almost full on db-1", "source": "db-1", "severity": "warning"},
+    }
+    assert (
+        call_api("POST", "/v2/enqueue", headers={"content-type": "application/json"}, body=json.dumps(event)).status
+        == 202
+    )
+    found = ok(call_api("GET", "/incidents", headers=world["ann"].headers))["items"]
+    incident = next(i for i in found if i["title"] == "Disk almost full on db-1")
+    detail = text(ann.get(f"/console/incidents/{incident['id']}"))
+    alerts = re.search(r"<h2>Alerts</h2>\s*<ul class=\"alerts\">(.*?)</ul>", detail, re.S)
+    assert alerts and "Disk almost full on db-1" in alerts.group(1)
+    # one team: no team filter; an admin who sees two teams may narrow the list to one
+    assert 'name="team_id"' not in text(ann.get("/console/incidents"))
+    ok(
+        call_api(
+            "POST",
+            "/teams",
+            headers={**world["admin"].headers, "content-type": "application/json"},
+            body='{"name": "Databases"}',
+        ),
+        201,
+    )
+    admin = signed_in(world["admin"])
+    listing = text(admin.get("/console/incidents"))
+    assert 'name="team_id"' in listing and ">Databases</option>" in listing

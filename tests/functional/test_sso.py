@@ -4,6 +4,7 @@ provider's form like a person would, and the provider's redirect comes back to t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -316,3 +317,22 @@ def sso_users_table() -> str:
     import os
 
     return os.environ["ONCALL_TABLE_USERS"]
+
+
+def test_a_sign_in_begun_on_the_console_ends_there_with_its_session_cookies(sso: dict[str, str], idp: str) -> None:
+    from tests.support.console import Browser, text
+
+    browser = Browser()
+    page = text(browser.get("/console/login?next=/console/incidents"))
+    link = re.search(r'<a href="(/auth/oidc/login\?return_to=[^"]+)">Sign in with your company account</a>', page)
+    assert link and link.group(1) == "/auth/oidc/login?return_to=%2Fconsole%2Fincidents"
+    person(idp, "okta|erin", email="erin@example.com", email_verified=True, name="Erin Console", groups=["sre"])
+    location, _ = start("/console/incidents")
+    back = callback(at_provider(location, "okta|erin"), accept="text/html")
+    assert back.status == 303 and back.header("location") == "/console/incidents"
+    lines = [line for line in (back.header("set-cookie") or "").split("\n") if line]
+    assert {line.split("=", 1)[0] for line in lines} == {"__Host-och_session", "__Host-och_refresh", "__Host-och_csrf"}
+    assert all("HttpOnly" in line and "Secure" in line and "SameSite=Lax" in line for line in lines)
+    browser.cookies.update({line.split("=", 1)[0]: line.split("=", 1)[1].split(";", 1)[0] for line in lines})
+    signed_in = browser.get("/console/incidents")
+    assert signed_in.status == 200 and "Erin Console" in text(signed_in)

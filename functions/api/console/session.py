@@ -18,6 +18,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+
 ACCESS = "__Host-och_session"
 REFRESH = "__Host-och_refresh"
 CSRF = "__Host-och_csrf"
@@ -39,12 +41,26 @@ def cookies(event: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def cookie_object(name: str, value: str, max_age: int) -> Cookie:
+    """Every console cookie: ``__Host-`` named, ``Path=/``, no ``Domain``, ``Secure``, ``HttpOnly``, ``Lax``."""
+    return Cookie(name, value, path="/", secure=True, http_only=True, max_age=max_age, same_site=SameSite.LAX_MODE)
+
+
 def cookie(name: str, value: str, max_age: int) -> str:
-    return f"{name}={value}; Max-Age={max_age}; Path=/; Secure; HttpOnly; SameSite=Lax"
+    return str(cookie_object(name, value, max_age))
 
 
 def expired(name: str) -> str:
-    return f"{name}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"
+    return cookie(name, "", 0)
+
+
+def signed_in(access: str, refresh: str, access_ttl: int, refresh_ttl: int) -> list[Cookie]:
+    """What a new session sets: the token pair, and a fresh CSRF token (one planted before sign-in is worth nothing)."""
+    return [
+        cookie_object(ACCESS, access, access_ttl),
+        cookie_object(REFRESH, refresh, refresh_ttl),
+        cookie_object(CSRF, new_csrf(), CSRF_MAX_AGE),
+    ]
 
 
 def new_csrf() -> str:
@@ -65,6 +81,9 @@ class Outgoing:
 
     def pair(self, access: str, refresh: str, access_ttl: int, refresh_ttl: int) -> None:
         self.set_cookies += [cookie(ACCESS, access, access_ttl), cookie(REFRESH, refresh, refresh_ttl)]
+
+    def new_session(self, access: str, refresh: str, access_ttl: int, refresh_ttl: int) -> None:
+        self.set_cookies += [str(c) for c in signed_in(access, refresh, access_ttl, refresh_ttl)]
 
     def end(self) -> None:
         self.set_cookies += [expired(ACCESS), expired(REFRESH)]

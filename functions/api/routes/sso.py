@@ -1,7 +1,8 @@
 """``/auth/oidc``: sign in with the company's identity provider (docs/architecture.md, "Single sign-on").
 
 ``login`` sends the browser to the provider; the provider sends it back to ``callback``, which answers with the same
-token pair ``/auth/login`` gives. A refused sign-in is a 403 naming the reason: a short readable page for a browser
+token pair ``/auth/login`` gives (or, for a sign-in begun on the web console, sets it as the console's session cookies
+and goes back there). A refused sign-in is a 403 naming the reason: a short readable page for a browser
 (it asked for ``text/html``), the JSON error envelope for everything else.
 """
 
@@ -80,6 +81,15 @@ def oidc_callback(
             raise
         page = _PAGE.format(message=html.escape(refused.message), reason=html.escape(refused.reason))
         return Response(status_code=403, content_type="text/html; charset=utf-8", body=page, headers=_NO_STORE)
+    if done.return_to == "/console" or done.return_to.startswith("/console/"):
+        # a sign-in begun on the console's sign-in page ends there signed in: the same pair, as its cookies
+        from console import session
+        from oncall.settings import get_settings
+
+        ttl = get_settings().auth.refresh_ttl_seconds
+        cookies = session.signed_in(done.pair.access_token, done.pair.refresh_token, done.pair.expires_in, ttl)
+        headers = {"Location": done.return_to, **_NO_STORE}
+        return Response(status_code=303, content_type=None, body=None, headers=headers, cookies=cookies)
     out = SignedInOut(
         access_token=done.pair.access_token,
         refresh_token=done.pair.refresh_token,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.client import Answer
 from console.dispatch import Context, page
-from console.pages.common import Failed, FormError, collect, done, failed, field_message, guarded, names
+from console.pages.common import Failed, FormError, collect, done, failed, field_message, guarded, names, shown_once
 from console.web import redirect
 
 
@@ -47,15 +48,7 @@ def _origin(ctx: Context) -> str:
 @guarded
 def rotate_key(ctx: Context) -> dict[str, Any]:
     answer = ctx.api.post(f"/services/{ctx.request.params['service_id']}/rotate-key")
-    if not answer.ok:
-        return failed(ctx, answer)
-    return ctx.render(
-        "secret.html",
-        title=f"New integration key for {answer.body['name']}",
-        what="integration key",
-        secret=answer.body["integration_key"],
-        back="/console/services",
-    )
+    return _key_page(ctx, answer, "New integration key")
 
 
 #: level rows a policy form offers beyond the policy's own (the last ones empty, to add levels without script)
@@ -137,13 +130,29 @@ def new_policy(ctx: Context) -> dict[str, Any]:
     return _policy_form(ctx, None)
 
 
-@page("GET", "/console/policies/{policy_id}")
-@guarded
-def edit_policy(ctx: Context) -> dict[str, Any]:
+def _key_page(ctx: Context, answer: Answer, title: str) -> dict[str, Any]:
+    name = answer.body.get("name", "") if answer.ok else ""
+    return shown_once(
+        ctx,
+        answer,
+        title=f"{title} for {name}",
+        what="integration key",
+        field="integration_key",
+        back="/console/services",
+    )
+
+
+def _policy(ctx: Context) -> dict[str, Any]:
     policy = ctx.api.get(f"/escalation-policies/{ctx.request.params['policy_id']}")
     if not policy.ok:
         raise Failed(policy)
-    return _policy_form(ctx, policy.body)
+    return dict(policy.body)
+
+
+@page("GET", "/console/policies/{policy_id}")
+@guarded
+def edit_policy(ctx: Context) -> dict[str, Any]:
+    return _policy_form(ctx, _policy(ctx))
 
 
 def _save_policy(ctx: Context, policy: dict[str, Any] | None) -> dict[str, Any]:
@@ -171,10 +180,7 @@ def create_policy(ctx: Context) -> dict[str, Any]:
 @page("POST", "/console/policies/{policy_id}")
 @guarded
 def update_policy(ctx: Context) -> dict[str, Any]:
-    policy = ctx.api.get(f"/escalation-policies/{ctx.request.params['policy_id']}")
-    if not policy.ok:
-        raise Failed(policy)
-    return _save_policy(ctx, policy.body)
+    return _save_policy(ctx, _policy(ctx))
 
 
 @page("POST", "/console/services/new")
@@ -187,13 +193,7 @@ def create_service(ctx: Context) -> dict[str, Any]:
             body[key] = form[key].strip()
     answer = ctx.api.post("/services", body)
     if answer.ok:
-        return ctx.render(
-            "secret.html",
-            title=f"Integration key for {answer.body['name']}",
-            what="integration key",
-            secret=answer.body["integration_key"],
-            back="/console/services",
-        )
+        return _key_page(ctx, answer, "Integration key")
     if answer.status in (400, 409, 422):
         return _services(ctx, status=answer.status, error=field_message(answer), form=form)
     return failed(ctx, answer)

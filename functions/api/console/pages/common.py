@@ -155,3 +155,11 @@ class FormError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def shown_once(ctx: Context, answer: Answer, *, title: str, what: str, field: str, back: str) -> dict[str, Any]:
+    """A secret the API returns once (an integration key, a feed URL) on its own page with a copy button; a refusal
+    as the error page."""
+    if not answer.ok:
+        return failed(ctx, answer)
+    return ctx.render("secret.html", title=title, what=what, secret=answer.body[field], back=back)

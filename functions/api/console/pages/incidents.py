@@ -26,7 +26,7 @@ from console.web import redirect
 
 def _incident_query(ctx: Context) -> dict[str, str]:
     q = ctx.request.query
-    return {k: q[k] for k in ("status", "severity", "service_id") if q.get(k)}
+    return {k: q[k] for k in ("status", "severity", "service_id", "team_id") if q.get(k)}
 
 
 def _incident_list(ctx: Context) -> tuple[list[dict[str, Any]], str | None]:
@@ -48,6 +48,8 @@ def incidents_page(ctx: Context) -> dict[str, Any]:
         incidents=found,
         people=names(ctx),
         services=services,
+        # a person in several teams narrows the list to one; the API already limits it to their teams
+        teams={t["id"]: t["name"] for t in collect(ctx, "/teams")},
         query=query,
         statuses=STATUSES,
         severities=SEVERITIES,

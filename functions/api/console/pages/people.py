@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from console.client import Answer
 from console.dispatch import Context, page
-from console.pages.common import Failed, collect, done, failed, field_message, guarded, items
+from console.pages.common import Failed, collect, done, failed, field_message, guarded, items, shown_once
 from console.web import redirect
 
 #: the channels a person can route each kind of notification to
@@ -112,6 +112,15 @@ def _qr(url: str) -> Markup:
 
     # segno writes only paths and presentation attributes (no style attribute for the CSP to refuse)
     return Markup(segno.make(url, error="m").svg_inline(scale=4, title="Scan to open the bot"))  # noqa: S704
+
+
+@page("POST", "/console/me/calendar-token")
+@guarded
+def my_feed(ctx: Context) -> dict[str, Any]:
+    answer = ctx.api.post("/me/calendar-token")
+    return shown_once(
+        ctx, answer, title="Your calendar feed", what="calendar feed URL", field="url", back="/console/me"
+    )
 
 
 @page("POST", "/console/me/telegram-link")

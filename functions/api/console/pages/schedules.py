@@ -20,6 +20,7 @@ from console.pages.common import (
     items,
     names,
     now,
+    shown_once,
 )
 from console.web import redirect
 
@@ -196,12 +197,5 @@ def delete_shift(ctx: Context) -> dict[str, Any]:
 def schedule_feed(ctx: Context) -> dict[str, Any]:
     schedule_id = ctx.request.params["schedule_id"]
     answer = ctx.api.post(f"/schedules/{schedule_id}/calendar-token")
-    if not answer.ok:
-        return failed(ctx, answer)
-    return ctx.render(
-        "secret.html",
-        title="Calendar feed",
-        what="calendar feed URL",
-        secret=answer.body["url"],
-        back=f"/console/schedules/{schedule_id}",
-    )
+    back = f"/console/schedules/{schedule_id}"
+    return shown_once(ctx, answer, title="Calendar feed", what="calendar feed URL", field="url", back=back)

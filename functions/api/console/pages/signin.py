@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from console import session
 from console.dispatch import Context, page
 from console.pages.common import done
 from console.web import redirect, safe_next
 
 
+def _sso() -> bool:
+    """Whether the company's identity provider is configured (the sign-in page then offers it)."""
+    from oncall import wiring
+
+    return wiring.core.sign_in_service() is not None
+
+
 @page("GET", "/console/login", public=True)
 def login_form(ctx: Context) -> dict[str, Any]:
+    target = safe_next(ctx.request.query.get("next"))
     return ctx.render(
-        "login.html", next=safe_next(ctx.request.query.get("next")), error=None, username="", done=done(ctx)
+        "login.html", next=target, error=None, username="", done=done(ctx), sso=_sso(), sso_url=_sso_url(target)
     )
+
+
+def _sso_url(target: str) -> str:
+    from urllib.parse import urlencode
+
+    return "/auth/oidc/login?" + urlencode({"return_to": target})
 
 
 @page("POST", "/console/login", public=True)
@@ -26,11 +39,9 @@ def login(ctx: Context) -> dict[str, Any]:
     answer = ctx.api.post("/auth/login", {"username": username, "password": form.get("password", "")})
     if answer.ok:
         body = answer.body
-        ctx.cookies.pair(
+        ctx.cookies.new_session(
             body["access_token"], body["refresh_token"], body["expires_in"], get_settings().auth.refresh_ttl_seconds
         )
-        # a new CSRF token with the new session: one planted before sign-in is worth nothing after it
-        ctx.cookies.set_cookies.append(session.cookie(session.CSRF, session.new_csrf(), session.CSRF_MAX_AGE))
         return redirect(safe_next(form.get("next")))
     if answer.status == 429:
         wait = answer.headers.get("retry-after", "")
@@ -42,8 +53,16 @@ def login(ctx: Context) -> dict[str, Any]:
     else:
         message = f"Sign-in failed ({answer.message})."
     status = answer.status if answer.status in (400, 401, 422, 429) else 502
+    target = safe_next(form.get("next"))
     return ctx.render(
-        "login.html", status=status, next=safe_next(form.get("next")), error=message, username=username, done=None
+        "login.html",
+        status=status,
+        next=target,
+        error=message,
+        username=username,
+        done=None,
+        sso=_sso(),
+        sso_url=_sso_url(target),
     )
 
 
