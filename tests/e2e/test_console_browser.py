@@ -105,7 +105,15 @@ class Visit:
         self.page.wait_for_url(re.compile(r".*/console$"))
 
     def shoot(self, name: str) -> None:
-        """This page at 1280 and 375 px, and at 375 px nothing may be wider than the phone."""
+        """This page at 1280 and 375 px, and at 375 px nothing may be wider than the phone; every control on it has a
+        label a screen reader announces."""
+        unlabelled = self.page.evaluate(
+            """() => [...document.querySelectorAll("input:not([type=hidden]), select, textarea, button")]
+                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                               && !(el.tagName === "BUTTON" && el.textContent.trim()))
+                 .map(el => el.outerHTML.slice(0, 80))"""
+        )
+        assert unlabelled == [], f"{name}: controls without a label: {unlabelled}"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for width in (1280, 375):
             self.page.set_viewport_size({"width": width, "height": 900})
@@ -194,7 +202,15 @@ def test_an_incident_appears_live_and_is_acknowledged_from_the_page(
         visit.shoot("incidents")
         link.click()
         visit.shoot("incident")
-        visit.page.get_by_role("button", name="Acknowledge").click()
+        # keyboard only: Tab to the Acknowledge button and press Enter
+        for _ in range(40):
+            visit.page.keyboard.press("Tab")
+            if visit.page.evaluate("document.activeElement.textContent.trim()") == "Acknowledge":
+                break
+        else:
+            pytest.fail("Acknowledge cannot be reached with the keyboard")
+        visit.page.keyboard.press("Enter")
+        visit.page.wait_for_url(re.compile(r".*done=acknowledge$"))
         assert visit.page.locator("#incident-status").inner_text() == "acknowledged"
         assert ok(product.get(f"/incidents/{incident['id']}", headers=world["admin"]))["status"] == "acknowledged"
         # a form post without the CSRF token is refused, and changes nothing
