@@ -260,6 +260,7 @@ def _banner(
         "",
         f"OnCall Hub is running locally on emulated AWS (no account needed); up in {elapsed:.1f} s",
         "",
+        f"  Console     {api}/   (sign in with the admin below; `make demo` fills it with a small organisation)",
         f"  API         {api}" + (f"   and {gateway.https_url} (self-signed)" if gateway.https_url else ""),
         f"  API docs    {api}/docs   (OpenAPI: {api}/openapi.json)",
         f"  Emulator    {emulator_url}   e.g. AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
