@@ -42,16 +42,17 @@ sync-dev: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## install every
 run: sync ## start OnCall Hub locally on emulated AWS (http://127.0.0.1:8000)
 	$(UV) run --no-sync python -m infra.local $(ARGS)
 
-# The console's browser tests drive the machine's Chromium through Playwright (whose own browser download needs the
-# internet): install Debian's chromium where none is found and apt can (as root, or with sudo that needs no password).
-browser: ## make sure a Chromium is installed for the console's browser tests
+# The console's browser tests drive a real Chromium through Playwright. Preferred: the machine's own (Debian's
+# chromium, installed here where apt can: as root, or with sudo that needs no password), because CI reaches only the
+# package registries and Playwright's own browser download does not come from one. Elsewhere (macOS, other distros,
+# no root) Playwright downloads its own Chromium into its cache, which needs the internet once.
+browser: sync-dev ## make sure a Chromium is there for the console's browser tests
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$ONCALL_CHROMIUM" ] || \
 	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
 	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "no Chromium: install one (Debian/Ubuntu: apt-get install chromium) or set ONCALL_CHROMIUM;" \
-	    "the console's browser tests are skipped without it (and fail under CI)"; fi; }
+	  else $(UV) run --no-sync playwright install chromium; fi; }
 
 test: sync-dev browser ## lint, type-check and run the whole test suite (what CI runs)
 	$(UV) run --no-sync ruff check .

@@ -6,7 +6,6 @@ What the browser asked for is recorded: no request may leave the runner's origin
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 from tests.e2e.launch import PRODUCT_TOPOLOGY, Runner, ok, start_runner
 from tests.support.browser import FLAGS, SCREENSHOTS, chromium
@@ -23,17 +24,6 @@ pytestmark = pytest.mark.e2e
 ADMIN = {"username": "console-admin", "password": "console admin passphrase"}
 ANN = {"username": "ann", "password": "ann's long passphrase", "display_name": "Ann Example", "role": "responder"}
 VIC = {"username": "vic", "password": "vic's long passphrase", "display_name": "Vic Viewer", "role": "viewer"}
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-def _require_browser() -> str:
-    found = chromium()
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium on this machine: `make test` installs Debian's chromium package")
-        pytest.skip("no Chromium here (install Debian's chromium, or set ONCALL_CHROMIUM)")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +64,12 @@ def world(product: Runner) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = _require_browser()
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=FLAGS)
+    executable = chromium()  # None: Playwright's own Chromium, which `make test` installs where there is no other
+    with sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=executable, args=FLAGS)
+        except PlaywrightError as exc:
+            pytest.fail(f"no Chromium to drive: run `make test` (it installs one) or set ONCALL_CHROMIUM\n{exc}")
         try:
             yield b
         finally:

@@ -438,3 +438,16 @@ def test_my_calendar_feed_alerts_on_the_incident_and_the_team_filter(world: dict
     admin = signed_in(world["admin"])
     listing = text(admin.get("/console/incidents"))
     assert 'name="team_id"' in listing and ">Databases</option>" in listing
+
+
+def test_odd_forms_are_refused_readably_and_echo_nothing(world: dict[str, Any]) -> None:
+    admin = signed_in(world["admin"])
+    sid = world["schedule"]["id"]
+    admin.get(f"/console/schedules/{sid}")
+    crowded = admin.post(f"/console/schedules/{sid}/shifts", {f"f{n}": "x" for n in range(150)})
+    assert crowded.status == 413 and "larger than the console accepts" in text(crowded)
+    shifts = ok(call_api("GET", f"/schedules/{sid}/shifts?from=2026-03-02T00:00:00Z", headers=world["admin"].headers))
+    shift_id = shifts["items"][0]["id"]
+    gone = admin.post(f"/console/schedules/{sid}/shifts/{shift_id}/delete", {"start": "x\r\nSet-Cookie: a=b"})
+    assert gone.status == 303 and gone.header("location") == f"/console/schedules/{sid}?start=&done=deleted"
+    assert call_api("GET", f"/schedules/{sid}/shifts/{shift_id}", headers=world["admin"].headers).status == 404

@@ -1,9 +1,10 @@
 """Headless Chromium for the console's browser tests: the machine's own Chromium, driven by Playwright.
 
 Playwright's browser download needs the internet, which CI does not have; Debian's ``chromium`` package does the same
-job (``make test`` installs it where it is missing, see the Makefile's ``browser`` target). ``ONCALL_CHROMIUM`` names
-another executable. The flags keep Chromium from phoning home (the sandbox's closed network refuses it, noisily) and
-let it run as root in a container.
+job. ``make test`` provides one or the other (the Makefile's ``browser`` target): the machine's Chromium when there is
+one or apt can install it, else Playwright's own, which ``chromium()`` answers with None for (Playwright then finds it
+in its cache). ``ONCALL_CHROMIUM`` names another executable. The flags keep Chromium from phoning home (a closed
+network refuses it, noisily) and let it run as root in a container.
 """
 
 from __future__ import annotations

@@ -53,7 +53,11 @@ def form_of(event: dict[str, Any]) -> dict[str, str]:
     if len(text.encode()) > MAX_FORM_BYTES:
         raise FormTooLarge
     out: dict[str, str] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True, max_num_fields=100):
+    try:
+        fields = parse_qsl(text, keep_blank_values=True, max_num_fields=100)
+    except ValueError:  # more fields than any console form has
+        raise FormTooLarge from None
+    for key, value in fields:
         out.setdefault(key, value)
     return out
 

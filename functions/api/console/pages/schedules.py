@@ -188,7 +188,11 @@ def delete_shift(ctx: Context) -> dict[str, Any]:
     p = ctx.request.params
     answer = ctx.api.delete(f"/schedules/{p['schedule_id']}/shifts/{p['shift_id']}")
     if answer.ok:
-        return redirect(f"/console/schedules/{p['schedule_id']}?start={ctx.request.form.get('start', '')}&done=deleted")
+        try:  # back to the week the person was looking at; anything but a date is not echoed into a header
+            week = date.fromisoformat(ctx.request.form.get("start", "")).isoformat()
+        except ValueError:
+            week = ""
+        return redirect(f"/console/schedules/{p['schedule_id']}?start={week}&done=deleted")
     return failed(ctx, answer)
 
 
