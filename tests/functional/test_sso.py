@@ -336,3 +336,34 @@ def test_a_sign_in_begun_on_the_console_ends_there_with_its_session_cookies(sso:
     browser.cookies.update({line.split("=", 1)[0]: line.split("=", 1)[1].split(";", 1)[0] for line in lines})
     signed_in = browser.get("/console/incidents")
     assert signed_in.status == 200 and "Erin Console" in text(signed_in)
+
+
+def test_a_racer_that_links_the_person_another_tab_just_provisioned_keeps_them(
+    sso: dict[str, str], idp: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving the thread race above hits only sometimes, made certain: tab A provisions the person and,
+    just before A links them, tab B finds that person by email and links them first. A's link then fails, and the
+    person it provisioned is the one the provider is now linked to: A must sign in as them, not discard them."""
+    from oncall.adapters.dynamodb.sso import DynamoSignInStore
+
+    login_as(Role.ADMIN)
+    person(idp, "okta|lee", email="lee@example.com", groups=["sre"])
+    tab_a, tab_b = (at_provider(start()[0], "okta|lee") for _ in range(2))
+    real_link = DynamoSignInStore.link
+    overtaken: list[HttpResult] = []
+    started = []
+
+    def link_after_tab_b(self: DynamoSignInStore, *args: Any) -> bool:
+        if not started:
+            started.append(True)
+            overtaken.append(callback(tab_b))  # B runs to the end inside A's first sign-in
+        return real_link(self, *args)
+
+    monkeypatch.setattr(DynamoSignInStore, "link", link_after_tab_b)
+    first = callback(tab_a)
+    assert overtaken[0].status == 200, overtaken[0].raw
+    assert first.status == 200, first.raw
+    assert first.json["user_id"] == overtaken[0].json["user_id"]
+    admin = login_as(Role.ADMIN)
+    listed = call_as(admin, "GET", f"/users/{first.json['user_id']}")
+    assert listed.status == 200 and listed.json["status"] == "active", listed.raw

@@ -157,13 +157,13 @@ class SignInService:
             raise SignInRefused("not_invited", "you have no account here yet; ask an administrator to invite you")
         if not self._store.link(person, identity.key, f"{identity.issuer} {identity.subject}", now):
             # a racing first sign-in (two tabs) linked first: the link is the truth, and a person provisioned for
-            # this attempt is nobody's
-            if not invited:
+            # this attempt is nobody's, unless the racer found them by email and linked them itself
+            linked = self._store.linked(identity.key)
+            if not invited and (linked is None or linked.id != person.id):
                 try:
                     self._users.discard(person)
                 except DomainError as exc:  # left for an admin to delete; the sign-in itself goes on
                     log.warning("could not delete a person provisioned by a lost race: %s", exc.message)
-            linked = self._store.linked(identity.key)
             if linked is None:
                 raise SignInRefused("link", "this account is linked to another sign-in; ask an administrator")
             return linked
