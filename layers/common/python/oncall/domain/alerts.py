@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -119,6 +120,71 @@ def bound_free_form(value: Any) -> Any:
     return leaf(value)
 
 
+#: an alert's labels (payloads are untrusted input): how many, and characters per name and per value
+LABELS_MAX = 100
+LABEL_NAME_MAX = 128
+LABEL_VALUE_MAX = 1024
+#: objects nested deeper than this become JSON text, so a hostile payload cannot make flattening recurse without end
+_LABEL_DEPTH_MAX = 16
+
+
+def _label_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value[:LABEL_VALUE_MAX]
+    try:
+        if isinstance(value, (int, float)):
+            text = str(value)
+        else:
+            text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        # an int past Python's digit limit, keys of mixed types, absurd nesting: a value we cannot write is no label
+        return None
+    return text[:LABEL_VALUE_MAX]
+
+
+def _label_pairs(mapping: Mapping[Any, Any], prefix: str, depth: int) -> Iterator[tuple[str, str]]:
+    for key, value in mapping.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and depth < _LABEL_DEPTH_MAX:
+            yield from _label_pairs(value, name, depth + 1)
+            continue
+        text = _label_value(value)
+        if text is not None:
+            yield name[:LABEL_NAME_MAX], text
+
+
+def flat_labels(mapping: Mapping[str, Any] | None, prefix: str = "") -> dict[str, str]:
+    """A source object as labels: scalars as text (``true``/``false``, numbers as written, None left out), nested
+    objects under dotted names (``prefix.key.sub``), lists and the rest as compact JSON text. Bounded: at most
+    ``LABELS_MAX`` labels (the first ones met), names cut at ``LABEL_NAME_MAX`` and values at ``LABEL_VALUE_MAX``
+    characters; when two names meet (``{"a.b": 1, "a": {"b": 2}}``, or once cut) the first one wins."""
+    labels: dict[str, str] = {}
+    if not isinstance(mapping, Mapping):
+        return labels
+    for name, value in _label_pairs(mapping, prefix, 0):
+        if name and name not in labels:
+            labels[name] = value
+            if len(labels) >= LABELS_MAX:
+                break
+    return labels
+
+
+def merge_labels(*layers: Mapping[str, Any] | None) -> dict[str, str]:
+    """Objects flattened by ``flat_labels`` into one label set; a later layer wins a name they share, and when
+    together they pass ``LABELS_MAX`` the later layers' labels are the ones kept."""
+    merged: dict[str, str] = {}
+    for layer in reversed(layers):
+        for name, value in flat_labels(layer).items():
+            if len(merged) >= LABELS_MAX:
+                return merged
+            merged.setdefault(name, value)
+    return merged
+
+
 @dataclass(frozen=True)
 class RawPayload:
     """A source payload as JSON text, at most ``RAW_MAX_BYTES`` UTF-8 bytes; ``size`` is the original size."""
@@ -154,6 +220,9 @@ class Alert:
     occurred_at: datetime | None = None
     #: small source facts worth a timeline line (links, labels, truncatedAlerts)
     details: dict[str, Any] = field(default_factory=dict)
+    #: flat name → text pairs from the payload: what silences (label matchers) and event rules match on, so they
+    #: can match alerts of every source alike (``flat_labels`` bounds them)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:

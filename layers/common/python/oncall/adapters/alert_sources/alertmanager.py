@@ -5,7 +5,7 @@ group fires, so it says nothing about the alert at hand. ``fingerprint`` is the 
 (the alerts Alertmanager grouped feed one incident), ``truncatedAlerts`` (alerts Alertmanager dropped to respect
 ``max_alerts``, plus those past our own ``MAX_ALERTS``) is recorded on each alert's timeline line, as are its labels,
 annotations (bounded: a page shows ``runbook_url`` and ``description`` from them) and the links Alertmanager/Grafana
-send.
+send. An alert's own ``labels`` (already a flat string map, only bounded) are its ``Alert.labels``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,16 @@ import json
 from datetime import datetime
 from typing import Any
 
-from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw, digest, severity_of
+from oncall.domain.alerts import (
+    Alert,
+    AlertAction,
+    InvalidAlert,
+    bound_free_form,
+    bound_raw,
+    digest,
+    flat_labels,
+    severity_of,
+)
 from oncall.domain.errors import Unauthenticated
 from oncall.domain.incidents import Severity, Source
 from oncall.services.alert_ports import Delivery, Sender
@@ -118,6 +127,7 @@ def to_alerts(body: Any, service_id: str, *, source: Source = Source.ALERTMANAGE
                 group_key=group_key,
                 occurred_at=_time(entry.get("startsAt")) if status == "firing" else _time(entry.get("endsAt")),
                 details=details,
+                labels=flat_labels(labels),
             )
         )
     if errors:

@@ -6,6 +6,10 @@ key is the alarm ARN (``resources[0]``), so every state change of one alarm land
 The event carries no tags, so the service comes from configuration (``ONCALL_ALERTS_CLOUDWATCH_SERVICES``, a JSON
 object whose keys are alarm ARNs or alarm-name prefixes and whose values are service ids or names; the exact ARN
 wins, then the longest prefix) or, failing that, from the convention ``<service name>/<alarm>`` in the alarm name.
+
+An alert's labels: ``alarmName``, each metric's dimensions by dimension name (``InstanceId``), the metric's
+``namespace`` and ``metric_name``, and the event's ``region`` and ``account``; those named fields win a name a
+dimension shares, and of metric math's several metrics the first one that names a dimension or namespace wins.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_raw
+from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_raw, merge_labels
 from oncall.domain.incidents import Severity, Source
 from oncall.services.alert_ports import Sender
 
@@ -58,6 +62,28 @@ def service_ref(arn: str, name: str, mapping: Mapping[str, str]) -> str | None:
     return head if sep and head else None
 
 
+def labels(event: dict[str, Any], name: str) -> dict[str, str]:
+    """The labels of a well-formed event (``alarm`` has accepted it) whose alarm is ``name``."""
+    config = event["detail"].get("configuration")
+    metrics = config.get("metrics") if isinstance(config, dict) else None
+    dimensions: dict[str, Any] = {}
+    named: dict[str, Any] = {"alarmName": name}
+    for entry in metrics if isinstance(metrics, list) else []:
+        stat = entry.get("metricStat") if isinstance(entry, dict) else None
+        metric = stat.get("metric") if isinstance(stat, dict) else None
+        if not isinstance(metric, dict):
+            continue  # a metric math expression names no metric
+        if isinstance(metric.get("dimensions"), dict):
+            for dim, value in metric["dimensions"].items():
+                dimensions.setdefault(dim, value)
+        for label, field in (("namespace", "namespace"), ("metric_name", "name")):
+            if label not in named and isinstance(metric.get(field), str):
+                named[label] = metric[field]
+    named["region"] = event.get("region")
+    named["account"] = event.get("account")
+    return merge_labels(dimensions, named)
+
+
 def to_alert(event: dict[str, Any], service_id: str, insufficient_data: str = "ignore") -> Alert | None:
     """The alert an alarm change means, or None when the state is ignored (INSUFFICIENT_DATA by default)."""
     arn, name, value = alarm(event)
@@ -88,6 +114,7 @@ def to_alert(event: dict[str, Any], service_id: str, insufficient_data: str = "i
         dedup_key=arn,
         occurred_at=occurred,
         details={"alarm": name, "state": value, "reason": reason[:1024], "region": event.get("region")},
+        labels=labels(event, name),
     )
 
 

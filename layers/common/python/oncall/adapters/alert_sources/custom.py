@@ -11,14 +11,18 @@ Schema of ``detail`` (``detail-type`` is free, e.g. ``Alert``)::
       "action": "trigger|acknowledge|resolve",                   default trigger; ack/resolve need dedup_key
       "details": {...}                                           optional, kept (bounded) on the timeline; a page
                                                                  shows a few entries, and ``runbook_url`` as a link
+      "labels": {"team": "db", ...}                              optional, for silences and event rules
     }
+
+An alert's labels are the top-level text, number and boolean fields of ``detail`` (never ``integration_key``: it
+is the service's secret), with ``labels`` flattened over them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw, severity_of
+from oncall.domain.alerts import Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw, merge_labels, severity_of
 from oncall.domain.incidents import Severity, Source
 from oncall.services.alert_ports import Sender
 
@@ -26,6 +30,8 @@ SOURCE = "oncall.alerts"
 SUMMARY_MAX = 1024
 DEDUP_KEY_MAX = 255
 _SEVERITIES = {"critical", "high", "medium", "low", "error", "warning", "info"}
+#: detail fields that never become labels: the integration key authenticates the sender and must not be echoed
+_NOT_LABELS = {"integration_key"}
 
 
 def integration_key(event: Any) -> str:
@@ -60,8 +66,12 @@ def to_alert(event: dict[str, Any], service_id: str) -> Alert:
     extra = detail.get("details")
     if extra is not None and not isinstance(extra, dict):
         errors.append("detail.details must be an object")
+    own = detail.get("labels")
+    if own is not None and not isinstance(own, dict):
+        errors.append("detail.labels must be an object")
     if errors:
         raise InvalidAlert(errors)
+    scalars = {k: v for k, v in detail.items() if k not in _NOT_LABELS and isinstance(v, (str, int, float, bool))}
     return Alert(
         source=Source.EVENTBRIDGE,
         action=AlertAction(action),
@@ -71,6 +81,7 @@ def to_alert(event: dict[str, Any], service_id: str) -> Alert:
         raw=bound_raw({k: v for k, v in detail.items() if k != "integration_key"}),
         dedup_key=key,
         details={"event_id": event.get("id"), **({"details": bound_free_form(extra)} if extra else {})},
+        labels=merge_labels(scalars, own),
     )
 
 

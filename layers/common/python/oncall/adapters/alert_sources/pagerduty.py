@@ -5,6 +5,10 @@ integration key), ``event_action`` (trigger | acknowledge | resolve), ``dedup_ke
 or resolve; generated for a trigger without one and returned), and for a trigger a ``payload`` with ``summary``
 (≤ 1,024), ``source``, ``severity`` (critical | error | warning | info), optional ``timestamp``, ``component``,
 ``group``, ``class``, ``custom_details``; optional ``links``/``images``/``client``/``client_url``.
+
+An alert's labels are ``custom_details`` flattened (a string one is the label ``custom_details``) and the payload's
+``component``, ``group``, ``class`` and ``source``, which win a name they share with a custom detail. An acknowledge
+or resolve needs no payload, but one that carries it gets its labels too.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from oncall.domain.alerts import PAGERDUTY_SEVERITIES, Alert, AlertAction, InvalidAlert, bound_free_form, bound_raw
+from oncall.domain.alerts import (
+    PAGERDUTY_SEVERITIES,
+    Alert,
+    AlertAction,
+    InvalidAlert,
+    bound_free_form,
+    bound_raw,
+    merge_labels,
+)
 from oncall.domain.incidents import Source
 from oncall.services.alert_ports import Sender
 
@@ -26,6 +38,7 @@ ROUTING_KEY_LENGTH = 32
 BODY_MAX_BYTES = 512 * 1024
 _ACTIONS = {a.value for a in AlertAction}
 _OPTIONAL_TEXT = ("component", "group", "class")
+_LABEL_FIELDS = ("component", "group", "class", "source")
 
 
 def routing_key(body: Any) -> str:
@@ -55,6 +68,19 @@ def _text(errors: list[str], obj: dict[str, Any], name: str, label: str, *, requ
         errors.append(f"'{label}' is too long (maximum is {limit} characters)")
         return None
     return value
+
+
+def labels(payload: Any) -> dict[str, str]:
+    """The labels an event's ``payload`` carries (none when it is not an object)."""
+    if not isinstance(payload, dict):
+        return {}
+    custom = payload.get("custom_details")
+    if isinstance(custom, str):
+        custom = {"custom_details": custom} if custom.strip() else None
+    fields = {name: payload.get(name) for name in _LABEL_FIELDS}
+    # a blank field is an absent one (as PagerDuty's validation reads it), not an empty label
+    fields = {k: v for k, v in fields.items() if not (isinstance(v, str) and not v.strip())}
+    return merge_labels(custom if isinstance(custom, dict) else None, fields)
 
 
 def to_alert(body: Any, service_id: str) -> Alert:
@@ -136,6 +162,7 @@ def to_alert(body: Any, service_id: str) -> Alert:
         key_generated=generated,
         occurred_at=occurred,
         details=details,
+        labels=labels(body.get("payload")),
     )
 
 
