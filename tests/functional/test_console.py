@@ -367,7 +367,13 @@ def test_me_sets_notification_rules_and_shows_the_telegram_link_as_a_qr_code(
     assert 'id="rule-page-telegram" name="rule-page-telegram" value="1" checked' in page
     saved = ann.post(
         "/console/me/notification-rules",
-        {"rule-page-telegram": "1", "rule-page-email": "1", "rule-escalation-email": "1", "rule-reminder-email": "1"},
+        {
+            "rule-page-telegram": "1",
+            "rule-page-email": "1",
+            "rule-low_urgency-telegram": "1",
+            "rule-escalation-email": "1",
+            "rule-reminder-email": "1",
+        },
     )
     assert saved.status == 303
     rules = ok(call_api("GET", "/me/notification-rules", headers=world["ann"].headers))["rules"]

@@ -1,7 +1,8 @@
 """``/me/notification-rules``: which channels each kind of notification uses for the signed-in person.
 
 ``PUT {"rules": {"reminder": ["email"], "page": ["telegram", "email"], "resolution": []}}`` replaces the rules; kinds
-not named follow the defaults (Telegram, then email). An empty list mutes a kind, except pages and escalations.
+not named follow the defaults (Telegram, then email). An empty list mutes a kind, except pages, low-urgency notices
+and escalations.
 """
 
 from __future__ import annotations

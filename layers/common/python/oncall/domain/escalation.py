@@ -136,6 +136,8 @@ class Phase(StrEnum):
     PAGING = "paging"
     ACKNOWLEDGED = "acknowledged"
     EXHAUSTED = "exhausted"
+    #: low urgency: the on-call was notified once; no escalation, only a wait for an answer (or for the raise)
+    LOW_URGENCY = "low_urgency"
     RESOLVED = "resolved"
     DONE = "done"
 
@@ -171,6 +173,7 @@ def plan(
     step: int,
     advance: bool,
     previous_phase: str | None,
+    now: datetime | None = None,
 ) -> Plan:
     """Decide the lifecycle's next move from what is stored.
 
@@ -185,11 +188,15 @@ def plan(
     if incident.status is Status.ACKNOWLEDGED:
         timeout = policy.ack_timeout_seconds if policy and policy.ack_timeout_seconds else HOLD_SECONDS
         return Plan(Next.HOLD, Phase.ACKNOWLEDGED, step, wait_seconds=timeout)
+    starting = incident.escalation_step < 0 or previous_phase == Phase.ACKNOWLEDGED.value
+    if incident.urgency == "low" and not starting and policy is not None:
+        # low urgency: the first level was notified; nobody is woken further, whatever the level timeouts say
+        wait = HOLD_SECONDS
+        if incident.raise_at is not None and now is not None:
+            wait = min(HOLD_SECONDS, max(1, int((incident.raise_at - now).total_seconds()) + 1))
+        return Plan(Next.HOLD, Phase.LOW_URGENCY, max(incident.escalation_step, 0), wait_seconds=wait)
     # triggered: start over after an acknowledgement ended (un-ack, ack timeout reset the stored step to -1)
-    if incident.escalation_step < 0 or previous_phase == Phase.ACKNOWLEDGED.value:
-        target = 0
-    else:
-        target = step + 1 if advance else step
+    target = 0 if starting else (step + 1 if advance else step)
     # the stored step is the truth when a retried task or a racing plan already moved it further
     target = max(target, incident.escalation_step)
     if policy is None or target >= policy.steps:

@@ -180,6 +180,11 @@ class Incident:
     #: the team of its service when it opened (``oncall.domain.teams``): whose members see and act on it; None:
     #: opened before teams, the default team's
     team_id: str | None = None
+    #: ``high`` pages through the escalation policy; ``low`` notifies the current on-call once and never escalates
+    #: (``oncall.domain.routing``)
+    urgency: str = "high"
+    #: a low-urgency incident still open then is raised to high (support hours start); None: never
+    raise_at: datetime | None = None
 
     @property
     def execution_name(self) -> str:
@@ -194,6 +199,7 @@ class Incident:
             "service_id": self.service_id,
             "team_id": self.team_id or "default",
             "severity": self.severity.value,
+            "urgency": self.urgency,
             "source": self.source.value,
             "status": self.status.value,
             "assignee_id": self.assignee_id,

@@ -29,6 +29,8 @@ _DOMAIN = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
 
 class Kind(StrEnum):
     PAGE = "page"
+    #: a low-urgency incident: the current on-call is told once, by the channels they chose for it, never escalated
+    LOW_URGENCY = "low_urgency"
     ESCALATION = "escalation"
     REMINDER = "reminder"
     RESOLUTION = "resolution"
@@ -36,11 +38,12 @@ class Kind(StrEnum):
 
 
 #: kinds that count towards the per-incident page cap
-CAPPED_KINDS = frozenset({Kind.PAGE, Kind.ESCALATION})
+CAPPED_KINDS = frozenset({Kind.PAGE, Kind.LOW_URGENCY, Kind.ESCALATION})
 
 #: channel preference per kind, best first; a person's rules narrow this, channels not registered are skipped
 DEFAULT_ROUTES: Mapping[Kind, tuple[str, ...]] = {
     Kind.PAGE: ("telegram", "email"),
+    Kind.LOW_URGENCY: ("telegram", "email"),
     Kind.ESCALATION: ("telegram", "email"),
     Kind.REMINDER: ("telegram", "email"),
     Kind.RESOLUTION: ("telegram", "email"),
@@ -49,7 +52,7 @@ DEFAULT_ROUTES: Mapping[Kind, tuple[str, ...]] = {
 
 #: kinds whose send, when a channel's window is full, is *queued* and sent (digested per person) as soon as the window
 #: allows, instead of being reported back for the caller to retry: nothing else retries a page in time
-QUEUED_KINDS = frozenset({Kind.PAGE, Kind.ESCALATION})
+QUEUED_KINDS = frozenset({Kind.PAGE, Kind.LOW_URGENCY, Kind.ESCALATION})
 
 #: what happened to one message:
 #: ``sent``; ``duplicate`` (sent, or being sent, by an earlier attempt); ``queued`` (a channel's rate window was full:
@@ -163,7 +166,7 @@ def check_rules(raw: Mapping[str, Sequence[str]]) -> dict[Kind, tuple[str, ...]]
             if name not in names:
                 names.append(name)
         if not names and kind in CAPPED_KINDS:
-            raise InvalidInput(f"rules.{key}", "pages and escalations need at least one channel")
+            raise InvalidInput(f"rules.{key}", "pages, low-urgency notices and escalations need at least one channel")
         rules[kind] = tuple(names)
     return rules
 

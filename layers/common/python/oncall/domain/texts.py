@@ -339,3 +339,7 @@ def nobody_reachable(level: int, reasons: Iterable[tuple[str, str]]) -> str:
     """``reasons``: ``(person's name, why)`` for each page of the level."""
     said = "; ".join(f"{name}: {why}" for name, why in reasons)
     return f"Level {level}: nobody reachable; escalating at once" + (f" ({said})" if said else "")
+
+
+def raised_to_high() -> str:
+    return "Raised to high urgency: support hours started"

@@ -85,6 +85,8 @@ class AlertIncidents(Protocol):
         alert_entry: dict[str, Any],
         claim: AlertClaim | None = None,
         incident_id: str | None = None,
+        urgency: str = "high",
+        raise_at: datetime | None = None,
     ) -> Incident: ...
 
     def attach_alert(

@@ -161,6 +161,7 @@ class EscalationService:
                 step=step,
                 advance=advance,
                 previous_phase=state.get("phase"),
+                now=self.clock(),
             )
             if incident is None:
                 return decided.state(incident_id, generation)
@@ -311,8 +312,10 @@ class EscalationService:
         context = self._context(incident, step, users, level=level_no, round=round_no)
         entries = []
         results: dict[str, PageResult] = {}
+        # low urgency reaches the person by their low-urgency channels (``Kind.LOW_URGENCY``), once
+        kind = "low_urgency" if incident.urgency == "low" else "page"
         for uid in users:
-            result = results[uid] = self._send(incident, uid, "page", f"step{step}:{uid}", now, context)
+            result = results[uid] = self._send(incident, uid, kind, f"step{step}:{uid}", now, context)
             entries.append(page_entry(incident, self._name(uid), uid, result, context, now))
         reached = sum(1 for r in results.values() if r.reached)
         pending = [uid for uid, r in results.items() if r.pending]
@@ -477,6 +480,7 @@ class EscalationService:
     _HOLD_STATUS: ClassVar[dict[str, Status]] = {
         Phase.ACKNOWLEDGED.value: Status.ACKNOWLEDGED,
         Phase.EXHAUSTED.value: Status.TRIGGERED,
+        Phase.LOW_URGENCY.value: Status.TRIGGERED,
         Phase.RESOLVED.value: Status.RESOLVED,
     }
 
@@ -501,4 +505,40 @@ class EscalationService:
                 self.incident_service.system_act(incident_id, Action.ACK_TIMEOUT, generation=generation)
         elif phase == Phase.RESOLVED.value:
             self.incident_service.system_act(incident_id, Action.AUTO_CLOSE, generation=generation)
+        elif phase == Phase.LOW_URGENCY.value:
+            self._raise_if_due(incident_id, generation)
         return state
+
+    def _raise_if_due(self, incident_id: str, generation: int) -> None:
+        """A low-urgency incident still open when support hours start becomes high urgency and pages from the first
+        level, as a new round (its page keys differ from the low-urgency notice's, so the page is not taken for a
+        duplicate)."""
+        for _ in range(MAX_ATTEMPTS):
+            incident = self.incidents.get(incident_id)
+            now = self.clock()
+            if (
+                incident is None
+                or incident.generation != generation
+                or incident.status is not Status.TRIGGERED
+                or incident.urgency != "low"
+                or incident.raise_at is None
+                or now < incident.raise_at
+            ):
+                return
+            after = replace(
+                incident,
+                urgency="high",
+                raise_at=None,
+                escalation_step=-1,
+                cycle=incident.cycle + 1,
+                version=incident.version + 1,
+                updated_at=now,
+            )
+            line = entry(
+                incident_id, now, "urgency", texts.raised_to_high(), None, urgency="high", version=after.version
+            )
+            try:
+                self.incidents.commit(incident, after, [line], None)
+                return
+            except StaleWrite:
+                continue

@@ -68,6 +68,7 @@ def page_content(
         alert=incident.last_alert,
         public_url=public_url,
         exhausted=exhausted,
+        urgency=incident.urgency,
     )
 
 

@@ -167,6 +167,8 @@ class IncidentService:
         alert_entry: dict[str, Any],
         claim: AlertClaim | None = None,
         incident_id: str | None = None,
+        urgency: str = "high",
+        raise_at: datetime | None = None,
     ) -> Incident:
         """An incident opened by a monitoring alert (no person acted): alert_count 1, a ``triggered`` and an
         ``alert`` timeline entry, the ``incident.triggered`` event, and the caller's ``claim`` taken in the same
@@ -189,6 +191,8 @@ class IncidentService:
             alert_count=1,
             last_alert_at=now,
             last_alert=AlertSummary.from_dict(alert_entry.get("page")),
+            urgency=urgency,
+            raise_at=raise_at,
         )
         entries = [
             entry(incident.id, now, "triggered", texts.triggered_by_alert(source.value), None, source=source.value),

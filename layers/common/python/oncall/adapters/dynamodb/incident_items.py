@@ -75,7 +75,7 @@ _OPTIONAL_TEXT = (
     "trigger_reason",
     "task_token",
 )
-_OPTIONAL_TIME = ("acknowledged_at", "resolved_at", "closed_at", "last_alert_at")
+_OPTIONAL_TIME = ("acknowledged_at", "resolved_at", "closed_at", "last_alert_at", "raise_at")
 
 
 def incident_item(incident: Incident) -> dict[str, Attr]:
@@ -111,6 +111,8 @@ def incident_item(incident: Incident) -> dict[str, Attr]:
             item[name] = s(value.isoformat())
     if incident.last_alert is not None:
         item["last_alert"] = s(summary_json(incident.last_alert))
+    if incident.urgency != "high":
+        item["urgency"] = s(incident.urgency)
     return item
 
 
@@ -208,6 +210,8 @@ def incident_of(item: Mapping[str, Attr], alerts: Mapping[str, Attr] | None = No
         cycle=num("cycle"),
         trigger_reason=text("trigger_reason"),
         task_token=text("task_token"),
+        urgency=text("urgency") or "high",
+        raise_at=when("raise_at"),
     )
 
 

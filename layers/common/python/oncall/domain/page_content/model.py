@@ -108,13 +108,15 @@ def compose(
     alert: AlertSummary | None = None,
     public_url: str | None = None,
     exhausted: bool = False,
+    urgency: str | None = None,
 ) -> PageContent:
     """The page about an incident. The alert's own runbook wins over the service's: it was written for this alert."""
     return PageContent(
         headline=headline(severity, title),
         incident_id=incident_id,
         severity=severity,
-        urgency=urgency_of(severity, alert.urgency if alert else None),
+        # the incident's urgency is how it is handled (``oncall.domain.routing``); without one, what the alert said
+        urgency=urgency_of(severity, urgency or (alert.urgency if alert else None)),
         status=status,
         alert_count=alert_count,
         escalation_level=escalation_level,
