@@ -24,7 +24,7 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help run test lint fmt sync sync-dev browser layer synth diff deploy destroy bench tg demo clean
+.PHONY: help run test lint fmt sync sync-dev browser alertmanager layer synth diff deploy destroy bench tg demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,7 +54,22 @@ browser: sync-dev ## make sure a Chromium is there for the console's browser tes
 	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else $(UV) run --no-sync playwright install chromium; fi; }
 
-test: sync-dev browser ## lint, type-check and run the whole test suite (what CI runs)
+# The e2e tests drive a real Prometheus Alertmanager (tests/support/alertmanager.py): Debian's, installed here where
+# apt can (as root, or with sudo that needs no password). Elsewhere install Alertmanager 0.25+ yourself, on PATH or
+# named in ONCALL_ALERTMANAGER: the tests fail without one rather than skip. They start their own on free ports; the
+# system service the package brings along is not theirs.
+alertmanager: ## make sure a Prometheus Alertmanager is there for the e2e tests
+	@command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || \
+	[ -n "$$ONCALL_ALERTMANAGER" ] || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; \
+	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && \
+	    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; \
+	  else echo "No Alertmanager, and apt cannot install one here: install Alertmanager 0.25+ on PATH or set" \
+	    "ONCALL_ALERTMANAGER, or the e2e tests that drive it fail" >&2; fi; }
+
+test: sync-dev browser alertmanager ## lint, type-check and run the whole test suite (what CI runs)
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy

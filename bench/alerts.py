@@ -13,7 +13,10 @@
    big outage grouped by ``alertname``): the reply, DynamoDB calls per alert and seconds in-process, firing, the same
    body again (Alertmanager's ``repeat_interval``), then resolved.
 
-    .venv/bin/python bench/alerts.py [--seconds 6] [--groups-only]
+4. Routing: DynamoDB calls for a new and a deduplicated alert, and new alerts per second, with 0, 10 and 100 event
+   rules on the service and a silence on its team.
+
+    .venv/bin/python bench/alerts.py [--seconds 6] [--groups-only] [--routing-only]
 """
 
 from __future__ import annotations
@@ -281,12 +284,115 @@ def group_rows(sizes: tuple[int, ...] = (150, 1000)) -> list[tuple[str, int, flo
     return rows
 
 
+def routing_rows(alerts: int = 200) -> list[tuple[int, float, float, float, float]]:
+    """With 0, 10 and 100 event rules on the service (none matching, so every alert is checked against all of them)
+    and one silence on its team: DynamoDB calls for a new alert and a deduplicated one, and new alerts per second,
+    in-process through the API handler (warm: the rules cached, as in a warm function)."""
+    import os
+
+    import boto3
+    from moto import mock_aws
+
+    from infra.local.resources import create_tables, function_environment
+    from infra.topology import FUNCTIONS
+    from oncall import wiring
+    from oncall.domain.alerts import Alert, AlertAction, bound_raw
+    from oncall.domain.escalation import Level, Target, TargetType
+    from oncall.domain.incidents import Severity, Source
+    from oncall.domain.users import Role
+    from oncall.settings import get_settings
+    from tests.support.identity import make_user
+    from tests.support.lambdas import call_api
+
+    rows: list[tuple[int, float, float, float, float]] = []
+    for count in (0, 10, 100):
+        with mock_aws():
+            create_tables(boto3.client("dynamodb", region_name="us-east-1"))
+            for fn in FUNCTIONS:
+                os.environ.update(function_environment(fn))
+            get_settings.cache_clear()
+            wiring.reset()
+            admin = make_user(Role.ADMIN)
+            catalog = wiring.incidents.catalog_service()
+            policy = catalog.create_policy(admin, name="p", levels=[Level((Target(TargetType.USER, admin.id),), 60)])
+            service, key = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
+            router = wiring.alerts.routing_service()
+            router.set_rules(
+                admin,
+                service.id,
+                [
+                    {
+                        "conditions": [
+                            {"field": "labels.instance", "op": "matches", "value": f"db-{i}-[a-z]+"},
+                            {"field": "summary", "op": "contains", "value": f"never {i}"},
+                        ],
+                        "actions": {"severity": "low", "tags": [f"r{i}"]},
+                    }
+                    for i in range(count)
+                ],
+            )
+            router.create_silence(
+                admin,
+                {
+                    "matchers": [{"name": "alertname", "value": "Never"}],
+                    "ends_at": wiring.clock()() + __import__("datetime").timedelta(hours=1),
+                    "comment": "bench",
+                },
+            )
+
+            def pd(dedup_key: str, key: str = key) -> str:
+                payload = {"summary": "disk full", "source": "db-1", "severity": "critical"}
+                return json.dumps(
+                    {"routing_key": key, "event_action": "trigger", "dedup_key": dedup_key, "payload": payload}
+                )
+
+            call_api("POST", "/v2/enqueue", body=pd("warm"))
+            with counted() as new_calls:
+                call_api("POST", "/v2/enqueue", body=pd("k1"))
+            with counted() as dedup_calls:
+                call_api("POST", "/v2/enqueue", body=pd("k1"))
+            started = time.perf_counter()
+            for i in range(alerts):
+                call_api("POST", "/v2/enqueue", body=pd(f"n{i}"))
+            per_second = alerts / (time.perf_counter() - started)
+            # the decision alone, as intake makes it for every trigger: what the rules cost in CPU per alert
+            alert = Alert(
+                Source.PAGERDUTY_EVENTS,
+                AlertAction.TRIGGER,
+                service.id,
+                "disk full",
+                Severity.CRITICAL,
+                bound_raw({}),
+                labels={"instance": "db-1", "source": "db-1"},
+            )
+            current = wiring.incidents.catalog_store().get_service(service.id)
+            assert current is not None
+            now = wiring.clock()()
+            started = time.perf_counter()
+            for _ in range(1000):
+                router.decide(alert, current, now)
+            decide_us = (time.perf_counter() - started) * 1000
+            rows.append((count, sum(new_calls.values()), sum(dedup_calls.values()), per_second, decide_us))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--groups-only", action="store_true", help="only the Alertmanager group rows")
+    parser.add_argument("--routing-only", action="store_true", help="only the event-rule rows")
     args = parser.parse_args()
     began = time.monotonic()
+
+    print("Routing: event rules on the service (none matching) and a silence on its team (in-process, API handler)")
+    print(
+        f"{'rules':>5}   {'calls, new alert':>16}   {'calls, dedup alert':>18}   {'new alerts/s':>12}   "
+        f"{'decide µs':>9}"
+    )
+    for count, new_calls, dedup_calls, per_second, decide_us in routing_rows():
+        print(f"{count:>5}   {new_calls:>16.0f}   {dedup_calls:>18.0f}   {per_second:>12.1f}   {decide_us:>9.0f}")
+    if args.routing_only:
+        return
 
     print("One Alertmanager group through POST /integrations/alertmanager (in-process, API handler)")
     print(f"{'delivery':36} {'calls/alert':>11} {'seconds':>8}   results")

@@ -46,6 +46,12 @@ class Runner:
     def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
         return self.session.post(self.http + path, json=body, timeout=30, **kwargs)
 
+    def put(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        return self.session.put(self.http + path, json=body, timeout=30, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.delete(self.http + path, timeout=30, **kwargs)
+
     def client(self, service: str) -> Any:
         return boto3.client(
             service,

@@ -114,6 +114,20 @@ class World:
             assert send(self.other, "POST", f"/incidents/{iid}/{move}").status == 200
         return iid
 
+    def window(self) -> tuple[str, str]:
+        sid = self.service()
+        body = {"start": at(0), "end": at(1), "reason": "upgrade"}
+        return sid, str(self._make("POST", f"/services/{sid}/maintenance-windows", body)["id"])
+
+    def silence(self) -> str:
+        body = {
+            "team_id": self.team_a,
+            "matchers": [{"name": "alertname", "value": "X"}],
+            "ends_at": at(1),
+            "comment": "theirs",
+        }
+        return str(self._make("POST", "/silences", body)["id"])
+
     def webhook(self) -> str:
         body = {"url": "http://127.0.0.1:9/hook", "events": ["incident.*"]}
         return str(self._make("POST", "/webhooks", body)["id"])
@@ -404,6 +418,60 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/services/<service_id>"): reads(lambda w, me: (f"/services/{w.service()}", None)),
     ("PATCH", "/services/<service_id>"): manages(200)(lambda w, me: (f"/services/{w.service()}", {"name": "Renamed"})),
     ("DELETE", "/services/<service_id>"): manages(204)(lambda w, me: (f"/services/{w.service()}", None)),
+    # -- alert routing: a service's team reads it, its managers change it ----------------------------------------
+    ("GET", "/services/<service_id>/routing"): reads(lambda w, me: (f"/services/{w.service()}/routing", None)),
+    ("GET", "/services/<service_id>/event-rules"): reads(lambda w, me: (f"/services/{w.service()}/event-rules", None)),
+    ("PUT", "/services/<service_id>/event-rules"): manages(200)(
+        lambda w, me: (f"/services/{w.service()}/event-rules", {"rules": [{"actions": {"severity": "low"}}]})
+    ),
+    # a dry run writes nothing: the service's team may try its rules; a global viewer posts nothing, as everywhere
+    ("POST", "/services/<service_id>/event-rules:test"): Row(
+        lambda w, me: (f"/services/{w.service()}/event-rules:test", {"alert": {"summary": "disk full"}}),
+        200,
+        200,
+        200,
+        200,
+        404,
+        403,
+    ),
+    ("PUT", "/services/<service_id>/urgency"): manages(200)(
+        lambda w, me: (f"/services/{w.service()}/urgency", {"mode": "always_low"})
+    ),
+    ("POST", "/services/<service_id>/maintenance-windows"): manages(201)(
+        lambda w, me: (f"/services/{w.service()}/maintenance-windows", {"start": at(0), "end": at(1), "reason": "x"})
+    ),
+    ("GET", "/services/<service_id>/maintenance-windows"): reads(
+        lambda w, me: (f"/services/{w.service()}/maintenance-windows", None)
+    ),
+    ("DELETE", "/services/<service_id>/maintenance-windows/<window_id>"): manages(204)(
+        lambda w, me: ("/services/{}/maintenance-windows/{}".format(*w.window()), None)
+    ),
+    # naming another team's service in a body: an unknown service to an outsider
+    ("POST", "/maintenance-windows"): Row(
+        lambda w, me: (
+            "/maintenance-windows",
+            {"service_ids": [w.service()], "start": at(0), "end": at(1), "reason": "x"},
+        ),
+        201,
+        201,
+        403,
+        403,
+        422,
+        403,
+    ),
+    ("POST", "/silences"): creates(201)(
+        lambda w, me: (
+            "/silences",
+            {"team_id": w.team_a, "matchers": [{"name": "alertname", "value": "X"}], "ends_at": at(1), "comment": "c"},
+        )
+    ),
+    ("GET", "/silences"): signed_in(200)(lambda w, me: ("/silences", None)),
+    ("GET", "/silences/<silence_id>"): reads(lambda w, me: (f"/silences/{w.silence()}", None)),
+    ("DELETE", "/silences/<silence_id>"): manages(204)(lambda w, me: (f"/silences/{w.silence()}", None)),
+    # a query naming a service the caller cannot see: an unknown service, by field
+    ("GET", "/alerts"): Row(
+        lambda w, me: (f"/alerts?service_id={w.service()}&outcome=suppressed", None), 200, 200, 200, 200, 422, 200
+    ),
     ("POST", "/services/<service_id>/rotate-key"): manages(200)(
         lambda w, me: (f"/services/{w.service()}/rotate-key", None)
     ),

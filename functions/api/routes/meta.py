@@ -13,6 +13,7 @@ from oncall.api import openapi as document
 from oncall.api.auth import PUBLIC
 from routes.api_tokens import ApiTokenOut
 from routes.audit import AuditOut
+from routes.routing import SilenceOut, SuppressedAlertOut, WindowOut
 from routes.sso import SignedInOut
 
 TITLE = "OnCall Hub"
@@ -42,6 +43,9 @@ SURFACE = document.Surface(
                 ("POST", "/me/calendar-token"),
                 ("POST", "/escalation-policies"),
                 ("POST", "/services"),
+                ("POST", "/services/{service_id}/maintenance-windows"),
+                ("POST", "/maintenance-windows"),
+                ("POST", "/silences"),
                 ("POST", "/incidents"),
                 ("POST", "/incidents/{incident_id}/notes"),
                 ("POST", "/webhooks"),
@@ -61,6 +65,8 @@ SURFACE = document.Surface(
                 ("DELETE", "/schedules/{schedule_id}/rotations/{rotation_id}"),
                 ("DELETE", "/escalation-policies/{policy_id}"),
                 ("DELETE", "/services/{service_id}"),
+                ("DELETE", "/services/{service_id}/maintenance-windows/{window_id}"),
+                ("DELETE", "/silences/{silence_id}"),
                 ("DELETE", "/webhooks/{webhook_id}"),
                 ("DELETE", "/teams/{team_id}"),
                 ("DELETE", "/teams/{team_id}/members/{user_id}"),
@@ -95,6 +101,9 @@ SURFACE = document.Surface(
         ("GET", "/users/{user_id}/api-tokens"): "ApiTokenOut",
         ("GET", "/service-accounts"): "ServiceAccountOut",
         ("GET", "/service-accounts/{account_id}/api-tokens"): "ApiTokenOut",
+        ("GET", "/services/{service_id}/maintenance-windows"): "WindowOut",
+        ("GET", "/silences"): "SilenceOut",
+        ("GET", "/alerts"): "SuppressedAlertOut",
     },
     integration_key=frozenset({("POST", "/integrations/alertmanager"), ("POST", "/integrations/grafana")}),
     media={
@@ -113,6 +122,9 @@ SURFACE = document.Surface(
         "AuditOut": AuditOut.model_json_schema(),
         "ApiTokenOut": ApiTokenOut.model_json_schema(),
         "SignedInOut": SignedInOut.model_json_schema(),
+        "WindowOut": WindowOut.model_json_schema(),
+        "SilenceOut": SilenceOut.model_json_schema(),
+        "SuppressedAlertOut": SuppressedAlertOut.model_json_schema(),
         "DeliveryOut": {
             "type": "object",
             "required": ["id", "event_type", "event_id", "status", "attempts", "created_at", "last_attempts"],

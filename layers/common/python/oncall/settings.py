@@ -263,6 +263,8 @@ class AlertSettings(EnvModel):
     insufficient_data: Literal["ignore", "trigger", "resolve"] = env("ONCALL_ALERTS_INSUFFICIENT_DATA", "ignore")
     #: JSON object: CloudWatch alarm ARN or alarm-name prefix → service id or name
     cloudwatch_services: dict[str, str] = env("ONCALL_ALERTS_CLOUDWATCH_SERVICES", default_factory=dict)
+    #: how long a warm function reuses the silences it read (a new silence applies everywhere within this time)
+    silence_cache_seconds: float = env("ONCALL_ALERTS_SILENCE_CACHE_SECONDS", 5.0, ge=0, le=300)
 
     @field_validator("cloudwatch_services", mode="before")
     @classmethod

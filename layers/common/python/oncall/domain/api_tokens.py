@@ -50,6 +50,10 @@ _RESOURCE_OF_SEGMENT: dict[str, str] = {
     "schedules": "schedules",
     "escalation-policies": "policies",
     "services": "services",
+    # routing belongs to services: a token that may change a service may change how its alerts are routed
+    "alerts": "services",
+    "silences": "services",
+    "maintenance-windows": "services",
     "teams": "teams",
     "service-accounts": "teams",
     "people": "users",

@@ -63,6 +63,9 @@ class Service:
     runbook_url: str | None = None
     #: the owning team (``oncall.domain.teams``); None: stored before teams, the default team's
     team_id: str | None = None
+    #: the version of its routing (``oncall.domain.routing.Routing``): read with the service on every alert, it tells
+    #: a warm function whether its cached routing is current without reading it
+    routing_version: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {

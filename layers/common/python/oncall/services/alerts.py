@@ -42,9 +42,9 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oncall.domain.alerts import (
     CORRELATION_WINDOW,
@@ -67,6 +67,10 @@ from oncall.domain.services_catalog import Service
 from oncall.domain.texts import alert_storm_title
 from oncall.services.alert_ports import AlertIncidents, AlertSource, AlertStore, GroupClaim, KeyResolver, Sender
 from oncall.services.incident_ports import AlertClaim, GuardFailed
+
+if TYPE_CHECKING:
+    from oncall.domain.routing import Decision
+    from oncall.services.routing import RoutingService
 
 log = logging.getLogger("oncall.alerts")
 
@@ -94,10 +98,12 @@ class Receipt:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-def alert_entry(alert: Alert) -> dict[str, Any]:
+def alert_entry(alert: Alert, decision: Decision | None = None) -> dict[str, Any]:
     """The timeline line of one alert: what it said, and its raw payload bounded (flagged when cut). ``page`` is what
-    pages show of it (``summarise_alert``); the incident keeps the newest one, so paging never parses payloads."""
+    pages show of it (``summarise_alert``); the incident keeps the newest one, so paging never parses payloads.
+    ``routing`` is what routing decided for it (urgency, the rules that matched, notes and tags)."""
     return {
+        **({"routing": decision.to_dict()} if decision is not None else {}),
         "source": alert.source.value,
         "action": alert.action.value,
         "dedup_key": alert.dedup_key,
@@ -122,6 +128,7 @@ class AlertService:
         new_id: Callable[[], str],
         sources: Mapping[str, AlertSource] | None = None,
         pause: Callable[[float], None] = time.sleep,
+        router: RoutingService | None = None,
     ) -> None:
         self.store = store
         self.incidents = incidents
@@ -133,6 +140,8 @@ class AlertService:
         self.sources = dict(sources or {})
         #: waits between two attempts of a contended write (tests pass a no-op)
         self.pause = pause
+        #: maintenance windows, silences, event rules and urgency (None: every alert pages with high urgency)
+        self.router = router
 
     # -- the use case ---------------------------------------------------------------------------------------------
     def receive(self, source: str | None, payload: Any, key: str | None = None, event_id: str | None = None) -> Receipt:
@@ -141,7 +150,7 @@ class AlertService:
         be used is parked and answered in the receipt; otherwise that raises (InvalidAlert, Unauthenticated) for the
         caller's 4xx. RateLimited: some alert kept losing races; the others are applied, a retry is safe."""
         try:
-            alerts = self._normalised(source, payload, key)
+            service, alerts = self._normalised(source, payload, key)
         except InvalidAlert as exc:
             if event_id is None:
                 raise
@@ -149,8 +158,13 @@ class AlertService:
             return Receipt("parked", errors=tuple(exc.errors))
         if alerts is None:
             return Receipt("ignored")
-        delivery = _Delivery.of(alerts, self.clock(), self.rules.correlation_window)
-        settled = self._resolve_together(alerts)
+        routed = self._route(service, alerts)
+        alerts = routed.alerts
+        settled = dict(routed.settled)
+        active = [a for i, a in enumerate(alerts) if i not in settled]
+        delivery = _Delivery.of(active, self.clock(), self.rules.correlation_window)
+        if not any(routed.elsewhere.values()):
+            settled.update(self._resolve_together(alerts))
         outcomes: list[Outcome] = []
         contended: list[str | None] = []
         for index, alert in enumerate(alerts):
@@ -158,7 +172,9 @@ class AlertService:
                 outcomes.append(settled[index])
                 continue
             try:
-                outcomes.append(self._apply(alert, delivery))
+                outcomes.append(
+                    self._apply(alert, delivery, routed.decisions.get(index), routed.elsewhere.get(index, ()))
+                )
             except ConcurrentUpdate:
                 contended.append(alert.dedup_key)
         if contended:
@@ -171,7 +187,7 @@ class AlertService:
             )
         return Receipt("processed", tuple(outcomes))
 
-    def _normalised(self, source: str | None, payload: Any, key: str | None) -> list[Alert] | None:
+    def _normalised(self, source: str | None, payload: Any, key: str | None) -> tuple[Service, list[Alert] | None]:
         normaliser = self.sources.get(source or "")
         if normaliser is None:
             raise InvalidAlert([f"unexpected source {source!r}"])
@@ -179,7 +195,41 @@ class AlertService:
         service = self._service_of(sender)
         if service is None:
             raise sender.unknown
-        return normaliser.alerts(payload, service.id)
+        return service, normaliser.alerts(payload, service.id)
+
+    def normalise(self, source: str, payload: Any, service_id: str) -> list[Alert] | None:
+        """A source's payload as alerts for ``service_id``, nothing applied (the routing dry run reads payloads
+        exactly as intake does)."""
+        normaliser = self.sources.get(source)
+        if normaliser is None:
+            raise InvalidAlert([f"unexpected source {source!r}"])
+        return normaliser.alerts(payload, service_id)
+
+    # -- routing --------------------------------------------------------------------------------------------------
+    def _route(self, service: Service, alerts: list[Alert]) -> _Routed:
+        """Each alert through the service's routing before any dedup or correlation write: a trigger's decision
+        (a suppressed one is recorded and settled here), an acknowledge's or resolve's rewrite and where else its
+        key may be."""
+        if self.router is None:
+            return _Routed(alerts)
+        now = self.clock()
+        out = _Routed([])
+        for index, alert in enumerate(alerts):
+            if alert.action is AlertAction.TRIGGER:
+                decision = self.router.decide(alert, service, now)
+                out.alerts.append(decision.alert)
+                out.decisions[index] = decision
+                if decision.suppressed is not None:
+                    self.router.record(decision, now)
+                    out.settled[index] = Outcome(
+                        "suppressed", decision.alert.dedup_key, reason=decision.suppressed.reason
+                    )
+            else:
+                follow = self.router.follow_up(alert, service, now)
+                out.alerts.append(follow.alert)
+                if follow.elsewhere:
+                    out.elsewhere[index] = follow.elsewhere
+        return out
 
     # -- who is sending -------------------------------------------------------------------------------------------
     def _service_of(self, sender: Sender) -> Service | None:
@@ -210,16 +260,18 @@ class AlertService:
         it into the storm incident, acknowledge or resolve it, or drop it (the outcome says which)."""
         return self._apply(alert, _Delivery())
 
-    def _apply(self, alert: Alert, delivery: _Delivery) -> Outcome:
+    def _apply(
+        self, alert: Alert, delivery: _Delivery, decision: Decision | None = None, elsewhere: tuple[str, ...] = ()
+    ) -> Outcome:
         if alert.action is AlertAction.TRIGGER:
-            return self._trigger(alert, delivery)
-        return self._follow_up(alert)
+            return self._trigger(alert, delivery, decision)
+        return self._follow_up(alert, elsewhere)
 
     def _pause(self, attempt: int) -> None:
         self.pause(random.uniform(0, min(PAUSE_MAX, 0.005 * 2**attempt)))  # noqa: S311 (jitter, not a secret)
 
-    def _trigger(self, alert: Alert, delivery: _Delivery) -> Outcome:
-        entry = alert_entry(alert)
+    def _trigger(self, alert: Alert, delivery: _Delivery, decision: Decision | None = None) -> Outcome:
+        entry = alert_entry(alert, decision)
         admitted = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -238,9 +290,9 @@ class AlertService:
                 if stormed is not None:
                     return stormed
                 if not self.store.take(alert.service_id, 1, self.rules.rate_per_minute, now):
-                    return self._coalesce(alert, entry, delivery)
+                    return self._coalesce(alert, entry, delivery, decision)
                 admitted = True
-            incident_id = self._open(alert, alert.title, entry, g, now, stale, delivery)
+            incident_id = self._open(alert, alert.title, entry, g, now, stale, delivery, decision)
             if incident_id is not None:
                 return Outcome("created", alert.dedup_key, incident_id)
         raise ConcurrentUpdate("the alert's incident kept changing; retry", dedup_key=alert.dedup_key)
@@ -292,12 +344,15 @@ class AlertService:
         now: datetime,
         stale: str | None,
         delivery: _Delivery,
+        decision: Decision | None = None,
     ) -> str | None:
         """Open an incident taking the group's claim; None when another alert took it first (decide again)."""
         seen = delivery.seen
         incident_id = self.new_id()
         try:
             self.incidents.open_from_alert(
+                urgency=decision.urgency.value if decision else "high",
+                raise_at=decision.raise_at if decision else None,
                 title=title,
                 service_id=alert.service_id,
                 severity=alert.severity,
@@ -330,7 +385,9 @@ class AlertService:
             return None
         return Outcome("coalesced", alert.dedup_key, joined, reason="joins the storm incident it is open in")
 
-    def _coalesce(self, alert: Alert, entry: dict[str, Any], delivery: _Delivery) -> Outcome:
+    def _coalesce(
+        self, alert: Alert, entry: dict[str, Any], delivery: _Delivery, decision: Decision | None = None
+    ) -> Outcome:
         """Past the service's new-incident rate: join the service's storm incident, or open it (paged once)."""
         reason = f"over {self.rules.rate_per_minute} new incidents per minute for this service"
         title = alert_storm_title(alert.title)
@@ -347,7 +404,7 @@ class AlertService:
                 continue
             if joined is not None:
                 return Outcome("coalesced", alert.dedup_key, joined, reason=reason)
-            incident_id = self._open(alert, title, entry, g, now, stale, delivery)
+            incident_id = self._open(alert, title, entry, g, now, stale, delivery, decision)
             if incident_id is not None:
                 return Outcome("coalesced", alert.dedup_key, incident_id, reason=reason + "; opened the storm incident")
         raise ConcurrentUpdate("the service's storm incident kept changing; retry", dedup_key=alert.dedup_key)
@@ -357,8 +414,8 @@ class AlertService:
         claim left in ONE write, so a 1,000-alert group resolving costs a dozen calls, not 2,000, and its claim is
         written once, not a thousand times. The outcomes, by the alert's position, are those one by one would give."""
         resolving = [(i, a) for i, a in enumerate(alerts) if a.action is AlertAction.RESOLVE and a.dedup_key]
-        if len(resolving) < 2:
-            return {}
+        if len(resolving) < 2 or len({a.service_id for _, a in resolving}) > 1:
+            return {}  # rules sent them to several services: one by one
         service_id = resolving[0][1].service_id
         refs = self.store.refs(service_id, [str(a.dedup_key) for _, a in resolving])
         out: dict[int, Outcome] = {}
@@ -396,10 +453,19 @@ class AlertService:
                 )
         return out
 
-    def _follow_up(self, alert: Alert) -> Outcome:
-        if alert.dedup_key is None:
+    def _follow_up(self, alert: Alert, elsewhere: tuple[str, ...] = ()) -> Outcome:
+        key = alert.dedup_key
+        if key is None:
             return Outcome("dropped", None, reason="no dedup key")
-        ref = self.store.key(alert.service_id, alert.dedup_key)
+        ref = self.store.key(alert.service_id, key)
+        for other in elsewhere:
+            if ref is not None:
+                break
+            # a rule routed the trigger on something this follow-up does not carry (a PagerDuty resolve has no
+            # payload): its key is with the service the trigger went to
+            ref = self.store.key(other, key)
+            if ref is not None:
+                alert = replace(alert, service_id=other)
         if ref is None:
             return Outcome("dropped", alert.dedup_key, reason="unknown dedup key")
         source = f"{alert.source.value} alert"
@@ -408,7 +474,7 @@ class AlertService:
             if moved is None:
                 return Outcome("dropped", alert.dedup_key, ref.incident_id, reason="not triggered")
             return Outcome("acknowledged", alert.dedup_key, ref.incident_id)
-        left = self.store.release(alert.service_id, ref.group, ref.incident_id, alert.dedup_key)
+        left = self.store.release(alert.service_id, ref.group, ref.incident_id, key)
         if left is None:
             return self._finish_resolve(alert, ref.group, ref.incident_id, source)
         if not should_resolve(self.rules.resolve_policy, left):
@@ -433,6 +499,17 @@ class AlertService:
         if moved is None:
             return Outcome("dropped", alert.dedup_key, incident_id, reason="already resolved")
         return Outcome("resolved", alert.dedup_key, incident_id)
+
+
+@dataclass
+class _Routed:
+    """A delivery's alerts after routing, by position: as rewritten, triggers' decisions, the suppressed ones'
+    outcomes, and where else a follow-up's key may be."""
+
+    alerts: list[Alert]
+    decisions: dict[int, Decision] = field(default_factory=dict)
+    settled: dict[int, Outcome] = field(default_factory=dict)
+    elsewhere: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 class _Retry(Exception):

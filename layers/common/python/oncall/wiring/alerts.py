@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from oncall.settings import GrafanaSettings, get_settings, load
-from oncall.wiring import incidents
+from oncall.wiring import core, incidents
 from oncall.wiring.seam import clock, once, secret_reader
 
 if TYPE_CHECKING:
     from oncall.services.alert_ports import AlertSource, AlertStore
     from oncall.services.alerts import AlertService
+    from oncall.services.routing import RoutingService
 
 
 def alert_store() -> AlertStore:
@@ -43,9 +44,32 @@ def alert_service() -> AlertService:
             clock(),
             new_id,
             sources=alert_sources(),
+            router=routing_service(),
         )
 
     return once("alert_service", build)
+
+
+def routing_service() -> RoutingService:
+    """Maintenance windows, silences, event rules and urgency: what intake asks before an alert opens anything."""
+
+    def build() -> RoutingService:
+        from oncall.adapters.dynamodb.routing import DynamoRoutingStore
+        from oncall.services.incidents import new_id
+        from oncall.services.routing import RoutingService
+
+        settings = get_settings()
+        store = DynamoRoutingStore(settings.table("catalog"), settings.table("alerts"))
+        return RoutingService(
+            store,
+            incidents.catalog_store(),
+            clock(),
+            new_id,
+            silence_ttl=settings.alerts.silence_cache_seconds,
+            audit=core.audit(),
+        )
+
+    return once("routing_service", build)
 
 
 def alert_sources() -> dict[str, AlertSource]:

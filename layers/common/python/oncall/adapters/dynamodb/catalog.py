@@ -54,6 +54,8 @@ def service_item(service: Service) -> dict[str, Attr]:
         item["previous_key_expires_at"] = s(service.previous_key_expires_at.isoformat())
     if service.key_rotated_at:
         item["key_rotated_at"] = s(service.key_rotated_at.isoformat())
+    if service.routing_version:
+        item["routing_version"] = n(service.routing_version)
     return item
 
 
@@ -81,6 +83,7 @@ def service_of(item: Mapping[str, Attr]) -> Service:
         version=int(item["version"]["N"]),
         runbook_url=text("runbook_url"),
         team_id=text("team_id"),
+        routing_version=int(item["routing_version"]["N"]) if "routing_version" in item else 0,
     )
 
 
