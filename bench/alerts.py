@@ -158,7 +158,10 @@ def counted() -> Iterator[Counter[str]]:
         DynamoHandler.call_action = original  # type: ignore[method-assign]
 
 
-def calls_per_alert() -> list[tuple[str, int, str]]:
+@contextmanager
+def one_service() -> Iterator[tuple[Any, Any, str]]:
+    """A fresh in-process emulator with the product's tables and one service paging its admin: (admin, service,
+    integration key)."""
     import os
 
     import boto3
@@ -171,9 +174,7 @@ def calls_per_alert() -> list[tuple[str, int, str]]:
     from oncall.domain.users import Role
     from oncall.settings import get_settings
     from tests.support.identity import make_user
-    from tests.support.lambdas import call_api
 
-    rows: list[tuple[str, int, str]] = []
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"))
         for fn in FUNCTIONS:
@@ -183,7 +184,15 @@ def calls_per_alert() -> list[tuple[str, int, str]]:
         admin = make_user(Role.ADMIN)
         catalog = wiring.incidents.catalog_service()
         policy = catalog.create_policy(admin, name="p", levels=[Level((Target(TargetType.USER, admin.id),), 60)])
-        _, key = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
+        service, key = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
+        yield admin, service, key
+
+
+def calls_per_alert() -> list[tuple[str, int, str]]:
+    from tests.support.lambdas import call_api
+
+    rows: list[tuple[str, int, str]] = []
+    with one_service() as (_, _, key):
 
         def pd(action: str, dedup_key: str | None, routing_key: str = key) -> dict[str, Any]:
             body: dict[str, Any] = {"routing_key": routing_key, "event_action": action}
@@ -288,34 +297,16 @@ def routing_rows(alerts: int = 200) -> list[tuple[int, float, float, float, floa
     """With 0, 10 and 100 event rules on the service (none matching, so every alert is checked against all of them)
     and one silence on its team: DynamoDB calls for a new alert and a deduplicated one, and new alerts per second,
     in-process through the API handler (warm: the rules cached, as in a warm function)."""
-    import os
+    from datetime import timedelta
 
-    import boto3
-    from moto import mock_aws
-
-    from infra.local.resources import create_tables, function_environment
-    from infra.topology import FUNCTIONS
     from oncall import wiring
     from oncall.domain.alerts import Alert, AlertAction, bound_raw
-    from oncall.domain.escalation import Level, Target, TargetType
     from oncall.domain.incidents import Severity, Source
-    from oncall.domain.users import Role
-    from oncall.settings import get_settings
-    from tests.support.identity import make_user
     from tests.support.lambdas import call_api
 
     rows: list[tuple[int, float, float, float, float]] = []
     for count in (0, 10, 100):
-        with mock_aws():
-            create_tables(boto3.client("dynamodb", region_name="us-east-1"))
-            for fn in FUNCTIONS:
-                os.environ.update(function_environment(fn))
-            get_settings.cache_clear()
-            wiring.reset()
-            admin = make_user(Role.ADMIN)
-            catalog = wiring.incidents.catalog_service()
-            policy = catalog.create_policy(admin, name="p", levels=[Level((Target(TargetType.USER, admin.id),), 60)])
-            service, key = catalog.create_service(admin, name="svc", escalation_policy_id=policy.id)
+        with one_service() as (admin, service, key):
             router = wiring.alerts.routing_service()
             router.set_rules(
                 admin,
@@ -335,7 +326,7 @@ def routing_rows(alerts: int = 200) -> list[tuple[int, float, float, float, floa
                 admin,
                 {
                     "matchers": [{"name": "alertname", "value": "Never"}],
-                    "ends_at": wiring.clock()() + __import__("datetime").timedelta(hours=1),
+                    "ends_at": wiring.clock()() + timedelta(hours=1),
                     "comment": "bench",
                 },
             )
