@@ -112,6 +112,10 @@ deploy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## deploy to the AWS account of you
 destroy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## delete the deployed stack (tables are retained; the app is synthesized first, with the same ARGS)
 	$(CDK) destroy $(ARGS)
 
+.PHONY: backfill-stats
+backfill-stats: sync ## count incidents stored before the statistics rollups: make backfill-stats [STACK=OnCallHub] [ARGS=--since 2025-01-01]
+	$(UV) run --no-sync python -m infra.stats_backfill $(if $(STACK),--stack "$(STACK)") $(ARGS)
+
 .PHONY: admin
 admin: sync ## create an admin in the deployed stack with your AWS credentials: make admin [USERNAME=admin] [STACK=OnCallHub] [ARGS=--generate|--reset|--password-stdin]
 	$(UV) run --no-sync python -m infra.admin --username "$(or $(USERNAME),admin)" $(if $(STACK),--stack "$(STACK)") $(ARGS)

@@ -23,7 +23,9 @@ from infra.local.loader import LAYER_PATH
 DEFAULT_STACK_NAME = "OnCallHub"  # infra/app.py's default; not imported, so this CLI does not need aws-cdk-lib
 
 
-def find_users_table(stack: str, region: str | None) -> str:
+def function_variables(stack: str, region: str | None, *names: str) -> tuple[str, ...] | None:
+    """The values of ``names`` in the environment of the first function of ``stack`` that has them all (the stack's
+    physical table names, as the functions are given them); None when none has."""
     import boto3
 
     cfn: Any = boto3.client("cloudformation", region_name=region)
@@ -33,10 +35,17 @@ def find_users_table(stack: str, region: str | None) -> str:
             if res["ResourceType"] != "AWS::Lambda::Function":
                 continue
             config = lam.get_function_configuration(FunctionName=res["PhysicalResourceId"])
-            table = (config.get("Environment") or {}).get("Variables", {}).get("ONCALL_TABLE_USERS")
-            if table:
-                return str(table)
-    raise SystemExit(f"no function in stack {stack} has ONCALL_TABLE_USERS; pass --table")
+            env = (config.get("Environment") or {}).get("Variables", {})
+            if all(env.get(name) for name in names):
+                return tuple(str(env[name]) for name in names)
+    return None
+
+
+def find_users_table(stack: str, region: str | None) -> str:
+    found = function_variables(stack, region, "ONCALL_TABLE_USERS")
+    if found is None:
+        raise SystemExit(f"no function in stack {stack} has ONCALL_TABLE_USERS; pass --table")
+    return found[0]
 
 
 def read_password(args: argparse.Namespace) -> tuple[str, bool]:

@@ -357,6 +357,19 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="stats",
+        pk="pk",
+        sk="sk",
+        ttl_attribute="expires_at",
+        doc=(
+            "Incident statistics: R#<H|D>#<team>/<bucket>#<service>#<severity> (one cell per hour and per day: "
+            "counts by status, escalated, MTTA/MTTR counts, sums and exact per-second histograms) and "
+            "C#<incident>/C (the incident's last counted version and what it added). Kept from the incident.* "
+            "events by the stats function; analytics read a window's cells, never its incidents. "
+            "Details: oncall/adapters/dynamodb/stats.py."
+        ),
+    ),
+    Table(
         name="reminders",
         pk="pk",
         sk="sk",
@@ -445,6 +458,8 @@ FUNCTIONS: tuple[Function, ...] = (
             "notifications": "write",
             # every change a person makes through the API is recorded in its own transaction
             "audit": "write",
+            # /analytics/* read the statistics rollups
+            "stats": "read",
         },
         # an acknowledgement / resolve answers the lifecycle's waiting task token
         state_machines=("incident-lifecycle",),
@@ -553,6 +568,14 @@ FUNCTIONS: tuple[Function, ...] = (
         local_concurrency=2,
         reserved_concurrency=20,
     ),
+    # incident.* events → the statistics rollups analytics read (oncall.services.stats)
+    Function(
+        name="stats",
+        timeout_s=30,
+        tables={"stats": "write"},
+        local_concurrency=1,
+        reserved_concurrency=5,
+    ),
     # bus events (via the notifier queue) → signed webhooks per subscription and mail/Telegram per person; webhook
     # retries are delayed messages on the same queue (oncall.services.webhooks)
     Function(
@@ -584,6 +607,12 @@ RULES: tuple[Rule, ...] = (
         bus="oncall",
         pattern={"source": ["oncall"], "detail-type": ["incident.triggered", "incident.reopened"]},
         targets=(Target("function", "incident_starter"),),
+    ),
+    Rule(
+        name="incident-stats",
+        bus="oncall",
+        pattern={"source": ["oncall"], "detail-type": [{"prefix": "incident."}]},
+        targets=(Target("function", "stats"),),
     ),
     Rule(
         name="notifier-fanout",

@@ -140,3 +140,22 @@ def test_low_urgency_outside_support_hours_tells_once_never_escalates_then_is_ra
     entries = ok(product.get(f"/incidents/{incident['id']}/timeline", headers=admin))["items"]
     kinds = [e["kind"] for e in entries]
     assert "urgency" in kinds and "escalated" in kinds
+
+
+def test_analytics_follow_incidents_through_the_bus_and_the_stats_function(product: Runner) -> None:
+    """Not routing, but the same runner: an incident opened and acknowledged through the API reaches the statistics
+    rollups by the product's own path (outbox → stream → publisher → bus → ``incident-stats`` → ``stats``)."""
+    admin = signed_in(product, ADMIN)
+    service = service_of(product, admin, "st", (7301, 7302))
+
+    def summary() -> dict[str, Any]:
+        return dict(ok(product.get("/analytics/summary", headers=admin, params={"service_id": service["id"]})))
+
+    assert summary()["count"] == 0
+    body = {"title": "Queue consumers stalled", "service_id": service["id"], "severity": "high"}
+    incident = ok(product.post("/incidents", body, headers=admin), 201)
+    ok(product.post(f"/incidents/{incident['id']}/acknowledge", headers=admin))
+    counted = eventually(
+        lambda: (s := summary())["mtta"]["count"] == 1 and s, timeout=PROMPT_S, what="the acknowledgement counted"
+    )
+    assert counted["count"] == 1 and counted["by_status"]["acknowledged"] == 1 and counted["by_severity"]["high"] == 1

@@ -7,7 +7,7 @@ Roles: admin and responder create and act; viewers read (the auth middleware ref
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
@@ -209,19 +209,23 @@ def timeline(
 
 
 @router.get(
-    "/analytics/summary", tags=["analytics"], summary="MTTA/MTTR (mean, p50, p90) and counts, created in window"
+    "/analytics/summary",
+    tags=["analytics"],
+    summary="Counts and MTTA/MTTR (mean, p50, p90) of incidents created in a window of whole hours; ?by= breaks down",
 )
 def analytics_summary(
-    from_: Annotated[Instant | None, Query(alias="from")] = None,
-    to: Annotated[Instant | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from", description="rounded down to the hour")] = None,
+    to: Annotated[Instant | None, Query(description="rounded up to the hour; at most 366 days after from")] = None,
     team_id: Annotated[Id | None, Query(description="only this team's (default: all of yours)")] = None,
+    service_id: Annotated[Id | None, Query(description="only this service's")] = None,
+    by: Annotated[Literal["service", "severity", "team"] | None, Query(description="one group per value")] = None,
 ) -> dict[str, Any]:
     end = to or wiring.clock()()
     start = from_ or end - timedelta(days=30)
     user = current_user()
-    summary = wiring.incidents.incident_analytics().summary(user, start, end, team_id)
+    summary = wiring.incidents.stats_service().summary(user, start, end, team_id, by, service_id)
     suppressed = _suppressed(user, start, end, team_id)
-    return {"from": start.isoformat(), "to": end.isoformat(), **summary, "alerts_suppressed": suppressed}
+    return {**summary, "alerts_suppressed": suppressed}
 
 
 def _suppressed(user: Any, start: Any, end: Any, team_id: str | None) -> dict[str, int]:
@@ -241,7 +245,11 @@ def _suppressed(user: Any, start: Any, end: Any, team_id: str | None) -> dict[st
     return totals
 
 
-@router.get("/analytics/trends", tags=["analytics"], summary="Incidents and MTTA/MTTR means per bucket over a period")
+@router.get(
+    "/analytics/trends",
+    tags=["analytics"],
+    summary="Incidents and MTTA/MTTR (mean, p90) per bucket of whole hours, over a period ending this hour",
+)
 def analytics_trends(
     period: Annotated[str, Query(max_length=8, description="how far back from now, e.g. 7d")] = "7d",
     bucket: Annotated[str, Query(max_length=8, description="bucket width, e.g. 1h")] = "1h",
@@ -251,10 +259,8 @@ def analytics_trends(
 
     span = parse_span(period, "period", maximum_seconds=366 * 86400)
     width = parse_span(bucket, "bucket", maximum_seconds=span)
-    end = wiring.clock()()
-    start = end - timedelta(seconds=span)
-    items = wiring.incidents.incident_analytics().trends(current_user(), start, end, width, team_id)
-    return {"from": start.isoformat(), "to": end.isoformat(), "bucket_seconds": width, "items": items}
+    stats = wiring.incidents.stats_service()
+    return stats.trends(current_user(), wiring.clock()(), timedelta(seconds=span), timedelta(seconds=width), team_id)
 
 
 @router.get("/analytics/mttr-distribution", tags=["analytics"], summary="Resolved incidents per MTTR band")
@@ -265,8 +271,7 @@ def analytics_mttr_distribution(
 ) -> dict[str, Any]:
     end = to or wiring.clock()()
     start = from_ or end - timedelta(days=30)
-    items = wiring.incidents.incident_analytics().mttr_distribution(current_user(), start, end, team_id)
-    return {"from": start.isoformat(), "to": end.isoformat(), "items": items}
+    return wiring.incidents.stats_service().mttr_distribution(current_user(), start, end, team_id)
 
 
 def register(app: APIGatewayHttpResolver) -> None:

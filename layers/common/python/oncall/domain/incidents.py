@@ -15,9 +15,8 @@ status) otherwise. A reopen starts a new *generation*: the lifecycle execution o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -311,27 +310,6 @@ class TimelineEntry:
         }
 
 
-@dataclass(frozen=True)
-class Percentiles:
-    count: int
-    mean: float | None
-    p50: float | None
-    p90: float | None
-
-
-def percentiles(values: list[int]) -> Percentiles:
-    """Nearest-rank p50/p90 and the mean of whole-second durations."""
-    if not values:
-        return Percentiles(0, None, None, None)
-    ordered = sorted(values)
-
-    def rank(p: float) -> float:
-        index = max(0, min(len(ordered) - 1, math.ceil(p * len(ordered) - 1e-9) - 1))
-        return float(ordered[index])
-
-    return Percentiles(len(ordered), sum(ordered) / len(ordered), rank(0.5), rank(0.9))
-
-
 #: MTTR histogram edges in seconds: <5 min, 5-15 min, 15-60 min, 1-4 h, 4-24 h, ≥ 24 h
 MTTR_EDGES: tuple[int, ...] = (300, 900, 3600, 4 * 3600, 24 * 3600)
 
@@ -346,41 +324,3 @@ def parse_span(raw: str, field_name: str, *, maximum_seconds: int) -> int:
     if not 0 < seconds <= maximum_seconds:
         raise InvalidInput(field_name, f"must be between 1s and {maximum_seconds}s")
     return seconds
-
-
-def trends(incidents: list[Incident], start: datetime, end: datetime, bucket_seconds: int) -> list[dict[str, Any]]:
-    """Incidents created per bucket of ``[start, end)`` with their MTTA/MTTR means (None where nothing to average)."""
-    count = math.ceil((end - start).total_seconds() / bucket_seconds)
-    buckets: list[list[Incident]] = [[] for _ in range(count)]
-    for incident in incidents:
-        index = int((incident.created_at - start).total_seconds() // bucket_seconds)
-        if 0 <= index < count:
-            buckets[index].append(incident)
-    out = []
-    for i, members in enumerate(buckets):
-        acks = [v for m in members if (v := mtta_seconds(m)) is not None]
-        fixes = [v for m in members if (v := mttr_seconds(m)) is not None]
-        out.append(
-            {
-                "start": iso(start + timedelta(seconds=i * bucket_seconds)),
-                "count": len(members),
-                "mtta_mean_seconds": sum(acks) / len(acks) if acks else None,
-                "mttr_mean_seconds": sum(fixes) / len(fixes) if fixes else None,
-            }
-        )
-    return out
-
-
-def mttr_distribution(incidents: list[Incident]) -> list[dict[str, Any]]:
-    """Resolved incidents per MTTR band (``lower_seconds`` inclusive, ``upper_seconds`` exclusive; None = open)."""
-    lowers = (0, *MTTR_EDGES)
-    uppers: tuple[int | None, ...] = (*MTTR_EDGES, None)
-    counts = [0] * len(lowers)
-    for incident in incidents:
-        value = mttr_seconds(incident)
-        if value is None:
-            continue
-        counts[sum(1 for edge in MTTR_EDGES if value >= edge)] += 1
-    return [
-        {"lower_seconds": lo, "upper_seconds": hi, "count": n} for lo, hi, n in zip(lowers, uppers, counts, strict=True)
-    ]

@@ -11,12 +11,12 @@ from oncall.wiring.seam import clock, once
 if TYPE_CHECKING:
     from oncall.services.catalog import CatalogService
     from oncall.services.escalation import EscalationService
-    from oncall.services.incident_analytics import IncidentAnalytics
     from oncall.services.incident_buttons import IncidentButtons
     from oncall.services.incident_ports import CatalogStore, IncidentStore, Lifecycle, Pager
     from oncall.services.incidents import IncidentService
     from oncall.services.lifecycle_sweep import LifecycleRuns
     from oncall.services.notify import QueueListener
+    from oncall.services.stats import StatsService
     from oncall.services.teams import Owned, TeamService
 
 
@@ -113,15 +113,6 @@ def teams_migrated() -> bool:
     return once("teams_migrated", build)
 
 
-def incident_analytics() -> IncidentAnalytics:
-    def build() -> IncidentAnalytics:
-        from oncall.services.incident_analytics import IncidentAnalytics
-
-        return IncidentAnalytics(incident_service())
-
-    return once("incident_analytics", build)
-
-
 def pager() -> Pager:
     def build() -> Pager:
         from oncall.adapters.lifecycle import NotifyPager
@@ -178,3 +169,17 @@ def team_service() -> TeamService:
         return TeamService(core.team_store(), core.people(), owners, clock(), core.audit())
 
     return once("team_service", build)
+
+
+def stats_service() -> StatsService:
+    """The statistics rollups: kept by the stats function, read by the API's analytics."""
+
+    def build() -> StatsService:
+        from oncall.adapters.dynamodb.stats import DynamoStatsStore
+        from oncall.services.stats import StatsService
+
+        settings = get_settings()
+        teams = core.team_store() if {"catalog", "users"} <= set(settings.tables) else None
+        return StatsService(DynamoStatsStore(settings.table("stats")), teams, clock())
+
+    return once("stats_service", build)
