@@ -24,7 +24,7 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help run test lint fmt sync sync-dev browser alertmanager layer synth diff deploy destroy bench tg demo clean
+.PHONY: help run test lint fmt sync sync-dev system-deps browser layer synth diff deploy destroy bench tg demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,34 +42,33 @@ sync-dev: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## install every
 run: sync ## start OnCall Hub locally on emulated AWS (http://127.0.0.1:8000)
 	$(UV) run --no-sync python -m infra.local $(ARGS)
 
-# The console's browser tests drive a real Chromium through Playwright. Preferred: the machine's own (Debian's
-# chromium, installed here where apt can: as root, or with sudo that needs no password), because CI reaches only the
-# package registries and Playwright's own browser download does not come from one. Elsewhere (macOS, other distros,
-# no root) Playwright downloads its own Chromium into its cache, which needs the internet once.
-browser: sync-dev ## make sure a Chromium is there for the console's browser tests
+# What the tests drive besides Python: a real Chromium (the console's browser tests, through Playwright), a real
+# Prometheus Alertmanager (alert routing's e2e tests) and jq (README's shell examples). Debian's packages, installed
+# in ONE apt run where apt can (as root, or with sudo that needs no password), because CI reaches only the package
+# registries. Elsewhere Playwright downloads its own Chromium (the internet, once), and Alertmanager 0.25+ and jq are
+# yours to install (on PATH; ONCALL_CHROMIUM / ONCALL_ALERTMANAGER name other binaries): the tests that need them fail
+# saying so rather than skip. The Alertmanager the package starts as a system service is not the tests' (they start
+# their own on free ports).
+system-deps: ## install (where apt can) the Chromium, Alertmanager and jq the tests drive
+	@missing=""; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$ONCALL_CHROMIUM" ] || \
+	  missing="$$missing chromium"; \
+	command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || \
+	  [ -n "$$ONCALL_ALERTMANAGER" ] || missing="$$missing prometheus-alertmanager"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "apt cannot install$$missing here: install them yourself (see README, Development)" >&2; fi; \
+	fi
+
+browser: sync-dev system-deps ## make sure a Chromium is there for the console's browser tests
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$ONCALL_CHROMIUM" ] || \
-	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
-	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else $(UV) run --no-sync playwright install chromium; fi; }
+	  $(UV) run --no-sync playwright install chromium
 
-# The e2e tests drive a real Prometheus Alertmanager (tests/support/alertmanager.py): Debian's, installed here where
-# apt can (as root, or with sudo that needs no password). Elsewhere install Alertmanager 0.25+ yourself, on PATH or
-# named in ONCALL_ALERTMANAGER: the tests fail without one rather than skip. They start their own on free ports; the
-# system service the package brings along is not theirs.
-alertmanager: ## make sure a Prometheus Alertmanager is there for the e2e tests
-	@command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || \
-	[ -n "$$ONCALL_ALERTMANAGER" ] || \
-	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; \
-	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
-	    sudo apt-get update -qq && \
-	    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; \
-	  else echo "No Alertmanager, and apt cannot install one here: install Alertmanager 0.25+ on PATH or set" \
-	    "ONCALL_ALERTMANAGER, or the e2e tests that drive it fail" >&2; fi; }
-
-test: sync-dev browser alertmanager ## lint, type-check and run the whole test suite (what CI runs)
+test: sync-dev system-deps browser ## lint, type-check and run the whole test suite (what CI runs)
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
