@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oncall.domain.users import Role
-from tests.support.alerts import alertmanager_body, incident_metas, items, new_service, pd_body
+from tests.support.alerts import alertmanager_body, incident_metas, items, new_service, pd_body, sample
 from tests.support.identity import FakeClock, Session, login_as
 from tests.support.incidents import ok
 from tests.support.lambdas import HttpResult, call_api, call_as
@@ -401,6 +401,20 @@ def test_the_dry_run_reads_source_payloads_as_intake_does_and_writes_nothing(adm
     )
     assert simple["results"][0]["outcome"] == "pages" and simple["results"][0]["matched_rules"] == []
     assert incident_metas() == [] and not items("alerts", "SUPPRESSED#")
+    # every source the dry run names reads its own sample: the EventBridge ones as the events they arrive as
+    for source, name in [
+        ("cloudwatch", "cloudwatch-alarm-state-change-alarm.json"),
+        ("custom", "oncall-alerts-custom-event.json"),
+        ("pagerduty", "pagerduty-client-7.2-trigger.json"),
+        ("grafana", "grafana-unified-alerting-firing.json"),
+    ]:
+        sampled = sample(name)
+        payload = sampled.get("body", sampled) if source in ("pagerduty", "grafana") else sampled
+        tried = call_as(
+            admin, "POST", f"/services/{service_id}/event-rules:test", {"source": source, "payload": payload}
+        )
+        assert tried.status == 200 and tried.json["results"], (source, tried.raw[:300])
+        assert all(r["outcome"] == "pages" and r["alert"]["summary"] for r in tried.json["results"]), source
     bad = call_as(admin, "POST", f"/services/{service_id}/event-rules:test", {"source": "pagerduty", "payload": {}})
     assert bad.status == 422
     assert call_as(admin, "POST", f"/services/{service_id}/event-rules:test", {}).status == 422

@@ -183,13 +183,15 @@ def _dry_alerts(service_id: str, body: DryRunIn) -> list[Alert]:
         ]
     if body.source is None or body.payload is None:
         raise InvalidInput("alert", "give an alert, or a source and its payload")
-    from oncall.adapters.alert_sources import alertmanager, grafana
+    from oncall.adapters.alert_sources import alertmanager, cloudwatch, custom, grafana
     from oncall.services.alert_ports import Delivery
 
     payload = body.payload
     if body.source in (alertmanager.NAME, grafana.NAME):
         payload = Delivery(body=json.dumps(payload), headers={})
-    alerts = wiring.alerts.alert_service().normalise(body.source, payload, service_id) or []
+    # CloudWatch alarms and custom events are read as the EventBridge events they arrive as, under the bus source
+    registered = {"cloudwatch": cloudwatch.SOURCE, "custom": custom.SOURCE}.get(body.source, body.source)
+    alerts = wiring.alerts.alert_service().normalise(registered, payload, service_id) or []
     return [a for a in alerts if a.action is AlertAction.TRIGGER]
 
 
