@@ -76,6 +76,9 @@ class Function:
     queues: tuple[str, ...] = ()
     #: may send mail through SES (``ses:SendEmail`` on the account's identities)
     sends_email: bool = False
+    #: serves ``GET /health/ready``: may describe the bus and its state machines (each scoped to that resource; its
+    #: tables' ``DescribeTable`` comes with any access to them)
+    checks_readiness: bool = False
     #: only tests set this (fixture functions live under tests/); product functions live in functions/<name>
     source_dir: Path | None = None
 
@@ -203,6 +206,13 @@ SECRETS: tuple[Secret, ...] = (
             "The HMAC secret Grafana's webhook contact point signs deliveries with (generated: put the same value in "
             "the contact point's HMAC signature setting). Checked only when the api function runs with "
             "ONCALL_ALERTS_GRAFANA_HMAC=required."
+        ),
+    ),
+    Secret(
+        name="metrics-token",
+        doc=(
+            "The bearer token Prometheus sends to GET /metrics and monitors send to GET /health/ready (generated: 64 "
+            "letters and digits; put the same value in the scrape job's authorization credentials)."
         ),
     ),
     Secret(
@@ -465,9 +475,12 @@ FUNCTIONS: tuple[Function, ...] = (
         state_machines=("incident-lifecycle",),
         # grafana-webhook-hmac: POST /integrations/grafana verifies signatures when required; oidc-client-secret:
         # /auth/oidc/callback redeems codes at the identity provider when single sign-on is on
-        secrets=("jwt-keys", "grafana-webhook-hmac", "oidc-client-secret"),
+        # metrics-token: GET /metrics and GET /health/ready accept it as a bearer token
+        secrets=("jwt-keys", "grafana-webhook-hmac", "oidc-client-secret", "metrics-token"),
         # POST /webhooks/{id}/deliveries/{delivery_id}/redeliver queues an attempt
         queues=("notifier",),
+        # GET /health/ready describes its tables, the bus and the lifecycle state machine
+        checks_readiness=True,
         local_concurrency=4,
         # alert intake over HTTP runs here: bounded, and guaranteed what a 1,000 alerts/s storm needs
         reserved_concurrency=200,

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(service="oncall-alerts")
+from oncall import observability
+from oncall.observability import log
 
 
-@logger.inject_lambda_context
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from oncall.wiring.alerts import alert_service
 
@@ -27,13 +27,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     event_id = str(envelope.get("id", ""))
     receipt = alert_service().receive(envelope.get("source"), event, event_id=event_id)
     if receipt.status == "parked":
-        logger.warning("alert event parked", extra={"event_id": event_id, "errors": list(receipt.errors)})
+        log.warning("alert event parked", extra={"event_id": event_id, "errors": list(receipt.errors)})
         return {"status": "parked", "errors": list(receipt.errors)}
     if receipt.status == "ignored":
-        logger.info("alert event ignored", extra={"event_id": event_id})
+        log.info("alert event ignored", extra={"event_id": event_id})
         return {"status": "ignored"}
     [outcome] = receipt.outcomes
-    logger.info(
+    log.info(
         "alert processed", extra={"event_id": event_id, "result": outcome.result, "incident_id": outcome.incident_id}
     )
     return {"status": outcome.result, "incident_id": outcome.incident_id, "dedup_key": outcome.dedup_key}

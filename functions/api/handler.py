@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import console
 import routes
-from oncall import wiring
+from oncall import observability, wiring
 from oncall.api import auth, errors, guard, headers, idempotency, lists
 from oncall.settings import get_settings
 from routes import ingest
-
-logger = Logger(service="oncall-api")
 
 app = APIGatewayHttpResolver(enable_validation=True)
 errors.install(app)
@@ -29,7 +26,7 @@ app.use(middlewares=[auth.middleware, idempotency.middleware, lists.middleware])
 routes.register_all(app)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@observability.correlated(correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     wiring.incidents.teams_migrated()

@@ -12,26 +12,22 @@ page queue's consumer.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from oncall import wiring
+from oncall import observability, wiring
+from oncall.observability import log
 from oncall.services.escalation import IncidentMoved, NobodyReachable, PolicyUnavailable
-
-logger = Logger(service="oncall-escalation")
-log = logging.getLogger("oncall.escalation")
 
 __all__ = ["IncidentMoved", "NobodyReachable", "PolicyUnavailable", "handler"]
 
 
-@logger.inject_lambda_context(correlation_id_path="state.incident_id")
+@observability.correlated("state.incident_id")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "Records" in event:
         return _flush(event["Records"])
     action = event.get("action")
     state = dict(event.get("state") or {})
+    observability.annotate(incident_id=state.get("incident_id"), service_id=state.get("service_id"), action=action)
     service = wiring.incidents.escalation_service()
     if action in ("plan", "escalate"):
         return service.plan(state, advance=action == "escalate")

@@ -14,23 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from oncall import wiring
+from oncall import observability, wiring
 from oncall.adapters.eventbridge import event_time
+from oncall.observability import log
 from oncall.services.escalation import start_lifecycle
 from oncall.services.lifecycle_sweep import sweep
 
-logger = Logger(service="oncall-incident-starter")
 
-
-@logger.inject_lambda_context
+@observability.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         now = event_time(event, wiring.clock())
         swept = sweep(wiring.incidents.incident_store(), wiring.incidents.lifecycle_runs(), now)
         return {"checked": swept.checked, "running": swept.running, "started": swept.started}
     detail = event.get("detail") or {}
+    observability.annotate(incident_id=detail.get("id"), service_id=detail.get("service_id"))
     arn = start_lifecycle(wiring.incidents.lifecycle(), detail)
-    logger.info("lifecycle", extra={"incident_id": detail.get("id"), "execution": arn})
+    log.info("lifecycle", extra={"incident_id": detail.get("id"), "execution": arn})
     return {"execution_arn": arn}

@@ -12,16 +12,15 @@ attempt jobs for pending deliveries whose job was lost (``WebhookService.sweep``
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from oncall import wiring
+from oncall import observability, wiring
 from oncall.adapters.eventbridge import event_time
+from oncall.observability import log
 from oncall.services.webhooks import AttemptInFlight
 
-log = logging.getLogger("oncall.notifier")
 
-
+@observability.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         result = wiring.webhooks.webhook_service().sweep(event_time(event, wiring.clock()))

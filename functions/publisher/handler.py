@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oncall import observability
 from oncall.adapters.outbox import relay
 from oncall.settings import get_settings
 
@@ -24,5 +25,6 @@ def _bus() -> Any:
     return _events
 
 
+@observability.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
     return relay(event.get("Records", []), _bus(), get_settings().bus_name)

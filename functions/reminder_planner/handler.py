@@ -8,26 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oncall import wiring
+from oncall import observability, wiring
 from oncall.adapters.eventbridge import event_time
+from oncall.observability import log
 
-logger = Logger(service="oncall-reminder-planner")
 
-
-@logger.inject_lambda_context
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == "Scheduled Event":
         report = wiring.reminders.reminder_reconciler().reconcile(event_time(event, wiring.clock())).to_dict()
-        logger.info("reminder sweep", extra=report)
+        log.info("reminder sweep", extra=report)
         return report
     detail: dict[str, Any] = event["detail"] if isinstance(event.get("detail"), dict) else {}
     outcome = wiring.reminders.reminder_planner().apply_shift_event(
         str(event.get("detail-type") or ""), detail, event_time(event, wiring.clock())
     )
-    logger.info(
-        "shift event", extra={"detail_type": event.get("detail-type"), "id": detail.get("id"), "outcome": outcome}
-    )
+    log.info("shift event", extra={"detail_type": event.get("detail-type"), "id": detail.get("id"), "outcome": outcome})
     return {"outcome": outcome}

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oncall import wiring
+from oncall import observability, wiring
 from oncall.adapters.eventbridge import event_time
+from oncall.observability import log
 
-logger = Logger(service="oncall-reminders")
 
-
-@logger.inject_lambda_context
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = wiring.reminders.reminder_service().tick(event_time(event, wiring.clock()))
     result = report.to_dict()
+    observability.count("RemindersSent", report.sent)
+    observability.count("RemindersLate", report.late)
     if report.candidates:
-        logger.info("reminder tick", extra=result)
+        log.info("reminder tick", extra=result)
     return result

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oncall import wiring
+from oncall import observability, wiring
 from oncall.adapters.eventbridge import event_time
+from oncall.observability import log
 
-logger = Logger(service="oncall-rotations")
 
-
-@logger.inject_lambda_context
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results = wiring.core.schedule_service().materialise_all(event_time(event, wiring.clock()))
     for r in results:
         if r.conflicts:
-            logger.warning("rotation slots skipped: they overlap stored shifts", extra=r.to_dict())
+            log.warning("rotation slots skipped: they overlap stored shifts", extra=r.to_dict())
     return {
         "rotations": len(results),
         "created": sum(r.created for r in results),

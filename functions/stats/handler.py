@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from oncall import wiring
-
-logger = Logger(service="oncall-stats")
+from oncall import observability, wiring
+from oncall.observability import log
 
 
-@logger.inject_lambda_context
+@observability.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    detail = event.get("detail") or {}
+    observability.annotate(incident_id=detail.get("id"), service_id=detail.get("service_id"))
     outcome = wiring.incidents.stats_service().on_event(event)
-    logger.info("statistics", extra={"incident_id": (event.get("detail") or {}).get("id"), "outcome": outcome})
+    log.info("statistics", extra={"incident_id": (event.get("detail") or {}).get("id"), "outcome": outcome})
     return {"outcome": outcome}

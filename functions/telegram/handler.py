@@ -12,12 +12,10 @@ import hmac
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oncall import wiring
-
-logger = Logger(service="oncall-telegram")
+from oncall import observability, wiring
+from oncall.observability import log
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
 
@@ -37,14 +35,14 @@ def _body(event: dict[str, Any]) -> str:
     return str(raw)
 
 
-@logger.inject_lambda_context
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     expected = wiring.telegram.telegram_webhook_secret()
     presented = headers.get(SECRET_HEADER, "")
     # constant time, and an unconfigured secret accepts nothing
     if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
-        logger.warning("telegram webhook: wrong or missing secret token")
+        log.warning("telegram webhook: wrong or missing secret token")
         return _envelope(403, "forbidden", "invalid X-Telegram-Bot-Api-Secret-Token")
 
     from oncall.services.telegram_bot import parse_update
@@ -54,5 +52,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if update is None:
         return _envelope(400, "invalid_json", "the body is not a Telegram Update (a JSON object)")
     outcome = wiring.telegram.telegram_bot().handle(update, raw, wiring.clock()())
-    logger.info("telegram update", extra={"update_id": update.get("update_id"), "outcome": outcome})
+    log.info("telegram update", extra={"update_id": update.get("update_id"), "outcome": outcome})
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}

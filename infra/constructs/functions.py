@@ -2,7 +2,7 @@
 
 No managed policies and no CDK helper functions: every function gets an explicit log group (so CDK never adds its
 log-retention custom resource) and an inline policy built from ``Function.tables`` (read vs write),
-``publishes``, ``state_machines`` and ``secrets``. Reserved concurrency comes from the topology
+``publishes``, ``state_machines``, ``secrets`` and ``checks_readiness``. Reserved concurrency comes from the topology
 (``Function.reserved_concurrency``) as the deployment adjusts it (``StackSettings.reservations``): it keeps the
 paging path's share of the account's Lambda pool through an ingestion flood and bounds ingestion; README "Sizing and
 limits" explains the figures.
@@ -53,6 +53,9 @@ RESOURCE_VARIABLE_PREFIXES = (
     "ONCALL_SECRET_",
     "ONCALL_QUEUE_",
 )
+#: what ``GET /health/ready`` asks of the bus and of each state machine (read-only; tables: ``TABLE_READ``)
+READINESS_BUS = ["events:DescribeEventBus"]
+READINESS_STATE_MACHINE = ["states:DescribeStateMachine"]
 SQS_SEND = ["sqs:SendMessage"]
 MAIL_SENDER = "ONCALL_EMAIL_SENDER"
 SES_SEND = ["ses:SendEmail", "ses:SendRawEmail"]
@@ -142,10 +145,13 @@ class Functions(Construct):
             role.add_to_policy(
                 iam.PolicyStatement(actions=["events:PutEvents"], resources=[resources.bus.event_bus_arn])
             )
+        if decl.checks_readiness:
+            role.add_to_policy(iam.PolicyStatement(actions=READINESS_BUS, resources=[resources.bus.event_bus_arn]))
         for smname in decl.state_machines:
             arn = resources.state_machine_arns[smname]
             environment[topology.state_machine(smname).env_var] = arn
-            role.add_to_policy(iam.PolicyStatement(actions=STATE_MACHINE_ACTIONS, resources=[arn]))
+            actions = STATE_MACHINE_ACTIONS + (READINESS_STATE_MACHINE if decl.checks_readiness else [])
+            role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[arn]))
         for secret_name in decl.secrets:
             secret = resources.secrets[secret_name]
             environment[next(s for s in topology.secrets if s.name == secret_name).env_var] = secret.secret_arn

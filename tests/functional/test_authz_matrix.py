@@ -264,6 +264,27 @@ def _alertmanager(w: World, _: Session | None) -> tuple[str, Any]:
     return "/integrations/alertmanager", {"version": "4", "status": "firing", "alerts": []}
 
 
+def _deployed(w: World, _: Session | None) -> tuple[str, Any]:
+    """What the readiness check describes and its token's secret, which the ``aws`` fixture does not make (made once;
+    a deployment has them all)."""
+    import boto3
+
+    from infra.local.resources import create_state_machines, secret_name
+    from infra.topology import TOPOLOGY
+
+    events = boto3.client("events", region_name="us-east-1")
+    if TOPOLOGY.bus_name not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
+        events.create_event_bus(Name=TOPOLOGY.bus_name)
+    create_state_machines(boto3.client("stepfunctions", region_name="us-east-1"), TOPOLOGY)
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    name = secret_name(next(s for s in TOPOLOGY.secrets if s.name == "metrics-token"))
+    try:
+        secrets.describe_secret(SecretId=name)
+    except secrets.exceptions.ResourceNotFoundException:
+        secrets.create_secret(Name=name, SecretString="metrics-token-of-the-matrix")
+    return "/health/ready", None
+
+
 _BAD_REFRESH = "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"
 
 #: route → request on team A's objects → status for admin, manager, responder, observer, outsider, viewer, anonymous
@@ -272,6 +293,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/health"): everyone(200)(lambda w, me: ("/health", None)),
     ("GET", "/openapi.json"): everyone(200)(lambda w, me: ("/openapi.json", None)),
     ("GET", "/docs"): everyone(200)(lambda w, me: ("/docs", None)),
+    # a monitoring route: the metrics token (test_health_ready) or an admin; a person's bearer token is not the former
+    ("GET", "/health/ready"): admins(200)(_deployed),
+    # the same: the metrics token (test_metrics_endpoint) or an admin
+    ("GET", "/metrics"): admins(200)(lambda w, me: ("/metrics", None)),
     # someone else's username with a guessed password
     ("POST", "/auth/login"): everyone(401)(
         lambda w, me: ("/auth/login", {"username": w.other.user.username, "password": "not their password"})

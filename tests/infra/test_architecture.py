@@ -63,6 +63,23 @@ def test_handlers_never_import_the_runner_the_cdk_or_the_emulator() -> None:
     assert offenders == []
 
 
+def test_product_code_logs_through_the_one_structured_logger() -> None:
+    """Plain ``logging`` would write unstructured lines without the invocation's correlation id; every function's
+    entry point is wrapped by ``oncall.observability.handler`` (its logs, cold-start and error metrics, traces)."""
+    plain = [
+        str(path.relative_to(ROOT))
+        for path in [*FUNCTIONS.rglob("*.py"), *PACKAGE.rglob("*.py")]
+        if "logging" in _imports(path) and path.name != "observability.py"
+    ]
+    assert plain == []
+    unwrapped = [
+        str(path.relative_to(ROOT))
+        for path in FUNCTIONS.glob("*/handler.py")
+        if not re.search(r"^@observability\.(handler|correlated\(.*\))\ndef handler\(", path.read_text(), re.M)
+    ]
+    assert unwrapped == []
+
+
 def test_every_handler_is_thin() -> None:
     fat = {
         str(path.relative_to(ROOT)): lines

@@ -62,8 +62,11 @@ def expected_grants(template: dict[str, Any], topology: Topology, name: str) -> 
         grants |= {(a, arn) for a in actions for arn in _table_arns(template, topology, tname, env)}
     if decl.publishes:
         grants.add(("events:PutEvents", f"{ref_id(env['ONCALL_BUS_NAME'])}.Arn"))
+    if decl.checks_readiness:
+        grants.add(("events:DescribeEventBus", f"{ref_id(env['ONCALL_BUS_NAME'])}.Arn"))
     for smname in decl.state_machines:
-        grants |= {(a, render(env[topology.state_machine(smname).env_var])) for a in SFN_ACTIONS}
+        sfn = SFN_ACTIONS | ({"states:DescribeStateMachine"} if decl.checks_readiness else set())
+        grants |= {(a, render(env[topology.state_machine(smname).env_var])) for a in sfn}
     for secret in topology.secrets:
         if secret.name in decl.secrets:
             grants.add(("secretsmanager:GetSecretValue", ref_id(env[secret.env_var])))
@@ -150,6 +153,28 @@ def test_only_publishers_may_put_events(stack: Stack) -> None:
     for decl in topology.functions:
         actions = {a for a, _ in role_grants(template, _role(template, ids[decl.name]))}
         assert ("events:PutEvents" in actions) == decl.publishes, decl.name
+
+
+def test_the_readiness_check_may_describe_what_it_checks_and_only_the_api_may(stack: Stack) -> None:
+    """GET /health/ready describes every table of the api, the bus and the lifecycle state machine: each granted on
+    exactly that resource, and to no other function."""
+    template, topology, _ = stack
+    ids = function_ids(template)
+    api = topology.function("api")
+    assert api.checks_readiness
+    env = props(template, ids["api"])["Environment"]["Variables"]
+    grants = role_grants(template, _role(template, ids["api"]))
+    assert {r for a, r in grants if a == "events:DescribeEventBus"} == {f"{ref_id(env['ONCALL_BUS_NAME'])}.Arn"}
+    lifecycle = render(env[topology.state_machine("incident-lifecycle").env_var])
+    assert {r for a, r in grants if a == "states:DescribeStateMachine"} == {lifecycle}
+    described = {r for a, r in grants if a == "dynamodb:DescribeTable"}
+    for tname in api.tables:
+        assert _table_arns(template, topology, tname, env) <= described, tname
+    for decl in topology.functions:
+        if decl.name == "api":
+            continue
+        actions = {a for a, _ in role_grants(template, _role(template, ids[decl.name]))}
+        assert not actions & {"events:DescribeEventBus", "states:DescribeStateMachine"}, decl.name
 
 
 def test_no_action_wildcards_and_resource_star_only_where_aws_requires(stack: Stack) -> None:

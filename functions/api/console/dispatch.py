@@ -8,20 +8,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from aws_lambda_powertools import Logger
-
 from console import render, session
 from console.client import ApiClient
 from console.web import FormTooLarge, Request, form_of, html, redirect
 from oncall.domain.errors import Unauthenticated
 from oncall.domain.users import Role
+from oncall.observability import log as logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
     from oncall.services.auth import Principal
-
-logger = Logger(service="oncall-api", child=True)
 
 
 @dataclass

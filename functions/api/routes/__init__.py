@@ -14,10 +14,12 @@ def register_all(app: APIGatewayHttpResolver) -> None:
         audit,
         auth,
         calendar,
+        health,
         incidents,
         ingest,
         me,
         meta,
+        metrics,
         notification_rules,
         people,
         routing,
@@ -31,6 +33,7 @@ def register_all(app: APIGatewayHttpResolver) -> None:
 
     for resource in (
         meta,
+        health,
         auth,
         sso,
         me,
@@ -47,5 +50,6 @@ def register_all(app: APIGatewayHttpResolver) -> None:
         ingest,
         audit,
         api_tokens,
+        metrics,
     ):
         resource.register(app)

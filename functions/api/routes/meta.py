@@ -109,13 +109,19 @@ SURFACE = document.Surface(
     media={
         ("GET", "/schedules/{schedule_id}/calendar.ics"): "text/calendar",
         ("GET", "/users/{user_id}/calendar.ics"): "text/calendar",
+        ("GET", "/metrics"): "text/plain",
     },
     bodies={
         ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "DeliveryOut",
         ("POST", "/v2/enqueue"): "PagerDutyAccepted",
         ("GET", "/auth/oidc/callback"): "SignedInOut",
     },
-    foreign={("POST", "/v2/enqueue"): {400: "PagerDutyInvalid", 429: "PagerDutyThrottled"}},
+    foreign={
+        ("POST", "/v2/enqueue"): {400: "PagerDutyInvalid", 429: "PagerDutyThrottled"},
+        # not ready: the same body as ready, naming each failing check
+        ("GET", "/health/ready"): {503: "ReadinessOut"},
+    },
+    meaning={("GET", "/health/ready"): {503: "Not ready: at least one check failed; each failing one says why"}},
     optional=frozenset({("GET", "/auth/oidc/login"), ("GET", "/auth/oidc/callback")}),
     schemas={
         # the one list whose item no other route returns: its schema is given here

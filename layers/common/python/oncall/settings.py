@@ -20,6 +20,7 @@ model              variables                                            read by
 ``LifecycleSettings`` the incident-lifecycle state machine              whoever starts or answers it
 ``GrafanaSettings`` ``ONCALL_ALERTS_GRAFANA_HMAC*`` and its secret      the API's Grafana route
 ``OidcSettings``   ``ONCALL_OIDC_*`` and the client secret              the API's sign-in routes
+``MetricsSettings`` ``ONCALL_METRICS_TOKEN`` or its secret               ``/metrics`` and ``/health/ready``
 ================== ==================================================== =============================================
 
 ``Settings`` has a default for everything, so any function can read it. A family with a required variable (a queue,
@@ -478,6 +479,20 @@ class GrafanaSettings(EnvModel):
             self.hmac_secret_id,
             ("ONCALL_ALERTS_GRAFANA_HMAC_SECRET", "ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC"),
         )
+
+
+class MetricsSettings(EnvModel):
+    """The bearer token of ``GET /metrics`` and ``GET /health/ready``: ``ONCALL_METRICS_TOKEN`` locally, the secret
+    ``metrics-token`` in AWS. Neither set: those routes answer only signed-in admins."""
+
+    token: SecretStr | None = env("ONCALL_METRICS_TOKEN", None, where="runner")
+    token_id: str | None = env("ONCALL_SECRET_METRICS_TOKEN", None, where="stack")
+
+    @property
+    def secret(self) -> SecretRef | None:
+        if self.token is None and self.token_id is None:
+            return None
+        return _ref(self.token, self.token_id, ("ONCALL_METRICS_TOKEN", "ONCALL_SECRET_METRICS_TOKEN"))
 
 
 class OidcSettings(EnvModel):

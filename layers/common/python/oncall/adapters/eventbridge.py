@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-logger = logging.getLogger("oncall.eventbridge")
+from oncall.observability import log as logger
 
 
 def event_time(event: Mapping[str, Any], clock: Callable[[], datetime]) -> datetime:

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import random
 import time
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from oncall.adapters import stepfunctions
 from oncall.domain.errors import NotFound
+from oncall.observability import log
 from oncall.services.incident_ports import Page, PageButton, PageResult
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from oncall.services.identity_ports import UserStore
     from oncall.services.notify import NotificationService
     from oncall.services.schedules import ScheduleService
-
-log = logging.getLogger(__name__)
 
 
 #: what a start retries besides botocore's own retries: AWS throttling and its transient server errors

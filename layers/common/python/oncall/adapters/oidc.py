@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import threading
 import time
 import urllib.error
@@ -22,8 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from oncall.domain.oidc import SignInRefused
-
-log = logging.getLogger(__name__)
+from oncall.observability import log
 
 #: asymmetric algorithms only: a provider's public key must never double as an HMAC secret
 ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})

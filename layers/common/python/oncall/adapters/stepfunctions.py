@@ -10,13 +10,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-log = logging.getLogger(__name__)
+from oncall.observability import log
 
 LATE_TOKEN_ERRORS = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
 

@@ -17,7 +17,6 @@ method name and Telegram's description only.
 from __future__ import annotations
 
 import json
-import logging
 import time
 import urllib.error
 import urllib.request
@@ -27,9 +26,8 @@ from typing import Any
 
 from oncall.domain.notifications import Button, Message, telegram_ref
 from oncall.domain.page_content import telegram_html
+from oncall.observability import log
 from oncall.services.notify import ChannelBlocked, ChannelFailed, ChannelRateLimited
-
-log = logging.getLogger("oncall.telegram")
 
 DEFAULT_API_URL = "https://api.telegram.org"
 NOT_MODIFIED = "message is not modified"

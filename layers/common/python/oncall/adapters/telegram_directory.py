@@ -4,13 +4,11 @@ the token is given inline (local runs; deployed, the username is configured and 
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import urllib.request
 
+from oncall.observability import log as logger
 from oncall.settings import TelegramSettings
-
-logger = logging.getLogger("oncall.telegram")
 
 
 class TelegramBotDirectory:

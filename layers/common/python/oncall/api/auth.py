@@ -48,6 +48,10 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+#: monitoring routes: the metrics bearer token (``MetricsSettings``) lets a scraper in without a person's account;
+#: any other caller must be a signed-in admin (``require_monitor``)
+MONITORING: frozenset[tuple[str, str]] = frozenset({("GET", "/metrics"), ("GET", "/health/ready")})
+
 #: mutating routes a viewer may still call: their own things
 VIEWER_WRITABLE: frozenset[tuple[str, str]] = frozenset(
     {
@@ -68,6 +72,8 @@ _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 _principal: ContextVar[Principal | None] = ContextVar("oncall_principal", default=None)
 #: handed from ``precheck`` (before the resolver) to ``middleware`` (inside it) for the same request
 _pending: ContextVar[Principal | None] = ContextVar("oncall_pending_principal", default=None)
+#: the request presented the metrics token (a monitoring route, no person behind it)
+_monitor: ContextVar[bool] = ContextVar("oncall_monitor", default=False)
 
 
 def bearer_token(headers: dict[str, str] | None) -> str | None:
@@ -98,6 +104,27 @@ def _authenticate(headers: dict[str, str] | None) -> Principal:
     return wiring.core.auth_service().authenticate(token)
 
 
+def _is_monitor(key: tuple[str, str] | None, headers: dict[str, str] | None) -> bool:
+    """A monitoring route called with the metrics token (compared in constant time)."""
+    if key not in MONITORING:
+        return False
+    token = bearer_token(headers)
+    if token is None or is_api_token(token):
+        return False
+    import hmac
+
+    from oncall import wiring
+
+    try:
+        expected = wiring.core.metrics_token()
+    except Exception:  # an unreadable secret must not lock admins out too: their token is checked next
+        from oncall.observability import log
+
+        log.exception("the metrics token could not be read")
+        return False
+    return expected is not None and hmac.compare_digest(token.encode(), expected.encode())
+
+
 def _route_key(app: APIGatewayHttpResolver, method: str, path: str) -> tuple[str, str] | None:
     """The (method, resolver path) of the route powertools will pick, or None when none matches (404/405)."""
     for route in (*app._static_routes, *app._dynamic_routes):
@@ -112,9 +139,13 @@ def precheck(app: APIGatewayHttpResolver, event: dict[str, Any]) -> dict[str, An
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
     _pending.set(None)  # nothing from an earlier invocation of this warm container may leak into this one
+    _monitor.set(False)
     proxy = APIGatewayProxyEventV2(event)  # the resolver's own reading of method and path (stage prefix removed)
     key = _route_key(app, proxy.http_method.upper(), proxy.path)
     if key is None or key in PUBLIC:
+        return None
+    if _is_monitor(key, event.get("headers")):
+        _monitor.set(True)
         return None
     try:
         _pending.set(_authenticate(event.get("headers")))
@@ -152,6 +183,12 @@ def middleware(
     key = (route.method.upper(), route.path)
     if key in PUBLIC:
         return next_middleware(app)
+    if _monitor.get() or _is_monitor(key, app.current_event.headers):
+        _monitor.set(True)
+        try:
+            return next_middleware(app)
+        finally:
+            _monitor.set(False)
     # normally ``precheck`` authenticated already; a resolver driven without it authenticates here
     principal = _pending.get()
     _pending.set(None)
@@ -182,6 +219,12 @@ def current_principal() -> Principal:
 
 def current_user() -> User:
     return current_principal().user
+
+
+def require_monitor() -> None:
+    """The caller of a monitoring route: the metrics token, or a signed-in admin; otherwise ``Forbidden``."""
+    if not _monitor.get():
+        require(Role.ADMIN)
 
 
 def require(*roles: Role) -> User:

@@ -8,7 +8,6 @@ bare 500 envelope, so no response ever carries a traceback.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,11 +21,11 @@ from oncall.domain.errors import (
     RateLimited,
     Unauthenticated,
 )
+from oncall.observability import log as logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-logger = logging.getLogger("oncall.api")
 
 _STATUS_BY_TYPE: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 422),

@@ -79,6 +79,8 @@ class Surface:
     bodies: Mapping[tuple[str, str], str] = field(default_factory=dict)
     #: routes that answer some statuses in a foreign shape (PagerDuty's): status → component
     foreign: Mapping[tuple[str, str], Mapping[int, str]] = field(default_factory=dict)
+    #: what a status means on a route where ``FAILURES`` does not say it (readiness's 503): status → description
+    meaning: Mapping[tuple[str, str], Mapping[int, str]] = field(default_factory=dict)
     #: routes of a feature a deployment may leave off (single sign-on): 404 while it is
     optional: frozenset[tuple[str, str]] = frozenset()
 
@@ -173,9 +175,10 @@ def complete(spec: Mapping[str, Any], surface: Surface) -> dict[str, Any]:
             key = (method.upper(), path)
             responses = _success(method, path, op, surface)
             foreign = surface.foreign.get(key, {})
+            meaning = surface.meaning.get(key, {})
             for status in _failures(method, path, surface):
                 shape = foreign.get(status, ERROR)
-                responses[str(status)] = _json(_ref(shape), FAILURES[status])
+                responses[str(status)] = _json(_ref(shape), meaning.get(status, FAILURES[status]))
             op["responses"] = responses
             if key in surface.integration_key:
                 op["security"] = [{INTEGRATION_KEY: []}]

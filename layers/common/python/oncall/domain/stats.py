@@ -6,7 +6,8 @@ incidents created in the bucket, ``st_<status>`` by current status, ``esc`` esca
 MTTR (``a`` and ``r``) the count, the sum and an exact histogram by whole second (``a_<seconds>``). Exact histograms
 merge without loss, so percentiles from any set of cells equal those computed from the incidents themselves
 (nearest rank, as ``oncall.domain.incidents.percentiles``); their size grows with the distinct durations in one cell,
-not with the incidents of a window.
+not with the incidents of a window. The **all-time** cell (``T``, one per team, service and severity) holds the same
+counts, the alerts (``al``) and the durations in fixed buckets: what ``GET /metrics`` reports as Prometheus counters.
 
 An incident's **contribution** is computed from its snapshot (the bus event's detail); a newer version replaces the
 older one by subtracting what the older added and adding the new (``delta``), so events applied in any order, any
@@ -24,10 +25,13 @@ from typing import Any
 
 from oncall.domain.errors import InvalidInput
 from oncall.domain.incidents import MTTR_EDGES, Severity, Status
+from oncall.domain.metrics import DURATION_BUCKETS
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 GRANULARITIES = {"H": HOUR, "D": DAY}
+#: the all-time cells (``T``) have this one bucket: what ``GET /metrics`` reads as Prometheus counters
+ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 #: an analytics window: at most this long
 WINDOW_MAX = timedelta(days=366)
 
@@ -58,6 +62,8 @@ class Contribution:
     mtta: int | None
     mttr: int | None
     escalated: bool
+    #: alerts that opened or joined the incident (``alert_count``); stored contributions from before it counted none
+    alerts: int = 0
 
     @classmethod
     def of(cls, snapshot: Mapping[str, Any]) -> Contribution:
@@ -73,6 +79,7 @@ class Contribution:
             mtta=_seconds(snapshot.get("mtta_seconds")),
             mttr=_seconds(snapshot.get("mttr_seconds")),
             escalated=int(snapshot.get("escalation_level") or 0) > 1,
+            alerts=int(snapshot.get("alert_count") or 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +93,7 @@ class Contribution:
             "mtta_seconds": self.mtta,
             "mttr_seconds": self.mttr,
             "escalation_level": 2 if self.escalated else 1,
+            "alert_count": self.alerts,
         }
 
     def cells(self) -> dict[Cell, dict[str, int]]:
@@ -97,10 +105,36 @@ class Contribution:
                 counters[f"{prefix}_n"] = 1
                 counters[f"{prefix}_s"] = value
                 counters[f"{prefix}_{value}"] = 1
-        return {
+        cells = {
             (g, floor_to(self.created_at, width), self.team, self.service, self.severity): dict(counters)
             for g, width in GRANULARITIES.items()
         }
+        cells[("T", ALL_TIME, self.team, self.service, self.severity)] = self.all_time()
+        return cells
+
+    def all_time(self) -> dict[str, int]:
+        """The all-time cell's counters: as the hour's and day's, with ``al`` alerts, but the durations in the fixed
+        buckets of ``DURATION_BUCKETS`` (``ab_<i>``/``rb_<i>``, not cumulative; the last is beyond every bound):
+        exact per-second histograms of every incident ever would outgrow an item."""
+        counters = {"n": 1, f"st_{self.status}": 1}
+        if self.escalated:
+            counters["esc"] = 1
+        if self.alerts:
+            counters["al"] = self.alerts
+        for prefix, value in (("a", self.mtta), ("r", self.mttr)):
+            if value is not None:
+                counters[f"{prefix}_n"] = 1
+                counters[f"{prefix}_s"] = value
+                counters[f"{prefix}b_{bucket_index(value)}"] = 1
+        return counters
+
+
+def bucket_index(seconds: int) -> int:
+    """The index of the first ``DURATION_BUCKETS`` bound ``seconds`` is within (``le``), or one past the last."""
+    for i, bound in enumerate(DURATION_BUCKETS):
+        if seconds <= bound:
+            return i
+    return len(DURATION_BUCKETS)
 
 
 def _seconds(value: object) -> int | None:

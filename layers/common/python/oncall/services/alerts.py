@@ -38,14 +38,14 @@ notification service.
 
 from __future__ import annotations
 
-import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from oncall import observability
 from oncall.domain.alerts import (
     CORRELATION_WINDOW,
     STORM_GROUP,
@@ -65,6 +65,7 @@ from oncall.domain.incidents import TITLE_MAX, Action
 from oncall.domain.page_content import summarise_alert
 from oncall.domain.services_catalog import Service
 from oncall.domain.texts import alert_storm_title
+from oncall.observability import log
 from oncall.services.alert_ports import AlertIncidents, AlertSource, AlertStore, GroupClaim, KeyResolver, Sender
 from oncall.services.incident_ports import AlertClaim, GuardFailed
 
@@ -72,7 +73,6 @@ if TYPE_CHECKING:
     from oncall.domain.routing import Decision
     from oncall.services.routing import RoutingService
 
-log = logging.getLogger("oncall.alerts")
 
 MAX_ATTEMPTS = 8
 #: the longest pause between two attempts of one alert (seconds); each is jittered below a doubling bound
@@ -117,6 +117,21 @@ def alert_entry(alert: Alert, decision: Decision | None = None) -> dict[str, Any
     }
 
 
+def _count(service: Service, alerts: Sequence[Alert], outcomes: Sequence[Outcome]) -> None:
+    """``AlertsReceived`` and ``AlertsDeduplicated`` per source (a fixed set: the dimension stays cheap)."""
+    received: dict[str, int] = {}
+    joined: dict[str, int] = {}
+    for alert, outcome in zip(alerts, outcomes, strict=False):
+        source = alert.source.value
+        received[source] = received.get(source, 0) + 1
+        if outcome.result in ("attached", "coalesced"):
+            joined[source] = joined.get(source, 0) + 1
+    for source, n in received.items():
+        observability.count("AlertsReceived", n, properties={"service_id": service.id}, source=source)
+    for source, n in joined.items():
+        observability.count("AlertsDeduplicated", n, properties={"service_id": service.id}, source=source)
+
+
 class AlertService:
     def __init__(
         self,
@@ -158,6 +173,7 @@ class AlertService:
             return Receipt("parked", errors=tuple(exc.errors))
         if alerts is None:
             return Receipt("ignored")
+        observability.annotate(service_id=service.id)
         routed = self._route(service, alerts)
         alerts = routed.alerts
         settled = dict(routed.settled)
@@ -185,6 +201,7 @@ class AlertService:
                 contended=len(contended),
                 applied=len(outcomes),
             )
+        _count(service, alerts, outcomes)
         return Receipt("processed", tuple(outcomes))
 
     def _normalised(self, source: str | None, payload: Any, key: str | None) -> tuple[Service, list[Alert] | None]:
@@ -221,6 +238,9 @@ class AlertService:
                 out.decisions[index] = decision
                 if decision.suppressed is not None:
                     self.router.record(decision, now)
+                    observability.count(
+                        "AlertsSuppressed", properties={"service_id": service.id}, reason=decision.suppressed.kind
+                    )
                     out.settled[index] = Outcome(
                         "suppressed", decision.alert.dedup_key, reason=decision.suppressed.reason
                     )

@@ -9,7 +9,6 @@ honoured within that bound. With the cache at 0 every request reads, once.
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,12 +28,12 @@ from oncall.domain.api_tokens import (
 from oncall.domain.errors import NotFound, Unauthenticated
 from oncall.domain.teams import Access, Power, TeamRole
 from oncall.domain.users import Role, User, UserKind, check_display_name
+from oncall.observability import log
 from oncall.services.audit_ports import NO_AUDIT, Recorder
 from oncall.services.auth import Principal
 from oncall.services.identity_ports import ApiTokenStore, UserStore
 from oncall.services.users import new_user_id
 
-log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 #: tokens a warm worker remembers at once
 CACHE_ENTRIES = 1024

@@ -30,7 +30,6 @@ one more of them: split apart they would each re-implement both.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -40,6 +39,7 @@ from typing import Any, ClassVar, Protocol
 from oncall.domain import texts
 from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, plan
 from oncall.domain.incidents import Action, Incident, Status, execution_name
+from oncall.observability import log
 from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_pages import (
     after_ack_buttons,
@@ -62,8 +62,6 @@ from oncall.services.incident_ports import (
     StaleWrite,
 )
 from oncall.services.incidents import MAX_ATTEMPTS, IncidentService, entry, event_of
-
-log = logging.getLogger(__name__)
 
 #: after a fallback, how long the lifecycle holds (as exhausted) before it tries to plan again
 FALLBACK_HOLD_SECONDS = 15 * 60

@@ -20,16 +20,14 @@ and a started lifecycle never pages twice: pages are deduplicated per (incident 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from oncall.domain.incidents import Status, execution_name
+from oncall.observability import log
 from oncall.services.escalation import initial_state
 from oncall.services.incident_ports import IncidentFilter, IncidentStore
-
-log = logging.getLogger(__name__)
 
 #: how long a triggered incident may go without a lifecycle before the sweep starts one (the starter's retries end
 #: well within it); the sweep runs every minute, so the bound is SWEEP_AFTER + 1 minute

@@ -37,13 +37,13 @@ and settings are ``oncall.services.notify_ports``; the queued messages (enqueue,
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from oncall import observability
 from oncall.domain.notifications import (
     CAPPED_KINDS,
     QUEUED_KINDS,
@@ -56,6 +56,7 @@ from oncall.domain.notifications import (
     channels_for,
     parse_ref,
 )
+from oncall.observability import log
 from oncall.services.notify_ports import (
     FLUSH_JOB,
     Channel,
@@ -73,7 +74,7 @@ from oncall.services.notify_ports import (
     RecipientDirectory,
     Route,
 )
-from oncall.services.notify_queue import DeliveryQueue
+from oncall.services.notify_queue import DeliveryQueue, count_delivery
 
 __all__ = [
     "FLUSH_JOB",
@@ -96,8 +97,6 @@ __all__ = [
     "Recipient",
     "RecipientDirectory",
 ]
-
-log = logging.getLogger("oncall.notify")
 
 
 @dataclass
@@ -134,6 +133,7 @@ class NotificationService:
 
         def done(status: Status, channel: str | None = None, ref: str | None = None) -> Delivery:
             self.deliveries.finish(user_id, message, status, channel, ref, route.attempts, now)
+            count_delivery(message, status, channel)
             log.info(
                 "notify %s %s → %s: %s%s",
                 message.kind.value,
@@ -226,7 +226,8 @@ class NotificationService:
                 if wait > 0:
                     return "rate_limited", f"window full; next in {wait:.2f}s", wait
         try:
-            return "sent", channel.send(address, message), 0.0
+            with observability.span(f"send {channel.name}", incident_id=message.incident_id, kind=message.kind.value):
+                return "sent", channel.send(address, message), 0.0
         except ChannelBlocked as exc:
             return "blocked", str(exc), 0.0
         except ChannelRateLimited as exc:

@@ -11,13 +11,14 @@ The send path itself (channels in order, rate windows, fallback) is the notifica
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from oncall import observability
 from oncall.domain.notifications import DIGEST_MAX, Delivery, Message, Recipient, channels_for, digest
+from oncall.observability import log
 from oncall.services.notify_ports import (
     FLUSH_JOB,
     Channel,
@@ -31,7 +32,13 @@ from oncall.services.notify_ports import (
     Route,
 )
 
-log = logging.getLogger("oncall.notify")
+
+def count_delivery(message: Message, status: str, channel: str | None) -> None:
+    """``PagesSent`` / ``PagesFailed`` by channel for a delivery that settled (a queued one counts when flushed)."""
+    name = {"sent": "PagesSent", "failed": "PagesFailed", "no_channel": "PagesFailed"}.get(status)
+    if name is not None:
+        properties = {"kind": message.kind.value, "incident_id": message.incident_id}
+        observability.count(name, properties=properties, channel=channel or "none")
 
 
 class Router(Protocol):
@@ -90,6 +97,7 @@ class DeliveryQueue:
             log.exception("notify %s → %s: could not queue the flush job", message.key, user_id)
             route.note(channel, "failed", "could not queue the message")
             self.deliveries.settle(user_id, message, channel, "failed", None, route.attempts, now)
+            count_delivery(message, "failed", channel)
             return Delivery("failed", channel, None, route.detail)
         log.info("notify %s %s → %s: queued on %s for %.2fs", message.kind.value, message.key, user_id, channel, wait)
         return Delivery("queued", channel, None, route.detail)
@@ -164,6 +172,7 @@ class DeliveryQueue:
                 route.attempts,
                 now,
             )
+            count_delivery(item.message, delivered.status, delivered.channel or channel_name)
             log.info(
                 "notify %s %s → %s: %s (queued, %d in one message)",
                 item.message.kind.value,

@@ -23,7 +23,6 @@ have (so it is idempotent: a shift planned once, by its event or by a sweep, is 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,10 +33,9 @@ from oncall.domain import texts
 from oncall.domain.notifications import Kind, Message
 from oncall.domain.reminders import ReminderStatus
 from oncall.domain.shifts import Shift
+from oncall.observability import log
 from oncall.services.identity_ports import UserLookup
 from oncall.services.notify_ports import PersonNotifier
-
-log = logging.getLogger("oncall.reminders")
 
 LEASE = timedelta(seconds=90)
 

@@ -10,7 +10,6 @@ with full-jitter exponential backoff, a bounded number of times; running out is 
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 import time
@@ -24,9 +23,8 @@ from oncall.domain.errors import ConcurrentUpdate, InvalidInput, NotFound
 from oncall.domain.schedules import Schedule, acting_on, require_admin
 from oncall.domain.shifts import Interval, Shift, ShiftOverlap, conflicts
 from oncall.domain.teams import team_of
+from oncall.observability import log
 from oncall.services.schedule_ports import Actor, Change, PersonNames, ScheduleStore, ShiftExists, VersionConflict
-
-log = logging.getLogger("oncall.schedules")
 
 #: how many forward neighbours one check reads; more than this many overlapping shifts are reported as the first ones
 NEIGHBOUR_LIMIT = 25

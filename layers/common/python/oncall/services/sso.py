@@ -9,7 +9,6 @@ on the spot: their sessions and API tokens end, as offboarding does.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,10 +33,10 @@ from oncall.domain.oidc import (
 )
 from oncall.domain.tokens import TokenPair
 from oncall.domain.users import User, UserKind, UsernameTaken, UserStatus
+from oncall.observability import log
 from oncall.services.auth import AuthService
 from oncall.services.users import NewUser, UserService
 
-log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 

@@ -4,20 +4,51 @@ the number of incidents (``oncall.domain.stats``; docs/architecture.md, "Statist
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from oncall import observability
 from oncall.domain.errors import InvalidInput
 from oncall.domain.incidents import Incident, iso
-from oncall.domain.stats import BY, DAY, HOUR, Contribution, Row, Tally, ceil_to, floor_to, grouped, plan_reads, window
+from oncall.domain.stats import (
+    ALL_TIME,
+    BY,
+    DAY,
+    HOUR,
+    Contribution,
+    Row,
+    Tally,
+    ceil_to,
+    floor_to,
+    grouped,
+    plan_reads,
+    window,
+)
 from oncall.domain.teams import DEFAULT_TEAM_ID, Access
 from oncall.domain.users import User
-
-log = logging.getLogger("oncall.stats")
+from oncall.observability import log
 
 MAX_ATTEMPTS = 8
+
+
+def emit_metrics(incident_id: str, old: Contribution | None, new: Contribution) -> None:
+    """The EMF metrics of what ``new`` counts that ``old`` did not: opened, first acknowledged, first resolved,
+    escalated, with the durations; the incident and its service are properties, not dimensions (cost)."""
+    properties = {"incident_id": incident_id, "service_id": new.service, "team_id": new.team}
+    severity = new.severity
+    if old is None:
+        observability.count("IncidentsOpened", properties=properties, severity=severity)
+    if new.mtta is not None and (old is None or old.mtta is None):
+        observability.count("IncidentsAcknowledged", properties=properties, severity=severity)
+        observability.measure("TimeToAcknowledge", new.mtta, properties=properties, severity=severity)
+    if new.mttr is not None and (old is None or old.mttr is None):
+        observability.count("IncidentsResolved", properties=properties, severity=severity)
+        observability.measure("TimeToResolve", new.mttr, properties=properties, severity=severity)
+    if new.escalated and not (old is not None and old.escalated):
+        observability.count("IncidentsEscalated", properties=properties, severity=severity)
+
+
 TREND_BUCKETS_MAX = 1000
 
 
@@ -42,9 +73,10 @@ class StatsService:
         self.clock = clock
 
     # -- keeping the rollups -----------------------------------------------------------------------------------------
-    def record(self, snapshot: Mapping[str, Any]) -> str:
+    def record(self, snapshot: Mapping[str, Any], *, emit: bool = False) -> str:
         """Count an incident as ``snapshot`` shows it: ``applied``, or ``stale`` when this version or a newer one
-        already was (a redelivery, or events arriving out of order)."""
+        already was (a redelivery, or events arriving out of order). With ``emit``, what this version newly counted
+        is also emitted as EMF metrics, so they are exactly as idempotent as the rollups."""
         new = Contribution.of(snapshot)
         incident_id = str(snapshot["id"])
         for _ in range(MAX_ATTEMPTS):
@@ -52,6 +84,8 @@ class StatsService:
             if old is not None and old.version >= new.version:
                 return "stale"
             if self.store.replace(incident_id, old, new):
+                if emit:
+                    emit_metrics(incident_id, old, new)
                 return "applied"
         raise RuntimeError(f"incident {incident_id}: its statistics kept changing")
 
@@ -62,7 +96,7 @@ class StatsService:
             return "ignored"
         detail = event.get("detail") or {}
         try:
-            return self.record(detail)
+            return self.record(detail, emit=True)
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("skipped an incident event without what statistics need: %s", type(exc).__name__)
             return "skipped"
@@ -75,6 +109,12 @@ class StatsService:
         return done
 
     # -- analytics ---------------------------------------------------------------------------------------------------
+    def all_time(self) -> list[Row]:
+        """Every all-time cell of every team: what ``GET /metrics`` reports (one Query per team)."""
+        known = self.teams.ids() if self.teams is not None else ()
+        teams = sorted({DEFAULT_TEAM_ID, *known, *self.store.teams()})
+        return [row for team in teams for row in self.store.rows("T", team, ALL_TIME, ALL_TIME + HOUR)]
+
     def _teams(self, actor: User, team_id: str | None) -> list[str]:
         scope = Access.of(actor).scope(team_id)
         if scope is not None:

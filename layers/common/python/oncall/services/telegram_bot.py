@@ -13,7 +13,6 @@ dropped unless ``keep_buttons``).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,8 +23,7 @@ from oncall.domain import texts
 from oncall.domain.errors import DomainError
 from oncall.domain.notifications import Button, parse_callback_data
 from oncall.domain.users import User
-
-log = logging.getLogger("oncall.bot")
+from oncall.observability import log
 
 
 @dataclass

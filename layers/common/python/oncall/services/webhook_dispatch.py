@@ -8,12 +8,12 @@ Every attempt of one delivery carries the same ``webhook-id``: receivers dedupli
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from oncall import observability
 from oncall.domain.events import DomainEvent
 from oncall.domain.webhooks import (
     Attempt,
@@ -25,9 +25,8 @@ from oncall.domain.webhooks import (
     next_delay,
     queue_delay,
 )
+from oncall.observability import log
 from oncall.services.webhook_ports import DeliverySettings, JobQueue, Sender, WebhookStore
-
-log = logging.getLogger("oncall.webhooks")
 
 JOB_KIND = "webhook.attempt"
 
@@ -117,6 +116,11 @@ class WebhookDispatcher:
             sub.url, headers(sub.signing_secrets(now), claimed.id, timestamp, body), body, self.settings.timeout_s
         )
         ok = is_success(result.status)
+        observability.count(
+            "WebhookDeliveries",
+            properties={"subscription_id": sub.id, "http_status": result.status},
+            outcome="delivered" if ok else "failed",
+        )
         attempt = Attempt(at=now, status=result.status, ok=ok, detail=result.detail, duration_ms=result.duration_ms)
         if ok:
             self.store.finish(claimed, attempt, DeliveryStatus.SUCCEEDED, None)
@@ -143,6 +147,7 @@ class WebhookDispatcher:
             "webhook %s → %s: dead-lettered after %d attempts (%s)", dlv_id, sub.url, claimed.attempts, result.detail
         )
         self._count_dead(sub.id, now)
+        observability.count("WebhookDeadLetters", properties={"subscription_id": sub.id, "delivery_id": dlv_id})
         return AttemptOutcome("dead", dlv_id, result.status)
 
     def sweep(self, now: datetime) -> SweepResult:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from oncall.services.auth import AuthService
     from oncall.services.directory import Directory
     from oncall.services.identity_ports import PasswordHasher, TokenCodec, UserLookup, UserStore
+    from oncall.services.readiness import ReadinessCheck
     from oncall.services.schedules import ScheduleService
     from oncall.services.sso import SignInService
     from oncall.services.teams import TeamStore
@@ -246,3 +247,38 @@ def directory() -> Directory:
 
 def people() -> UserLookup:
     return user_store()
+
+
+def metrics_token() -> str | None:
+    """The bearer token of ``/metrics`` and ``/health/ready`` (``MetricsSettings``), read once per cold start; None
+    when none is configured (then only signed-in admins may read them)."""
+    from oncall.settings import MetricsSettings
+
+    def build() -> str | None:
+        where = load(MetricsSettings).secret
+        return None if where is None else secret_reader().value(where)
+
+    return once("metrics_token", build)
+
+
+def readiness() -> ReadinessCheck:
+    """What ``GET /health/ready`` runs: every table this function is given (by logical name, so the answer names no
+    physical resource), the bus and the incident-lifecycle state machine, each probed by a read-only describe."""
+
+    def build() -> ReadinessCheck:
+        from oncall.adapters.readiness import AwsProbes, error_code
+        from oncall.services.readiness import Probe, ReadinessCheck
+        from oncall.settings import LifecycleSettings, SettingsError
+
+        settings = get_settings()
+        try:
+            machine: str | None = load(LifecycleSettings).state_machine_arn
+        except SettingsError:
+            machine = None  # reported as a failing check (NotConfigured), not as a 500
+        aws = AwsProbes(settings.region)
+        probes = [Probe(f"table:{name}", aws.table(physical)) for name, physical in sorted(settings.tables.items())]
+        probes.append(Probe("bus", aws.bus(settings.bus_name)))
+        probes.append(Probe("state-machine:incident-lifecycle", aws.state_machine(machine)))
+        return ReadinessCheck(probes, describe=error_code)
+
+    return once("readiness", build)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from oncall.services.incident_ports import CatalogStore, IncidentStore, Lifecycle, Pager
     from oncall.services.incidents import IncidentService
     from oncall.services.lifecycle_sweep import LifecycleRuns
+    from oncall.services.metrics import MetricsService
     from oncall.services.notify import QueueListener
     from oncall.services.stats import StatsService
     from oncall.services.teams import Owned, TeamService
@@ -94,20 +95,19 @@ def teams_migrated() -> bool:
     would write is already read that way); the next cold start tries again."""
 
     def build() -> bool:
-        import logging
-
         from oncall.adapters.dynamodb import kit
         from oncall.adapters.dynamodb.teams_migration import migrate
+        from oncall.observability import log
 
         settings = get_settings()
         tables = {name: settings.table(name) for name in ("catalog", "users", "schedules")}
         try:
             moved = migrate(kit.client(), tables, clock()())
         except Exception:
-            logging.getLogger(__name__).exception("teams migration failed; it runs again at the next cold start")
+            log.exception("teams migration failed; it runs again at the next cold start")
             return False
         if moved is not None:
-            logging.getLogger(__name__).info("teams migration: moved into the default team %s", moved)
+            log.info("teams migration: moved into the default team %s", moved)
         return True
 
     return once("teams_migrated", build)
@@ -183,3 +183,21 @@ def stats_service() -> StatsService:
         return StatsService(DynamoStatsStore(settings.table("stats")), teams, clock())
 
     return once("stats_service", build)
+
+
+def metrics_service() -> MetricsService:
+    """``GET /metrics``: the rollups' all-time cells and the current state of services and schedules."""
+
+    def build() -> MetricsService:
+        from oncall.services.metrics import MetricsService
+
+        schedule_store = core.schedule_service().store
+        return MetricsService(
+            stats=stats_service(),
+            services=lambda limit, cursor: catalog_store().list_services(limit, cursor),
+            schedules=lambda limit, cursor: schedule_store.list_schedules(limit, cursor),
+            on_call=schedule_store.on_call,
+            clock=clock(),
+        )
+
+    return once("metrics_service", build)

@@ -14,7 +14,6 @@ one day's key takes a handful of writes a minute, far from any partition's limit
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -25,8 +24,7 @@ from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import Attr, n, s
 from oncall.domain.audit import AuditRecord
 from oncall.domain.events import DomainEvent
-
-log = logging.getLogger(__name__)
+from oncall.observability import log
 
 SYSTEM = "system"
 #: a record's changes are cut to this many characters of JSON (a policy's levels can be long; the record says so)

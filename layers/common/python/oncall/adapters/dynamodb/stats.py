@@ -1,7 +1,7 @@
 """The ``stats`` table: incident rollups and what each incident contributed to them.
 
 ==========================================  =======================================================================
-``R#<H|D>#<team>`` / ``<bucket>#<service>#<severity>``  one cell (``oncall.domain.stats``): counters ``n``,
+``R#<H|D|T>#<team>`` / ``<bucket>#<service>#<severity>``  one cell (``oncall.domain.stats``): counters ``n``,
                                             ``st_<status>``, ``esc``, ``a_n``/``a_s``/``a_<seconds>`` (MTTA),
                                             ``r_n``/``r_s``/``r_<seconds>`` (MTTR); a team's cells of a window are one
                                             Query per granularity
@@ -11,9 +11,9 @@
 ==========================================  =======================================================================
 
 A contribution replaces the previous one in ONE transaction: the contribution item, conditioned on its stored version
-being older, and an ``ADD`` of the difference on each cell concerned (at most four: the hour and day of the old
-and the new cell). A redelivered or overtaken event fails the condition and changes nothing; two racing versions
-cannot both apply.
+being older, and an ``ADD`` of the difference on each cell concerned (at most six: the hour, day and all-time cells
+of the old and the new contribution). A redelivered or overtaken event fails the condition and changes nothing; two
+racing versions cannot both apply.
 """
 
 from __future__ import annotations

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from oncall.adapters.outbox.stream import event_from_image
 from oncall.domain.events import SOURCE, DomainEvent
+from oncall.observability import log
 
 # the name the relay has always logged under, so log filters keep finding it
-log = logging.getLogger("oncall.adapters.outbox")
 
 #: EventBridge accepts at most 10 entries per PutEvents
 PUT_EVENTS_MAX = 10
