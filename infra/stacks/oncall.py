@@ -14,6 +14,7 @@ from constructs import Construct
 
 from infra.constructs.alarms import Alarms
 from infra.constructs.api import Api
+from infra.constructs.dashboard import Dashboard
 from infra.constructs.data import Tables
 from infra.constructs.events import Bus, Rules
 from infra.constructs.functions import Functions, Resources
@@ -113,3 +114,4 @@ class OnCallStack(Stack):
         )
         self.alarms = Alarms(self, "Alarms", functions=self.functions.by_name)
         self.alarms.watch_dead_letter_queues(self)
+        self.dashboard = Dashboard(self, "Dashboard", functions=self.functions.by_name)

@@ -27,6 +27,7 @@ ALLOWED_TYPES = {
     "AWS::ApiGatewayV2::Route",
     "AWS::ApiGatewayV2::Stage",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
     "AWS::DynamoDB::Table",
     "AWS::Events::EventBus",
     "AWS::Events::Rule",

@@ -1,0 +1,1 @@
+"""Dashboards of the product's metrics (Grafana, from ``GET /metrics``); ``build`` writes them."""
