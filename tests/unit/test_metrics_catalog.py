@@ -61,3 +61,24 @@ def test_only_declared_metrics_with_their_dimensions_are_emitted(
 def test_an_empty_product_exposes_every_family() -> None:
     families = {f.name for f in text_string_to_metric_families(exposition([], [], [], {}))}
     assert families == {m.name.removesuffix("_total") for m in PROMETHEUS}
+
+
+@pytest.mark.parametrize(
+    ("level", "emitted"), [("all", {"PagesSent", "ColdStart"}), ("business", {"PagesSent"}), ("off", set())]
+)
+def test_the_emf_level_chooses_what_is_emitted(
+    level: str, emitted: set[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oncall import observability
+    from oncall.settings import get_settings
+
+    monkeypatch.setenv("ONCALL_METRICS_EMF", level)
+    get_settings.cache_clear()
+    try:
+        observability.count("PagesSent", channel="email")
+        observability.count("ColdStart", function="oncall-api")
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    finally:
+        monkeypatch.delenv("ONCALL_METRICS_EMF")
+        get_settings.cache_clear()
+    assert {m["Name"] for line in lines for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]} == emitted

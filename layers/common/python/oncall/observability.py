@@ -80,12 +80,25 @@ def span(name: str, **annotations: str | int | None) -> Iterator[None]:
         yield
 
 
+#: the technical metrics ``ONCALL_METRICS_EMF=business`` leaves out
+TECHNICAL = frozenset({"ColdStart", "HandlerErrors"})
+
+
+def _wanted(name: str) -> bool:
+    from oncall.settings import MetricsSettings, load
+
+    level = load(MetricsSettings).emf
+    return level == "all" or (level == "business" and name not in TECHNICAL)
+
+
 def _emit(name: str, value: float, dimensions: dict[str, str], properties: dict[str, Any]) -> None:
     from aws_lambda_powertools.metrics import single_metric
 
     spec = EMF_BY_NAME[name]
     if set(dimensions) != set(spec.dimensions):
         raise ValueError(f"metric {name} takes the dimensions {spec.dimensions}, not {tuple(dimensions)}")
+    if not _wanted(name):
+        return
     try:
         with single_metric(name=name, unit=spec.unit, value=value, namespace=NAMESPACE) as metric:  # type: ignore[arg-type]
             for key, dim in dimensions.items():
