@@ -236,6 +236,11 @@ def test_services_keys_are_hashed_and_rotation_overlaps(admin: Session, responde
     clock.advance(ROTATION_OVERLAP.total_seconds() + 1)
     assert catalog.service_for_key(key) is None
     assert catalog.service_for_key(new_key) is not None
+    # this warm catalog remembers which service the key is for; a deleted service still refuses it at once
+    from tests.support.identity import login_as
+
+    assert call_api("DELETE", f"/services/{created['id']}", headers=login_as("admin").headers).status == 204
+    assert catalog.service_for_key(new_key) is None
 
 
 def test_policy_crud_validation_and_in_use(admin: Session, responder: Session) -> None:

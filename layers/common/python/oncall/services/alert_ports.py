@@ -87,6 +87,7 @@ class AlertIncidents(Protocol):
         incident_id: str | None = None,
         urgency: str = "high",
         raise_at: datetime | None = None,
+        service: Service | None = None,
     ) -> Incident: ...
 
     def attach_alert(

@@ -179,6 +179,7 @@ class AlertService:
         settled = dict(routed.settled)
         active = [a for i, a in enumerate(alerts) if i not in settled]
         delivery = _Delivery.of(active, self.clock(), self.rules.correlation_window)
+        delivery.services[service.id] = service
         if not any(routed.elsewhere.values()):
             settled.update(self._resolve_together(alerts))
         outcomes: list[Outcome] = []
@@ -381,6 +382,7 @@ class AlertService:
                 alert_entry=entry,
                 claim=AlertClaim(alert.service_id, g.group, g.key, g.expires_at, now, stale=stale),
                 incident_id=incident_id,
+                service=delivery.services.get(alert.service_id),
             )
         except GuardFailed:
             seen.pop(g.group, None)
@@ -544,6 +546,8 @@ class _Delivery:
 
     seen: dict[str, GroupClaim] = field(default_factory=dict)
     keys: dict[str, list[str]] = field(default_factory=dict)
+    #: the receiving service as read for this delivery: an incident opened for it needs its team, not a second read
+    services: dict[str, Service] = field(default_factory=dict)
 
     @classmethod
     def of(cls, alerts: list[Alert], now: datetime, window: timedelta) -> _Delivery:

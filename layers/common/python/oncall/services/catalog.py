@@ -34,6 +34,10 @@ def new_id() -> str:
     return str(ULID()).lower()
 
 
+#: how many integration keys a warm function remembers the service of (one alert per key then costs one read less)
+KEY_OWNERS_KEPT = 4096
+
+
 class CatalogService:
     def __init__(
         self,
@@ -48,6 +52,9 @@ class CatalogService:
         self.people = people
         self.clock = clock
         self.teams = teams
+        #: key hash → service id, as stored: a key is random and belongs to one service for ever, so what this warm
+        #: function learnt stays true; whether the key still opens the service is read from the service every time
+        self._key_owner: dict[str, str] = {}
 
     # -- escalation policies ------------------------------------------------------------------------------------------
     def _check_targets(self, actor: User, levels: list[Level]) -> None:
@@ -249,12 +256,17 @@ class CatalogService:
         if not looks_like_key(key):
             return None
         presented = key_hash(key)
-        service_id = self.store.service_id_for_key(presented)
+        service_id = self._key_owner.get(presented) or self.store.service_id_for_key(presented)
         if service_id is None:
             return None
         service = self.store.get_service(service_id)
         if service is None or not key_valid(service, presented, self.clock()):
+            # deleted, rotated past its overlap: forgotten, so a warm function keeps nothing it cannot use
+            self._key_owner.pop(presented, None)
             return None
+        if len(self._key_owner) >= KEY_OWNERS_KEPT:
+            self._key_owner.clear()
+        self._key_owner[presented] = service_id
         return service
 
     def policy_for_service(self, service_id: str) -> Policy | None:

@@ -33,6 +33,7 @@ from oncall.domain.incidents import (
     transition,
 )
 from oncall.domain.page_content import AlertSummary
+from oncall.domain.services_catalog import Service
 from oncall.domain.teams import Access, Power, team_of
 from oncall.domain.users import Role, User
 from oncall.services.identity_ports import UserLookup
@@ -169,6 +170,7 @@ class IncidentService:
         incident_id: str | None = None,
         urgency: str = "high",
         raise_at: datetime | None = None,
+        service: Service | None = None,
     ) -> Incident:
         """An incident opened by a monitoring alert (no person acted): alert_count 1, a ``triggered`` and an
         ``alert`` timeline entry, the ``incident.triggered`` event, and the caller's ``claim`` taken in the same
@@ -176,7 +178,8 @@ class IncidentService:
         summary as sent (bounded by the caller), not held to the manual-title rules. The alert entry's ``page``
         summary is kept on the incident for pages (``attach_alert`` replaces it with the joining alert's)."""
         now = self.clock()
-        service = self.catalog.get_service(service_id)
+        if service is None or service.id != service_id:  # the caller's copy saves a read (its team is all we need)
+            service = self.catalog.get_service(service_id)
         incident = Incident(
             id=incident_id or new_id(),
             team_id=team_of(service.team_id if service else None),
