@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -85,6 +86,10 @@ LOG_EVENT_OVERHEAD = 26
 XRAY_PER_TRACE = 5.00 / 1_000_000
 XRAY_SAMPLED_SHARE = 0.05
 SECRET_PER_MONTH = 0.40
+#: a custom metric (a name with one set of dimension values), prorated by the hours in which it is sent; a dashboard
+#: (the account's first 3 are free)
+METRIC_PER_MONTH = 0.30
+DASHBOARD_PER_MONTH = 3.00
 ALARM_PER_MONTH = 0.10
 GB = 1024**3
 SECONDS_PER_MONTH = 30 * 24 * 3600
@@ -490,7 +495,28 @@ def monthly(org: Organisation, m: Measured) -> Lines:
     lines.add("Secrets Manager", len(TOPOLOGY.secrets) * SECRET_PER_MONTH)
     dlqs = len(TOPOLOGY.queues) + sum(1 for t in TOPOLOGY.tables if t.stream_consumer) + 2
     lines.add("CloudWatch alarms", (len(TOPOLOGY.functions) + dlqs) * ALARM_PER_MONTH)
+    lines.add("CloudWatch EMF metrics", emf_metric_months(org, u.incidents / u.alerts) * METRIC_PER_MONTH)
+    lines.add("CloudWatch dashboard (free for an account's first 3)", DASHBOARD_PER_MONTH)
     return lines
+
+
+def emf_metric_months(org: Organisation, incidents_per_alert: float) -> float:
+    """How many metric-months the functions' EMF lines cost (``oncall.domain.metrics.EMF``): each metric is billed
+    for the hours in which it is sent, so one sent at ``rate`` events an hour costs ``1 - exp(-rate)`` of a month.
+    Assumed spread, stated: incidents over 2 severities, alerts over 2 sources, pages on 1 channel, each function
+    starting cold in most hours (ColdStart, one metric for the stack) and almost never failing (HandlerErrors)."""
+    from infra.topology import TOPOLOGY
+
+    def share(per_hour: float) -> float:
+        return 1 - math.exp(-per_hour)
+
+    alerts = org.alerts_per_day / 24
+    incidents = alerts * incidents_per_alert
+    months = 2 * 6 * share(incidents / 2)  # opened, acknowledged, resolved, escalated, time to ack, time to resolve
+    months += 2 * 2 * share(alerts / 2)  # received, deduplicated
+    months += share(incidents)  # pages sent on the one channel
+    months += share(2.0 * len(TOPOLOGY.functions))  # cold starts, one metric for the whole stack
+    return months
 
 
 def main() -> None:

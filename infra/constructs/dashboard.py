@@ -7,8 +7,9 @@ namespace ``OnCallHub``, ``service`` = ``oncall-<emitting function>``, plus the 
   exact and need no search.
 - ``source``, ``reason``, ``channel`` and ``outcome`` take values the product does not fix (integrations, channels
   and reasons grow), so those graphs are ``SEARCH`` expressions that find whichever values exist.
-- ``ColdStart`` and ``HandlerErrors`` carry ``function`` = the deployed function's name, which this stack knows:
-  listing them by that name (rather than a search) keeps another stack's functions in the same account off the graph.
+- ``ColdStart`` and ``HandlerErrors`` are one metric each for the whole stack (``service`` = ``oncall``, the function
+  a property, as CloudWatch bills each metric); errors per function come from Lambda's own ``Errors``, which are free
+  and name this stack's functions.
 
 What Prometheus has and EMF has not (incidents open now, people on call) is Grafana's alone: those are current state,
 read at scrape time, not events a function emits.
@@ -28,7 +29,7 @@ from constructs import Construct
 # infra.settings puts the common layer (the ``oncall`` package) on the import path
 from infra.settings import LAYER_PATH  # noqa: F401
 from oncall.domain.incidents import Severity
-from oncall.domain.metrics import EMF_BY_NAME, EmfMetric
+from oncall.domain.metrics import EMF_BY_NAME, STACK_WIDE, EmfMetric
 
 NAMESPACE = "OnCallHub"
 HOUR = Duration.hours(1)
@@ -116,21 +117,25 @@ def plain(name: str, label: str, *, period: Duration = HOUR) -> cloudwatch.Metri
     )
 
 
-def per_function(name: str, functions: Mapping[str, lambda_.IFunction]) -> list[cloudwatch.Metric]:
-    """A metric every function emits, one line per deployed function (labelled with its declared name)."""
+def stack_wide(name: str, label: str) -> cloudwatch.Metric:
+    """A metric every function emits as one for the whole stack (``service`` = ``oncall``)."""
     metric = EMF_BY_NAME[name]
-    if metric.emitted_by is not None or metric.dimensions != ("function",):
-        raise ValueError(f"{name} is not emitted by every function, by function")
+    if metric.emitted_by is not None or metric.dimensions:
+        raise ValueError(f"{name} is not a stack-wide metric")
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": STACK_WIDE},
+        statistic="Sum",
+        period=FIVE_MINUTES,
+        label=label,
+    )
+
+
+def lambda_errors(functions: Mapping[str, lambda_.IFunction]) -> list[cloudwatch.IMetric]:
+    """Lambda's own ``Errors`` per function (free, unlike an EMF metric per function), labelled with its name."""
     return [
-        cloudwatch.Metric(
-            namespace=NAMESPACE,
-            metric_name=name,
-            dimensions_map={"service": f"oncall-{fname}", "function": fn.function_name},
-            statistic="Sum",
-            period=FIVE_MINUTES,
-            label=fname,
-        )
-        for fname, fn in sorted(functions.items())
+        fn.metric_errors(period=FIVE_MINUTES, statistic="Sum", label=fname) for fname, fn in sorted(functions.items())
     ]
 
 
@@ -232,8 +237,13 @@ class Dashboard(Construct):
             _graph("Webhook dead letters", [plain("WebhookDeadLetters", "given up")], HALF, unit="deliveries/h"),
         )
         self.dashboard.add_widgets(
-            _graph("Cold starts by function", per_function("ColdStart", functions), HALF, unit="starts/5 min"),
-            _graph("Handler errors by function", per_function("HandlerErrors", functions), HALF, unit="errors/5 min"),
+            _graph(
+                "Cold starts and handler errors, all functions",
+                [stack_wide("ColdStart", "cold starts"), stack_wide("HandlerErrors", "handler errors")],
+                HALF,
+                unit="per 5 min",
+            ),
+            _graph("Errors by function (Lambda)", lambda_errors(functions), HALF, unit="errors/5 min"),
         )
         CfnOutput(
             stack,

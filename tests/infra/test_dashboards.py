@@ -15,7 +15,7 @@ import pytest
 from infra.dashboards import build
 from infra.topology import TOPOLOGY, Topology
 from oncall.domain.incidents import Severity
-from oncall.domain.metrics import EMF, PROMETHEUS, PromMetric
+from oncall.domain.metrics import EMF, PROMETHEUS, STACK_WIDE, PromMetric
 from tests.infra.conftest import Synthesized
 from tests.infra.template import function_ids, props, render, resources
 
@@ -258,7 +258,13 @@ def test_cloudwatch_dashboard_charts_only_catalog_metrics_as_emitted(stack: Stac
     _, body = _dashboard_body(template)
     metrics, expressions = _charted(body)
     by_name = {m.name: m for m in EMF}
+    functions = set(function_ids(template).values())
     for namespace, name, dimensions, _ in metrics:
+        if namespace == "AWS/Lambda":
+            # Lambda's own, free: errors of this stack's functions, by their deployed names
+            assert name == "Errors" and set(dimensions) == {"FunctionName"}, (name, dimensions)
+            assert dimensions["FunctionName"] in functions, dimensions
+            continue
         assert namespace == "OnCallHub"
         assert name in by_name, name
         assert set(dimensions) == {"service", *by_name[name].dimensions}, (name, dimensions)
@@ -277,22 +283,21 @@ def test_cloudwatch_dashboard_charts_every_catalog_metric(stack: Stack) -> None:
     template, _, _ = stack
     _, body = _dashboard_body(template)
     metrics, expressions = _charted(body)
-    functions = function_ids(template)
     searched = {name for e in expressions for _, name, _, _, _ in SEARCH.findall(e)}
     severities = {s.value for s in Severity}
     for metric in EMF:
         charted = [dims for _, name, dims, _ in metrics if name == metric.name]
         if metric.emitted_by is None:
-            # every deployed function, by its deployed name (the Ref) and its service
-            assert {(d["service"], d["function"]) for d in charted} == {
-                (f"oncall-{fname}", lid) for fname, lid in functions.items()
-            }, metric.name
+            # one metric for the whole stack, whichever function emits it
+            assert charted == [{"service": STACK_WIDE}], metric.name
         elif metric.dimensions == ("severity",):
             assert {d["severity"] for d in charted} == severities, metric.name
         elif metric.dimensions:
             assert metric.name in searched, metric.name
         else:
             assert charted, metric.name
+    lambda_errors = {d["FunctionName"] for ns, name, d, _ in metrics if ns == "AWS/Lambda"}
+    assert lambda_errors == set(function_ids(template).values())
 
 
 def test_cloudwatch_dashboard_draws_response_time_percentiles(stack: Stack) -> None:

@@ -76,9 +76,12 @@ def test_the_emf_level_chooses_what_is_emitted(
     get_settings.cache_clear()
     try:
         observability.count("PagesSent", channel="email")
-        observability.count("ColdStart", function="oncall-api")
+        observability.count("ColdStart", properties={"function": "oncall-api"})
         lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     finally:
         monkeypatch.delenv("ONCALL_METRICS_EMF")
         get_settings.cache_clear()
     assert {m["Name"] for line in lines for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]} == emitted
+    for line in lines:  # the technical ones are one metric for the whole stack, the function a property
+        if "ColdStart" in line:
+            assert line["service"] == "oncall" and line["function"] == "oncall-api"

@@ -24,7 +24,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from oncall.domain.metrics import EMF_BY_NAME
+from oncall.domain.metrics import EMF_BY_NAME, STACK_WIDE
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "OnCallHub"
 
@@ -101,6 +101,10 @@ def _emit(name: str, value: float, dimensions: dict[str, str], properties: dict[
         return
     try:
         with single_metric(name=name, unit=spec.unit, value=value, namespace=NAMESPACE) as metric:  # type: ignore[arg-type]
+            if name in TECHNICAL:
+                # one metric for the whole stack (``service`` = ``oncall``), not one per function: CloudWatch bills
+                # each; the function is a property
+                metric.service = STACK_WIDE
             for key, dim in dimensions.items():
                 metric.add_dimension(name=key, value=str(dim) or "none")
             for key, prop in properties.items():
@@ -144,7 +148,7 @@ def _wrap[F: Callable[..., Any]](fn: F, correlation_id_path: str | None) -> F:
         function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or log.service
         if _cold:
             _cold = False
-            count("ColdStart", function=function)
+            count("ColdStart", properties={"function": function})
         # a caller without a Lambda context (a script driving the handler) gets the same logic, unlabelled
         call = logged if hasattr(context, "aws_request_id") else fn
         try:
@@ -153,7 +157,7 @@ def _wrap[F: Callable[..., Any]](fn: F, correlation_id_path: str | None) -> F:
                 return call(event, context)
             return t.capture_lambda_handler(call, capture_response=False)(event, context)
         except Exception:
-            count("HandlerErrors", function=function)
+            count("HandlerErrors", properties={"function": function})
             raise
 
     return wrapper  # type: ignore[return-value]

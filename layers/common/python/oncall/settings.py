@@ -488,8 +488,8 @@ class MetricsSettings(EnvModel):
     token: SecretStr | None = env("ONCALL_METRICS_TOKEN", None, where="runner")
     token_id: str | None = env("ONCALL_SECRET_METRICS_TOKEN", None, where="stack")
     #: which EMF metrics the functions emit: CloudWatch bills each metric (name and dimension values) $0.30 a month,
-    #: prorated by the hours it is sent; ``business`` leaves out the per-function cold starts and handler errors
-    #: (Lambda's own free ``Errors`` and Init Duration cover them), ``off`` emits none (Prometheus still works)
+    #: prorated by the hours it is sent; ``business`` leaves out the cold starts and handler errors (Lambda's own free
+    #: ``Errors`` and Init Duration cover them per function), ``off`` emits none (Prometheus still works)
     emf: Literal["all", "business", "off"] = env("ONCALL_METRICS_EMF", "all")
 
     @property

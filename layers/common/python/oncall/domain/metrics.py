@@ -2,9 +2,10 @@
 dashboard (CDK) and the Grafana dashboard (``infra/dashboards/``) chart them, README lists them; tests hold the four
 together.
 
-**EMF** (CloudWatch, namespace ``OnCallHub``): every metric also has the dimension ``service`` (the function, as
-powertools adds it). Dimensions are few on purpose: CloudWatch bills each distinct combination as a metric, so an
-incident's service or id is an EMF *property* (in the log line, searchable with Logs Insights), not a dimension.
+**EMF** (CloudWatch, namespace ``OnCallHub``): every metric also has the dimension ``service``: the function, as
+powertools adds it, or ``oncall`` for ``ColdStart`` and ``HandlerErrors``, which every function emits. Dimensions are
+few on purpose: CloudWatch bills each distinct combination as a metric, so an incident's service or id is an EMF
+*property* (in the log line, searchable with Logs Insights), not a dimension.
 
 **Prometheus** (``GET /metrics``): counters and histograms read from the statistics rollups' all-time cells and
 gauges from current state, so a scrape costs a few reads whatever the number of incidents. Labels carry ids; names
@@ -31,6 +32,8 @@ class EmfMetric:
 
 
 SEVERITY = ("severity",)
+#: the ``service`` dimension of the metrics every function emits as one for the whole stack
+STACK_WIDE = "oncall"
 
 EMF: tuple[EmfMetric, ...] = (
     EmfMetric("IncidentsOpened", "Count", SEVERITY, "incidents triggered", "stats"),
@@ -50,8 +53,10 @@ EMF: tuple[EmfMetric, ...] = (
     ),
     EmfMetric("WebhookDeliveries", "Count", ("outcome",), "outgoing webhook attempts: delivered or failed", "notifier"),
     EmfMetric("WebhookDeadLetters", "Count", (), "webhook deliveries given up after every retry", "notifier"),
-    EmfMetric("ColdStart", "Count", ("function",), "execution environments started"),
-    EmfMetric("HandlerErrors", "Count", ("function",), "invocations that raised (Lambda retries or reports them)"),
+    # ``service`` = ``oncall`` whichever function emits them: one metric each for the whole stack, the function a
+    # property; per function, Lambda's own Errors and Init Duration are free
+    EmfMetric("ColdStart", "Count", (), "execution environments started (all functions)"),
+    EmfMetric("HandlerErrors", "Count", (), "invocations that raised, all functions (Lambda retries or reports them)"),
 )
 
 EMF_BY_NAME: dict[str, EmfMetric] = {m.name: m for m in EMF}
