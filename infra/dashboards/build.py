@@ -334,13 +334,16 @@ def _panels() -> list[Json]:
 
     layout.row("Alerts")
     received, deduplicated = metric("oncall_alerts_received_total"), metric("oncall_alerts_deduplicated_total")
+    suppressed = metric("oncall_alerts_suppressed_total")
     layout.add(
         _timeseries(
-            "Alerts received vs deduplicated",
-            "Alerts per minute that opened or joined an incident, and those that joined an open one.",
+            "Alerts received, deduplicated and suppressed",
+            "Alerts per minute that opened or joined an incident, those that joined an open one, and those held back "
+            "by maintenance, a silence or an event rule.",
             _targets(
                 (f"sum(rate({received}{CELL}[$__rate_interval])) * 60", "received"),
                 (f"sum(rate({deduplicated}{CELL}[$__rate_interval])) * 60", "deduplicated"),
+                (f"sum by (reason) (rate({suppressed}{CELL}[$__rate_interval])) * 60", "suppressed: {{reason}}"),
             ),
             unit="none",
         ),

@@ -5,6 +5,7 @@ Who may scrape: the metrics token, or a signed-in admin; no token is a 401, a pe
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from dataclasses import replace
@@ -152,3 +153,26 @@ def test_who_may_scrape(clock: FakeClock, token: str) -> None:
     assert call_as(responder, "GET", "/metrics").status == 403
     # the metrics token opens the monitoring routes only
     assert call_api("GET", "/incidents", headers={"authorization": f"Bearer {token}"}).status == 401
+
+
+def test_suppressed_alerts_count_by_reason(clock: FakeClock, token: str) -> None:
+    from tests.support.alerts import pd_body
+    from tests.support.incidents import make_policy, make_service, user_level
+
+    admin = login_as(Role.ADMIN)
+    person = login_as(Role.RESPONDER).user
+    service = make_service(admin.headers, make_policy(admin.headers, [user_level(person.id, 60)])["id"], name="db")
+    now = clock()
+    window = {
+        "start": (now - timedelta(minutes=1)).isoformat(),
+        "end": (now + timedelta(hours=1)).isoformat(),
+        "reason": "database upgrade",
+    }
+    ok(call_as(admin, "POST", f"/services/{service['id']}/maintenance-windows", window), 201)
+    for n in range(3):
+        sent = call_api(
+            "POST", "/v2/enqueue", body=json.dumps(pd_body("trigger", service["integration_key"], dedup_key=f"m{n}"))
+        )
+        assert sent.status == 202, sent.raw
+    got = samples(scrape(token)["oncall_alerts_suppressed"], "oncall_alerts_suppressed_total")
+    assert got == {(("reason", "maintenance"), ("service_id", service["id"]), ("team_id", "default")): 3.0}

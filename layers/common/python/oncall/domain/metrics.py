@@ -85,6 +85,12 @@ PROMETHEUS: tuple[PromMetric, ...] = (
     PromMetric(
         "oncall_alerts_deduplicated_total", "counter", CELL_LABELS, "Alerts that joined an already open incident."
     ),
+    PromMetric(
+        "oncall_alerts_suppressed_total",
+        "counter",
+        ("team_id", "service_id", "reason"),
+        "Alerts held back by maintenance, a silence or an event rule.",
+    ),
     PromMetric("oncall_time_to_acknowledge_seconds", "histogram", CELL_LABELS, "Time from trigger to acknowledgement."),
     PromMetric("oncall_time_to_resolve_seconds", "histogram", CELL_LABELS, "Time from trigger to resolution."),
     PromMetric("oncall_on_call_people", "gauge", ("schedule_id",), "People on call now, per schedule."),

@@ -92,8 +92,11 @@ def exposition(
     services: Iterable[Named],
     schedules: Iterable[Named],
     on_call: Mapping[str, int],
+    suppressed: Mapping[str, Mapping[str, int]] | None = None,
 ) -> str:
-    """The whole scrape: ``cells`` the all-time rows, ``on_call`` people on call now per schedule id."""
+    """The whole scrape: ``cells`` the all-time rows, ``on_call`` people on call now per schedule id,
+    ``suppressed`` each service's suppressed alerts ever by reason (``maintenance``, ``silence``, ``rule``)."""
+    services = list(services)
     rows = sorted((r for r in cells if r.counters.get("n", 0) > 0), key=lambda r: (r.team, r.service, r.severity))
     out = _Out()
     for name, counter in _CELL_COUNTERS.items():
@@ -105,6 +108,16 @@ def exposition(
     out.family(
         "oncall_incidents_open",
         (("", _cell_labels(r), sum(r.counters.get(f"st_{s.value}", 0) for s in OPEN)) for r in rows),
+    )
+    team_of = {s.id: s.team_id for s in services}
+    out.family(
+        "oncall_alerts_suppressed_total",
+        (
+            ("", [("team_id", team_of.get(sid, "default")), ("service_id", sid), ("reason", reason)], n)
+            for sid, counts in sorted((suppressed or {}).items())
+            for reason, n in sorted(counts.items())
+            if reason != "suppressed" and n
+        ),
     )
     out.family("oncall_time_to_acknowledge_seconds", _histogram(rows, "a"))
     out.family("oncall_time_to_resolve_seconds", _histogram(rows, "r"))

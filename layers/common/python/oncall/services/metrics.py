@@ -1,11 +1,12 @@
 """``GET /metrics``: what a Prometheus scrape reads (``oncall.domain.prometheus``). Counters and histograms come from
-the statistics rollups' all-time cells (one Query per team), the gauges from current state: services and schedules
-(paged lists) and who is on call on each schedule (one Query per schedule). A scrape's cost grows with teams,
+the statistics rollups' all-time cells (one Query per team) and the suppression counters (one BatchGetItem per 100
+services), the gauges from current state: services and schedules (paged lists) and who is on call on each schedule
+(one Query per schedule). A scrape's cost grows with teams,
 services and schedules, never with incidents (docs/architecture.md, "Observability")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -45,6 +46,8 @@ class MetricsService:
     schedules: Pages
     on_call: Callable[[str, datetime], Shift | None]
     clock: Callable[[], datetime]
+    #: service ids → their suppressed alerts ever, by reason
+    suppressed: Callable[[list[str]], Mapping[str, Mapping[str, int]]] = lambda ids: {}
 
     def scrape(self) -> str:
         now = self.clock()
@@ -56,4 +59,5 @@ class MetricsService:
             [Named(s.id, s.name, s.team_id or DEFAULT_TEAM_ID) for s in services],
             [Named(s.id, s.name, s.team_id or DEFAULT_TEAM_ID) for s in schedules],
             on_call,
+            self.suppressed([s.id for s in services]),
         )

@@ -189,15 +189,19 @@ def metrics_service() -> MetricsService:
     """``GET /metrics``: the rollups' all-time cells and the current state of services and schedules."""
 
     def build() -> MetricsService:
+        from oncall.adapters.dynamodb.routing import DynamoRoutingStore
         from oncall.services.metrics import MetricsService
 
+        settings = get_settings()
         schedule_store = core.schedule_service().store
+        routing = DynamoRoutingStore(settings.table("catalog"), settings.table("alerts"))
         return MetricsService(
             stats=stats_service(),
             services=lambda limit, cursor: catalog_store().list_services(limit, cursor),
             schedules=lambda limit, cursor: schedule_store.list_schedules(limit, cursor),
             on_call=schedule_store.on_call,
             clock=clock(),
+            suppressed=routing.suppressed_totals,
         )
 
     return once("metrics_service", build)

@@ -13,6 +13,7 @@
 ``SUPPRESSED#<service>`` / ``<time>#<id>``  an alert routing kept from opening anything, with the decision and
 (alerts)                                    its raw payload (first 8 KB); TTL 30 days
 ``SUPPCOUNT#<service>`` / ``D#<day>``       how many of the service's alerts were suppressed that UTC day, by kind
+``SUPPCOUNT#<service>`` / ``ALL``          the same, ever (``GET /metrics``)
 (alerts)                                    (``maintenance``, ``silence``, ``rule``): analytics reads these
 ==========================================  ====================================================================
 """
@@ -45,6 +46,8 @@ from oncall.domain.shifts import sort_key
 SILENCES_PK = "SILENCES"
 SILENCE_KEPT = timedelta(days=7)
 SUPPRESSED_KEPT = timedelta(days=30)
+#: what the suppression counters count: all (``suppressed``) and each kind
+SUPPRESSION_KINDS = ("suppressed", "maintenance", "silence", "rule")
 SUPPRESSED_RAW_MAX = 8 * 1024
 
 
@@ -256,6 +259,16 @@ class DynamoRoutingStore:
                         },
                     }
                 },
+                {
+                    # the all-time count GET /metrics reports (a Prometheus counter never starts again)
+                    "Update": {
+                        "TableName": self.alerts,
+                        "Key": kit.key(f"SUPPCOUNT#{alert.service_id}", "ALL"),
+                        "UpdateExpression": "ADD #all :one, #kind :one",
+                        "ExpressionAttributeNames": {"#all": "suppressed", "#kind": kind},
+                        "ExpressionAttributeValues": {":one": n(1)},
+                    }
+                },
             ],
         )
 
@@ -274,6 +287,16 @@ class DynamoRoutingStore:
         out = self.client.query(**request)
         return [json.loads(i["record"]["S"]) for i in out.get("Items", [])], out.get("LastEvaluatedKey")
 
+    def suppressed_totals(self, service_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Every suppressed alert of each service ever, per kind: one ``BatchGetItem`` per 100 services."""
+        keys = [kit.key(f"SUPPCOUNT#{sid}", "ALL") for sid in service_ids]
+        return {
+            str(item["pk"]["S"]).removeprefix("SUPPCOUNT#"): {
+                name: int(item[name]["N"]) for name in SUPPRESSION_KINDS if name in item
+            }
+            for item in kit.batch_get(self.client, self.alerts, keys, consistent=False)
+        }
+
     def suppressed_counts(self, service_id: str, start: datetime, end: datetime) -> dict[str, int]:
         """Suppressed alerts of the service per kind (and ``suppressed`` in all) over the UTC days ``[start, end]``
         touches: one Query, at most a day's item per day."""
@@ -289,7 +312,7 @@ class DynamoRoutingStore:
                 ":b": s(f"D#{last}"),
             },
         ):
-            for name in ("suppressed", "maintenance", "silence", "rule"):
+            for name in SUPPRESSION_KINDS:
                 if name in item:
                     totals[name] = totals.get(name, 0) + int(item[name]["N"])
         return totals
