@@ -4,6 +4,7 @@ handlers, and files a reader can take in. A violation fails ``make test``."""
 from __future__ import annotations
 
 import ast
+import logging
 import re
 import sys
 from collections.abc import Iterator
@@ -30,11 +31,17 @@ OUTSIDE_REFERENCE = re.compile(r"\bDESIGN\b|\b[Ii]ssues? #?\d+\b")
 def test_import_contracts_hold(capsys: pytest.CaptureFixture[str]) -> None:
     from importlinter import cli
 
+    # import-linter configures logging with dictConfig, which disables every logger that exists: the product's own
+    # logger would then drop every line for the rest of this worker's tests (and the log tests would see nothing)
+    enabled = [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    enabled = [lg for lg in enabled if not lg.disabled]
     sys.path[:0] = [str(LAYER), str(ROOT)]
     try:
         status = cli.lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
     finally:
         del sys.path[:2]
+        for lg in enabled:
+            lg.disabled = False
     report = capsys.readouterr().out
     assert status == 0, report
     assert "0 broken" in report
