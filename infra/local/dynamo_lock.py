@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from infra.local import dynamo_txn
+
 #: re-entrant: a request may reach DynamoDB again from inside (e.g. a hook reading a table during a request)
 LOCK = threading.RLock()
 
@@ -63,6 +65,7 @@ def install() -> None:
 
     if _installed:
         return
+    dynamo_txn.install()  # its undo log is only sound while this lock keeps every other writer out
     for cls in (DynamoHandler, DynamoDBStreamsHandler):
         # ``getattr`` resolves the inherited BaseResponse.call_action for the streams handler; restoring deletes the
         # class attribute we added instead of pinning the base implementation onto the subclass.
@@ -73,6 +76,8 @@ def install() -> None:
 
 
 def uninstall() -> None:
+    if _installed:
+        dynamo_txn.uninstall()
     while _installed:
         cls, name, own = _installed.pop()
         if own is None:

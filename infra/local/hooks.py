@@ -32,6 +32,10 @@ trace_header)``                                                        invoke ho
 ``DynamoHandler.call_action`` / ``DynamoDBStreamsHandler.call_action``  one lock (see ``dynamo_lock``)
 ``moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_shard_iterator  read by ``streams`` (GetRecords semantics
 / get_records / shard_iterators``                                      without the HTTP round trip)
+``moto.moto_server.werkzeug_app.DomainDispatcherApplication            remembered per host (moto lists its package
+.get_backend_for_host(self, host)``                                    directory and tries every URL pattern each time)
+``moto.dynamodb.models.DynamoDBBackend.transact_write_items(self,      items remembered one by one instead of a deep
+transact_items)``                                                      copy of every table it names (``dynamo_txn``)
 ``StreamShard`` (``id``, ``starting_sequence_number``), ``Table``       the poller finds a table's shard and stream
 (``stream_shard``, ``latest_stream_label``, ``table_arn``)              ARN (instance attributes: checked in source)
 =====================================================================  ================================================
@@ -103,6 +107,7 @@ HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
         ("self", "state_machine_arn", "name", "execution_input", "trace_header"),
     ),
     ("moto.dynamodb.responses", "DynamoHandler.call_action", ("self",)),
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_backend_for_host", ("self", "host")),
     ("moto.dynamodbstreams.responses", "DynamoDBStreamsHandler.call_action", ("self",)),
     (
         "moto.dynamodbstreams.models",
@@ -151,6 +156,12 @@ SOURCE_USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("datetime.datetime.now()",),
     ),
     (_SFN + "component.common.retry.retrier_decl", "RetrierDecl._eval_body", ("time.sleep(interval_seconds)",)),
+    # dynamo_txn binds ``copy`` to an identity in this method: its one use must stay the backup of whole tables
+    (
+        "moto.dynamodb.models",
+        "DynamoDBBackend.transact_write_items",
+        ("original_table_state[table_name] = copy.deepcopy(", "self.tables[table_name] = original_table_state"),
+    ),
 )
 
 
@@ -377,6 +388,21 @@ class Hooks(_Patches):
 
         self._patch(EventsBackend, "put_events", put_events)
         self._patch(StepFunctionsParserBackend, "start_execution", start_execution)
+
+        # The server looks a request's host up by listing moto's package directory and trying every service's URL
+        # patterns, twice per request (the endpoint's host, then the one read from the signature): a tenth of the
+        # emulator's CPU under load. The answer depends on the host alone, and the hosts are a handful.
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+        original_lookup: Callable[..., Any] = DomainDispatcherApplication.get_backend_for_host
+        backend_of: dict[str | None, Any] = {}
+
+        def get_backend_for_host(app: Any, host: str | None) -> Any:
+            if host not in backend_of:
+                backend_of[host] = original_lookup(app, host)
+            return backend_of[host]
+
+        self._patch(DomainDispatcherApplication, "get_backend_for_host", get_backend_for_host)
 
 
 class ClockHooks(_Patches):
