@@ -328,27 +328,34 @@ class FakeDeliveryLog:
 
 
 class FakeRateLimiter:
-    """``RateLimiter``: fixed one-second windows per scope, counted like the adapter's conditional ``ADD``. As there,
-    scopes are taken in order and a full one stops the rest, so the scopes before it keep the slot just taken."""
+    """``RateLimiter``: each scope's next free time (``rate_terms``), taken like the adapter's two conditional writes.
+    As there, scopes are taken in order and a full one stops the rest, so the scopes before it keep the slot just
+    taken."""
 
     def __init__(self) -> None:
-        self.windows: dict[tuple[str, int], int] = {}
+        self.tat: dict[str, int] = {}
 
     def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
-        second = int(wall)
-        for scope, limit in scopes:
-            n = self.windows.get((scope, second), 0)
-            if n >= limit:
-                return max(0.01, second + 1 - wall)
-            self.windows[(scope, second)] = n + 1
+        from oncall.domain.notifications import rate_terms
+
+        now = int(wall * 1000)
+        for scope, per_second in scopes:
+            interval, tolerance = rate_terms(per_second)
+            tat = self.tat.get(scope)
+            if tat is None or tat <= now:
+                self.tat[scope] = now + interval
+            elif tat <= now + tolerance:
+                self.tat[scope] = tat + interval
+            else:
+                return interval / 1000
         return 0.0
 
-    def fill(self, scope: str, wall: float, limit: int) -> None:
-        """Use up ``scope``'s window at ``wall`` (another Lambda sent there this second)."""
-        self.windows[(scope, int(wall))] = limit
+    def fill(self, scope: str, wall: float, per_second: int) -> None:
+        """Take every slot ``scope`` has at ``wall`` (other Lambdas sent there just now)."""
+        from oncall.domain.notifications import rate_terms
 
-    def count(self, scope: str, wall: float) -> int:
-        return self.windows.get((scope, int(wall)), 0)
+        interval, tolerance = rate_terms(per_second)
+        self.tat[scope] = int(wall * 1000) + tolerance + interval
 
 
 @dataclass

@@ -50,6 +50,20 @@ DEFAULT_ROUTES: Mapping[Kind, tuple[str, ...]] = {
     Kind.INFO: ("telegram", "email"),
 }
 
+
+def rate_terms(per_second: int) -> tuple[int, int]:
+    """A rate limit of ``per_second`` messages as the limiter's schedule (the generic cell rate algorithm): the
+    interval between slots and how far ahead of now a scope's schedule may run, both in milliseconds.
+
+    A slot is taken when the scope's next free time (``tat``) is at most ``tolerance`` ahead of now, and moves it one
+    interval on. So a scope takes ``max(2, per_second)`` messages at once, then one per interval: a chat (1/s) takes
+    two in a row, then one a second, which is the "short burst" Telegram tolerates above its one message a second
+    per chat; a bot (30/s) a second's worth. A steady 1/s to one person therefore never waits on jitter, where fixed
+    one-second windows queued every page that landed in the same calendar second as the one before."""
+    interval = -(-1000 // max(1, per_second))
+    return interval, max(interval, (per_second - 1) * interval)
+
+
 #: kinds whose send, when a channel's window is full, is *queued* and sent (digested per person) as soon as the window
 #: allows, instead of being reported back for the caller to retry: nothing else retries a page in time
 QUEUED_KINDS = frozenset({Kind.PAGE, Kind.LOW_URGENCY, Kind.ESCALATION})

@@ -9,8 +9,8 @@
    ``capped``.
 3. **channels** from the person's rules (``oncall.domain.notifications.channels_for``): preferred order per kind,
    only channels that are registered, that the person has an address for and that are not flagged.
-4. **rate limits** shared by every concurrent Lambda: per-second windows in DynamoDB for each scope the channel
-   names (Telegram: the chat at ~1/s, the bot at ~30/s).
+4. **rate limits** shared by every concurrent Lambda: a schedule in DynamoDB for each scope the channel names
+   (Telegram: the chat at ~1/s after a burst of two, the bot at ~30/s; ``oncall.domain.notifications.rate_terms``).
 
    - Pages and escalations (``QUEUED_KINDS``) never wait in-process and are never reported "rate limited": a full
      window *queues* the message (its delivery record says ``queued``, the message waits in a pending item, and a

@@ -149,8 +149,8 @@ class QueueListener(Protocol):
 
 class RateLimiter(Protocol):
     def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
-        """Take one slot in each scope's current one-second window; 0 when taken, else seconds until the next
-        window (nothing is taken then)."""
+        """Take one slot in each scope's schedule (``oncall.domain.notifications.rate_terms``); 0 when taken, else
+        seconds until the scope has a slot again (nothing is taken in that scope or the ones after it)."""
         ...
 
 

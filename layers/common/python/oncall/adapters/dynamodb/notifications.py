@@ -14,8 +14,8 @@ pk                         sk                      item / access pattern
                                                    one message and deletes them. 1 day.
 ``CAP#<incident>``         ``USER#<user>``         pages sent to a person for an incident: ``ADD pages :1`` on
                                                    ``pages < :cap``. 30 days.
-``RATE#<scope>``           ``<epoch second>``      messages in that second for the scope (``tg:bot``,
-                                                   ``tg:chat:<id>``): ``ADD n :1`` on ``n < :limit``. 1 hour.
+``RATE#<scope>``           ``GCRA``                the scope's next free time in epoch ms, ``tat`` (``tg:bot``,
+                                                   ``tg:chat:<id>``; see ``DynamoRateLimiter``). 1 hour.
 ``PERSON#<user>``          ``FLAG#<channel>``      the channel failed permanently for the person (blocked the bot);
                                                    deleted when they link again. No expiry.
 =========================  ======================  ==================================================================
@@ -31,13 +31,14 @@ from typing import Any
 
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import n, s
-from oncall.domain.notifications import Message, Recipient, Status, message_from_dict, message_to_dict
+from oncall.domain.notifications import Message, Recipient, Status, message_from_dict, message_to_dict, rate_terms
 from oncall.services.identity_ports import UserStore
 from oncall.services.notify import DeliveryClaim, Queued
 
 DELIVERY_TTL = timedelta(days=30)
 QUEUED_TTL = timedelta(days=1)
 RATE_TTL_S = 3600
+RATE_SK = "GCRA"
 
 
 class DynamoDeliveryLog:
@@ -306,32 +307,49 @@ class DynamoDeliveryLog:
 
 
 class DynamoRateLimiter:
-    """Fixed one-second windows shared by every Lambda: ``ADD n :1`` on ``n < :limit`` per scope and second."""
+    """Rate limits shared by every Lambda, one item per scope holding its next free time (``rate_terms``): a slot is
+    one conditional write when the scope is idle (``SET tat`` on ``tat <= now``), a second when it is busy
+    (``ADD tat :interval`` on ``tat <= now + tolerance``, atomic under racing senders). A refused slot waits at most
+    one interval: the schedule never runs further ahead than the tolerance plus one interval."""
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
         self.client = client if client is not None else kit.client()
 
     def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
-        second = int(wall)
-        for scope, limit in scopes:
-            counted = kit.try_write(
+        now = int(wall * 1000)
+        expires = n(int(wall) + RATE_TTL_S)
+        for scope, per_second in scopes:
+            interval, tolerance = rate_terms(per_second)
+            key = kit.key(f"RATE#{scope}", RATE_SK)
+            idle = kit.try_write(
                 self.client.update_item,
                 TableName=self.table,
-                Key=kit.key(f"RATE#{scope}", str(second)),
-                UpdateExpression="ADD n :one SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                ExpressionAttributeValues={":one": n(1), ":limit": n(limit), ":exp": n(second + RATE_TTL_S)},
+                Key=key,
+                UpdateExpression="SET tat = :next, expires_at = :exp",
+                ConditionExpression="attribute_not_exists(tat) OR tat <= :now",
+                ExpressionAttributeValues={":next": n(now + interval), ":now": n(now), ":exp": expires},
             )
-            if counted is None:
-                return max(0.01, second + 1 - wall)
+            if idle is not None:
+                continue
+            busy = kit.try_write(
+                self.client.update_item,
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="ADD tat :interval SET expires_at = :exp",
+                ConditionExpression="tat <= :limit",
+                ExpressionAttributeValues={":interval": n(interval), ":limit": n(now + tolerance), ":exp": expires},
+            )
+            if busy is None:
+                return interval / 1000
         return 0.0
 
-    def window(self, scope: str, second: int) -> int:
+    def booked(self, scope: str, wall: float) -> float:
+        """How far ahead of ``wall`` the scope's slots are taken, in seconds (0 when idle)."""
         item = self.client.get_item(
-            TableName=self.table, Key=kit.key(f"RATE#{scope}", str(second)), ConsistentRead=True
+            TableName=self.table, Key=kit.key(f"RATE#{scope}", RATE_SK), ConsistentRead=True
         ).get("Item")
-        return int(item["n"]["N"]) if item else 0
+        return max(0.0, (int(item["tat"]["N"]) - int(wall * 1000)) / 1000) if item else 0.0
 
 
 class DynamoRecipientDirectory:
