@@ -492,12 +492,14 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={"schedules": "write", "outbox": "write", "users": "read"},
         local_concurrency=1,
     ),
-    # the outbox relay: outbox stream → the bus (oncall.adapters.outbox.relay)
+    # the outbox relay: outbox stream → the bus (oncall.adapters.outbox.relay); an incident that needs a lifecycle
+    # gets it started here first, off the stream (oncall.services.lifecycle_start)
     Function(
         name="publisher",
         timeout_s=30,
         tables={"outbox": "read"},
         publishes=True,
+        state_machines=("incident-lifecycle",),
         local_concurrency=1,
         # one per stream shard: every incident event passes here on its way to the lifecycle
         reserved_concurrency=10,
@@ -571,8 +573,8 @@ FUNCTIONS: tuple[Function, ...] = (
         # ingestion is bounded: throttled asynchronous invocations wait in Lambda's queue (up to 6 h), not lost
         reserved_concurrency=100,
     ),
-    # incident.triggered / incident.reopened → start the execution <incident id>-<generation>
-    # every minute (lifecycle-sweep): triggered incidents without a running lifecycle for 2 minutes get one
+    # every minute (lifecycle-sweep): triggered incidents without a running lifecycle for 2 minutes get one; the
+    # retry path of the start the publisher makes off the outbox stream (oncall.services.lifecycle_start)
     Function(
         name="incident_starter",
         timeout_s=15,
@@ -615,12 +617,6 @@ ROUTES: tuple[Route, ...] = (
 )
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        name="incident-lifecycle-start",
-        bus="oncall",
-        pattern={"source": ["oncall"], "detail-type": ["incident.triggered", "incident.reopened"]},
-        targets=(Target("function", "incident_starter"),),
-    ),
     Rule(
         name="incident-stats",
         bus="oncall",

@@ -1,20 +1,21 @@
 """The lifecycle sweep: every triggered incident has a running lifecycle within ``SWEEP_AFTER`` plus one schedule
 period (docs/architecture.md, "How a page flows").
 
-A lifecycle is started by ``incident_starter`` when ``incident.triggered`` / ``incident.reopened`` reaches it, with
-retries (the start's own, then Lambda's). A start still refused after them (``StartExecution`` throttled through a
-storm, the event lost), or an execution that failed although its fallback should have kept it alive, leaves a
-triggered incident that nobody pages. Every minute the sweep lists the running executions (``ListExecutions``, a
-thousand a call), reads the triggered incidents opened at least ``SWEEP_AFTER`` ago and, for each one's current
-generation whose execution ``<id>-<generation>`` (or a restart of it) is not running:
+A lifecycle is started by ``publisher`` when ``incident.triggered`` / ``incident.reopened`` comes off the outbox
+stream, retried for a second (``oncall.services.lifecycle_start``). A start still refused (``StartExecution``
+throttled through a storm, Step Functions unavailable), or an execution that failed although its fallback should
+have kept it alive, leaves a triggered incident that nobody pages. Every minute the sweep lists the running
+executions (``ListExecutions``, a thousand a call), reads the triggered incidents opened at least ``SWEEP_AFTER``
+ago and, for each one's current generation whose execution ``<id>-<generation>`` (or a restart of it) is not
+running:
 
-- ``<id>-<generation>`` was never started: start it (a start racing the starter's uses the same name and input, which
-  AWS answers with the one running execution);
+- ``<id>-<generation>`` was never started: start it (a start racing the publisher's uses the same name and input,
+  which AWS answers with the one running execution);
 - it ended although the incident is still triggered: start the first unused restart ``<id>-<generation>-r<n>``, up
   to ``MAX_RESTARTS``; after that the incident is reported (error log) and left to people: the fallback has paged
   everyone by then, or the product itself is broken.
 
-Names are deterministic, so two sweeps (or a sweep and the starter) never start two lifecycles for one incident run,
+Names are deterministic, so two sweeps (or a sweep and the publisher) never start two lifecycles for one incident run,
 and a started lifecycle never pages twice: pages are deduplicated per (incident run, level step, person).
 """
 

@@ -55,6 +55,18 @@ def lifecycle() -> Lifecycle:
     return once("lifecycle", build)
 
 
+def stream_lifecycle() -> Lifecycle:
+    """The lifecycle as the publisher starts it: a start refused for a second is left to the bus path's starter
+    (``oncall.services.lifecycle_start``) rather than holding the outbox stream back for the usual 8 s."""
+
+    def build() -> Lifecycle:
+        from oncall.adapters.lifecycle import StepFunctionsLifecycle
+
+        return StepFunctionsLifecycle(load(LifecycleSettings).state_machine_arn, start_budget_s=1.0)
+
+    return once("stream_lifecycle", build)
+
+
 def lifecycle_runs() -> LifecycleRuns:
     """The lifecycle's executions for the sweep: statuses and starts (``oncall.services.lifecycle_sweep``)."""
 

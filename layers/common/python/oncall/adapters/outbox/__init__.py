@@ -27,7 +27,7 @@ from __future__ import annotations
 from oncall.adapters.outbox.bus import PUT_EVENTS_MAX, EventBus, bus_entry, relay
 from oncall.adapters.outbox.items import add, transact_put
 from oncall.adapters.outbox.model import DEFAULT_TTL, OutboxItem, outbox_pk, outbox_sk
-from oncall.adapters.outbox.stream import event_from_image
+from oncall.adapters.outbox.stream import event_from_image, inserted_events
 
 __all__ = [
     "DEFAULT_TTL",
@@ -37,6 +37,7 @@ __all__ = [
     "add",
     "bus_entry",
     "event_from_image",
+    "inserted_events",
     "outbox_pk",
     "outbox_sk",
     "relay",

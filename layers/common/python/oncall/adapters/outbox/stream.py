@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,3 +26,14 @@ def event_from_image(image: Mapping[str, Any]) -> DomainEvent:
         occurred_at=datetime.fromisoformat(s("occurred_at")),
         resources=tuple(json.loads(resources)) if resources else (),
     )
+
+
+def inserted_events(records: Iterable[Mapping[str, Any]]) -> Iterator[DomainEvent]:
+    """The events of a stream batch's INSERT records, in order; a malformed one is skipped (``relay`` reports it)."""
+    for record in records:
+        if record.get("eventName") != "INSERT":
+            continue
+        try:
+            yield event_from_image(record["dynamodb"]["NewImage"])
+        except (KeyError, ValueError, TypeError):
+            continue
