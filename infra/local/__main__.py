@@ -33,6 +33,7 @@ import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from infra.local.collector import QuietCollector  # noqa: E402
 from infra.local.config import ConfigError, RunnerConfig  # noqa: E402
 from infra.local.gateway import Gateway  # noqa: E402
 from infra.local.mail import MailOutbox  # noqa: E402
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     gateway: Gateway | None = None
     poller: TelegramPoller | None = None
+    collector = QuietCollector()
     try:
         sandbox = TelegramSandbox(telegram.token, telegram.bot_username) if telegram.mode == "outbox" else None
         if sandbox is not None and data_dir is not None:
@@ -160,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every part of a worker's environment is known from here on; what the emulator resumed has been waiting.
         pools.mark_ready()
         gateway.serve()
+        collector.start()
         t_admin = time.monotonic()
         admin = _bootstrap_admin(cfg, emulator.endpoint_url)
         log.info("first admin checked in %.1f s", time.monotonic() - t_admin)
@@ -204,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("interrupted during start-up; cleaning up")
         return 130
     finally:
+        collector.stop()
         if poller is not None:
             poller.stop()
         if gateway is not None:

@@ -71,7 +71,7 @@ from infra.local.resources import (
 )
 from infra.local.routing import FunctionRoutes
 from infra.local.scheduler import Scheduler
-from infra.local.streams import StreamPoller
+from infra.local.streams import StreamPoller, wake_on_writes
 from infra.local.waits import ClockWaits
 from infra.topology import Topology
 
@@ -142,6 +142,7 @@ class Emulator:
         #: the write-ahead journal (off without a data folder)
         self.journal = journal.Journal(self.data_dir or Path("."), durability if self.data_dir is not None else "off")
         self._observer = journal.dynamodb_observer(self.journal)
+        self._wake_pollers = wake_on_writes(self._pollers)
         #: journal records replayed at the last start
         self.replayed = 0
 
@@ -225,6 +226,7 @@ class Emulator:
                 )
                 self._pollers[table_name(table)] = poller
                 poller.start()
+        dynamo_lock.observe(self._wake_pollers)
         self.allow_mail_from(os.environ.get("ONCALL_EMAIL_SENDER") or DEFAULT_MAIL_SENDER)
         for queue in self.topology.queues:
             qpoller = QueuePoller(
@@ -276,6 +278,7 @@ class Emulator:
             if save and self._running and self.data_dir is not None:
                 self.snapshot()
             dynamo_lock.unobserve(self._observer)
+            dynamo_lock.unobserve(self._wake_pollers)
             self.clock.unsubscribe(self._journal_clock)
             self.journal.close()
             if self._running:
@@ -300,7 +303,7 @@ class Emulator:
             self._mock = self._server = self._hooks = self._executor = self._delivery = self._scheduler = None
             self.routes.delivery = None
             self._clock_hooks = None
-            self._pollers = {}
+            self._pollers.clear()
             self._queue_pollers = {}
             self._clients = {}
             with _ACTIVE_LOCK:

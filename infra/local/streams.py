@@ -21,6 +21,10 @@ Semantics kept from Lambda's mapping (``ReportBatchItemFailures`` on, ``BatchSiz
   (function error) is *parked*: logged at ERROR, kept in ``parked`` (and in the snapshot) for inspection, and the
   poller moves on, so a poison record never crash-loops the consumer.
 
+A poller reads as soon as a write names its table (``wake_on_writes``: a ``dynamo_lock`` observer nudges it, as
+Lambda's pollers, which long-poll, see a record without waiting out an interval) and otherwise every
+``poll_seconds``, so a record never waits for a poll and an idle runner polls rarely.
+
 ``backlog()`` returns what has not been processed yet (the in-flight batch and what is still unread) for snapshots;
 a poller created with a backlog delivers it before reading the (new) shard. A batch in flight at snapshot time is
 therefore delivered again after a restore: at-least-once, as in AWS, and consumers dedupe by ``version``.
@@ -31,7 +35,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -119,6 +123,7 @@ class StreamPoller:
         self._position: int | None = None
         self._state = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- snapshot support -------------------------------------------------------------------------------------
@@ -230,15 +235,20 @@ class StreamPoller:
         if self.on_park:
             self.on_park(self.table_name, records, reason)
 
+    def nudge(self) -> None:
+        """A write named the table: read now rather than at the next interval."""
+        self._wake.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before reading: a write after this point wakes the next wait
             try:
                 got = self.poll_once()
             except Exception:  # e.g. the table was deleted under us; keep the poller alive
                 log.exception("%s: stream poll failed", self.table_name)
                 got = 0
             if not got:
-                self._stop.wait(self.poll_seconds)
+                self._wake.wait(self.poll_seconds)
 
     def start(self) -> None:
         self._stop.clear()
@@ -247,6 +257,23 @@ class StreamPoller:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             self._thread = None
+
+
+def wake_on_writes(pollers: Mapping[str, StreamPoller]) -> Callable[[Any, Any], None]:
+    """A ``dynamo_lock`` observer that nudges the poller of every streamed table a write request names."""
+
+    def observe(handler: Any, response: Any) -> None:
+        body = handler.body if isinstance(handler.body, dict) else {}
+        named = [body.get("TableName")]
+        named += [op.get("TableName") for entry in body.get("TransactItems") or () for op in entry.values()]
+        named += list(body.get("RequestItems") or ())
+        for name in named:
+            poller = pollers.get(name) if isinstance(name, str) else None
+            if poller is not None:
+                poller.nudge()
+
+    return observe

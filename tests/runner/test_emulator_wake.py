@@ -1,0 +1,95 @@
+"""What keeps the runner's latency low without a busy loop: a write to a streamed table wakes that table's stream
+poller at once (its interval is only the fallback), and full garbage collections wait for a quiet moment."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from infra.local.collector import NEVER, QuietCollector
+from infra.local.emulator import Emulator
+from tests.fixtures.topology import fixture_topology
+from tests.support.invoker import InProcessInvoker
+
+TABLE = "oncall-fixture-stream"
+
+
+@pytest.fixture(scope="module")
+def invoker() -> Iterator[InProcessInvoker]:
+    with InProcessInvoker(fixture_topology()) as inv:
+        yield inv
+
+
+@pytest.fixture(scope="module")
+def emulator(invoker: InProcessInvoker) -> Iterator[Emulator]:
+    # an interval no test would wait out: only the wake-up can deliver in time
+    emu = Emulator(invoker.topology, invoker, port=0, stream_poll_seconds=60.0)
+    emu.start()
+    time.sleep(0.2)  # the pollers' first (empty) read is behind them
+    yield emu
+    emu.stop()
+
+
+def _delivered(invoker: InProcessInvoker, pk: str, within: float = 5.0) -> float:
+    started = time.monotonic()
+    invoker.wait_for(
+        "stream_sink",
+        lambda c: any(r["dynamodb"]["Keys"]["pk"]["S"] == pk for r in c.event.get("Records", [])),
+        timeout=within,
+    )
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("how", ["PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem"])
+def test_a_write_wakes_the_tables_stream_poller(emulator: Emulator, invoker: InProcessInvoker, how: str) -> None:
+    ddb = emulator.client("dynamodb")
+    pk = f"wake-{how}"
+    item = {"pk": {"S": pk}}
+    if how == "PutItem":
+        ddb.put_item(TableName=TABLE, Item=item)
+    elif how == "UpdateItem":
+        ddb.update_item(
+            TableName=TABLE, Key=item, UpdateExpression="SET n = :one", ExpressionAttributeValues={":one": {"N": "1"}}
+        )
+    elif how == "TransactWriteItems":
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": item}}])
+    else:
+        ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": item}}]})
+    assert _delivered(invoker, pk) < 5.0  # far inside the 60 s interval
+
+
+def test_full_collections_wait_for_a_quiet_moment_or_a_minute_of_load() -> None:
+    before = gc.get_threshold()
+    collector = QuietCollector(quiet_s=0.3, every_s=60.0, check_s=0.05)
+    collector.start()
+    try:
+        assert gc.get_threshold() == (before[0], before[1], NEVER)  # the young generations still collect
+        # busy: a request every 50 ms for a second never leaves 0.3 s of quiet, and the minute has not passed
+        for _ in range(20):
+            collector._count(None, None)
+            time.sleep(0.05)
+        assert collector.collections == 0
+        # quiet: one full collection, and no second one until something happens again
+        deadline = time.monotonic() + 3
+        while collector.collections == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert collector.collections == 1
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == before
+
+
+def test_a_long_storm_still_gets_its_full_collection() -> None:
+    collector = QuietCollector(quiet_s=10.0, every_s=0.3, check_s=0.05)
+    collector.start()
+    try:
+        for _ in range(30):  # 1.5 s of requests, never quiet
+            collector._count(None, None)
+            time.sleep(0.05)
+        assert collector.collections >= 2
+    finally:
+        collector.stop()
