@@ -24,10 +24,33 @@ The names below are the package's public surface; importers use them from here.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from oncall.adapters.outbox.bus import PUT_EVENTS_MAX, EventBus, bus_entry, relay
-from oncall.adapters.outbox.items import add, transact_put
-from oncall.adapters.outbox.model import DEFAULT_TTL, OutboxItem, outbox_pk, outbox_sk
 from oncall.adapters.outbox.stream import event_from_image, inserted_events
+
+if TYPE_CHECKING:
+    from oncall.adapters.outbox.items import add, transact_put
+    from oncall.adapters.outbox.model import DEFAULT_TTL, OutboxItem, outbox_pk, outbox_sk
+
+#: the writing side, imported on first use: it brings pynamodb (~80 ms of cold import), which the publisher, reading
+#: the stream, never needs
+_WRITING = {
+    "add": "items",
+    "transact_put": "items",
+    "DEFAULT_TTL": "model",
+    "OutboxItem": "model",
+    "outbox_pk": "model",
+    "outbox_sk": "model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WRITING:
+        return getattr(importlib.import_module(f"{__name__}.{_WRITING[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_TTL",
