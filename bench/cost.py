@@ -106,6 +106,8 @@ class Organisation:
 
 
 ORGANISATIONS = (
+    # a deployment nobody uses yet: what it costs to have (schedules tick, nothing arrives)
+    Organisation("idle", 0, 0, 0),
     Organisation("small", 50, 1_000, 0),
     Organisation("medium", 500, 50_000, 200),
     Organisation("large", 5_000, 1_000_000, 1_000),
@@ -565,7 +567,10 @@ def main() -> None:
         cells = " | ".join(f"{bills[o.name].items.get(line, 0.0):>32.2f}" for o in ORGANISATIONS)
         print(f"{line:<44} | {cells}")
     print(f"{'total':<44} | " + " | ".join(f"{bills[o.name].total:>32.2f}" for o in ORGANISATIONS))
-    per = " | ".join(f"{bills[o.name].total / (o.alerts_per_day * 30) * 1000:>32.4f}" for o in ORGANISATIONS)
+    per = " | ".join(
+        f"{bills[o.name].total / (o.alerts_per_day * 30) * 1000:>32.4f}" if o.alerts_per_day else f"{'-':>32}"
+        for o in ORGANISATIONS
+    )
     print(f"{'per 1,000 alerts, everything included':<44} | {per}")
 
 

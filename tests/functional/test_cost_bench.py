@@ -43,7 +43,9 @@ def test_prices_add_up_line_by_line(measured: cost.Measured) -> None:
     bills = [cost.monthly(org, measured) for org in cost.ORGANISATIONS]
     # the same lines for every organisation, and more alerts and people never cost less
     assert len({tuple(b.items) for b in bills}) == 1
-    assert bills[0].total < bills[1].total < bills[2].total
+    assert bills[0].total < bills[1].total < bills[2].total < bills[3].total
+    # an idle deployment pays only what it costs to have: no alert, no person
+    assert not any(usd for line, usd in bills[0].items.items() if line.startswith(("alerts:", "people:")))
 
 
 def test_xray_follows_lambdas_fixed_sampling() -> None:
