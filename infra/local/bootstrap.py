@@ -1,5 +1,6 @@
-"""The local runner's first admin: from ``ONCALL_ADMIN_USERNAME`` / ``ONCALL_ADMIN_PASSWORD``, or, when
-those are unset and no admin exists yet, ``admin`` with a generated password the runner prints once in its banner.
+"""The local runner's first admin: from ``ONCALL_ADMIN_USERNAME`` / ``ONCALL_ADMIN_PASSWORD`` (``admin`` when only
+the password is set), or, when those are unset and no admin exists yet, ``admin`` with a generated password the
+runner prints once in its banner.
 
 It writes through the same user service the API uses, against the emulator's endpoint, so the admin is stored exactly
 as one created over HTTP would be (Argon2id hash, username guard). Idempotent: a restart with kept state finds the
@@ -69,8 +70,10 @@ def ensure_first_admin(
     password = password or env.get("ONCALL_ADMIN_PASSWORD") or None
     service = _service(endpoint_url, env)
 
-    if username and password:
-        return {"username": service.ensure_admin(username, password, existing="align").user.username}
+    if password:
+        # a password alone is the ``admin`` user's: what someone who set only the password expects to sign in with
+        name = username or DEFAULT_USERNAME
+        return {"username": service.ensure_admin(name, password, existing="align").user.username}
 
     if service.any_active_admin():
         return None

@@ -59,6 +59,13 @@ def test_configured_admin_from_env_and_password_follows_the_env(endpoint):
     assert login("root", "second configured passphrase").status == 200
 
 
+def test_a_password_alone_is_the_admin_users(endpoint):
+    from infra.local.bootstrap import ensure_first_admin
+
+    assert ensure_first_admin(endpoint, {"ONCALL_ADMIN_PASSWORD": "only the password set"}) == {"username": "admin"}
+    assert login("admin", "only the password set").status == 200
+
+
 def test_runner_keyword_form(endpoint):
     from infra.local.bootstrap import ensure_first_admin
 
