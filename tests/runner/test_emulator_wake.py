@@ -1,5 +1,6 @@
 """What keeps the runner's latency low without a busy loop: a write to a streamed table wakes that table's stream
-poller at once (its interval is only the fallback), and full garbage collections wait for a quiet moment."""
+poller at once (its interval is only the fallback), a send wakes the queue's poller (at once, or when a delayed
+message falls due), and full garbage collections wait for a quiet moment."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def invoker() -> Iterator[InProcessInvoker]:
 @pytest.fixture(scope="module")
 def emulator(invoker: InProcessInvoker) -> Iterator[Emulator]:
     # an interval no test would wait out: only the wake-up can deliver in time
-    emu = Emulator(invoker.topology, invoker, port=0, stream_poll_seconds=60.0)
+    emu = Emulator(invoker.topology, invoker, port=0, stream_poll_seconds=60.0, queue_poll_seconds=60.0)
     emu.start()
     time.sleep(0.2)  # the pollers' first (empty) read is behind them
     yield emu
@@ -59,6 +60,22 @@ def test_a_write_wakes_the_tables_stream_poller(emulator: Emulator, invoker: InP
     else:
         ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": item}}]})
     assert _delivered(invoker, pk) < 5.0  # far inside the 60 s interval
+
+
+@pytest.mark.parametrize("delay", [0, 2])
+def test_a_send_wakes_the_queues_poller_when_its_message_is_due(
+    emulator: Emulator, invoker: InProcessInvoker, delay: int
+) -> None:
+    sqs = emulator.client("sqs")
+    url = sqs.get_queue_url(QueueName="oncall-fixture-jobs")["QueueUrl"]
+    marker = f"job-{delay}-{time.monotonic_ns()}"
+    started = time.monotonic()
+    sqs.send_message(QueueUrl=url, MessageBody=marker, DelaySeconds=delay)
+    invoker.wait_for(
+        "echo", lambda c: any(r.get("body") == marker for r in c.event.get("Records", [])), timeout=delay + 5
+    )
+    # not before it was due, and far inside the pollers' 60 s interval
+    assert delay <= time.monotonic() - started < delay + 5
 
 
 def test_full_collections_wait_for_a_quiet_moment_or_a_minute_of_load() -> None:
