@@ -219,3 +219,27 @@ def test_transient_failures_are_retried_and_the_import_completes(
     assert status == 0, printed
     assert ops(result, "service") == {"create": 8}
     assert sum(1 for r in pd.requests if r.startswith("/users?")) == 4
+
+
+def test_a_run_cut_between_objects_and_their_records_is_finished_by_running_again(
+    pd: FakePagerDuty, hub: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    from oncall.settings import get_settings
+
+    assert run(pd, tmp_path, capsys, "--apply")[0] == 0
+    counts = stored(hub)
+    # every record lost, as if each write had been cut short after its object: found again by name and email
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(get_settings().table("catalog"))
+    records = table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "IMPORT#pagerduty"})
+    assert len(records["Items"]) == 4 + 30 + 6 + 7 + 5 + 8
+    for item in records["Items"]:
+        table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+
+    status, printed, again = run(pd, tmp_path, capsys, "--apply")
+    assert status == 0, printed
+    assert set(again["summary"]) <= {"match"}, again["summary"]
+    assert stored(hub) == counts
+    records = table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "IMPORT#pagerduty"})
+    assert len(records["Items"]) == 60
