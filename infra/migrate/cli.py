@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(LAYER_PATH))
     target_environment(args)
 
-    from infra.migrate.importer import Hub, Importer
+    from infra.migrate.importer import Importer
     from infra.migrate.ledger import Ledger
+    from infra.migrate.outcome import Hub
     from infra.migrate.report import keys_table, table, verification_table
     from infra.migrate.verify import verify
     from oncall.domain.users import Role

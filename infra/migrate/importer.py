@@ -6,155 +6,20 @@ One pass in dependency order (teams, people, memberships, schedules with their r
 services): with ``apply`` off it decides exactly what ``apply`` would do, with ids of objects not created yet shown as
 ``new:…``. A re-run finds everything by the ledger (or by name/email when a run stopped between an object and its
 record) and changes only what differs; a failure of one object is reported and the rest goes on.
+
+Long because it is that one pass: each kind's matching, comparison and write sit beside the others so the id maps
+they share (source id → ours, ``new:…`` in a dry run) are filled and read in one order, in one place.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from infra.migrate.model import Account, SourceRotation, SourceSchedule
-
-#: the time zones PagerDuty may name the Rails way, as IANA names
-RAILS_ZONES = {
-    "UTC": "UTC",
-    "London": "Europe/London",
-    "Berlin": "Europe/Berlin",
-    "Paris": "Europe/Paris",
-    "Amsterdam": "Europe/Amsterdam",
-    "Eastern Time (US & Canada)": "America/New_York",
-    "Central Time (US & Canada)": "America/Chicago",
-    "Mountain Time (US & Canada)": "America/Denver",
-    "Pacific Time (US & Canada)": "America/Los_Angeles",
-    "Tokyo": "Asia/Tokyo",
-    "Sydney": "Australia/Sydney",
-}
-
-
-class Ledger(Protocol):
-    def load(self, source: str) -> dict[tuple[str, str], str]: ...
-
-    def record(self, source: str, kind: str, source_id: str, our_id: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Hub:
-    """The services the importer writes through (the wiring's, as the API uses them)."""
-
-    users: Any  # oncall.services.users.UserService
-    user_store: Any  # oncall.services.identity_ports.UserStore (reads a person's memberships)
-    teams: Any  # oncall.services.teams.TeamService
-    schedules: Any  # oncall.services.schedules.ScheduleService
-    catalog: Any  # oncall.services.catalog.CatalogService
-
-    @classmethod
-    def from_wiring(cls) -> Hub:
-        from oncall import wiring
-
-        return cls(
-            users=wiring.core.user_service(),
-            user_store=wiring.core.user_store(),
-            teams=wiring.incidents.team_service(),
-            schedules=wiring.core.schedule_service(),
-            catalog=wiring.incidents.catalog_service(),
-        )
-
-
-@dataclass
-class Action:
-    kind: str
-    source_id: str
-    name: str
-    op: str  # create | match | update | skip | failed
-    ours: str | None = None
-    reason: str = ""
-    changes: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "source_id": self.source_id,
-            "name": self.name,
-            "op": self.op,
-            "ours": self.ours,
-            "reason": self.reason,
-            "changes": self.changes,
-        }
-
-
-@dataclass(frozen=True)
-class NewKey:
-    """A created service's integration key: shown once, in the table, never in the JSON or a log."""
-
-    service: str
-    service_id: str
-    key: str
-    source_integrations: tuple[tuple[str, str], ...]
-
-
-@dataclass
-class Outcome:
-    source: str
-    applied: bool
-    actions: list[Action] = field(default_factory=list)
-    keys: list[NewKey] = field(default_factory=list)
-    #: source id → our id (``new:…`` for what a dry run would create), per kind
-    ids: dict[str, dict[str, str]] = field(default_factory=dict)
-    #: source schedule id → why it may differ from the source for a while (a rotation changed in this run)
-    changed: dict[str, list[str]] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for a in self.actions:
-            out[a.op] = out.get(a.op, 0) + 1
-        return dict(sorted(out.items()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "applied": self.applied,
-            "summary": self.summary(),
-            "actions": [a.to_dict() for a in self.actions],
-            "new_integration_keys": [
-                {"service": k.service, "service_id": k.service_id, "key": "(printed once in the table)"}
-                for k in self.keys
-            ],
-        }
-
-
-def _all(page: Callable[[int, dict[str, Any] | None], tuple[list[Any], dict[str, Any] | None]]) -> Iterator[Any]:
-    cursor: dict[str, Any] | None = None
-    while True:
-        items, cursor = page(100, cursor)
-        yield from items
-        if cursor is None:
-            return
-
-
-def username_for(email: str, taken: set[str]) -> str:
-    base = re.sub(r"[^a-z0-9._-]+", "-", email.split("@", 1)[0].lower()).strip("._-") or "user"
-    base = (base + "-user")[:60] if len(base) < 3 else base[:60]
-    name, n = base, 2
-    while name in taken:
-        name, n = f"{base}-{n}", n + 1
-    taken.add(name)
-    return name
-
-
-def zone_name(raw: str) -> str | None:
-    from oncall.domain.errors import InvalidInput
-    from oncall.domain.schedules import zone
-
-    name = RAILS_ZONES.get(raw, raw)
-    try:
-        zone(name)
-    except InvalidInput:
-        return None
-    return name
+from infra.migrate.outcome import Action, Hub, Ledger, NewKey, Outcome, username_for, walk, zone_name
 
 
 class Importer:
@@ -211,7 +76,7 @@ class Importer:
         return self.out
 
     def _teams(self) -> None:
-        existing = {t.id: t for t in _all(lambda n, c: self.hub.teams.listed(self.actor, n, c))}
+        existing = {t.id: t for t in walk(lambda n, c: self.hub.teams.listed(self.actor, n, c))}
         by_name = {t.name.lower(): t for t in existing.values()}
         for src in self.account.teams:
             rec = self._recorded("team", src.id)
@@ -248,7 +113,7 @@ class Importer:
         from oncall.domain.users import Role
         from oncall.services.users import NewUser
 
-        people = list(_all(lambda n, c: self.hub.users.list(self.actor, n, c)))
+        people = list(walk(lambda n, c: self.hub.users.list(self.actor, n, c)))
         by_id = {u.id: u for u in people}
         by_email = {u.email.lower(): u for u in people if u.email}
         taken = {u.username for u in people}
@@ -325,7 +190,7 @@ class Importer:
     def _schedule(self, src: SourceSchedule) -> None:
         svc = self.hub.schedules
         if not hasattr(self, "_existing_schedules"):
-            self._existing_schedules = {s.id: s for s in _all(lambda n, c: svc.list_schedules(self.actor, n, c, None))}
+            self._existing_schedules = {s.id: s for s in walk(lambda n, c: svc.list_schedules(self.actor, n, c, None))}
         existing = self._existing_schedules
         tz = zone_name(src.timezone)
         if tz is None:
@@ -473,7 +338,7 @@ class Importer:
             self._act(Action("override", src.id, label, "create", None, "after its schedule's rotations"))
             return
         svc = self.hub.schedules
-        stored = list(_all(lambda n, c: svc.list_shifts(schedule_id, src.start, src.end, n, c)))
+        stored = list(walk(lambda n, c: svc.list_shifts(schedule_id, src.start, src.end, n, c)))
         if any(s.user_id == user and s.start == src.start and s.end == src.end for s in stored):
             self._act(Action("override", src.id, label, "match", None, "the same shift is stored"))
             return
@@ -489,7 +354,7 @@ class Importer:
         from oncall.domain.escalation import MAX_REPEAT, MAX_TIMEOUT, MIN_TIMEOUT, Level, Target, TargetType
 
         svc = self.hub.catalog
-        existing = {p.id: p for p in _all(lambda n, c: svc.list_policies(self.actor, n, c, None))}
+        existing = {p.id: p for p in walk(lambda n, c: svc.list_policies(self.actor, n, c, None))}
         for src in self.account.policies:
             notes = list(src.unexpressed)
             levels: list[Level] = []
@@ -565,7 +430,7 @@ class Importer:
 
     def _services(self) -> None:
         svc = self.hub.catalog
-        existing = {s.id: s for s in _all(lambda n, c: svc.list_services(self.actor, n, c, None))}
+        existing = {s.id: s for s in walk(lambda n, c: svc.list_services(self.actor, n, c, None))}
         for src in self.account.services:
             policy = self.ids["policy"].get(src.policy)
             if policy is None:

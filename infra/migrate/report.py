@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infra.migrate.importer import Outcome
+from infra.migrate.outcome import Outcome
 from infra.migrate.verify import ScheduleCheck
 
 #: where each kind of sender is pointed (README, "Alert sources")

@@ -38,7 +38,7 @@ def pd() -> Iterator[FakePagerDuty]:
 @pytest.fixture
 def hub(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Any:
     """An admin to act as, one person who already exists (matched by email), and the services the import uses."""
-    from infra.migrate.importer import Hub
+    from infra.migrate.outcome import Hub
     from oncall.settings import get_settings
 
     monkeypatch.setenv("PAGERDUTY_TOKEN", TOKEN)
