@@ -5,9 +5,10 @@
     python -m infra.migrate pagerduty --from-dir ./pd-export --as admin --json plan.json
     python -m infra.migrate pagerduty --local http://127.0.0.1:5000 --as admin  # the local runner's emulator
 
-The token is read from ``PAGERDUTY_TOKEN`` or the first line of stdin (``--token-stdin``), never from the command
-line. Where OnCall Hub runs: the tables the environment names (``ONCALL_TABLE_*``), else the local runner's emulator
-(``--local URL``), else the deployed stack (``--stack``, found with your AWS credentials as ``make admin`` does).
+The token is read from ``PAGERDUTY_TOKEN`` (``OPSGENIE_API_KEY``) or the first line of stdin (``--token-stdin``),
+never from the command line. Where OnCall Hub runs: the tables the environment names (``ONCALL_TABLE_*``), else the
+local runner's emulator (``--local URL``), else the deployed stack (``--stack``, found with your AWS credentials as
+``make admin`` does).
 Exit status: 0 done, 1 a schedule the model maps exactly differs from the source, 2 an object failed, 3 the source
 could not be read (nothing written).
 """
@@ -26,8 +27,10 @@ from infra.local.loader import LAYER_PATH
 from infra.migrate.model import SourceError
 
 DEFAULT_STACK_NAME = "OnCallHub"
-SOURCES = ("pagerduty",)
-NOT_YET = ("opsgenie", "grafana-oncall")
+SOURCES = ("pagerduty", "opsgenie")
+NOT_YET = ("grafana-oncall",)
+#: where each source's token is read from (or the first line of stdin with --token-stdin)
+TOKEN_VARIABLES = {"pagerduty": "PAGERDUTY_TOKEN", "opsgenie": "OPSGENIE_API_KEY"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,15 +53,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def source_for(args: argparse.Namespace) -> Any:
-    from infra.migrate import pagerduty
+    from infra.migrate import opsgenie, pagerduty
+    from infra.migrate.http import DirectoryReader
 
+    vendor = pagerduty if args.source == "pagerduty" else opsgenie
+    name = "PagerDuty" if args.source == "pagerduty" else "Opsgenie"
+    build = pagerduty.PagerDutySource if args.source == "pagerduty" else opsgenie.OpsgenieSource
     if args.from_dir is not None:
-        return pagerduty.PagerDutySource(pagerduty.DirectoryReader(args.from_dir))
-    token = sys.stdin.readline().strip() if args.token_stdin else os.environ.get("PAGERDUTY_TOKEN", "").strip()
+        return build(DirectoryReader(args.from_dir, name))
+    variable = TOKEN_VARIABLES[args.source]
+    token = sys.stdin.readline().strip() if args.token_stdin else os.environ.get(variable, "").strip()
     if not token:
-        raise SourceError("no PagerDuty token: set PAGERDUTY_TOKEN or pass --token-stdin (or use --from-dir)")
-    base = args.base_url or (pagerduty.EU_BASE_URL if args.eu else pagerduty.DEFAULT_BASE_URL)
-    return pagerduty.PagerDutySource(pagerduty.api_reader(token, base))
+        raise SourceError(f"no {name} token: set {variable} or pass --token-stdin (or use --from-dir)")
+    base = args.base_url or (vendor.EU_BASE_URL if args.eu else vendor.DEFAULT_BASE_URL)
+    return build(vendor.api_reader(token, base))
 
 
 def target_environment(args: argparse.Namespace) -> None:
@@ -120,7 +128,7 @@ class OnCall:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.source in NOT_YET:
-        print(f"{args.source}: not supported yet; PagerDuty is (README, 'Migrating')", file=sys.stderr)
+        print(f"{args.source}: not supported yet (README, 'Migrating'); nothing was read or written", file=sys.stderr)
         return 2
     if str(LAYER_PATH) not in sys.path:
         sys.path.insert(0, str(LAYER_PATH))

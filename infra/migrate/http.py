@@ -10,6 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from infra.migrate.model import SourceError
@@ -103,6 +104,24 @@ class RestClient:
             "run the import again"
         )
 
+    def next_pages(self, path: str, params: Params | None = None) -> list[Any]:
+        """Every item of a listing that links its next page (``paging.next``, Opsgenie); a link to another host is
+        refused, so the token never leaves for somewhere the user did not name."""
+        items: list[Any] = []
+        url: str | None = self.url(path, params)
+        base = urllib.parse.urlsplit(self.base_url)
+        while url:
+            link = urllib.parse.urlsplit(url)
+            if (link.scheme, link.netloc) != (base.scheme, base.netloc):
+                raise SourceError(f"{self.vendor}: a next-page link points to another host ({link.netloc})")
+            page = self.get(url)
+            got = page.get("data")
+            if not isinstance(got, list):
+                raise SourceError(f"{self.vendor}: GET {path} answered without a 'data' list")
+            items += got
+            url = (page.get("paging") or {}).get("next") if got else None
+        return items
+
     def offset_pages(self, path: str, key: str, params: Params | None = None, limit: int = 100) -> list[Any]:
         """Every item of a classic offset/limit/more listing (PagerDuty)."""
         items: list[Any] = []
@@ -116,6 +135,45 @@ class RestClient:
             if not page.get("more") or not got:
                 return items
             offset += len(got)
+
+
+class DirectoryReader:
+    """The same answers, saved by the user: ``<dir>/<API path>.json`` (PagerDuty's ``users.json``,
+    ``schedules/P123.json``; Opsgenie's ``v2/users.json``...), each one answer or a JSON list of answers (the pages)."""
+
+    def __init__(self, root: Path, vendor: str) -> None:
+        if not root.is_dir():
+            raise SourceError(f"{root} is not a directory of exported JSON files")
+        self.root = root
+        self.vendor = vendor
+
+    def _load(self, path: str) -> list[dict[str, Any]]:
+        file = self.root / (path.strip("/") + ".json")
+        if not file.is_file():
+            raise SourceError(f"{self.vendor} export: {file.name} is missing under {self.root} (GET {path})")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SourceError(f"{self.vendor} export: {file} is not complete JSON ({exc})") from None
+        pages = data if isinstance(data, list) else [data]
+        if not all(isinstance(p, dict) for p in pages):
+            raise SourceError(f"{self.vendor} export: {file} must hold an API answer or a list of them")
+        return pages
+
+    def get(self, path: str, params: Params | None = None) -> dict[str, Any]:
+        return self._load(path)[0]
+
+    def next_pages(self, path: str, params: Params | None = None) -> list[Any]:
+        return self.offset_pages(path, "data")
+
+    def offset_pages(self, path: str, key: str, params: Params | None = None, limit: int = 100) -> list[Any]:
+        items: list[Any] = []
+        for page in self._load(path):
+            got = page.get(key)
+            if not isinstance(got, list):
+                raise SourceError(f"{self.vendor} export: {path}.json has no {key!r} list")
+            items += got
+        return items
 
 
 def _retry_after(header: str | None, default: float) -> float:

@@ -10,11 +10,9 @@ below it wherever it is active, and a layer with restrictions cannot be expresse
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 from infra.migrate.http import Params, RestClient
@@ -58,42 +56,6 @@ def api_reader(token: str, base_url: str = DEFAULT_BASE_URL, **kwargs: Any) -> R
         vendor="PagerDuty",
         **kwargs,
     )
-
-
-class DirectoryReader:
-    """The same answers, saved by the user: ``<dir>/<API path>.json`` (``users.json``, ``schedules/P123.json``,
-    ``teams/P9/members.json``, ``oncalls.json``...), each one answer or a JSON list of answers (the pages)."""
-
-    def __init__(self, root: Path, vendor: str = "PagerDuty") -> None:
-        if not root.is_dir():
-            raise SourceError(f"{root} is not a directory of exported JSON files")
-        self.root = root
-        self.vendor = vendor
-
-    def _load(self, path: str) -> list[dict[str, Any]]:
-        file = self.root / (path.strip("/") + ".json")
-        if not file.is_file():
-            raise SourceError(f"{self.vendor} export: {file.name} is missing under {self.root} (GET {path})")
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{self.vendor} export: {file} is not complete JSON ({exc})") from None
-        pages = data if isinstance(data, list) else [data]
-        if not all(isinstance(p, dict) for p in pages):
-            raise SourceError(f"{self.vendor} export: {file} must hold an API answer or a list of them")
-        return pages
-
-    def get(self, path: str, params: Params | None = None) -> dict[str, Any]:
-        return self._load(path)[0]
-
-    def offset_pages(self, path: str, key: str, params: Params | None = None, limit: int = 100) -> list[Any]:
-        items: list[Any] = []
-        for page in self._load(path):
-            got = page.get(key)
-            if not isinstance(got, list):
-                raise SourceError(f"{self.vendor} export: {path}.json has no {key!r} list")
-            items += got
-        return items
 
 
 def ts(raw: Any, what: str) -> datetime:
