@@ -5,10 +5,10 @@
     python -m infra.migrate pagerduty --from-dir ./pd-export --as admin --json plan.json
     python -m infra.migrate pagerduty --local http://127.0.0.1:5000 --as admin  # the local runner's emulator
 
-The token is read from ``PAGERDUTY_TOKEN`` (``OPSGENIE_API_KEY``) or the first line of stdin (``--token-stdin``),
-never from the command line. Where OnCall Hub runs: the tables the environment names (``ONCALL_TABLE_*``), else the
-local runner's emulator (``--local URL``), else the deployed stack (``--stack``, found with your AWS credentials as
-``make admin`` does).
+The token is read from ``PAGERDUTY_TOKEN`` (``OPSGENIE_API_KEY``, ``GRAFANA_ONCALL_TOKEN``) or the first line of
+stdin (``--token-stdin``), never from the command line. Where OnCall Hub runs: the tables the environment names
+(``ONCALL_TABLE_*``), else the local runner's emulator (``--local URL``), else the deployed stack (``--stack``, found
+with your AWS credentials as ``make admin`` does).
 Exit status: 0 done, 1 a schedule the model maps exactly differs from the source, 2 an object failed, 3 the source
 could not be read (nothing written).
 """
@@ -27,15 +27,18 @@ from infra.local.loader import LAYER_PATH
 from infra.migrate.model import SourceError
 
 DEFAULT_STACK_NAME = "OnCallHub"
-SOURCES = ("pagerduty", "opsgenie")
-NOT_YET = ("grafana-oncall",)
+SOURCES = ("pagerduty", "opsgenie", "grafana-oncall")
 #: where each source's token is read from (or the first line of stdin with --token-stdin)
-TOKEN_VARIABLES = {"pagerduty": "PAGERDUTY_TOKEN", "opsgenie": "OPSGENIE_API_KEY"}
+TOKEN_VARIABLES = {
+    "pagerduty": "PAGERDUTY_TOKEN",
+    "opsgenie": "OPSGENIE_API_KEY",
+    "grafana-oncall": "GRAFANA_ONCALL_TOKEN",
+}
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m infra.migrate", description=__doc__.split("\n\n")[0])
-    p.add_argument("source", choices=SOURCES + NOT_YET)
+    p.add_argument("source", choices=SOURCES)
     p.add_argument("--apply", action="store_true", help="perform the plan (default: dry run, nothing written)")
     p.add_argument("--verify", action="store_true", help="compare who is on call, source vs ours, every hour")
     p.add_argument("--days", type=int, default=14, help="how many days --verify compares (default %(default)s)")
@@ -53,20 +56,27 @@ def parser() -> argparse.ArgumentParser:
 
 
 def source_for(args: argparse.Namespace) -> Any:
-    from infra.migrate import opsgenie, pagerduty
+    from infra.migrate import grafana_oncall, opsgenie, pagerduty
     from infra.migrate.http import DirectoryReader
 
-    vendor = pagerduty if args.source == "pagerduty" else opsgenie
-    name = "PagerDuty" if args.source == "pagerduty" else "Opsgenie"
-    build = pagerduty.PagerDutySource if args.source == "pagerduty" else opsgenie.OpsgenieSource
+    name = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "grafana-oncall": "Grafana OnCall"}[args.source]
     if args.from_dir is not None:
-        return build(DirectoryReader(args.from_dir, name))
+        saved = DirectoryReader(args.from_dir, name)
+        if args.source == "grafana-oncall":
+            return grafana_oncall.GrafanaOnCallSource(grafana_oncall.saved_reader(saved))
+        return (pagerduty.PagerDutySource if args.source == "pagerduty" else opsgenie.OpsgenieSource)(saved)
     variable = TOKEN_VARIABLES[args.source]
     token = sys.stdin.readline().strip() if args.token_stdin else os.environ.get(variable, "").strip()
     if not token:
         raise SourceError(f"no {name} token: set {variable} or pass --token-stdin (or use --from-dir)")
+    if args.source == "grafana-oncall":
+        if not args.base_url:
+            raise SourceError("Grafana OnCall: pass --base-url (Grafana Cloud: the OnCall API URL its settings show)")
+        return grafana_oncall.GrafanaOnCallSource(grafana_oncall.api_reader(token, args.base_url))
+    vendor = pagerduty if args.source == "pagerduty" else opsgenie
     base = args.base_url or (vendor.EU_BASE_URL if args.eu else vendor.DEFAULT_BASE_URL)
-    return build(vendor.api_reader(token, base))
+    source = pagerduty.PagerDutySource if args.source == "pagerduty" else opsgenie.OpsgenieSource
+    return source(vendor.api_reader(token, base))
 
 
 def target_environment(args: argparse.Namespace) -> None:
@@ -127,9 +137,6 @@ class OnCall:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.source in NOT_YET:
-        print(f"{args.source}: not supported yet (README, 'Migrating'); nothing was read or written", file=sys.stderr)
-        return 2
     if str(LAYER_PATH) not in sys.path:
         sys.path.insert(0, str(LAYER_PATH))
     target_environment(args)
