@@ -4,6 +4,8 @@
     PAGERDUTY_TOKEN=... python -m infra.migrate pagerduty --as admin --apply --verify
     python -m infra.migrate pagerduty --from-dir ./pd-export --as admin --json plan.json
     python -m infra.migrate pagerduty --local http://127.0.0.1:5000 --as admin  # the local runner's emulator
+    python -m infra.migrate export --out oncall.yaml                             # the setup as code (make export)
+    python -m infra.migrate config --file oncall.yaml --apply                    # apply it (make apply FILE=...)
 
 The token is read from ``PAGERDUTY_TOKEN`` (``OPSGENIE_API_KEY``, ``GRAFANA_ONCALL_TOKEN``) or the first line of
 stdin (``--token-stdin``), never from the command line. Where OnCall Hub runs: the tables the environment names
@@ -38,7 +40,13 @@ TOKEN_VARIABLES = {
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m infra.migrate", description=__doc__.split("\n\n")[0])
-    p.add_argument("source", choices=SOURCES)
+    p.add_argument(
+        "source",
+        choices=(*SOURCES, "config", "export"),
+        help="a tool to import from; config: a file; export: write one",
+    )
+    p.add_argument("--file", type=Path, help="config: the YAML file to apply")
+    p.add_argument("--out", help="export: where to write the YAML (default: stdout)")
     p.add_argument("--apply", action="store_true", help="perform the plan (default: dry run, nothing written)")
     p.add_argument("--verify", action="store_true", help="compare who is on call, source vs ours, every hour")
     p.add_argument("--days", type=int, default=14, help="how many days --verify compares (default %(default)s)")
@@ -55,7 +63,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class ConfigSource:
+    """A configuration file (``make export`` writes one) as a source; it has no on-call answer to verify against."""
+
+    name = "config"
+
+    def __init__(self, file: Path) -> None:
+        import yaml
+
+        try:
+            self.doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SourceError(f"cannot read {file}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise SourceError(f"{file} is not valid YAML: {exc}") from None
+
+    def read(self, now: Any) -> Any:
+        from infra.migrate.config import account
+
+        return account(self.doc)
+
+    def on_call(self, *args: Any) -> Any:
+        raise SourceError("a configuration file has no on-call answer to compare with; --verify is for sources")
+
+
 def source_for(args: argparse.Namespace) -> Any:
+    if args.source == "config":
+        if args.file is None:
+            raise SourceError("config: pass --file <the YAML file> (make apply FILE=...)")
+        return ConfigSource(args.file)
     from infra.migrate import grafana_oncall, opsgenie, pagerduty
     from infra.migrate.http import DirectoryReader
 
@@ -135,6 +171,35 @@ class OnCall:
         return held[0] if held else None
 
 
+def acting_admin(hub: Any, username: str) -> Any:
+    from oncall.domain.users import Role
+
+    actor_id = hub.user_store.id_for_username(username)
+    actor = hub.user_store.get(actor_id) if actor_id else None
+    return actor if actor is not None and actor.role is Role.ADMIN and actor.active else None
+
+
+def export_to(args: argparse.Namespace) -> int:
+    import yaml
+
+    from infra.migrate.config import export
+    from infra.migrate.outcome import Hub
+
+    hub = Hub.from_wiring()
+    actor = acting_admin(hub, args.actor)
+    if actor is None:
+        print(f"--as {args.actor}: no active admin of that username here", file=sys.stderr)
+        return 2
+    text = "# OnCall Hub on-call setup (make export); make apply FILE=<this file> applies it\n" + yaml.safe_dump(
+        export(hub, actor), sort_keys=False, allow_unicode=True
+    )
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if str(LAYER_PATH) not in sys.path:
@@ -146,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     from infra.migrate.outcome import Hub
     from infra.migrate.report import keys_table, table, verification_table
     from infra.migrate.verify import verify
-    from oncall.domain.users import Role
     from oncall.settings import get_settings
     from oncall.wiring.seam import clock
 
     now = clock()()
+    if args.source == "export":
+        return export_to(args)
     try:
         source = source_for(args)
         account = source.read(now)
@@ -158,9 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot read the source: {exc}", file=sys.stderr)
         return 3
     hub = Hub.from_wiring()
-    actor_id = hub.user_store.id_for_username(args.actor)
-    actor = hub.user_store.get(actor_id) if actor_id else None
-    if actor is None or actor.role is not Role.ADMIN or not actor.active:
+    actor = acting_admin(hub, args.actor)
+    if actor is None:
         print(f"--as {args.actor}: no active admin of that username here", file=sys.stderr)
         return 2
     outcome = Importer(account, hub, Ledger(get_settings().table("catalog")), actor, apply=args.apply).run()

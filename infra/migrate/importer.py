@@ -117,11 +117,14 @@ class Importer:
         by_id = {u.id: u for u in people}
         by_email = {u.email.lower(): u for u in people if u.email}
         taken = {u.username for u in people}
+        by_username = {u.username: u for u in people}
         for src in self.account.users:
             rec = self._recorded("user", src.id)
             person, how = (by_id.get(rec), "ledger") if rec else (None, "")
-            if person is None and src.email.lower() in by_email:
+            if person is None and src.email and src.email.lower() in by_email:
                 person, how = by_email[src.email.lower()], "email"
+            if person is None and src.username in by_username:
+                person, how = by_username[str(src.username)], "username"
             lost = f"; not carried over: {', '.join(src.unmapped_contacts)}" if src.unmapped_contacts else ""
             if person is not None:
                 note = "" if person.active else " (disabled here: will not be paged)"
@@ -362,7 +365,7 @@ class Importer:
             for i, lv in enumerate(src.levels):
                 targets = []
                 for t in lv.targets:
-                    ours = self.ids["user" if t.type == "user" else "schedule"].get(t.id)
+                    ours = self.ids[t.type].get(t.id)
                     if ours is None:
                         notes.append(f"level {i + 1}: {t.type} {t.id} was not imported; left out")
                         continue

@@ -17,6 +17,8 @@ class SourceUser:
     timezone: str = "UTC"
     #: contact methods we cannot carry over (phone, push, ...), as "type: address" for the report
     unmapped_contacts: tuple[str, ...] = ()
+    #: our username, when the source names people by it (a configuration file): matched after the email
+    username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class SourceSchedule:
 
 @dataclass(frozen=True)
 class SourceTarget:
-    type: str  # "user" or "schedule"
+    type: str  # "user", "schedule" or "team" (whoever is on call on any of its schedules)
     id: str
 
 
