@@ -150,7 +150,7 @@ def target_environment(args: argparse.Namespace) -> None:
 
 class OnCall:
     """Who holds each of our schedules at an instant, from the shifts the schedule service lists for the whole window
-    (one listing per schedule, not one query per hour: the same stored shifts ``GET /schedules/{id}/on-call`` reads)."""
+    (one listing per schedule, not one query per hour: the same stored shifts ``GET /schedules/{id}/oncall`` reads)."""
 
     def __init__(self, hub: Any, now: Any, days: int) -> None:
         self.hub = hub
