@@ -62,9 +62,9 @@ def ts(raw: Any, what: str) -> datetime:
     try:
         value = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except ValueError:
-        raise SourceError(f"PagerDuty: {what} is not a time ({raw!r})") from None
+        raise SourceError(f"the source: {what} is not a time ({raw!r})") from None
     if value.tzinfo is None:
-        raise SourceError(f"PagerDuty: {what} has no UTC offset ({raw!r})")
+        raise SourceError(f"the source: {what} has no UTC offset ({raw!r})")
     return value.astimezone(UTC)
 
 

@@ -112,3 +112,26 @@ def test_a_refused_token_writes_nothing(
     assert result is None
     actor = hub.user_store.get(hub.user_store.id_for_username("importer"))
     assert hub.schedules.list_schedules(actor, 10, None)[0] == []
+
+
+def test_saved_answers_plan_what_the_api_plans(
+    goc: FakeGrafanaOnCall, hub: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory of saved answers (``api/v1/<list>.json``, each a list of the API's pages) reads as the API does."""
+    export = tmp_path / "export"
+    for name in ("users", "teams", "schedules", "on_call_shifts", "escalation_chains", "escalation_policies",
+                 "integrations"):  # fmt: skip
+        pages, number = [], 1
+        while True:
+            page = goc.answer(f"/api/v1/{name}/", {"page": [str(number)]})
+            assert page is not None
+            pages.append(page)
+            if page["next"] is None:
+                break
+            number += 1
+        (export / "api" / "v1").mkdir(parents=True, exist_ok=True)
+        (export / "api" / "v1" / f"{name}.json").write_text(json.dumps(pages))
+    _, _, from_api = run(goc, tmp_path, capsys)
+    status, printed, from_files = run(goc, tmp_path, capsys, "--from-dir", str(export))
+    assert status == 0, printed
+    assert from_files["summary"] == from_api["summary"]

@@ -123,3 +123,38 @@ def test_a_next_link_to_another_host_is_refused() -> None:
         client = api_reader(KEY, og.url.replace("127.0.0.1", "localhost"))
         with pytest.raises(SourceError, match="another host"):
             client.next_pages("/v2/users", {"limit": 1})
+
+
+def test_saved_answers_plan_what_the_api_plans(
+    og: FakeOpsgenie, hub: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory of saved answers (``v2/users.json`` as a list of the API's pages, ``v2/teams/<id>.json``...)."""
+    export = tmp_path / "export"
+
+    def save(path: str, answer: Any) -> None:
+        file = export / (path.strip("/") + ".json")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps(answer))
+
+    pages, offset = [], 0
+    while True:
+        page = og.answer("/v2/users", {"offset": [str(offset)], "limit": ["10"]})
+        assert page is not None
+        pages.append(page)
+        if "next" not in page["paging"]:
+            break
+        offset += 10
+    save("/v2/users", pages)
+    for user in og.data["users"]:
+        save(f"/v2/users/{user['id']}/contacts", og.answer(f"/v2/users/{user['id']}/contacts", {}))
+    for path in ("/v2/teams", "/v2/schedules", "/v2/escalations"):
+        save(path, og.answer(path, {}))
+    for team in og.data["teams"]:
+        save(f"/v2/teams/{team['id']}", og.answer(f"/v2/teams/{team['id']}", {}))
+    for schedule in og.data["schedules"]:
+        save(f"/v2/schedules/{schedule['id']}/overrides", og.answer(f"/v2/schedules/{schedule['id']}/overrides", {}))
+
+    _, _, from_api = run(og, tmp_path, capsys)
+    status, printed, from_files = run(og, tmp_path, capsys, "--from-dir", str(export))
+    assert status == 0, printed
+    assert from_files["summary"] == from_api["summary"]
