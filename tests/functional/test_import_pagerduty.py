@@ -243,3 +243,17 @@ def test_a_run_cut_between_objects_and_their_records_is_finished_by_running_agai
     assert stored(hub) == counts
     records = table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "IMPORT#pagerduty"})
     assert len(records["Items"]) == 60
+
+
+def test_a_person_on_two_schedules_at_once_is_refused_by_name_and_the_rest_is_imported(
+    pd: FakePagerDuty, hub: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ana (Platform primary, weekly) also joins the Mobile rotation: here nobody holds two shifts at once
+    mobile = next(s for s in pd.data["schedules"] if s["id"] == "PS00005")
+    mobile["schedule_layers"][0]["users"].append({"user": {"id": "PU00001", "type": "user_reference"}})
+    status, printed, result = run(pd, tmp_path, capsys, "--apply")
+    assert status == 2, printed
+    failed = [a for a in result["actions"] if a["op"] == "failed"]
+    assert [(a["kind"], a["source_id"]) for a in failed] == [("rotation", "PS00005/PL0051")]
+    assert failed[0]["reason"].startswith("shift_overlap:")
+    assert stored(hub)["schedules"] == 6 and stored(hub)["services"] == 8
