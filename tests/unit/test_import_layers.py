@@ -134,3 +134,23 @@ def test_an_answer_cut_short_every_time_is_named_as_such() -> None:
 def test_the_base_url_must_be_absolute() -> None:
     with pytest.raises(SourceError, match="absolute http"):
         api_reader(TOKEN, "api.eu.pagerduty.com")
+
+
+@pytest.mark.parametrize(
+    ("source", "variable", "base"),
+    [
+        ("pagerduty", "PAGERDUTY_TOKEN", "https://api.eu.pagerduty.com"),
+        ("opsgenie", "OPSGENIE_API_KEY", "https://api.eu.opsgenie.com"),
+    ],
+)
+def test_eu_accounts_are_read_from_the_eu_region(
+    monkeypatch: pytest.MonkeyPatch, source: str, variable: str, base: str
+) -> None:
+    from infra.migrate import cli
+
+    monkeypatch.setenv(variable, "a-token")
+    reader = cli.source_for(cli.parser().parse_args([source, "--eu"])).reader
+    assert reader.base_url == base
+    monkeypatch.delenv(variable)
+    with pytest.raises(SourceError, match=f"set {variable}"):
+        cli.source_for(cli.parser().parse_args([source]))
