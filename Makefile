@@ -119,6 +119,17 @@ backfill-stats: sync ## count incidents stored before the statistics rollups: ma
 admin: sync ## create an admin in the deployed stack with your AWS credentials: make admin [USERNAME=admin] [STACK=OnCallHub] [ARGS=--generate|--reset|--password-stdin]
 	$(UV) run --no-sync python -m infra.admin --username "$(or $(USERNAME),admin)" $(if $(STACK),--stack "$(STACK)") $(ARGS)
 
+.PHONY: import
+import: sync ## import from the tool you are leaving, a dry run unless ARGS has --apply: make import SOURCE=pagerduty [ARGS="--apply --verify"]
+	$(UV) run --no-sync python -m infra.migrate $(or $(SOURCE),pagerduty) $(ARGS)
+
+.PHONY: export apply
+export: sync ## write the on-call setup (teams, schedules, rotations, policies, services; no secrets) as YAML: make export [FILE=oncall.yaml] [ARGS="--as admin"]
+	$(UV) run --no-sync python -m infra.migrate export $(if $(FILE),--out "$(FILE)") $(ARGS)
+
+apply: sync ## apply such a YAML file, printing the diff: make apply FILE=oncall.yaml [DRY=1 only prints it] [ARGS="--as admin"]
+	$(UV) run --no-sync python -m infra.migrate config --file "$(FILE)" $(if $(DRY),,--apply) $(ARGS)
+
 tg: ## act as a Telegram user in the local sandbox: make tg TEXT="/help" [CHAT=1] (or DATA=<callback_data>); the runner on ONCALL_HTTP_PORT (8000), or URL=
 	@$(UV) run --no-sync python -m infra.local.telegram --url "$(or $(URL),http://127.0.0.1:$(or $(ONCALL_HTTP_PORT),8000))" \
 		--chat "$(or $(CHAT),1)" $(if $(DATA),--callback-data "$(DATA)",--text "$(or $(TEXT),/help)")

@@ -1,0 +1,3 @@
+from infra.migrate.cli import main
+
+raise SystemExit(main())
