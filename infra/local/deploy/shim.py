@@ -1,0 +1,383 @@
+"""What moto's CloudFormation skips or half-creates for our template, completed with moto's own backends.
+
+moto (pinned in pyproject.toml) has no CloudFormation model for the HTTP API, its stage, routes and integrations,
+alarms, asynchronous invoke configs, topic and queue policies or secrets, and drops properties it does not read:
+function layers and architecture, table TTL and point-in-time recovery, a state machine definition stored as an S3
+asset with its substitutions. ``install()`` adds the models and wraps the creators, in this process only (the
+in-process tests and ``python -m infra.local.deploy``, whose moto server runs in the same process). Where AWS
+refuses a template at create time and moto would not, the shim refuses too: a stage whose route settings name a route
+not created yet (docs/architecture.md, "The emulated deploy").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+
+_installed = False
+
+
+#: what a creator returns: the physical id (``Ref``) and the attributes ``Fn::GetAtt`` may read
+Created = tuple[str, dict[str, str]]
+Creator = Callable[[dict[str, Any], str, str, str], Created]
+_CREATORS: dict[str, Creator] = {}
+
+
+def _creates(resource_type: str) -> Callable[[Creator], Creator]:
+    """Register ``create(properties, name, account, region)`` as moto's model for ``resource_type``."""
+
+    def register(create: Creator) -> Creator:
+        _CREATORS[resource_type] = create
+        return create
+
+    return register
+
+
+class _Created:
+    """A created resource as CloudFormation sees it: what ``Ref`` gives and the attributes ``Fn::GetAtt`` reads."""
+
+    def __init__(self, physical_id: str, attributes: dict[str, str]) -> None:
+        self.physical_resource_id = physical_id
+        self._attributes = attributes
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name not in self._attributes:
+            raise UnformattedGetAttTemplateException()
+        return self._attributes[attribute_name]
+
+    def is_created(self) -> bool:
+        return True
+
+
+def _model(resource_type: str, create: Creator) -> type:
+    """A direct subclass of moto's CloudFormationModel (moto lists only direct subclasses as models)."""
+
+    def from_json(cls: type, /, resource_name: str, cfn: dict[str, Any], account: str, region: str, **_: Any) -> Any:
+        return cls(*create(cfn.get("Properties", {}), resource_name, account, region))
+
+    return type(
+        resource_type.replace("::", ""),
+        (_Created, CloudFormationModel),
+        {
+            "cloudformation_type": staticmethod(lambda: resource_type),
+            "cloudformation_name_type": staticmethod(lambda: ""),
+            "has_cfn_attr": classmethod(lambda cls, attr: True),
+            "create_from_cloudformation_json": classmethod(from_json),
+        },
+    )
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if isinstance(value, list):
+        return {t["Key"]: t["Value"] for t in value}
+    return dict(value or {})
+
+
+def _lower_keys(settings: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's ``ThrottlingRateLimit`` is the API's ``throttlingRateLimit``."""
+    return {key[:1].lower() + key[1:]: value for key, value in settings.items()}
+
+
+def _api_backend(account_id: str, region_name: str) -> Any:
+    from moto.apigatewayv2.models import apigatewayv2_backends
+
+    return apigatewayv2_backends[account_id][region_name]
+
+
+@_creates("AWS::ApiGatewayV2::Api")
+def _http_api(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    api = _api_backend(account, region).create_api(
+        api_key_selection_expression=None,
+        cors_configuration=p.get("CorsConfiguration"),
+        description=p.get("Description"),
+        disable_schema_validation=None,
+        disable_execute_api_endpoint=p.get("DisableExecuteApiEndpoint"),
+        name=p.get("Name", name),
+        protocol_type=p["ProtocolType"],
+        route_selection_expression=None,
+        tags=_tags(p.get("Tags")),
+        version=None,
+    )
+    return api.api_id, {"ApiEndpoint": api.api_endpoint, "ApiId": api.api_id}
+
+
+@_creates("AWS::ApiGatewayV2::Integration")
+def _integration(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    integration = _api_backend(account, region).create_integration(
+        api_id=p["ApiId"],
+        connection_id=None,
+        connection_type=p.get("ConnectionType"),
+        content_handling_strategy=None,
+        credentials_arn=p.get("CredentialsArn"),
+        description=p.get("Description"),
+        integration_method=p.get("IntegrationMethod"),
+        integration_subtype=None,
+        integration_type=p["IntegrationType"],
+        integration_uri=p.get("IntegrationUri"),
+        passthrough_behavior=None,
+        payload_format_version=p.get("PayloadFormatVersion"),
+        request_parameters=None,
+        request_templates=None,
+        response_parameters=None,
+        template_selection_expression=None,
+        timeout_in_millis=p.get("TimeoutInMillis"),
+        tls_config={},
+    )
+    return integration.id, {"IntegrationId": integration.id}
+
+
+@_creates("AWS::ApiGatewayV2::Route")
+def _route(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    route = _api_backend(account, region).create_route(
+        api_id=p["ApiId"],
+        api_key_required=False,
+        authorization_scopes=p.get("AuthorizationScopes", []),
+        authorization_type=p.get("AuthorizationType", "NONE"),
+        authorizer_id=p.get("AuthorizerId"),
+        model_selection_expression=None,
+        operation_name=p.get("OperationName"),
+        request_models=None,
+        request_parameters=None,
+        route_key=p["RouteKey"],
+        route_response_selection_expression=None,
+        target=p.get("Target"),
+    )
+    return route.route_id, {"RouteId": route.route_id}
+
+
+@_creates("AWS::ApiGatewayV2::Stage")
+def _stage(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    from moto.apigatewayv2.exceptions import BadRequestException
+
+    backend = _api_backend(account, region)
+    existing = {route.route_key for route in backend.get_routes(p["ApiId"])}
+    # AWS resolves RouteSettings against the routes that exist when the stage is created
+    for key in p.get("RouteSettings", {}):
+        if key not in existing:
+            raise BadRequestException(
+                f"NotFoundException: Unable to find Route by key {key} within the provided RouteSettings"
+            )
+    stage = backend.create_stage(
+        p["ApiId"],
+        {
+            "stageName": p["StageName"],
+            "autoDeploy": p.get("AutoDeploy"),
+            "defaultRouteSettings": _lower_keys(p.get("DefaultRouteSettings", {})),
+            "routeSettings": {k: _lower_keys(v) for k, v in p.get("RouteSettings", {}).items()},
+            "accessLogSettings": _lower_keys(p.get("AccessLogSettings") or {}) or None,
+            "tags": _tags(p.get("Tags")),
+        },
+    )
+    return stage.name, {}
+
+
+@_creates("AWS::CloudWatch::Alarm")
+def _alarm(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend: Any = cloudwatch_backends[account][region]
+    alarm = backend.put_metric_alarm(
+        name=p.get("AlarmName", name),
+        namespace=p.get("Namespace"),
+        metric_name=p.get("MetricName"),
+        comparison_operator=p["ComparisonOperator"],
+        evaluation_periods=p["EvaluationPeriods"],
+        period=p.get("Period"),
+        threshold=p.get("Threshold"),
+        statistic=p.get("Statistic"),
+        description=p.get("AlarmDescription"),
+        dimensions=p.get("Dimensions", []),
+        alarm_actions=p.get("AlarmActions", []),
+        ok_actions=p.get("OKActions", []),
+        insufficient_data_actions=p.get("InsufficientDataActions", []),
+        datapoints_to_alarm=p.get("DatapointsToAlarm"),
+        treat_missing_data=p.get("TreatMissingData"),
+        tags=p.get("Tags"),
+    )
+    return alarm.name, {"Arn": alarm.alarm_arn}
+
+
+@_creates("AWS::Lambda::EventInvokeConfig")
+def _event_invoke_config(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    from moto.awslambda.models import lambda_backends
+
+    config = {k: v for k, v in p.items() if k not in ("FunctionName", "Qualifier")}
+    lambda_backends[account][region].put_function_event_invoke_config(p["FunctionName"], config)
+    return name, {}
+
+
+@_creates("AWS::SNS::TopicPolicy")
+def _topic_policy(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    from moto.sns.models import sns_backends
+
+    for topic_arn in p["Topics"]:
+        sns_backends[account][region].set_topic_attribute(topic_arn, "policy", json.dumps(p["PolicyDocument"]))
+    return name, {}
+
+
+@_creates("AWS::SQS::QueuePolicy")
+def _queue_policy(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    from moto.sqs.models import sqs_backends
+
+    for queue_url in p["Queues"]:
+        queue_name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+        sqs_backends[account][region].set_queue_attributes(queue_name, {"Policy": json.dumps(p["PolicyDocument"])})
+    return name, {}
+
+
+@_creates("AWS::SecretsManager::Secret")
+def _secret(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[account][region]
+    value = p.get("SecretString")
+    if value is None:
+        generate = p.get("GenerateSecretString", {})
+        value = json.loads(
+            backend.get_random_password(
+                password_length=generate.get("PasswordLength", 32),
+                exclude_characters=generate.get("ExcludeCharacters", ""),
+                exclude_numbers=generate.get("ExcludeNumbers", False),
+                exclude_punctuation=generate.get("ExcludePunctuation", False),
+                exclude_uppercase=generate.get("ExcludeUppercase", False),
+                exclude_lowercase=generate.get("ExcludeLowercase", False),
+                include_space=generate.get("IncludeSpace", False),
+                require_each_included_type=generate.get("RequireEachIncludedType", True),
+            )
+        )["RandomPassword"]
+        if "SecretStringTemplate" in generate:
+            value = json.dumps({**json.loads(generate["SecretStringTemplate"]), generate["GenerateStringKey"]: value})
+    short = backend.create_secret(
+        name=p.get("Name", name),
+        secret_string=value,
+        secret_binary=None,
+        description=p.get("Description"),
+        tags=p.get("Tags"),
+        kms_key_id=p.get("KmsKeyId"),
+        client_request_token=None,
+        replica_regions=[],
+        force_overwrite=False,
+    )
+    arn = json.loads(short)["ARN"]
+    return arn, {"Id": arn}
+
+
+Prepare = Callable[[dict[str, Any], str, str], None]
+Complete = Callable[[Any, dict[str, Any], str, str], None]
+
+
+def _wrap(model: Any, *, before: Prepare | None = None, after: Complete | None = None) -> None:
+    """Around moto's creator for ``model``: ``before(properties, account, region)`` may complete the properties,
+    ``after(resource, properties, account, region)`` applies what the creator dropped."""
+    original = model.create_from_cloudformation_json.__func__
+
+    def create(cls: type, /, name: str, cfn: dict[str, Any], account: str, region: str, **kw: Any) -> Any:
+        if before is not None:
+            before(cfn["Properties"], account, region)
+        resource = original(cls, name, cfn, account, region, **kw)
+        if after is not None:
+            after(resource, cfn["Properties"], account, region)
+        return resource
+
+    model.create_from_cloudformation_json = classmethod(create)
+
+
+def _table_settings(table: Any, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend = dynamodb_backends[account_id][region_name]
+    if "TimeToLiveSpecification" in properties:
+        backend.update_time_to_live(table.name, properties["TimeToLiveSpecification"])
+    pitr = properties.get("PointInTimeRecoverySpecification", {})
+    if pitr.get("PointInTimeRecoveryEnabled"):
+        backend.update_continuous_backups(table.name, {"PointInTimeRecoveryEnabled": True})
+
+
+def _function_settings(function: Any, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    """Layers (each must exist, as in AWS), architecture and the rest moto's creator leaves out."""
+    function.layers = function._get_layers_data(properties.get("Layers", []))
+    function.architectures = properties.get("Architectures", ["x86_64"])
+    if "TracingConfig" in properties:
+        function.tracing_config = properties["TracingConfig"]
+    if "LoggingConfig" in properties:
+        function.logging_config = properties["LoggingConfig"]
+    if "DeadLetterConfig" in properties:
+        function.dead_letter_config = properties["DeadLetterConfig"]
+
+
+def _layer_settings(layer: Any, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    layer.compatible_architectures = properties.get("CompatibleArchitectures", [])
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def _state_machine_definition(properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    """The definition as Step Functions sees it: read from its S3 asset, ``${Name}`` replaced by its substitution."""
+    from moto.s3.models import s3_backends
+
+    location = properties.get("DefinitionS3Location")
+    if location is not None and "DefinitionString" not in properties:
+        stored = s3_backends[account_id]["aws"].get_object(location["Bucket"], location["Key"])
+        properties["DefinitionString"] = stored.value.decode() if stored is not None else ""
+    if "Definition" in properties and "DefinitionString" not in properties:
+        properties["DefinitionString"] = json.dumps(properties["Definition"])
+    substitutions = properties.get("DefinitionSubstitutions", {})
+    properties["DefinitionString"] = _PLACEHOLDER.sub(
+        lambda m: str(substitutions.get(m.group(1), m.group(0))), properties.get("DefinitionString", "")
+    )
+
+
+def _name_failures(parsing: Any) -> None:
+    """A resource that cannot be created fails the stack naming it (moto would answer with the bare service error,
+    in that service's protocol, which CloudFormation's clients cannot even parse)."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    original = parsing.parse_and_create_resource
+
+    def create(logical_id: str, resource_json: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(logical_id, resource_json, *args, **kwargs)
+        except ValidationError:
+            raise
+        except Exception as exc:
+            reason = getattr(exc, "message", None) or getattr(exc, "description", None) or str(exc)
+            raise ValidationError(
+                logical_id, f"{logical_id} ({resource_json.get('Type')}) CREATE_FAILED: {reason}"
+            ) from exc
+
+    parsing.parse_and_create_resource = create
+
+
+def install() -> None:
+    """Idempotent: moto keeps the models in module state, so the shim is added once per process."""
+    global _installed
+    if _installed:
+        return
+    from moto.awslambda.models import LambdaFunction, LayerVersion
+    from moto.cloudformation import parsing
+    from moto.dynamodb.models.table import Table
+    from moto.events.models import EventBus
+    from moto.stepfunctions.models import StateMachine
+
+    _wrap(Table, after=_table_settings)
+    _wrap(LambdaFunction, after=_function_settings)
+    _wrap(StateMachine, before=_state_machine_definition)
+    # a bus's Ref is its name in AWS; moto gives the object itself, which a rule naming the bus cannot use
+    EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]
+    # a layer version's Ref is its ARN (what a function's Layers name); moto gives the object
+    LayerVersion.physical_resource_id = property(lambda layer: layer.arn)  # type: ignore[attr-defined]
+    _wrap(LayerVersion, after=_layer_settings)
+    _name_failures(parsing)
+    for resource_type, create in _CREATORS.items():
+        _model(resource_type, create)
+    # moto lists CloudFormationModel's subclasses once and caches them: the models above join on a fresh listing
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    _installed = True

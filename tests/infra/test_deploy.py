@@ -1,0 +1,257 @@
+"""The synthesized stack deployed into moto's CloudFormation (with the project's shim) and the account inspected
+through boto3: the same checks ``make deploy-local`` runs after the real CDK CLI, in-process. Then the fault matrix:
+template mistakes the static checks let through, each shown to fail the deploy or the inspection naming the resource.
+docs/architecture.md, "The emulated deploy".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from infra.local.deploy import shim
+from infra.local.deploy.inspect import Inspector, Report
+from infra.local.deploy.publish import asset_objects, deploy
+from infra.topology import TOPOLOGY
+from tests.infra.conftest import PRODUCT, Synthesized
+from tests.infra.template import resources
+
+pytestmark = pytest.mark.infra
+
+Template = dict[str, Any]
+Objects = dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    stack: dict[str, Any] | None
+    error: str
+    report: Report | None
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def objects(synthesized: Synthesized) -> Objects:
+    return asset_objects(synthesized.outdir, PRODUCT)
+
+
+def deploy_and_inspect(template: Template, objects: Objects) -> Outcome:
+    shim.install()
+    started = time.perf_counter()
+    with mock_aws():
+        made: dict[str, Any] = {}
+
+        def clients(service: str) -> Any:
+            if service not in made:
+                made[service] = boto3.client(service, region_name="us-east-1")
+            return made[service]
+
+        try:
+            stack = deploy(clients, PRODUCT, template, objects)
+        except ClientError as exc:
+            return Outcome(None, str(exc), None, time.perf_counter() - started)
+        report = Inspector(clients, PRODUCT, TOPOLOGY).run()
+    return Outcome(stack, "", report, time.perf_counter() - started)
+
+
+def test_the_stack_deploys_completely_and_inspects_clean(synthesized: Synthesized, objects: Objects) -> None:
+    template = synthesized.templates[PRODUCT]
+    outcome = deploy_and_inspect(copy.deepcopy(template), objects)
+    assert outcome.stack is not None, outcome.error
+    assert outcome.report is not None
+    print(outcome.report.table())
+    print(f"deployed and inspected in {outcome.seconds:.2f} s")
+    assert outcome.stack["StackStatus"] == "CREATE_COMPLETE"
+    assert not outcome.report.failures, outcome.report.table()
+    created = {c.resource for c in outcome.report.checks if c.what.startswith("created (")}
+    assert created == set(template["Resources"]), "every resource of the template is created, none skipped"
+    resource_types = {r["Type"] for r in template["Resources"].values()}
+    assert {
+        "AWS::ApiGatewayV2::Stage",
+        "AWS::SecretsManager::Secret",
+        "AWS::Lambda::EventInvokeConfig",
+    } <= resource_types
+    # the deployed account was read, not just the stack's own list: every kind of check ran
+    whats = {c.what for c in outcome.report.checks}
+    for expected in (
+        "TTL on expires_at",
+        "point-in-time recovery",
+        "layers",
+        "architecture",
+        "dead-letter queue",
+        "event pattern valid",
+        "every placeholder substituted",
+        "task function exists",
+        "policy names what exists",
+        "visibility timeout >= consumer's timeout",
+        "has a value",
+    ):
+        assert expected in whats, expected
+
+
+# --- the fault matrix: each mistake edits a copy of the template (or an asset) and names the resource to blame ----
+
+
+def _one(template: Template, rtype: str, contains: str) -> str:
+    found = [lid for lid in resources(template, rtype) if contains in lid]
+    assert len(found) == 1, f"fault target {rtype} *{contains}* matched {found}"
+    return found[0]
+
+
+def _props(template: Template, lid: str) -> dict[str, Any]:
+    properties: dict[str, Any] = template["Resources"][lid]["Properties"]
+    return properties
+
+
+def stage_before_its_route(t: Template, o: Objects) -> str:
+    stage = _one(t, "AWS::ApiGatewayV2::Stage", "DefaultStage")
+    t["Resources"][stage].pop("DependsOn")
+    return stage
+
+
+def asl_goes_to_a_missing_state(t: Template, o: Objects) -> str:
+    machine = _one(t, "AWS::StepFunctions::StateMachine", "IncidentLifecycle")
+    location = _props(t, machine)["DefinitionS3Location"]
+    definition = json.loads(o[location["Key"]])
+    state = next(s for s in definition["States"].values() if "Next" in s)
+    state["Next"] = "NoSuchState"
+    location["Key"] = "broken-definition.json"
+    o["broken-definition.json"] = json.dumps(definition).encode()
+    return machine
+
+
+def event_pattern_leaf_not_a_list(t: Template, o: Objects) -> str:
+    rule = _one(t, "AWS::Events::Rule", "RuleIncidentStats")
+    _props(t, rule)["EventPattern"]["source"] = "oncall"
+    return rule
+
+
+def queue_without_dead_letter_queue(t: Template, o: Objects) -> str:
+    queue = _one(t, "AWS::SQS::Queue", "QueuesPages0")
+    _props(t, queue).pop("RedrivePolicy")
+    return queue
+
+
+def function_without_its_dependency_layer(t: Template, o: Objects) -> str:
+    function = _one(t, "AWS::Lambda::Function", "FunctionsApi4")
+    layers = _props(t, function)["Layers"]
+    layers[:] = [layer for layer in layers if "Deps" not in layer["Ref"]]
+    return function
+
+
+def malformed_iam_action(t: Template, o: Objects) -> str:
+    policy = _one(t, "AWS::IAM::Policy", "FunctionsApiRoleDefaultPolicy")
+    statement = next(s for s in _props(t, policy)["PolicyDocument"]["Statement"] if "dynamodb:GetItem" in s["Action"])
+    statement["Action"] = ["dynamodb:GetItems" if a == "dynamodb:GetItem" else a for a in statement["Action"]]
+    return _props(t, policy)["Roles"][0]["Ref"]
+
+
+def grant_on_a_missing_index(t: Template, o: Objects) -> str:
+    policy = _one(t, "AWS::IAM::Policy", "FunctionsApiRoleDefaultPolicy")
+    statement = next(s for s in _props(t, policy)["PolicyDocument"]["Statement"] if "dynamodb:Query" in s["Action"])
+    table = _one(t, "AWS::DynamoDB::Table", "TablesIncidents")
+    statement["Resource"].append({"Fn::Join": ["", [{"Fn::GetAtt": [table, "Arn"]}, "/index/by-nothing"]]})
+    return _props(t, policy)["Roles"][0]["Ref"]
+
+
+def environment_drifts_from_the_state_machine(t: Template, o: Objects) -> str:
+    function = _one(t, "AWS::Lambda::Function", "FunctionsApi4")
+    variables = _props(t, function)["Environment"]["Variables"]
+    parts = variables["ONCALL_STATE_MACHINE_INCIDENT_LIFECYCLE"]["Fn::Join"][1]
+    index = next(i for i, p in enumerate(parts) if isinstance(p, str) and "incident-lifecycle" in p)
+    parts[index] = parts[index].replace("incident-lifecycle", "incident-lifecycle-v2")
+    return function
+
+
+def visibility_shorter_than_the_consumer(t: Template, o: Objects) -> str:
+    queue = _one(t, "AWS::SQS::Queue", "QueuesPages0")
+    _props(t, queue)["VisibilityTimeout"] = 5
+    return queue
+
+
+def route_to_a_missing_integration(t: Template, o: Objects) -> str:
+    route = next(
+        lid
+        for lid, r in resources(t, "AWS::ApiGatewayV2::Route").items()
+        if r["Properties"]["RouteKey"] == "POST /v2/enqueue"
+    )
+    _props(t, route)["Target"] = "integrations/nothing"
+    return route
+
+
+def table_without_ttl(t: Template, o: Objects) -> str:
+    table = _one(t, "AWS::DynamoDB::Table", "TablesIdempotency")
+    _props(t, table).pop("TimeToLiveSpecification")
+    return table
+
+
+def alarm_to_a_missing_topic(t: Template, o: Objects) -> str:
+    alarm = _one(t, "AWS::CloudWatch::Alarm", "AlarmsApiErrors")
+    _props(t, alarm)["AlarmActions"] = ["arn:aws:sns:us-east-1:123456789012:no-such-topic"]
+    return alarm
+
+
+def grant_on_a_secret_that_is_not_the_stacks(t: Template, o: Objects) -> str:
+    policy = _one(t, "AWS::IAM::Policy", "FunctionsApiRoleDefaultPolicy")
+    statement = next(
+        s for s in _props(t, policy)["PolicyDocument"]["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"
+    )
+    statement["Resource"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-keys-AbCdEf"
+    return _props(t, policy)["Roles"][0]["Ref"]
+
+
+def rule_target_dead_letter_queue_missing(t: Template, o: Objects) -> str:
+    rule = _one(t, "AWS::Events::Rule", "RuleIncidentStats")
+    _props(t, rule)["Targets"][0]["DeadLetterConfig"]["Arn"] = "arn:aws:sqs:us-east-1:123456789012:no-such-dlq"
+    return rule
+
+
+def function_on_another_runtime(t: Template, o: Objects) -> str:
+    function = _one(t, "AWS::Lambda::Function", "FunctionsEscalation")
+    _props(t, function)["Runtime"] = "python3.12"
+    return function
+
+
+FAULTS: list[Callable[[Template, Objects], str]] = [
+    stage_before_its_route,
+    asl_goes_to_a_missing_state,
+    event_pattern_leaf_not_a_list,
+    queue_without_dead_letter_queue,
+    function_without_its_dependency_layer,
+    malformed_iam_action,
+    grant_on_a_missing_index,
+    environment_drifts_from_the_state_machine,
+    visibility_shorter_than_the_consumer,
+    route_to_a_missing_integration,
+    table_without_ttl,
+    alarm_to_a_missing_topic,
+    grant_on_a_secret_that_is_not_the_stacks,
+    rule_target_dead_letter_queue_missing,
+    function_on_another_runtime,
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.__name__)
+def test_each_injected_mistake_is_caught_naming_the_resource(
+    fault: Callable[[Template, Objects], str], synthesized: Synthesized, objects: Objects
+) -> None:
+    template, changed = copy.deepcopy(synthesized.templates[PRODUCT]), dict(objects)
+    blamed = fault(template, changed)
+    outcome = deploy_and_inspect(template, changed)
+    if outcome.report is None:
+        assert blamed in outcome.error, f"the deploy failed without naming {blamed}: {outcome.error}"
+        return
+    failures = outcome.report.failures
+    assert failures, f"{fault.__name__} went unnoticed"
+    assert any(f.resource == blamed for f in failures), (
+        f"{fault.__name__}: no failure names {blamed}; failures: {[(f.resource, f.what, f.detail) for f in failures]}"
+    )
