@@ -1,5 +1,5 @@
 """The deploy without the CDK CLI, for tests: the cloud assembly's file assets put where ``cdk deploy`` would publish
-them (the bootstrap bucket), the bootstrap version parameter the template checks, and ``CreateStack``.
+them (the bootstrap bucket), the bootstrap version parameter the template checks, and the stack's change set.
 
 What ``cdk bootstrap`` and ``cdk deploy`` add on top (the toolkit stack, change sets, the assets' roles) is exercised
 by ``make deploy-local``; here the stack itself is what is under test, in about a second.
@@ -51,8 +51,8 @@ def asset_objects(outdir: Path, stack_name: str) -> dict[str, bytes]:
 def deploy(
     clients: Callable[[str], Any], stack_name: str, template: dict[str, Any], objects: dict[str, bytes]
 ) -> dict[str, Any]:
-    """Bootstrap leftovers, assets and the stack; returns the stack as ``DescribeStacks`` shows it. A resource that
-    cannot be created raises ``ClientError`` naming it (infra/local/deploy/shim.py)."""
+    """Bootstrap leftovers, assets and the stack (through a change set); returns the stack as ``DescribeStacks``
+    shows it. A resource that cannot be created raises ``ClientError`` naming it (infra/local/deploy/shim.py)."""
     s3 = clients("s3")
     s3.create_bucket(Bucket=ASSET_BUCKET)
     for key, body in objects.items():
@@ -63,10 +63,14 @@ def deploy(
     # a template over CreateStack's 51,200-byte body limit goes by S3, as the CLI sends it
     s3.put_object(Bucket=ASSET_BUCKET, Key=f"{stack_name}.template.json", Body=json.dumps(template).encode())
     cfn = clients("cloudformation")
-    cfn.create_stack(
+    # a change set, as the CLI deploys: moto orders resources differently there than on CreateStack
+    cfn.create_change_set(
         StackName=stack_name,
+        ChangeSetName="deploy",
+        ChangeSetType="CREATE",
         TemplateURL=f"https://s3.{REGION}.amazonaws.com/{ASSET_BUCKET}/{stack_name}.template.json",
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
+    cfn.execute_change_set(StackName=stack_name, ChangeSetName="deploy")
     stack: dict[str, Any] = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     return stack

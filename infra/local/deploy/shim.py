@@ -1,12 +1,16 @@
 """What moto's CloudFormation skips or half-creates for our template, completed with moto's own backends.
 
 moto (pinned in pyproject.toml) has no CloudFormation model for the HTTP API, its stage, routes and integrations,
-alarms, asynchronous invoke configs, topic and queue policies or secrets, and drops properties it does not read:
-function layers and architecture, table TTL and point-in-time recovery, a state machine definition stored as an S3
-asset with its substitutions. ``install()`` adds the models and wraps the creators, in this process only (the
-in-process tests and ``python -m infra.local.deploy``, whose moto server runs in the same process). Where AWS
-refuses a template at create time and moto would not, the shim refuses too: a stage whose route settings name a route
-not created yet (docs/architecture.md, "The emulated deploy").
+alarms, asynchronous invoke configs, topic and queue policies, secrets or CDK's metadata, and drops properties it
+does not read: function layers and architecture, table TTL and point-in-time recovery, a state machine definition
+stored as an S3 asset with its substitutions. ``install()`` adds the models and wraps the creators, in this process
+only (the in-process tests and ``python -m infra.local.deploy``, whose moto server runs in the same process). Where
+AWS refuses a template at create time and moto would not, the shim refuses too: a stage whose route settings name a
+route not created yet. The bootstrap stack's bucket policy stays skipped: it refuses plain HTTP, which is all the
+emulator speaks (docs/architecture.md, "The emulated deploy").
+
+Long because each of the nine resource types moto lacks is one creator here, spelled out argument by argument against
+the moto backend call it makes, and each dropped property or moto quirk is one small wrapper with its reason.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 from moto.core.common_models import CloudFormationModel
 
@@ -231,6 +236,12 @@ def _queue_policy(p: dict[str, Any], name: str, account: str, region: str) -> Cr
     return name, {}
 
 
+@_creates("AWS::CDK::Metadata")
+def _cdk_metadata(p: dict[str, Any], name: str, account: str, region: str) -> Created:
+    """The CLI's version report (``Analytics``): AWS keeps it as a resource that does nothing."""
+    return name, {}
+
+
 @_creates("AWS::SecretsManager::Secret")
 def _secret(p: dict[str, Any], name: str, account: str, region: str) -> Created:
     from moto.secretsmanager.models import secretsmanager_backends
@@ -335,15 +346,19 @@ def _state_machine_definition(properties: dict[str, Any], account_id: str, regio
 
 
 def _name_failures(parsing: Any) -> None:
-    """A resource that cannot be created fails the stack naming it (moto would answer with the bare service error,
-    in that service's protocol, which CloudFormation's clients cannot even parse)."""
+    """A resource is created after what it depends on; one that cannot be created fails the stack naming it (moto
+    would answer with the bare service error, in that service's protocol, which CloudFormation clients cannot parse)."""
     from moto.cloudformation.exceptions import ValidationError
 
     original = parsing.parse_and_create_resource
 
-    def create(logical_id: str, resource_json: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def create(logical_id: str, resource_json: dict[str, Any], resources_map: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto orders by DependsOn only on CreateStack, not when executing a change set (what the CDK CLI does)
+        depends_on = resource_json.get("DependsOn", [])
+        for dependency in [depends_on] if isinstance(depends_on, str) else depends_on:
+            resources_map[dependency]
         try:
-            return original(logical_id, resource_json, *args, **kwargs)
+            return original(logical_id, resource_json, resources_map, *args, **kwargs)
         except ValidationError:
             raise
         except Exception as exc:
@@ -355,13 +370,39 @@ def _name_failures(parsing: Any) -> None:
     parsing.parse_and_create_resource = create
 
 
+def _path_style_templates(responses: Any) -> None:
+    """The CLI hands CloudFormation its template as a path-style URL on the emulator's address
+    (``http://127.0.0.1:<port>/<bucket>/<key>``); moto reads path-style only from ``localhost``."""
+    original = responses.get_stack_from_s3_url
+
+    def get(url: str, account_id: str, partition: str) -> str:
+        host = urlparse(url).hostname or ""
+        if re.fullmatch(r"[0-9.]+", host):
+            url = url.replace(host, "localhost", 1)
+        return str(original(url, account_id=account_id, partition=partition))
+
+    responses.get_stack_from_s3_url = get
+
+
+def _outputs_after_change_sets(models: Any) -> None:
+    """Outputs are what a change set's template declares, as after CreateStack (moto keeps the stack's old ones)."""
+    original = models.ChangeSet.apply
+
+    def apply(change_set: Any) -> None:
+        original(change_set)
+        stack = change_set.stack
+        stack.output_map = models.OutputMap(stack.resource_map, change_set.template_dict, stack.stack_id)
+
+    models.ChangeSet.apply = apply
+
+
 def install() -> None:
     """Idempotent: moto keeps the models in module state, so the shim is added once per process."""
     global _installed
     if _installed:
         return
     from moto.awslambda.models import LambdaFunction, LayerVersion
-    from moto.cloudformation import parsing
+    from moto.cloudformation import models, parsing, responses
     from moto.dynamodb.models.table import Table
     from moto.events.models import EventBus
     from moto.stepfunctions.models import StateMachine
@@ -375,6 +416,8 @@ def install() -> None:
     LayerVersion.physical_resource_id = property(lambda layer: layer.arn)  # type: ignore[attr-defined]
     _wrap(LayerVersion, after=_layer_settings)
     _name_failures(parsing)
+    _path_style_templates(responses)
+    _outputs_after_change_sets(models)
     for resource_type, create in _CREATORS.items():
         _model(resource_type, create)
     # moto lists CloudFormationModel's subclasses once and caches them: the models above join on a fresh listing
