@@ -215,6 +215,16 @@ def rule_target_dead_letter_queue_missing(t: Template, o: Objects) -> str:
     return rule
 
 
+def stream_failures_to_a_missing_queue(t: Template, o: Objects) -> str:
+    mapping = next(
+        lid
+        for lid, r in resources(t, "AWS::Lambda::EventSourceMapping").items()
+        if "DestinationConfig" in r["Properties"]
+    )
+    _props(t, mapping)["DestinationConfig"]["OnFailure"]["Destination"] = "arn:aws:sqs:us-east-1:123456789012:nothing"
+    return mapping
+
+
 def function_on_another_runtime(t: Template, o: Objects) -> str:
     function = _one(t, "AWS::Lambda::Function", "FunctionsEscalation")
     _props(t, function)["Runtime"] = "python3.12"
@@ -236,6 +246,7 @@ FAULTS: list[Callable[[Template, Objects], str]] = [
     alarm_to_a_missing_topic,
     grant_on_a_secret_that_is_not_the_stacks,
     rule_target_dead_letter_queue_missing,
+    stream_failures_to_a_missing_queue,
     function_on_another_runtime,
 ]
 

@@ -86,6 +86,7 @@ class Inspector:
             self._tables,
             self._functions,
             self._queues,
+            self._event_sources,
             self._rules,
             self._state_machines,
             self._api,
@@ -242,6 +243,17 @@ class Inspector:
                 redrive = json.loads(attributes.get("RedrivePolicy", "{}"))
                 if self.check(label, "dead-letter queue", "deadLetterTargetArn" in redrive, str(redrive or "none")):
                     self.exists_check(label, "dead-letter queue exists", redrive["deadLetterTargetArn"])
+
+    def _event_sources(self) -> None:
+        lam = self._client("lambda")
+        for uuid in self.physical("AWS::Lambda::EventSourceMapping").values():
+            label = self.label(uuid)
+            mapping = lam.get_event_source_mapping(UUID=uuid)
+            self.exists_check(label, "function exists", mapping["FunctionArn"])
+            self.exists_check(label, "source exists", mapping["EventSourceArn"])
+            failures = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if failures:
+                self.exists_check(label, "on-failure destination exists", failures)
 
     def _rules(self) -> None:
         events = self._client("events")
