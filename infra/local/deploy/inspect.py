@@ -8,7 +8,6 @@ and never writes. docs/architecture.md, "The emulated deploy".
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -438,7 +437,3 @@ def asl_functions(definition: dict[str, Any]) -> Iterator[str]:
         function = state.get("Parameters", {}).get("FunctionName") or state.get("Arguments", {}).get("FunctionName")
         if isinstance(function, str) and not function.startswith("{%"):
             yield function
-
-
-def glob_matches(pattern: str, names: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for name in names)
