@@ -51,7 +51,7 @@ class Report:
             lines.append(f"{'FAIL' if failed else 'ok':4}  {resource[:60]:<60}  {len(checks):>6}  {len(failed):>6}")
             shown = checks if every_check else failed
             lines.extend(f"{'':6}{'ok' if c.ok else 'FAIL'}: {c.what}: {c.detail}" for c in shown)
-        lines.append(f"{len(rows)} resources, {len(self.checks)} checks, {len(self.failures)} failed")
+        lines.append(f"{len(rows)} resources and declarations, {len(self.checks)} checks, {len(self.failures)} failed")
         return "\n".join(lines)
 
 
