@@ -40,7 +40,8 @@ Prices, us-east-1 list, USD, free tiers not deducted (the sources name each page
 - CloudWatch Logs: $0.50 per GB ingested (vended Step Functions logs alike), $0.03 per GB-month stored; alarms
   $0.10 each per month (aws.amazon.com/cloudwatch/pricing)
 - X-Ray: $5.00 per 1M traces recorded (aws.amazon.com/xray/pricing)
-- Secrets Manager: $0.40 per secret per month (aws.amazon.com/secrets-manager/pricing)
+- SSM Parameter Store standard parameters (the secrets): no charge to keep, standard throughput reads free
+  (aws.amazon.com/systems-manager/pricing)
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ LOGS_STORED_PER_GB_MONTH = 0.03
 LOG_EVENT_OVERHEAD = 26
 XRAY_PER_TRACE = 5.00 / 1_000_000
 XRAY_SAMPLED_SHARE = 0.05
-SECRET_PER_MONTH = 0.40
+SSM_STANDARD_PARAMETER_PER_MONTH = 0.00
 #: a custom metric (a name with one set of dimension values), prorated by the hours in which it is sent; a dashboard
 #: (the account's first 3 are free)
 METRIC_PER_MONTH = 0.30
@@ -476,7 +477,9 @@ def traces_per_month(roots: float) -> float:
     return SECONDS_PER_MONTH * (1 + XRAY_SAMPLED_SHARE * (rate - 1))
 
 
-def monthly(org: Organisation, m: Measured) -> Lines:
+def monthly(org: Organisation, m: Measured, *, full: bool = False) -> Lines:
+    """The month's bill as deployed by default, or ``full``: with ``oncall:dashboard=true`` (the dashboard and the
+    EMF metrics it draws) and ``oncall:alarms=all`` (infra/settings.py)."""
     from infra.topology import TOPOLOGY
 
     u = m.usage
@@ -494,12 +497,22 @@ def monthly(org: Organisation, m: Measured) -> Lines:
         lines.add(f"schedule {name}: Lambda", per_month * (LAMBDA_PER_REQUEST + each * LAMBDA_PER_GB_S))
         lines.add("schedules: CloudWatch Logs", per_month * platform_log_bytes(256) / GB * LOGS_PER_GB)
     lines.add("X-Ray traces", traces_per_month(roots + calls) * XRAY_PER_TRACE)
-    lines.add("Secrets Manager", len(TOPOLOGY.secrets) * SECRET_PER_MONTH)
-    dlqs = len(TOPOLOGY.queues) + sum(1 for t in TOPOLOGY.tables if t.stream_consumer) + 2
-    lines.add("CloudWatch alarms", (len(TOPOLOGY.functions) + dlqs) * ALARM_PER_MONTH)
-    lines.add("CloudWatch EMF metrics", emf_metric_months(org, u.incidents / u.alerts) * METRIC_PER_MONTH)
-    lines.add("CloudWatch dashboard (free for an account's first 3)", DASHBOARD_PER_MONTH)
+    lines.add("SSM SecureString parameters (secrets)", len(TOPOLOGY.secrets) * SSM_STANDARD_PARAMETER_PER_MONTH)
+    lines.add("CloudWatch alarms", alarm_count(full=full) * ALARM_PER_MONTH)
+    emf = emf_metric_months(org, u.incidents / u.alerts) * METRIC_PER_MONTH if full else 0.0
+    lines.add("CloudWatch EMF metrics", emf)
+    lines.add("CloudWatch dashboard (free for an account's first 3)", DASHBOARD_PER_MONTH if full else 0.0)
     return lines
+
+
+def alarm_count(*, full: bool) -> int:
+    """The stack's alarms (``infra/constructs/alarms.py``): every dead-letter queue (each declared queue's, the
+    stream consumers', the rule targets' and the asynchronous invocations'), each workflow, and the api function,
+    or every function with ``oncall:alarms=all``."""
+    from infra.topology import TOPOLOGY
+
+    dlqs = len(TOPOLOGY.queues) + sum(1 for t in TOPOLOGY.tables if t.stream_consumer) + 2
+    return dlqs + len(TOPOLOGY.state_machines) + (len(TOPOLOGY.functions) if full else 1)
 
 
 def emf_metric_months(org: Organisation, incidents_per_alert: float) -> float:
@@ -572,6 +585,12 @@ def main() -> None:
         for o in ORGANISATIONS
     )
     print(f"{'per 1,000 alerts, everything included':<44} | {per}")
+    full = {o.name: monthly(o, m, full=True).total for o in ORGANISATIONS}
+    label = "total with oncall:dashboard, oncall:alarms=all"
+    print(f"{label:<44} | " + " | ".join(f"{full[o.name]:>32.2f}" for o in ORGANISATIONS))
+    for name, goal in (("small", 3.0), ("idle", 1.0)):
+        verdict = "met" if bills[name].total <= goal else "NOT met"
+        print(f"goal: the {name} organisation ≤ ${goal:.2f} a month as deployed by default: {verdict}")
 
 
 if __name__ == "__main__":

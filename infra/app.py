@@ -42,14 +42,17 @@ def build_app(
     context: Mapping[str, Any] | None = None,
     outdir: str | None = None,
     env: Environment | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> App:
-    """The app with one stack per (name → topology); the CLI builds ``{stackName: TOPOLOGY}``."""
+    """The app with one stack per (name → topology); the CLI builds ``{stackName: TOPOLOGY}``. ``overrides`` gives
+    a stack context values over the app's (the template tests synthesize a lean and a full stack in one app)."""
     app = App(context=dict(context or {}), outdir=outdir)
-    settings = from_context(app.node.get_all_context())
-    knobs = settings.stack
+    base = app.node.get_all_context()
     if stacks is None:
-        stacks = {knobs.stack_name: TOPOLOGY}
+        stacks = {from_context(base).stack.stack_name: TOPOLOGY}
     for name, topology in stacks.items():
+        settings = from_context({**base, **(overrides or {}).get(name, {})})
+        knobs = settings.stack
         OnCallStack(
             app,
             name,

@@ -6,7 +6,7 @@ derived from its variable: drop ``ONCALL_``, camelCase the rest, prefix ``oncall
 ``cdk.json``'s ``context`` or on the command line (``make deploy ARGS="-c oncall:publicUrl=https://..."``); README
 "Configuration" lists them all. A set value reaches every function, as the local runner hands every ``ONCALL_*``
 setting to every worker; an unset one keeps the documented default. Secrets are never settings here: they live in
-Secrets Manager, and their inline variables are for local runs only.
+SSM SecureString parameters, and their inline variables are for local runs only.
 
 The stack's own knobs (name, log retention, tracing and workflow logging, API throttling, reserved concurrency) are
 ``StackSettings``; their defaults are sized for a 1,000 alerts/s storm (README "Sizing and limits"). An
@@ -86,6 +86,14 @@ class StackSettings(BaseModel):
     tracing: bool = Field(True, alias="oncall:tracing")
     #: what state machines log: ALL (every transition, with execution data), ERROR, FATAL or OFF
     workflow_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = Field("ALL", alias="oncall:workflowLogLevel")
+    #: which CloudWatch alarms the stack keeps ($0.10 each a month): ``failures`` (default) what was lost or refused
+    #: — every dead-letter queue, the API function's errors, failed lifecycle executions; ``all`` also every other
+    #: function's errors (which include errors a retry then absorbed); ``off`` none
+    alarms: Literal["failures", "all", "off"] = Field("failures", alias="oncall:alarms")
+    #: the CloudWatch dashboard ($3 a month beyond an account's first three) and, unless ``oncall:metricsEmf`` says
+    #: otherwise, the EMF metrics it draws (~$0.30 a metric a month); off by default: the console's analytics, the
+    #: stats API and ``GET /metrics`` answer the same questions at no monthly cost
+    dashboard: bool = Field(False, alias="oncall:dashboard")
     #: template tests only: synthesize with a stand-in dependency layer
     allow_missing_deps_layer: bool = Field(False, alias="oncall:allowMissingDepsLayer")
 
@@ -174,6 +182,9 @@ def from_context(context: Mapping[str, Any]) -> DeploySettings:
     )
     if problems:
         raise DeploySettingsError("invalid deployment settings: " + "; ".join(problems))
+    if "ONCALL_METRICS_EMF" not in environment:
+        # custom metrics are billed per metric a month, and without the dashboard nothing in the stack reads them
+        environment["ONCALL_METRICS_EMF"] = "all" if stack.dashboard else "off"
     if "TELEGRAM_BOT_USERNAME" in environment:
         environment["TELEGRAM_BOT_USERNAME"] = environment["TELEGRAM_BOT_USERNAME"].strip().lstrip("@")
     return DeploySettings(stack, environment)

@@ -6,8 +6,8 @@
     python -m infra.telegram_webhook --delete              # back to no webhook (getUpdates / polling works again)
 
 Where things come from: the webhook URL is the stack output ``ApiUrl`` + ``/telegram/webhook`` (or ``--url``); the
-bot token and the webhook secret are read from the stack's Secrets Manager secrets (outputs
-``SecretTelegramBotTokenArn`` / ``SecretTelegramWebhookSecretArn``), or from ``TELEGRAM_BOT_TOKEN`` /
+bot token and the webhook secret are read from the stack's SecureString parameters (outputs
+``SecretTelegramBotTokenParameter`` / ``SecretTelegramWebhookSecretParameter``), or from ``TELEGRAM_BOT_TOKEN`` /
 ``TELEGRAM_WEBHOOK_SECRET`` when set. ``TELEGRAM_API_URL`` points the calls elsewhere (tests use a fake Bot API).
 The token is never printed.
 """
@@ -24,8 +24,8 @@ from typing import Any
 from infra.local.loader import LAYER_PATH
 
 DEFAULT_STACK_NAME = "OnCallHub"
-TOKEN_OUTPUT = "SecretTelegramBotTokenArn"  # noqa: S105 (an output name)
-SECRET_OUTPUT = "SecretTelegramWebhookSecretArn"  # noqa: S105 (an output name)
+TOKEN_OUTPUT = "SecretTelegramBotTokenParameter"  # noqa: S105 (an output name)
+SECRET_OUTPUT = "SecretTelegramWebhookSecretParameter"  # noqa: S105 (an output name)
 URL_OUTPUT = "ApiUrl"
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -39,18 +39,18 @@ def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
-def read_secret(secret_id: str, region: str | None) -> str:
+def read_secret(name: str, region: str | None) -> str:
     import boto3
 
-    client: Any = boto3.client("secretsmanager", region_name=region)
-    return str(client.get_secret_value(SecretId=secret_id)["SecretString"]).strip()
+    client: Any = boto3.client("ssm", region_name=region)
+    return str(client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]).strip()
 
 
-def put_secret(secret_id: str, value: str, region: str | None) -> None:
+def put_secret(name: str, value: str, region: str | None) -> None:
     import boto3
 
-    client: Any = boto3.client("secretsmanager", region_name=region)
-    client.put_secret_value(SecretId=secret_id, SecretString=value)
+    client: Any = boto3.client("ssm", region_name=region)
+    client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:

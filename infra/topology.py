@@ -70,7 +70,8 @@ class Function:
     #: cap (it cannot take more); None leaves the function on the unreserved pool. Deployments may change it
     #: (``oncall:reservedConcurrency``); README "Sizing and limits" explains the figures
     reserved_concurrency: int | None = None
-    #: Secrets Manager secrets the function may read; it gets ``ONCALL_SECRET_<NAME>`` = the secret's ARN/name
+    #: secrets (SSM SecureString parameters) the function may read; it gets ``ONCALL_SECRET_<NAME>`` = the parameter's
+    #: name
     secrets: tuple[str, ...] = ()
     #: declared queues the function may send to; it gets ``ONCALL_QUEUE_<NAME>`` = the queue URL
     queues: tuple[str, ...] = ()
@@ -183,14 +184,14 @@ SECRETS: tuple[Secret, ...] = (
         doc=(
             'JWT signing keys for the API: a JSON object {"current": "<kid>", "<kid>": "<secret, 32+ chars>"} '
             "(older kids stay until their tokens expire, so rotation logs nobody out); a plain string is taken as one "
-            "key. Generate with secretStringTemplate '{\"current\":\"k1\"}' and generateStringKey 'k1'."
+            "key (the generated 64 letters and digits are one)."
         ),
     ),
     Secret(
         name="telegram-bot-token",
         doc=(
-            "The Telegram bot token from @BotFather (<bot id>:<secret>). The generated value is a placeholder: set the "
-            "real token after the first deploy (aws secretsmanager put-secret-value), then run make telegram-webhook."
+            "The Telegram bot token from @BotFather (<bot id>:<secret>). The generated value is a placeholder: store "
+            "the real token after the first deploy with python -m infra.telegram_webhook --token-stdin."
         ),
     ),
     Secret(

@@ -1,13 +1,20 @@
-"""Alarms on what should never happen quietly: a function erroring, a dead-letter queue receiving anything.
+"""Alarms on what should never happen quietly (``oncall:alarms``).
+
+``failures`` (the default) watches what was lost or refused: a dead-letter queue holding anything (every queue
+without a DLQ of its own is one: work that failed after every retry), the API function's errors (a person or an
+alert source was answered 5xx), a lifecycle execution that failed (an incident no longer escalates). ``all`` adds
+every other function's ``Errors``, which also count errors a retry then absorbed: useful while watching a new
+deployment, noise afterwards. An alarm is $0.10 a month, so the default keeps the bill of an idle deployment under a
+dollar; every metric watched is AWS's own (free).
 
 One SNS topic (output ``AlarmTopicArn``; subscribe an email address or a chat integration to it) receives every
-alarm. Function errors: ``Errors`` summed over 5 minutes ≥ 1. Dead-letter queues (every queue without a DLQ of its
-own is one): ``ApproximateNumberOfMessagesVisible`` ≥ 1. Missing data is "not breaching": an idle function is healthy.
+alarm. Each fires at ≥ 1 over 5 minutes; missing data is "not breaching": an idle function is healthy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -16,6 +23,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.naming import cid
@@ -23,8 +31,20 @@ from infra.constructs.naming import cid
 PERIOD = Duration.minutes(5)
 
 
+#: the function whose errors reach a caller instead of a dead-letter queue
+ANSWERING_FUNCTION = "api"
+
+
 class Alarms(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, functions: Mapping[str, lambda_.Function]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, lambda_.Function],
+        state_machines: Mapping[str, sfn.IStateMachine],
+        level: Literal["failures", "all"],
+    ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self,
@@ -36,10 +56,19 @@ class Alarms(Construct):
         CfnOutput(Stack.of(self), "AlarmTopicArn", value=self.topic.topic_arn, description="Every alarm of the stack")
         self.by_name: dict[str, cloudwatch.Alarm] = {}
         for name, fn in functions.items():
+            if level == "failures" and name != ANSWERING_FUNCTION:
+                continue
             self._add(
                 f"{cid(name)}Errors",
                 fn.metric_errors(period=PERIOD, statistic="Sum"),
                 f"OnCall Hub function '{name}' raised errors",
+            )
+
+        for name, machine in state_machines.items():
+            self._add(
+                f"{cid(name)}ExecutionsFailed",
+                machine.metric_failed(period=PERIOD, statistic="Sum"),
+                f"OnCall Hub workflow '{name}' had executions fail",
             )
 
     def watch_dead_letter_queues(self, stack: Stack) -> None:

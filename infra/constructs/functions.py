@@ -19,13 +19,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.layers import ARCHITECTURE, ASSET_EXCLUDES, RUNTIME, Layers
 from infra.constructs.nag import acknowledge, acknowledge_wildcard_resource
 from infra.constructs.naming import cid
+from infra.constructs.secrets import SecretParameter
 from infra.topology import Function, Topology
 
 TABLE_READ = [
@@ -70,7 +70,7 @@ class Resources:
     tables: Mapping[str, dynamodb.Table]
     bus: events.IEventBus
     state_machine_arns: Mapping[str, str]
-    secrets: Mapping[str, secretsmanager.ISecret]
+    secrets: Mapping[str, SecretParameter]
     #: declared queues (``Function.queues`` may send to them)
     queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
     #: the operator's settings (``infra/settings.py``), by variable: every function gets them, except the mail
@@ -154,10 +154,8 @@ class Functions(Construct):
             role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[arn]))
         for secret_name in decl.secrets:
             secret = resources.secrets[secret_name]
-            environment[next(s for s in topology.secrets if s.name == secret_name).env_var] = secret.secret_arn
-            role.add_to_policy(
-                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
-            )
+            environment[next(s for s in topology.secrets if s.name == secret_name).env_var] = secret.name
+            role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[secret.arn]))
         for qname in decl.queues:
             queue = resources.queues[qname]
             environment[topology.queue(qname).env_var] = queue.queue_url
@@ -192,6 +190,9 @@ class Functions(Construct):
             tracing=self._tracing,
             reserved_concurrent_executions=self.reservations.get(decl.name),
         )
+        for secret_name in decl.secrets:
+            # a function never starts before the parameters it reads hold their first value
+            fn.node.add_dependency(resources.secrets[secret_name].resource)
         acknowledge(
             fn,
             "AwsSolutions-L1",

@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from infra.local import dynamo_lock, journal, persistence
+from infra.local import dynamo_lock, journal, persistence, sqs_wake
 from infra.local.clock import Clock, ShiftedClock
 from infra.local.config import DEFAULT_MAIL_SENDER
 from infra.local.contracts import Invoker
@@ -143,6 +143,7 @@ class Emulator:
         self.journal = journal.Journal(self.data_dir or Path("."), durability if self.data_dir is not None else "off")
         self._observer = journal.dynamodb_observer(self.journal)
         self._wake_pollers = wake_on_writes(self._pollers)
+        self._queue_poller_names: dict[str, str] = {}
         #: journal records replayed at the last start
         self.replayed = 0
 
@@ -184,6 +185,7 @@ class Emulator:
         )
         self._mock.start(reset=False)
         dynamo_lock.install()
+        sqs_wake.install()
         self._hooks = Hooks(self.routes)
         self._hooks.install()
         self._clock_hooks = ClockHooks(self.waits)
@@ -239,9 +241,12 @@ class Emulator:
                 threads=self.topology.function(queue.consumer).local_concurrency,
                 poll_seconds=self.queue_poll_seconds,
                 retry_seconds=self.queue_retry_seconds,
+                max_idle_seconds=sqs_wake.IDLE_SECONDS,
             )
             self._queue_pollers[queue.name] = qpoller
+            self._queue_poller_names[queue_url(queue.name, self.account, self.region).rsplit("/", 1)[1]] = queue.name
             qpoller.start()
+        sqs_wake.observe(self._wake_queue_poller)
         self._running = True
         if state is not None:
             self.restarted_executions = persistence.restart_executions(self.client, state)
@@ -279,6 +284,7 @@ class Emulator:
                 self.snapshot()
             dynamo_lock.unobserve(self._observer)
             dynamo_lock.unobserve(self._wake_pollers)
+            sqs_wake.unobserve(self._wake_queue_poller)
             self.clock.unsubscribe(self._journal_clock)
             self.journal.close()
             if self._running:
@@ -297,6 +303,7 @@ class Emulator:
             if self._hooks is not None:
                 self._hooks.uninstall()
             dynamo_lock.uninstall()
+            sqs_wake.uninstall()
             if self._mock is not None:
                 self._mock.stop(remove_data=True)
             self._env.restore()
@@ -368,6 +375,11 @@ class Emulator:
         return self.clock.now()
 
     # --- streams ----------------------------------------------------------------------------------------------------
+    def _wake_queue_poller(self, queue: str, delay_seconds: float) -> None:
+        name = self._queue_poller_names.get(queue)
+        if name is not None:
+            self._queue_pollers[name].nudge(delay_seconds)
+
     def _on_park(self, table: str, records: list[dict[str, Any]], reason: str) -> None:
         self._parked.setdefault(table, []).extend(records)
 

@@ -107,6 +107,21 @@ HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
         ("self", "state_machine_arn", "name", "execution_input", "trace_header"),
     ),
     ("moto.dynamodb.responses", "DynamoHandler.call_action", ("self",)),
+    (
+        "moto.sqs.models",
+        "SQSBackend.send_message",
+        (
+            "self",
+            "queue_name",
+            "message_body",
+            "message_attributes",
+            "delay_seconds",
+            "deduplication_id",
+            "group_id",
+            "system_attributes",
+            "validate_group_id",
+        ),
+    ),
     ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_backend_for_host", ("self", "host")),
     ("moto.dynamodbstreams.responses", "DynamoDBStreamsHandler.call_action", ("self",)),
     (

@@ -7,7 +7,7 @@ moto keeps everything in memory. Two ways to persist it were considered:
   without bound. Rejected.
 - *Dumping data, re-creating resources* (chosen): resources are declared in the topology and re-created from it at
   every start (so a changed topology simply applies), and only data is saved: every DynamoDB table's items (tables
-  not in the topology, e.g. made with the aws cli, with their key schema), Secrets Manager values, the stream
+  not in the topology, e.g. made with the aws cli, with their key schema), the secret parameters' values, the stream
   backlog (records not yet handed to their consumer, so an outbox event written just before Ctrl-C is still
   published), records the stream poller parked, the clock offset, and the Step Functions executions that were
   running.
@@ -39,7 +39,7 @@ from typing import Any
 from infra.local import dynamo_lock
 from infra.local.clock import Clock
 from infra.local.codec import dec, enc
-from infra.local.resources import enable_streams, table_name
+from infra.local.resources import PREFIX, SECRET_PATH, enable_streams, table_name
 from infra.topology import Topology
 
 log = logging.getLogger("oncall.local.persistence")
@@ -110,7 +110,7 @@ def capture(
         "tables": tables,
         "stream_backlog": _enc(streams),
         "stream_parked": _enc(parked),
-        "secrets": _secrets(clients("secretsmanager")),
+        "secrets": _secrets(clients("ssm")),
         "executions": running_executions(clients("stepfunctions")),
         "journal_generation": generation,
         "pending_work": enc(pending_work() if pending_work is not None else {}),
@@ -202,13 +202,13 @@ def replay(
     return applied, offset
 
 
-def _secrets(sm: Any) -> dict[str, str]:
+def _secrets(ssm: Any) -> dict[str, str]:
     out: dict[str, str] = {}
-    for page in sm.get_paginator("list_secrets").paginate():
-        for secret in page["SecretList"]:
-            value = sm.get_secret_value(SecretId=secret["Name"])
-            if "SecretString" in value:
-                out[secret["Name"]] = value["SecretString"]
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(
+        Path=SECRET_PATH, Recursive=True, WithDecryption=True
+    ):
+        for parameter in page["Parameters"]:
+            out[parameter["Name"]] = parameter["Value"]
     return out
 
 
@@ -335,12 +335,13 @@ def _load_items(ddb: Any, name: str, items: Iterable[dict[str, Any]]) -> int:
 
 
 def restore_secrets(clients: Clients, state: dict[str, Any]) -> None:
-    sm = clients("secretsmanager")
+    ssm = clients("ssm")
     for name, value in (state.get("secrets") or {}).items():
-        try:
-            sm.put_secret_value(SecretId=name, SecretString=value)
-        except sm.exceptions.ResourceNotFoundException:
-            sm.create_secret(Name=name, SecretString=value)
+        if not name.startswith("/"):
+            # saved when the runner kept secrets in Secrets Manager as ``oncall-<name>``: same value, new home, so
+            # signed-in sessions and linked bots survive the upgrade
+            name = SECRET_PATH + name.removeprefix(PREFIX)
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
 
 
 def restart_executions(clients: Clients, state: dict[str, Any]) -> list[str]:

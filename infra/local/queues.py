@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,11 @@ class QueuePoller:
         self.poll_seconds = poll_seconds
         self.retry_seconds = retry_seconds
         self.max_idle_seconds = max_idle_seconds
+        #: bumped by ``nudge``: sleeping poll threads wake when it moves
+        self._wakes = 0
+        #: when delayed messages become visible (monotonic), so a sleeping poller wakes for them
+        self._due: list[float] = []
+        self._wake = threading.Condition()
         #: messages the consumer finished (deleted) and messages it reported failed, for tests and the log
         self.processed = 0
         self.failed = 0
@@ -154,8 +160,34 @@ class QueuePoller:
             if got:
                 idle = self.poll_seconds
                 continue
-            self._stop.wait(idle)
-            idle = min(max(idle * 2, self.poll_seconds), self.max_idle_seconds)
+            if self._sleep(idle):
+                idle = self.poll_seconds
+            else:
+                idle = min(max(idle * 2, self.poll_seconds), self.max_idle_seconds)
+
+    def nudge(self, delay_seconds: float = 0.0) -> None:
+        """A message was sent (visible after ``delay_seconds``): wake the sleeping poll threads, or have them wake
+        when it is due."""
+        with self._wake:
+            if delay_seconds > 0:
+                self._due.append(time.monotonic() + delay_seconds)
+            self._wakes += 1
+            self._wake.notify_all()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, less when a delayed message falls due first; True when nudged or due."""
+        with self._wake:
+            now = time.monotonic()
+            self._due = [d for d in self._due if d > now]
+            due = min(self._due, default=None)
+            if due is not None and due - now <= seconds:
+                seconds = due - now + 0.01
+                woke_for_due = True
+            else:
+                woke_for_due = False
+            seen = self._wakes
+            nudged = self._wake.wait_for(lambda: self._wakes != seen or self._stop.is_set(), timeout=seconds)
+            return bool(nudged) or woke_for_due
 
     def start(self) -> None:
         self._stop.clear()
@@ -166,6 +198,8 @@ class QueuePoller:
 
     def stop(self, timeout: float = 20.0) -> None:
         self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
         for thread in self._workers:
             thread.join(timeout=timeout)
         self._workers = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -152,8 +153,12 @@ def rule_name(name: str) -> str:
     return PREFIX + name
 
 
+#: where the runner keeps its secrets: SecureString parameters, as the stack does under ``/<stack name>/secrets/``
+SECRET_PATH = "/oncall/secrets/"  # noqa: S105 (a path, not a value)
+
+
 def secret_name(secret: Secret) -> str:
-    return PREFIX + secret.name
+    return SECRET_PATH + secret.name
 
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -211,23 +216,26 @@ def create_all(
                     }
                 ),
             )
-    create_secrets(clients("secretsmanager"), topology)
+    create_secrets(clients("ssm"), topology)
     create_queues(clients("sqs"), topology)
     create_functions(clients("lambda"), topology, account=account, region=region)
     create_state_machines(clients("stepfunctions"), topology, account=account, region=region)
     create_rules(clients("events"), topology, account=account, region=region)
 
 
-def create_secrets(secretsmanager: Any, topology: Topology) -> None:
-    """Each declared secret gets a random value locally (in AWS the operator sets it)."""
+def create_secrets(ssm: Any, topology: Topology) -> None:
+    """Each declared secret gets a random value locally, once (in AWS the stack generates it and the operator may
+    replace it)."""
     import secrets as _secrets
 
     for secret in topology.secrets:
-        try:
-            secretsmanager.describe_secret(SecretId=secret_name(secret))
-        except secretsmanager.exceptions.ResourceNotFoundException:
-            secretsmanager.create_secret(
-                Name=secret_name(secret), Description=secret.doc[:2048], SecretString=_secrets.token_urlsafe(48)
+        with contextlib.suppress(ssm.exceptions.ParameterAlreadyExists):
+            ssm.put_parameter(
+                Name=secret_name(secret),
+                Description=secret.doc[:1024],
+                Value=_secrets.token_urlsafe(48),
+                Type="SecureString",
+                Overwrite=False,
             )
 
 

@@ -112,6 +112,16 @@ class OnCallStack(Stack):
             state_machines=self.workflows.by_name,
             queues=self.queues.by_name,
         )
-        self.alarms = Alarms(self, "Alarms", functions=self.functions.by_name)
-        self.alarms.watch_dead_letter_queues(self)
-        self.dashboard = Dashboard(self, "Dashboard", functions=self.functions.by_name)
+        self.alarms: Alarms | None = None
+        self.dashboard: Dashboard | None = None
+        if knobs.alarms != "off":
+            self.alarms = Alarms(
+                self,
+                "Alarms",
+                functions=self.functions.by_name,
+                state_machines=self.workflows.by_name,
+                level=knobs.alarms,
+            )
+            self.alarms.watch_dead_letter_queues(self)
+        if knobs.dashboard:
+            self.dashboard = Dashboard(self, "Dashboard", functions=self.functions.by_name)

@@ -1,4 +1,5 @@
-"""Signing keys from Secrets Manager (the deployed stack's path), against moto, and the admin CLI's table lookup."""
+"""Signing keys from an SSM SecureString parameter (the deployed stack's path), against moto, and the admin CLI's
+table lookup."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from oncall.settings import KeySettings
 
 
 def test_keys_come_from_the_secret_and_rotation_keeps_old_tokens(aws):
-    sm = boto3.client("secretsmanager", region_name="us-east-1")
-    arn = sm.create_secret(Name="oncall-jwt-keys", SecretString="r" * 64)["ARN"]
+    sm = boto3.client("ssm", region_name="us-east-1")
+    arn = "/OnCallHub/secrets/jwt-keys"
+    sm.put_parameter(Name=arn, Value="r" * 64, Type="SecureString")
     ticks = [0.0]
     reader = SecretReader(sm, max_age=300, monotonic=lambda: ticks[0])
     source = KeySource(KeySettings.from_env({"ONCALL_SECRET_JWT_KEYS": arn}).keys, reader.value)
@@ -26,7 +28,8 @@ def test_keys_come_from_the_secret_and_rotation_keeps_old_tokens(aws):
 
     # the operator rotates: a key set with the new key current and the old one still listed
     old_kid = source.get().current_kid
-    sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"current": "k2", "k2": "n" * 64, old_kid: "r" * 64}))
+    keys = json.dumps({"current": "k2", "k2": "n" * 64, old_kid: "r" * 64})
+    sm.put_parameter(Name=arn, Value=keys, Type="SecureString", Overwrite=True)
     assert source.get().current_kid == old_kid  # cached for max_age
     ticks[0] = 301
     assert source.get().current_kid == "k2"

@@ -276,12 +276,10 @@ def _deployed(w: World, _: Session | None) -> tuple[str, Any]:
     if TOPOLOGY.bus_name not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
         events.create_event_bus(Name=TOPOLOGY.bus_name)
     create_state_machines(boto3.client("stepfunctions", region_name="us-east-1"), TOPOLOGY)
-    secrets = boto3.client("secretsmanager", region_name="us-east-1")
     name = secret_name(next(s for s in TOPOLOGY.secrets if s.name == "metrics-token"))
-    try:
-        secrets.describe_secret(SecretId=name)
-    except secrets.exceptions.ResourceNotFoundException:
-        secrets.create_secret(Name=name, SecretString="metrics-token-of-the-matrix")
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name=name, Value="metrics-token-of-the-matrix", Type="SecureString", Overwrite=True
+    )
     return "/health/ready", None
 
 

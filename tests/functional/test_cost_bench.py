@@ -46,6 +46,20 @@ def test_prices_add_up_line_by_line(measured: cost.Measured) -> None:
     assert bills[0].total < bills[1].total < bills[2].total < bills[3].total
     # an idle deployment pays only what it costs to have: no alert, no person
     assert not any(usd for line, usd in bills[0].items.items() if line.startswith(("alerts:", "people:")))
+    # the dashboard, its metrics and the alarm on every function are what the full deployment adds, and only that
+    full = [cost.monthly(org, measured, full=True) for org in cost.ORGANISATIONS]
+    for lean, rich in zip(bills, full, strict=True):
+        added = {line for line in lean.items if rich.items[line] != pytest.approx(lean.items[line])}
+        assert added == {
+            "CloudWatch alarms",
+            "CloudWatch EMF metrics",
+            "CloudWatch dashboard (free for an account's first 3)",
+        }
+        assert (
+            lean.items["CloudWatch EMF metrics"] == 0
+            and lean.items["CloudWatch dashboard (free for an account's first 3)"] == 0
+        )
+    assert cost.alarm_count(full=False) < cost.alarm_count(full=True)
 
 
 def test_xray_follows_lambdas_fixed_sampling() -> None:

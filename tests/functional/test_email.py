@@ -181,7 +181,7 @@ def test_the_notifier_mails_a_resolution_to_whoever_acknowledged(mail: None) -> 
     sqs = boto3.client("sqs", region_name="us-east-1")
     create_queues(sqs, TOPOLOGY)
     # the notifier is configured as deployed (a bot token secret); neither person has a chat, so mail is the channel
-    create_secrets(boto3.client("secretsmanager", region_name="us-east-1"), TOPOLOGY)
+    create_secrets(boto3.client("ssm", region_name="us-east-1"), TOPOLOGY)
     envelope = {
         "version": "0",
         "id": str(uuid.uuid4()),

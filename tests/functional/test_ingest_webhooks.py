@@ -215,18 +215,18 @@ def test_grafana_delivery_and_its_hmac_when_configured(
     get_settings.cache_clear()
 
 
-def test_grafana_hmac_required_reads_the_secret_from_secrets_manager(
+def test_grafana_hmac_required_reads_the_secret_from_its_parameter(
     svc: tuple[str, str], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import boto3
 
     _, key = svc
-    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-        Name="oncall-grafana-webhook-hmac", SecretString="from-secrets-manager"
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/OnCallHub/secrets/grafana-webhook-hmac", Value="from-secrets-manager", Type="SecureString"
     )
     monkeypatch.delenv("ONCALL_ALERTS_GRAFANA_HMAC_SECRET", raising=False)
     monkeypatch.setenv("ONCALL_ALERTS_GRAFANA_HMAC", "required")
-    monkeypatch.setenv("ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC", "oncall-grafana-webhook-hmac")
+    monkeypatch.setenv("ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC", "/OnCallHub/secrets/grafana-webhook-hmac")
     get_settings.cache_clear()
     wiring.reset()
     wiring.override(clock=clock)

@@ -1,5 +1,5 @@
-"""The one secrets reader, against moto's Secrets Manager: each secret is fetched once per cache period, whoever
-asks for it, and a missing or broken one is named."""
+"""The one secrets reader, against moto's SSM Parameter Store (SecureString parameters, as deployed): each secret is
+fetched once per cache period, whoever asks for it, and a missing or broken one is named."""
 
 from __future__ import annotations
 
@@ -14,15 +14,20 @@ from oncall.settings import SecretRef, SettingsError
 
 
 def counted_client() -> tuple[Any, Counter[str]]:
-    """A real Secrets Manager client (moto behind it) that counts the GetSecretValue calls it makes, per secret."""
-    client = boto3.client("secretsmanager", region_name="us-east-1")
+    """A real SSM client (moto behind it) that counts the GetParameter calls it makes, per parameter."""
+    client = boto3.client("ssm", region_name="us-east-1")
     calls: Counter[str] = Counter()
 
     def count(params: dict[str, Any], **_: Any) -> None:
-        calls[params["SecretId"]] += 1
+        calls[params["Name"]] += 1
 
-    client.meta.events.register("provide-client-params.secrets-manager.GetSecretValue", count)
+    client.meta.events.register("provide-client-params.ssm.GetParameter", count)
     return client, calls
+
+
+def put(client: Any, name: str, value: str) -> str:
+    client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+    return name
 
 
 def ref(secret_id: str | None = None, inline: str | None = None) -> SecretRef:
@@ -31,12 +36,12 @@ def ref(secret_id: str | None = None, inline: str | None = None) -> SecretRef:
 
 def test_a_secret_is_fetched_once_per_cache_period(aws: dict[str, str]) -> None:
     client, calls = counted_client()
-    arn = client.create_secret(Name="counted", SecretString="  first value\n")["ARN"]
+    arn = put(client, "/t/secrets/counted", "  first value\n")
     ticks = [0.0]
     reader = SecretReader(client, max_age=300, monotonic=lambda: ticks[0])
     assert [reader.value(ref(arn)) for _ in range(5)] == ["first value"] * 5
     assert calls[arn] == 1
-    client.put_secret_value(SecretId=arn, SecretString="rotated")
+    put(client, arn, "rotated")
     ticks[0] = 299
     assert reader.value(ref(arn)) == "first value"
     ticks[0] = 300
@@ -56,12 +61,12 @@ def test_inline_values_fetch_nothing_and_neither_source_names_both_variables(aws
 def test_a_missing_or_empty_secret_is_named_and_not_cached(aws: dict[str, str]) -> None:
     client, calls = counted_client()
     reader = SecretReader(client)
-    with pytest.raises(SecretUnavailable, match="ONCALL_SECRET_X: secret nope: ResourceNotFoundException"):
-        reader.value(ref("nope"))
-    blank = client.create_secret(Name="blank", SecretString="   ")["ARN"]
+    with pytest.raises(SecretUnavailable, match="ONCALL_SECRET_X: secret /t/nope: ParameterNotFound"):
+        reader.value(ref("/t/nope"))
+    blank = put(client, "/t/secrets/blank", "   ")
     with pytest.raises(SecretUnavailable, match="holds no text"):
         reader.value(ref(blank))
-    client.put_secret_value(SecretId=blank, SecretString="now set")
+    put(client, blank, "now set")
     assert reader.value(ref(blank)) == "now set"
     assert calls[blank] == 2
 
@@ -75,10 +80,10 @@ def test_every_secret_a_function_uses_goes_through_the_one_reader(
 
     client, calls = counted_client()
     ids = {
-        "ONCALL_SECRET_JWT_KEYS": client.create_secret(Name="jwt", SecretString="k" * 40)["ARN"],
-        "ONCALL_SECRET_TELEGRAM_BOT_TOKEN": client.create_secret(Name="tg", SecretString="1:token")["ARN"],
-        "ONCALL_SECRET_TELEGRAM_WEBHOOK_SECRET": client.create_secret(Name="hook", SecretString="hook")["ARN"],
-        "ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC": client.create_secret(Name="grafana", SecretString="g")["ARN"],
+        "ONCALL_SECRET_JWT_KEYS": put(client, "/t/secrets/jwt", "k" * 40),
+        "ONCALL_SECRET_TELEGRAM_BOT_TOKEN": put(client, "/t/secrets/tg", "1:token"),
+        "ONCALL_SECRET_TELEGRAM_WEBHOOK_SECRET": put(client, "/t/secrets/hook", "hook"),
+        "ONCALL_SECRET_GRAFANA_WEBHOOK_HMAC": put(client, "/t/secrets/grafana", "g"),
     }
     for var in (
         "ONCALL_JWT_KEYS",
@@ -102,3 +107,26 @@ def test_every_secret_a_function_uses_goes_through_the_one_reader(
         assert calls == Counter(dict.fromkeys(ids.values(), 1))
     finally:
         wiring.reset()
+
+
+def test_the_runner_saves_secret_parameters_and_restores_older_saves_into_them(aws: dict[str, str]) -> None:
+    """A state file written when the runner kept secrets in Secrets Manager (``oncall-<name>``) still restores:
+    the same values land in the parameters the functions now read, so sessions and the bot survive an upgrade."""
+    from infra.local.persistence import _secrets, restore_secrets
+    from infra.local.resources import create_secrets, secret_name
+    from infra.topology import TOPOLOGY
+
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    create_secrets(ssm, TOPOLOGY)
+    generated = _secrets(ssm)
+    assert set(generated) == {secret_name(s) for s in TOPOLOGY.secrets}
+    create_secrets(ssm, TOPOLOGY)  # a restart keeps what is there
+    assert _secrets(ssm) == generated
+
+    restore_secrets(
+        lambda service: ssm, {"secrets": {"oncall-jwt-keys": "j" * 40, "/oncall/secrets/metrics-token": "m"}}
+    )
+    saved = _secrets(ssm)
+    assert saved["/oncall/secrets/jwt-keys"] == "j" * 40
+    assert saved["/oncall/secrets/metrics-token"] == "m"
+    assert "oncall-jwt-keys" not in saved

@@ -264,15 +264,16 @@ def test_a_press_may_keep_or_replace_the_buttons(tg: FakeTelegram) -> None:
     assert tg.of("editMessageText")[-1].params["reply_markup"] == original
 
 
-def test_deployed_secrets_come_from_secrets_manager(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deployed_secrets_come_from_secure_parameters(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """In the stack the functions get ``ONCALL_SECRET_TELEGRAM_*`` (secret ids), never the values themselves."""
     import boto3
 
     from oncall import wiring
 
-    sm = boto3.client("secretsmanager", region_name="us-east-1")
-    token_arn = sm.create_secret(Name="tg-token", SecretString="98765:AAF-token-from-secrets-manager_0123\n")["ARN"]
-    secret_arn = sm.create_secret(Name="tg-secret", SecretString="secret-from-secrets-manager")["ARN"]
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    token_arn, secret_arn = "/OnCallHub/secrets/telegram-bot-token", "/OnCallHub/secrets/telegram-webhook-secret"
+    ssm.put_parameter(Name=token_arn, Value="98765:AAF-token-from-secrets-manager_0123\n", Type="SecureString")
+    ssm.put_parameter(Name=secret_arn, Value="secret-from-secrets-manager", Type="SecureString")
     for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ONCALL_SECRET_TELEGRAM_BOT_TOKEN", token_arn)

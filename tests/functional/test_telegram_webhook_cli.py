@@ -1,5 +1,6 @@
 """``make telegram-webhook``: registers the stack's API URL and webhook secret with Telegram (a fake Bot API on
-127.0.0.1), reading them from the stack's outputs and Secrets Manager (moto), and refuses what Telegram would."""
+127.0.0.1), reading them from the stack's outputs and SecureString parameters (moto), and refuses what Telegram
+would."""
 
 from __future__ import annotations
 
@@ -23,15 +24,16 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     from moto import mock_aws
 
     with mock_aws(), FakeTelegramServer() as fake:
-        sm = boto3.client("secretsmanager", region_name="us-east-1")
-        token_arn = sm.create_secret(Name="bot-token", SecretString="placeholder0generated0by0cdk")["ARN"]
-        secret_arn = sm.create_secret(Name="webhook-secret", SecretString=WEBHOOK_SECRET)["ARN"]
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        token_arn, secret_arn = "/OnCallHub/secrets/telegram-bot-token", "/OnCallHub/secrets/telegram-webhook-secret"
+        ssm.put_parameter(Name=token_arn, Value="placeholder0generated0by0cdk", Type="SecureString")
+        ssm.put_parameter(Name=secret_arn, Value=WEBHOOK_SECRET, Type="SecureString")
         template = {
             "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
             "Outputs": {
                 "ApiUrl": {"Value": API_URL},
-                "SecretTelegramBotTokenArn": {"Value": token_arn},
-                "SecretTelegramWebhookSecretArn": {"Value": secret_arn},
+                "SecretTelegramBotTokenParameter": {"Value": token_arn},
+                "SecretTelegramWebhookSecretParameter": {"Value": secret_arn},
             },
         }
         boto3.client("cloudformation", region_name="us-east-1").create_stack(
@@ -66,8 +68,9 @@ def test_stores_the_token_then_registers_url_and_secret(
     fake: FakeTelegram = stack["fake"]
     monkeypatch.setattr("sys.stdin", io.StringIO(fake.token + "\n"))
     assert telegram_webhook.main(["--token-stdin"]) == 0
-    stored = boto3.client("secretsmanager", region_name="us-east-1").get_secret_value(SecretId=stack["token_arn"])
-    assert stored["SecretString"] == fake.token
+    stored = boto3.client("ssm", region_name="us-east-1").get_parameter(Name=stack["token_arn"], WithDecryption=True)
+    assert stored["Parameter"]["Value"] == fake.token
+    assert stored["Parameter"]["Type"] == "SecureString"
     assert fake.webhook == {
         "url": f"{API_URL}/telegram/webhook",
         "secret_token": WEBHOOK_SECRET,

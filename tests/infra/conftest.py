@@ -40,6 +40,10 @@ TEST_CONTEXT = {
 }
 
 
+#: the fixture stack is synthesized with everything optional turned on, the product stack with the defaults
+FULL_CONTEXT = {"oncall:dashboard": True, "oncall:alarms": "all"}
+
+
 @dataclass(frozen=True)
 class Synthesized:
     outdir: Path
@@ -61,7 +65,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     outdir = tmp_path_factory.mktemp("cdk.out")
     topologies = {PRODUCT: TOPOLOGY, FIXTURE: fixture_topology()}
     started = time.perf_counter()
-    app = build_app(topologies, context=cdk_context(), outdir=str(outdir))
+    app = build_app(topologies, context=cdk_context(), outdir=str(outdir), overrides={FIXTURE: FULL_CONTEXT})
     app.synth()
     seconds = time.perf_counter() - started
     templates = {name: json.loads((outdir / f"{name}.template.json").read_text()) for name in topologies}

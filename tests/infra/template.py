@@ -40,10 +40,20 @@ def ref_id(value: Any) -> str:
     raise AssertionError(f"not a reference: {value!r}")
 
 
+def secret_writer_id(template: Template) -> str:
+    """The stack's one function that is not declared in the topology: the ``Custom::SecretParameter`` handler."""
+    tokens = {ref_id(r["Properties"]["ServiceToken"]) for r in resources(template, "Custom::SecretParameter").values()}
+    assert len(tokens) == 1, tokens
+    return tokens.pop()
+
+
 def function_ids(template: Template) -> dict[str, str]:
     """Declared function name → logical id, via the POWERTOOLS_SERVICE_NAME each one carries."""
     out: dict[str, str] = {}
+    writer = secret_writer_id(template)
     for lid, res in resources(template, "AWS::Lambda::Function").items():
+        if lid == writer:
+            continue
         service = res["Properties"].get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME", "")
         assert service.startswith("oncall-"), f"{lid} is not one of our functions"
         out[service.removeprefix("oncall-")] = lid

@@ -19,7 +19,6 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "AwsSolutions-APIG4",
     "AwsSolutions-IAM5[Resource::*]",
     "AwsSolutions-SQS3",
-    "AwsSolutions-SMG4",
 }
 
 

@@ -16,7 +16,7 @@ from infra.dashboards import build
 from infra.topology import TOPOLOGY, Topology
 from oncall.domain.incidents import Severity
 from oncall.domain.metrics import EMF, PROMETHEUS, STACK_WIDE, PromMetric
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import FIXTURE, PRODUCT, Synthesized
 from tests.infra.template import function_ids, props, render, resources
 
 pytestmark = pytest.mark.infra
@@ -246,15 +246,15 @@ def test_catalog_metrics_are_emitted_by_declared_functions() -> None:
         assert re.fullmatch(r"[A-Z][A-Za-z]+", metric.name), metric.name
 
 
-def test_cloudwatch_dashboard_is_named_after_the_stack_and_region(stack: Stack) -> None:
-    template, _, name = stack
+def test_cloudwatch_dashboard_is_named_after_the_stack_and_region(synthesized: Synthesized) -> None:
+    template, name = synthesized.templates[FIXTURE], FIXTURE
     lid, _ = _dashboard_body(template)
     assert render(props(template, lid)["DashboardName"]) == f"{name}-AWS::Region"
     assert template["Outputs"]["DashboardName"]["Value"] == {"Ref": lid}
 
 
-def test_cloudwatch_dashboard_charts_only_catalog_metrics_as_emitted(stack: Stack) -> None:
-    template, _, _ = stack
+def test_cloudwatch_dashboard_charts_only_catalog_metrics_as_emitted(synthesized: Synthesized) -> None:
+    template = synthesized.templates[FIXTURE]
     _, body = _dashboard_body(template)
     metrics, expressions = _charted(body)
     by_name = {m.name: m for m in EMF}
@@ -279,8 +279,8 @@ def test_cloudwatch_dashboard_charts_only_catalog_metrics_as_emitted(stack: Stac
             assert service == f"oncall-{by_name[name].emitted_by}", expression
 
 
-def test_cloudwatch_dashboard_charts_every_catalog_metric(stack: Stack) -> None:
-    template, _, _ = stack
+def test_cloudwatch_dashboard_charts_every_catalog_metric(synthesized: Synthesized) -> None:
+    template = synthesized.templates[FIXTURE]
     _, body = _dashboard_body(template)
     metrics, expressions = _charted(body)
     searched = {name for e in expressions for _, name, _, _, _ in SEARCH.findall(e)}
@@ -300,8 +300,8 @@ def test_cloudwatch_dashboard_charts_every_catalog_metric(stack: Stack) -> None:
     assert lambda_errors == set(function_ids(template).values())
 
 
-def test_cloudwatch_dashboard_draws_response_time_percentiles(stack: Stack) -> None:
-    template, _, _ = stack
+def test_cloudwatch_dashboard_draws_response_time_percentiles(synthesized: Synthesized) -> None:
+    template = synthesized.templates[FIXTURE]
     _, body = _dashboard_body(template)
     metrics, _ = _charted(body)
     for name in ("TimeToAcknowledge", "TimeToResolve"):
@@ -309,6 +309,8 @@ def test_cloudwatch_dashboard_draws_response_time_percentiles(stack: Stack) -> N
         assert stats == {"p50", "p90"}, (name, stats)
 
 
-def test_cloudwatch_dashboard_is_in_both_synthesized_stacks(synthesized: Synthesized) -> None:
-    for template in synthesized.templates.values():
-        assert len(resources(template, "AWS::CloudWatch::Dashboard")) == 1
+def test_cloudwatch_dashboard_is_there_only_when_asked_for(synthesized: Synthesized) -> None:
+    """``oncall:dashboard`` (the fixture stack turns it on; the product stack keeps the default, off)."""
+    assert len(resources(synthesized.templates[FIXTURE], "AWS::CloudWatch::Dashboard")) == 1
+    assert resources(synthesized.templates[PRODUCT], "AWS::CloudWatch::Dashboard") == {}
+    assert "DashboardName" not in synthesized.templates[PRODUCT]["Outputs"]

@@ -69,7 +69,9 @@ def expected_grants(template: dict[str, Any], topology: Topology, name: str) -> 
         grants |= {(a, render(env[topology.state_machine(smname).env_var])) for a in sfn}
     for secret in topology.secrets:
         if secret.name in decl.secrets:
-            grants.add(("secretsmanager:GetSecretValue", ref_id(env[secret.env_var])))
+            parameter = env[secret.env_var]
+            assert parameter.endswith(f"/secrets/{secret.name}"), parameter
+            grants.add(("ssm:GetParameter", f"arn:AWS::Partition:ssm:AWS::Region:AWS::AccountId:parameter{parameter}"))
     for qname in decl.queues:
         grants.add(("sqs:SendMessage", f"{ref_id(env[topology.queue(qname).env_var])}.Arn"))
     if decl.sends_email and "ONCALL_EMAIL_SENDER" in env:

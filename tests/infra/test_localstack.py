@@ -24,8 +24,10 @@ SERVICE_OF = {
     "AWS::Logs": "logs",
     "AWS::SNS": "sns",
     "AWS::SQS": "sqs",
-    "AWS::SecretsManager": "secretsmanager",
+    "AWS::SSM": "ssm",
     "AWS::StepFunctions": "stepfunctions",
+    # the secret parameters' handler: CloudFormation invokes a stack function and writes SSM
+    "Custom": "cloudformation",
 }
 
 

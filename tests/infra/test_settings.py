@@ -10,7 +10,7 @@ import pytest
 
 from infra.settings import DEPLOYABLE, DeploySettingsError, context_key, from_context
 from infra.topology import TOPOLOGY
-from tests.infra.conftest import PRODUCT, Synthesized, cdk_context
+from tests.infra.conftest import FIXTURE, PRODUCT, Synthesized, cdk_context
 from tests.infra.template import function_ids, props, resources
 
 pytestmark = pytest.mark.infra
@@ -124,8 +124,25 @@ def test_context_values_of_any_json_type_become_variables() -> None:
         "ONCALL_ALERTS_CLOUDWATCH_SERVICES": '{"arn:aws:cloudwatch:eu-west-1:1:alarm:db": "Database"}',
         "ONCALL_WEBHOOK_TIMEOUT_SECONDS": "2.5",
         "TELEGRAM_BOT_USERNAME": "bot",
+        "ONCALL_METRICS_EMF": "off",
     }
     assert got.stack.throttle_rate == 75
+
+
+def test_emf_metrics_follow_the_dashboard_unless_set() -> None:
+    """Nothing in a lean stack reads custom metrics, and each costs ~$0.30 a month: off unless the dashboard is on
+    or the operator asks for them."""
+    assert from_context({}).environment["ONCALL_METRICS_EMF"] == "off"
+    assert from_context({"oncall:dashboard": True}).environment["ONCALL_METRICS_EMF"] == "all"
+    asked = from_context({"oncall:metricsEmf": "business"})
+    assert asked.environment["ONCALL_METRICS_EMF"] == "business" and not asked.stack.dashboard
+
+
+def test_the_lean_and_full_stacks_emit_what_their_dashboards_need(synthesized: Synthesized) -> None:
+    for name, env in _environments(synthesized.templates[PRODUCT]).items():
+        assert env["ONCALL_METRICS_EMF"] == "off", name
+    for name, env in _environments(synthesized.templates[FIXTURE]).items():
+        assert env["ONCALL_METRICS_EMF"] == "all", name
 
 
 def test_secrets_and_resources_are_never_deployment_settings() -> None:

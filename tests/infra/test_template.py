@@ -14,7 +14,7 @@ import pytest
 from infra.settings import from_context
 from infra.topology import Topology
 from tests.infra.conftest import FIXTURE, Synthesized, cdk_context
-from tests.infra.template import function_ids, props, ref_id, render, resources
+from tests.infra.template import function_ids, props, ref_id, render, resources, secret_writer_id
 
 pytestmark = pytest.mark.infra
 
@@ -43,8 +43,9 @@ ALLOWED_TYPES = {
     "AWS::SNS::Topic",
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
-    "AWS::SecretsManager::Secret",
     "AWS::StepFunctions::StateMachine",
+    # the secrets: SSM SecureString parameters written by the stack's own handler (infra/constructs/secrets.py)
+    "Custom::SecretParameter",
 }
 
 
@@ -68,14 +69,15 @@ def test_only_known_resource_types_and_no_cdk_helpers(stack: Stack) -> None:
     template, _, _ = stack
     types = {r["Type"] for r in template["Resources"].values()}
     assert types <= ALLOWED_TYPES, types - ALLOWED_TYPES
-    assert not [t for t in types if t.startswith("Custom::") or t == "AWS::CloudFormation::CustomResource"]
+    helpers = [t for t in types if t.startswith("Custom::") or t == "AWS::CloudFormation::CustomResource"]
+    assert helpers == ["Custom::SecretParameter"], helpers
 
 
 def test_functions_are_exactly_the_declared_ones(stack: Stack) -> None:
     template, topology, _ = stack
     ids = function_ids(template)
     assert sorted(ids) == sorted(f.name for f in topology.functions)
-    assert len(resources(template, "AWS::Lambda::Function")) == len(topology.functions)
+    assert len(resources(template, "AWS::Lambda::Function")) == len(topology.functions) + 1  # + the secret writer
     log_groups = resources(template, "AWS::Logs::LogGroup")
     layers = set(resources(template, "AWS::Lambda::LayerVersion"))
     for decl in topology.functions:
@@ -336,12 +338,33 @@ def test_state_machines_are_standard_logged_traced_with_function_substitutions(s
 
 
 def test_secrets_are_generated_never_literal(stack: Stack) -> None:
-    template, topology, _ = stack
-    secrets = resources(template, "AWS::SecretsManager::Secret")
-    assert len(secrets) == len(topology.secrets)
-    for secret in secrets.values():
-        assert "GenerateSecretString" in secret["Properties"]
-        assert "SecretString" not in secret["Properties"]
+    """Each secret is a parameter the writer generates: the template carries its name, never a value, and the writer
+    may put and delete exactly those parameters."""
+    template, topology, name = stack
+    params = resources(template, "Custom::SecretParameter")
+    assert sorted(p["Properties"]["Name"] for p in params.values()) == sorted(
+        f"/{name}/secrets/{s.name}" for s in topology.secrets
+    )
+    for param in params.values():
+        assert set(param["Properties"]) == {"ServiceToken", "Name", "Description"}
+        assert param["DeletionPolicy"] == "Delete"
+    writer = props(template, secret_writer_id(template))
+    assert writer["Handler"] == "index.handler" and writer["Runtime"] == "python3.13"
+    assert "Environment" not in writer
+    statements = [
+        st
+        for pol in resources(template, "AWS::IAM::Policy").values()
+        if any(ref_id(r) == ref_id(writer["Role"]) for r in pol["Properties"]["Roles"])
+        for st in pol["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    ssm = [st for st in statements if any(str(a).startswith("ssm:") for a in _listed(st["Action"]))]
+    assert len(ssm) == 1 and sorted(ssm[0]["Action"]) == ["ssm:DeleteParameter", "ssm:PutParameter"]
+    granted = sorted(render(r).rsplit(":parameter", 1)[1] for r in ssm[0]["Resource"])
+    assert granted == sorted(f"/{name}/secrets/{s.name}" for s in topology.secrets)
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def test_layers_are_arm64_python313(stack: Stack) -> None:

@@ -15,6 +15,8 @@ from infra.local.persistence import FILE_NAME
 from tests.fixtures.topology import fixture_topology
 from tests.support.invoker import InProcessInvoker
 
+JWT_KEYS = "/oncall/secrets/jwt-keys"
+
 
 def _emulator(invoker: InProcessInvoker, data_dir: Path | None, **kw: Any) -> Emulator:
     return Emulator(invoker.topology, invoker, port=0, data_dir=data_dir, **kw)
@@ -43,7 +45,7 @@ def test_restart_keeps_items_secrets_clock_backlog_and_restarts_executions(tmp_p
                 BillingMode="PAY_PER_REQUEST",
             )
             ddb.put_item(TableName="scratch", Item={"id": {"S": "x"}})
-            secret = first.client("secretsmanager").get_secret_value(SecretId="oncall-jwt-keys")["SecretString"]
+            secret = first.client("ssm").get_parameter(Name=JWT_KEYS, WithDecryption=True)["Parameter"]["Value"]
             first.advance_clock(timedelta(hours=2))
             # the poller sleeps an hour between reads: this record is still unread at stop
             ddb.put_item(TableName="oncall-fixture-stream", Item={"pk": {"S": "written-before-stop"}})
@@ -72,7 +74,7 @@ def test_restart_keeps_items_secrets_clock_backlog_and_restarts_executions(tmp_p
             }
             assert ddb.get_item(TableName="scratch", Key={"id": {"S": "x"}})["Item"] == {"id": {"S": "x"}}
             assert (
-                second.client("secretsmanager").get_secret_value(SecretId="oncall-jwt-keys")["SecretString"] == secret
+                second.client("ssm").get_parameter(Name=JWT_KEYS, WithDecryption=True)["Parameter"]["Value"] == secret
             )
             assert clock.offset >= timedelta(hours=2)
             # the unread stream record is delivered after the restart ...

@@ -183,15 +183,16 @@ def test_keyset_formats():
 
 
 class _Secrets:
-    """A Secrets Manager client that counts reads and serves whatever value is current."""
+    """An SSM client that counts reads and serves whatever value is current."""
 
     def __init__(self, value: str) -> None:
         self.value = value
         self.reads: list[str] = []
 
-    def get_secret_value(self, SecretId: str) -> dict[str, str]:
-        self.reads.append(SecretId)
-        return {"SecretString": self.value}
+    def get_parameter(self, Name: str, WithDecryption: bool) -> dict[str, dict[str, str]]:
+        assert WithDecryption
+        self.reads.append(Name)
+        return {"Parameter": {"Value": self.value}}
 
 
 def test_key_source_prefers_inline_then_the_secret_through_the_cached_reader():

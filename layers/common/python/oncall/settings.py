@@ -94,8 +94,8 @@ def env(
 
 @dataclass(frozen=True)
 class SecretRef:
-    """Where a secret comes from: inline (local runs and tests) or the id of a Secrets Manager secret (the stack,
-    which keeps secret values out of the environment). ``variables`` names both, for messages."""
+    """Where a secret comes from: inline (local runs and tests) or the name of an SSM SecureString parameter (the
+    stack, which keeps secret values out of the environment). ``variables`` names both, for messages."""
 
     inline: str | None
     secret_id: str | None

@@ -1,11 +1,12 @@
-"""The one Secrets Manager reader every function uses: JWT signing keys, the Telegram bot token and webhook secret,
-the Grafana HMAC secret (docs/architecture.md, "Configuration").
+"""The one secret reader every function uses: JWT signing keys, the Telegram bot token and webhook secret, the
+Grafana HMAC secret, the metrics token (docs/architecture.md, "Configuration"). Deployed, each is an SSM SecureString
+parameter (``/<stack>/secrets/<name>``, decrypted by SSM with the account's ``aws/ssm`` key).
 
 Each secret is fetched at most once per ``max_age`` per execution environment: a cold start pays one
-``GetSecretValue`` per secret it needs, and a rotated value (JWT keys) still reaches warm functions within minutes.
+``GetParameter`` per secret it needs, and a rotated value (JWT keys) still reaches warm functions within minutes.
 A secret given inline (``SecretRef.inline``: local runs and tests) is used as it is and nothing is fetched.
 
-Powertools' ``parameters.get_secret`` caches the same way, but importing it costs ~15 ms on top of boto3 (measured
+Powertools' ``parameters.get_parameter`` caches the same way, but importing it costs ~15 ms on top of boto3 (measured
 on the functions' cold start), for a dictionary and a lock. Values never reach a log or an exception message.
 """
 
@@ -23,7 +24,7 @@ DEFAULT_MAX_AGE_S = 300.0
 
 
 class SecretUnavailable(RuntimeError):
-    """Secrets Manager refused or failed, or the secret holds no usable text: a deployment error."""
+    """SSM refused or failed, or the parameter holds no usable text: a deployment error."""
 
 
 class SecretReader:
@@ -47,7 +48,7 @@ class SecretReader:
         if self._client is None:
             import boto3
 
-            self._client = boto3.client("secretsmanager", region_name=self._region)
+            self._client = boto3.client("ssm", region_name=self._region)
         return self._client
 
     def value(self, ref: SecretRef) -> str:
@@ -76,13 +77,13 @@ class SecretReader:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            reply = self.client.get_secret_value(SecretId=secret_id)
+            reply = self.client.get_parameter(Name=secret_id, WithDecryption=True)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             raise SecretUnavailable(f"secret {secret_id}: {code}") from None
         except BotoCoreError as exc:
             raise SecretUnavailable(f"secret {secret_id}: {exc.__class__.__name__}") from None
-        text = reply.get("SecretString")
+        text = (reply.get("Parameter") or {}).get("Value")
         if not isinstance(text, str) or not text.strip():
             raise SecretUnavailable(f"secret {secret_id} holds no text")
         return text.strip()

@@ -5,7 +5,7 @@ It is what CDK's ``generateSecretString(secretStringTemplate='{"current":"k1"}',
 and what ``ONCALL_JWT_KEYS`` holds locally. To rotate: add a new kid, point ``current`` at it, and drop the old kid
 once the refresh TTL has passed (tokens signed with a dropped kid stop verifying).
 
-Sources: ``ONCALL_JWT_KEYS`` (local runner, tests) or the Secrets Manager secret named by ``ONCALL_SECRET_JWT_KEYS``
+Sources: ``ONCALL_JWT_KEYS`` (local runner, tests) or the SSM SecureString parameter named by ``ONCALL_SECRET_JWT_KEYS``
 (the deployed stack), read through the shared secrets reader (``oncall.adapters.secrets``), which re-reads a secret
 at most every 5 minutes so a rotation reaches warm functions.
 """

@@ -94,7 +94,7 @@ def alert_sources() -> dict[str, AlertSource]:
 def grafana_hmac_secret() -> str | None:
     """The secret Grafana signs with, or None when signatures are not required. Read once per cold start: from
     ``ONCALL_ALERTS_GRAFANA_HMAC_SECRET`` (local runs, tests) or, with ``ONCALL_ALERTS_GRAFANA_HMAC=required``, from
-    the Secrets Manager secret ``grafana-webhook-hmac`` (the deployed stack keeps secrets out of the environment)."""
+    the secret parameter ``grafana-webhook-hmac`` (the deployed stack keeps secrets out of the environment)."""
 
     def build() -> str | None:
         where = load(GrafanaSettings).secret

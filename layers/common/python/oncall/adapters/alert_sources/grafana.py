@@ -45,7 +45,7 @@ def to_alerts(body: Any, service_id: str) -> list[Alert]:
 
 class GrafanaSource:
     """``AlertSource`` for ``POST /integrations/grafana``: Alertmanager's, plus the signature when ``secret()`` gives
-    one (asked only once a delivery's sender is known: it may be read from Secrets Manager)."""
+    one (asked only once a delivery's sender is known: it may be read from SSM)."""
 
     def __init__(self, secret: Callable[[], str | None]) -> None:
         self.secret = secret
