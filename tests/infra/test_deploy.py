@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,14 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from infra.local.deploy import shim
+from infra.constructs import alarms
+from infra.local.deploy import inspect, shim
+from infra.local.deploy.__main__ import stack_settings
 from infra.local.deploy.inspect import Inspector, Report
 from infra.local.deploy.publish import asset_objects, deploy
-from infra.topology import TOPOLOGY
-from tests.infra.conftest import PRODUCT, Synthesized
+from infra.settings import StackSettings
+from infra.topology import TOPOLOGY, Topology
+from tests.infra.conftest import FIXTURE, FULL_CONTEXT, PRODUCT, Synthesized
 from tests.infra.template import resources
 
 pytestmark = pytest.mark.infra
@@ -44,9 +48,13 @@ def objects(synthesized: Synthesized) -> Objects:
     return asset_objects(synthesized.outdir, PRODUCT)
 
 
-def deploy_and_inspect(template: Template, objects: Objects) -> Outcome:
+Clients = Callable[[str], Any]
+
+
+@contextmanager
+def emulated_account() -> Iterator[Clients]:
+    """An empty moto account with the shim, and a cached boto3 client per service."""
     shim.install()
-    started = time.perf_counter()
     with mock_aws():
         made: dict[str, Any] = {}
 
@@ -55,11 +63,24 @@ def deploy_and_inspect(template: Template, objects: Objects) -> Outcome:
                 made[service] = boto3.client(service, region_name="us-east-1")
             return made[service]
 
+        yield clients
+
+
+def deploy_and_inspect(
+    template: Template,
+    objects: Objects,
+    *,
+    stack_name: str = PRODUCT,
+    topology: Topology = TOPOLOGY,
+    settings: StackSettings | None = None,
+) -> Outcome:
+    started = time.perf_counter()
+    with emulated_account() as clients:
         try:
-            stack = deploy(clients, PRODUCT, template, objects)
+            stack = deploy(clients, stack_name, template, objects)
         except ClientError as exc:
             return Outcome(None, str(exc), None, time.perf_counter() - started)
-        report = Inspector(clients, PRODUCT, TOPOLOGY).run()
+        report = Inspector(clients, stack_name, topology, settings).run()
     return Outcome(stack, "", report, time.perf_counter() - started)
 
 
@@ -77,9 +98,10 @@ def test_the_stack_deploys_completely_and_inspects_clean(synthesized: Synthesize
     resource_types = {r["Type"] for r in template["Resources"].values()}
     assert {
         "AWS::ApiGatewayV2::Stage",
-        "AWS::SecretsManager::Secret",
+        "Custom::SecretParameter",
         "AWS::Lambda::EventInvokeConfig",
     } <= resource_types
+    assert not any(t.startswith("AWS::SecretsManager::") for t in resource_types)
     # the deployed account was read, not just the stack's own list: every kind of check ran
     whats = {c.what for c in outcome.report.checks}
     for expected in (
@@ -93,9 +115,116 @@ def test_the_stack_deploys_completely_and_inspects_clean(synthesized: Synthesize
         "task function exists",
         "policy names what exists",
         "visibility timeout >= consumer's timeout",
-        "has a value",
+        "SecureString",
+        "holds a value",
+        "the stack's own parameter",
+        "writer may ssm:PutParameter",
+        "alarm on Errors (oncall:alarms=failures)",
+        "alarm on ExecutionsFailed (oncall:alarms=failures)",
+        "alarm on ApproximateNumberOfMessagesVisible (oncall:alarms=failures)",
+        "dashboard (oncall:dashboard=false)",
     ):
         assert expected in whats, expected
+    secrets = [c for c in outcome.report.checks if c.what == "holds a value"]
+    assert len(secrets) == len(TOPOLOGY.secrets) and all(c.ok for c in secrets)
+    env = [c for c in outcome.report.checks if c.what.startswith("env ONCALL_SECRET_") and "names a secret" in c.what]
+    assert env and all(c.ok for c in env)
+
+
+def test_the_full_stack_deploys_with_every_alarm_and_the_dashboard(synthesized: Synthesized) -> None:
+    """The fixture stack (one of everything, ``oncall:alarms=all`` and the dashboard) inspects clean against those
+    settings: an alarm on every function's errors, the dashboard present."""
+    template = copy.deepcopy(synthesized.templates[FIXTURE])
+    settings = StackSettings.model_validate(FULL_CONTEXT)
+    outcome = deploy_and_inspect(
+        template,
+        asset_objects(synthesized.outdir, FIXTURE),
+        stack_name=FIXTURE,
+        topology=synthesized.topologies[FIXTURE],
+        settings=settings,
+    )
+    assert outcome.stack is not None, outcome.error
+    assert outcome.report is not None
+    assert not outcome.report.failures, outcome.report.table()
+    errors = [c for c in outcome.report.checks if c.what == "alarm on Errors (oncall:alarms=all)"]
+    assert len(errors) == len(synthesized.topologies[FIXTURE].functions)
+    assert any(c.what == "dashboard (oncall:dashboard=true)" and c.ok for c in outcome.report.checks)
+
+
+@pytest.mark.parametrize("mode", ["all", "off"])
+def test_alarms_are_checked_against_the_mode_the_stack_was_deployed_with(
+    mode: str, synthesized: Synthesized, objects: Objects
+) -> None:
+    """The product stack (``failures``) inspected as if deployed with another mode: what is missing or extra is
+    named, by the function it should watch or by the alarm that should not be there."""
+    settings = StackSettings.model_validate({"oncall:alarms": mode})
+    outcome = deploy_and_inspect(copy.deepcopy(synthesized.templates[PRODUCT]), objects, settings=settings)
+    assert outcome.report is not None, outcome.error
+    failures = {(f.resource, f.what) for f in outcome.report.failures}
+    if mode == "all":
+        unwatched = {f.name for f in TOPOLOGY.functions} - {alarms.ANSWERING_FUNCTION}
+        assert failures == {(f"function {name}", "alarm on Errors (oncall:alarms=all)") for name in unwatched}
+    else:
+        names = set(resources(synthesized.templates[PRODUCT], "AWS::CloudWatch::Alarm"))
+        assert {r for r, w in failures if w == "expected with oncall:alarms=off"} == names
+        assert (PRODUCT, "alarm topic (oncall:alarms=off)") in failures
+
+
+def test_the_inspector_knows_which_function_failures_mode_watches() -> None:
+    assert inspect.ANSWERING_FUNCTION == alarms.ANSWERING_FUNCTION
+
+
+def test_deploy_local_inspects_against_the_context_it_deploys_with() -> None:
+    assert stack_settings([]).alarms == "failures" and not stack_settings([]).dashboard
+    given = stack_settings(["-c", "oncall:alarms=all", "--context=oncall:dashboard=true", "--hotswap"])
+    assert given.alarms == "all" and given.dashboard
+
+
+def test_secret_parameters_are_created_updated_and_deleted_with_the_stack(
+    synthesized: Synthesized, objects: Objects
+) -> None:
+    """The stack's own handler, run by the shim for each CloudFormation request: Create generates a SecureString per
+    secret; an Update that changes only the description keeps the value; one that renames the parameter creates the
+    new one and deletes the old; deleting the stack deletes them all."""
+    template = copy.deepcopy(synthesized.templates[PRODUCT])
+    declared = resources(template, "Custom::SecretParameter")
+    names = {lid: r["Properties"]["Name"] for lid, r in declared.items()}
+    with emulated_account() as clients:
+        deploy(clients, PRODUCT, template, objects)
+        ssm = clients("ssm")
+
+        def parameters() -> dict[str, str]:
+            found = ssm.get_parameters_by_path(Path=f"/{PRODUCT}/secrets/", WithDecryption=True)["Parameters"]
+            assert all(p["Type"] == "SecureString" for p in found)
+            return {p["Name"]: p["Value"] for p in found}
+
+        created = parameters()
+        assert set(created) == set(names.values()) == {f"/{PRODUCT}/secrets/{s.name}" for s in TOPOLOGY.secrets}
+        assert all(len(value) == 64 for value in created.values())
+
+        kept, renamed = sorted(declared)[:2]
+        template["Resources"][kept]["Properties"]["Description"] = "described again"
+        template["Resources"][renamed]["Properties"]["Name"] = names[renamed] + "-v2"
+        cfn = clients("cloudformation")
+        cfn.create_change_set(
+            StackName=PRODUCT,
+            ChangeSetName="update",
+            ChangeSetType="UPDATE",
+            TemplateBody=json.dumps(template),
+            Capabilities=["CAPABILITY_IAM"],
+        )
+        cfn.execute_change_set(StackName=PRODUCT, ChangeSetName="update")
+        updated = parameters()
+        assert updated[names[kept]] == created[names[kept]], "a description change never regenerates the value"
+        assert names[renamed] not in updated and names[renamed] + "-v2" in updated
+        physical = {
+            s["LogicalResourceId"]: s["PhysicalResourceId"]
+            for s in cfn.list_stack_resources(StackName=PRODUCT)["StackResourceSummaries"]
+        }
+        assert physical[renamed] == names[renamed] + "-v2"
+
+        cfn.delete_stack(StackName=PRODUCT)
+        assert parameters() == {}
 
 
 # --- the fault matrix: each mistake edits a copy of the template (or an asset) and names the resource to blame ----
@@ -203,10 +332,44 @@ def alarm_to_a_missing_topic(t: Template, o: Objects) -> str:
 def grant_on_a_secret_that_is_not_the_stacks(t: Template, o: Objects) -> str:
     policy = _one(t, "AWS::IAM::Policy", "FunctionsApiRoleDefaultPolicy")
     statement = next(
-        s for s in _props(t, policy)["PolicyDocument"]["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"
+        s
+        for s in _props(t, policy)["PolicyDocument"]["Statement"]
+        if s["Action"] == "ssm:GetParameter" and "jwt-keys" in json.dumps(s["Resource"])
     )
-    statement["Resource"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-keys-AbCdEf"
+    statement["Resource"] = "arn:aws:ssm:us-east-1:123456789012:parameter/OtherStack/secrets/jwt-keys"
     return _props(t, policy)["Roles"][0]["Ref"]
+
+
+def function_reads_a_parameter_that_is_not_the_stacks(t: Template, o: Objects) -> str:
+    function = _one(t, "AWS::Lambda::Function", "FunctionsTelegram")
+    _props(t, function)["Environment"]["Variables"]["ONCALL_SECRET_TELEGRAM_BOT_TOKEN"] = "/OnCallHub/secrets/bot-token"
+    return function
+
+
+def secret_parameter_name_not_a_path(t: Template, o: Objects) -> str:
+    parameter = _one(t, "Custom::SecretParameter", "MetricsToken")
+    _props(t, parameter)["Name"] = "metrics-token"
+    return parameter
+
+
+def secret_parameter_handled_by_a_missing_function(t: Template, o: Objects) -> str:
+    parameter = _one(t, "Custom::SecretParameter", "JwtKeys")
+    _props(t, parameter)["ServiceToken"] = "arn:aws:lambda:us-east-1:123456789012:function:no-such-writer"
+    return parameter
+
+
+def writer_not_allowed_to_put_a_parameter(t: Template, o: Objects) -> str:
+    policy = _one(t, "AWS::IAM::Policy", "SecretsWriterRoleDefaultPolicy")
+    statement = next(s for s in _props(t, policy)["PolicyDocument"]["Statement"] if "ssm:PutParameter" in s["Action"])
+    statement["Resource"] = [r for r in statement["Resource"] if "grafana-webhook-hmac" not in json.dumps(r)]
+    return _one(t, "Custom::SecretParameter", "GrafanaWebhookHmac")
+
+
+def alarm_on_a_missing_state_machine(t: Template, o: Objects) -> str:
+    alarm = _one(t, "AWS::CloudWatch::Alarm", "ExecutionsFailed")
+    dimension = _props(t, alarm)["Dimensions"][0]
+    dimension["Value"] = "arn:aws:states:us-east-1:123456789012:stateMachine:OnCallHub-retired"
+    return alarm
 
 
 def rule_target_dead_letter_queue_missing(t: Template, o: Objects) -> str:
@@ -245,6 +408,11 @@ FAULTS: list[Callable[[Template, Objects], str]] = [
     table_without_ttl,
     alarm_to_a_missing_topic,
     grant_on_a_secret_that_is_not_the_stacks,
+    function_reads_a_parameter_that_is_not_the_stacks,
+    secret_parameter_name_not_a_path,
+    secret_parameter_handled_by_a_missing_function,
+    writer_not_allowed_to_put_a_parameter,
+    alarm_on_a_missing_state_machine,
     rule_target_dead_letter_queue_missing,
     stream_failures_to_a_missing_queue,
     function_on_another_runtime,

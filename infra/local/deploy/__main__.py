@@ -4,12 +4,15 @@ loopback port, with the shim, then the deployed account inspected. Exits 1 on a 
     python -m infra.local.deploy [--stack OnCallHub] [--every-check] [--keep] [-- extra cdk deploy arguments]
 
 ``--inspect-only`` deploys nothing and inspects the account of the shell's AWS credentials (a real deployment, after
-``make deploy``), or the one at ``--endpoint-url``.
+``make deploy``), or the one at ``--endpoint-url``. The alarms and the dashboard are checked against the settings
+the stack is deployed with: ``cdk.json``'s context and the ``-c key=value`` among the extra arguments (give the same
+ones with ``--inspect-only``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shlex
@@ -23,6 +26,7 @@ import boto3
 from infra.local.deploy import shim
 from infra.local.deploy.inspect import Inspector
 from infra.local.deploy.publish import ACCOUNT, REGION
+from infra.settings import StackSettings, from_context
 from infra.topology import ROOT, TOPOLOGY
 
 #: the CLI pinned in infra/cli (the Makefile's CDK)
@@ -58,7 +62,24 @@ def _run(step: str, command: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
-def _inspect(session: Any, endpoint: str | None, stack: str, *, every_check: bool) -> int:
+def stack_settings(cdk_args: list[str]) -> StackSettings:
+    """The stack's knobs as ``cdk deploy`` with these arguments synthesizes them: ``cdk.json``'s context, then each
+    ``-c``/``--context key=value`` (values are strings there, as the CLI passes them)."""
+    context: dict[str, Any] = dict(json.loads((ROOT / "cdk.json").read_text()).get("context", {}))
+    args = iter(cdk_args)
+    for arg in args:
+        if arg in ("-c", "--context"):
+            pair = next(args, "")
+        elif arg.startswith("--context="):
+            pair = arg.removeprefix("--context=")
+        else:
+            continue
+        key, _, given = pair.partition("=")
+        context[key] = given
+    return from_context(context).stack
+
+
+def _inspect(session: Any, endpoint: str | None, stack: str, settings: StackSettings, *, every_check: bool) -> int:
     made: dict[str, Any] = {}
 
     def clients(service: str) -> Any:
@@ -67,7 +88,7 @@ def _inspect(session: Any, endpoint: str | None, stack: str, *, every_check: boo
         return made[service]
 
     started = time.perf_counter()
-    report = Inspector(clients, stack, TOPOLOGY).run()
+    report = Inspector(clients, stack, TOPOLOGY, settings).run()
     print(report.table(every_check=every_check))
     print(f"== inspected in {time.perf_counter() - started:.1f} s", flush=True)
     return 1 if report.failures else 0
@@ -83,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint-url", help="with --inspect-only: the endpoint to inspect (default: AWS)")
     parser.add_argument("cdk_args", nargs="*", help="more arguments for cdk deploy (after --)")
     args = parser.parse_args(argv)
+    settings = stack_settings(args.cdk_args)
     if args.inspect_only:
-        return _inspect(boto3.Session(), args.endpoint_url, args.stack, every_check=args.every_check)
+        return _inspect(boto3.Session(), args.endpoint_url, args.stack, settings, every_check=args.every_check)
 
     from infra.local.motoserver import start_server
 
@@ -93,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     shim.install()
     server, port = start_server("127.0.0.1", 0)
     endpoint = f"http://127.0.0.1:{port}"
+    # the secret parameters' handler runs inside the server and calls its SSM as the function would in AWS
+    shim.serve_handlers_through(endpoint)
     print(f"== moto server (with the deploy shim) on {endpoint}", flush=True)
     env = _environment(endpoint)
     cdk = shlex.split(args.cdk)
@@ -104,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             region_name=REGION,
         )
-        status = _inspect(session, endpoint, args.stack, every_check=args.every_check)
+        status = _inspect(session, endpoint, args.stack, settings, every_check=args.every_check)
         if args.keep:
             print(f"== serving on {endpoint} (AWS_ENDPOINT_URL={endpoint}); Ctrl-C stops it", flush=True)
             try:

@@ -90,6 +90,8 @@ class Existence:
             self._client("sqs").get_queue_url(QueueName=value)
         elif kind == "function":
             self._client("lambda").get_function_configuration(FunctionName=value)
+        elif kind == "secret":
+            return self._parameter(value)
         else:
             return self._arn(value)
         return None
@@ -141,11 +143,22 @@ class Existence:
         self._client("sns").get_topic_attributes(TopicArn=arn)
         return None
 
-    def _secretsmanager(self, arn: str, resource: str) -> str | None:
-        # a grant may end in "-??????" (any version suffix): such an ARN is looked up by the name before it
-        name = resource.removeprefix("secret:")
-        wildcard = "*" in name or "?" in name
-        self._client("secretsmanager").describe_secret(SecretId=name.rstrip("*?").rstrip("-") if wildcard else arn)
+    def _ssm(self, arn: str, resource: str) -> str | None:
+        kind, _, name = resource.partition("/")
+        if kind != "parameter":
+            return f"{arn}: no check for SSM {kind!r}"
+        return self._parameter(f"/{name}")
+
+    def _parameter(self, name: str) -> str | None:
+        """A parameter by its name (a grant may end in ``*``: then some parameter must start with what is before)."""
+        ssm = self._client("ssm")
+        if "*" not in name and "?" not in name:
+            ssm.get_parameter(Name=name)
+            return None
+        prefix = name.split("*", 1)[0].split("?", 1)[0]
+        found = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [prefix]}])
+        if not any(fnmatch.fnmatchcase(p["Name"], name) for p in found["Parameters"]):
+            return f"no parameter matches {name}"
         return None
 
     def _states(self, arn: str, resource: str) -> str | None:

@@ -1,13 +1,16 @@
 """Inspect a deployed OnCall Hub stack through boto3 and check its resolved values against ``infra/topology.py``.
 
 Long because it is one list of checks, one small method per kind of resource, each naming what it found: the stack
-and every resource of its template, tables, functions, queues, rules, the state machine, the HTTP API, alarms,
-secrets and every IAM statement. It reads any account (moto's, or a real one with ``--endpoint-url`` left out)
-and never writes. docs/architecture.md, "The emulated deploy".
+and every resource of its template, tables, functions, queues, rules, the state machine, the HTTP API, alarms and
+the dashboard (against the ``oncall:alarms`` and ``oncall:dashboard`` the stack was deployed with), the secret
+parameters and their writer, and every IAM statement. It reads any account (moto's, or a real one with
+``--endpoint-url`` left out) and never writes; a secret's value is read only to see that it is not empty, and never
+shown. docs/architecture.md, "The emulated deploy".
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -17,10 +20,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from infra.local.deploy.arns import Existence
+from infra.settings import StackSettings
 from infra.topology import Topology
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
+SECRET_PARAMETER = "Custom::SecretParameter"  # noqa: S105 - a resource type, not a secret
+#: the function whose errors ``oncall:alarms=failures`` watches, as infra/constructs/alarms.py (which imports the CDK;
+#: tests/infra/test_deploy.py holds the two equal)
+ANSWERING_FUNCTION = "api"
 
 
 @dataclass(frozen=True)
@@ -56,15 +64,25 @@ class Report:
 
 
 class Inspector:
-    def __init__(self, clients: Callable[[str], Any], stack_name: str, topology: Topology) -> None:
+    def __init__(
+        self,
+        clients: Callable[[str], Any],
+        stack_name: str,
+        topology: Topology,
+        settings: StackSettings | None = None,
+    ) -> None:
+        """``settings``: the stack's knobs it was deployed with (the alarms and dashboard expected); the defaults
+        when not given."""
         self._client = clients
         self.stack_name = stack_name
         self.topology = topology
+        self.settings = settings if settings is not None else StackSettings.model_validate({})
         self.report = Report()
         self.exists = Existence(clients)
         self._logical: dict[str, str] = {}
         self._by_type: dict[str, dict[str, str]] = {}
         self.outputs: dict[str, str] = {}
+        self._declared: dict[str, Any] = {}
 
     def check(self, resource: str, what: str, ok: bool, detail: str = "") -> bool:
         self.report.checks.append(Check(resource, what, ok, detail))
@@ -90,6 +108,7 @@ class Inspector:
             self._state_machines,
             self._api,
             self._alarms,
+            self._dashboard,
             self._secrets,
             self._policies,
         ):
@@ -119,6 +138,7 @@ class Inspector:
             self._by_type.setdefault(s["ResourceType"], {})[s["LogicalResourceId"]] = physical
         template = cfn.get_template(StackName=self.stack_name)["TemplateBody"]
         declared = (json.loads(template) if isinstance(template, str) else template)["Resources"]
+        self._declared = declared
         created = {s["LogicalResourceId"]: s["ResourceStatus"] for s in summaries}
         for logical_id, resource in declared.items():
             status = created.get(logical_id, "not created")
@@ -172,7 +192,8 @@ class Inspector:
         for name in self.physical("AWS::Lambda::Function").values():
             config = lam.get_function_configuration(FunctionName=name)
             service = config.get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME", "")
-            deployed[service.removeprefix("oncall-")] = config
+            if service.startswith("oncall-"):  # the secret parameters' writer is not declared: _secrets checks it
+                deployed[service.removeprefix("oncall-")] = config
         for decl in self.topology.functions:
             config = deployed.get(decl.name)
             if not self.check(f"function {decl.name}", "deployed", config is not None):
@@ -191,6 +212,7 @@ class Inspector:
             )
             for arn in sorted(attached):
                 self.exists_check(label, "layer exists", arn)
+            self.exists_check(label, "role exists", config["Role"])
             self._environment(label, decl.name, config.get("Environment", {}).get("Variables", {}))
             try:
                 invoke = lam.get_function_event_invoke_config(FunctionName=config["FunctionName"])
@@ -207,11 +229,14 @@ class Inspector:
         expected |= {s.env_var: "secret" for s in self.topology.secrets if s.name in decl.secrets}
         expected |= {self.topology.queue(q).env_var: "queue" for q in decl.queues}
         expected["ONCALL_BUS_NAME"] = "bus"
+        parameters = set(self.physical(SECRET_PARAMETER).values())
         for variable, kind in sorted(expected.items()):
             value = variables.get(variable)
             if self.check(label, f"env {variable}", value is not None, "set" if value else "missing"):
                 assert value is not None
                 self.exists_check(label, f"env {variable} names a {kind} that exists", value, kind)
+                if kind == "secret":
+                    self.check(label, f"env {variable} is one of the stack's parameters", value in parameters, value)
         for variable, value in sorted(variables.items()):
             if variable not in expected and value.startswith("arn:"):
                 self.exists_check(label, f"env {variable} names what exists", value)
@@ -339,7 +364,7 @@ class Inspector:
                     self.check(label, f"stage {stage['StageName']} throttles an existing route", key in routes, key)
 
     def _alarms(self) -> None:
-        cloudwatch = self._client("cloudwatch")
+        cloudwatch, sqs = self._client("cloudwatch"), self._client("sqs")
         names = list(self.physical("AWS::CloudWatch::Alarm").values())
         alarms = cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"] if names else []
         self.check(self.stack_name, "alarms", len(alarms) == len(names), f"{len(alarms)} of {len(names)}")
@@ -349,20 +374,128 @@ class Inspector:
             for action in alarm.get("AlarmActions", []):
                 self.exists_check(label, "action exists", action)
             for dimension in alarm.get("Dimensions", []):
-                kind = {"FunctionName": "function", "QueueName": "queue name"}.get(dimension["Name"])
-                if kind:
-                    self.exists_check(label, f"watches a {kind} that exists", dimension["Value"], kind)
+                kind = {"FunctionName": "function", "QueueName": "queue name", "StateMachineArn": "state machine"}
+                if dimension["Name"] in kind:
+                    what = kind[dimension["Name"]]
+                    self.exists_check(label, f"watches a {what} that exists", dimension["Value"], what)
+        self._alarms_as_configured(alarms, sqs)
+
+    def _alarms_as_configured(self, alarms: list[dict[str, Any]], sqs: Any) -> None:
+        """The alarms ``oncall:alarms`` asks for, no fewer and no more: ``failures`` every dead-letter queue, the
+        answering function's errors and each workflow's failed executions; ``all`` every function's errors too;
+        ``off`` none (and no topic)."""
+        mode = self.settings.alarms
+        where = f"oncall:alarms={mode}"
+        watched: dict[tuple[str, str], str] = {}
+        for alarm in alarms:
+            for dimension in alarm.get("Dimensions", []):
+                value = dimension["Value"]
+                if dimension["Name"] == "StateMachineArn":
+                    value = value.rsplit(":", 1)[-1]
+                watched[(alarm["MetricName"], value)] = alarm["AlarmName"]
+        expected: dict[tuple[str, str], str] = {}
+        if mode != "off":
+            functions = self._deployed_functions()
+            for decl in self.topology.functions:
+                if (mode == "all" or decl.name == ANSWERING_FUNCTION) and decl.name in functions:
+                    expected[("Errors", functions[decl.name])] = f"function {decl.name}"
+            for machine in self.topology.state_machines:
+                expected[("ExecutionsFailed", f"{self.stack_name}-{machine.name}")] = f"state machine {machine.name}"
+            for url in self.physical("AWS::SQS::Queue").values():
+                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "RedrivePolicy"])
+                if "RedrivePolicy" not in attributes.get("Attributes", {}):
+                    expected[("ApproximateNumberOfMessagesVisible", url.rsplit("/", 1)[-1])] = self.label(url)
+        for (metric, value), resource in sorted(expected.items()):
+            self.check(resource, f"alarm on {metric} ({where})", (metric, value) in watched, value)
+        for key, name in sorted(watched.items()):
+            if key not in expected:
+                self.check(self.label(name), f"expected with {where}", False, f"watches {key[0]} of {key[1]}")
+        has_topic = "AlarmTopicArn" in self.outputs
+        self.check(self.stack_name, f"alarm topic ({where})", has_topic == (mode != "off"), str(has_topic))
+
+    def _deployed_functions(self) -> dict[str, str]:
+        """Declared name → deployed function name."""
+        lam = self._client("lambda")
+        found: dict[str, str] = {}
+        for name in self.physical("AWS::Lambda::Function").values():
+            variables = lam.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
+            service = variables.get("POWERTOOLS_SERVICE_NAME", "")
+            if service.startswith("oncall-"):
+                found[service.removeprefix("oncall-")] = name
+        return found
+
+    def _dashboard(self) -> None:
+        cloudwatch = self._client("cloudwatch")
+        dashboards = self.physical("AWS::CloudWatch::Dashboard")
+        wanted = self.settings.dashboard
+        self.check(
+            self.stack_name,
+            f"dashboard (oncall:dashboard={str(wanted).lower()})",
+            bool(dashboards) == wanted,
+            f"{len(dashboards)} in the stack",
+        )
+        for name in dashboards.values():
+            try:
+                body = cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"]
+            except ClientError as exc:
+                self.check(self.label(name), "exists", False, str(exc))
+                continue
+            self.check(self.label(name), "has widgets", bool(json.loads(body).get("widgets")))
 
     def _secrets(self) -> None:
-        secrets = self._client("secretsmanager")
-        for arn in self.physical("AWS::SecretsManager::Secret").values():
-            label = self.label(arn)
-            try:
-                value = secrets.get_secret_value(SecretId=arn).get("SecretString", "")
-            except ClientError as exc:
-                self.check(label, "has a value", False, str(exc))
+        ssm = self._client("ssm")
+        parameters = self.physical(SECRET_PARAMETER)
+        for decl in self.topology.secrets:
+            key = "Secret" + "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", decl.name) if p)
+            name = self.outputs.get(f"{key}Parameter")
+            if not self.check(f"secret {decl.name}", "stack output", name is not None, f"{key}Parameter"):
                 continue
-            self.check(label, "has a value", len(value) >= 32, f"{len(value)} characters")
+            assert name is not None
+            label = self.label(name)
+            ours = name == f"/{self.stack_name}/secrets/{decl.name}" and name in parameters.values()
+            self.check(label, "the stack's own parameter", ours, name)
+            try:
+                parameter = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+            except ClientError as exc:
+                self.check(label, "exists", False, f"{name}: {exc.response['Error'].get('Code')}")
+                continue
+            self.check(label, "SecureString", parameter.get("Type") == "SecureString", str(parameter.get("Type")))
+            # the value itself is never shown, not even its length
+            self.check(
+                label, "holds a value", bool(parameter.get("Value")), "not empty" if parameter.get("Value") else "empty"
+            )
+        for logical_id, name in sorted(parameters.items()):
+            self._secret_writer(logical_id, name)
+
+    def _secret_writer(self, logical_id: str, name: str) -> None:
+        """The function CloudFormation asks to create and delete the parameter: ours, and allowed to do both."""
+        token = self._declared.get(logical_id, {}).get("Properties", {}).get("ServiceToken", {})
+        writer_id = token.get("Fn::GetAtt", [""])[0] if isinstance(token, dict) else ""
+        function = self.physical("AWS::Lambda::Function").get(writer_id)
+        if not self.check(logical_id, "ServiceToken is a function of the stack", function is not None, str(token)):
+            return
+        assert function is not None
+        config = self._client("lambda").get_function_configuration(FunctionName=function)
+        self.check(logical_id, "writer handler", config.get("Handler") == "index.handler", str(config.get("Handler")))
+        self.check(logical_id, "writer runtime", config.get("Runtime") == RUNTIME, str(config.get("Runtime")))
+        arn = f"arn:aws:ssm:{self.exists.region}:{self.exists.account}:parameter/{name.lstrip('/')}"
+        allowed = self._allowed(config["Role"].rsplit("/", 1)[-1], arn)
+        for action in ("ssm:PutParameter", "ssm:DeleteParameter"):
+            may = any(fnmatch.fnmatchcase(action, pattern) for pattern in allowed)
+            self.check(logical_id, f"writer may {action}", may, arn)
+
+    def _allowed(self, role: str, resource: str) -> set[str]:
+        """The actions the role's inline policies allow on ``resource`` (patterns matched as IAM does)."""
+        iam = self._client("iam")
+        allowed: set[str] = set()
+        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+            document = json.loads(document) if isinstance(document, str) else document
+            for statement in _as_list(document.get("Statement", [])):
+                resources = _as_list(statement.get("Resource", []))
+                if statement.get("Effect") == "Allow" and any(fnmatch.fnmatchcase(resource, r) for r in resources):
+                    allowed |= {a for a in _as_list(statement.get("Action", [])) if isinstance(a, str)}
+        return allowed
 
     def _policies(self) -> None:
         iam = self._client("iam")

@@ -1,27 +1,35 @@
 """What moto's CloudFormation skips or half-creates for our template, completed with moto's own backends.
 
 moto (pinned in pyproject.toml) has no CloudFormation model for the HTTP API, its stage, routes and integrations,
-alarms, asynchronous invoke configs, topic and queue policies, secrets or CDK's metadata, and drops properties it
-does not read: function layers and architecture, table TTL and point-in-time recovery, a state machine definition
-stored as an S3 asset with its substitutions. ``install()`` adds the models and wraps the creators, in this process
-only (the in-process tests and ``python -m infra.local.deploy``, whose moto server runs in the same process). Where
-AWS refuses a template at create time and moto would not, the shim refuses too: a stage whose route settings name a
-route not created yet. The bootstrap stack's bucket policy stays skipped: it refuses plain HTTP, which is all the
-emulator speaks (docs/architecture.md, "The emulated deploy").
+alarms, asynchronous invoke configs, topic and queue policies or CDK's metadata, and drops properties it does not
+read: function layers and architecture, table TTL and point-in-time recovery, a state machine definition stored as an
+S3 asset with its substitutions. A ``Custom::SecretParameter`` it would hand to its function in Docker (there is
+none): the shim runs that function's own handler in-process against moto's SSM, for Create, Update and Delete, as
+CloudFormation would invoke it. ``install()`` adds the models and wraps the creators, in this process only (the
+in-process tests and ``python -m infra.local.deploy``, whose moto server runs in the same process). Where AWS refuses
+a template at create time and moto would not, the shim refuses too: a stage whose route settings name a route not
+created yet, a custom resource whose ServiceToken names no function. The bootstrap stack's bucket policy stays
+skipped: it refuses plain HTTP, which is all the emulator speaks (docs/architecture.md, "The emulated deploy").
 
 Long because each of the nine resource types moto lacks is one creator here, spelled out argument by argument against
-the moto backend call it makes, and each dropped property or moto quirk is one small wrapper with its reason.
+the moto backend call it makes, the custom resource is one model with its three requests, and each dropped property
+or moto quirk is one small wrapper with its reason.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Callable
+from functools import cache
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlparse
 
 from moto.core.common_models import CloudFormationModel
+
+from infra.topology import ROOT
 
 _installed = False
 
@@ -242,41 +250,129 @@ def _cdk_metadata(p: dict[str, Any], name: str, account: str, region: str) -> Cr
     return name, {}
 
 
-@_creates("AWS::SecretsManager::Secret")
-def _secret(p: dict[str, Any], name: str, account: str, region: str) -> Created:
-    from moto.secretsmanager.models import secretsmanager_backends
+#: the custom resource whose handler the shim runs in-process (moto would invoke its function in Docker)
+SECRET_PARAMETER = "Custom::SecretParameter"  # noqa: S105 - a resource type, not a secret
+#: the stack's own handler for it: the file its writer function is built from
+SECRET_PARAMETER_HANDLER = ROOT / "infra" / "constructs" / "secret_parameter" / "index.py"
+#: where the handler's SSM client sends its calls: None in-process (moto's mock answers boto3), or the server's URL
+_endpoint: str | None = None
 
-    backend = secretsmanager_backends[account][region]
-    value = p.get("SecretString")
-    if value is None:
-        generate = p.get("GenerateSecretString", {})
-        value = json.loads(
-            backend.get_random_password(
-                password_length=generate.get("PasswordLength", 32),
-                exclude_characters=generate.get("ExcludeCharacters", ""),
-                exclude_numbers=generate.get("ExcludeNumbers", False),
-                exclude_punctuation=generate.get("ExcludePunctuation", False),
-                exclude_uppercase=generate.get("ExcludeUppercase", False),
-                exclude_lowercase=generate.get("ExcludeLowercase", False),
-                include_space=generate.get("IncludeSpace", False),
-                require_each_included_type=generate.get("RequireEachIncludedType", True),
-            )
-        )["RandomPassword"]
-        if "SecretStringTemplate" in generate:
-            value = json.dumps({**json.loads(generate["SecretStringTemplate"]), generate["GenerateStringKey"]: value})
-    short = backend.create_secret(
-        name=p.get("Name", name),
-        secret_string=value,
-        secret_binary=None,
-        description=p.get("Description"),
-        tags=p.get("Tags"),
-        kms_key_id=p.get("KmsKeyId"),
-        client_request_token=None,
-        replica_regions=[],
-        force_overwrite=False,
+
+def serve_handlers_through(endpoint: str | None) -> None:
+    """The emulator's URL, for handlers run inside moto's server (``make deploy-local``): they call SSM over HTTP as
+    the function would in AWS. ``None`` (the default) suits an in-process ``mock_aws``."""
+    global _endpoint
+    _endpoint = endpoint
+
+
+@cache
+def _secret_parameter_handler() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("secret_parameter_index", SECRET_PARAMETER_HANDLER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ssm(region: str) -> Any:
+    import boto3
+
+    if _endpoint is None:
+        return boto3.client("ssm", region_name=region)
+    return boto3.client(
+        "ssm",
+        region_name=region,
+        endpoint_url=_endpoint,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
     )
-    arn = json.loads(short)["ARN"]
-    return arn, {"Id": arn}
+
+
+class _SecretParameter(_Created, CloudFormationModel):
+    """``Custom::SecretParameter`` as CloudFormation runs it: each Create, Update and Delete request goes to the
+    handler of the function its ServiceToken names (infra/constructs/secret_parameter/index.py, run here through
+    ``apply`` against moto's SSM); the physical id is what the handler answers. A handler that raises fails the
+    resource with its message, as its FAILED response would."""
+
+    def __init__(self, physical_id: str, properties: dict[str, Any], event: dict[str, Any]) -> None:
+        super().__init__(physical_id, {})
+        self.properties = properties
+        self._event = event
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return SECRET_PARAMETER
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    @staticmethod
+    def _request(request_type: str, properties: dict[str, Any], base: dict[str, Any], **more: Any) -> dict[str, Any]:
+        return {
+            **base,
+            "RequestType": request_type,
+            "ResourceType": SECRET_PARAMETER,
+            "ServiceToken": properties.get("ServiceToken"),
+            "ResourceProperties": properties,
+            **more,
+        }
+
+    @staticmethod
+    def _handled_by(properties: dict[str, Any], account: str, region: str) -> None:
+        """CloudFormation invokes the ServiceToken's function: it must exist (an unknown one fails the resource)."""
+        from moto.awslambda.models import lambda_backends
+
+        lambda_backends[account][region].get_function(properties["ServiceToken"])
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kw: Any
+    ) -> _SecretParameter:
+        properties = cloudformation_json.get("Properties", {})
+        cls._handled_by(properties, account_id, region_name)
+        base = {"StackId": kw.get("StackId"), "LogicalResourceId": kw.get("LogicalId"), "RequestId": "create"}
+        physical = _secret_parameter_handler().apply(cls._request("Create", properties, base), _ssm(region_name))
+        return cls(physical, properties, base)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: _SecretParameter,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> _SecretParameter:
+        properties = cloudformation_json.get("Properties", {})
+        cls._handled_by(properties, account_id, region_name)
+        old = original_resource
+        handler, ssm = _secret_parameter_handler(), _ssm(region_name)
+        update = cls._request(
+            "Update",
+            properties,
+            {**old._event, "RequestId": "update"},
+            PhysicalResourceId=old.physical_resource_id,
+            OldResourceProperties=old.properties,
+        )
+        physical = handler.apply(update, ssm)
+        if physical != old.physical_resource_id:
+            # a new physical id is a replacement: CloudFormation deletes the old one when the update completes
+            old.delete(account_id, region_name)
+        return cls(physical, properties, old._event)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        delete = self._request(
+            "Delete",
+            self.properties,
+            {**self._event, "RequestId": "delete"},
+            PhysicalResourceId=self.physical_resource_id,
+        )
+        _secret_parameter_handler().apply(delete, _ssm(region_name))
 
 
 Prepare = Callable[[dict[str, Any], str, str], None]
@@ -396,6 +492,17 @@ def _outputs_after_change_sets(models: Any) -> None:
     models.ChangeSet.apply = apply
 
 
+def _custom_resources(parsing: Any) -> None:
+    """moto answers every ``Custom::`` type with its own model, which invokes the function in Docker and waits for
+    its response: ours is run in-process instead."""
+    original = parsing.resource_class_from_type
+
+    def resolve(resource_type: str) -> Any:
+        return _SecretParameter if resource_type == SECRET_PARAMETER else original(resource_type)
+
+    parsing.resource_class_from_type = resolve
+
+
 def install() -> None:
     """Idempotent: moto keeps the models in module state, so the shim is added once per process."""
     global _installed
@@ -418,6 +525,7 @@ def install() -> None:
     _name_failures(parsing)
     _path_style_templates(responses)
     _outputs_after_change_sets(models)
+    _custom_resources(parsing)
     for resource_type, create in _CREATORS.items():
         _model(resource_type, create)
     # moto lists CloudFormationModel's subclasses once and caches them: the models above join on a fresh listing
