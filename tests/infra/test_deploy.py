@@ -2,6 +2,9 @@
 through boto3: the same checks ``make deploy-local`` runs after the real CDK CLI, in-process. Then the fault matrix:
 template mistakes the static checks let through, each shown to fail the deploy or the inspection naming the resource.
 docs/architecture.md, "The emulated deploy".
+
+Long because each of the 21 faults is one small function editing a copy of the template, next to the deploys of the
+product and fixture stacks, the alarm modes and the secret parameters' lifecycle they are judged against.
 """
 
 from __future__ import annotations
