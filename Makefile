@@ -24,7 +24,7 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help run test lint fmt sync sync-dev system-deps browser layer synth diff deploy destroy bench bench-quick tg demo clean
+.PHONY: help run test lint fmt sync sync-dev system-deps browser layer synth diff deploy deploy-local destroy bench bench-quick tg demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -107,6 +107,11 @@ diff: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## cdk diff against the deployed stac
 
 deploy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## deploy to the AWS account of your current credentials: make deploy [ARGS="-c oncall:key=value ..."]
 	$(CDK) deploy $(ARGS)
+
+# The same CLI into moto's server on a free loopback port (with the project's shim, infra/local/deploy/): bootstrap,
+# deploy, then every resolved value of the deployed account checked; no AWS account, no Docker (README "Deploy to AWS")
+deploy-local: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## deploy into an emulated account and inspect it: make deploy-local [ARGS="-c oncall:key=value ..."]
+	$(UV) run --no-sync python -m infra.local.deploy --cdk "$(CDK)" -- $(ARGS)
 
 destroy: sync-dev $(LAYER_STAMP) $(CDK_STAMP) ## delete the deployed stack (tables are retained; the app is synthesized first, with the same ARGS)
 	$(CDK) destroy $(ARGS)

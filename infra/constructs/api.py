@@ -110,6 +110,9 @@ class Api(Construct):
             if throttle is not None:
                 rate, burst = throttle
                 route_settings[route.route_key] = {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
+                # AWS resolves the stage's RouteSettings against routes that exist when the stage is created; a route
+                # the stage does not depend on may come later and fail the deploy (NotFoundException)
+                self.stage.node.add_dependency(http_route)
         if route_settings:
             cfn_stage = self.stage.node.default_child
             assert isinstance(cfn_stage, apigwv2.CfnStage)
