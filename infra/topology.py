@@ -216,6 +216,20 @@ SECRETS: tuple[Secret, ...] = (
         ),
     ),
     Secret(
+        name="slack-bot-token",
+        doc=(
+            "The Slack app's bot token (xoxb-...), from the app's OAuth & Permissions page after installing it to the "
+            "workspace. The generated value is a placeholder: put the real token after the first deploy."
+        ),
+    ),
+    Secret(
+        name="slack-signing-secret",
+        doc=(
+            "The Slack app's signing secret (Basic Information → App Credentials): every request from Slack is "
+            "verified with it. The generated value is a placeholder: put the app's value after the first deploy."
+        ),
+    ),
+    Secret(
         name="telegram-webhook-secret",
         doc=(
             "The secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every update (generated: 64 letters "
@@ -447,7 +461,7 @@ ESCALATION_TABLES: dict[str, Access] = {
     "schedules": "read",
     "notifications": "write",
 }
-ESCALATION_SECRETS: tuple[str, ...] = ("telegram-bot-token",)
+ESCALATION_SECRETS: tuple[str, ...] = ("telegram-bot-token", "slack-bot-token")
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(
@@ -523,6 +537,26 @@ FUNCTIONS: tuple[Function, ...] = (
         # acknowledgements from Telegram buttons are part of the paging path
         reserved_concurrency=20,
     ),
+    # the Slack app behind POST /integrations/slack/*: linking, /oncall, /incident, button presses
+    Function(
+        name="slack",
+        timeout_s=10,
+        tables={
+            "users": "read",
+            # Slack links and the replay ledger live beside the person's channel flags
+            "notifications": "write",
+            "schedules": "read",
+            # Acknowledge / Resolve buttons move incidents and answer the lifecycle's token; /incident opens one
+            "incidents": "write",
+            "catalog": "read",
+            "outbox": "write",
+        },
+        state_machines=("incident-lifecycle",),
+        secrets=("slack-bot-token", "slack-signing-secret"),
+        local_concurrency=2,
+        # acknowledgements from Slack buttons are part of the paging path
+        reserved_concurrency=20,
+    ),
     # every minute: send the shift reminders that are due (oncall.services.reminders.ReminderService.tick)
     Function(
         name="reminders",
@@ -535,7 +569,7 @@ FUNCTIONS: tuple[Function, ...] = (
             # reminder.sent goes on the bus through the outbox, written with the "sent" mark
             "outbox": "write",
         },
-        secrets=("telegram-bot-token",),
+        secrets=("telegram-bot-token", "slack-bot-token"),
         sends_email=True,
         local_concurrency=2,
     ),
@@ -599,7 +633,7 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={"webhooks": "write", "notifications": "write", "users": "read", "outbox": "write"},
         queues=("notifier",),
         sends_email=True,
-        secrets=("telegram-bot-token",),
+        secrets=("telegram-bot-token", "slack-bot-token"),
         local_concurrency=2,
         reserved_concurrency=50,
     ),
@@ -614,6 +648,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/integrations/{proxy+}", "api", ingest=True),
     Route("GET", "/", "api"),
     Route("POST", "/telegram/webhook", "telegram"),
+    # the Slack app's request URLs (more specific than /integrations/{proxy+}, so API Gateway picks these)
+    Route("POST", "/integrations/slack/commands", "slack"),
+    Route("POST", "/integrations/slack/interactions", "slack"),
+    Route("POST", "/integrations/slack/events", "slack"),
 )
 
 RULES: tuple[Rule, ...] = (

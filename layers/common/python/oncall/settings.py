@@ -14,6 +14,7 @@ model              variables                                            read by
                    (``AuthSettings``), alert knobs (``AlertSettings``)
 ``KeySettings``    ``ONCALL_JWT_KEYS`` or ``ONCALL_SECRET_JWT_KEYS``    the API (token signing keys)
 ``TelegramSettings`` ``TELEGRAM_*`` and the bot's secrets               the bot; the Telegram channel; deep links
+``SlackSettings``  ``SLACK_*`` and the app's secrets                   the Slack app; the Slack channel
 ``NotificationSettings`` mail (``ONCALL_EMAIL_*``, ``ONCALL_SMTP_*``)   whoever sends (escalation, reminders,
                    and the page queue                                   notifier)
 ``WebhookDeliverySettings`` ``ONCALL_WEBHOOK_*``, the notifier queue    the API and the notifier
@@ -51,6 +52,7 @@ from pydantic.fields import FieldInfo
 
 TABLE_PREFIX = "ONCALL_TABLE_"
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
+DEFAULT_SLACK_API_URL = "https://slack.com/api"
 
 Where = Literal["both", "runner", "stack"]
 
@@ -389,6 +391,34 @@ class TelegramSettings(EnvModel):
         )
 
 
+class SlackSettings(EnvModel):
+    """The Slack app (one workspace per deployment) and the Slack channel. Without a bot token nothing is sent to
+    Slack; the slack function requires the token and the signing secret (its wiring asks for both)."""
+
+    api_url: str = env("SLACK_API_URL", DEFAULT_SLACK_API_URL)
+    bot_token: SecretStr | None = env("SLACK_BOT_TOKEN", None, where="runner")
+    bot_token_secret_id: str | None = env("ONCALL_SECRET_SLACK_BOT_TOKEN", None, where="stack")
+    signing_secret: SecretStr | None = env("SLACK_SIGNING_SECRET", None, where="runner")
+    signing_secret_secret_id: str | None = env("ONCALL_SECRET_SLACK_SIGNING_SECRET", None, where="stack")
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return _http_url(value) or DEFAULT_SLACK_API_URL
+
+    @property
+    def bot_token_ref(self) -> SecretRef:
+        return _ref(self.bot_token, self.bot_token_secret_id, ("SLACK_BOT_TOKEN", "ONCALL_SECRET_SLACK_BOT_TOKEN"))
+
+    @property
+    def signing_secret_ref(self) -> SecretRef:
+        return _ref(
+            self.signing_secret,
+            self.signing_secret_secret_id,
+            ("SLACK_SIGNING_SECRET", "ONCALL_SECRET_SLACK_SIGNING_SECRET"),
+        )
+
+
 class NotificationSettings(EnvModel):
     """Mail, and the page queue. Mail is on when a sender or an SMTP server is configured; the queue is given only
     to the function that flushes queued pages (elsewhere nothing is queued)."""
@@ -545,6 +575,7 @@ MODELS: tuple[type[EnvModel], ...] = (
     Settings,
     KeySettings,
     TelegramSettings,
+    SlackSettings,
     NotificationSettings,
     WebhookDeliverySettings,
     LifecycleSettings,

@@ -42,12 +42,12 @@ CAPPED_KINDS = frozenset({Kind.PAGE, Kind.LOW_URGENCY, Kind.ESCALATION})
 
 #: channel preference per kind, best first; a person's rules narrow this, channels not registered are skipped
 DEFAULT_ROUTES: Mapping[Kind, tuple[str, ...]] = {
-    Kind.PAGE: ("telegram", "email"),
-    Kind.LOW_URGENCY: ("telegram", "email"),
-    Kind.ESCALATION: ("telegram", "email"),
-    Kind.REMINDER: ("telegram", "email"),
-    Kind.RESOLUTION: ("telegram", "email"),
-    Kind.INFO: ("telegram", "email"),
+    Kind.PAGE: ("telegram", "slack", "email"),
+    Kind.LOW_URGENCY: ("telegram", "slack", "email"),
+    Kind.ESCALATION: ("telegram", "slack", "email"),
+    Kind.REMINDER: ("telegram", "slack", "email"),
+    Kind.RESOLUTION: ("telegram", "slack", "email"),
+    Kind.INFO: ("telegram", "slack", "email"),
 }
 
 
@@ -161,7 +161,7 @@ def channels_for(kind: Kind, recipient: Recipient, registered: Sequence[str]) ->
 
 
 #: channels a person may name in their rules
-CHANNELS = ("telegram", "email")
+CHANNELS = ("telegram", "slack", "email")
 
 
 def check_rules(raw: Mapping[str, Sequence[str]]) -> dict[Kind, tuple[str, ...]]:
@@ -223,7 +223,12 @@ def parse_ref(ref: str) -> tuple[str, str]:
     return channel, rest
 
 
-REF_PREFIXES: Mapping[str, str] = {"tg": "telegram", "mail": "email"}
+def slack_ref(channel_id: str, ts: str) -> str:
+    """A Slack message is named by its conversation and its timestamp (``chat.update`` needs both)."""
+    return f"slack:{channel_id}:{ts}"
+
+
+REF_PREFIXES: Mapping[str, str] = {"tg": "telegram", "mail": "email", "slack": "slack"}
 
 
 #: how many messages one digest lists: two buttons each stay well inside Telegram's keyboard, the text inside 4096

@@ -1,10 +1,10 @@
-"""Channels (Telegram, email), the delivery log and the one notification service every message goes through."""
+"""Channels (Telegram, Slack, email), the delivery log and the one notification service every message goes through."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from oncall.settings import NotificationSettings, TelegramSettings, get_settings, load
+from oncall.settings import NotificationSettings, SlackSettings, TelegramSettings, get_settings, load
 from oncall.wiring import core
 from oncall.wiring.seam import once, secret_reader
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
     from oncall.adapters.dynamodb.notifications import DynamoDeliveryLog
     from oncall.adapters.email import EmailChannel
+    from oncall.adapters.slack import SlackClient
     from oncall.adapters.telegram import TelegramClient
     from oncall.services.notify import NotificationService
 
@@ -28,6 +29,20 @@ def telegram_client() -> TelegramClient | None:
         return TelegramClient(token=secret_reader().value(telegram.bot_token_ref), api_url=telegram.api_url)
 
     return once("telegram_client", build)
+
+
+def slack_client() -> SlackClient | None:
+    """The Slack Web API client, or None when no bot token is configured (then nothing can be sent to Slack)."""
+
+    def build() -> SlackClient | None:
+        from oncall.adapters.slack import SlackClient
+
+        slack = load(SlackSettings)
+        if not slack.bot_token_ref.configured:
+            return None
+        return SlackClient(token=secret_reader().value(slack.bot_token_ref), api_url=slack.api_url)
+
+    return once("slack_client", build)
 
 
 def delivery_log() -> DynamoDeliveryLog:
@@ -61,6 +76,11 @@ def notification_service() -> NotificationService:
         client = telegram_client()
         if client is not None:
             service.register(TelegramChannel(client))
+        slack = slack_client()
+        if slack is not None:
+            from oncall.adapters.slack import SlackChannel
+
+            service.register(SlackChannel(slack))
         # email: a channel of its own, and where a page goes when Telegram cannot take it
         mail = email_channel()
         if mail is not None:

@@ -56,15 +56,27 @@ def parse(raw: str) -> dict[Kind, tuple[str, ...]]:
 
 def person_state(client: Any, table: str, user_id: str) -> tuple[frozenset[str], dict[Kind, tuple[str, ...]]]:
     """Flags and rules of one person with one Query."""
+    flags, rules, _ = person_channels(client, table, user_id)
+    return flags, rules
+
+
+def person_channels(
+    client: Any, table: str, user_id: str
+) -> tuple[frozenset[str], dict[Kind, tuple[str, ...]], dict[str, str]]:
+    """Flags, rules and the addresses of channels linked here rather than on the user item (``CHANNEL#<name>``:
+    Slack, ``oncall.adapters.dynamodb.slack_links``) of one person, with one Query."""
     page = client.query(
         TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s(_pk(user_id))}
     )
     flags: set[str] = set()
     rules: dict[Kind, tuple[str, ...]] = {}
+    addresses: dict[str, str] = {}
     for item in page.get("Items", []):
         sk = item["sk"]["S"]
         if sk.startswith("FLAG#"):
             flags.add(sk.removeprefix("FLAG#"))
         elif sk == RULES_SK:
             rules = parse(item["rules"]["S"])
-    return frozenset(flags), rules
+        elif sk.startswith("CHANNEL#") and "address" in item:
+            addresses[sk.removeprefix("CHANNEL#")] = item["address"]["S"]
+    return frozenset(flags), rules, addresses
