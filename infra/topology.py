@@ -76,6 +76,8 @@ class Function:
     queues: tuple[str, ...] = ()
     #: may send mail through SES (``ses:SendEmail`` on the account's identities)
     sends_email: bool = False
+    #: may send SMS through SNS (``sns:Publish`` to phone numbers only, never to a topic, and the opt-out check)
+    sends_sms: bool = False
     #: serves ``GET /health/ready``: may describe the bus and its state machines (each scoped to that resource; its
     #: tables' ``DescribeTable`` comes with any access to them)
     checks_readiness: bool = False
@@ -227,6 +229,13 @@ SECRETS: tuple[Secret, ...] = (
         doc=(
             "The Slack app's signing secret (Basic Information → App Credentials): every request from Slack is "
             "verified with it. The generated value is a placeholder: put the app's value after the first deploy."
+        ),
+    ),
+    Secret(
+        name="sms-link-key",
+        doc=(
+            "The key SMS acknowledgement links are signed with (generated: 64 letters and digits). Rotating it "
+            "invalidates the links already sent, which expire within ONCALL_SMS_LINK_MINUTES anyway."
         ),
     ),
     Secret(
@@ -461,7 +470,7 @@ ESCALATION_TABLES: dict[str, Access] = {
     "schedules": "read",
     "notifications": "write",
 }
-ESCALATION_SECRETS: tuple[str, ...] = ("telegram-bot-token", "slack-bot-token")
+ESCALATION_SECRETS: tuple[str, ...] = ("telegram-bot-token", "slack-bot-token", "sms-link-key")
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(
@@ -490,7 +499,10 @@ FUNCTIONS: tuple[Function, ...] = (
         # grafana-webhook-hmac: POST /integrations/grafana verifies signatures when required; oidc-client-secret:
         # /auth/oidc/callback redeems codes at the identity provider when single sign-on is on
         # metrics-token: GET /metrics and GET /health/ready accept it as a bearer token
-        secrets=("jwt-keys", "grafana-webhook-hmac", "oidc-client-secret", "metrics-token"),
+        # sms-link-key: /sms/ack/<token> checks the links pages by SMS carry
+        secrets=("jwt-keys", "grafana-webhook-hmac", "oidc-client-secret", "metrics-token", "sms-link-key"),
+        # PUT /me/phone texts the verification code
+        sends_sms=True,
         # POST /webhooks/{id}/deliveries/{delivery_id}/redeliver queues an attempt
         queues=("notifier",),
         # GET /health/ready describes its tables, the bus and the lifecycle state machine
@@ -569,8 +581,9 @@ FUNCTIONS: tuple[Function, ...] = (
             # reminder.sent goes on the bus through the outbox, written with the "sent" mark
             "outbox": "write",
         },
-        secrets=("telegram-bot-token", "slack-bot-token"),
+        secrets=("telegram-bot-token", "slack-bot-token", "sms-link-key"),
         sends_email=True,
+        sends_sms=True,
         local_concurrency=2,
     ),
     # shift.* events → plan, move or cancel the shift's reminders; the reconcile-reminders sweep plans missed shifts
@@ -587,8 +600,9 @@ FUNCTIONS: tuple[Function, ...] = (
         tables=ESCALATION_TABLES,
         state_machines=("incident-lifecycle",),
         secrets=ESCALATION_SECRETS,
-        # a page falls back to mail when Telegram cannot reach the person
+        # a page falls back to mail (and SMS, where enabled) when chat cannot reach the person
         sends_email=True,
+        sends_sms=True,
         # pages that meet a full rate window wait on the page queue, which this function also consumes
         queues=("pages",),
         local_concurrency=4,
@@ -633,7 +647,8 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={"webhooks": "write", "notifications": "write", "users": "read", "outbox": "write"},
         queues=("notifier",),
         sends_email=True,
-        secrets=("telegram-bot-token", "slack-bot-token"),
+        sends_sms=True,
+        secrets=("telegram-bot-token", "slack-bot-token", "sms-link-key"),
         local_concurrency=2,
         reserved_concurrency=50,
     ),

@@ -325,6 +325,7 @@ def _banner(
             f"  Slack       {cfg.slack.api_url}; request URLs {api}/integrations/slack/{{commands,interactions,events}}"
         )
     lines += [
+        f"  SMS         {api}/_local/sms   (PUT /me/phone texts a code; numbers ending in 99 count as opted out)",
         f"  Mail        {api}/_local/mail",
         f"  Clock       curl -X POST {api}/_local/clock -H 'content-type: application/json' "
         + """-d '{"advance": "PT10M"}'""",

@@ -20,6 +20,8 @@ flag                           variable                    default
 \\                              ``SLACK_BOT_TOKEN``         unset: the runner's Slack sandbox; set: real Slack
 \\                              ``SLACK_SIGNING_SECRET``    generated for the sandbox; the app's, for real Slack
 \\                              ``SLACK_API_URL``           the sandbox without a token, else ``https://slack.com/api``
+\\                              ``ONCALL_SMS_ENABLED``      ``true``: SMS land in ``/_local/sms``
+\\                              ``ONCALL_SMS_LINK_KEY``     generated per start unless set
 \\                              ``ONCALL_ADMIN_USERNAME`` / ``ONCALL_ADMIN_PASSWORD``: the first admin
 \\                              ``ONCALL_PUBLIC_URL``       ``http://127.0.0.1:<http port>``: what pages link to
 =============================  ==========================  =========================================================
@@ -183,6 +185,10 @@ class RunnerConfig:
             passthrough={
                 # mail goes to the emulator's SES (the runner's mail outbox) from this sender unless configured
                 "ONCALL_EMAIL_SENDER": DEFAULT_MAIL_SENDER,
+                # SMS go to the emulator's SNS (the runner's SMS outbox); ack links are signed with a key of this run
+                # unless one is configured (a link sent before a restart then no longer opens)
+                "ONCALL_SMS_ENABLED": "true",
+                "ONCALL_SMS_LINK_KEY": secrets.token_urlsafe(32),
                 # pages link to incidents on the runner's own API unless a public URL is configured; a port picked
                 # at start (0) is not known here, and a page without a link beats one with a wrong link
                 **({"ONCALL_PUBLIC_URL": f"http://127.0.0.1:{args.http_port}"} if args.http_port else {}),

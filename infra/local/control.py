@@ -14,7 +14,8 @@ them.
   "text"?}`` runs a slash command and ``POST /_local/slack/press {"user", "channel", "ts", "button"}`` presses a
   button (its label or value) on one of the app's messages, each delivered to the slack function signed as Slack
   signs, answering with the function's reply and what the app posted meanwhile.
-- ``GET /_local/mail``: mail sent through the emulator's SES.
+- ``GET /_local/mail``: mail sent through the emulator's SES; ``GET /_local/sms[?to=]``: SMS published through its
+  SNS.
 - ``GET /_local/workers``: the worker pools (sizes, cold starts, pids); ``POST /_local/workers/reset[?function=]``
   stops idle workers so the next invocation starts cold.
 - ``GET /_local/faults``: what is injected (``faults.FAULTS``) and how often it was; ``POST /_local/faults
@@ -38,6 +39,7 @@ from infra.local.httpd import Response, envelope, json_response
 from infra.local.mail import MailOutbox
 from infra.local.slack.sandbox import SlackSandbox
 from infra.local.slack.signing import command_body, interaction_body
+from infra.local.sms import SmsOutbox
 from infra.local.telegram.botapi import call_from_http
 from infra.local.telegram.sandbox import TelegramSandbox
 
@@ -123,6 +125,9 @@ class LocalControl:
             return self._telegram_send(body)
         if path.startswith("/_local/slack/"):
             return self._slack(method, path.removeprefix("/_local/slack/"), query, body)
+        if path == "/_local/sms" and method == "GET":
+            to = query.get("to")
+            return json_response(200, {"items": [m for m in SmsOutbox().messages() if to in (None, m["to"])]})
         if path == "/_local/mail" and method == "GET":
             if self.mail is None:
                 return envelope(404, "not_found", "no mail outbox")

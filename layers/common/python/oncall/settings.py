@@ -15,6 +15,7 @@ model              variables                                            read by
 ``KeySettings``    ``ONCALL_JWT_KEYS`` or ``ONCALL_SECRET_JWT_KEYS``    the API (token signing keys)
 ``TelegramSettings`` ``TELEGRAM_*`` and the bot's secrets               the bot; the Telegram channel; deep links
 ``SlackSettings``  ``SLACK_*`` and the app's secrets                   the Slack app; the Slack channel
+``SmsSettings``    ``ONCALL_SMS_*`` and the ack links' key               whoever sends SMS; the API (numbers, links)
 ``NotificationSettings`` mail (``ONCALL_EMAIL_*``, ``ONCALL_SMTP_*``)   whoever sends (escalation, reminders,
                    and the page queue                                   notifier)
 ``WebhookDeliverySettings`` ``ONCALL_WEBHOOK_*``, the notifier queue    the API and the notifier
@@ -419,6 +420,22 @@ class SlackSettings(EnvModel):
         )
 
 
+class SmsSettings(EnvModel):
+    """SMS through Amazon SNS: off unless enabled; on, the cost caps bound what a storm can spend, and the ack links'
+    key signs every link (without it pages go without a link)."""
+
+    enabled: bool = env("ONCALL_SMS_ENABLED", False)
+    per_person_per_hour: int = env("ONCALL_SMS_PER_PERSON_PER_HOUR", 10, ge=1, le=1000)
+    global_per_hour: int = env("ONCALL_SMS_GLOBAL_PER_HOUR", 100, ge=1, le=100_000)
+    link_minutes: int = env("ONCALL_SMS_LINK_MINUTES", 60, ge=5, le=1440)
+    link_key: SecretStr | None = env("ONCALL_SMS_LINK_KEY", None, where="runner")
+    link_key_secret_id: str | None = env("ONCALL_SECRET_SMS_LINK_KEY", None, where="stack")
+
+    @property
+    def link_key_ref(self) -> SecretRef:
+        return _ref(self.link_key, self.link_key_secret_id, ("ONCALL_SMS_LINK_KEY", "ONCALL_SECRET_SMS_LINK_KEY"))
+
+
 class NotificationSettings(EnvModel):
     """Mail, and the page queue. Mail is on when a sender or an SMTP server is configured; the queue is given only
     to the function that flushes queued pages (elsewhere nothing is queued)."""
@@ -576,6 +593,7 @@ MODELS: tuple[type[EnvModel], ...] = (
     KeySettings,
     TelegramSettings,
     SlackSettings,
+    SmsSettings,
     NotificationSettings,
     WebhookDeliverySettings,
     LifecycleSettings,

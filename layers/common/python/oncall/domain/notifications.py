@@ -42,9 +42,10 @@ CAPPED_KINDS = frozenset({Kind.PAGE, Kind.LOW_URGENCY, Kind.ESCALATION})
 
 #: channel preference per kind, best first; a person's rules narrow this, channels not registered are skipped
 DEFAULT_ROUTES: Mapping[Kind, tuple[str, ...]] = {
-    Kind.PAGE: ("telegram", "slack", "email"),
+    # SMS costs money per message: by default only pages and escalations, and only when nothing else took them
+    Kind.PAGE: ("telegram", "slack", "email", "sms"),
     Kind.LOW_URGENCY: ("telegram", "slack", "email"),
-    Kind.ESCALATION: ("telegram", "slack", "email"),
+    Kind.ESCALATION: ("telegram", "slack", "email", "sms"),
     Kind.REMINDER: ("telegram", "slack", "email"),
     Kind.RESOLUTION: ("telegram", "slack", "email"),
     Kind.INFO: ("telegram", "slack", "email"),
@@ -161,7 +162,7 @@ def channels_for(kind: Kind, recipient: Recipient, registered: Sequence[str]) ->
 
 
 #: channels a person may name in their rules
-CHANNELS = ("telegram", "slack", "email")
+CHANNELS = ("telegram", "slack", "email", "sms")
 
 
 def check_rules(raw: Mapping[str, Sequence[str]]) -> dict[Kind, tuple[str, ...]]:
@@ -228,7 +229,7 @@ def slack_ref(channel_id: str, ts: str) -> str:
     return f"slack:{channel_id}:{ts}"
 
 
-REF_PREFIXES: Mapping[str, str] = {"tg": "telegram", "mail": "email", "slack": "slack"}
+REF_PREFIXES: Mapping[str, str] = {"tg": "telegram", "mail": "email", "slack": "slack", "sms": "sms"}
 
 
 #: how many messages one digest lists: two buttons each stay well inside Telegram's keyboard, the text inside 4096

@@ -117,6 +117,30 @@ def slack_incident_opened(incident_id: str, title: str, service: str) -> str:
     return f"Opened incident {incident_id} on {service}: {title}. The on-call person is being paged."
 
 
+# -- SMS ----------------------------------------------------------------------------------------------------------
+
+
+def sms_code(code: str) -> str:
+    return f"OnCall Hub: your code is {code}. It expires in 15 minutes."
+
+
+SMS_LINK_INVALID = "This link is not valid. Open the incident in OnCall Hub instead."
+SMS_LINK_USED = "This link was already used. Open the incident in OnCall Hub to see where it stands."
+SMS_LINK_EXPIRED = "This link has expired. Open the incident in OnCall Hub instead."
+
+
+def sms_confirm(title: str, incident_id: str, who: str) -> str:
+    return f"Acknowledge incident {incident_id} ({title}) as {who}?"
+
+
+def sms_acknowledged(title: str, who: str) -> str:
+    return f"Acknowledged by {who}: {title}"
+
+
+def sms_already(title: str, state: str) -> str:
+    return f"Nothing to do: {title} is already {state}."
+
+
 # -- incident pages: buttons, and what a page says once someone acted on it ----------------------------------------
 
 ACKNOWLEDGE = "Acknowledge"

@@ -1,12 +1,13 @@
-"""Channels (Telegram, Slack, email), the delivery log and the one notification service every message goes through."""
+"""Channels (Telegram, Slack, email, SMS), the delivery log and the one notification service every message goes
+through."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from oncall.settings import NotificationSettings, SlackSettings, TelegramSettings, get_settings, load
+from oncall.settings import NotificationSettings, SlackSettings, SmsSettings, TelegramSettings, get_settings, load
 from oncall.wiring import core
-from oncall.wiring.seam import once, secret_reader
+from oncall.wiring.seam import clock, once, secret_reader
 
 if TYPE_CHECKING:
     from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
@@ -45,6 +46,16 @@ def slack_client() -> SlackClient | None:
     return once("slack_client", build)
 
 
+def sms_link_key() -> bytes:
+    """The key SMS ack links are signed with (``oncall.domain.sms``); empty when none is configured."""
+
+    def build() -> bytes:
+        ref = load(SmsSettings).link_key_ref
+        return secret_reader().value(ref).encode() if ref.configured else b""
+
+    return once("sms_link_key", build)
+
+
 def delivery_log() -> DynamoDeliveryLog:
     def build() -> DynamoDeliveryLog:
         from oncall.adapters.dynamodb.notifications import DynamoDeliveryLog
@@ -81,6 +92,27 @@ def notification_service() -> NotificationService:
             from oncall.adapters.slack import SlackChannel
 
             service.register(SlackChannel(slack))
+        sms = load(SmsSettings)
+        if sms.enabled:
+            from datetime import timedelta
+
+            from oncall.adapters.dynamodb.sms import DynamoSmsStore
+            from oncall.adapters.sms import SmsChannel, SnsTexter
+
+            key = sms_link_key()
+            service.register(
+                SmsChannel(
+                    SnsTexter(),
+                    DynamoSmsStore(settings.table("notifications")),
+                    key,
+                    # without a key no link can be signed: pages go without one
+                    settings.public_url if key else None,
+                    clock(),
+                    per_person_per_hour=sms.per_person_per_hour,
+                    global_per_hour=sms.global_per_hour,
+                    link_ttl=timedelta(minutes=sms.link_minutes),
+                )
+            )
         # email: a channel of its own, and where a page goes when Telegram cannot take it
         mail = email_channel()
         if mail is not None:
