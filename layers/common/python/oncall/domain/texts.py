@@ -6,6 +6,9 @@ someone acted on it, the labels the page renderers put around an incident's fact
 around a message, the notices the notifier sends to people an incident concerns, shift reminders, calendar feed
 entries, and the timeline's words for paging and escalation. Machine parts inside a sentence (ids, statuses, channel
 names, commands) stay verbatim; the layout around the words (HTML tags, separators) stays with whoever renders it.
+
+Long because every sentence of every channel (Telegram, Slack, SMS, mail) is here: one file is what a translator
+reads, and splitting it by channel would scatter the words a page and its notices share.
 """
 
 from __future__ import annotations
