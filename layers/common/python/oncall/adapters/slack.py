@@ -191,18 +191,40 @@ class SlackChannel:
 
     name = "slack"
 
-    def __init__(self, client: SlackClient, per_conversation_per_s: int = 1, per_app_per_s: int = 20) -> None:
-        self.client = client
+    def __init__(
+        self,
+        client: SlackClient | Callable[[], SlackClient],
+        per_conversation_per_s: int = 1,
+        per_app_per_s: int = 20,
+    ) -> None:
+        # a factory defers reading the bot token to the first Slack send: a function whose people have no Slack
+        # address never reads the secret (one Secrets Manager call less on the paging path's cold start)
+        self._client = client
         self.per_conversation = per_conversation_per_s
         self.per_app = per_app_per_s
+
+    @property
+    def client(self) -> SlackClient:
+        if not isinstance(self._client, SlackClient):
+            self._client = self._client()
+        return self._client
 
     def limits(self, address: str) -> Sequence[tuple[str, int]]:
         # chat.postMessage: about one message a second per conversation, bursts tolerated; the app's share first
         return (("slack:app", self.per_app), (f"slack:conv:{address}", self.per_conversation))
 
-    def send(self, address: str, message: Message) -> str:
+    def _ready(self) -> SlackClient:
         try:
-            result = self.client.post_message(
+            return self.client
+        except Exception as exc:
+            # the token could not be read (Secrets Manager down, secret deleted): this page goes to the next channel
+            log.warning("slack: no client: %s", type(exc).__name__)
+            raise ChannelFailed("slack: the bot token could not be read") from None
+
+    def send(self, address: str, message: Message) -> str:
+        client = self._ready()
+        try:
+            result = client.post_message(
                 address, fallback_text(message.text), blocks(message.text, message.buttons, message.content)
             )
         except SlackError as exc:
@@ -211,8 +233,9 @@ class SlackChannel:
 
     def edit(self, ref: str, text: str, buttons: tuple[tuple[Button, ...], ...]) -> None:
         _, channel, ts = ref.split(":", 2)
+        client = self._ready()
         try:
-            self.client.update_message(channel, ts, fallback_text(text), blocks(text, buttons))
+            client.update_message(channel, ts, fallback_text(text), blocks(text, buttons))
         except SlackError as exc:
             raise _channel_error(exc) from None
 

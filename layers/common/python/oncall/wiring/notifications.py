@@ -87,9 +87,14 @@ def notification_service() -> NotificationService:
         client = telegram_client()
         if client is not None:
             service.register(TelegramChannel(client))
-        slack = slack_client()
-        if slack is not None:
+        if load(SlackSettings).bot_token_ref.configured:
             from oncall.adapters.slack import SlackChannel
+
+            def slack() -> SlackClient:
+                client = slack_client()
+                if client is None:
+                    raise load(SlackSettings).bot_token_ref.missing()
+                return client
 
             service.register(SlackChannel(slack))
         sms = load(SmsSettings)

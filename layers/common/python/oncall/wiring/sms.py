@@ -16,12 +16,13 @@ def sms_service() -> SmsService:
     def build() -> SmsService:
         from oncall.adapters.dynamodb.sms import DynamoSmsStore
         from oncall.adapters.sms import SnsTexter
-        from oncall.domain.errors import InvalidInput
+        from oncall.domain.errors import NotFound
         from oncall.services.sms import SmsService
 
         sms = load(SmsSettings)
         if not sms.enabled:
-            raise InvalidInput("sms", "SMS is not enabled on this deployment (ONCALL_SMS_ENABLED)")
+            # like single sign-on without a provider: the routes exist, the feature does not (ONCALL_SMS_ENABLED)
+            raise NotFound("feature", "sms")
         return SmsService(
             store=DynamoSmsStore(get_settings().table("notifications")),
             texter=SnsTexter(),
