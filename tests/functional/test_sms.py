@@ -255,3 +255,34 @@ def test_the_hourly_cap_sends_the_rest_to_the_next_channel(stack: Stack) -> None
     again = call_api("PUT", "/me/phone", headers=person.headers, body={"number": number})
     assert again.status == 429 and again.header("retry-after")
     assert len([t for t in sms_to(number) if t.startswith("note")]) == 2
+
+
+def test_a_person_who_asks_for_both_gets_the_page_by_email_and_a_copy_by_sms_once(stack: Stack, admin: Session) -> None:
+    from infra.local.mail import MailOutbox
+
+    email = f"both-{time.monotonic_ns()}@example.org"
+    number = new_number()
+    person = verified_person(number, email=email)
+    body = {"rules": {"page": ["email"]}, "also": {"page": ["sms"]}}
+    got = ok(call_api("PUT", "/me/notification-rules", headers=person.headers, body=body))
+    assert got["also"] == {"page": ["sms"]}
+    # a later PUT without "also" keeps the copies
+    kept = ok(call_api("PUT", "/me/notification-rules", headers=person.headers, body={"rules": {"page": ["email"]}}))
+    assert kept["also"] == {"page": ["sms"]}
+    bad = call_api("PUT", "/me/notification-rules", headers=person.headers, body={"rules": {}, "also": {"page": ["x"]}})
+    assert bad.status == 422 and bad.json["error"]["details"]["fields"][0]["field"] == "also.page[0]"
+
+    service = paging_service(admin, [person.user.id], "sms-both")
+    for _ in range(2):
+        pd_trigger(service, "sms-both", "Queue backlog growing")
+    incident_id = wait_until(lambda: incident_of(admin, service["id"]), what="the incident")["id"]
+    mailed = wait_until(
+        lambda: [m for m in MailOutbox().messages() if email in m["to"] and incident_id in str(m["headers"])],
+        what="the mailed page",
+    )
+    texted = wait_until(lambda: [t for t in sms_to(number) if incident_id[-8:].upper() in t], what="the SMS copy")
+    time.sleep(1.0)  # the duplicate alert has had its chance
+    assert len(mailed) == 1 and len(texted) == 1 and "Queue backlog growing" in texted[0]
+    entries = ok(call_api("GET", f"/incidents/{incident_id}/timeline", headers=admin.headers))["items"]
+    (page,) = [e for e in entries if e["kind"] == "page"]
+    assert page["data"]["channel"] == "email"

@@ -371,7 +371,7 @@ class DynamoRecipientDirectory:
         from oncall.adapters.dynamodb.notification_rules import person_channels
 
         # flags, the person's own channel rules and their Slack link share the person's partition: one Query
-        flagged, rules, linked = person_channels(self.log.client, self.log.table, user.id)
+        flagged, rules, linked, also = person_channels(self.log.client, self.log.table, user.id)
         addresses.update(linked)
         return Recipient(
             user_id=user.id,
@@ -380,4 +380,5 @@ class DynamoRecipientDirectory:
             addresses=addresses,
             flagged=flagged,
             rules=rules,
+            also=also,
         )
