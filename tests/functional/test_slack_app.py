@@ -131,8 +131,12 @@ def test_a_page_arrives_as_a_dm_with_both_buttons_and_acknowledge_updates_every_
     assert "<!channel>" not in json.dumps([b for b in page["blocks"] if b["type"] == "section"])
     wait_until(lambda: any(incident_id in str(m["text"]) for m in stack.telegram.sent(chat)), what="the Telegram page")
 
+    started = time.monotonic()
     pressed = press(slack, member, page["channel"], page["ts"], "Acknowledge")
+    elapsed = time.monotonic() - started
     assert pressed.status == 200, pressed.raw
+    # the move and the rewrite of the pressed copy happen before the answer: well inside Slack's 3 seconds
+    assert elapsed < 3.0, elapsed
     assert status_of(admin, incident_id) == "acknowledged"
     incident = ok(call_api("GET", f"/incidents/{incident_id}", headers=admin.headers))
     assert incident["acknowledged_by"] == on_slack.id
@@ -349,6 +353,20 @@ def test_429_retry_after_is_honoured_and_a_gone_account_falls_back(
     recipient = notifier.people.recipient(both_user.id)
     assert recipient is not None and "slack" in recipient.flagged
     assert any("gone" in str(m["text"]) for m in stack.telegram.sent(chat))
+    # Slack failing (5xx after the client's retries, or a conversation that is gone) hands the message on at once
+    slack.members[both_member].active = True
+    assert "Linked" in reply_text(command(slack, both_member, "/oncall", "link"))
+    dm = slack.dm_of(both_member)
+    slack.fail("chat.postMessage", 500, times=3, channel=dm)
+    delivery = notifier.notify(both_user.id, Message(Kind.INFO, f"k-{time.monotonic_ns()}", "5xx"), wiring.clock()())
+    assert (delivery.status, delivery.channel) == ("sent", "telegram")
+    assert [c.status for c in slack.of("chat.postMessage") if c.params.get("channel") == dm][-3:] == [500, 500, 500]
+    slack.fail("chat.postMessage", 200, error="channel_not_found", channel=dm)
+    delivery = notifier.notify(both_user.id, Message(Kind.INFO, f"k-{time.monotonic_ns()}", "gone2"), wiring.clock()())
+    assert (delivery.status, delivery.channel) == ("sent", "telegram")
+    recipient = notifier.people.recipient(both_user.id)
+    assert recipient is not None and "slack" in recipient.flagged
+
     # linking again lifts the flag
     slack.members[both_member].active = True
     assert "Linked" in reply_text(command(slack, both_member, "/oncall", "link"))
