@@ -198,6 +198,9 @@ def test_the_ack_link_confirms_then_acknowledges_once_as_the_paged_person(stack:
     page = call_api("GET", f"/sms/ack/{token}")
     assert page.status == 200 and "<form" in page.raw.decode() and "Checkout 5xx" in page.raw.decode()
     assert page.header("cache-control") == "no-store"
+    # the page may post its one form back here and do nothing else (no script, no framing)
+    policy = page.header("content-security-policy") or ""
+    assert "form-action 'self'" in policy and "default-src 'none'" in policy and "script-src" not in policy
     assert incident_of(admin, service["id"])["status"] == "triggered"
 
     # a forged or altered token is refused before anything is read
