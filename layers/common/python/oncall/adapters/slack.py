@@ -20,17 +20,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.signature import SignatureVerifier
+from typing import TYPE_CHECKING, Any
 
 from oncall.domain.notifications import Button, Message, slack_ref
 from oncall.domain.slack import blocks, fallback_text
 from oncall.observability import log
 from oncall.services.notify import ChannelBlocked, ChannelFailed, ChannelRateLimited
 from oncall.services.slack_app import SlackCallFailed
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 DEFAULT_API_URL = "https://slack.com/api"
 
@@ -90,6 +89,8 @@ def verify_request(secret: str, body: str, headers: Mapping[str, str], now: Call
     timestamp = lower.get("x-slack-request-timestamp", "")
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return False
+    from slack_sdk.signature import SignatureVerifier
+
     verifier = SignatureVerifier(secret, clock=_Clock(now))  # type: ignore[arg-type]
     return verifier.is_valid(body, timestamp, lower.get("x-slack-signature"))
 
@@ -109,6 +110,9 @@ class SlackClient:
         self.api_url = (self.api_url or DEFAULT_API_URL).rstrip("/")
         if not self.api_url.startswith(("https://", "http://")):
             raise ValueError("SLACK_API_URL must be an http(s) URL")
+        # imported here: the channel is registered in every function that pages, the client built at its first send
+        from slack_sdk import WebClient
+
         # retries are ours (below), so the client's own connection-error retry is not stacked on them
         self.web = WebClient(token=self.token, base_url=self.api_url + "/", timeout=self.timeout_s, retry_handlers=[])
 
@@ -143,6 +147,8 @@ class SlackClient:
     # -- transport -------------------------------------------------------------------------------------------------
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
+        from slack_sdk.errors import SlackApiError
+
         # chat.* take JSON; users.* and conversations.open take form fields (Slack refuses JSON there)
         as_json = method.startswith("chat.")
         attempt = 0
