@@ -287,6 +287,9 @@ def test_oncall_says_who_is_on_call_and_my_next_shifts(stack: Stack, slack: Slac
     )
     text = reply_text(command(slack, member, "/oncall"))
     assert "On call now" in text and "Slack primary" in text and holder.display_name in text
+    named = reply_text(command(slack, member, "/oncall", "slack PRIMARY"))
+    assert "Slack primary" in named and holder.display_name in named
+    assert "Nobody is on call" in reply_text(command(slack, member, "/oncall", "no such schedule"))
     shifts = reply_text(command(slack, member, "/oncall", "shifts"))
     assert "Slack primary" in shifts and "09:00" in shifts
     assert "/incident" in reply_text(command(slack, member, "/oncall", "help"))

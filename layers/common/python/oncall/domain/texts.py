@@ -81,7 +81,7 @@ def _bot_time(when: datetime, zone: tzinfo) -> str:
 SLACK_HELP = (
     "OnCall Hub for Slack\n"
     "/oncall link - link your Slack account to your OnCall Hub account (by your verified email)\n"
-    "/oncall - who is on call now\n"
+    "/oncall - who is on call now (/oncall <name>: on the schedules named like it)\n"
     "/oncall shifts - your next shifts\n"
     "/oncall unlink - no more pages here\n"
     "/incident <title> - open an incident (/incident <service>: <title> when you may open them on several services)"
@@ -109,6 +109,10 @@ def slack_linked(name: str) -> str:
 
 def slack_unlinked(name: str) -> str:
     return f"Unlinked from {name}. No more pages here; /oncall link links again."
+
+
+def slack_nobody_on(wanted: str) -> str:
+    return f"Nobody is on call right now on a schedule named like {wanted!r} (that you may see)."
 
 
 def slack_pick_service(names: Iterable[str]) -> str:

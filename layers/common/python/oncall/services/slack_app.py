@@ -119,9 +119,8 @@ class SlackApp:
             return self._unlink(user, command.slack_user)
         if word == "shifts":
             return self._shifts(user, now)
-        if word:
-            return texts.SLACK_HELP
-        return self._oncall(user, now)
+        # /oncall <words>: the schedules whose name holds them ("/oncall payments")
+        return self._oncall(user, now, command.text.strip())
 
     def _person(self, slack_user: str) -> User | None:
         user_id = self.links.person_of(slack_user)
@@ -153,8 +152,12 @@ class SlackApp:
             return texts.SLACK_NOTHING_TO_UNLINK
         return texts.slack_unlinked(user.display_name)
 
-    def _oncall(self, user: User, now: datetime) -> str:
+    def _oncall(self, user: User, now: datetime, wanted: str = "") -> str:
         lines = self.duty.on_call_now(user, now)
+        if wanted:
+            lines = [d for d in lines if wanted.lower() in d.schedule.lower()]
+            if not lines:
+                return texts.slack_nobody_on(wanted)
         if not lines:
             return texts.BOT_NOBODY_ON_CALL
         return texts.bot_on_call_now(((d.schedule, d.person, d.end) for d in lines), _zone(user.timezone))
