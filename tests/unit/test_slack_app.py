@@ -29,8 +29,14 @@ class FakeApi:
     def post_ephemeral(self, channel: str, user: str, text: str) -> None:
         self.ephemeral.append((channel, user, text))
 
+    info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owners: dict[str, dict[str, Any]] = field(default_factory=dict)
+
     def user_info(self, user: str) -> dict[str, Any]:
-        return {}
+        return self.info.get(user, {})
+
+    def lookup_by_email(self, email: str) -> dict[str, Any]:
+        return self.owners.get(email, {})
 
     def open_dm(self, user: str) -> str:
         return "D" + user[1:]
@@ -162,5 +168,20 @@ def test_commands_need_a_link_and_refuse_what_they_cannot_do() -> None:
     assert "title" in str(service.command(form("U1", "/incident", "  "), "s5", NOW))
     assert service.command(form("U1", "/oncall"), "s2", NOW) is None  # replayed
     assert "verified email" in str(service.command(form("U1", "/oncall", "link"), "s6", NOW))
+
+
+def test_a_link_is_refused_when_the_email_resolves_to_another_member_or_to_nobody_here() -> None:
+    service, api, links = app([])
+    api.info = {"U2": {"profile": {"email": "ada@example.org"}}, "U3": {"profile": {"email": "ada@example.org"}}}
+    api.owners = {"ada@example.org": {"id": "U2"}}
+
+    def form(user: str) -> dict[str, list[str]]:
+        return {"command": ["/oncall"], "text": ["link"], "user_id": [user]}
+
+    # U3 shows Ada's address, but Slack resolves it to U2: refused before anyone is looked up
+    assert "verified email" in str(service.command(form("U3"), "l1", NOW))
+    # U2 is who Slack says, but nobody here has that email
+    assert "No active OnCall Hub account" in str(service.command(form("U2"), "l2", NOW))
+    assert "U2" not in links.people and "U3" not in links.people
     assert SlackApp.event({"type": "url_verification", "challenge": "abc"}) == {"challenge": "abc"}
     assert SlackApp.event({"type": "event_callback"}) == {}

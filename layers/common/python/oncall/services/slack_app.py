@@ -1,8 +1,9 @@
 """The Slack app: slash commands (``/oncall``, ``/incident``), button presses on pages, and the Events API's URL
 check. Requests reach it only after their signature was verified (``functions/slack/handler.py``).
 
-- **Linking** (``/oncall link``): Slack tells us the presser's email (``users.info``, scope ``users:read.email``)
-  and whether Slack confirmed it; an active person here with exactly that email is linked, and their direct-message
+- **Linking** (``/oncall link``): Slack tells us the presser's email (``users.info``, scope ``users:read.email``);
+  unless Slack calls it unconfirmed and as long as Slack resolves that address to the same member
+  (``users.lookupByEmail``), an active person here with exactly that email is linked, and their direct-message
   conversation with the app (``conversations.open``) becomes their Slack address. A Slack user links one person and a
   person one Slack user (``oncall.adapters.dynamodb.slack_links``).
 - **Buttons** carry the product's callback data, so a press runs the same handler as a Telegram press (the incident
@@ -41,6 +42,7 @@ class SlackApi(Protocol):
     def update_message(self, channel: str, ts: str, text: str, blocks: Sequence[Mapping[str, Any]]) -> None: ...
     def post_ephemeral(self, channel: str, user: str, text: str) -> None: ...
     def user_info(self, user: str) -> dict[str, Any]: ...
+    def lookup_by_email(self, email: str) -> dict[str, Any]: ...
     def open_dm(self, user: str) -> str: ...
 
 
@@ -132,8 +134,15 @@ class SlackApp:
         raw_profile = info.get("profile")
         profile: dict[str, Any] = raw_profile if isinstance(raw_profile, dict) else {}
         email = str(profile.get("email") or "").strip().lower()
-        # only an address Slack confirmed, of a real member: otherwise anyone could claim anyone's pages
-        if not email or info.get("is_email_confirmed") is not True or info.get("deleted") or info.get("is_bot"):
+        # only an address Slack vouches for, of a real member: otherwise anyone could claim anyone's pages. Slack
+        # must not call it unconfirmed, and must itself resolve that address to this very member (lookupByEmail)
+        if not email or info.get("is_email_confirmed") is False or info.get("deleted") or info.get("is_bot"):
+            return texts.SLACK_LINK_NO_EMAIL
+        try:
+            owner = self.api.lookup_by_email(email)
+        except SlackCallFailed:
+            return texts.SLACK_LINK_NO_EMAIL
+        if owner.get("id") != slack_user:
             return texts.SLACK_LINK_NO_EMAIL
         found = [u for u in self.people.by_email(email) if u.active and u.kind is UserKind.PERSON]
         if len(found) != 1:
