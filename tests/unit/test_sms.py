@@ -9,7 +9,18 @@ from hypothesis import strategies as st
 
 from oncall.domain.errors import InvalidInput
 from oncall.domain.notifications import Kind, Recipient, check_also, copies_for
-from oncall.domain.sms import SMS_MAX, check_e164, code_hash, codes_match, gsm7, link_digest, new_link_token, page_text
+from oncall.domain.sms import (
+    SMS_MAX,
+    check_e164,
+    code_hash,
+    codes_match,
+    gsm7,
+    link_digest,
+    new_link_token,
+    page_text,
+    septets,
+    short_text,
+)
 
 KEY = b"k" * 32
 
@@ -26,8 +37,17 @@ def test_numbers_are_e164() -> None:
 def test_a_page_is_one_gsm7_part_whatever_the_title(title: str, short: str) -> None:
     link = "https://abcdef1234.execute-api.eu-central-1.amazonaws.com/sms/ack/" + "A" * 28
     text = page_text(short, title, link)
-    assert len(text) <= SMS_MAX and text.endswith(link) and text == gsm7(text)
+    assert septets(text) <= SMS_MAX and text.endswith(link) and text == gsm7(text)
     assert text.startswith(f"OnCall #{short} ")
+    assert septets(short_text(title)) <= SMS_MAX
+
+
+def test_brackets_survive_and_cost_two_septets() -> None:
+    text = page_text("ABCD1234", "[CRITICAL] Disk full on db-1 {eu}", None)
+    assert text == "OnCall #ABCD1234 [CRITICAL] Disk full on db-1 {eu}"
+    assert septets("[]") == 4 and gsm7("Zürich ✓ 🔴") == "Zürich ? ?"
+    long = page_text("ABCD1234", "[" * 200, None)
+    assert septets(long) <= SMS_MAX and long.endswith("...")
 
 
 def test_ack_tokens_are_ours_or_nothing() -> None:

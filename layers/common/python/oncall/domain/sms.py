@@ -1,4 +1,5 @@
-"""SMS, pure: phone numbers in E.164, the one-part text of a page (GSM-7, at most 160 characters), verification codes
+"""SMS, pure: phone numbers in E.164, the one-part text of a page (GSM-7, at most 160 septets:
+brackets and the like cost two), verification codes
 and the signed acknowledgement link's token. No I/O, no clock: callers pass ``now`` and the keys.
 
 The ack link is ``<public URL>/sms/ack/<token>``: ``token`` is a random nonce and an HMAC tag over it (truncated to
@@ -25,6 +26,8 @@ _GSM7 = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
     "abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+#: the GSM 03.38 extension table: each costs two septets (an escape, then the character)
+_GSM7_EXT = frozenset("^{}\\[~]|€")
 NONCE_BYTES = 12
 TAG_BYTES = 9
 CODE_DIGITS = 6
@@ -38,27 +41,41 @@ def check_e164(raw: str) -> str:
 
 
 def gsm7(text: str) -> str:
-    return "".join(c if c in _GSM7 else "?" for c in text.replace("\n", " "))
+    """``text`` in the GSM-7 alphabet (basic and extension tables); anything else becomes "?"."""
+    return "".join(c if c in _GSM7 or c in _GSM7_EXT else "?" for c in text.replace("\n", " "))
+
+
+def septets(text: str) -> int:
+    """What a GSM-7 text costs against the 160 of one part: extension characters count twice."""
+    return len(text) + sum(1 for c in text if c in _GSM7_EXT)
+
+
+def _cut(text: str, room: int) -> str:
+    """``text`` cut to at most ``room`` septets, "..." marking the cut."""
+    if septets(text) <= room:
+        return text
+    out = ""
+    for c in text:
+        if septets(out + c) > room - 3:
+            break
+        out += c
+    return out.rstrip() + "..."
 
 
 def page_text(short_id: str, title: str, link: str | None) -> str:
-    """``OnCall #<short id> <title> Ack: <link>``, the title cut to fit one 160-character GSM-7 part."""
-    head = f"OnCall #{short_id} "
-    tail = f" Ack: {link}" if link else ""
-    room = SMS_MAX - len(head) - len(tail)
-    clean = gsm7(title).strip()
+    """``OnCall #<short id> <title> Ack: <link>``, the title cut to fit one 160-septet GSM-7 part."""
+    head = gsm7(f"OnCall #{short_id} ")
+    tail = gsm7(f" Ack: {link}") if link else ""
+    room = SMS_MAX - septets(head) - septets(tail)
     if room < 8:
         # a public URL too long for a title beside it: the link matters more than the words
-        return (head + tail.strip())[:SMS_MAX]
-    if len(clean) > room:
-        clean = clean[: room - 3].rstrip() + "..."
-    return head + clean + tail
+        return _cut(head + tail.strip(), SMS_MAX)
+    return head + _cut(gsm7(title).strip(), room) + tail
 
 
 def short_text(text: str) -> str:
     """Any other message: its first line in GSM-7, cut to one part."""
-    first = gsm7(text.strip().split("\n", 1)[0])
-    return first if len(first) <= SMS_MAX else first[: SMS_MAX - 3] + "..."
+    return _cut(gsm7(text.strip().split("\n", 1)[0]), SMS_MAX)
 
 
 def new_code() -> str:
