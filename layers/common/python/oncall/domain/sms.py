@@ -1,6 +1,6 @@
-"""SMS, pure: phone numbers in E.164, the one-part text of a page (GSM-7, at most 160 septets:
-brackets and the like cost two), verification codes
-and the signed acknowledgement link's token. No I/O, no clock: callers pass ``now`` and the keys.
+"""SMS, pure: phone numbers in E.164, the one-part text of a page (GSM-7, at most 160 septets: brackets and the like
+cost two), verification codes and the signed acknowledgement link's token. No I/O, no clock: callers pass ``now`` and
+the keys.
 
 The ack link is ``<public URL>/sms/ack/<token>``: ``token`` is a random nonce and an HMAC tag over it (truncated to
 72 bits, compared in constant time), so a forged or altered link is refused before anything is read; what the nonce
