@@ -77,6 +77,8 @@ class Function:
     queues: tuple[str, ...] = ()
     #: may send mail through SES (``ses:SendEmail`` on the account's identities)
     sends_email: bool = False
+    #: may send SMS through SNS (``sns:Publish`` to phone numbers only, never to a topic, and the opt-out check)
+    sends_sms: bool = False
     #: serves ``GET /health/ready``: may describe the bus and its state machines (each scoped to that resource; its
     #: tables' ``DescribeTable`` comes with any access to them)
     checks_readiness: bool = False
@@ -214,6 +216,27 @@ SECRETS: tuple[Secret, ...] = (
         doc=(
             "The bearer token Prometheus sends to GET /metrics and monitors send to GET /health/ready (generated: 64 "
             "letters and digits; put the same value in the scrape job's authorization credentials)."
+        ),
+    ),
+    Secret(
+        name="slack-bot-token",
+        doc=(
+            "The Slack app's bot token (xoxb-...), from the app's OAuth & Permissions page after installing it to the "
+            "workspace. The generated value is a placeholder: put the real token after the first deploy."
+        ),
+    ),
+    Secret(
+        name="slack-signing-secret",
+        doc=(
+            "The Slack app's signing secret (Basic Information → App Credentials): every request from Slack is "
+            "verified with it. The generated value is a placeholder: put the app's value after the first deploy."
+        ),
+    ),
+    Secret(
+        name="sms-link-key",
+        doc=(
+            "The key SMS acknowledgement links are signed with (generated: 64 letters and digits). Rotating it "
+            "invalidates the links already sent, which expire within ONCALL_SMS_LINK_MINUTES anyway."
         ),
     ),
     Secret(
@@ -448,7 +471,7 @@ ESCALATION_TABLES: dict[str, Access] = {
     "schedules": "read",
     "notifications": "write",
 }
-ESCALATION_SECRETS: tuple[str, ...] = ("telegram-bot-token",)
+ESCALATION_SECRETS: tuple[str, ...] = ("telegram-bot-token", "slack-bot-token", "sms-link-key")
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(
@@ -477,7 +500,10 @@ FUNCTIONS: tuple[Function, ...] = (
         # grafana-webhook-hmac: POST /integrations/grafana verifies signatures when required; oidc-client-secret:
         # /auth/oidc/callback redeems codes at the identity provider when single sign-on is on
         # metrics-token: GET /metrics and GET /health/ready accept it as a bearer token
-        secrets=("jwt-keys", "grafana-webhook-hmac", "oidc-client-secret", "metrics-token"),
+        # sms-link-key: /sms/ack/<token> checks the links pages by SMS carry
+        secrets=("jwt-keys", "grafana-webhook-hmac", "oidc-client-secret", "metrics-token", "sms-link-key"),
+        # PUT /me/phone texts the verification code
+        sends_sms=True,
         # POST /webhooks/{id}/deliveries/{delivery_id}/redeliver queues an attempt
         queues=("notifier",),
         # GET /health/ready describes its tables, the bus and the lifecycle state machine
@@ -524,6 +550,26 @@ FUNCTIONS: tuple[Function, ...] = (
         # acknowledgements from Telegram buttons are part of the paging path
         reserved_concurrency=20,
     ),
+    # the Slack app behind POST /integrations/slack/*: linking, /oncall, /incident, button presses
+    Function(
+        name="slack",
+        timeout_s=10,
+        tables={
+            "users": "read",
+            # Slack links and the replay ledger live beside the person's channel flags
+            "notifications": "write",
+            "schedules": "read",
+            # Acknowledge / Resolve buttons move incidents and answer the lifecycle's token; /incident opens one
+            "incidents": "write",
+            "catalog": "read",
+            "outbox": "write",
+        },
+        state_machines=("incident-lifecycle",),
+        secrets=("slack-bot-token", "slack-signing-secret"),
+        local_concurrency=2,
+        # acknowledgements from Slack buttons are part of the paging path
+        reserved_concurrency=20,
+    ),
     # every minute: send the shift reminders that are due (oncall.services.reminders.ReminderService.tick)
     Function(
         name="reminders",
@@ -536,8 +582,9 @@ FUNCTIONS: tuple[Function, ...] = (
             # reminder.sent goes on the bus through the outbox, written with the "sent" mark
             "outbox": "write",
         },
-        secrets=("telegram-bot-token",),
+        secrets=("telegram-bot-token", "slack-bot-token", "sms-link-key"),
         sends_email=True,
+        sends_sms=True,
         local_concurrency=2,
     ),
     # shift.* events → plan, move or cancel the shift's reminders; the reconcile-reminders sweep plans missed shifts
@@ -554,8 +601,9 @@ FUNCTIONS: tuple[Function, ...] = (
         tables=ESCALATION_TABLES,
         state_machines=("incident-lifecycle",),
         secrets=ESCALATION_SECRETS,
-        # a page falls back to mail when Telegram cannot reach the person
+        # a page falls back to mail (and SMS, where enabled) when chat cannot reach the person
         sends_email=True,
+        sends_sms=True,
         # pages that meet a full rate window wait on the page queue, which this function also consumes
         queues=("pages",),
         local_concurrency=4,
@@ -600,7 +648,8 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={"webhooks": "write", "notifications": "write", "users": "read", "outbox": "write"},
         queues=("notifier",),
         sends_email=True,
-        secrets=("telegram-bot-token",),
+        sends_sms=True,
+        secrets=("telegram-bot-token", "slack-bot-token", "sms-link-key"),
         local_concurrency=2,
         reserved_concurrency=50,
     ),
@@ -615,6 +664,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/integrations/{proxy+}", "api", ingest=True),
     Route("GET", "/", "api"),
     Route("POST", "/telegram/webhook", "telegram"),
+    # the Slack app's request URLs (more specific than /integrations/{proxy+}, so API Gateway picks these)
+    Route("POST", "/integrations/slack/commands", "slack"),
+    Route("POST", "/integrations/slack/interactions", "slack"),
+    Route("POST", "/integrations/slack/events", "slack"),
 )
 
 RULES: tuple[Rule, ...] = (

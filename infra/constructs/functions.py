@@ -59,6 +59,11 @@ READINESS_STATE_MACHINE = ["states:DescribeStateMachine"]
 SQS_SEND = ["sqs:SendMessage"]
 MAIL_SENDER = "ONCALL_EMAIL_SENDER"
 SES_SEND = ["ses:SendEmail", "ses:SendRawEmail"]
+#: SMS: Publish to a phone number names no resource; every topic ARN is excluded, so it cannot publish to topics
+SMS_PUBLISH = ["sns:Publish"]
+SNS_TOPICS = "arn:aws:sns:*:*:*"
+#: the opt-out check is account-wide
+SMS_OPT_OUT = ["sns:CheckIfPhoneNumberIsOptedOut"]
 #: what Lambda's active tracing adds to the role (AWS offers no resource-level scoping for it)
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 
@@ -199,7 +204,10 @@ class Functions(Construct):
             "Pinned to python3.13 on purpose: the dependency layer is built for cp313 (manylinux aarch64) and "
             "the test suite runs on 3.13; moving runtimes is a deliberate change of layer, tests and runtime together.",
         )
-        acknowledge_wildcard_resource(role, XRAY_ACTIONS)
+        if decl.sends_sms:
+            role.add_to_policy(iam.PolicyStatement(actions=SMS_PUBLISH, not_resources=[SNS_TOPICS]))
+            role.add_to_policy(iam.PolicyStatement(actions=SMS_OPT_OUT, resources=["*"]))
+        acknowledge_wildcard_resource(role, XRAY_ACTIONS + (SMS_OPT_OUT if decl.sends_sms else []))
         self.by_name[decl.name] = fn
         self.roles[decl.name] = role
 

@@ -26,6 +26,7 @@ WILDCARD_ONLY_ACTIONS: dict[str, str] = {
     "logs:PutResourcePolicy": "Step Functions logging writes the log group resource policy; the action supports only *",
     "logs:DescribeResourcePolicies": "Step Functions logging reads log resource policies; the action supports only *",
     "logs:DescribeLogGroups": "Step Functions logging validates the destination; DescribeLogGroups supports only *",
+    "sns:CheckIfPhoneNumberIsOptedOut": "the SMS opt-out list is account-wide; the action supports only *",
 }
 
 

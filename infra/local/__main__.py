@@ -37,6 +37,7 @@ from infra.local.collector import QuietCollector  # noqa: E402
 from infra.local.config import ConfigError, RunnerConfig  # noqa: E402
 from infra.local.gateway import Gateway  # noqa: E402
 from infra.local.mail import MailOutbox  # noqa: E402
+from infra.local.slack.sandbox import SlackSandbox  # noqa: E402
 from infra.local.telegram.poller import TelegramPoller  # noqa: E402
 from infra.local.telegram.sandbox import TelegramSandbox  # noqa: E402
 from infra.local.workers import WorkerPools  # noqa: E402
@@ -102,9 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
     telegram = cfg.telegram
+    slack = cfg.slack
 
     def env_for(fn: Function) -> dict[str, str]:
-        return {**cfg.passthrough, **telegram.environment(), **emulator.worker_environment(fn.name)}
+        return {
+            **cfg.passthrough,
+            **telegram.environment(),
+            **slack.environment(),
+            **emulator.worker_environment(fn.name),
+        }
 
     # An ephemeral run keeps nothing, not even its certificate.
     scratch = tempfile.TemporaryDirectory(prefix="oncall-local-") if data_dir is None else None
@@ -148,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             clock=emulator,
             telegram=sandbox,
             telegram_secret=telegram.webhook_secret,
+            slack=SlackSandbox(slack.token, lenient=True) if slack.sandboxed else None,
+            slack_secret=slack.signing_secret,
             mail=MailOutbox(),
             workers=pools,
             sync=emulator.journal.sync,
@@ -155,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         gateway.bind()
         if sandbox is not None:
             telegram.api_url = f"{gateway.url}/_local/telegram"
+        if slack.sandboxed:
+            slack.api_url = f"{gateway.url}/_local/slack/api"
         t_emulator = time.monotonic()
         emulator.start()
         log.info("emulator up in %.1f s (%s)", time.monotonic() - t_emulator, emulator.endpoint_url)
@@ -303,7 +314,18 @@ def _banner(
             f"              curl {tg.api_url}/bot<TOKEN>/setWebhook -d url=https://<public host>/telegram/webhook "
             "-d secret_token=$TELEGRAM_WEBHOOK_SECRET"
         )
+    if cfg.slack.sandboxed:
+        lines.append(f"  Slack       sandbox: sent messages at {api}/_local/slack/outbox; add a member with POST")
+        lines.append(
+            f"              {api}/_local/slack/users, then act as them: POST {api}/_local/slack/command "
+            """'{"user": "U…", "command": "/oncall", "text": "link"}' and /_local/slack/press"""
+        )
+    else:
+        lines.append(
+            f"  Slack       {cfg.slack.api_url}; request URLs {api}/integrations/slack/{{commands,interactions,events}}"
+        )
     lines += [
+        f"  SMS         {api}/_local/sms   (PUT /me/phone texts a code; numbers ending in 99 count as opted out)",
         f"  Mail        {api}/_local/mail",
         f"  Clock       curl -X POST {api}/_local/clock -H 'content-type: application/json' "
         + """-d '{"advance": "PT10M"}'""",

@@ -17,12 +17,18 @@ flag                           variable                    default
 \\                              ``TELEGRAM_MODE``           ``outbox`` without a token, else ``polling``
 \\                              ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_BOT_USERNAME``, ``TELEGRAM_WEBHOOK_SECRET``,
                                ``TELEGRAM_API_URL``        (default ``https://api.telegram.org``)
+\\                              ``SLACK_BOT_TOKEN``         unset: the runner's Slack sandbox; set: real Slack
+\\                              ``SLACK_SIGNING_SECRET``    generated for the sandbox; the app's, for real Slack
+\\                              ``SLACK_API_URL``           the sandbox without a token, else ``https://slack.com/api``
+\\                              ``ONCALL_SMS_ENABLED``      ``true``: SMS land in ``/_local/sms``
+\\                              ``ONCALL_SMS_LINK_KEY``     generated per start unless set
 \\                              ``ONCALL_ADMIN_USERNAME`` / ``ONCALL_ADMIN_PASSWORD``: the first admin
 \\                              ``ONCALL_PUBLIC_URL``       ``http://127.0.0.1:<http port>``: what pages link to
 =============================  ==========================  =========================================================
 
 Functions receive, besides what the topology declares, every other ``ONCALL_*`` variable of the runner's environment
-(so a setting such as ``ONCALL_WEBHOOK_ALLOWLIST`` reaches them as CDK would set it) and the ``TELEGRAM_*`` settings;
+(so a setting such as ``ONCALL_WEBHOOK_ALLOWLIST`` reaches them as CDK would set it) and the ``TELEGRAM_*`` and
+``SLACK_*`` settings;
 runner-only variables (ports, data folder, admin credentials) are not passed on. What is passed on is checked with
 the product's settings models first (``oncall/settings.py``): a value a function would refuse stops the runner at
 start, naming the variable, instead of failing every invocation.
@@ -46,6 +52,10 @@ TelegramMode = Literal["outbox", "webhook", "polling"]
 PUBLIC_BOT_API = "https://api.telegram.org"
 #: the token the sandbox answers to in outbox mode (Bot API tokens are ``<bot id>:<secret>``)
 SANDBOX_TOKEN = "1000000001:local-sandbox-token"  # noqa: S105  # answered only by the local sandbox
+
+PUBLIC_SLACK_API = "https://slack.com/api"
+#: the bot token the Slack sandbox answers to when no real one is given
+SLACK_SANDBOX_TOKEN = "xoxb-local-sandbox-token"  # noqa: S105  # answered only by the local sandbox
 
 RUNNER_ONLY = frozenset(
     {
@@ -89,6 +99,23 @@ class TelegramConfig:
 
 
 @dataclass
+class SlackConfig:
+    #: no real bot token given: the runner's Slack sandbox answers the Web API
+    sandboxed: bool
+    token: str
+    signing_secret: str
+    #: the Web API base the functions call; sandboxed, the runner sets it to its own sandbox once it listens
+    api_url: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "SLACK_BOT_TOKEN": self.token,
+            "SLACK_SIGNING_SECRET": self.signing_secret,
+            "SLACK_API_URL": self.api_url,
+        }
+
+
+@dataclass
 class RunnerConfig:
     host: str = "127.0.0.1"
     http_port: int = 8000
@@ -103,6 +130,9 @@ class RunnerConfig:
     default_concurrency: int | None = None
     telegram: TelegramConfig = field(
         default_factory=lambda: TelegramConfig("outbox", SANDBOX_TOKEN, "oncall_local_bot", "", PUBLIC_BOT_API)
+    )
+    slack: SlackConfig = field(
+        default_factory=lambda: SlackConfig(True, SLACK_SANDBOX_TOKEN, secrets.token_urlsafe(24), PUBLIC_SLACK_API)
     )
     admin_username: str | None = None
     admin_password: str | None = None
@@ -133,6 +163,7 @@ class RunnerConfig:
 
         per_fn, default = _concurrency(args.concurrency)
         telegram = _telegram(env)
+        slack = _slack(env)
         for name, port in (("http", args.http_port), ("emulator", args.emulator_port)):
             if not 0 <= port <= 65535:
                 raise ConfigError(f"--{name}-port: {port} is not a port (0 picks a free one)")
@@ -148,11 +179,16 @@ class RunnerConfig:
             concurrency=per_fn,
             default_concurrency=default,
             telegram=telegram,
+            slack=slack,
             admin_username=env.get("ONCALL_ADMIN_USERNAME") or None,
             admin_password=env.get("ONCALL_ADMIN_PASSWORD") or None,
             passthrough={
                 # mail goes to the emulator's SES (the runner's mail outbox) from this sender unless configured
                 "ONCALL_EMAIL_SENDER": DEFAULT_MAIL_SENDER,
+                # SMS go to the emulator's SNS (the runner's SMS outbox); ack links are signed with a key of this run
+                # unless one is configured (a link sent before a restart then no longer opens)
+                "ONCALL_SMS_ENABLED": "true",
+                "ONCALL_SMS_LINK_KEY": secrets.token_urlsafe(32),
                 # pages link to incidents on the runner's own API unless a public URL is configured; a port picked
                 # at start (0) is not known here, and a page without a link beats one with a wrong link
                 **({"ONCALL_PUBLIC_URL": f"http://127.0.0.1:{args.http_port}"} if args.http_port else {}),
@@ -161,7 +197,7 @@ class RunnerConfig:
         )
         from infra.settings import refused
 
-        problems = refused({**config.passthrough, **telegram.environment()})
+        problems = refused({**config.passthrough, **telegram.environment(), **slack.environment()})
         if problems:
             raise ConfigError("; ".join(problems))
         return config
@@ -209,6 +245,19 @@ def _concurrency(spec: str) -> tuple[dict[str, int], int | None]:
         else:
             default = n
     return per_fn, default
+
+
+def _slack(env: Mapping[str, str]) -> SlackConfig:
+    token = env.get("SLACK_BOT_TOKEN") or ""
+    secret = env.get("SLACK_SIGNING_SECRET") or ""
+    if token and not secret:
+        raise ConfigError("SLACK_BOT_TOKEN needs SLACK_SIGNING_SECRET (the app's, from Basic Information)")
+    return SlackConfig(
+        sandboxed=not token,
+        token=token or SLACK_SANDBOX_TOKEN,
+        signing_secret=secret or secrets.token_urlsafe(24),
+        api_url=(env.get("SLACK_API_URL") or PUBLIC_SLACK_API).rstrip("/"),
+    )
 
 
 def _telegram(env: Mapping[str, str]) -> TelegramConfig:

@@ -8,7 +8,14 @@ them.
 - ``/_local/telegram/bot<token>/<method>``: the Bot API sandbox (``telegram.sandbox.TelegramSandbox``);
   ``GET /_local/telegram/outbox[?chat_id=&after=]``; ``POST /_local/telegram/send {"chat_id", "text" |
   "callback_data", "message_id"?, "from"?}`` delivers an Update to the bot function and answers with the bot's replies.
-- ``GET /_local/mail``: mail sent through the emulator's SES.
+- ``/_local/slack/api/<method>``: the Slack Web API sandbox (``slack.sandbox.SlackSandbox``, served by the gateway,
+  which sees the bot token's header); ``GET /_local/slack/outbox[?channel=&after=]``; ``POST /_local/slack/users
+  {"email", "name"?}`` adds a workspace member (``GET`` lists them); ``POST /_local/slack/command {"user", "command",
+  "text"?}`` runs a slash command and ``POST /_local/slack/press {"user", "channel", "ts", "button"}`` presses a
+  button (its label or value) on one of the app's messages, each delivered to the slack function signed as Slack
+  signs, answering with the function's reply and what the app posted meanwhile.
+- ``GET /_local/mail``: mail sent through the emulator's SES; ``GET /_local/sms[?to=]``: SMS published through its
+  SNS.
 - ``GET /_local/workers``: the worker pools (sizes, cold starts, pids); ``POST /_local/workers/reset[?function=]``
   stops idle workers so the next invocation starts cold.
 - ``GET /_local/faults``: what is injected (``faults.FAULTS``) and how often it was; ``POST /_local/faults
@@ -30,6 +37,9 @@ from urllib.parse import parse_qs, urlsplit
 from infra.local.faults import FAULTS
 from infra.local.httpd import Response, envelope, json_response
 from infra.local.mail import MailOutbox
+from infra.local.slack.sandbox import SlackSandbox
+from infra.local.slack.signing import command_body, interaction_body
+from infra.local.sms import SmsOutbox
 from infra.local.telegram.botapi import call_from_http
 from infra.local.telegram.sandbox import TelegramSandbox
 
@@ -52,6 +62,8 @@ class BotFront(Protocol):
     def telegram_function(self) -> str | None: ...
 
     def deliver_update(self, update: dict[str, Any]) -> Response: ...
+
+    def deliver_slack(self, path: str, body: str) -> Response: ...
 
 
 _DURATION = re.compile(
@@ -86,12 +98,14 @@ class LocalControl:
         *,
         clock: ClockControl | None = None,
         telegram: TelegramSandbox | None = None,
+        slack: SlackSandbox | None = None,
         mail: MailOutbox | None = None,
         workers: WorkerControl | None = None,
     ) -> None:
         self.bot = bot
         self.clock = clock
         self.telegram = telegram
+        self.slack = slack
         self.mail = mail
         self.workers = workers
 
@@ -109,6 +123,11 @@ class LocalControl:
             return self._outbox(query)
         if path == "/_local/telegram/send" and method == "POST":
             return self._telegram_send(body)
+        if path.startswith("/_local/slack/"):
+            return self._slack(method, path.removeprefix("/_local/slack/"), query, body)
+        if path == "/_local/sms" and method == "GET":
+            to = query.get("to")
+            return json_response(200, {"items": [m for m in SmsOutbox().messages() if to in (None, m["to"])]})
         if path == "/_local/mail" and method == "GET":
             if self.mail is None:
                 return envelope(404, "not_found", "no mail outbox")
@@ -205,6 +224,53 @@ class LocalControl:
         if status != 200:
             with contextlib.suppress(ValueError):
                 result["webhook_response"] = json.loads(reply_body or b"null")
+        return json_response(200, result)
+
+    def _slack(self, method: str, what: str, query: dict[str, str], body: bytes) -> Response:
+        slack = self.slack
+        if slack is None:
+            return envelope(409, "slack_not_sandboxed", "SLACK_BOT_TOKEN is set: messages go to Slack")
+        if what == "outbox" and method == "GET":
+            try:
+                after = int(query.get("after", "0") or 0)
+            except ValueError:
+                return envelope(422, "validation_error", "after must be an outbox index", {"field": "after"})
+            return json_response(200, {"items": slack.outbox(query.get("channel"), after)})
+        if what == "users" and method == "GET":
+            return json_response(200, {"items": [asdict(m) for m in slack.members.values()]})
+        if method != "POST" or what not in ("users", "command", "press"):
+            return envelope(404, "not_found", f"No runner endpoint {method} /_local/slack/{what}")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return envelope(400, "invalid_json", "body is not JSON")
+        if not isinstance(payload, dict):
+            return envelope(422, "validation_error", "expected a JSON object")
+        needed = {"users": ("email",), "command": ("user", "command"), "press": ("user", "channel", "ts", "button")}
+        for name in needed[what]:
+            if not isinstance(payload.get(name), str) or not payload[name]:
+                return envelope(422, "validation_error", f"{name} must be a non-empty string", {"field": name})
+        if what == "users":
+            member = slack.add_user(payload["email"], str(payload.get("name") or ""))
+            return json_response(201, asdict(slack.members[member]))
+        if payload["user"] not in slack.members:
+            return envelope(
+                404, "user_not_found", "no such workspace member (POST /_local/slack/users)", {"field": "user"}
+            )
+        try:
+            if what == "command":
+                form = slack.command_form(payload["user"], payload["command"], str(payload.get("text") or ""))
+                path, raw = "/integrations/slack/commands", command_body(form)
+            else:
+                press = slack.press_payload(payload["user"], payload["channel"], payload["ts"], payload["button"])
+                path, raw = "/integrations/slack/interactions", interaction_body(press)
+        except LookupError as exc:
+            return envelope(404, "message_not_found", str(exc), {"field": "ts"})
+        before = len(slack.messages)
+        status, _, reply = self.bot.deliver_slack(path, raw)
+        result: dict[str, Any] = {"status": status, "posted": slack.outbox(after=before)}
+        with contextlib.suppress(ValueError):
+            result["reply"] = json.loads(reply) if reply else None
         return json_response(200, result)
 
 

@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from infra.local.httpd import (
     serve_in_background,
 )
 from infra.local.mail import MailOutbox
+from infra.local.slack.sandbox import SlackSandbox
+from infra.local.slack.signing import signed_headers
 from infra.local.telegram.sandbox import TelegramSandbox
 from infra.local.tls import serve_tls
 from infra.topology import Topology
@@ -51,6 +54,8 @@ log = logging.getLogger("oncall.local")
 
 TELEGRAM_ROUTE = ("POST", "/telegram/webhook")
 TELEGRAM_FUNCTION = "telegram"
+#: where the Slack Web API sandbox answers (``SLACK_API_URL`` of the functions when no real token is given)
+SLACK_API = "/_local/slack/api/"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 #: what Telegram's Bot API takes besides JSON
 BOT_API_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -69,6 +74,8 @@ class Gateway:
         clock: ClockControl | None = None,
         telegram: TelegramSandbox | None = None,
         telegram_secret: str = "",
+        slack: SlackSandbox | None = None,
+        slack_secret: str = "",
         mail: MailOutbox | None = None,
         workers: WorkerControl | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
@@ -87,7 +94,10 @@ class Gateway:
         self.cert_dir = cert_dir
         self.telegram = telegram
         self.telegram_secret = telegram_secret
-        self.control = LocalControl(self, clock=clock, telegram=telegram, mail=mail, workers=workers)
+        self.slack = slack
+        self.slack_secret = slack_secret
+        self.clock = clock
+        self.control = LocalControl(self, clock=clock, telegram=telegram, slack=slack, mail=mail, workers=workers)
         self.cert_path: Path | None = None
         self._servers: list[Listener] = []
         self._threads: list[threading.Thread] = []
@@ -164,6 +174,9 @@ class Gateway:
             if refused is not None:
                 log.warning("runner endpoint %s %s refused: %s", method, path, refused[2].decode(errors="replace"))
                 return refused
+            if path.startswith(SLACK_API) and self.slack is not None:
+                # the Web API sandbox needs the bot token from the Authorization header, which control never sees
+                return self.slack.handle(path[len(SLACK_API) :], {k.lower(): v for k, v in headers}, body)
             try:
                 return self.control.handle(method, target, body)
             except Exception:
@@ -187,7 +200,7 @@ class Gateway:
         if origin is not None and origin.lower() not in {f"{s}://{a}" for s in ("http", "https") for a in allowed}:
             return envelope(403, "forbidden", "runner endpoints refuse cross-origin requests", {"field": "Origin"})
         content_type = given.get("content-type", "").split(";")[0].strip().lower()
-        bot_api = path.startswith("/_local/telegram/bot") and content_type in BOT_API_FORMS
+        bot_api = path.startswith(("/_local/telegram/bot", SLACK_API)) and content_type in BOT_API_FORMS
         if (
             method not in ("GET", "HEAD")
             and (body or content_type)
@@ -278,8 +291,15 @@ class Gateway:
                     self.telegram.call(self.telegram.token, reply["method"], params)
         return status, headers, body
 
+    def deliver_slack(self, path: str, body: str) -> Response:
+        """What Slack does with a command or a button press: POST the form to the app's request URL, signed with the
+        signing secret at the runner's now (the function checks the timestamp against its own, the runner's, clock)."""
+        now = self.clock.now().timestamp() if self.clock is not None else time.time()
+        headers = signed_headers(self.slack_secret, body, int(now))
+        return self.invoke_route("POST", path, list(headers.items()), body.encode(), "54.80.0.1", "https")
+
 
 def _log_request(method: str, target: str, status: int, elapsed_ms: float) -> None:
     # The bot's own Bot API calls are logged by the sandbox, as what was sent.
-    if not target.startswith("/_local/telegram/bot"):
+    if not target.startswith(("/_local/telegram/bot", SLACK_API)):
         log.info("%s %s → %s (%.0f ms)", method, target, status, elapsed_ms)

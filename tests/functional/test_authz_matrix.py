@@ -317,6 +317,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/users/<user_id>/calendar.ics"): everyone(404)(
         lambda w, me: (f"/users/{w.other.user.id}/calendar.ics", None)
     ),
+    # SMS ack links authenticate by their own signed token (and SMS is off here)
+    ("GET", "/sms/ack/<token>"): everyone(404)(lambda w, me: ("/sms/ack/" + "A" * 28, None)),
+    ("POST", "/sms/ack/<token>"): everyone(404)(lambda w, me: ("/sms/ack/" + "A" * 28, None)),
     # -- the caller's own things -------------------------------------------------------------------------------------
     ("GET", "/me"): signed_in(200)(lambda w, me: ("/me", None)),
     ("PATCH", "/me"): signed_in(200)(lambda w, me: ("/me", {"display_name": "Me"})),
@@ -329,6 +332,11 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("PUT", "/me/notification-rules"): signed_in(200)(
         lambda w, me: ("/me/notification-rules", {"rules": {"reminder": ["email"]}})
     ),
+    # SMS is not enabled here: the routes say so to every signed-in caller (test_sms enables it)
+    ("GET", "/me/phone"): signed_in(404)(lambda w, me: ("/me/phone", None)),
+    ("PUT", "/me/phone"): signed_in(404)(lambda w, me: ("/me/phone", {"number": "+15550100000"})),
+    ("POST", "/me/phone/verify"): signed_in(404)(lambda w, me: ("/me/phone/verify", {"code": "123456"})),
+    ("DELETE", "/me/phone"): signed_in(404)(lambda w, me: ("/me/phone", None)),
     ("POST", "/me/calendar-token"): signed_in(201)(lambda w, me: ("/me/calendar-token", None)),
     ("POST", "/me/api-tokens"): signed_in(201)(
         lambda w, me: ("/me/api-tokens", {"name": "dashboard", "scopes": ["incidents:read"]})

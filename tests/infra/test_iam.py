@@ -74,6 +74,8 @@ def expected_grants(template: dict[str, Any], topology: Topology, name: str) -> 
             grants.add(("ssm:GetParameter", f"arn:AWS::Partition:ssm:AWS::Region:AWS::AccountId:parameter{parameter}"))
     for qname in decl.queues:
         grants.add(("sqs:SendMessage", f"{ref_id(env[topology.queue(qname).env_var])}.Arn"))
+    if decl.sends_sms:
+        grants |= {("sns:Publish", "NOT arn:aws:sns:*:*:*"), ("sns:CheckIfPhoneNumberIsOptedOut", "*")}
     if decl.sends_email and "ONCALL_EMAIL_SENDER" in env:
         grants |= {(a, r) for a in ("ses:SendEmail", "ses:SendRawEmail") for r in _ses_identities(env)}
     for mapping in resources(template, "AWS::Lambda::EventSourceMapping").values():
@@ -184,6 +186,9 @@ def test_no_action_wildcards_and_resource_star_only_where_aws_requires(stack: St
     for statement in all_policy_statements(template):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not [a for a in actions if "*" in a], statement
+        if "NotResource" in statement:
+            assert statement["Action"] == "sns:Publish" and statement["NotResource"] == "arn:aws:sns:*:*:*", statement
+            continue
         if statement["Resource"] == "*" or "*" in (
             statement["Resource"] if isinstance(statement["Resource"], list) else []
         ):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from oncall.domain.errors import InvalidInput
 from oncall.domain.notifications import CAPPED_KINDS, DEFAULT_ROUTES, Kind, Recipient, channels_for, check_rules
 
-BOTH = {"telegram": "42", "email": "a@example.org"}
+BOTH = {"telegram": "42", "slack": "D42", "email": "a@example.org", "sms": "+15550100042/u1"}
 
 
 def person(rules: dict[Kind, tuple[str, ...]] | None = None, flagged: frozenset[str] = frozenset()) -> Recipient:
@@ -18,7 +18,7 @@ def person(rules: dict[Kind, tuple[str, ...]] | None = None, flagged: frozenset[
 
 def test_without_rules_the_default_route_applies() -> None:
     for kind in Kind:
-        assert channels_for(kind, person(), ["telegram", "email"]) == list(DEFAULT_ROUTES[kind])
+        assert channels_for(kind, person(), ["telegram", "slack", "email", "sms"]) == list(DEFAULT_ROUTES[kind])
 
 
 def test_a_rule_reorders_narrows_or_mutes_a_kind() -> None:
@@ -60,7 +60,7 @@ def test_chosen_channels_are_always_registered_addressed_and_unflagged(
     ("raw", "field"),
     [
         ({"pager": ["email"]}, "rules.pager"),
-        ({"reminder": ["sms"]}, "rules.reminder[0]"),
+        ({"reminder": ["pager"]}, "rules.reminder[0]"),
         ({"page": []}, "rules.page"),
         ({"escalation": []}, "rules.escalation"),
     ],

@@ -80,6 +80,8 @@ SURFACE = document.Surface(
         ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): 202,
         ("POST", "/v2/enqueue"): 202,
         ("GET", "/auth/oidc/login"): 302,
+        ("PUT", "/me/phone"): 202,
+        ("DELETE", "/me/phone"): 204,
     },
     lists={
         ("GET", "/users"): "UserOut",
@@ -110,6 +112,8 @@ SURFACE = document.Surface(
         ("GET", "/schedules/{schedule_id}/calendar.ics"): "text/calendar",
         ("GET", "/users/{user_id}/calendar.ics"): "text/calendar",
         ("GET", "/metrics"): "text/plain",
+        ("GET", "/sms/ack/{token}"): "text/html",
+        ("POST", "/sms/ack/{token}"): "text/html",
     },
     bodies={
         ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "DeliveryOut",
@@ -122,7 +126,11 @@ SURFACE = document.Surface(
         ("GET", "/health/ready"): {503: "ReadinessOut"},
     },
     meaning={("GET", "/health/ready"): {503: "Not ready: at least one check failed; each failing one says why"}},
-    optional=frozenset({("GET", "/auth/oidc/login"), ("GET", "/auth/oidc/callback")}),
+    optional=frozenset({("GET", "/auth/oidc/login"), ("GET", "/auth/oidc/callback"), ("GET", "/me/phone")}),
+    pages={
+        key: {404: "The link is not one we signed", 410: "The link was used or has expired"}
+        for key in (("GET", "/sms/ack/{token}"), ("POST", "/sms/ack/{token}"))
+    },
     schemas={
         # the one list whose item no other route returns: its schema is given here
         "AuditOut": AuditOut.model_json_schema(),

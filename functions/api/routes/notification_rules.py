@@ -1,8 +1,9 @@
 """``/me/notification-rules``: which channels each kind of notification uses for the signed-in person.
 
 ``PUT {"rules": {"reminder": ["email"], "page": ["telegram", "email"], "resolution": []}}`` replaces the rules; kinds
-not named follow the defaults (Telegram, then email). An empty list mutes a kind, except pages, low-urgency notices
-and escalations.
+not named follow the defaults (Telegram, then Slack, then email; SMS last for pages and escalations). An empty list
+mutes a kind, except pages, low-urgency notices and escalations. ``also`` names channels that get a copy besides the
+one that took a message (``{"page": ["sms"]}``: in Slack and by SMS); left out, the stored copies are kept.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oncall import wiring
 from oncall.api.auth import current_user
-from oncall.domain.notifications import DEFAULT_ROUTES, Kind, check_rules
+from oncall.domain.notifications import DEFAULT_ROUTES, Kind, check_also, check_rules
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -25,36 +26,45 @@ class RulesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: dict[str, list[str]] = Field(max_length=len(Kind))
+    #: channels that get a copy besides the one that took the message, per kind
+    also: dict[str, list[str]] | None = Field(default=None, max_length=len(Kind))
 
 
 class RulesOut(BaseModel):
     rules: dict[str, list[str]]
     #: what applies to every kind the person's rules do not name
     defaults: dict[str, list[str]]
+    also: dict[str, list[str]] = Field(default_factory=dict)
 
     @classmethod
-    def of(cls, rules: dict[Kind, tuple[str, ...]]) -> RulesOut:
+    def of(cls, rules: dict[Kind, tuple[str, ...]], also: dict[Kind, tuple[str, ...]] | None = None) -> RulesOut:
         return cls(
             rules={k.value: list(v) for k, v in rules.items()},
             defaults={k.value: list(v) for k, v in DEFAULT_ROUTES.items()},
+            also={k.value: list(v) for k, v in (also or {}).items()},
         )
 
 
 @router.get("/me/notification-rules", tags=["me"], summary="My channels per notification kind")
 def get_rules() -> RulesOut:
-    return RulesOut.of(wiring.notifications.notification_rules().get(current_user().id))
+    store, me = wiring.notifications.notification_rules(), current_user().id
+    return RulesOut.of(store.get(me), store.get_also(me))
 
 
 @router.put("/me/notification-rules", tags=["me"], summary="Replace my channels per notification kind")
 def put_rules(body: Annotated[RulesIn, Body()]) -> RulesOut:
     rules = check_rules(body.rules)
     me, store = current_user().id, wiring.notifications.notification_rules()
+    kept = store.get_also(me)
+    also = check_also(body.also) if body.also is not None else kept
     before = {k.value: list(v) for k, v in store.get(me).items()}
     after = {k.value: list(v) for k, v in rules.items()}
+    was = {"rules": before, **({"also": {k.value: list(v) for k, v in kept.items()}} if kept else {})}
+    now = {"rules": after, **({"also": {k.value: list(v) for k, v in also.items()}} if also else {})}
     # a person's own settings are recorded like any other change
-    with wiring.core.audit()(me, "user.notification_rules_set", me, {"rules": before}, {"rules": after}):
-        store.put(me, rules, wiring.clock()())
-    return RulesOut.of(rules)
+    with wiring.core.audit()(me, "user.notification_rules_set", me, was, now):
+        store.put(me, rules, wiring.clock()(), also)
+    return RulesOut.of(rules, also)
 
 
 def register(app: APIGatewayHttpResolver) -> None:

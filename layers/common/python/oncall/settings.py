@@ -14,6 +14,8 @@ model              variables                                            read by
                    (``AuthSettings``), alert knobs (``AlertSettings``)
 ``KeySettings``    ``ONCALL_JWT_KEYS`` or ``ONCALL_SECRET_JWT_KEYS``    the API (token signing keys)
 ``TelegramSettings`` ``TELEGRAM_*`` and the bot's secrets               the bot; the Telegram channel; deep links
+``SlackSettings``  ``SLACK_*`` and the app's secrets                   the Slack app; the Slack channel
+``SmsSettings``    ``ONCALL_SMS_*`` and the ack links' key               whoever sends SMS; the API (numbers, links)
 ``NotificationSettings`` mail (``ONCALL_EMAIL_*``, ``ONCALL_SMTP_*``)   whoever sends (escalation, reminders,
                    and the page queue                                   notifier)
 ``WebhookDeliverySettings`` ``ONCALL_WEBHOOK_*``, the notifier queue    the API and the notifier
@@ -51,6 +53,7 @@ from pydantic.fields import FieldInfo
 
 TABLE_PREFIX = "ONCALL_TABLE_"
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
+DEFAULT_SLACK_API_URL = "https://slack.com/api"
 
 Where = Literal["both", "runner", "stack"]
 
@@ -389,6 +392,50 @@ class TelegramSettings(EnvModel):
         )
 
 
+class SlackSettings(EnvModel):
+    """The Slack app (one workspace per deployment) and the Slack channel. Without a bot token nothing is sent to
+    Slack; the slack function requires the token and the signing secret (its wiring asks for both)."""
+
+    api_url: str = env("SLACK_API_URL", DEFAULT_SLACK_API_URL)
+    bot_token: SecretStr | None = env("SLACK_BOT_TOKEN", None, where="runner")
+    bot_token_secret_id: str | None = env("ONCALL_SECRET_SLACK_BOT_TOKEN", None, where="stack")
+    signing_secret: SecretStr | None = env("SLACK_SIGNING_SECRET", None, where="runner")
+    signing_secret_secret_id: str | None = env("ONCALL_SECRET_SLACK_SIGNING_SECRET", None, where="stack")
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return _http_url(value) or DEFAULT_SLACK_API_URL
+
+    @property
+    def bot_token_ref(self) -> SecretRef:
+        return _ref(self.bot_token, self.bot_token_secret_id, ("SLACK_BOT_TOKEN", "ONCALL_SECRET_SLACK_BOT_TOKEN"))
+
+    @property
+    def signing_secret_ref(self) -> SecretRef:
+        return _ref(
+            self.signing_secret,
+            self.signing_secret_secret_id,
+            ("SLACK_SIGNING_SECRET", "ONCALL_SECRET_SLACK_SIGNING_SECRET"),
+        )
+
+
+class SmsSettings(EnvModel):
+    """SMS through Amazon SNS: off unless enabled; on, the cost caps bound what a storm can spend, and the ack links'
+    key signs every link (without it pages go without a link)."""
+
+    enabled: bool = env("ONCALL_SMS_ENABLED", False)
+    per_person_per_hour: int = env("ONCALL_SMS_PER_PERSON_PER_HOUR", 10, ge=1, le=1000)
+    global_per_hour: int = env("ONCALL_SMS_GLOBAL_PER_HOUR", 100, ge=1, le=100_000)
+    link_minutes: int = env("ONCALL_SMS_LINK_MINUTES", 60, ge=5, le=1440)
+    link_key: SecretStr | None = env("ONCALL_SMS_LINK_KEY", None, where="runner")
+    link_key_secret_id: str | None = env("ONCALL_SECRET_SMS_LINK_KEY", None, where="stack")
+
+    @property
+    def link_key_ref(self) -> SecretRef:
+        return _ref(self.link_key, self.link_key_secret_id, ("ONCALL_SMS_LINK_KEY", "ONCALL_SECRET_SMS_LINK_KEY"))
+
+
 class NotificationSettings(EnvModel):
     """Mail, and the page queue. Mail is on when a sender or an SMTP server is configured; the queue is given only
     to the function that flushes queued pages (elsewhere nothing is queued)."""
@@ -545,6 +592,8 @@ MODELS: tuple[type[EnvModel], ...] = (
     Settings,
     KeySettings,
     TelegramSettings,
+    SlackSettings,
+    SmsSettings,
     NotificationSettings,
     WebhookDeliverySettings,
     LifecycleSettings,

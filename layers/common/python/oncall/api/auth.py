@@ -45,6 +45,8 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/integrations/grafana"),
         ("GET", "/schedules/<schedule_id>/calendar.ics"),  # per-feed token
         ("GET", "/users/<user_id>/calendar.ics"),  # per-feed token
+        ("GET", "/sms/ack/<token>"),  # the signed, expiring, single-use token
+        ("POST", "/sms/ack/<token>"),
     }
 )
 
@@ -61,6 +63,9 @@ VIEWER_WRITABLE: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/users/<user_id>/telegram-link"),
         # a person who can be on call manages how they are told and sees their own shifts
         ("PUT", "/me/notification-rules"),
+        ("PUT", "/me/phone"),
+        ("POST", "/me/phone/verify"),
+        ("DELETE", "/me/phone"),
         ("POST", "/me/calendar-token"),
         # a read-only dashboard is a viewer's own token (its scopes cannot exceed the viewer's reads)
         ("POST", "/me/api-tokens"),

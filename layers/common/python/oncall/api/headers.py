@@ -6,6 +6,7 @@ Applied to the final response, whoever produced it (the resolver, a precheck's 4
   ``Content-Security-Policy`` that forbids everything (JSON needs nothing) with ``frame-ancestors 'none'``;
 - the web console (``/`` and ``/console/...``) gets a policy allowing its own scripts, styles and fetches from this
   origin only (no inline script or style at all), forms posting only here, and no framing;
+- an SMS ack link's page (``/sms/ack/...``, no script, no style) may post its one form back here, nothing else;
 - ``/docs`` (Swagger UI, its assets inlined) gets a policy that allows exactly its own inline scripts, by hash, and
   fetching the document from this origin;
 - ``Strict-Transport-Security`` when the request came over HTTPS (``X-Forwarded-Proto``, set by API Gateway and by
@@ -34,6 +35,9 @@ CONSOLE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+#: the SMS ack link's confirmation page: plain HTML whose only ability is posting its form to this origin
+ACK_PAGE_POLICY = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+ACK_PAGE_PREFIX = "/sms/ack/"
 #: request headers a browser may send cross-origin, and response headers it may read
 ALLOW_HEADERS = "authorization, content-type, idempotency-key, if-none-match"
 EXPOSE_HEADERS = "etag, retry-after, idempotent-replayed, www-authenticate, allow"
@@ -104,6 +108,8 @@ def secure(event: dict[str, Any], response: dict[str, Any], allow: frozenset[str
         put("Content-Security-Policy", docs_policy(body))
     elif path == "/" or path == "/console" or path.startswith("/console/"):
         put("Content-Security-Policy", CONSOLE_POLICY)
+    elif path.startswith(ACK_PAGE_PREFIX) and html:
+        put("Content-Security-Policy", ACK_PAGE_POLICY)
     else:
         put("Content-Security-Policy", JSON_POLICY)
     if request.get("x-forwarded-proto", "").lower() == "https":

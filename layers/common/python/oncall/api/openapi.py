@@ -83,6 +83,8 @@ class Surface:
     meaning: Mapping[tuple[str, str], Mapping[int, str]] = field(default_factory=dict)
     #: routes of a feature a deployment may leave off (single sign-on): 404 while it is
     optional: frozenset[tuple[str, str]] = frozenset()
+    #: pages for people (an SMS ack link): these statuses may also answer as an HTML page saying why
+    pages: Mapping[tuple[str, str], Mapping[int, str]] = field(default_factory=dict)
 
 
 def openapi_path(resolver_path: str) -> str:
@@ -179,6 +181,9 @@ def complete(spec: Mapping[str, Any], surface: Surface) -> dict[str, Any]:
             for status in _failures(method, path, surface):
                 shape = foreign.get(status, ERROR)
                 responses[str(status)] = _json(_ref(shape), meaning.get(status, FAILURES[status]))
+            for status, said in surface.pages.get(key, {}).items():
+                page = responses.setdefault(str(status), {"description": said, "content": {}})
+                page["content"]["text/html"] = {"schema": {"type": "string"}}
             op["responses"] = responses
             if key in surface.integration_key:
                 op["security"] = [{INTEGRATION_KEY: []}]

@@ -73,6 +73,11 @@ SESSION_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/users/<user_id>/telegram-link"),
         ("POST", "/me/calendar-token"),
         ("POST", "/schedules/<schedule_id>/calendar-token"),
+        # a phone number is verified by the person holding the phone
+        ("GET", "/me/phone"),
+        ("PUT", "/me/phone"),
+        ("POST", "/me/phone/verify"),
+        ("DELETE", "/me/phone"),
     }
 )
 #: any valid token may ask who it is

@@ -42,12 +42,13 @@ CAPPED_KINDS = frozenset({Kind.PAGE, Kind.LOW_URGENCY, Kind.ESCALATION})
 
 #: channel preference per kind, best first; a person's rules narrow this, channels not registered are skipped
 DEFAULT_ROUTES: Mapping[Kind, tuple[str, ...]] = {
-    Kind.PAGE: ("telegram", "email"),
-    Kind.LOW_URGENCY: ("telegram", "email"),
-    Kind.ESCALATION: ("telegram", "email"),
-    Kind.REMINDER: ("telegram", "email"),
-    Kind.RESOLUTION: ("telegram", "email"),
-    Kind.INFO: ("telegram", "email"),
+    # SMS costs money per message: by default only pages and escalations, and only when nothing else took them
+    Kind.PAGE: ("telegram", "slack", "email", "sms"),
+    Kind.LOW_URGENCY: ("telegram", "slack", "email"),
+    Kind.ESCALATION: ("telegram", "slack", "email", "sms"),
+    Kind.REMINDER: ("telegram", "slack", "email"),
+    Kind.RESOLUTION: ("telegram", "slack", "email"),
+    Kind.INFO: ("telegram", "slack", "email"),
 }
 
 
@@ -143,6 +144,9 @@ class Recipient:
     flagged: frozenset[str] = frozenset()
     #: the person's own channel order per kind (``check_rules``); kinds not named follow ``DEFAULT_ROUTES``
     rules: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
+    #: channels that get a copy of a kind's message besides the one that took it (``check_also``): "page me in
+    #: Slack, and by SMS too"
+    also: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
 
 
 def channels_for(kind: Kind, recipient: Recipient, registered: Sequence[str]) -> list[str]:
@@ -160,8 +164,18 @@ def channels_for(kind: Kind, recipient: Recipient, registered: Sequence[str]) ->
     return chosen
 
 
+def copies_for(kind: Kind, recipient: Recipient, registered: Sequence[str], taken: str) -> list[str]:
+    """The channels a copy of the message goes to besides ``taken`` (the one that took it): the person's ``also``
+    for the kind, only registered, addressable and unflagged ones."""
+    return [
+        n
+        for n in recipient.also.get(kind, ())
+        if n != taken and n in registered and recipient.addresses.get(n) and n not in recipient.flagged
+    ]
+
+
 #: channels a person may name in their rules
-CHANNELS = ("telegram", "email")
+CHANNELS = ("telegram", "slack", "email", "sms")
 
 
 def check_rules(raw: Mapping[str, Sequence[str]]) -> dict[Kind, tuple[str, ...]]:
@@ -183,6 +197,24 @@ def check_rules(raw: Mapping[str, Sequence[str]]) -> dict[Kind, tuple[str, ...]]
             raise InvalidInput(f"rules.{key}", "pages, low-urgency notices and escalations need at least one channel")
         rules[kind] = tuple(names)
     return rules
+
+
+def check_also(raw: Mapping[str, Sequence[str]]) -> dict[Kind, tuple[str, ...]]:
+    """``{"page": ["sms"]}`` → validated copies per kind (an empty list: no copy)."""
+    also: dict[Kind, tuple[str, ...]] = {}
+    for key, channels in raw.items():
+        try:
+            kind = Kind(key)
+        except ValueError:
+            raise InvalidInput(f"also.{key}", f"unknown kind; one of {[k.value for k in Kind]}") from None
+        names: list[str] = []
+        for i, name in enumerate(channels):
+            if name not in CHANNELS:
+                raise InvalidInput(f"also.{key}[{i}]", f"unknown channel; one of {list(CHANNELS)}")
+            if name not in names:
+                names.append(name)
+        also[kind] = tuple(names)
+    return also
 
 
 @dataclass(frozen=True)
@@ -223,7 +255,12 @@ def parse_ref(ref: str) -> tuple[str, str]:
     return channel, rest
 
 
-REF_PREFIXES: Mapping[str, str] = {"tg": "telegram", "mail": "email"}
+def slack_ref(channel_id: str, ts: str) -> str:
+    """A Slack message is named by its conversation and its timestamp (``chat.update`` needs both)."""
+    return f"slack:{channel_id}:{ts}"
+
+
+REF_PREFIXES: Mapping[str, str] = {"tg": "telegram", "mail": "email", "slack": "slack", "sms": "sms"}
 
 
 #: how many messages one digest lists: two buttons each stay well inside Telegram's keyboard, the text inside 4096

@@ -6,6 +6,9 @@ someone acted on it, the labels the page renderers put around an incident's fact
 around a message, the notices the notifier sends to people an incident concerns, shift reminders, calendar feed
 entries, and the timeline's words for paging and escalation. Machine parts inside a sentence (ids, statuses, channel
 names, commands) stay verbatim; the layout around the words (HTML tags, separators) stays with whoever renders it.
+
+Long because every sentence of every channel (Telegram, Slack, SMS, mail) is here: one file is what a translator
+reads, and splitting it by channel would scatter the words a page and its notices share.
 """
 
 from __future__ import annotations
@@ -71,6 +74,78 @@ def bot_next_shifts(timezone: str, lines: Iterable[tuple[str, datetime, datetime
 
 def _bot_time(when: datetime, zone: tzinfo) -> str:
     return when.astimezone(zone).strftime("%a %d %b %H:%M")
+
+
+# -- the Slack app (slash commands, button presses) ----------------------------------------------------------------
+
+SLACK_HELP = (
+    "OnCall Hub for Slack\n"
+    "/oncall link - link your Slack account to your OnCall Hub account (by your verified email)\n"
+    "/oncall - who is on call now (/oncall <name>: on the schedules named like it)\n"
+    "/oncall shifts - your next shifts\n"
+    "/oncall unlink - no more pages here\n"
+    "/incident <title> - open an incident (/incident <service>: <title> when you may open them on several services)"
+)
+SLACK_NOT_LINKED = (
+    "Your Slack account is not linked to OnCall Hub yet. Run /oncall link (your Slack email must be verified and "
+    "match the email of your OnCall Hub account)."
+)
+SLACK_LINK_NO_EMAIL = (
+    "Slack does not tell us a verified email for your account, so it cannot be matched to an OnCall Hub account."
+)
+SLACK_LINK_NO_MATCH = (
+    "No active OnCall Hub account has your Slack email (or several have it). Ask an administrator to set your email."
+)
+SLACK_LINK_TAKEN = "Your OnCall Hub account is linked to another Slack account; /oncall unlink from that one first."
+SLACK_NOTHING_TO_UNLINK = "Your Slack account is not linked; nothing to unlink."
+SLACK_INCIDENT_NEEDS_TITLE = "Give the incident a title: /incident <title>."
+SLACK_INCIDENT_NO_SERVICE = "You may not open incidents on any service."
+SLACK_BUTTON_NOT_LINKED = "Your Slack account is not linked to OnCall Hub: run /oncall link first."
+
+
+def slack_linked(name: str) -> str:
+    return f"Linked: pages for {name} now arrive here as direct messages. /oncall unlink stops them."
+
+
+def slack_unlinked(name: str) -> str:
+    return f"Unlinked from {name}. No more pages here; /oncall link links again."
+
+
+def slack_nobody_on(wanted: str) -> str:
+    return f"Nobody is on call right now on a schedule named like {wanted!r} (that you may see)."
+
+
+def slack_pick_service(names: Iterable[str]) -> str:
+    listed = ", ".join(sorted(names))
+    return f"Which service? /incident <service>: <title>, with one of: {listed}"
+
+
+def slack_incident_opened(incident_id: str, title: str, service: str) -> str:
+    return f"Opened incident {incident_id} on {service}: {title}. The on-call person is being paged."
+
+
+# -- SMS ----------------------------------------------------------------------------------------------------------
+
+
+def sms_code(code: str) -> str:
+    return f"OnCall Hub: your code is {code}. It expires in 15 minutes."
+
+
+SMS_LINK_INVALID = "This link is not valid. Open the incident in OnCall Hub instead."
+SMS_LINK_USED = "This link was already used. Open the incident in OnCall Hub to see where it stands."
+SMS_LINK_EXPIRED = "This link has expired. Open the incident in OnCall Hub instead."
+
+
+def sms_confirm(title: str, incident_id: str, who: str) -> str:
+    return f"Acknowledge incident {incident_id} ({title}) as {who}?"
+
+
+def sms_acknowledged(title: str, who: str) -> str:
+    return f"Acknowledged by {who}: {title}"
+
+
+def sms_already(title: str, state: str) -> str:
+    return f"Nothing to do: {title} is already {state}."
 
 
 # -- incident pages: buttons, and what a page says once someone acted on it ----------------------------------------

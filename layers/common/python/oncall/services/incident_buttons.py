@@ -19,8 +19,10 @@ _DONE: dict[Action, texts.Done] = {Action.ACKNOWLEDGE: "acknowledged", Action.RE
 
 
 class IncidentButtons:
-    def __init__(self, incidents: IncidentService) -> None:
+    def __init__(self, incidents: IncidentService, channel: str = "telegram") -> None:
         self.incidents = incidents
+        #: where the press came from, for the timeline (the same buttons ride on Telegram and Slack pages)
+        self.channel = channel
 
     def __call__(self, user: User, action: str, incident_id: str, now: datetime) -> CallbackOutcome:
         """Callback data is untrusted: an unknown action or id is refused, never guessed; the role is checked by the
@@ -29,7 +31,7 @@ class IncidentButtons:
         if move is None or not incident_id or len(incident_id) > 40 or not incident_id.isalnum():
             return CallbackOutcome(toast=texts.INCIDENT_BUTTON_UNRECOGNISED, keep_buttons=True)
         try:
-            incident = self.incidents.act(user, incident_id, move, channel="telegram")
+            incident = self.incidents.act(user, incident_id, move, channel=self.channel)
         except IllegalTransition as exc:
             return CallbackOutcome(toast=texts.already(exc.current.value), keep_buttons=exc.current.value != "closed")
         except DomainError as exc:

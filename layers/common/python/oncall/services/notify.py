@@ -20,11 +20,13 @@
      channel first, and queues only when no other channel takes it.
    - Other kinds wait out a short window (≤ ``max_wait_s``), else return ``rate_limited`` for their caller to retry
      (the reminder tick on its next minute, the notifier queue's redelivery).
-5. **fallback**: a channel that fails for this message — permanently (Telegram 403: blocked; the person is flagged on
+5. **copies**: once a channel took the message, each channel of the person's ``also`` for the kind gets a copy
+   (same claim, no waiting, outcome noted, never edited): "Slack, and SMS too".
+6. **fallback**: a channel that fails for this message — permanently (Telegram 403: blocked; the person is flagged on
    that channel) or after its own bounded retries (5xx, network, timeout) — hands the message to the person's next
    channel by their rules at once. Only when every channel has failed is the result ``failed`` (``no_channel`` when
    nothing could even be tried), with each channel's reason in ``Delivery.detail``.
-6. **record**: the claim item becomes the delivery record (status, channel, ref, attempts, when).
+7. **record**: the claim item becomes the delivery record (status, channel, ref, attempts, when).
 
 A caller that queues may pass a ``context`` (the escalation level a page belongs to); ``flush`` hands it back to its
 ``QueueListener``: ``wanted`` before sending (an incident acknowledged meanwhile is not paged), ``settled`` after the
@@ -54,6 +56,7 @@ from oncall.domain.notifications import (
     Recipient,
     Status,
     channels_for,
+    copies_for,
     parse_ref,
 )
 from oncall.observability import log
@@ -162,6 +165,7 @@ class NotificationService:
                 route.note("", "no_channel", "no channel is set up for the person")
             sent = self.route(user_id, person, message, names, route, now)
             if sent is not None:
+                self._copies(user_id, person, message, sent[0], route, now)
                 return done("sent", *sent)
             if route.wait_on is not None and self._queues(message):
                 channel, wait = route.wait_on
@@ -209,6 +213,18 @@ class NotificationService:
                 continue
             route.failed = True
         return None
+
+    def _copies(
+        self, user_id: str, person: Recipient, message: Message, taken: str, route: Route, now: datetime
+    ) -> None:
+        """A copy on each channel the person wants besides the one that took the message (``Recipient.also``), under
+        the same claim (so once), never waiting for a window and never changing the outcome: the message has been
+        delivered. Each copy is noted in the record's attempts; a copy is never edited later."""
+        for name in copies_for(message.kind, person, list(self.channels), taken):
+            outcome, detail, _ = self.send_on(self.channels[name], person.addresses[name], message, queues=True)
+            route.note(name, outcome if outcome != "sent" else "copy", "" if outcome == "sent" else detail)
+            if outcome == "blocked":
+                self.deliveries.flag(user_id, name, detail[:200], now)
 
     def send_on(
         self, channel: Channel, address: str, message: Message, *, queues: bool, window_taken: bool = False

@@ -1,17 +1,19 @@
-"""Channels (Telegram, email), the delivery log and the one notification service every message goes through."""
+"""Channels (Telegram, Slack, email, SMS), the delivery log and the one notification service every message goes
+through."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from oncall.settings import NotificationSettings, TelegramSettings, get_settings, load
+from oncall.settings import NotificationSettings, SlackSettings, SmsSettings, TelegramSettings, get_settings, load
 from oncall.wiring import core
-from oncall.wiring.seam import once, secret_reader
+from oncall.wiring.seam import clock, once, secret_reader
 
 if TYPE_CHECKING:
     from oncall.adapters.dynamodb.notification_rules import DynamoNotificationRules
     from oncall.adapters.dynamodb.notifications import DynamoDeliveryLog
     from oncall.adapters.email import EmailChannel
+    from oncall.adapters.slack import SlackClient
     from oncall.adapters.telegram import TelegramClient
     from oncall.services.notify import NotificationService
 
@@ -28,6 +30,30 @@ def telegram_client() -> TelegramClient | None:
         return TelegramClient(token=secret_reader().value(telegram.bot_token_ref), api_url=telegram.api_url)
 
     return once("telegram_client", build)
+
+
+def slack_client() -> SlackClient | None:
+    """The Slack Web API client, or None when no bot token is configured (then nothing can be sent to Slack)."""
+
+    def build() -> SlackClient | None:
+        from oncall.adapters.slack import SlackClient
+
+        slack = load(SlackSettings)
+        if not slack.bot_token_ref.configured:
+            return None
+        return SlackClient(token=secret_reader().value(slack.bot_token_ref), api_url=slack.api_url)
+
+    return once("slack_client", build)
+
+
+def sms_link_key() -> bytes:
+    """The key SMS ack links are signed with (``oncall.domain.sms``); empty when none is configured."""
+
+    def build() -> bytes:
+        ref = load(SmsSettings).link_key_ref
+        return secret_reader().value(ref).encode() if ref.configured else b""
+
+    return once("sms_link_key", build)
 
 
 def delivery_log() -> DynamoDeliveryLog:
@@ -61,6 +87,37 @@ def notification_service() -> NotificationService:
         client = telegram_client()
         if client is not None:
             service.register(TelegramChannel(client))
+        if load(SlackSettings).bot_token_ref.configured:
+            from oncall.adapters.slack import SlackChannel
+
+            def slack() -> SlackClient:
+                client = slack_client()
+                if client is None:
+                    raise load(SlackSettings).bot_token_ref.missing()
+                return client
+
+            service.register(SlackChannel(slack))
+        sms = load(SmsSettings)
+        if sms.enabled:
+            from datetime import timedelta
+
+            from oncall.adapters.dynamodb.sms import DynamoSmsStore
+            from oncall.adapters.sms import SmsChannel, SnsTexter
+
+            key = sms_link_key()
+            service.register(
+                SmsChannel(
+                    SnsTexter(),
+                    DynamoSmsStore(settings.table("notifications")),
+                    key,
+                    # without a key no link can be signed: pages go without one
+                    settings.public_url if key else None,
+                    clock(),
+                    per_person_per_hour=sms.per_person_per_hour,
+                    global_per_hour=sms.global_per_hour,
+                    link_ttl=timedelta(minutes=sms.link_minutes),
+                )
+            )
         # email: a channel of its own, and where a page goes when Telegram cannot take it
         mail = email_channel()
         if mail is not None:

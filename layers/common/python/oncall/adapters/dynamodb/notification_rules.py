@@ -31,16 +31,27 @@ class DynamoNotificationRules:
         )
         return parse(item["rules"]["S"]) if item else {}
 
-    def put(self, user_id: str, rules: Mapping[Kind, tuple[str, ...]], now: datetime) -> None:
-        kit.try_write(
-            self.client.put_item,
-            TableName=self.table,
-            Item={
-                **kit.key(_pk(user_id), RULES_SK),
-                "rules": s(json.dumps({k.value: list(v) for k, v in rules.items()}, sort_keys=True)),
-                "updated_at": s(now.isoformat()),
-            },
+    def get_also(self, user_id: str) -> dict[Kind, tuple[str, ...]]:
+        item = self.client.get_item(TableName=self.table, Key=kit.key(_pk(user_id), RULES_SK), ConsistentRead=True).get(
+            "Item"
         )
+        return parse(item["also"]["S"]) if item and "also" in item else {}
+
+    def put(
+        self,
+        user_id: str,
+        rules: Mapping[Kind, tuple[str, ...]],
+        now: datetime,
+        also: Mapping[Kind, tuple[str, ...]] | None = None,
+    ) -> None:
+        item = {
+            **kit.key(_pk(user_id), RULES_SK),
+            "rules": s(json.dumps({k.value: list(v) for k, v in rules.items()}, sort_keys=True)),
+            "updated_at": s(now.isoformat()),
+        }
+        if also:
+            item["also"] = s(json.dumps({k.value: list(v) for k, v in also.items()}, sort_keys=True))
+        kit.try_write(self.client.put_item, TableName=self.table, Item=item)
 
 
 def parse(raw: str) -> dict[Kind, tuple[str, ...]]:
@@ -56,15 +67,29 @@ def parse(raw: str) -> dict[Kind, tuple[str, ...]]:
 
 def person_state(client: Any, table: str, user_id: str) -> tuple[frozenset[str], dict[Kind, tuple[str, ...]]]:
     """Flags and rules of one person with one Query."""
+    flags, rules, _, _ = person_channels(client, table, user_id)
+    return flags, rules
+
+
+def person_channels(
+    client: Any, table: str, user_id: str
+) -> tuple[frozenset[str], dict[Kind, tuple[str, ...]], dict[str, str], dict[Kind, tuple[str, ...]]]:
+    """Flags, rules, the addresses of channels linked here rather than on the user item (``CHANNEL#<name>``: Slack,
+    SMS) and the channels that get copies (``also``) of one person, with one Query."""
     page = client.query(
         TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s(_pk(user_id))}
     )
     flags: set[str] = set()
     rules: dict[Kind, tuple[str, ...]] = {}
+    addresses: dict[str, str] = {}
+    also: dict[Kind, tuple[str, ...]] = {}
     for item in page.get("Items", []):
         sk = item["sk"]["S"]
         if sk.startswith("FLAG#"):
             flags.add(sk.removeprefix("FLAG#"))
         elif sk == RULES_SK:
             rules = parse(item["rules"]["S"])
-    return frozenset(flags), rules
+            also = parse(item["also"]["S"]) if "also" in item else {}
+        elif sk.startswith("CHANNEL#") and "address" in item:
+            addresses[sk.removeprefix("CHANNEL#")] = item["address"]["S"]
+    return frozenset(flags), rules, addresses, also

@@ -368,10 +368,11 @@ class DynamoRecipientDirectory:
             addresses["telegram"] = user.telegram_chat_id
         if user.email:
             addresses["email"] = user.email
-        from oncall.adapters.dynamodb.notification_rules import person_state
+        from oncall.adapters.dynamodb.notification_rules import person_channels
 
-        # flags and the person's own channel rules share the person's partition: one Query
-        flagged, rules = person_state(self.log.client, self.log.table, user.id)
+        # flags, the person's own channel rules and their Slack link share the person's partition: one Query
+        flagged, rules, linked, also = person_channels(self.log.client, self.log.table, user.id)
+        addresses.update(linked)
         return Recipient(
             user_id=user.id,
             display_name=user.display_name,
@@ -379,4 +380,5 @@ class DynamoRecipientDirectory:
             addresses=addresses,
             flagged=flagged,
             rules=rules,
+            also=also,
         )
