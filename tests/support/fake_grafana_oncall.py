@@ -10,16 +10,13 @@ shift's zone, hourly ones after elapsed time.
 
 from __future__ import annotations
 
-import hmac
-import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from tests.fixtures.grafana_oncall_account import account
+from tests.support.fake_vendor import FakeVendorApi
 
 TOKEN = "a1b2c3d4e5f6-grafana-oncall-api-token"
 STEP = timedelta(minutes=15)
@@ -87,65 +84,16 @@ def final_shifts(data: dict[str, Any], schedule_id: str, since: datetime, until:
     return out
 
 
-class FakeGrafanaOnCall:
+class FakeGrafanaOnCall(FakeVendorApi):
+    authorization = TOKEN
+    unauthorized: ClassVar[dict[str, Any]] = {"detail": "Invalid token."}
+    not_found: ClassVar[dict[str, Any]] = {"detail": "Not found."}
+
     def __init__(self, page_cap: int = 10) -> None:
-        self.data = account()
-        self.page_cap = page_cap
-        self.faults: list[tuple[str, int, dict[str, str], bytes]] = []
-        self.requests: list[str] = []
-        self.lock = threading.Lock()
-        fake = self
+        super().__init__(account(), page_cap)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake.handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeGrafanaOnCall:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def fail(self, path: str, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.faults.append((path, status, headers or {}, body or json.dumps({"detail": "failure"}).encode()))
-
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(h.path)
-        with self.lock:
-            self.requests.append(h.path)
-            fault = next((f for f in self.faults if parts.path.startswith(f[0])), None)
-            if fault is not None:
-                self.faults.remove(fault)
-        if fault is not None:
-            return self._send(h, fault[1], fault[3], fault[2])
-        if not hmac.compare_digest(h.headers.get("Authorization", "").encode(), TOKEN.encode()):
-            return self._send(h, 401, json.dumps({"detail": "Invalid token."}).encode())
-        answer = self.answer(parts.path, parse_qs(parts.query))
-        if answer is None:
-            return self._send(h, 404, json.dumps({"detail": "Not found."}).encode())
-        return self._send(h, 200, json.dumps(answer).encode())
-
-    @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+    def fault_body(self, status: int) -> dict[str, Any]:
+        return {"detail": "failure"}
 
     def _page(self, path: str, items: list[Any], query: dict[str, list[str]]) -> dict[str, Any]:
         number = int(query.get("page", ["1"])[0])

@@ -11,17 +11,14 @@ any other turn after elapsed time.
 
 from __future__ import annotations
 
-import hmac
 import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from tests.fixtures.pagerduty_account import account, ref
+from tests.support.fake_vendor import FakeVendorApi
 
 TOKEN = "u+fake-pagerduty-token-0123456789"
 STEP = timedelta(minutes=15)
@@ -102,72 +99,13 @@ def oncalls(data: dict[str, Any], schedule_ids: list[str], since: datetime, unti
     return out
 
 
-class FakePagerDuty:
+class FakePagerDuty(FakeVendorApi):
+    authorization = f"Token token={TOKEN}"
+    unauthorized: ClassVar[dict[str, Any]] = {"error": {"message": "Unauthorized", "code": 2006}}
+    not_found: ClassVar[dict[str, Any]] = {"error": {"message": "Not Found", "code": 2100}}
+
     def __init__(self, page_cap: int = 10) -> None:
-        self.data = account()
-        self.page_cap = page_cap
-        #: (path prefix, status, headers, body) served instead of the answer, first match first, each once
-        self.faults: list[tuple[str, int, dict[str, str], bytes]] = []
-        self.requests: list[str] = []
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake.handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakePagerDuty:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def fail(self, path: str, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.faults.append((path, status, headers or {}, body or json.dumps({"error": {"code": status}}).encode()))
-
-    # -- answering --------------------------------------------------------------------------------------------------
-
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(h.path)
-        query = parse_qs(parts.query)
-        with self.lock:
-            self.requests.append(h.path)
-            fault = next((f for f in self.faults if parts.path.startswith(f[0])), None)
-            if fault is not None:
-                self.faults.remove(fault)
-        if fault is not None:
-            _, status, headers, body = fault
-            return self._send(h, status, body, headers)
-        presented = h.headers.get("Authorization", "")
-        if not hmac.compare_digest(presented.encode(), f"Token token={TOKEN}".encode()):
-            body = {"error": {"message": "Unauthorized", "code": 2006}}
-            return self._send(h, 401, json.dumps(body).encode())
-        answer = self.answer(parts.path, query)
-        if answer is None:
-            return self._send(h, 404, json.dumps({"error": {"message": "Not Found", "code": 2100}}).encode())
-        return self._send(h, 200, json.dumps(answer).encode())
-
-    @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        super().__init__(account(), page_cap)
 
     def _page(self, key: str, items: list[Any], query: dict[str, list[str]]) -> dict[str, Any]:
         offset = int(query.get("offset", ["0"])[0])
