@@ -238,6 +238,21 @@ def test_a_body_time_given_as_a_number_is_422(admin: Session) -> None:
     assert result.status == 422 and result.json["error"]["details"]["fields"][0]["field"] == "start"
 
 
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00+11:12", "9999-12-31T23:59:59-01:00", "1969-12-31T23:59:59Z"])
+def test_a_time_with_no_usable_utc_value_is_422_not_500(admin: Session, start: str) -> None:
+    """Valid RFC 3339 whose UTC value is outside ``datetime`` (or beside it: adding a rotation's turn would overflow):
+    the fuzzer found the first as a 500."""
+    created = call_api("POST", "/schedules", body={"name": "edges", "timezone": "UTC"}, headers=admin.headers)
+    shift = {"user_id": admin.user.id, "start": start, "end": "2030-03-17T18:46:40Z"}
+    result = call_api("POST", f"/schedules/{created.json['id']}/shifts", body=shift, headers=admin.headers)
+    assert result.status == 422, (start, result.raw)
+    assert result.json["error"]["details"]["fields"][0]["field"] == "start"
+    listed = call_api(
+        "GET", f"/me/shifts?from={start.replace('+', '%2B')}&to=2030-03-18T00:00:00Z", headers=admin.headers
+    )
+    assert listed.status == 422 and listed.json["error"]["details"]["fields"][0]["field"] == "from"
+
+
 def test_rfc_3339_times_are_accepted(responder: Session) -> None:
     for value in ["2030-01-02T00:00:00Z", "2030-01-02T00:00:00.5%2B02:00", "2030-01-02t00:00:00z"]:
         result = call_api("GET", f"/me/shifts?from=2030-01-01T00:00:00Z&to={value}", headers=responder.headers)
