@@ -6,9 +6,12 @@ longer: profiled while incidents opened at 5/s, full collections paused the emul
 few seconds, and every request in flight (an alert's write, a page's task) waited behind them.
 
 So the automatic collector keeps collecting the young generations (where most cyclic garbage dies) but no longer
-starts full collections; this collector makes them when DynamoDB has had no request for ``quiet_s`` and something
-happened since the last one, and at the latest ``every_s`` after it while the runner stays busy (memory stays
-bounded through a long storm: one pause a minute instead of one every few seconds). Reference counting frees what
+starts full collections; this collector makes them when DynamoDB has had no request for ``quiet_s``, and at the
+latest ``every_s`` after the last one while the runner stays busy (memory stays bounded through a long storm: one
+pause a minute instead of one every few seconds) — in both cases only once as much young garbage has been collected
+as CPython itself waits for (``threshold2`` generation-1 collections): an idle runner's every-minute schedules make a
+few requests and almost no garbage, and with 200 lifecycles waiting a full collection took ~150 ms, several times a
+minute, most of the idle runner's CPU. Reference counting frees what
 is dropped as ever; only cycles that outlived the young generations wait for the next full collection.
 """
 
@@ -29,7 +32,9 @@ NEVER = 1_000_000
 
 
 class QuietCollector:
-    def __init__(self, quiet_s: float = 2.0, every_s: float = 60.0, check_s: float = 0.5) -> None:
+    def __init__(
+        self, quiet_s: float = 2.0, every_s: float = 60.0, check_s: float = 0.5, young: int | None = None
+    ) -> None:
         self.quiet_s = quiet_s
         self.every_s = every_s
         self.check_s = check_s
@@ -39,6 +44,8 @@ class QuietCollector:
         self.collections = 0
         self.longest_ms = 0.0
         self._thresholds = gc.get_threshold()
+        #: generation-1 collections since the last full one before another is worth its pause
+        self.young = self._thresholds[2] if young is None else young
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -63,15 +70,16 @@ class QuietCollector:
     def _run(self) -> None:
         seen = collected_at = self.requests
         quiet_since = last_full = time.monotonic()
+        young_at = _young_collections()
         while not self._stop.wait(self.check_s):
             now, at = self.requests, time.monotonic()
             if now != seen:
                 seen, quiet_since = now, at
-            if now == collected_at:
+            if now == collected_at or _young_collections() - young_at < self.young:
                 continue
             if at - quiet_since >= self.quiet_s or at - last_full >= self.every_s:
                 self.collect()
-                collected_at, last_full = now, time.monotonic()
+                collected_at, last_full, young_at = now, time.monotonic(), _young_collections()
 
     def collect(self) -> float:
         """One full collection; its duration in ms."""
@@ -82,3 +90,7 @@ class QuietCollector:
         self.longest_ms = max(self.longest_ms, took)
         log.debug("full collection: %.0f ms", took)
         return took
+
+
+def _young_collections() -> int:
+    return int(gc.get_stats()[1]["collections"])
