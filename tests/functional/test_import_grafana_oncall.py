@@ -5,7 +5,6 @@ nothing, and a refused token that writes nothing."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from infra.migrate import cli
-from oncall.domain.users import Role
 from tests.support.fake_grafana_oncall import TOKEN, FakeGrafanaOnCall
-from tests.support.identity import FakeClock, make_user
+from tests.support.identity import FakeClock
+from tests.support.importing import ops, prepared_hub, run_import
 
 NOW = datetime(2027, 3, 22, 6, 30, tzinfo=UTC)
 EXACT = {"SBM7DV7BKFUYU", "SBM7DV7BKFUY2", "SBM7DV7BKFUY3", "SBM7DV7BKFUY5"}
@@ -36,31 +34,14 @@ def goc() -> Iterator[FakeGrafanaOnCall]:
 
 @pytest.fixture
 def hub(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from infra.migrate.outcome import Hub
-    from oncall.settings import get_settings
-
-    monkeypatch.setenv("GRAFANA_ONCALL_TOKEN", TOKEN)
-    # 16 days of shifts: the comparison's 14 and a margin (moto's queries cost grows with everything stored)
-    monkeypatch.setenv("ONCALL_ROTATION_HORIZON_DAYS", "16")
-    get_settings.cache_clear()
-    make_user(Role.ADMIN, username="importer")
-    make_user(Role.RESPONDER, username="ana-already-here", email="ana@acme.example")
-    return Hub.from_wiring()
+    """An admin to act as, one person who already exists (matched by email), and the services the import uses."""
+    return prepared_hub(monkeypatch, "GRAFANA_ONCALL_TOKEN", TOKEN)
 
 
-def run(goc: FakeGrafanaOnCall, tmp: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, Any]:
-    out_file = tmp / f"result-{time.monotonic_ns()}.json"
-    status = cli.main(["grafana-oncall", "--base-url", goc.url, "--as", "importer", "--json", str(out_file), *extra])
-    printed = capsys.readouterr()
-    return status, printed.out + printed.err, json.loads(out_file.read_text()) if out_file.exists() else None
-
-
-def ops(result: Any, kind: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for a in result["actions"]:
-        if a["kind"] == kind:
-            out[a["op"]] = out.get(a["op"], 0) + 1
-    return out
+def run(
+    goc: FakeGrafanaOnCall, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, Any]:
+    return run_import("grafana-oncall", goc.url, tmp_path, capsys, *extra)
 
 
 def test_a_grafana_oncall_account_is_planned_applied_and_matches_its_final_shifts(

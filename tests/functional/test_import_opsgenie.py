@@ -5,7 +5,6 @@ and a refused key that writes nothing."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from infra.migrate import cli
-from oncall.domain.users import Role
 from tests.support.fake_opsgenie import KEY, FakeOpsgenie
-from tests.support.identity import FakeClock, make_user
+from tests.support.identity import FakeClock
+from tests.support.importing import ops, prepared_hub, run_import
 
 NOW = datetime(2027, 3, 22, 6, 30, tzinfo=UTC)
 SCHEDULE = "d875e654-000{}-4f6b-8f0e-00000000000{}".format
@@ -37,31 +35,12 @@ def og() -> Iterator[FakeOpsgenie]:
 
 @pytest.fixture
 def hub(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from infra.migrate.outcome import Hub
-    from oncall.settings import get_settings
-
-    monkeypatch.setenv("OPSGENIE_API_KEY", KEY)
-    # 16 days of shifts: the comparison's 14 and a margin (moto's queries cost grows with everything stored)
-    monkeypatch.setenv("ONCALL_ROTATION_HORIZON_DAYS", "16")
-    get_settings.cache_clear()
-    make_user(Role.ADMIN, username="importer")
-    make_user(Role.RESPONDER, username="ana-already-here", email="ana@acme.example")
-    return Hub.from_wiring()
+    """An admin to act as, one person who already exists (matched by email), and the services the import uses."""
+    return prepared_hub(monkeypatch, "OPSGENIE_API_KEY", KEY)
 
 
 def run(og: FakeOpsgenie, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, Any]:
-    out_file = tmp_path / f"result-{time.monotonic_ns()}.json"
-    status = cli.main(["opsgenie", "--base-url", og.url, "--as", "importer", "--json", str(out_file), *extra])
-    printed = capsys.readouterr()
-    return status, printed.out + printed.err, json.loads(out_file.read_text()) if out_file.exists() else None
-
-
-def ops(result: Any, kind: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for a in result["actions"]:
-        if a["kind"] == kind:
-            out[a["op"]] = out.get(a["op"], 0) + 1
-    return out
+    return run_import("opsgenie", og.url, tmp_path, capsys, *extra)
 
 
 def test_an_opsgenie_account_is_planned_applied_and_matches_opsgenies_timeline(

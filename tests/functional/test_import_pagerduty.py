@@ -5,7 +5,6 @@ updates exactly its rotation, and source failures leave nothing written."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from infra.migrate import cli
 from oncall.domain.users import Role
 from tests.support.fake_pagerduty import TOKEN, FakePagerDuty
-from tests.support.identity import FakeClock, make_user
+from tests.support.identity import FakeClock
+from tests.support.importing import ops, prepared_hub, run_import
 
 NOW = datetime(2027, 3, 22, 6, 30, tzinfo=UTC)
 EXACT = {"PS00001", "PS00002", "PS00003", "PS00005"}
@@ -38,26 +37,11 @@ def pd() -> Iterator[FakePagerDuty]:
 @pytest.fixture
 def hub(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Any:
     """An admin to act as, one person who already exists (matched by email), and the services the import uses."""
-    from infra.migrate.outcome import Hub
-    from oncall.settings import get_settings
-
-    monkeypatch.setenv("PAGERDUTY_TOKEN", TOKEN)
-    # rotations are kept materialised 16 days ahead (the comparison's 14 and a margin), not 8 weeks: moto's queries
-    # cost grows with everything stored
-    monkeypatch.setenv("ONCALL_ROTATION_HORIZON_DAYS", "16")
-    get_settings.cache_clear()
-    make_user(Role.ADMIN, username="importer")
-    make_user(Role.RESPONDER, username="ana-already-here", email="ana@acme.example")
-    return Hub.from_wiring()
+    return prepared_hub(monkeypatch, "PAGERDUTY_TOKEN", TOKEN)
 
 
 def run(pd: FakePagerDuty, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, Any]:
-    out_file = tmp_path / f"result-{time.monotonic_ns()}.json"
-    args = ["pagerduty", "--base-url", pd.url, "--as", "importer", "--json", str(out_file), *extra]
-    status = cli.main(args)
-    printed = capsys.readouterr()
-    result = json.loads(out_file.read_text()) if out_file.exists() else None
-    return status, printed.out + printed.err, result
+    return run_import("pagerduty", pd.url, tmp_path, capsys, *extra)
 
 
 def stored(hub: Any) -> dict[str, int]:
@@ -68,14 +52,6 @@ def stored(hub: Any) -> dict[str, int]:
         "policies": len(hub.catalog.list_policies(actor, 100, None)[0]),
         "services": len(hub.catalog.list_services(actor, 100, None)[0]),
     }
-
-
-def ops(result: Any, kind: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for a in result["actions"]:
-        if a["kind"] == kind:
-            out[a["op"]] = out.get(a["op"], 0) + 1
-    return out
 
 
 def test_the_dry_run_plans_the_whole_account_and_writes_nothing(

@@ -7,12 +7,13 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 
-class FakeVendorApi:
+class FakeVendorApi(ABC):
     #: the ``Authorization`` header the vendor expects
     authorization = ""
     #: the vendor's bodies for a refused credential, an unknown path and (by default) an injected fault
@@ -56,8 +57,9 @@ class FakeVendorApi:
     def fail(self, path: str, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.faults.append((path, status, headers or {}, body or json.dumps(self.fault_body(status)).encode()))
 
+    @abstractmethod
     def answer(self, path: str, query: dict[str, list[str]]) -> dict[str, Any] | None:
-        raise NotImplementedError
+        """The vendor's answer to a GET, or None for its 404."""
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
