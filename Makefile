@@ -85,9 +85,10 @@ fmt: sync-dev ## format and autofix
 layer: sync-dev ## build the arm64 dependency layer (no Docker) into layers/deps
 	$(UV) run --no-sync python -m infra.build_layer
 
-# The layer is rebuilt when the lock file changes (not on every synth: a synth needs no network once it is built).
+# The layer is rebuilt when the lock file or its recipe changes (not on every synth: a synth needs no network once it
+# is built).
 LAYER_STAMP := layers/deps/oncall-layer.json
-$(LAYER_STAMP): uv.lock
+$(LAYER_STAMP): uv.lock infra/build_layer.py infra/bytecode.py
 	$(MAKE) layer
 
 # The CDK CLI pinned in infra/cli (2.x; 3.x cannot read these assemblies). The stamp avoids re-running npm ci:

@@ -7,7 +7,9 @@
 3. Install exactly that list (``--no-deps``) as manylinux (glibc <= 2.34) aarch64 cp313 wheels into
    ``layers/deps/python`` with ``uv pip install --target`` (pip's ``--platform/--only-binary`` equivalent, but
    cached and fast); wheels only, so nothing compiles for the wrong machine.
-4. Write ``layers/deps/oncall-layer.json``: the requirement list, its hash and the platform, so a stale layer is
+4. Compile the layer's bytecode for the runtime (``infra.bytecode``: Lambda's layer directory is read-only, so a
+   layer without it is compiled from source at every cold start), when this interpreter is CPython 3.13.
+5. Write ``layers/deps/oncall-layer.json``: the requirement list, its hash and the platform, so a stale layer is
    visible next to the lock file that produced it.
 
 After this, ``cdk synth`` needs no network: the layer is a plain directory asset.
@@ -27,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra import bytecode
 from infra.topology import ROOT
 
 TARGET = ROOT / "layers" / "deps"
@@ -129,7 +132,7 @@ def install_command(uv: str, requirements: Path, site: Path) -> list[str]:
 
 
 def _prune(site: Path) -> None:
-    """Bytecode is compiled by Lambda on import; ``bin/`` scripts cannot run there."""
+    """Only bytecode compiled here ships (``infra.bytecode``); ``bin/`` scripts cannot run in Lambda."""
     for cache in site.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
     shutil.rmtree(site / "bin", ignore_errors=True)
@@ -151,6 +154,7 @@ def build(target: Path = TARGET) -> dict[str, object]:
     requirements.write_text("\n".join(lines) + "\n")
     subprocess.run(install_command(uv, requirements, site), cwd=ROOT, check=True)  # noqa: S603  # fixed argv
     _prune(site)
+    compiled = bytecode.compile_tree(site)
     requirements.unlink()
     manifest: dict[str, object] = {
         "python": PYTHON_VERSION,
@@ -158,6 +162,9 @@ def build(target: Path = TARGET) -> dict[str, object]:
         "requirements": lines,
         "requirements_sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest(),
         "excluded_runtime_provided": sorted(RUNTIME_PROVIDED),
+        # None: built by another interpreter than the runtime's, so Lambda compiles the layer at each cold start
+        "bytecode": bytecode.RUNTIME_CACHE_TAG if compiled else None,
+        "bytecode_files": compiled,
         "size_bytes": sum(p.stat().st_size for p in site.rglob("*") if p.is_file()),
         "build_seconds": round(time.monotonic() - started, 1),
     }
@@ -173,9 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     manifest = build(args.target)
     size_mb = int(manifest["size_bytes"]) / 1e6  # type: ignore[call-overload]
+    compiled = (
+        f"bytecode for {manifest['bytecode']}"
+        if manifest["bytecode"]
+        else f"no bytecode (built with {sys.implementation.cache_tag}, not {bytecode.RUNTIME_CACHE_TAG})"
+    )
     print(
         f"dependency layer: {len(manifest['requirements'])} packages, "  # type: ignore[arg-type]
-        f"{size_mb:.1f} MB unzipped, built in {manifest['build_seconds']} s → {args.target}"
+        f"{size_mb:.1f} MB unzipped, {compiled}, built in {manifest['build_seconds']} s → {args.target}"
     )
 
 

@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.layers import ARCHITECTURE, ASSET_EXCLUDES, RUNTIME, Layers
+from infra.constructs.layers import ARCHITECTURE, RUNTIME, Layers, code_with_bytecode
 from infra.constructs.nag import acknowledge, acknowledge_wildcard_resource
 from infra.constructs.naming import cid
 from infra.constructs.secrets import SecretParameter
@@ -185,7 +185,7 @@ class Functions(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=decl.handler,
-            code=lambda_.Code.from_asset(str(decl.code_dir), exclude=ASSET_EXCLUDES),
+            code=code_with_bytecode(decl.code_dir),
             layers=layers.all,
             memory_size=decl.memory_mb,
             timeout=Duration.seconds(decl.timeout_s),

@@ -9,9 +9,11 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from aws_cdk import AssetHashType
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra import bytecode
 from infra.build_layer import MANIFEST, normalize
 from infra.topology import ROOT
 
@@ -20,8 +22,6 @@ DEPS_DIR = ROOT / "layers" / "deps"
 LOCK_FILE = ROOT / "uv.lock"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
-#: never ship bytecode built by the developer's interpreter; Lambda compiles what it imports
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".mypy_cache", ".pytest_cache"]
 
 
 class DepsLayerMissingError(RuntimeError):
@@ -70,13 +70,31 @@ def deps_layer_dir(*, allow_missing: bool) -> Path:
     return stand_in
 
 
+def code_with_bytecode(source: Path) -> lambda_.Code:
+    """A code asset of ``source`` with its bytecode compiled for the runtime (``infra.bytecode``: Lambda's read-only
+    code directories would otherwise make every cold start compile it), hashed by its sources."""
+    staged, source_hash = bytecode.compiled_copy(source)
+    return lambda_.Code.from_asset(str(staged), asset_hash=source_hash, asset_hash_type=AssetHashType.CUSTOM)
+
+
+def deps_code(layer_dir: Path) -> lambda_.Code:
+    """The dependency layer as ``make layer`` built it (bytecode included), hashed by what it was built from: the
+    requirements, platform and bytecode tag in its manifest, so rebuilding an unchanged lock redeploys nothing."""
+    manifest = layer_dir / MANIFEST
+    if not manifest.is_file():  # the template tests' stand-in
+        return lambda_.Code.from_asset(str(layer_dir))
+    built = json.loads(manifest.read_text())
+    identity = json.dumps({k: built.get(k) for k in ("requirements_sha256", "python", "platform", "bytecode")})
+    return lambda_.Code.from_asset(str(layer_dir), asset_hash=identity, asset_hash_type=AssetHashType.CUSTOM)
+
+
 class Layers(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, allow_missing_deps: bool) -> None:
         super().__init__(scope, construct_id)
         self.common = lambda_.LayerVersion(
             self,
             "Common",
-            code=lambda_.Code.from_asset(str(COMMON_DIR), exclude=ASSET_EXCLUDES),
+            code=code_with_bytecode(COMMON_DIR),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="OnCall Hub shared package (import oncall)",
@@ -84,7 +102,7 @@ class Layers(Construct):
         self.deps = lambda_.LayerVersion(
             self,
             "Deps",
-            code=lambda_.Code.from_asset(str(deps_layer_dir(allow_missing=allow_missing_deps))),
+            code=deps_code(deps_layer_dir(allow_missing=allow_missing_deps)),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="OnCall Hub third-party dependencies (runtime group of uv.lock, manylinux2014 aarch64)",

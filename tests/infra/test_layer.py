@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import build_layer
+from infra import build_layer, bytecode
 from infra.constructs import layers
 from infra.topology import ROOT
 
@@ -48,7 +48,15 @@ def test_layer_holds_the_runtime_packages_built_for_arm64(built_layer: tuple[Pat
     (cffi_backend,) = site.glob("_cffi_backend.cpython-313-aarch64-linux-gnu.so")
     assert _elf_machine(cffi_backend) == EM_AARCH64
     assert not list(site.rglob("*x86_64*.so")), "an x86 binary would fail to load on Graviton"
-    assert not list(site.rglob("__pycache__"))
+    # bytecode compiled for the runtime ships (Lambda cannot write it), and only that
+    assert not [p for p in site.rglob("*.pyc") if not p.name.endswith(f".{bytecode.RUNTIME_CACHE_TAG}.pyc")]
+    if bytecode.can_compile():
+        assert manifest["bytecode"] == bytecode.RUNTIME_CACHE_TAG
+        (main_pyc,) = (site / "pydantic" / "__pycache__").glob(f"main.{bytecode.RUNTIME_CACHE_TAG}.pyc")
+        # PEP 552 flags: bit 0 = hash-based, bit 1 = check_source; unchecked-hash is 0b01
+        assert int.from_bytes(main_pyc.read_bytes()[4:8], "little") == 0b01
+    else:
+        assert manifest["bytecode"] is None and not list(site.rglob("*.pyc"))
     assert json.loads((target / build_layer.MANIFEST).read_text()) == manifest
     assert int(manifest["size_bytes"]) < 100_000_000  # type: ignore[call-overload]  # Lambda allows 250 MB in all
 

@@ -20,16 +20,16 @@ QUALIFIER = "hnb659fds"
 BOOTSTRAP_VERSION = "29"
 #: not a product secret: the bootstrap's asset bucket name, as the template derives it
 ASSET_BUCKET = f"cdk-{QUALIFIER}-assets-{ACCOUNT}-{REGION}"
-#: what never goes into a function's bundle (as infra/constructs/layers.py ASSET_EXCLUDES)
-_SKIPPED = ("__pycache__", ".mypy_cache", ".pytest_cache")
 
 
 def zip_directory(path: Path) -> bytes:
-    """A deterministic zip of ``path`` (sorted names, fixed times): the same tree gives the same bytes."""
+    """A deterministic zip of ``path`` (sorted names, fixed times): the same tree gives the same bytes. Everything in
+    an assembly's asset directory ships, as the CLI zips it: the synth already left out the working tree's caches
+    and added the bytecode compiled for the runtime (``infra.bytecode``)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for file in sorted(path.rglob("*")):
-            if file.is_file() and not set(file.relative_to(path).parts) & set(_SKIPPED) and file.suffix != ".pyc":
+            if file.is_file():
                 info = zipfile.ZipInfo(str(file.relative_to(path)), date_time=(1980, 1, 1, 0, 0, 0))
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, file.read_bytes(), zipfile.ZIP_DEFLATED)
