@@ -80,6 +80,12 @@ def row(html: str, attribute: str, value: str) -> str:
     return found.group(0)
 
 
+def now_goes_to(html: str, kind: str) -> str:
+    cell = re.search(r'<td data-label="Now goes to">(.*?)</td>', row(html, "data-kind", kind), re.S)
+    assert cell
+    return cell.group(1).strip()
+
+
 def form_of(rules: dict[str, list[str]], also: dict[str, list[str]] | None = None) -> dict[str, str]:
     """The rules form as a person fills it: the n-th choice per kind, copies ticked."""
     fields = {f"rule-{kind}-{i}": channel for kind, chosen in rules.items() for i, channel in enumerate(chosen)}
@@ -173,7 +179,7 @@ def test_each_channel_says_whether_it_reaches_the_person_now_and_how_to_make_it(
     assert "No address" in row(html, "data-channel", "email")
     assert "Add your number" in row(html, "data-channel", "sms")
     # nothing chosen for pages reaches the person now: said on the rules form
-    assert "none of these works now" in row(html, "data-kind", "page")
+    assert "nothing reaches you" in now_goes_to(html, "page")
 
     # linked on Slack and Telegram (as their linking flows store it), an email address; then Slack's link breaks
     # and the number opts out
@@ -194,7 +200,7 @@ def test_each_channel_says_whether_it_reaches_the_person_now_and_how_to_make_it(
     assert "Ready" in row(html, "data-channel", "slack") and f"Ready</span>: {number}" in row(
         html, "data-channel", "sms"
     )
-    assert "Telegram" in row(html, "data-kind", "page").rsplit("<td>", 1)[1]
+    assert now_goes_to(html, "page") == "Telegram"
 
     log = wiring.notifications.delivery_log()
     log.flag(me, "slack", "channel_not_found", sms_on())
@@ -210,6 +216,12 @@ def test_each_channel_says_whether_it_reaches_the_person_now_and_how_to_make_it(
     assert "Blocked" in sms and "opted out" in sms and "Text START back to the sender" in sms
     # the options of a channel that does not work now say so
     assert '<option value="slack">Slack (not ready)</option>' in row(html, "data-kind", "info")
+    # rules naming only broken channels: a page still goes by the default route, a reminder goes nowhere
+    body = {"rules": {"page": ["slack", "sms"], "reminder": ["slack"]}}
+    ok(call_api("PUT", "/me/notification-rules", headers=responder.headers, body=body))
+    html = text(ann.get("/console/me"))
+    assert now_goes_to(html, "page") == "Telegram <small>(none of your choices works: the default route)</small>"
+    assert now_goes_to(html, "reminder") == '<span class="warn">nothing reaches you</span>'
 
 
 def test_without_sms_in_the_deployment_the_channel_is_off_and_there_is_no_phone_form(

@@ -77,7 +77,7 @@ def _me(ctx: Context, shown: Shown | None = None) -> dict[str, Any]:
         qr=_qr(shown.link["deep_link"]) if shown.link and shown.link.get("deep_link") else None,
         rules=chosen,
         also=copies,
-        reaches={kind: _reaches(chosen[kind], states) for kind in chosen},
+        reaches={kind: _reaches(kind, chosen[kind], rules.body["defaults"], states) for kind in chosen},
         never_muted=NEVER_MUTED,
         channels=channels,
         labels=LABELS,
@@ -90,9 +90,18 @@ def _me(ctx: Context, shown: Shown | None = None) -> dict[str, Any]:
     )
 
 
-def _reaches(chosen: list[str], states: dict[str, dict[str, Any]]) -> str | None:
-    """The first chosen channel that reaches the person now: where a message of that kind would go."""
-    return next((c for c in chosen if states.get(c, {}).get("state") == "ready"), None)
+def _reaches(
+    kind: str, chosen: list[str], defaults: dict[str, list[str]], states: dict[str, dict[str, Any]]
+) -> tuple[str | None, bool]:
+    """Where a message of ``kind`` would go now, and whether only by the default route: the first chosen channel
+    that works; for kinds that cannot be muted, when none does, the first working channel of the kind's default
+    route (as the notification service falls back, docs/architecture.md "How a page flows")."""
+    ready = [c for c, s in states.items() if s.get("state") == "ready"]
+    first = next((c for c in chosen if c in ready), None)
+    if first is None and kind in NEVER_MUTED:
+        fallback = next((c for c in defaults.get(kind, []) if c in ready), None)
+        return fallback, fallback is not None
+    return first, False
 
 
 @page("GET", "/console/me")
