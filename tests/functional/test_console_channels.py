@@ -15,6 +15,8 @@ import pytest
 
 from infra.local.sms import SmsOutbox
 from oncall import wiring
+from oncall.adapters.dynamodb.slack_links import DynamoSlackLinks
+from oncall.adapters.dynamodb.sms import DynamoSmsStore
 from oncall.settings import get_settings
 from tests.support.console import Browser, text
 from tests.support.identity import PASSWORD, FakeClock, Session
@@ -161,10 +163,6 @@ def test_a_refused_rules_form_names_the_field_keeps_what_was_entered_and_stores_
     assert stored_rules(responder) == before
 
 
-def _put(table: str, item: dict[str, Any]) -> None:
-    boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=table, Item=item)
-
-
 def test_each_channel_says_whether_it_reaches_the_person_now_and_how_to_make_it(
     sms_on: FakeClock, responder: Session
 ) -> None:
@@ -181,11 +179,11 @@ def test_each_channel_says_whether_it_reaches_the_person_now_and_how_to_make_it(
     # nothing chosen for pages reaches the person now: said on the rules form
     assert "nothing reaches you" in now_goes_to(html, "page")
 
-    # linked on Slack and Telegram (as their linking flows store it), an email address; then Slack's link breaks
-    # and the number opts out
+    # linked on Slack (by the Slack app's store) and Telegram, an email address, a number verified (by the SMS
+    # store); then Slack's link breaks and the number opts out
     me = responder.user.id
     notifications, users = get_settings().table("notifications"), get_settings().table("users")
-    _put(notifications, {"pk": {"S": f"PERSON#{me}"}, "sk": {"S": "CHANNEL#slack"}, "address": {"S": "D0ANN"}})
+    assert DynamoSlackLinks(notifications).link(me, "U0ANN", "D0ANN", sms_on())
     boto3.client("dynamodb", region_name="us-east-1").update_item(
         TableName=users,
         Key={"pk": {"S": f"USER#{me}"}, "sk": {"S": "PROFILE"}},
@@ -194,7 +192,7 @@ def test_each_channel_says_whether_it_reaches_the_person_now_and_how_to_make_it(
     )
     assert ann.post("/console/me", {"display_name": "Ann", "timezone": "UTC", "email": "ann@example.com"}).status == 303
     number = new_number()
-    _put(notifications, {"pk": {"S": f"PERSON#{me}"}, "sk": {"S": "CHANNEL#sms"}, "address": {"S": f"{number}/{me}"}})
+    DynamoSmsStore(notifications).confirm(me, number, sms_on())
     assert {c: s for c, (s, _) in states(responder).items()} == dict.fromkeys(expected, "ready")
     html = text(ann.get("/console/me"))
     assert "Ready" in row(html, "data-channel", "slack") and f"Ready</span>: {number}" in row(
