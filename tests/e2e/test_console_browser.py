@@ -235,6 +235,49 @@ def test_an_incident_appears_live_and_is_acknowledged_from_the_page(
         visit.close()
 
 
+def test_a_responder_verifies_a_phone_and_is_paged_by_slack_then_sms_with_a_copy_by_sms(
+    product: Runner, world: dict[str, Any], browser: Any
+) -> None:
+    visit = Visit(browser, product.http)
+    number = "+15550142017"  # the runner's SNS counts numbers ending in 99 as opted out; this one is not
+    try:
+        visit.sign_in(ANN)
+        visit.go("/console/me")
+        sms = visit.page.locator('tr[data-channel="sms"]')
+        assert sms.get_attribute("data-state") == "not_set_up"
+        visit.page.get_by_label("Your mobile number").fill(number)
+        visit.page.get_by_role("button", name="Text me a code").click()
+        visit.page.wait_for_url(re.compile(r".*done=phone-code#phone$"))
+        assert sms.get_attribute("data-state") == "pending"
+        texted = ok(product.get("/_local/sms", params={"to": number}))["items"]
+        code = re.search(r"\b(\d{6})\b", texted[-1]["text"])
+        assert code, texted
+        visit.page.get_by_label(f"Code texted to {number}").fill(code.group(1))
+        visit.page.get_by_role("button", name="Verify").click()
+        visit.page.wait_for_url(re.compile(r".*done=phone#phone$"))
+        assert visit.page.locator("#phone-number").inner_text() == number
+        assert sms.get_attribute("data-state") == "ready"
+
+        visit.page.get_by_label("page: 1st choice").select_option("slack")
+        visit.page.get_by_label("page: 2nd choice").select_option("sms")
+        visit.page.get_by_label("page: 3rd choice").select_option("")
+        visit.page.get_by_label("page: 4th choice").select_option("")
+        visit.page.locator("#also-page-sms").check()
+        visit.page.get_by_role("button", name="Save notification rules").click()
+        visit.page.wait_for_url(re.compile(r".*done=rules$"))
+        assert visit.page.get_by_role("status").inner_text() == "Notification rules saved."
+        # Slack is not linked, so pages go by SMS now, and the page says so
+        assert visit.page.locator('tr[data-kind="page"] td').last.inner_text() == "SMS"
+        visit.shoot("me-channels")
+        stored = ok(product.get("/me/notification-rules", headers=bearer(product, ANN)))
+        assert stored["rules"]["page"] == ["slack", "sms"] and stored["also"]["page"] == ["sms"]
+        assert {c["name"]: c["state"] for c in stored["channels"]}["sms"] == "ready"
+        assert ok(product.get("/me/phone", headers=bearer(product, ANN))) == {"number": number, "pending": None}
+        assert all(urlsplit(u).netloc == urlsplit(product.http).netloc for u in visit.requests), visit.requests
+    finally:
+        visit.close()
+
+
 def test_a_viewer_sees_no_action_buttons(product: Runner, world: dict[str, Any], browser: Any) -> None:
     incident = ok(
         product.post(

@@ -366,22 +366,22 @@ def test_me_sets_notification_rules_and_shows_the_telegram_link_as_a_qr_code(
     wiring.override(clock=world["clock"])
     ann = signed_in(world["ann"])
     page = text(ann.get("/console/me"))
-    assert 'id="rule-page-telegram" name="rule-page-telegram" value="1" checked' in page
+    assert '<option value="telegram" selected>Telegram (not ready)</option>' in page  # the default, not linked
     saved = ann.post(
         "/console/me/notification-rules",
         {
-            "rule-page-telegram": "1",
-            "rule-page-email": "1",
-            "rule-low_urgency-telegram": "1",
-            "rule-escalation-email": "1",
-            "rule-reminder-email": "1",
+            "rule-page-0": "telegram",
+            "rule-page-1": "email",
+            "rule-low_urgency-0": "telegram",
+            "rule-escalation-0": "email",
+            "rule-reminder-0": "email",
         },
     )
     assert saved.status == 303
     rules = ok(call_api("GET", "/me/notification-rules", headers=world["ann"].headers))["rules"]
     assert rules["reminder"] == ["email"] and rules["resolution"] == [] and rules["page"] == ["telegram", "email"]
-    muted = ann.post("/console/me/notification-rules", {"rule-reminder-email": "1"})  # pages muted: refused
-    assert muted.status == 422 and '<p class="error" role="alert">' in text(muted)
+    muted = ann.post("/console/me/notification-rules", {"rule-reminder-0": "email"})  # pages muted: refused
+    assert muted.status == 422 and '<p class="error" role="alert" id="rules-error">' in text(muted)
     assert ok(call_api("GET", "/me/notification-rules", headers=world["ann"].headers))["rules"] == rules
     link = text(ann.post("/console/me/telegram-link"))
     code = re.search(r'<code id="link-code">/start ([A-Za-z0-9_-]+)</code>', link)

@@ -78,6 +78,12 @@ def short(seconds: float | int | None) -> str:
     return f"{seconds:.3g} s"
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th... (a choice's rank in a form)."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -89,6 +95,7 @@ def environment() -> Environment:
     env.globals["asset"] = asset_url
     env.filters["when"] = when
     env.filters["duration"] = duration
+    env.filters["ordinal"] = ordinal
     return env
 
 

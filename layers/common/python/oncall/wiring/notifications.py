@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from oncall.adapters.email import EmailChannel
     from oncall.adapters.slack import SlackClient
     from oncall.adapters.telegram import TelegramClient
+    from oncall.services.channel_states import ChannelStates
     from oncall.services.notify import NotificationService
 
 
@@ -156,3 +157,14 @@ def notification_rules() -> DynamoNotificationRules:
         return DynamoNotificationRules(get_settings().table("notifications"))
 
     return once("notification_rules", build)
+
+
+def channel_states() -> ChannelStates:
+    """Which of a person's channels reach them now (``GET /me/notification-rules``)."""
+
+    def build() -> ChannelStates:
+        from oncall.services.channel_states import ChannelStates
+
+        return ChannelStates(notification_rules(), clock(), sms_enabled=load(SmsSettings).enabled)
+
+    return once("channel_states", build)

@@ -11,7 +11,10 @@ from typing import Any
 
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import s
+from oncall.adapters.dynamodb.sms import VERIFY_SK as SMS_VERIFY_SK
+from oncall.domain.channel_states import Block
 from oncall.domain.notifications import Kind
+from oncall.services.channel_states import StoredChannels
 
 RULES_SK = "RULES"
 
@@ -52,6 +55,31 @@ class DynamoNotificationRules:
         if also:
             item["also"] = s(json.dumps({k.value: list(v) for k, v in also.items()}, sort_keys=True))
         kit.try_write(self.client.put_item, TableName=self.table, Item=item)
+
+    def stored_channels(self, user_id: str) -> StoredChannels:
+        """The person's addresses linked here, flags with their reasons and a waiting SMS code's expiry, with one
+        Query of the partition (``oncall.services.channel_states``)."""
+        page = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s(_pk(user_id))},
+            ConsistentRead=True,
+        )
+        addresses: dict[str, str] = {}
+        blocks: dict[str, Block] = {}
+        pending_until = None
+        for item in page.get("Items", []):
+            sk = item["sk"]["S"]
+            if sk.startswith("FLAG#"):
+                at = kit.text(item, "at")
+                blocks[sk.removeprefix("FLAG#")] = Block(
+                    kit.text(item, "reason") or "blocked", datetime.fromisoformat(at) if at else None
+                )
+            elif sk.startswith("CHANNEL#") and "address" in item:
+                addresses[sk.removeprefix("CHANNEL#")] = item["address"]["S"]
+            elif sk == SMS_VERIFY_SK:  # a number waiting for its code
+                pending_until = kit.number(item, "expires_at")
+        return StoredChannels(addresses, blocks, pending_until)
 
 
 def parse(raw: str) -> dict[Kind, tuple[str, ...]]:
