@@ -79,6 +79,12 @@ class Alarms(Protocol):
     def fallback_failed(self, incident_id: str) -> None: ...
 
 
+class ChannelPoster(Protocol):
+    """The incident's message in its service's Slack channel (``oncall.services.incident_channel``); never raises."""
+
+    def post(self, incident: Incident, now: datetime) -> str | None: ...
+
+
 class PolicyUnavailable(Exception):
     """A triggered incident's service or escalation policy cannot be found: nobody to page by the policy, so the
     lifecycle goes straight to its fallback (caught by name in the ASL, never retried)."""
@@ -127,6 +133,7 @@ class EscalationService:
         state_machine_arn: str | None = None,
         admins: Admins | None = None,
         alarms: Alarms | None = None,
+        channel: ChannelPoster | None = None,
     ) -> None:
         self.incidents = incidents
         self.catalog = catalog
@@ -139,6 +146,7 @@ class EscalationService:
         self.state_machine_arn = state_machine_arn
         self.admins = admins
         self.alarms = alarms
+        self.channel = channel
 
     # -- plan -------------------------------------------------------------------------------------------------------
     def _policy(self, incident: Incident) -> Policy | None:
@@ -302,6 +310,9 @@ class EscalationService:
         if incident is None or policy is None:
             raise IncidentMoved(f"incident {incident_id} or its policy is gone")
         now = self.clock()
+        if self.channel is not None:
+            # the team's channel hears of it whoever the level resolves to (nobody on call included)
+            self.channel.post(incident, now)
         level_no, round_no, level = policy.level_of(step)
         users = self._resolve(level.targets, now)
         if not users:
