@@ -310,12 +310,10 @@ class EscalationService:
         if incident is None or policy is None:
             raise IncidentMoved(f"incident {incident_id} or its policy is gone")
         now = self.clock()
-        if self.channel is not None:
-            # the team's channel hears of it whoever the level resolves to (nobody on call included)
-            self.channel.post(incident, now)
         level_no, round_no, level = policy.level_of(step)
         users = self._resolve(level.targets, now)
         if not users:
+            self._post_to_channel(incident, now)
             self.incidents.add_entries([nobody_on_call_entry(incident_id, level_no, round_no, step, now)])
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody on call")
         context = self._context(incident, step, users, level=level_no, round=round_no)
@@ -326,6 +324,7 @@ class EscalationService:
         for uid in users:
             result = results[uid] = self._send(incident, uid, kind, f"step{step}:{uid}", now, context)
             entries.append(page_entry(incident, self._name(uid), uid, result, context, now))
+        self._post_to_channel(incident, now)
         reached = sum(1 for r in results.values() if r.reached)
         pending = [uid for uid, r in results.items() if r.pending]
         if not reached and pending and not self._anyone_pending(incident, step, pending):
@@ -337,6 +336,12 @@ class EscalationService:
         if not reached and not pending:
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody reachable")
         return {"paged": reached, "queued": len(pending)}
+
+    def _post_to_channel(self, incident: Incident, now: datetime) -> None:
+        """The service's Slack channel hears of the incident whoever the level resolves to (nobody included), after
+        the people: their pages never wait on it (``oncall.services.incident_channel``)."""
+        if self.channel is not None:
+            self.channel.post(incident, now)
 
     # -- queued pages -----------------------------------------------------------------------------------------------
     @staticmethod

@@ -125,7 +125,7 @@ class IncidentChannel:
             return "duplicate"
         slack = self.slack()
         if slack is None:
-            outcome, detail = "refused", "Slack is not configured (no bot token)"
+            outcome, detail = "blocked", "Slack is not configured (no bot token)"
         else:
             message = Message(
                 Kind.PAGE,
@@ -135,7 +135,8 @@ class IncidentChannel:
                 incident_id=incident.id,
                 content=content,
             )
-            outcome, detail, _ = self.sender.send_on(slack, channel_id, message, queues=False)
+            # a full window is not waited for in-process (the lifecycle's task is holding): tried at the next level
+            outcome, detail, _ = self.sender.send_on(slack, channel_id, message, queues=True)
         status: PostStatus = "sent" if outcome == "sent" else "refused" if outcome == "blocked" else "failed"
         ref = detail if status == "sent" else None
         why = None if status == "sent" else detail[:200]
