@@ -105,6 +105,7 @@ def export(hub: Hub, actor: Any) -> dict[str, Any]:
                 "team": team_name.get(svc.team_id or "default"),
                 "description": svc.description,
                 "policy": policy_name.get(svc.escalation_policy_id, svc.escalation_policy_id),
+                "slack_channel": svc.slack_channel,
             }
         )
     return doc
@@ -115,6 +116,20 @@ def _need(obj: Any, field: str, where: str, kind: type = str) -> Any:
     if not isinstance(value, kind) or (kind is str and not value):
         raise SourceError(f"{where}.{field}: required ({kind.__name__})")
     return value
+
+
+def _channel(raw: Any, where: str) -> str | None:
+    """A Slack channel id (``C0123ABCD``), or None for none: checked by the product's own rule before anything is
+    applied."""
+    from oncall.domain.errors import InvalidInput
+    from oncall.domain.slack import check_channel_id
+
+    if raw is not None and not isinstance(raw, str):
+        raise SourceError(f"{where}: a Slack channel id such as C0123ABCD")
+    try:
+        return check_channel_id(raw)
+    except InvalidInput as exc:
+        raise SourceError(f"{where}: {exc.message.split(': ', 1)[-1]}") from None
 
 
 def _time(raw: Any, where: str) -> datetime:
@@ -232,6 +247,8 @@ def account(doc: Any) -> Account:
                 policy_keys[policy],
                 team(svc, where),
                 svc.get("description"),
+                slack_channel=_channel(svc.get("slack_channel"), f"{where}.slack_channel"),
+                says_slack_channel=True,
             )
         )
     return Account("config", tuple(people.values()), tuple(teams), tuple(schedules), tuple(policies), tuple(services))

@@ -460,6 +460,7 @@ class Importer:
                             escalation_policy_id=policy,
                             description=src.description,
                             team_id=team,
+                            slack_channel=src.slack_channel,
                         ),
                     )
                     if made is not None:
@@ -476,6 +477,8 @@ class Importer:
                 changes["description"] = src.description
             if current.escalation_policy_id != policy:
                 changes["escalation_policy_id"] = policy
+            if src.says_slack_channel and current.slack_channel != src.slack_channel:
+                changes["slack_channel"] = src.slack_channel
             if team is not None and (current.team_id or "default") != team:
                 changes["team_id"] = team
             action = self._act(

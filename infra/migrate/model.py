@@ -97,6 +97,10 @@ class SourceService:
     description: str | None = None
     #: the source's integrations by name and kind, for the "paste this URL there" table
     integrations: tuple[tuple[str, str], ...] = ()
+    #: the Slack channel incidents are posted to; only a source that says it (``says_slack_channel``: the setup file,
+    #: where null means none) sets it, so importing from a vendor never clears a channel set here
+    slack_channel: str | None = None
+    says_slack_channel: bool = False
 
 
 @dataclass(frozen=True)
