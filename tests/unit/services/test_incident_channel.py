@@ -9,9 +9,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from oncall.domain.incidents import Incident, Severity, Source, Status
+from oncall.domain.escalation import Level, Policy, Target, TargetType
+from oncall.domain.incidents import Action, Incident, Severity, Source, Status
 from oncall.domain.services_catalog import Service
+from oncall.domain.users import Role
+from oncall.services.escalation import EscalationService, initial_state
 from oncall.services.incident_channel import IncidentChannel, PostClaim, PostStatus
+from oncall.services.incidents import IncidentService
 from oncall.services.notify import ChannelBlocked, NotificationService
 from tests.support.fakes import (
     START,
@@ -20,8 +24,13 @@ from tests.support.fakes import (
     FakeChannel,
     FakeDeliveryLog,
     FakeIncidentStore,
+    FakeLifecycle,
+    FakeOnCall,
+    FakePager,
+    FakePeople,
     FakeRateLimiter,
     FakeRecipientDirectory,
+    user,
 )
 
 CHANNEL = "C0123ABCD"
@@ -187,3 +196,68 @@ def test_the_message_is_a_page_line_the_announcement_finds(status: Status) -> No
     moved = replace(incident(), status=status)
     refs = {str(e.data["ref"]) for e in w.store.page_entries(moved.id) if e.data.get("ref")}
     assert w.slack is not None and refs == {w.slack.sent[0].ref}
+
+
+# -- through the lifecycle's tasks -------------------------------------------------------------------------------------
+
+
+def test_the_lifecycle_posts_after_the_people_rewrites_on_escalation_and_announces_the_ack_there_too() -> None:
+    w = World()
+    w.catalog.policies["pol"] = Policy(
+        id="pol",
+        name="primary",
+        levels=tuple(Level((Target(TargetType.USER, who),), 300) for who in ("alice", "bob")),
+    )
+    people = FakePeople(user("admin", role=Role.ADMIN), user("alice"), user("bob"))
+    lifecycle, pager = FakeLifecycle(), FakePager()
+    incidents = IncidentService(w.store, w.catalog, people, lifecycle, w.clock)
+    escalation = EscalationService(
+        w.store, w.catalog, people, FakeOnCall(), pager, lifecycle, incidents, w.clock, channel=w.channel
+    )
+    opened = incidents.create(
+        people.users["admin"], title="Checkout returns 502", service_id="svc", severity=Severity.HIGH
+    )
+    assert w.slack is not None
+
+    order: list[str] = []
+    page_one, post_one = pager.send, w.slack.send
+    pager.send = lambda *a, **k: (order.append("person"), page_one(*a, **k))[1]  # type: ignore[method-assign]
+    w.slack.send = lambda *a, **k: (order.append("channel"), post_one(*a, **k))[1]  # type: ignore[method-assign]
+
+    w.clock.advance(1)
+    state = escalation.plan(initial_state(opened.id, 1), advance=False)
+    w.clock.advance(1)
+    escalation.page_level(state, lifecycle.wait())
+    assert order == ["person", "channel"]  # alice's page first, then the channel's message
+    (posted,) = w.slack.sent
+    assert "level 1" in posted.message.text.lower()
+
+    # level 1 timed out: bob is paged and the channel's message now says level 2
+    w.clock.advance(300)
+    state = escalation.plan(state, advance=True)
+    w.clock.advance(1)
+    escalation.page_level(state, lifecycle.wait())
+    assert len(w.slack.sent) == 1
+    ((ref, text, _),) = w.slack.edits
+    assert ref == posted.ref and "level 2" in text.lower()
+
+    # bob acknowledges (anywhere): the announcement rewrites every copy of the round, the channel's among them
+    w.clock.advance(5)
+    incidents.act(people.users["bob"], opened.id, Action.ACKNOWLEDGE)
+    escalation.plan(state, advance=False)
+    announced = {ref for ref, text, _ in pager.edits if "Acknowledged by" in text}
+    assert posted.ref in announced and len(announced) == 3  # alice's page, bob's page, the channel
+
+
+def test_the_fallback_posts_to_the_channel_too() -> None:
+    w = World()
+    people = FakePeople(user("admin", role=Role.ADMIN))
+    lifecycle = FakeLifecycle()
+    incidents = IncidentService(w.store, w.catalog, people, lifecycle, w.clock)
+    escalation = EscalationService(
+        w.store, w.catalog, people, FakeOnCall(), FakePager(), lifecycle, incidents, w.clock, channel=w.channel
+    )
+    opened = incidents.create(people.users["admin"], title="Policy gone", service_id="svc", severity=Severity.HIGH)
+    w.clock.advance(1)
+    escalation.fallback({**initial_state(opened.id, 1), "error": {"Error": "PolicyUnavailable"}})
+    assert w.slack is not None and [s.address for s in w.slack.sent] == [CHANNEL]

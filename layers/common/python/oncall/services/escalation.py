@@ -469,6 +469,7 @@ class EscalationService:
             if result.status != "duplicate":
                 name = self._readable(partial(self._name, uid)) or uid
                 entries.append(fallback_page_entry(incident, name, uid, result, now))
+        self._post_to_channel(incident, now)
         text = texts.lifecycle_fallback(why, to_admins=to_admins, reached=reached)
         entries.append(
             entry(incident_id, now, "fallback", text, None, error=why, cause=cause, to_admins=to_admins, notified=users)
