@@ -47,7 +47,15 @@ def export(hub: Hub, actor: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": VERSION, "teams": [], "schedules": [], "policies": [], "services": []}
     for t in teams:
         members = {person(u.id): role.value for u, role in hub.teams.members(actor, t.id)}
-        doc["teams"].append({"key": t.id, "name": t.name, "description": t.description, "members": members})
+        doc["teams"].append(
+            {
+                "key": t.id,
+                "name": t.name,
+                "description": t.description,
+                "members": members,
+                "slack_channel": t.slack_channel,
+            }
+        )
     schedules = list(walk(lambda n, c: hub.schedules.list_schedules(actor, n, c, None)))
     schedule_name = {s.id: s.name for s in schedules}
     for s in schedules:
@@ -172,7 +180,8 @@ def account(doc: Any) -> Account:
         bad = [r for r in members.values() if r not in ("manager", "responder", "observer")]
         if bad:
             raise SourceError(f"{where}.members: a role is manager, responder or observer (not {bad[0]!r})")
-        teams.append(SourceTeam(key, name, t.get("description"), members))
+        channel = _channel(t.get("slack_channel"), f"{where}.slack_channel")
+        teams.append(SourceTeam(key, name, t.get("description"), members, channel, says_slack_channel=True))
 
     def team(obj: dict[str, Any], where: str) -> str | None:
         name = obj.get("team")

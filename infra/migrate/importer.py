@@ -87,7 +87,13 @@ class Importer:
                 action = self._act(Action("team", src.id, src.name, "create", f"new:team:{src.id}"))
                 made = self._attempt(
                     action,
-                    partial(self.hub.teams.create, self.actor, name=src.name, description=src.description),
+                    partial(
+                        self.hub.teams.create,
+                        self.actor,
+                        name=src.name,
+                        description=src.description,
+                        slack_channel=src.slack_channel,
+                    ),
                 )
                 ours = made.id if made is not None else action.ours
                 action.ours = ours
@@ -95,6 +101,8 @@ class Importer:
                     self._remember("team", src.id, str(ours), "created")
                 continue
             changes = {k: v for k, v in (("name", src.name), ("description", src.description)) if getattr(team, k) != v}
+            if src.says_slack_channel and team.slack_channel != src.slack_channel:
+                changes["slack_channel"] = src.slack_channel
             action = self._act(
                 Action("team", src.id, src.name, "update" if changes else "match", team.id, f"found by {how}", changes)
             )

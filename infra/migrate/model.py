@@ -28,6 +28,9 @@ class SourceTeam:
     description: str | None = None
     #: source user id → team role (manager, responder, observer)
     members: dict[str, str] = field(default_factory=dict)
+    #: as ``SourceService.slack_channel``: set only by a source that says it
+    slack_channel: str | None = None
+    says_slack_channel: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ version: 1
 teams:
   - name: Platform
     description: The platform team
+    slack_channel: C0PLATFORM0
     members: {ana@acme.example: manager, ben@acme.example: responder, chloe@acme.example: responder}
 schedules:
   - name: Platform primary
@@ -140,6 +141,7 @@ def test_a_file_applies_exports_back_and_an_edit_is_exactly_its_diff(
     assert [(s.name, s.slack_channel) for s in hub.catalog.list_services(actor, 10, None)[0]] == [
         ("Public API", "C0PLATFORM2")
     ]
+    assert [t.slack_channel for t in hub.teams.listed(actor, 10, None)[0] if t.name == "Platform"] == ["C0PLATFORM0"]
     assert changed(run(tmp_path, capsys, "config", "--file", str(exported))[2]) == []
 
 

@@ -110,6 +110,36 @@ def test_a_service_channel_is_validated_set_and_removed(stack: Stack, admin: Ses
     assert ok(call_api("PATCH", path, headers=admin.headers, body={"slack_channel": None}))["slack_channel"] is None
 
 
+def test_a_team_channel_takes_the_incidents_of_its_services_that_name_none(
+    stack: Stack, slack: SlackApiServer, admin: Session
+) -> None:
+    refused = call_api("POST", "/teams", headers=admin.headers, body={"name": "Chan refused", "slack_channel": "ops"})
+    assert refused.status == 422 and refused.json["error"]["details"]["fields"][0]["field"] == "slack_channel"
+    team_channel = slack.add_channel("platform-incidents")
+    team = ok(call_api("POST", "/teams", headers=admin.headers, body={"name": "Chan platform"}), 201)
+    assert team["slack_channel"] is None
+    path = f"/teams/{team['id']}"
+    team = ok(call_api("PATCH", path, headers=admin.headers, body={"slack_channel": team_channel}))
+    assert team["slack_channel"] == team_channel == ok(call_api("GET", path, headers=admin.headers))["slack_channel"]
+
+    responder, _ = linked_member(slack)
+    level = {"targets": [{"type": "user", "id": responder.id}], "timeout_seconds": 300}
+    policy = make_policy(admin.headers, [level], name="chan platform policy", team_id=team["id"])
+    body = {"name": "chan-platform-api", "escalation_policy_id": policy["id"], "team_id": team["id"]}
+    service = ok(call_api("POST", "/services", headers=admin.headers, body=body), 201)
+    first = open_incident(admin.headers, service["id"], title="Platform API errors")["id"]
+    wait_until(lambda: pages_of(slack, team_channel, first), what="the team channel's message")
+
+    # the service's own channel wins over its team's
+    own = slack.add_channel("platform-api")
+    patch = {"slack_channel": own}
+    assert ok(call_api("PATCH", f"/services/{service['id']}", headers=admin.headers, body=patch))["slack_channel"]
+    second = open_incident(admin.headers, service["id"], title="Platform API latency")["id"]
+    wait_until(lambda: pages_of(slack, own, second), what="the service channel's message")
+    assert not pages_of(slack, team_channel, second)
+    assert ok(call_api("PATCH", path, headers=admin.headers, body={"slack_channel": None}))["slack_channel"] is None
+
+
 # -- one message per incident run ------------------------------------------------------------------------------------
 
 

@@ -176,9 +176,14 @@ def test_a_full_rate_window_is_not_waited_for_in_process() -> None:
 def test_no_channel_no_slack_or_a_broken_store_never_raise() -> None:
     assert World(channel=None).channel.post(incident(), START) is None
     w = World()
-    w.slack = None  # no bot token: nothing can be posted, and the timeline says so
-    assert w.channel.post(incident(), w.clock()) == "refused"
-    assert "not configured" in w.lines()[0]
+    w.slack = None  # no bot token: nothing is read, nothing posted, nothing recorded
+
+    def unread(service_id: str) -> Service | None:
+        raise AssertionError("read without Slack")
+
+    w.catalog.get_service = unread  # type: ignore[method-assign]
+    assert w.channel.post(incident(), w.clock()) is None
+    assert w.lines() == [] and w.posts.records == {}
 
     broken = World()
 
@@ -196,6 +201,32 @@ def test_the_message_is_a_page_line_the_announcement_finds(status: Status) -> No
     moved = replace(incident(), status=status)
     refs = {str(e.data["ref"]) for e in w.store.page_entries(moved.id) if e.data.get("ref")}
     assert w.slack is not None and refs == {w.slack.sent[0].ref}
+
+
+def test_a_service_without_a_channel_posts_to_its_teams() -> None:
+    from oncall.domain.teams import Team
+
+    class Teams:
+        def __init__(self) -> None:
+            self.reads = 0
+            self.teams = {"platform": Team("platform", "Platform", START, START, slack_channel="C0PLATFORM")}
+
+        def get(self, team_id: str) -> Team | None:
+            self.reads += 1
+            return self.teams.get(team_id)
+
+    w = World(channel=None)
+    teams = Teams()
+    w.channel.teams = teams
+    assert w.channel.post(incident(), w.clock()) is None  # the default team names no channel either
+    w.catalog.services["svc"] = replace(w.catalog.services["svc"], team_id="platform")
+    assert w.channel.post(incident(id="i2"), w.clock()) == "sent"
+    assert w.slack is not None and [s.address for s in w.slack.sent] == ["C0PLATFORM"]
+    # the service's own channel wins, and then the team is not read
+    w.catalog.services["svc"] = replace(w.catalog.services["svc"], slack_channel=CHANNEL)
+    reads = teams.reads
+    assert w.channel.post(incident(id="i3"), w.clock()) == "sent"
+    assert [s.address for s in w.slack.sent] == ["C0PLATFORM", CHANNEL] and teams.reads == reads
 
 
 # -- through the lifecycle's tasks -------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""An incident's message in its service's Slack channel: posted once per incident run when the lifecycle first pages,
-rewritten when it escalates, and rewritten with every other copy when someone acknowledges or resolves it
-(docs/architecture.md, "Slack").
+"""An incident's message in its service's Slack channel (or, when the service names none, its team's): posted once
+per incident run when the lifecycle first pages, rewritten when it escalates, and rewritten with every other copy
+when someone acknowledges or resolves it (docs/architecture.md, "Slack"). Without a bot token nothing is read or
+posted.
 
 - **Once**: the post is claimed per (incident, generation, cycle, channel) with a conditional put and a short lease
   (``ChannelPostLog``), so a retried task, a duplicated event or a second lifecycle task never posts twice; only a
@@ -26,6 +27,8 @@ from oncall.domain import texts
 from oncall.domain.incidents import Incident, TimelineEntry
 from oncall.domain.notifications import Button, Kind, Message
 from oncall.domain.page_content import PageContent, plain_text
+from oncall.domain.services_catalog import Service
+from oncall.domain.teams import DEFAULT_TEAM_ID, Team
 from oncall.observability import log
 from oncall.services.incident_pages import page_buttons, page_content, page_key
 from oncall.services.incident_ports import CatalogStore
@@ -81,6 +84,10 @@ class Timeline(Protocol):
     def add_entries(self, entries: list[TimelineEntry]) -> None: ...
 
 
+class Teams(Protocol):
+    def get(self, team_id: str) -> Team | None: ...
+
+
 class IncidentChannel:
     def __init__(
         self,
@@ -90,6 +97,7 @@ class IncidentChannel:
         sender: Sender,
         slack: Callable[[], Channel | None],
         public_url: str | None = None,
+        teams: Teams | None = None,
     ) -> None:
         self.log = log_
         self.catalog = catalog
@@ -97,22 +105,36 @@ class IncidentChannel:
         self.sender = sender
         self.slack = slack
         self.public_url = public_url
+        self.teams = teams
 
     def post(self, incident: Incident, now: datetime) -> str | None:
-        """Post (or, once posted, bring up to date) the incident's message in its service's channel; what happened
-        (``sent``, ``updated``, ``duplicate``, ``failed``, ``refused``), None when the service names no channel.
-        Never raises: the people's pages come first."""
+        """Post (or, once posted, bring up to date) the incident's message in its channel; what happened (``sent``,
+        ``updated``, ``duplicate``, ``failed``, ``refused``), None when there is no channel (or no Slack). Never
+        raises: the people's pages come first."""
         try:
+            slack = self.slack()
+            if slack is None:
+                return None
             service = self.catalog.get_service(incident.service_id)
-            if service is None or not service.slack_channel:
+            channel_id = self._channel_of(service) if service is not None else None
+            if service is None or channel_id is None:
                 return None
             content = page_content(incident, service, self.public_url, exhausted=False)
-            return self._post(incident, service.slack_channel, content, now)
+            return self._post(slack, incident, channel_id, content, now)
         except Exception:
             log.exception("slack channel post of incident %s failed", incident.id)
             return "failed"
 
-    def _post(self, incident: Incident, channel_id: str, content: PageContent, now: datetime) -> str:
+    def _channel_of(self, service: Service) -> str | None:
+        """The service's own channel, else its team's (one read, only for a service that names none)."""
+        if service.slack_channel:
+            return service.slack_channel
+        if self.teams is None:
+            return None
+        team = self.teams.get(service.team_id or DEFAULT_TEAM_ID)
+        return team.slack_channel if team is not None else None
+
+    def _post(self, slack: Channel, incident: Incident, channel_id: str, content: PageContent, now: datetime) -> str:
         run = f"{incident.generation}:{incident.cycle}"
         level = incident.escalation_level
         claim = self.log.claim(incident.id, run, channel_id, now, LEASE)
@@ -123,20 +145,16 @@ class IncidentChannel:
                 self.log.finish(incident.id, run, channel_id, "sent", claim.ref, level, None, now)
                 return "updated"
             return "duplicate"
-        slack = self.slack()
-        if slack is None:
-            outcome, detail = "blocked", "Slack is not configured (no bot token)"
-        else:
-            message = Message(
-                Kind.PAGE,
-                page_key(incident.id, incident.generation, incident.cycle, f"channel:{channel_id}"),
-                plain_text(content),
-                _buttons(incident.id),
-                incident_id=incident.id,
-                content=content,
-            )
-            # a full window is not waited for in-process (the lifecycle's task is holding): tried at the next level
-            outcome, detail, _ = self.sender.send_on(slack, channel_id, message, queues=True)
+        message = Message(
+            Kind.PAGE,
+            page_key(incident.id, incident.generation, incident.cycle, f"channel:{channel_id}"),
+            plain_text(content),
+            _buttons(incident.id),
+            incident_id=incident.id,
+            content=content,
+        )
+        # a full window is not waited for in-process (the lifecycle's task is holding): tried at the next level
+        outcome, detail, _ = self.sender.send_on(slack, channel_id, message, queues=True)
         status: PostStatus = "sent" if outcome == "sent" else "refused" if outcome == "blocked" else "failed"
         ref = detail if status == "sent" else None
         why = None if status == "sent" else detail[:200]

@@ -153,6 +153,7 @@ def incident_channel() -> IncidentChannel:
             notifier,
             lambda: notifier.channels.get("slack"),
             settings.public_url,
+            core.team_store(),
         )
 
     return once("incident_channel", build)
