@@ -47,7 +47,15 @@ def export(hub: Hub, actor: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": VERSION, "teams": [], "schedules": [], "policies": [], "services": []}
     for t in teams:
         members = {person(u.id): role.value for u, role in hub.teams.members(actor, t.id)}
-        doc["teams"].append({"key": t.id, "name": t.name, "description": t.description, "members": members})
+        doc["teams"].append(
+            {
+                "key": t.id,
+                "name": t.name,
+                "description": t.description,
+                "members": members,
+                "slack_channel": t.slack_channel,
+            }
+        )
     schedules = list(walk(lambda n, c: hub.schedules.list_schedules(actor, n, c, None)))
     schedule_name = {s.id: s.name for s in schedules}
     for s in schedules:
@@ -105,6 +113,7 @@ def export(hub: Hub, actor: Any) -> dict[str, Any]:
                 "team": team_name.get(svc.team_id or "default"),
                 "description": svc.description,
                 "policy": policy_name.get(svc.escalation_policy_id, svc.escalation_policy_id),
+                "slack_channel": svc.slack_channel,
             }
         )
     return doc
@@ -115,6 +124,20 @@ def _need(obj: Any, field: str, where: str, kind: type = str) -> Any:
     if not isinstance(value, kind) or (kind is str and not value):
         raise SourceError(f"{where}.{field}: required ({kind.__name__})")
     return value
+
+
+def _channel(raw: Any, where: str) -> str | None:
+    """A Slack channel id (``C0123ABCD``), or None for none: checked by the product's own rule before anything is
+    applied."""
+    from oncall.domain.errors import InvalidInput
+    from oncall.domain.slack import check_channel_id
+
+    if raw is not None and not isinstance(raw, str):
+        raise SourceError(f"{where}: a Slack channel id such as C0123ABCD")
+    try:
+        return check_channel_id(raw)
+    except InvalidInput as exc:
+        raise SourceError(f"{where}: {exc.message.split(': ', 1)[-1]}") from None
 
 
 def _time(raw: Any, where: str) -> datetime:
@@ -157,7 +180,8 @@ def account(doc: Any) -> Account:
         bad = [r for r in members.values() if r not in ("manager", "responder", "observer")]
         if bad:
             raise SourceError(f"{where}.members: a role is manager, responder or observer (not {bad[0]!r})")
-        teams.append(SourceTeam(key, name, t.get("description"), members))
+        channel = _channel(t.get("slack_channel"), f"{where}.slack_channel")
+        teams.append(SourceTeam(key, name, t.get("description"), members, channel, says_slack_channel=True))
 
     def team(obj: dict[str, Any], where: str) -> str | None:
         name = obj.get("team")
@@ -232,6 +256,8 @@ def account(doc: Any) -> Account:
                 policy_keys[policy],
                 team(svc, where),
                 svc.get("description"),
+                slack_channel=_channel(svc.get("slack_channel"), f"{where}.slack_channel"),
+                says_slack_channel=True,
             )
         )
     return Account("config", tuple(people.values()), tuple(teams), tuple(schedules), tuple(policies), tuple(services))

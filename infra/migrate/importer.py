@@ -87,7 +87,13 @@ class Importer:
                 action = self._act(Action("team", src.id, src.name, "create", f"new:team:{src.id}"))
                 made = self._attempt(
                     action,
-                    partial(self.hub.teams.create, self.actor, name=src.name, description=src.description),
+                    partial(
+                        self.hub.teams.create,
+                        self.actor,
+                        name=src.name,
+                        description=src.description,
+                        slack_channel=src.slack_channel,
+                    ),
                 )
                 ours = made.id if made is not None else action.ours
                 action.ours = ours
@@ -95,6 +101,8 @@ class Importer:
                     self._remember("team", src.id, str(ours), "created")
                 continue
             changes = {k: v for k, v in (("name", src.name), ("description", src.description)) if getattr(team, k) != v}
+            if src.says_slack_channel and team.slack_channel != src.slack_channel:
+                changes["slack_channel"] = src.slack_channel
             action = self._act(
                 Action("team", src.id, src.name, "update" if changes else "match", team.id, f"found by {how}", changes)
             )
@@ -460,6 +468,7 @@ class Importer:
                             escalation_policy_id=policy,
                             description=src.description,
                             team_id=team,
+                            slack_channel=src.slack_channel,
                         ),
                     )
                     if made is not None:
@@ -476,6 +485,8 @@ class Importer:
                 changes["description"] = src.description
             if current.escalation_policy_id != policy:
                 changes["escalation_policy_id"] = policy
+            if src.says_slack_channel and current.slack_channel != src.slack_channel:
+                changes["slack_channel"] = src.slack_channel
             if team is not None and (current.team_id or "default") != team:
                 changes["team_id"] = team
             action = self._act(

@@ -28,6 +28,9 @@ class SourceTeam:
     description: str | None = None
     #: source user id → team role (manager, responder, observer)
     members: dict[str, str] = field(default_factory=dict)
+    #: as ``SourceService.slack_channel``: set only by a source that says it
+    slack_channel: str | None = None
+    says_slack_channel: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ class SourceService:
     description: str | None = None
     #: the source's integrations by name and kind, for the "paste this URL there" table
     integrations: tuple[tuple[str, str], ...] = ()
+    #: the Slack channel incidents are posted to; only a source that says it (``says_slack_channel``: the setup file,
+    #: where null means none) sets it, so importing from a vendor never clears a channel set here
+    slack_channel: str | None = None
+    says_slack_channel: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 sandbox links with ``/oncall link`` (signed by the runner as Slack signs) and verifies a phone number by the code in
 ``/_local/sms``, asking for pages in Slack and by SMS too; an alert over HTTP (PagerDuty Events v2) pages that person
 (a Slack direct message and an SMS) and a Telegram person; pressing Acknowledge in Slack acknowledges the incident as
-that person and the Telegram copy of the page is rewritten too; ``/oncall`` answers through the same path."""
+that person and the Telegram copy of the page is rewritten too, as is the incident's one message in the service's
+Slack channel; ``/oncall`` answers through the same path."""
 
 from __future__ import annotations
 
@@ -65,9 +66,9 @@ def test_alert_pages_in_slack_and_by_sms_and_acknowledge_in_slack_rewrites_the_t
     targets = [{"type": "user", "id": who} for who in (sam, tara)]
     level = {"targets": targets, "timeout_seconds": 600}
     policy = ok(product.post("/escalation-policies", {"name": "slack-e2e", "levels": [level]}, headers=admin), 201)
-    service = ok(
-        product.post("/services", {"name": "slack-e2e", "escalation_policy_id": policy["id"]}, headers=admin), 201
-    )
+    channel = "C0E2EPAGES"
+    body = {"name": "slack-e2e", "escalation_policy_id": policy["id"], "slack_channel": channel}
+    service = ok(product.post("/services", body, headers=admin), 201)
     alert = {
         "routing_key": service["integration_key"],
         "event_action": "trigger",
@@ -93,6 +94,9 @@ def test_alert_pages_in_slack_and_by_sms_and_acknowledge_in_slack_rewrites_the_t
         return next((m for m in items if m["method"] == "sendMessage" and incident_id in str(m)), None)
 
     tg_page = eventually(telegram_page, what="the Telegram page")
+    # the service's channel: one message, with both buttons
+    (posted,) = eventually(lambda: slack_outbox(product, channel), what="the channel message")
+    assert incident_id in str(posted["blocks"]) and "Acknowledge" in str(posted["blocks"])
 
     def sms_page() -> list[dict[str, Any]]:
         items = ok(product.get("/_local/sms", params={"to": number}))["items"]
@@ -124,6 +128,12 @@ def test_alert_pages_in_slack_and_by_sms_and_acknowledge_in_slack_rewrites_the_t
         )
 
     eventually(telegram_rewritten, what="the Telegram copy rewritten")
+
+    def channel_rewritten() -> bool:
+        items = slack_outbox(product, channel)
+        return len(items) == 1 and "Acknowledged by Sam" in items[0]["text"]
+
+    eventually(channel_rewritten, what="the channel message rewritten")
 
     # /oncall answers through the same signed path; a press without a signature never reaches the function
     answer = ok(product.post("/_local/slack/command", {"user": member, "command": "/oncall"}))

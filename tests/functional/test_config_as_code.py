@@ -23,6 +23,7 @@ version: 1
 teams:
   - name: Platform
     description: The platform team
+    slack_channel: C0PLATFORM0
     members: {ana@acme.example: manager, ben@acme.example: responder, chloe@acme.example: responder}
 schedules:
   - name: Platform primary
@@ -56,6 +57,7 @@ services:
     team: Platform
     policy: Platform
     description: the public API
+    slack_channel: C0PLATFORM1
 """
 
 
@@ -120,6 +122,8 @@ def test_a_file_applies_exports_back_and_an_edit_is_exactly_its_diff(
     primary["rotations"][0]["participants"].reverse()
     doc["policies"][0]["levels"][0]["timeout_seconds"] = 300
     doc["services"][0]["name"] = "Public API"  # renamed, same key: updated, not created
+    assert doc["services"][0]["slack_channel"] == "C0PLATFORM1"
+    doc["services"][0]["slack_channel"] = "C0PLATFORM2"
     exported.write_text(yaml.safe_dump(doc, sort_keys=False))
     status, printed, plan = run(tmp_path, capsys, "config", "--file", str(exported))
     assert status == 0, printed
@@ -134,7 +138,10 @@ def test_a_file_applies_exports_back_and_an_edit_is_exactly_its_diff(
     actor = hub.user_store.get(hub.user_store.id_for_username("importer"))
     policy = hub.catalog.list_policies(actor, 10, None)[0][0]
     assert policy.levels[0].timeout_seconds == 300
-    assert [s.name for s in hub.catalog.list_services(actor, 10, None)[0]] == ["Public API"]
+    assert [(s.name, s.slack_channel) for s in hub.catalog.list_services(actor, 10, None)[0]] == [
+        ("Public API", "C0PLATFORM2")
+    ]
+    assert [t.slack_channel for t in hub.teams.listed(actor, 10, None)[0] if t.name == "Platform"] == ["C0PLATFORM0"]
     assert changed(run(tmp_path, capsys, "config", "--file", str(exported))[2]) == []
 
 
@@ -162,3 +169,17 @@ def test_a_mistake_in_the_file_is_named_and_nothing_is_written(
     assert result is None
     actor = hub.user_store.get(hub.user_store.id_for_username("importer"))
     assert hub.schedules.list_schedules(actor, 10, None)[0] == []
+
+
+def test_a_slack_channel_that_is_not_a_channel_id_is_named_and_nothing_is_written(
+    hub: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = yaml.safe_load(SETUP)
+    doc["services"][0]["slack_channel"] = "#platform"
+    setup = tmp_path / "oncall.yaml"
+    setup.write_text(yaml.safe_dump(doc))
+    status, printed, result = run(tmp_path, capsys, "config", "--file", str(setup), "--apply")
+    assert status == 3 and "services[0].slack_channel: must be a Slack channel id" in printed
+    assert result is None
+    actor = hub.user_store.get(hub.user_store.id_for_username("importer"))
+    assert hub.catalog.list_services(actor, 10, None)[0] == []

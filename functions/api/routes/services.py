@@ -148,6 +148,16 @@ RunbookUrl = Annotated[
     ),
 ]
 
+SlackChannel = Annotated[
+    str | None,
+    Field(
+        max_length=21,
+        pattern=r"^[CG][A-Z0-9]{8,20}$",
+        description="the Slack channel id every incident of the service is posted to (invite the app there first)",
+        examples=["C0123ABCD"],
+    ),
+]
+
 
 class ServiceIn(_In):
     name: str = Field(min_length=1, max_length=100)
@@ -155,6 +165,7 @@ class ServiceIn(_In):
     description: str | None = Field(default=None, max_length=1000)
     escalation_policy_id: Id
     runbook_url: RunbookUrl = None
+    slack_channel: SlackChannel = None
 
 
 class ServicePatchIn(_In):
@@ -164,6 +175,8 @@ class ServicePatchIn(_In):
     escalation_policy_id: Id | None = None
     #: null removes it
     runbook_url: RunbookUrl = None
+    #: null removes it
+    slack_channel: SlackChannel = None
 
 
 class ServiceOut(BaseModel):
@@ -173,6 +186,7 @@ class ServiceOut(BaseModel):
     description: str | None
     escalation_policy_id: str
     runbook_url: str | None = None
+    slack_channel: str | None = None
     created_at: str
     updated_at: str
     key_rotated_at: str | None
@@ -195,6 +209,7 @@ def create_service(body: Annotated[ServiceIn, Body()]) -> tuple[ServiceOut, int]
         description=body.description,
         runbook_url=body.runbook_url,
         team_id=body.team_id,
+        slack_channel=body.slack_channel,
     )
     return ServiceOut.of(service, key), 201
 
@@ -219,7 +234,7 @@ def get_service(service_id: str) -> ServiceOut:
 @router.patch(
     "/services/<service_id>",
     tags=["services"],
-    summary="Rename, describe, re-point a service or set its runbook (team manager)",
+    summary="Rename, describe, re-point a service or set its runbook or Slack channel (team manager)",
 )
 def patch_service(service_id: str, body: Annotated[ServicePatchIn, Body()]) -> ServiceOut:
     changes = body.model_dump(exclude_unset=True)

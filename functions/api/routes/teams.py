@@ -24,20 +24,35 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+SlackChannel = Annotated[
+    str | None,
+    Field(
+        max_length=21,
+        pattern=r"^[CG][A-Z0-9]{8,20}$",
+        description="the Slack channel id incidents of the team's services are posted to when a service names none",
+        examples=["C0123ABCD"],
+    ),
+]
+
+
 class TeamIn(_In):
     name: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
+    slack_channel: SlackChannel = None
 
 
 class TeamPatchIn(_In):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
+    #: null removes it
+    slack_channel: SlackChannel = None
 
 
 class TeamOut(BaseModel):
     id: str
     name: str
     description: str | None
+    slack_channel: str | None = None
     created_at: datetime
     updated_at: datetime
     version: int
@@ -67,7 +82,9 @@ class MemberOut(BaseModel):
 
 @router.post("/teams", tags=["teams"], summary="Create a team (admin)")
 def create_team(body: Annotated[TeamIn, Body()]) -> tuple[TeamOut, int]:
-    team = wiring.incidents.team_service().create(current_user(), name=body.name, description=body.description)
+    team = wiring.incidents.team_service().create(
+        current_user(), name=body.name, description=body.description, slack_channel=body.slack_channel
+    )
     return TeamOut.of(team), 201
 
 

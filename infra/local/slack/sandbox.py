@@ -3,9 +3,11 @@
 It answers the Web API subset the product uses the way Slack does (``{"ok": true, ...}`` or ``{"ok": false, "error":
 "<code>"}``; 429 with ``Retry-After`` when rate limited): ``auth.test``, ``users.info``, ``users.lookupByEmail``,
 ``conversations.open``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``. A wrong bot token is
-``invalid_auth``. Its workspace holds members (``add_user``: id, name, email, whether Slack confirmed it, active) and
-the conversations the app wrote in, with every message (``outbox``), so an edit replaces what was posted and a button
-press can be built from the message as stored.
+``invalid_auth``. Its workspace holds members (``add_user``: id, name, email, whether Slack confirmed it, active),
+channels (``add_channel``: whether the app was invited, whether it is archived) and the conversations the app wrote
+in, with every message (``outbox``), so an edit replaces what was posted and a button press can be built from the
+message as stored. A post to a channel answers as Slack does: ``channel_not_found`` for a channel the workspace does
+not have, ``not_in_channel`` when the app was not invited, ``is_archived``.
 
 - every call is recorded in order with its parameters and status (``calls``, ``of(method)``);
 - it can be told to fail like Slack does: ``fail(method, 429, retry_after=1)``, ``fail(method, 500, times=2)``,
@@ -75,6 +77,16 @@ class Posted:
 
 
 @dataclass
+class Room:
+    """A channel of the workspace (``C…``): the app posts there only once invited, and never once archived."""
+
+    id: str
+    name: str
+    joined: bool = True
+    archived: bool = False
+
+
+@dataclass
 class _Failure:
     status: int
     error: str
@@ -88,11 +100,13 @@ class SlackSandbox:
         self.token = token
         self.team = team
         #: the runner's leniency: a direct-message conversation it never opened is accepted (as a member of its own),
-        #: so people linked before a restart keep getting pages although the sandbox's memory is gone
+        #: so people linked before a restart keep getting pages although the sandbox's memory is gone; so is a channel
+        #: id it has not seen (as a channel the app was invited to), so a service's channel works without set-up
         self.lenient = lenient
         self.calls: list[Call] = []
         self.members: dict[str, Member] = {}
         self.messages: list[Posted] = []
+        self.channels: dict[str, Room] = {}
         self._dms: dict[str, str] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self._ids = itertools.count(1)
@@ -106,6 +120,15 @@ class SlackSandbox:
             member_id = user_id or f"U{next(self._ids):08d}"
             self.members[member_id] = Member(member_id, name or email.split("@")[0], email, confirmed)
             return member_id
+
+    def add_channel(
+        self, name: str = "", *, joined: bool = True, archived: bool = False, channel_id: str | None = None
+    ) -> str:
+        """A channel; ``joined``: the app was invited (``/invite @OnCall Hub``)."""
+        with self._lock:
+            room_id = channel_id or f"C{next(self._ids):08d}"
+            self.channels[room_id] = Room(room_id, name or room_id.lower(), joined, archived)
+            return room_id
 
     def deactivate(self, user_id: str) -> None:
         with self._lock:
@@ -210,7 +233,19 @@ class SlackSandbox:
         return {"channel": {"id": channel}}
 
     def _conversation(self, channel: Any) -> str | None:
-        """The member a conversation is with; ``channel_not_found`` for one the app never opened."""
+        """The member a conversation is with (None for a channel); ``channel_not_found`` for one the app never opened
+        and a channel the workspace does not have, ``not_in_channel`` and ``is_archived`` as Slack answers them."""
+        if str(channel).startswith(("C", "G")):
+            room = self.channels.get(str(channel))
+            if room is None and self.lenient and len(str(channel)) > 1:
+                room = self.channels.setdefault(str(channel), Room(str(channel), str(channel).lower()))
+            if room is None:
+                raise _Refused("channel_not_found")
+            if room.archived:
+                raise _Refused("is_archived")
+            if not room.joined:
+                raise _Refused("not_in_channel")
+            return None
         who = next((u for u, d in self._dms.items() if d == channel), None)
         if who is None and self.lenient and str(channel).startswith("D") and len(str(channel)) > 1:
             who = "U" + str(channel)[1:]

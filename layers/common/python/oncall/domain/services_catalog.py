@@ -66,6 +66,8 @@ class Service:
     #: the version of its routing (``oncall.domain.routing.Routing``): read with the service on every alert, it tells
     #: a warm function whether its cached routing is current without reading it
     routing_version: int = 0
+    #: the Slack channel (its id, ``C0123ABCD``) every incident of the service is posted to, besides the pages
+    slack_channel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class Service:
             "team_id": self.team_id or "default",
             "description": self.description,
             "runbook_url": self.runbook_url,
+            "slack_channel": self.slack_channel,
             "escalation_policy_id": self.escalation_policy_id,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
             "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),

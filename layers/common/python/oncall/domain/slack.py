@@ -8,11 +8,13 @@ Buttons keep the product's callback data (``<domain>:<action>:<id>``, ``oncall.d
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from oncall.domain.errors import InvalidInput
 from oncall.domain.notifications import Button, parse_callback_data
 from oncall.domain.page_content import PageContent, plain_text
 
@@ -26,6 +28,21 @@ BLOCKS_MAX = 50
 FALLBACK_MAX = 3000
 
 _STYLES = {"ack": "primary", "res": "danger"}
+
+#: a channel's id as Slack shows it (channel details, "Copy link"): ``C…`` public, ``G…`` older private channels.
+#: Not a name: a name changes when someone renames the channel, the id never does
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,20}$")
+
+
+def check_channel_id(raw: str | None, field: str = "slack_channel") -> str | None:
+    """A channel id (``C0123ABCD``), or None to have none; a name (``#ops``), a direct-message id (``D…``) or a
+    member id is refused by name, before anything is stored."""
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip()
+    if not CHANNEL_ID.match(value):
+        raise InvalidInput(field, "must be a Slack channel id such as C0123ABCD (channel details → copy the id)")
+    return value
 
 
 def escape(text: str) -> str:

@@ -63,12 +63,15 @@ class Team:
     updated_at: datetime
     description: str | None = None
     version: int = 1
+    #: the Slack channel (its id) incidents of the team's services are posted to when the service names none
+    slack_channel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "description": self.description,
+            "slack_channel": self.slack_channel,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,

@@ -393,6 +393,13 @@ def paged(name: str, level: int | None, status: str, channel: str | None, why: s
     return f"Paged {name}{where}: {status}{how}{reason}"
 
 
+def channel_posted(channel: str, status: str, why: str | None) -> str:
+    """The incident's message in a team's Slack channel: where, how it went and, when it failed, why (the channel
+    is gone or archived, the app was never invited)."""
+    reason = f" ({why})" if why else ""
+    return f"Posted to Slack channel {channel}: {status}{reason}"
+
+
 def lifecycle_fallback(error: str, *, to_admins: bool, reached: int | None) -> str:
     """The escalation workflow itself failed (``error``): everyone on the policy, or every admin when the policy could
     not be read, was paged at once (``reached`` of them are reached or on their way); None: the incident no longer

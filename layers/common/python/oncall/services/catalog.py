@@ -22,6 +22,7 @@ from oncall.domain.services_catalog import (
     looks_like_key,
     new_integration_key,
 )
+from oncall.domain.slack import check_channel_id
 from oncall.domain.teams import Access, Power
 from oncall.domain.users import User
 from oncall.services.audit_ports import NO_AUDIT, Recorder
@@ -154,6 +155,7 @@ class CatalogService:
         description: str | None = None,
         runbook_url: str | None = None,
         team_id: str | None = None,
+        slack_channel: str | None = None,
     ) -> tuple[Service, str]:
         """The new service and its integration key (shown this once; only its hash is stored)."""
         team = owning_team(self.teams, actor, team_id, self.clock)
@@ -171,6 +173,7 @@ class CatalogService:
             key_rotated_at=now,
             runbook_url=check_runbook_url(runbook_url),
             team_id=team,
+            slack_channel=check_channel_id(slack_channel),
         )
         with self.audit(actor.id, "service.created", service.id, None, service.to_dict()):
             self.store.put_service(service)
@@ -219,6 +222,8 @@ class CatalogService:
             changes["name"] = check_name(changes["name"])
         if "runbook_url" in changes:
             changes["runbook_url"] = check_runbook_url(changes["runbook_url"])
+        if "slack_channel" in changes:
+            changes["slack_channel"] = check_channel_id(changes["slack_channel"])
         if "escalation_policy_id" in changes:
             self._usable_policy(actor, changes["escalation_policy_id"])
         after = replace(before, **changes, version=before.version + 1, updated_at=self.clock())

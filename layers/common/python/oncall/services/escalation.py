@@ -79,6 +79,12 @@ class Alarms(Protocol):
     def fallback_failed(self, incident_id: str) -> None: ...
 
 
+class ChannelPoster(Protocol):
+    """The incident's message in its service's Slack channel (``oncall.services.incident_channel``); never raises."""
+
+    def post(self, incident: Incident, now: datetime) -> str | None: ...
+
+
 class PolicyUnavailable(Exception):
     """A triggered incident's service or escalation policy cannot be found: nobody to page by the policy, so the
     lifecycle goes straight to its fallback (caught by name in the ASL, never retried)."""
@@ -127,6 +133,7 @@ class EscalationService:
         state_machine_arn: str | None = None,
         admins: Admins | None = None,
         alarms: Alarms | None = None,
+        channel: ChannelPoster | None = None,
     ) -> None:
         self.incidents = incidents
         self.catalog = catalog
@@ -139,6 +146,7 @@ class EscalationService:
         self.state_machine_arn = state_machine_arn
         self.admins = admins
         self.alarms = alarms
+        self.channel = channel
 
     # -- plan -------------------------------------------------------------------------------------------------------
     def _policy(self, incident: Incident) -> Policy | None:
@@ -305,6 +313,7 @@ class EscalationService:
         level_no, round_no, level = policy.level_of(step)
         users = self._resolve(level.targets, now)
         if not users:
+            self._post_to_channel(incident, now)
             self.incidents.add_entries([nobody_on_call_entry(incident_id, level_no, round_no, step, now)])
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody on call")
         context = self._context(incident, step, users, level=level_no, round=round_no)
@@ -315,6 +324,7 @@ class EscalationService:
         for uid in users:
             result = results[uid] = self._send(incident, uid, kind, f"step{step}:{uid}", now, context)
             entries.append(page_entry(incident, self._name(uid), uid, result, context, now))
+        self._post_to_channel(incident, now)
         reached = sum(1 for r in results.values() if r.reached)
         pending = [uid for uid, r in results.items() if r.pending]
         if not reached and pending and not self._anyone_pending(incident, step, pending):
@@ -326,6 +336,12 @@ class EscalationService:
         if not reached and not pending:
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody reachable")
         return {"paged": reached, "queued": len(pending)}
+
+    def _post_to_channel(self, incident: Incident, now: datetime) -> None:
+        """The service's Slack channel hears of the incident whoever the level resolves to (nobody included), after
+        the people: their pages never wait on it (``oncall.services.incident_channel``)."""
+        if self.channel is not None:
+            self.channel.post(incident, now)
 
     # -- queued pages -----------------------------------------------------------------------------------------------
     @staticmethod
@@ -453,6 +469,7 @@ class EscalationService:
             if result.status != "duplicate":
                 name = self._readable(partial(self._name, uid)) or uid
                 entries.append(fallback_page_entry(incident, name, uid, result, now))
+        self._post_to_channel(incident, now)
         text = texts.lifecycle_fallback(why, to_admins=to_admins, reached=reached)
         entries.append(
             entry(incident_id, now, "fallback", text, None, error=why, cause=cause, to_admins=to_admins, notified=users)

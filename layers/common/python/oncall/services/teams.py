@@ -11,6 +11,7 @@ from ulid import ULID
 
 from oncall.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from oncall.domain.names import check_text
+from oncall.domain.slack import check_channel_id
 from oncall.domain.teams import (
     DEFAULT_TEAM_ID,
     DESCRIPTION_MAX,
@@ -99,11 +100,18 @@ class TeamService:
         self.owners = owners
         self.clock = clock
 
-    def create(self, actor: User, *, name: str, description: str | None) -> Team:
+    def create(self, actor: User, *, name: str, description: str | None, slack_channel: str | None = None) -> Team:
         if actor.role is not Role.ADMIN:
             raise Forbidden("only an admin creates teams", required=["admin"], role=actor.role.value)
         now = self.clock()
-        team = Team(str(ULID()).lower(), check_team_name(name), now, now, _description(description))
+        team = Team(
+            str(ULID()).lower(),
+            check_team_name(name),
+            now,
+            now,
+            _description(description),
+            slack_channel=check_channel_id(slack_channel),
+        )
         with self.audit(actor.id, "team.created", team.id, None, team.to_dict(), publish=True):
             self.store.create(team)
         return team
@@ -134,6 +142,9 @@ class TeamService:
             before,
             name=check_team_name(changes["name"]) if changes.get("name") is not None else before.name,
             description=_description(changes["description"]) if "description" in changes else before.description,
+            slack_channel=(
+                check_channel_id(changes["slack_channel"]) if "slack_channel" in changes else before.slack_channel
+            ),
             updated_at=self.clock(),
             version=before.version + 1,
         )

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from oncall.services.catalog import CatalogService
     from oncall.services.escalation import EscalationService
     from oncall.services.incident_buttons import IncidentButtons
+    from oncall.services.incident_channel import IncidentChannel
     from oncall.services.incident_ports import CatalogStore, IncidentStore, Lifecycle, Pager
     from oncall.services.incidents import IncidentService
     from oncall.services.lifecycle_sweep import LifecycleRuns
@@ -134,6 +135,30 @@ def pager() -> Pager:
     return once("pager", build)
 
 
+def incident_channel() -> IncidentChannel:
+    """Incidents posted to their service's Slack channel (``oncall.services.incident_channel``): the Slack channel is
+    the notification service's own, so posts share its rate windows; without a bot token nothing is posted and the
+    timeline says why."""
+
+    def build() -> IncidentChannel:
+        from oncall.adapters.dynamodb.channel_posts import DynamoChannelPostLog
+        from oncall.services.incident_channel import IncidentChannel
+
+        settings = get_settings()
+        notifier = notifications.notification_service()
+        return IncidentChannel(
+            DynamoChannelPostLog(settings.table("notifications")),
+            catalog_store(),
+            incident_store(),
+            notifier,
+            lambda: notifier.channels.get("slack"),
+            settings.public_url,
+            core.team_store(),
+        )
+
+    return once("incident_channel", build)
+
+
 def escalation_service() -> EscalationService:
     def build() -> EscalationService:
         from oncall.adapters.lifecycle import ActiveAdmins, MetricAlarms, ScheduleOnCall
@@ -150,6 +175,7 @@ def escalation_service() -> EscalationService:
             clock=clock(),
             admins=ActiveAdmins(core.user_store()),
             alarms=MetricAlarms(),
+            channel=incident_channel(),
         )
 
     return once("escalation_service", build)

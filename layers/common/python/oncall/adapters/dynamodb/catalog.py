@@ -48,6 +48,8 @@ def service_item(service: Service) -> dict[str, Attr]:
         item["description"] = s(service.description)
     if service.runbook_url:
         item["runbook_url"] = s(service.runbook_url)
+    if service.slack_channel:
+        item["slack_channel"] = s(service.slack_channel)
     if service.previous_key_hash:
         item["previous_key_hash"] = s(service.previous_key_hash)
     if service.previous_key_expires_at:
@@ -83,6 +85,7 @@ def service_of(item: Mapping[str, Attr]) -> Service:
         version=int(item["version"]["N"]),
         runbook_url=text("runbook_url"),
         team_id=text("team_id"),
+        slack_channel=text("slack_channel"),
         routing_version=int(item["routing_version"]["N"]) if "routing_version" in item else 0,
     )
 

@@ -32,6 +32,8 @@ def team_item(team: Team) -> dict[str, Attr]:
     }
     if team.description:
         item["description"] = s(team.description)
+    if team.slack_channel:
+        item["slack_channel"] = s(team.slack_channel)
     return item
 
 
@@ -43,6 +45,7 @@ def team_of(item: Mapping[str, Attr]) -> Team:
         updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
         description=kit.text(item, "description"),
         version=kit.number(item, "version", 1) or 1,
+        slack_channel=kit.text(item, "slack_channel"),
     )
 
 
