@@ -49,7 +49,7 @@ def _me(ctx: Context, shown: Shown | None = None) -> dict[str, Any]:
     stored_also = {kind: rules.body.get("also", {}).get(kind, []) for kind in rules.body["defaults"]}
     chosen = shown.rules if shown.rules is not None else stored
     copies = shown.also if shown.also is not None else stored_also
-    phone: dict[str, Any] = {"number": None, "pending": None}
+    phone: dict[str, Any] = {"number": None, "pending": None, "code_expired": False}
     if states.get("sms", {}).get("state") not in (None, "off"):
         answer = ctx.api.get("/me/phone")
         if answer.ok:
