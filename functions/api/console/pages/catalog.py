@@ -216,7 +216,8 @@ def create_service(ctx: Context) -> dict[str, Any]:
 
 def _applies(service: dict[str, Any], teams: dict[str, dict[str, Any]]) -> dict[str, str | None]:
     """Where the service's incidents are posted in Slack: its own channel, else its team's (as the lifecycle picks,
-    docs/architecture.md "Slack"); ``team`` is the team's channel (None when the team names none or is not readable)."""
+    docs/architecture.md "Slack"). ``channel`` is the one that applies (None: none) and ``source`` whose it is
+    (``service``, ``team`` or None); a team the reader cannot read counts as naming none."""
     team = teams.get(str(service.get("team_id") or ""))
     team_channel = team.get("slack_channel") if team else None
     own = service.get("slack_channel")
