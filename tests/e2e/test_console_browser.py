@@ -272,7 +272,11 @@ def test_a_responder_verifies_a_phone_and_is_paged_by_slack_then_sms_with_a_copy
         stored = ok(product.get("/me/notification-rules", headers=bearer(product, ANN)))
         assert stored["rules"]["page"] == ["slack", "sms"] and stored["also"]["page"] == ["sms"]
         assert {c["name"]: c["state"] for c in stored["channels"]}["sms"] == "ready"
-        assert ok(product.get("/me/phone", headers=bearer(product, ANN))) == {"number": number, "pending": None}
+        assert ok(product.get("/me/phone", headers=bearer(product, ANN))) == {
+            "number": number,
+            "pending": None,
+            "code_expired": False,
+        }
         assert all(urlsplit(u).netloc == urlsplit(product.http).netloc for u in visit.requests), visit.requests
     finally:
         visit.close()

@@ -244,7 +244,11 @@ def test_a_number_is_set_and_verified_from_the_page_and_every_refusal_is_shown_t
     assert bad.status == 422
     assert re.search(r'<p class="error" role="alert" id="phone-error">number: an E\.164 phone number', html), html
     assert 'value="0151 1234"' in html and 'aria-invalid="true"' in html
-    assert ok(call_api("GET", "/me/phone", headers=responder.headers)) == {"number": None, "pending": None}
+    assert ok(call_api("GET", "/me/phone", headers=responder.headers)) == {
+        "number": None,
+        "pending": None,
+        "code_expired": False,
+    }
 
     number = new_number()
     sent = ann.post("/console/me/phone", {"number": number})
@@ -266,7 +270,11 @@ def test_a_number_is_set_and_verified_from_the_page_and_every_refusal_is_shown_t
 
     verified = ann.post("/console/me/phone/verify", {"code": f"{code.group(1)[:3]} {code.group(1)[3:]}"})
     assert verified.status == 303 and verified.header("location") == "/console/me?done=phone#phone"
-    assert ok(call_api("GET", "/me/phone", headers=responder.headers)) == {"number": number, "pending": None}
+    assert ok(call_api("GET", "/me/phone", headers=responder.headers)) == {
+        "number": number,
+        "pending": None,
+        "code_expired": False,
+    }
     assert states(responder)["sms"] == ("ready", None)
     page = text(ann.get("/console/me?done=phone"))
     assert f'<strong id="phone-number">{number}</strong>' in page and "Your number is verified" in page
@@ -301,5 +309,85 @@ def test_a_number_is_set_and_verified_from_the_page_and_every_refusal_is_shown_t
 
     removed = ann.post("/console/me/phone/remove")
     assert removed.status == 303
-    assert ok(call_api("GET", "/me/phone", headers=later.headers)) == {"number": None, "pending": None}
+    assert ok(call_api("GET", "/me/phone", headers=later.headers)) == {
+        "number": None,
+        "pending": None,
+        "code_expired": False,
+    }
     assert states(later)["sms"] == ("not_set_up", None)
+
+
+def test_a_code_that_expired_is_said_so_by_the_api_the_channel_state_and_the_page_for_a_day(
+    sms_on: FakeClock, responder: Session
+) -> None:
+    ann = signed_in(responder)
+    number = new_number()
+    assert ann.post("/console/me/phone", {"number": number}).status == 303
+    waiting = {"number": None, "pending": number, "code_expired": False}
+    assert ok(call_api("GET", "/me/phone", headers=responder.headers)) == waiting
+    assert states(responder)["sms"] == ("pending", None)
+
+    # the code lives 15 minutes; one second past it, nothing can be entered and everyone says so
+    sms_on.advance(15 * 60)
+    me = login_again(responder)  # the API session has expired meanwhile; the console's refreshes itself
+    expired = {"number": None, "pending": number, "code_expired": True}
+    assert ok(call_api("GET", "/me/phone", headers=me.headers)) == expired
+    assert states(me)["sms"] == ("code_expired", None)
+    page = text(ann.get("/console/me"))
+    sms_row = row(page, "data-channel", "sms")
+    assert 'data-state="code_expired"' in sms_row and "Code expired" in sms_row and "for a new code" in sms_row
+    assert f"The code texted to {number} expired before it was entered" in page
+    assert 'id="phone-code"' not in page  # no code form for a code that cannot be used
+    assert f'name="number" type="tel" autocomplete="tel" placeholder="+4915112345678" value="{number}"' in page
+    refused = ann.post("/console/me/phone/verify", {"code": "123456"})
+    assert refused.status == 422 and "no code is waiting (or it expired)" in text(refused)
+
+    # the stored code outlives its expiry by the day it is reported for (TTL), never by less
+    notifications = get_settings().table("notifications")
+    item = boto3.client("dynamodb").get_item(
+        TableName=notifications, Key={"pk": {"S": f"PERSON#{responder.user.id}"}, "sk": {"S": "SMSVERIFY"}}
+    )["Item"]
+    code_expires = int(START.timestamp()) + 15 * 60
+    assert (int(item["code_expires_at"]["N"]), int(item["expires_at"]["N"])) == (code_expires, code_expires + 86_400)
+
+    # asking again makes a new code wait
+    assert ann.post("/console/me/phone", {"number": number}).status == 303
+    assert ok(call_api("GET", "/me/phone", headers=me.headers)) == waiting
+    assert states(me)["sms"] == ("pending", None)
+
+    # left to expire, and a day later it is as if none had been asked for, even while the item is still there
+    sms_on.advance(15 * 60 + 86_400)
+    later = login_again(responder)
+    assert ok(call_api("GET", "/me/phone", headers=later.headers)) == {
+        "number": None,
+        "pending": None,
+        "code_expired": False,
+    }
+    assert states(later)["sms"] == ("not_set_up", None)
+    assert DynamoSmsStore(notifications).pending(responder.user.id) is not None
+
+
+def test_a_waiting_code_stored_before_codes_had_their_own_expiry_is_read_by_its_ttl(
+    sms_on: FakeClock, responder: Session
+) -> None:
+    number = new_number()
+    expires = int(sms_on().timestamp()) + 60
+    boto3.client("dynamodb").put_item(
+        TableName=get_settings().table("notifications"),
+        Item={
+            "pk": {"S": f"PERSON#{responder.user.id}"},
+            "sk": {"S": "SMSVERIFY"},
+            "number": {"S": number},
+            "code_hash": {"S": "x"},
+            "attempts": {"N": "0"},
+            "expires_at": {"N": str(expires)},
+        },
+    )
+    assert ok(call_api("GET", "/me/phone", headers=responder.headers))["code_expired"] is False
+    sms_on.advance(61)
+    assert ok(call_api("GET", "/me/phone", headers=responder.headers)) == {
+        "number": None,
+        "pending": number,
+        "code_expired": True,
+    }
+    assert states(responder)["sms"] == ("code_expired", None)

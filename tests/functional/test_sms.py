@@ -115,14 +115,22 @@ def test_a_number_is_verified_by_its_code_and_bad_input_names_the_field(stack: S
     assert bad.status == 422 and "number" in bad.raw.decode()
     number = new_number()
     assert call_api("PUT", "/me/phone", headers=person.headers, body={"number": number}).status == 202
-    assert ok(call_api("GET", "/me/phone", headers=person.headers)) == {"number": None, "pending": number}
+    assert ok(call_api("GET", "/me/phone", headers=person.headers)) == {
+        "number": None,
+        "pending": number,
+        "code_expired": False,
+    }
     (text,) = sms_to(number)
     code = re.search(r"\b(\d{6})\b", text).group(1)  # type: ignore[union-attr]
     wrong = "000000" if code != "000000" else "111111"
     refused = call_api("POST", "/me/phone/verify", headers=person.headers, body={"code": wrong})
     assert refused.status == 422 and refused.json["error"]["details"]["fields"][0]["field"] == "code"
     assert ok(call_api("POST", "/me/phone/verify", headers=person.headers, body={"code": code}))["number"] == number
-    assert ok(call_api("GET", "/me/phone", headers=person.headers)) == {"number": number, "pending": None}
+    assert ok(call_api("GET", "/me/phone", headers=person.headers)) == {
+        "number": number,
+        "pending": None,
+        "code_expired": False,
+    }
 
     # five wrong codes and the sixth (even the right one) is refused: a new code must be asked for
     other = session_of(make_user())

@@ -36,9 +36,12 @@ def test_ready_is_exactly_what_the_notification_service_would_use() -> None:
 
 
 def test_a_flag_without_an_address_is_not_set_up_and_a_pending_number_is_pending() -> None:
-    states = by_name(channel_states({}, {"telegram": Block("Forbidden: bot was blocked")}, sms_pending=True))
+    states = by_name(channel_states({}, {"telegram": Block("Forbidden: bot was blocked")}, sms_code="pending"))
     assert states["telegram"] == ("not_set_up", None)
     assert states["sms"] == ("pending", None)
+    assert by_name(channel_states({}, {}, sms_code="expired"))["sms"] == ("code_expired", None)
+    # a verified number is what counts: a new number's code, waiting or expired, does not hide it
+    assert by_name(channel_states({"sms": "+15550100/u1"}, {}, sms_code="expired"))["sms"] == ("ready", None)
 
 
 def test_a_channel_the_deployment_does_not_offer_is_off_whatever_is_stored() -> None:
@@ -67,7 +70,7 @@ def person(*, telegram_chat_id: str | None = None, email: str | None = None) -> 
     )
 
 
-def test_the_service_reads_telegram_and_email_off_the_user_and_drops_an_expired_code() -> None:
+def test_the_service_reads_telegram_and_email_off_the_user_and_says_a_code_expired_for_a_day() -> None:
     expired = int(NOW.timestamp()) - 1
     service = ChannelStates(Stored(StoredChannels({"slack": "D1"}, {}, expired)), lambda: NOW, sms_enabled=True)
     states = by_name(service.of(person(telegram_chat_id="42")))
@@ -75,8 +78,12 @@ def test_the_service_reads_telegram_and_email_off_the_user_and_drops_an_expired_
         "telegram": ("ready", None),
         "slack": ("ready", None),
         "email": ("not_set_up", None),
-        "sms": ("not_set_up", None),
+        "sms": ("code_expired", None),
     }
+    # a day after the code expired it is as if none had been asked for (the item may outlive that: TTL is late)
+    long_ago = int(NOW.timestamp()) - 86_400
+    forgotten = ChannelStates(Stored(StoredChannels({}, {}, long_ago)), lambda: NOW, sms_enabled=True)
+    assert by_name(forgotten.of(person()))["sms"] == ("not_set_up", None)
     waiting = ChannelStates(Stored(StoredChannels({}, {}, expired + 2)), lambda: NOW, sms_enabled=True)
     assert by_name(waiting.of(person(email="ann@example.com")))["sms"] == ("pending", None)
     off = ChannelStates(Stored(StoredChannels({"sms": "+15550100/u1"})), lambda: NOW, sms_enabled=False)

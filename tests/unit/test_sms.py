@@ -1,7 +1,10 @@
 """SMS, pure: E.164 numbers, one GSM-7 part per page, the ack token (forged, altered or malformed tokens refused), and
-the copies a person asks for besides the channel that took a message."""
+the copies a person asks for besides the channel that took a message, and whether a number's code waits, expired or is
+forgotten."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -10,9 +13,11 @@ from hypothesis import strategies as st
 from oncall.domain.errors import InvalidInput
 from oncall.domain.notifications import Kind, Recipient, check_also, copies_for
 from oncall.domain.sms import (
+    EXPIRED_CODE_SHOWN,
     SMS_MAX,
     check_e164,
     code_hash,
+    code_state,
     codes_match,
     gsm7,
     link_digest,
@@ -79,3 +84,14 @@ def test_copies_go_to_usable_channels_other_than_the_one_that_took_it() -> None:
     with pytest.raises(InvalidInput) as caught:
         check_also({"page": ["pigeon"]})
     assert caught.value.field == "also.page[0]"
+
+
+def test_a_code_is_pending_until_it_expires_then_said_expired_for_a_day_then_forgotten() -> None:
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    at = int(now.timestamp())
+    assert code_state(None, now) is None
+    assert code_state(at + 1, now) == "pending"
+    assert code_state(at, now) == "expired"  # the same instant verify() refuses it at
+    assert code_state(at - 86_399, now) == "expired"
+    assert code_state(at - 86_400, now) is None
+    assert code_state(at, now + EXPIRED_CODE_SHOWN - timedelta(seconds=1)) == "expired"

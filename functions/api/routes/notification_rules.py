@@ -6,8 +6,8 @@ mutes a kind, except pages, low-urgency notices and escalations. ``also`` names 
 one that took a message (``{"page": ["sms"]}``: in Slack and by SMS); left out, the stored copies are kept.
 
 Every answer also says, per channel, whether it reaches the person now (``channels``: ``ready``, ``not_set_up``,
-``pending``, ``blocked`` with what the channel said, ``off``), so rules naming a channel that cannot work are seen
-as such where they are set.
+``pending``, ``code_expired``, ``blocked`` with what the channel said, ``off``), so rules naming a channel that cannot
+work are seen as such where they are set.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class RulesIn(BaseModel):
 
 class ChannelOut(BaseModel):
     name: str
-    #: ``pending``: a number waits for its code; ``off``: the deployment does not offer the channel
+    #: ``pending``: a number waits for its code; ``code_expired``: that code expired unused (ask for a new one);
+    #: ``off``: the deployment does not offer the channel
     state: State
     #: what the channel said when it failed for good (``channel_not_found``, an opted-out number)
     detail: str | None = None

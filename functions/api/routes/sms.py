@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from oncall import wiring
 from oncall.api.auth import current_user
 from oncall.domain import texts
+from oncall.services.sms import Phone
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -37,20 +38,25 @@ class PhoneOut(BaseModel):
     number: str | None
     #: a number waiting for its code
     pending: str | None
+    #: the code texted to ``pending`` expired unused: ``PUT /me/phone`` again for a new one
+    code_expired: bool = False
+
+    @classmethod
+    def of(cls, phone: Phone) -> PhoneOut:
+        return cls(number=phone.number, pending=phone.pending, code_expired=phone.code_expired)
 
 
 @router.get("/me/phone", tags=["me"], summary="My SMS number")
 def get_phone() -> PhoneOut:
-    number, pending = wiring.sms.sms_service().number(current_user())
-    return PhoneOut(number=number, pending=pending)
+    return PhoneOut.of(wiring.sms.sms_service().number(current_user()))
 
 
 @router.put("/me/phone", tags=["me"], summary="Set my SMS number: a one-time code is texted to it")
 def put_phone(body: Annotated[PhoneIn, Body()]) -> Response[PhoneOut]:
     service = wiring.sms.sms_service()
     service.register(current_user(), body.number)
-    number, pending = service.number(current_user())
-    return Response(status_code=202, content_type="application/json", body=PhoneOut(number=number, pending=pending))
+    phone = PhoneOut.of(service.number(current_user()))
+    return Response(status_code=202, content_type="application/json", body=phone)
 
 
 @router.post("/me/phone/verify", tags=["me"], summary="Verify my SMS number with the code texted to it")

@@ -2,6 +2,6 @@
 
 Importing this package registers every page with ``console.dispatch``."""
 
-from console.pages import analytics, catalog, incidents, me, now, people, schedules, signin
+from console.pages import analytics, catalog, incidents, me, now, people, schedules, signin, teams
 
-__all__ = ["analytics", "catalog", "incidents", "me", "now", "people", "schedules", "signin"]
+__all__ = ["analytics", "catalog", "incidents", "me", "now", "people", "schedules", "signin", "teams"]

@@ -1,4 +1,5 @@
-"""*Services*: services with their escalation policies, integration URLs and key rotation."""
+"""*Services*: services with their escalation policies, Slack channels, integration URLs and key rotation; a service's
+own form edits it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ from typing import Any
 
 from console.client import Answer
 from console.dispatch import Context, page
-from console.pages.common import Failed, FormError, collect, done, failed, field_message, guarded, names, shown_once
+from console.pages.common import (
+    Failed,
+    FormError,
+    collect,
+    done,
+    failed,
+    field_message,
+    field_of,
+    guarded,
+    names,
+    shown_once,
+)
 from console.web import redirect
 
 
@@ -17,19 +29,22 @@ def services_page(ctx: Context) -> dict[str, Any]:
 
 
 def _services(
-    ctx: Context, *, status: int = 200, error: str | None = None, form: dict[str, str] | None = None
+    ctx: Context, *, status: int = 200, refused: Answer | None = None, form: dict[str, str] | None = None
 ) -> dict[str, Any]:
     from oncall.settings import get_settings
 
     base = (get_settings().public_url or _origin(ctx)).rstrip("/")
     policies = collect(ctx, "/escalation-policies")
+    services, teams = collect(ctx, "/services"), _teams(ctx)
     return ctx.render(
         "services.html",
         status=status,
-        error=error,
+        error=field_message(refused) if refused else None,
+        error_field=field_of(refused) if refused else None,
         form=form or {},
         done=done(ctx),
-        services=collect(ctx, "/services"),
+        services=services,
+        slack={s["id"]: _applies(s, teams) for s in services},
         policies=policies,
         policy_names={p["id"]: p["name"] for p in policies},
         people=names(ctx),
@@ -188,12 +203,80 @@ def update_policy(ctx: Context) -> dict[str, Any]:
 def create_service(ctx: Context) -> dict[str, Any]:
     form = ctx.request.form
     body: dict[str, Any] = {"name": form.get("name", "").strip(), "escalation_policy_id": form.get("policy_id", "")}
-    for key in ("description", "runbook_url"):
+    for key in ("description", "runbook_url", "slack_channel"):
         if form.get(key, "").strip():
             body[key] = form[key].strip()
     answer = ctx.api.post("/services", body)
     if answer.ok:
         return _key_page(ctx, answer, "Integration key")
     if answer.status in (400, 409, 422):
-        return _services(ctx, status=answer.status, error=field_message(answer), form=form)
+        return _services(ctx, status=answer.status, refused=answer, form=form)
+    return failed(ctx, answer)
+
+
+def _applies(service: dict[str, Any], teams: dict[str, dict[str, Any]]) -> dict[str, str | None]:
+    """Where the service's incidents are posted in Slack: its own channel, else its team's (as the lifecycle picks,
+    docs/architecture.md "Slack"). ``channel`` is the one that applies (None: none) and ``source`` whose it is
+    (``service``, ``team`` or None); a team the reader cannot read counts as naming none."""
+    team = teams.get(str(service.get("team_id") or ""))
+    team_channel = team.get("slack_channel") if team else None
+    own = service.get("slack_channel")
+    return {"channel": own or team_channel, "source": "service" if own else ("team" if team_channel else None)}
+
+
+def _teams(ctx: Context) -> dict[str, dict[str, Any]]:
+    return {t["id"]: t for t in collect(ctx, "/teams")}
+
+
+def _service_form(
+    ctx: Context, service: dict[str, Any], *, status: int = 200, refused: Answer | None = None, form: Any = None
+) -> dict[str, Any]:
+    teams = _teams(ctx)
+    typed = form is not None
+    values = {
+        key: (form.get(key, "") if typed else (service.get(key) or ""))
+        for key in ("name", "description", "runbook_url", "slack_channel")
+    }
+    values["policy_id"] = form.get("policy_id", "") if typed else service["escalation_policy_id"]
+    return ctx.render(
+        "service.html",
+        status=status,
+        service=service,
+        team=teams.get(service["team_id"]),
+        applies=_applies(service, teams),
+        values=values,
+        policies=collect(ctx, "/escalation-policies"),
+        error=field_message(refused) if refused else None,
+        error_field=field_of(refused) if refused else None,
+    )
+
+
+def _service(ctx: Context) -> dict[str, Any]:
+    service = ctx.api.get(f"/services/{ctx.request.params['service_id']}")
+    if not service.ok:
+        raise Failed(service)
+    return dict(service.body)
+
+
+@page("GET", "/console/services/{service_id}")
+@guarded
+def edit_service(ctx: Context) -> dict[str, Any]:
+    return _service_form(ctx, _service(ctx))
+
+
+@page("POST", "/console/services/{service_id}")
+@guarded
+def update_service(ctx: Context) -> dict[str, Any]:
+    service, form = _service(ctx), ctx.request.form
+    body: dict[str, Any] = {"name": form.get("name", "").strip()}
+    if form.get("policy_id"):
+        body["escalation_policy_id"] = form["policy_id"]
+    # an emptied field removes the value (for the Slack channel: the team's channel applies again)
+    for key in ("description", "runbook_url", "slack_channel"):
+        body[key] = form.get(key, "").strip() or None
+    answer = ctx.api.patch(f"/services/{service['id']}", body)
+    if answer.ok:
+        return redirect("/console/services?done=service")
+    if answer.status in (400, 409, 422):
+        return _service_form(ctx, service, status=answer.status, refused=answer, form=form)
     return failed(ctx, answer)

@@ -40,6 +40,8 @@ DONE = {
     "signed-out": "You are signed out.",
     "profile": "Profile saved.",
     "policy": "Escalation policy saved.",
+    "service": "Service saved.",
+    "team": "Team saved.",
     "rules": "Notification rules saved.",
     "phone-code": "A code is on its way to your number: enter it below to verify the number.",
     "phone": "Your number is verified: SMS can reach you.",
@@ -149,6 +151,19 @@ def field_message(answer: Answer) -> str:
     elif isinstance(details, list):
         fields = [str(f.get("field")) for f in details if isinstance(f, dict) and f.get("field")]
     return answer.message + (f" ({', '.join(fields)})" if fields else "")
+
+
+def field_of(answer: Answer) -> str:
+    """The first field a refusal names ("" when it names none), for the page to mark that input invalid."""
+    details = answer.error.get("details")
+    if isinstance(details, dict):
+        fields = [f for f in details.get("fields", []) if isinstance(f, dict)]
+        if fields:
+            return str(fields[0].get("field") or "")
+        return str(details.get("field") or "")
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        return str(details[0].get("field") or "")
+    return ""
 
 
 class FormError(Exception):

@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from console.client import Answer
 from console.dispatch import Context, page
-from console.pages.common import Failed, collect, done, failed, field_message, guarded, items, shown_once
+from console.pages.common import Failed, collect, done, failed, field_message, field_of, guarded, items, shown_once
 from console.web import redirect
 
 LABELS = {"telegram": "Telegram", "slack": "Slack", "email": "Email", "sms": "SMS"}
@@ -36,18 +36,6 @@ class Shown:
     number: str = ""
 
 
-def _field_of(answer: Answer) -> str:
-    details = answer.error.get("details")
-    if isinstance(details, dict):
-        fields = [f for f in details.get("fields", []) if isinstance(f, dict)]
-        if fields:
-            return str(fields[0].get("field") or "")
-        return str(details.get("field") or "")
-    if isinstance(details, list) and details and isinstance(details[0], dict):
-        return str(details[0].get("field") or "")
-    return ""
-
-
 def _me(ctx: Context, shown: Shown | None = None) -> dict[str, Any]:
     shown = shown or Shown()
     me = ctx.api.get("/me")
@@ -61,7 +49,7 @@ def _me(ctx: Context, shown: Shown | None = None) -> dict[str, Any]:
     stored_also = {kind: rules.body.get("also", {}).get(kind, []) for kind in rules.body["defaults"]}
     chosen = shown.rules if shown.rules is not None else stored
     copies = shown.also if shown.also is not None else stored_also
-    phone: dict[str, Any] = {"number": None, "pending": None}
+    phone: dict[str, Any] = {"number": None, "pending": None, "code_expired": False}
     if states.get("sms", {}).get("state") not in (None, "off"):
         answer = ctx.api.get("/me/phone")
         if answer.ok:
@@ -127,7 +115,7 @@ def save_me(ctx: Context) -> dict[str, Any]:
     if answer.ok:
         return redirect("/console/me?done=profile")
     if answer.status in (400, 409, 422):
-        return _me(ctx, Shown(status=answer.status, error=field_message(answer), field=_field_of(answer)))
+        return _me(ctx, Shown(status=answer.status, error=field_message(answer), field=field_of(answer)))
     return failed(ctx, answer)
 
 
@@ -170,7 +158,7 @@ def save_rules(ctx: Context) -> dict[str, Any]:
         return redirect("/console/me?done=rules")
     if answer.status in (400, 409, 422):
         error = field_message(answer)
-        return _me(ctx, Shown(answer.status, error, "rules", _field_of(answer), rules=rules, also=also))
+        return _me(ctx, Shown(answer.status, error, "rules", field_of(answer), rules=rules, also=also))
     return failed(ctx, answer)
 
 
@@ -185,7 +173,7 @@ def _phone_refused(ctx: Context, answer: Answer, number: str = "") -> dict[str, 
         )
         return _me(ctx, Shown(429, message, "phone", "number", number=number))
     if answer.status in (400, 404, 409, 422):
-        return _me(ctx, Shown(answer.status, field_message(answer), "phone", _field_of(answer), number=number))
+        return _me(ctx, Shown(answer.status, field_message(answer), "phone", field_of(answer), number=number))
     return failed(ctx, answer)
 
 

@@ -7,6 +7,8 @@ address and no flag. Everything else says what is missing:
 
 - ``not_set_up``: no address (Telegram or Slack not linked, no email address, no verified number);
 - ``pending``: a number is waiting for the code texted to it (SMS only);
+- ``code_expired``: the code texted to a number expired unused: a new one must be asked for (SMS only; said for a day,
+  ``oncall.domain.sms.code_state``, the same rule ``GET /me/phone`` answers by);
 - ``blocked``: the channel failed for good for this person (the bot was blocked, Slack said ``channel_not_found``,
   the number opted out); ``detail`` is what the channel said. Linking (or verifying) again lifts it;
 - ``off``: this deployment does not offer the channel at all.
@@ -20,8 +22,9 @@ from datetime import datetime
 from typing import Literal
 
 from oncall.domain.notifications import CHANNELS
+from oncall.domain.sms import CodeState
 
-State = Literal["ready", "not_set_up", "pending", "blocked", "off"]
+State = Literal["ready", "not_set_up", "pending", "code_expired", "blocked", "off"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ def channel_states(
     addresses: Mapping[str, str],
     blocks: Mapping[str, Block],
     *,
-    sms_pending: bool = False,
+    sms_code: CodeState | None = None,
     offered: frozenset[str] = frozenset(CHANNELS),
 ) -> tuple[ChannelState, ...]:
     """One state per channel a person may name in their rules, in ``CHANNELS`` order."""
@@ -62,8 +65,10 @@ def channel_states(
             out.append(
                 ChannelState(name, "blocked", block.reason, block.since) if block else ChannelState(name, "ready")
             )
-        elif name == "sms" and sms_pending:
+        elif name == "sms" and sms_code == "pending":
             out.append(ChannelState(name, "pending"))
+        elif name == "sms" and sms_code == "expired":
+            out.append(ChannelState(name, "code_expired"))
         else:
             out.append(ChannelState(name, "not_set_up"))
     return tuple(out)

@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import datetime, timedelta
+from typing import Literal
 
 from oncall.domain.errors import InvalidInput
 
@@ -31,6 +33,25 @@ _GSM7_EXT = frozenset("^{}\\[~]|€")
 NONCE_BYTES = 12
 TAG_BYTES = 9
 CODE_DIGITS = 6
+#: how long a code that expired unused is still said to have expired (so the person knows to ask for a new one);
+#: after that it is as if none had been asked for. The stored code is kept that long too (docs/architecture.md "SMS")
+EXPIRED_CODE_SHOWN = timedelta(days=1)
+
+CodeState = Literal["pending", "expired"]
+
+
+def code_state(expires_at: int | None, now: datetime) -> CodeState | None:
+    """Whether a number's code (expiring at ``expires_at``, epoch seconds) can still be entered (``pending``), has
+    expired unused and a new one must be asked for (``expired``), or there is none to speak of (``None``). The one
+    rule behind ``GET /me/phone`` and the SMS channel's state, so the two never disagree."""
+    if expires_at is None:
+        return None
+    at = int(now.timestamp())
+    if expires_at > at:
+        return "pending"
+    if expires_at + int(EXPIRED_CODE_SHOWN.total_seconds()) > at:
+        return "expired"
+    return None
 
 
 def check_e164(raw: str) -> str:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from oncall.domain.channel_states import Block, ChannelState, channel_states
 from oncall.domain.notifications import CHANNELS
+from oncall.domain.sms import code_state
 from oncall.domain.users import User
 
 
@@ -41,7 +42,6 @@ class ChannelStates:
             **({"email": person.email} if person.email else {}),
             **stored.addresses,
         }
-        # a code past its expiry may still be stored (DynamoDB deletes expired items late): it cannot be used
-        pending = stored.pending_until is not None and stored.pending_until > int(self.clock().timestamp())
         offered = frozenset(c for c in CHANNELS if c != "sms" or self.sms_enabled)
-        return channel_states(addresses, stored.blocks, sms_pending=pending, offered=offered)
+        sms_code = code_state(stored.pending_until, self.clock())
+        return channel_states(addresses, stored.blocks, sms_code=sms_code, offered=offered)

@@ -16,7 +16,7 @@ from typing import Protocol
 from oncall.domain import texts
 from oncall.domain.errors import InvalidInput, RateLimited
 from oncall.domain.incidents import Action, IllegalTransition, Incident
-from oncall.domain.sms import check_e164, code_hash, codes_match, link_digest, new_code
+from oncall.domain.sms import check_e164, code_hash, code_state, codes_match, link_digest, new_code
 from oncall.domain.users import User
 
 
@@ -69,6 +69,16 @@ class Incidents(Protocol):
 
 #: wrong codes allowed before a new one must be asked for
 MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A person's SMS numbers: the verified one, and one waiting for its code, whose code may have expired unused
+    (then a new code must be asked for; said for a day, ``oncall.domain.sms.code_state``)."""
+
+    number: str | None
+    pending: str | None
+    code_expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,10 +140,14 @@ class SmsService:
     def remove(self, actor: User) -> None:
         self.store.remove(actor.id)
 
-    def number(self, actor: User) -> tuple[str | None, str | None]:
-        """(verified number, number waiting for its code)."""
+    def number(self, actor: User) -> Phone:
         pending = self.store.pending(actor.id)
-        return self.store.number_of(actor.id), pending.number if pending else None
+        state = code_state(pending.expires_at if pending else None, self.clock())
+        return Phone(
+            number=self.store.number_of(actor.id),
+            pending=pending.number if pending and state else None,
+            code_expired=state == "expired",
+        )
 
     # -- the ack link ----------------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import s
 from oncall.adapters.dynamodb.sms import VERIFY_SK as SMS_VERIFY_SK
+from oncall.adapters.dynamodb.sms import code_expiry
 from oncall.domain.channel_states import Block
 from oncall.domain.notifications import Kind
 from oncall.services.channel_states import StoredChannels
@@ -78,7 +79,7 @@ class DynamoNotificationRules:
             elif sk.startswith("CHANNEL#") and "address" in item:
                 addresses[sk.removeprefix("CHANNEL#")] = item["address"]["S"]
             elif sk == SMS_VERIFY_SK:  # a number waiting for its code
-                pending_until = kit.number(item, "expires_at")
+                pending_until = code_expiry(item)
         return StoredChannels(addresses, blocks, pending_until)
 
 

@@ -5,7 +5,8 @@ caps, and the acknowledgement links' records.
 pk                         sk                      item / access pattern
 =========================  ======================  ==================================================================
 ``PERSON#<user>``          ``SMSVERIFY``           a number waiting for its code: the number, the code's hash,
-                                                   attempts, expiry (TTL 15 minutes).
+                                                   attempts, the code's expiry (``code_expires_at``, 15 minutes);
+                                                   kept a day longer (TTL) to say the code expired.
 ``PERSON#<user>``          ``CHANNEL#sms``         the verified number (``address``: ``<number>/<user>``, so the
                                                    channel knows whom an ack link acts for); read with the person's
                                                    rules and flags by the recipient directory's one Query.
@@ -25,6 +26,7 @@ from typing import Any
 
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import n, s
+from oncall.domain.sms import EXPIRED_CODE_SHOWN
 
 VERIFY_SK = "SMSVERIFY"
 CHANNEL_SK = "CHANNEL#sms"
@@ -46,6 +48,11 @@ class AckLink:
     incident_id: str
     expires_at: int
     used: bool
+
+
+def code_expiry(item: dict[str, Any]) -> int:
+    """When a waiting number's code expires; an item written before the code had its own attribute expired with it."""
+    return int((item.get("code_expires_at") or item["expires_at"])["N"])
 
 
 def _person(user_id: str, sk: str) -> dict[str, Any]:
@@ -70,7 +77,9 @@ class DynamoSmsStore:
                 "number": s(number),
                 "code_hash": s(code_hash),
                 "attempts": n(0),
-                "expires_at": n(expires),
+                "code_expires_at": n(expires),
+                # the item outlives its code, so "your code expired" can be said (oncall.domain.sms.code_state)
+                "expires_at": n(expires + int(EXPIRED_CODE_SHOWN.total_seconds())),
             },
         )
 
@@ -84,7 +93,7 @@ class DynamoSmsStore:
             number=item["number"]["S"],
             code_hash=item["code_hash"]["S"],
             attempts=int(item["attempts"]["N"]),
-            expires_at=int(item["expires_at"]["N"]),
+            expires_at=code_expiry(item),
         )
 
     def failed_attempt(self, user_id: str) -> None:
