@@ -70,17 +70,18 @@ class RulesOut(BaseModel):
 
 @router.get("/me/notification-rules", tags=["me"], summary="My channels per notification kind")
 def get_rules() -> RulesOut:
-    store, me = wiring.notifications.notification_rules(), current_user().id
-    return RulesOut.of(store.get(me), store.get_also(me))
+    stored = wiring.notifications.notification_rules().get(current_user().id)
+    return RulesOut.of(stored.rules, stored.also)
 
 
 @router.put("/me/notification-rules", tags=["me"], summary="Replace my channels per notification kind")
 def put_rules(body: Annotated[RulesIn, Body()]) -> RulesOut:
     rules = check_rules(body.rules)
     me, store = current_user().id, wiring.notifications.notification_rules()
-    kept = store.get_also(me)
+    stored = store.get(me)
+    kept = stored.also
     also = check_also(body.also) if body.also is not None else kept
-    before = {k.value: list(v) for k, v in store.get(me).items()}
+    before = {k.value: list(v) for k, v in stored.rules.items()}
     after = {k.value: list(v) for k, v in rules.items()}
     was = {"rules": before, **({"also": {k.value: list(v) for k, v in kept.items()}} if kept else {})}
     now = {"rules": after, **({"also": {k.value: list(v) for k, v in also.items()}} if also else {})}

@@ -3,6 +3,7 @@ or when a queued page fails later), judged on the stored incident, its timeline 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,3 +320,39 @@ def test_through_the_notification_service_a_queued_page_that_fails_escalates_the
     [settled] = [e for e in w.store.all_entries(incident.id, "page") if e.data.get("queued")]
     assert settled.data["status"] == "failed"
     assert len(w.store.all_entries(incident.id, "nobody_reachable")) == 1
+
+
+def counted(monkeypatch: pytest.MonkeyPatch, reads: Counter[tuple[str, str]], owner: Any, method: str) -> None:
+    """Count ``owner.method(id)`` calls by id, the real method still answering."""
+    real = getattr(owner, method)
+
+    def counting(key: str) -> Any:
+        reads[(method, key)] += 1
+        return real(key)
+
+    monkeypatch.setattr(owner, method, counting)
+
+
+def test_a_page_task_reads_the_service_and_each_person_once_however_many_it_pages(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w.policy(users("alice", "bob", "carol"), users("bob"))
+    incident = w.open()
+    state = w.run_plan(initial_state(incident.id, 1))
+    reads: Counter[tuple[str, str]] = Counter()
+    counted(monkeypatch, reads, w.catalog, "get_service")
+    counted(monkeypatch, reads, w.people, "get")
+
+    assert w.page(state)[1] == {"paged": 3, "queued": 0}
+
+    # the service once (policy, three pages' content), each person once (active?, then the timeline's name)
+    assert reads == {("get_service", "svc"): 1, ("get", "alice"): 1, ("get", "bob"): 1, ("get", "carol"): 1}
+    assert all("payments" in w.pager.sent_to(uid)[0].text for uid in ("alice", "bob", "carol"))
+    assert {e.data["user_id"] for e in w.store.all_entries(incident.id, "page")} == {"alice", "bob", "carol"}
+
+    # exhausting the policy pages everyone on it with the one service read of that Plan task
+    state = w.run_plan(state, advance=True)
+    reads.clear()
+    assert w.run_plan(state, advance=True)["phase"] == "exhausted"
+    assert reads[("get_service", "svc")] == 1
+    assert all(w.pager.sent_to(uid)[-1].kind == "escalation" for uid in ("alice", "bob", "carol"))

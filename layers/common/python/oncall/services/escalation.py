@@ -39,6 +39,8 @@ from typing import Any, ClassVar, Protocol
 from oncall.domain import texts
 from oncall.domain.escalation import Next, Phase, Plan, Policy, Target, TargetType, plan
 from oncall.domain.incidents import Action, Incident, Status, execution_name
+from oncall.domain.services_catalog import Service
+from oncall.domain.users import User
 from oncall.observability import log
 from oncall.services.identity_ports import UserLookup
 from oncall.services.incident_pages import (
@@ -80,9 +82,29 @@ class Alarms(Protocol):
 
 
 class ChannelPoster(Protocol):
-    """The incident's message in its service's Slack channel (``oncall.services.incident_channel``); never raises."""
+    """The incident's message in its service's Slack channel (``oncall.services.incident_channel``); never raises.
+    ``service`` is the incident's service when the caller already read it (None: the poster reads it)."""
 
-    def post(self, incident: Incident, now: datetime) -> str | None: ...
+    def post(self, incident: Incident, now: datetime, service: Service | None = None) -> str | None: ...
+
+
+class TaskPeople:
+    """The people one task reads, each at most once: who a level resolves to and the names its timeline lines
+    give them come from the same read. Made per task and passed down, never kept between tasks (a person renamed or
+    deactivated meanwhile is read afresh by the next task; docs/architecture.md, "Reads per page")."""
+
+    def __init__(self, lookup: UserLookup) -> None:
+        self.lookup = lookup
+        self.read: dict[str, User | None] = {}
+
+    def get(self, user_id: str) -> User | None:
+        if user_id not in self.read:
+            self.read[user_id] = self.lookup.get(user_id)
+        return self.read[user_id]
+
+    def name(self, user_id: str) -> str:
+        person = self.get(user_id)
+        return person.display_name if person else user_id
 
 
 class PolicyUnavailable(Exception):
@@ -150,8 +172,13 @@ class EscalationService:
 
     # -- plan -------------------------------------------------------------------------------------------------------
     def _policy(self, incident: Incident) -> Policy | None:
+        return self._service_policy(incident)[1]
+
+    def _service_policy(self, incident: Incident) -> tuple[Service | None, Policy | None]:
+        """The incident's service and its policy, read once per task: the service is passed down to every page
+        and to the channel post of that task (docs/architecture.md, "Reads per page")."""
         service = self.catalog.get_service(incident.service_id)
-        return self.catalog.get_policy(service.escalation_policy_id) if service else None
+        return service, self.catalog.get_policy(service.escalation_policy_id) if service else None
 
     def plan(self, state: dict[str, Any], *, advance: bool) -> dict[str, Any]:
         incident_id = str(state["incident_id"])
@@ -159,7 +186,7 @@ class EscalationService:
         step = int(state.get("step", 0))
         for _ in range(MAX_ATTEMPTS):
             incident = self.incidents.get(incident_id)
-            policy = self._policy(incident) if incident else None
+            service, policy = self._service_policy(incident) if incident else (None, None)
             decided = plan(
                 incident,
                 policy,
@@ -174,7 +201,7 @@ class EscalationService:
             if policy is None and incident.generation == generation and incident.status is Status.TRIGGERED:
                 raise PolicyUnavailable(f"incident {incident_id}: service {incident.service_id} or its policy is gone")
             try:
-                self._record(incident, policy, decided)
+                self._record(incident, service, policy, decided)
             except StaleWrite:
                 continue
             if decided.phase is not Phase(state.get("phase", Phase.PAGING.value)) and decided.phase in (
@@ -185,7 +212,7 @@ class EscalationService:
             return decided.state(incident_id, generation)
         raise RuntimeError(f"incident {incident_id} kept changing while planning")
 
-    def _record(self, incident: Incident, policy: Policy | None, decided: Plan) -> None:
+    def _record(self, incident: Incident, service: Service | None, policy: Policy | None, decided: Plan) -> None:
         now = self.clock()
         if decided.escalate_to is not None and policy is not None:
             level_no, round_no, level = policy.level_of(decided.escalate_to)
@@ -219,7 +246,7 @@ class EscalationService:
             # tell everyone first: pages are deduplicated by key, so a retry after a crash does not repeat them
             context = self._context(incident, None, everyone)
             results = {
-                uid: self._send(incident, uid, "escalation", f"exhausted:{uid}", now, context, exhausted=True)
+                uid: self._send(incident, service, uid, "escalation", f"exhausted:{uid}", now, context, exhausted=True)
                 for uid in everyone
             }
             after = replace(incident, exhausted=True, version=incident.version + 1, updated_at=now)
@@ -264,11 +291,12 @@ class EscalationService:
             self.pager.edit(ref, text, after_ack_buttons(incident.id) if buttons is None else buttons)
 
     # -- page -------------------------------------------------------------------------------------------------------
-    def _resolve(self, targets: tuple[Target, ...], now: datetime) -> list[str]:
+    def _resolve(self, targets: tuple[Target, ...], now: datetime, people: TaskPeople | None = None) -> list[str]:
+        people = people if people is not None else TaskPeople(self.people)
         users: dict[str, None] = {}
         for target in targets:
             if target.type is TargetType.USER:
-                person = self.people.get(target.id)
+                person = people.get(target.id)
                 if person is not None and person.active:
                     users.setdefault(person.id, None)
             elif target.type is TargetType.TEAM:
@@ -283,6 +311,7 @@ class EscalationService:
     def _send(
         self,
         incident: Incident,
+        service: Service | None,
         user_id: str,
         kind: str,
         key: str,
@@ -293,8 +322,7 @@ class EscalationService:
     ) -> PageResult:
         from oncall.settings import get_settings
 
-        # the service's name and runbook cost one catalog read per page
-        service = self.catalog.get_service(incident.service_id)
+        # the service (its name and runbook) was read once by the task, not once per page
         content = page_content(incident, service, get_settings().public_url, exhausted=exhausted)
         return self.pager.send(user_id, page_for(incident, kind, key, content), now, context)
 
@@ -306,14 +334,15 @@ class EscalationService:
         if not self.incidents.arm(incident_id, generation=generation, status=Status.TRIGGERED, step=step, token=token):
             raise IncidentMoved(f"incident {incident_id} is no longer triggered at step {step}")
         incident = self.incidents.get(incident_id)
-        policy = self._policy(incident) if incident else None
+        service, policy = self._service_policy(incident) if incident else (None, None)
         if incident is None or policy is None:
             raise IncidentMoved(f"incident {incident_id} or its policy is gone")
         now = self.clock()
         level_no, round_no, level = policy.level_of(step)
-        users = self._resolve(level.targets, now)
+        people = TaskPeople(self.people)
+        users = self._resolve(level.targets, now, people)
         if not users:
-            self._post_to_channel(incident, now)
+            self._post_to_channel(incident, now, service)
             self.incidents.add_entries([nobody_on_call_entry(incident_id, level_no, round_no, step, now)])
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody on call")
         context = self._context(incident, step, users, level=level_no, round=round_no)
@@ -322,26 +351,27 @@ class EscalationService:
         # low urgency reaches the person by their low-urgency channels (``Kind.LOW_URGENCY``), once
         kind = "low_urgency" if incident.urgency == "low" else "page"
         for uid in users:
-            result = results[uid] = self._send(incident, uid, kind, f"step{step}:{uid}", now, context)
-            entries.append(page_entry(incident, self._name(uid), uid, result, context, now))
-        self._post_to_channel(incident, now)
+            result = results[uid] = self._send(incident, service, uid, kind, f"step{step}:{uid}", now, context)
+            entries.append(page_entry(incident, people.name(uid), uid, result, context, now))
+        self._post_to_channel(incident, now, service)
         reached = sum(1 for r in results.values() if r.reached)
         pending = [uid for uid, r in results.items() if r.pending]
         if not reached and pending and not self._anyone_pending(incident, step, pending):
             # the queued pages already failed while this task was still paging the others
             pending = []
         if not reached and not pending:
-            entries.append(unreachable_entry(incident, level_no, round_no, step, results, self._name, now))
+            entries.append(unreachable_entry(incident, level_no, round_no, step, results, people.name, now))
         self.incidents.add_entries(entries)
         if not reached and not pending:
             raise NobodyReachable(f"level {level_no} of incident {incident_id}: nobody reachable")
         return {"paged": reached, "queued": len(pending)}
 
-    def _post_to_channel(self, incident: Incident, now: datetime) -> None:
+    def _post_to_channel(self, incident: Incident, now: datetime, service: Service | None) -> None:
         """The service's Slack channel hears of the incident whoever the level resolves to (nobody included), after
-        the people: their pages never wait on it (``oncall.services.incident_channel``)."""
+        the people: their pages never wait on it (``oncall.services.incident_channel``). ``service`` is the one the
+        task already read (None: the poster reads it)."""
         if self.channel is not None:
-            self.channel.post(incident, now)
+            self.channel.post(incident, now, service)
 
     # -- queued pages -----------------------------------------------------------------------------------------------
     @staticmethod
@@ -439,7 +469,9 @@ class EscalationService:
         incident = self.incidents.get(incident_id)
         if incident is None or incident.generation != generation or incident.status is Status.CLOSED:
             return Plan(Next.DONE, Phase.DONE, step).state(incident_id, generation)
-        policy = self._readable(lambda: self._policy(incident))
+        # the service is read once: its policy, every page's content and the channel post all come from this read
+        service = self._readable(lambda: self.catalog.get_service(incident.service_id))
+        policy = self._readable(lambda: self.catalog.get_policy(service.escalation_policy_id)) if service else None
         now = self.clock()
         if incident.status is not Status.TRIGGERED:
             decided = plan(
@@ -448,11 +480,11 @@ class EscalationService:
             text = texts.lifecycle_fallback(why, to_admins=False, reached=None)
             self.incidents.add_entries([entry(incident_id, now, "fallback", text, None, error=why, cause=cause)])
             return decided.state(incident_id, generation)
-        users = self._readable(lambda: self._resolve(policy.everyone(), now) if policy else []) or []
+        people = TaskPeople(self.people)
+        users = self._readable(lambda: self._resolve(policy.everyone(), now, people) if policy else []) or []
         to_admins = not users
         if to_admins and self.admins is not None:
             users = self.admins.active_admins()
-        service = self._readable(lambda: self.catalog.get_service(incident.service_id))
         from oncall.settings import get_settings
 
         content = page_content(incident, service, get_settings().public_url, exhausted=False)
@@ -467,9 +499,9 @@ class EscalationService:
                 result = PageResult("failed", detail=type(exc).__name__)
             reached += result.reached or result.pending
             if result.status != "duplicate":
-                name = self._readable(partial(self._name, uid)) or uid
+                name = self._readable(partial(people.name, uid)) or uid
                 entries.append(fallback_page_entry(incident, name, uid, result, now))
-        self._post_to_channel(incident, now)
+        self._post_to_channel(incident, now, service)
         text = texts.lifecycle_fallback(why, to_admins=to_admins, reached=reached)
         entries.append(
             entry(incident_id, now, "fallback", text, None, error=why, cause=cause, to_admins=to_admins, notified=users)

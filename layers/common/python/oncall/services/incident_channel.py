@@ -107,15 +107,17 @@ class IncidentChannel:
         self.public_url = public_url
         self.teams = teams
 
-    def post(self, incident: Incident, now: datetime) -> str | None:
+    def post(self, incident: Incident, now: datetime, service: Service | None = None) -> str | None:
         """Post (or, once posted, bring up to date) the incident's message in its channel; what happened (``sent``,
         ``updated``, ``duplicate``, ``failed``, ``refused``), None when there is no channel (or no Slack). Never
-        raises: the people's pages come first."""
+        raises: the people's pages come first. ``service``: the incident's service as the lifecycle's task already
+        read it (docs/architecture.md, "Reads per page"); None reads it here."""
         try:
             slack = self.slack()
             if slack is None:
                 return None
-            service = self.catalog.get_service(incident.service_id)
+            if service is None or service.id != incident.service_id:
+                service = self.catalog.get_service(incident.service_id)
             channel_id = self._channel_of(service) if service is not None else None
             if service is None or channel_id is None:
                 return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,14 @@ from oncall.services.channel_states import StoredChannels
 RULES_SK = "RULES"
 
 
+@dataclass(frozen=True)
+class StoredRules:
+    """A person's rules and the channels that get copies (``also``), as one item holds them: one read for both."""
+
+    rules: dict[Kind, tuple[str, ...]] = field(default_factory=dict)
+    also: dict[Kind, tuple[str, ...]] = field(default_factory=dict)
+
+
 def _pk(user_id: str) -> str:
     return f"PERSON#{user_id}"
 
@@ -29,17 +38,14 @@ class DynamoNotificationRules:
         self.table = table
         self.client = client if client is not None else kit.client()
 
-    def get(self, user_id: str) -> dict[Kind, tuple[str, ...]]:
+    def get(self, user_id: str) -> StoredRules:
+        """The rules and the copies with one strongly consistent read of the item that holds both."""
         item = self.client.get_item(TableName=self.table, Key=kit.key(_pk(user_id), RULES_SK), ConsistentRead=True).get(
             "Item"
         )
-        return parse(item["rules"]["S"]) if item else {}
-
-    def get_also(self, user_id: str) -> dict[Kind, tuple[str, ...]]:
-        item = self.client.get_item(TableName=self.table, Key=kit.key(_pk(user_id), RULES_SK), ConsistentRead=True).get(
-            "Item"
-        )
-        return parse(item["also"]["S"]) if item and "also" in item else {}
+        if not item:
+            return StoredRules()
+        return StoredRules(parse(item["rules"]["S"]), parse(item["also"]["S"]) if "also" in item else {})
 
     def put(
         self,
