@@ -141,6 +141,18 @@ def test_a_number_is_verified_by_its_code_and_bad_input_names_the_field(stack: S
     for _ in range(5):
         assert call_api("POST", "/me/phone/verify", headers=other.headers, body={"code": wrong2}).status == 422
     assert call_api("POST", "/me/phone/verify", headers=other.headers, body={"code": code2}).status == 422
+    # ... and the number says so before anyone tries again: its code can no longer be entered, as when it expires
+    assert ok(call_api("GET", "/me/phone", headers=other.headers)) == {
+        "number": None,
+        "pending": number2,
+        "code_expired": True,
+    }
+    sms_state = next(
+        c
+        for c in ok(call_api("GET", "/me/notification-rules", headers=other.headers))["channels"]
+        if c["name"] == "sms"
+    )
+    assert sms_state["state"] == "code_expired", sms_state
     assert call_api("DELETE", "/me/phone", headers=person.headers).status == 204
     assert ok(call_api("GET", "/me/phone", headers=person.headers))["number"] is None
 

@@ -14,6 +14,7 @@ from oncall.domain.errors import InvalidInput
 from oncall.domain.notifications import Kind, Recipient, check_also, copies_for
 from oncall.domain.sms import (
     EXPIRED_CODE_SHOWN,
+    MAX_CODE_ATTEMPTS,
     SMS_MAX,
     check_e164,
     code_hash,
@@ -95,3 +96,11 @@ def test_a_code_is_pending_until_it_expires_then_said_expired_for_a_day_then_for
     assert code_state(at - 86_399, now) == "expired"
     assert code_state(at - 86_400, now) is None
     assert code_state(at, now + EXPIRED_CODE_SHOWN - timedelta(seconds=1)) == "expired"
+
+
+def test_a_code_used_up_by_wrong_guesses_is_said_expired_before_its_time() -> None:
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    at = int(now.timestamp())
+    assert code_state(at + 600, now, attempts=MAX_CODE_ATTEMPTS - 1) == "pending"
+    assert code_state(at + 600, now, attempts=MAX_CODE_ATTEMPTS) == "expired"
+    assert code_state(at - 86_400, now, attempts=MAX_CODE_ATTEMPTS) is None

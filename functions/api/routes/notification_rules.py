@@ -38,7 +38,8 @@ class RulesIn(BaseModel):
 
 class ChannelOut(BaseModel):
     name: str
-    #: ``pending``: a number waits for its code; ``code_expired``: that code expired unused (ask for a new one);
+    #: ``pending``: a number waits for its code; ``code_expired``: that code expired unused or wrong codes used it up
+    #: (ask for a new one);
     #: ``off``: the deployment does not offer the channel
     state: State
     #: what the channel said when it failed for good (``channel_not_found``, an opted-out number)

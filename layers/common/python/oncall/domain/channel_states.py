@@ -7,8 +7,8 @@ address and no flag. Everything else says what is missing:
 
 - ``not_set_up``: no address (Telegram or Slack not linked, no email address, no verified number);
 - ``pending``: a number is waiting for the code texted to it (SMS only);
-- ``code_expired``: the code texted to a number expired unused: a new one must be asked for (SMS only; said for a day,
-  ``oncall.domain.sms.code_state``, the same rule ``GET /me/phone`` answers by);
+- ``code_expired``: the code texted to a number expired unused (or wrong codes used it up): a new one must be asked
+  for (SMS only; said for a day, ``oncall.domain.sms.code_state``, the same rule ``GET /me/phone`` answers by);
 - ``blocked``: the channel failed for good for this person (the bot was blocked, Slack said ``channel_not_found``,
   the number opted out); ``detail`` is what the channel said. Linking (or verifying) again lifts it;
 - ``off``: this deployment does not offer the channel at all.

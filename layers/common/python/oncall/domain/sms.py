@@ -38,17 +38,20 @@ CODE_DIGITS = 6
 EXPIRED_CODE_SHOWN = timedelta(days=1)
 
 CodeState = Literal["pending", "expired"]
+#: wrong codes a number's code survives; then only a new code verifies it
+MAX_CODE_ATTEMPTS = 5
 
 
-def code_state(expires_at: int | None, now: datetime) -> CodeState | None:
-    """Whether a number's code (expiring at ``expires_at``, epoch seconds) can still be entered (``pending``), has
-    expired unused and a new one must be asked for (``expired``), or there is none to speak of (``None``). The one
-    rule behind ``GET /me/phone`` and the SMS channel's state, so the two never disagree."""
+def code_state(expires_at: int | None, now: datetime, attempts: int = 0) -> CodeState | None:
+    """Whether a number's code (expiring at ``expires_at``, epoch seconds) can still be entered (``pending``), can no
+    longer be (``expired``: it expired unused, or ``MAX_CODE_ATTEMPTS`` wrong codes used it up) so a new one must be
+    asked for, or there is none to speak of (``None``). The one rule behind ``GET /me/phone`` and the SMS channel's
+    state, so the two never disagree."""
     if expires_at is None:
         return None
     at = int(now.timestamp())
     if expires_at > at:
-        return "pending"
+        return "expired" if attempts >= MAX_CODE_ATTEMPTS else "pending"
     if expires_at + int(EXPIRED_CODE_SHOWN.total_seconds()) > at:
         return "expired"
     return None

@@ -23,6 +23,8 @@ class StoredChannels:
     addresses: Mapping[str, str] = field(default_factory=dict)
     blocks: Mapping[str, Block] = field(default_factory=dict)
     pending_until: int | None = None
+    #: wrong codes entered for the waiting one
+    pending_attempts: int = 0
 
 
 class ChannelFacts(Protocol):
@@ -43,5 +45,5 @@ class ChannelStates:
             **stored.addresses,
         }
         offered = frozenset(c for c in CHANNELS if c != "sms" or self.sms_enabled)
-        sms_code = code_state(stored.pending_until, self.clock())
+        sms_code = code_state(stored.pending_until, self.clock(), stored.pending_attempts)
         return channel_states(addresses, stored.blocks, sms_code=sms_code, offered=offered)

@@ -16,7 +16,15 @@ from typing import Protocol
 from oncall.domain import texts
 from oncall.domain.errors import InvalidInput, RateLimited
 from oncall.domain.incidents import Action, IllegalTransition, Incident
-from oncall.domain.sms import check_e164, code_hash, code_state, codes_match, link_digest, new_code
+from oncall.domain.sms import (
+    MAX_CODE_ATTEMPTS,
+    check_e164,
+    code_hash,
+    code_state,
+    codes_match,
+    link_digest,
+    new_code,
+)
 from oncall.domain.users import User
 
 
@@ -68,7 +76,6 @@ class Incidents(Protocol):
 
 
 #: wrong codes allowed before a new one must be asked for
-MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ class SmsService:
         pending = self.store.pending(actor.id)
         if pending is None or pending.expires_at <= int(now.timestamp()):
             raise InvalidInput("code", "no code is waiting (or it expired): PUT /me/phone again")
-        if pending.attempts >= MAX_ATTEMPTS:
+        if pending.attempts >= MAX_CODE_ATTEMPTS:
             raise InvalidInput("code", "too many wrong codes: PUT /me/phone again for a new one")
         if not codes_match(pending.code_hash, actor.id, code or ""):
             self.store.failed_attempt(actor.id)
@@ -142,7 +149,7 @@ class SmsService:
 
     def number(self, actor: User) -> Phone:
         pending = self.store.pending(actor.id)
-        state = code_state(pending.expires_at if pending else None, self.clock())
+        state = code_state(pending.expires_at, self.clock(), pending.attempts) if pending else None
         return Phone(
             number=self.store.number_of(actor.id),
             pending=pending.number if pending and state else None,

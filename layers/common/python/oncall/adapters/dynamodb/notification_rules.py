@@ -74,7 +74,7 @@ class DynamoNotificationRules:
         )
         addresses: dict[str, str] = {}
         blocks: dict[str, Block] = {}
-        pending_until = None
+        pending_until, attempts = None, 0
         for item in page.get("Items", []):
             sk = item["sk"]["S"]
             if sk.startswith("FLAG#"):
@@ -86,7 +86,8 @@ class DynamoNotificationRules:
                 addresses[sk.removeprefix("CHANNEL#")] = item["address"]["S"]
             elif sk == SMS_VERIFY_SK:  # a number waiting for its code
                 pending_until = code_expiry(item)
-        return StoredChannels(addresses, blocks, pending_until)
+                attempts = int(item.get("attempts", {}).get("N", "0"))
+        return StoredChannels(addresses, blocks, pending_until, attempts)
 
 
 def parse(raw: str) -> dict[Kind, tuple[str, ...]]:

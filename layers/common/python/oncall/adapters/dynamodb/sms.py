@@ -31,7 +31,6 @@ from oncall.domain.sms import EXPIRED_CODE_SHOWN
 VERIFY_SK = "SMSVERIFY"
 CHANNEL_SK = "CHANNEL#sms"
 CODE_TTL = timedelta(minutes=15)
-MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
