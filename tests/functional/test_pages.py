@@ -7,7 +7,6 @@ page describes the alert that joined since; a button press leaves the headline a
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
@@ -33,17 +32,8 @@ SERVICE_RUNBOOK = "https://wiki.example.com/checkout"
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     env = {"ONCALL_PUBLIC_URL": PUBLIC_URL, "ONCALL_EMAIL_SENDER": DEFAULT_MAIL_SENDER}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with lifecycle_stack() as s:
-            yield s
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with lifecycle_stack(env) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

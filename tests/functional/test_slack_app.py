@@ -7,7 +7,6 @@ the Slack and the Telegram copies, bad and stale signatures, replays, the slash 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,17 +34,8 @@ def slack() -> Iterator[SlackApiServer]:
 @pytest.fixture(scope="module")
 def stack(slack: SlackApiServer) -> Iterator[Stack]:
     env = {**ENV, "SLACK_API_URL": slack.url}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with lifecycle_stack() as s:
-            yield s
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with lifecycle_stack(env) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ nobody else), every copy rewritten, and a channel Slack refuses recorded without
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -30,17 +29,8 @@ def slack() -> Iterator[SlackApiServer]:
 @pytest.fixture(scope="module")
 def stack(slack: SlackApiServer) -> Iterator[Stack]:
     env = {**ENV, "SLACK_API_URL": slack.url}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with lifecycle_stack() as s:
-            yield s
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with lifecycle_stack(env) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ acknowledgement as the paged person; used, expired, forged or altered links do n
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -34,17 +33,8 @@ def stack() -> Iterator[Stack]:
         "ONCALL_SMS_PER_PERSON_PER_HOUR": "3",
         "ONCALL_EMAIL_SENDER": "OnCall Hub <oncall@oncall.local>",
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with lifecycle_stack() as s:
-            yield s
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with lifecycle_stack(env) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

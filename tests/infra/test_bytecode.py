@@ -70,8 +70,8 @@ def test_the_asset_hash_follows_the_sources_not_the_caches_beside_them(tmp_path:
 
 
 def test_every_function_and_the_common_layer_ship_their_bytecode(synthesized: Synthesized) -> None:
-    if not bytecode.can_compile():
-        pytest.skip(f"synthesized by {sys.implementation.cache_tag}: assets ship source only")
+    """Synthesized by the runtime's CPython, every module ships its bytecode; by another, none ships (the runtime would
+    ignore another version's bytecode, and the working tree's caches never go with the assets)."""
     manifest = json.loads((synthesized.outdir / f"{PRODUCT}.assets.json").read_text())
     directories = [
         Path(asset["source"]["path"])
@@ -83,6 +83,10 @@ def test_every_function_and_the_common_layer_ship_their_bytecode(synthesized: Sy
     assert len(handlers) == len(synthesized.topologies[PRODUCT].functions) and len(commons) == 1
     for directory in [*handlers, *commons]:
         sources = list(directory.rglob("*.py"))
+        assert sources
+        if not bytecode.can_compile():
+            assert not list(directory.rglob("*.pyc")), f"{directory.name}: bytecode of {sys.implementation.cache_tag}"
+            continue
         missing = [
             str(p.relative_to(directory))
             for p in sources

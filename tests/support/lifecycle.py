@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -51,8 +51,9 @@ def wait_until[T](predicate: Callable[[], T], timeout: float = 15.0, every: floa
 
 
 @contextmanager
-def lifecycle_stack() -> Iterator[Stack]:
-    """One emulator for a test module: starting one costs about a second."""
+def lifecycle_stack(env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """One emulator for a test module: starting one costs about a second. ``env``: settings the module adds (a
+    channel's sandbox, a public URL), set for the stack's life and restored after it."""
     from oncall import wiring
     from oncall.settings import get_settings
 
@@ -61,6 +62,7 @@ def lifecycle_stack() -> Iterator[Stack]:
         "TELEGRAM_BOT_TOKEN": fake.token,
         "TELEGRAM_API_URL": fake.url,
         "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        **(env or {}),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -157,11 +157,16 @@ def _key_page(ctx: Context, answer: Answer, title: str) -> dict[str, Any]:
     )
 
 
+def _one(ctx: Context, path: str) -> dict[str, Any]:
+    """The object the API answers at ``path``; its refusal (404, 403) becomes the console's error page."""
+    answer = ctx.api.get(path)
+    if not answer.ok:
+        raise Failed(answer)
+    return dict(answer.body)
+
+
 def _policy(ctx: Context) -> dict[str, Any]:
-    policy = ctx.api.get(f"/escalation-policies/{ctx.request.params['policy_id']}")
-    if not policy.ok:
-        raise Failed(policy)
-    return dict(policy.body)
+    return _one(ctx, f"/escalation-policies/{ctx.request.params['policy_id']}")
 
 
 @page("GET", "/console/policies/{policy_id}")
@@ -252,10 +257,7 @@ def _service_form(
 
 
 def _service(ctx: Context) -> dict[str, Any]:
-    service = ctx.api.get(f"/services/{ctx.request.params['service_id']}")
-    if not service.ok:
-        raise Failed(service)
-    return dict(service.body)
+    return _one(ctx, f"/services/{ctx.request.params['service_id']}")
 
 
 @page("GET", "/console/services/{service_id}")
