@@ -19,6 +19,7 @@ from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cur
 from oncall.domain.escalation import MAX_LEVELS, MAX_TARGETS, Level, Policy, Target, TargetType
 from oncall.domain.page_content import URL_MAX
 from oncall.domain.services_catalog import Service
+from oncall.domain.slack import CHANNEL_ID
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -152,7 +153,7 @@ SlackChannel = Annotated[
     str | None,
     Field(
         max_length=21,
-        pattern=r"^[CG][A-Z0-9]{8,20}$",
+        pattern=CHANNEL_ID.pattern,
         description="the Slack channel id every incident of the service is posted to (invite the app there first)",
         examples=["C0123ABCD"],
     ),

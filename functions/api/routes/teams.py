@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from oncall import wiring
 from oncall.api.auth import current_user
 from oncall.api.lists import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, list_response
+from oncall.domain.slack import CHANNEL_ID
 from oncall.domain.teams import Team, TeamRole
 from oncall.domain.users import User
 
@@ -28,7 +29,7 @@ SlackChannel = Annotated[
     str | None,
     Field(
         max_length=21,
-        pattern=r"^[CG][A-Z0-9]{8,20}$",
+        pattern=CHANNEL_ID.pattern,
         description="the Slack channel id incidents of the team's services are posted to when a service names none",
         examples=["C0123ABCD"],
     ),
