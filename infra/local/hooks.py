@@ -130,7 +130,12 @@ HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
         ("self", "arn", "shard_id", "shard_iterator_type", "sequence_number"),
     ),
     ("moto.dynamodbstreams.models", "DynamoDBStreamsBackend.get_records", ("self", "iterator_arn", "limit")),
-    ("moto.moto_server.threaded_moto_server", "ThreadedMotoServer.get_host_and_port", ("self",)),
+    # served by the runner's own listener (``motoserver``), as moto's development server serves them
+    ("moto.moto_server.werkzeug_app", "create_backend_app", ("service",)),
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.__call__", ("self", "environ", "start_response")),
+    ("moto.core.request", "environ_key_for_header", ("header_name",)),
+    ("moto.core.request", "should_preserve_original_header_name", ("header_name",)),
+    ("moto.core.request", "PRESERVED_HEADER_NAMES_ENVIRON_KEY", None),
     ("moto.settings", "moto_server_port", ()),
     (_SFN + "component.state.exec.execute_state", "threading", None),
     (_SFN + "component.state.exec.execute_state", "ExecutionState._evaluate_with_timeout", ("self", "env")),

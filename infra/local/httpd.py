@@ -134,8 +134,11 @@ def handler_class(
     served: Served | None = None,
     name: str = "oncall-local",
     access_log: bool = True,
+    chunked: bool = False,
 ) -> type[BaseHTTPRequestHandler]:
-    """``access_log=False`` keeps request lines out of the log: a Bot API path carries the bot's token."""
+    """``access_log=False`` keeps request lines out of the log: a Bot API path carries the bot's token.
+    ``chunked=True`` takes chunked request bodies (SDKs upload streams of unknown length that way); API Gateway's
+    stand-ins refuse them with a 411, as API Gateway does."""
 
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -183,7 +186,10 @@ def handler_class(
             started = time.perf_counter()
             length_header = self.headers.get("content-length")
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
-                self._write(*envelope(411, "length_required", "send Content-Length (chunked bodies unsupported)"))
+                if chunked:
+                    self._answer(self._dechunked(max_body), started)
+                else:
+                    self._write(*envelope(411, "length_required", "send Content-Length (chunked bodies unsupported)"))
                 return
             lengths = {v.strip() for v in self.headers.get_all("content-length") or []}
             if len(lengths) > 1 or not all(_DECIMAL.fullmatch(v) for v in lengths):
@@ -204,7 +210,35 @@ def handler_class(
                 self.close_connection = True
                 self._write(*envelope(413, "payload_too_large", "Request Entity Too Large"))
                 return
-            body = self.rfile.read(length) if length else b""
+            self._answer(self.rfile.read(length) if length else b"", started)
+
+        def _dechunked(self, limit: int) -> bytes | None:
+            """The body of a chunked request, its trailers skipped; ``None`` (and the connection closed) when it is
+            malformed or larger than ``limit``."""
+            parts: list[bytes] = []
+            size = 0
+            while True:
+                line = self.rfile.readline(1026)
+                try:
+                    length = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    self.close_connection = True
+                    return None
+                if length == 0:
+                    while self.rfile.readline(8194) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                size += length
+                if size > limit:
+                    self.close_connection = True
+                    return None
+                parts.append(self.rfile.read(length))
+                self.rfile.readline(3)
+
+        def _answer(self, body: bytes | None, started: float) -> None:
+            if body is None:
+                self._write(*envelope(400, "bad_request", "malformed or oversized chunked body"))
+                return
             try:
                 status, headers, out = handle(
                     self.command, self.path, list(self.headers.items()), body, self.client_address[0]
@@ -219,10 +253,13 @@ def handler_class(
 
         def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
             self.send_response(status)
+            length = str(len(body))
             for header, value in headers:
-                if header.lower() not in ("content-length", "connection", "transfer-encoding"):
+                if header.lower() == "content-length" and self.command == "HEAD":
+                    length = value  # a HEAD answer says how long the body it leaves out is
+                elif header.lower() not in ("content-length", "connection", "transfer-encoding"):
                     self.send_header(header, value)
-            self.send_header("content-length", str(len(body)))
+            self.send_header("content-length", length)
             if self.close_connection:
                 # Said out loud: a keep-alive client would otherwise pool the socket we are about to close, and its
                 # next request would meet a hang-up instead of an answer.
