@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from oncall import lazy_packages
 
-import console
-import routes
-from oncall import observability, wiring
-from oncall.api import auth, errors, guard, headers, idempotency, lists
-from oncall.settings import get_settings
-from routes import ingest
+# before anything imports them: the API needs one resolver and a few event classes of these packages
+lazy_packages.defer("aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.data_classes")
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver  # noqa: E402
+from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
+from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
+
+import console  # noqa: E402
+import routes  # noqa: E402
+from oncall import observability, wiring  # noqa: E402
+from oncall.api import auth, errors, guard, headers, idempotency, lists  # noqa: E402
+from oncall.settings import get_settings  # noqa: E402
+from routes import ingest  # noqa: E402
 
 app = APIGatewayHttpResolver(enable_validation=True)
 errors.install(app)
