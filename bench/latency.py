@@ -5,8 +5,8 @@ incident and pages its on-call person.
 Two loads, as the performance goals state them: **1 alert/s** to one service with one on-call person, and **5
 alerts/s** over five services with five different people (so Telegram's one-message-per-second-per-chat limit is
 not what is measured). Each page travels the product's whole path: the API writes the incident and its outbox event
-in one transaction; the stream hands it to the publisher, the bus to the incident starter, which starts the
-lifecycle execution; its first task pages through the escalation function and the Telegram channel.
+in one transaction; the stream hands it to the publisher, which starts the lifecycle execution itself (no bus hop);
+its first task pages through the escalation function and the Telegram channel.
 
     .venv/bin/python bench/latency.py [--alerts 100] [--rates 1,5] [--warm 3]
 """

@@ -49,6 +49,10 @@ def _record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
     }
 
 
+#: seconds after a message's announced due time during which its queue is polled at the short interval
+DUE_GRACE = 1.0
+
+
 class QueuePoller:
     def __init__(
         self,
@@ -115,6 +119,9 @@ class QueuePoller:
                 )
             except Exception:  # the message moved on (e.g. redriven); SQS's own timeout applies then
                 log.debug("could not shorten visibility of %s", mid, exc_info=True)
+        if failed:
+            # they come back when their visibility runs out, which no send announces: wake for it then
+            self._due_in(self.retry_seconds)
         with self._counts:
             self.processed += len(done)
             self.failed += len(failed)
@@ -152,6 +159,8 @@ class QueuePoller:
         # runner costs next to nothing; the first message after a pause waits at most that second
         idle = self.poll_seconds
         while not self._stop.is_set():
+            # a send announced while this thread polls must still wake its next sleep
+            seen = self._wakes
             try:
                 got = self.poll_once()
             except Exception:
@@ -160,7 +169,7 @@ class QueuePoller:
             if got:
                 idle = self.poll_seconds
                 continue
-            if self._sleep(idle):
+            if self._sleep(idle, seen):
                 idle = self.poll_seconds
             else:
                 idle = min(max(idle * 2, self.poll_seconds), self.max_idle_seconds)
@@ -174,18 +183,26 @@ class QueuePoller:
             self._wakes += 1
             self._wake.notify_all()
 
-    def _sleep(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``, less when a delayed message falls due first; True when nudged or due."""
+    def _due_in(self, seconds: float) -> None:
+        with self._wake:
+            self._due.append(time.monotonic() + seconds)
+
+    def _sleep(self, seconds: float, seen: int) -> bool:
+        """Sleep up to ``seconds``, less when a delayed message falls due first; True when nudged (since ``seen``)
+        or due. For ``DUE_GRACE`` seconds after a due time the queue is polled at the short interval: moto's
+        clock decides visibility, so a message may show a moment after the time it was announced for."""
         with self._wake:
             now = time.monotonic()
-            self._due = [d for d in self._due if d > now]
-            due = min(self._due, default=None)
-            if due is not None and due - now <= seconds:
+            self._due = [d for d in self._due if d > now - DUE_GRACE]
+            due = min((d for d in self._due if d > now), default=None)
+            if any(d <= now for d in self._due):
+                seconds = min(seconds, self.poll_seconds)
+                woke_for_due = True
+            elif due is not None and due - now <= seconds:
                 seconds = due - now + 0.01
                 woke_for_due = True
             else:
                 woke_for_due = False
-            seen = self._wakes
             nudged = self._wake.wait_for(lambda: self._wakes != seen or self._stop.is_set(), timeout=seconds)
             return bool(nudged) or woke_for_due
 

@@ -4,8 +4,9 @@ Lambda long-polls a queue (20 s); the runner's ``QueuePoller`` polled an empty q
 consumer thread, which was most of the idle runner's CPU. Wrapping moto's ``SQSBackend.send_message`` (which
 ``send_message_batch`` and the runner's own re-queueing also go through) tells the queue's poller right after a
 message is stored, with its delay, so pollers sleep up to ``IDLE_SECONDS`` between polls and still see a new message
-at once and a delayed one when it is due. What arrives any other way (a visibility timeout running out after a
-failure) is found by the poller's own backoff, which starts again at its short interval after every batch.
+at once and a delayed one when it is due. A message its consumer failed comes back when the visibility the poller
+set runs out, and the poller wakes for that itself (``queues``); anything else (a visibility timeout running out
+after a crash) is found by the poller's own backoff, which starts again at its short interval after every batch.
 """
 
 from __future__ import annotations

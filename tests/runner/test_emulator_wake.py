@@ -7,11 +7,15 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from infra.local.collector import NEVER, QuietCollector
+from infra.local.contracts import InvokeResult
 from infra.local.emulator import Emulator
+from infra.local.queues import QueuePoller
+from infra.topology import Queue
 from tests.fixtures.topology import fixture_topology
 from tests.support.invoker import InProcessInvoker
 
@@ -76,6 +80,52 @@ def test_a_send_wakes_the_queues_poller_when_its_message_is_due(
     )
     # not before it was due, and far inside the pollers' 60 s interval
     assert delay <= time.monotonic() - started < delay + 5
+
+
+class _FailsOnce:
+    """A consumer that reports its first message failed (``batchItemFailures``) and takes it the second time."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, list[str]]] = []
+
+    def invoke(self, function: str, event: Any) -> InvokeResult:
+        ids = [r["messageId"] for r in event["Records"]]
+        self.calls.append((time.monotonic(), ids))
+        failures = [{"itemIdentifier": i} for i in ids] if len(self.calls) == 1 else []
+        return InvokeResult(payload={"batchItemFailures": failures})
+
+
+def test_a_failed_message_is_polled_for_when_it_comes_back(emulator: Emulator) -> None:
+    """A failed message reappears when its visibility runs out, which no send announces: the poller wakes for it
+    then, instead of finding it whenever its backoff (here 3 s, up to 20 s idle) next polls."""
+    sqs = emulator.client("sqs")
+    url = sqs.create_queue(QueueName=f"fails-once-{time.monotonic_ns()}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    consumer = _FailsOnce()
+    poller = QueuePoller(
+        queue=Queue(name="fails-once", consumer="echo"),
+        queue_url=url,
+        queue_arn=arn,
+        region="us-east-1",
+        invoker=consumer,
+        sqs=lambda: sqs,
+        poll_seconds=3.0,
+        retry_seconds=1,
+        max_idle_seconds=20.0,
+    )
+    sqs.send_message(QueueUrl=url, MessageBody="page")
+    poller.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(consumer.calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+    assert len(consumer.calls) == 2, consumer.calls
+    (first, ids), (second, again) = consumer.calls
+    assert ids == again  # the same message, retried
+    assert 1.0 <= second - first < 2.0  # when it came back, not at the 3 s backoff
+    assert poller.failed == 1 and poller.processed == 1
 
 
 def test_full_collections_wait_for_a_quiet_moment_or_a_minute_of_load() -> None:
