@@ -118,6 +118,30 @@ def test_the_rate_limiter_fake_agrees_with_dynamodb(aws: dict[str, str]) -> None
     agree(scenario, fakes.FakeRateLimiter(), DynamoRateLimiter(aws["ONCALL_TABLE_NOTIFICATIONS"]))
 
 
+def test_the_rate_limiter_holds_agree_with_dynamodb(aws: dict[str, str]) -> None:
+    from oncall.adapters.dynamodb.notifications import DynamoRateLimiter
+    from oncall.domain.notifications import HOLD_GRACE_S
+
+    def scenario(limiter: Any) -> Transcript:
+        wall = START.timestamp() + 0.25
+        scopes = [("tg:chat:7", 5)]
+        taken = [limiter.acquire(scopes, wall)]
+        limiter.hold(scopes, wall, 1.0)
+        taken.append(limiter.acquire(scopes, wall))  # held: refused though the schedule has room
+        taken.append(limiter.acquire(scopes, wall, holder=True))  # the queue's flush takes it
+        limiter.hold(scopes, wall, 0.1)  # a shorter hold does not cut the longer one short
+        taken.append(limiter.acquire(scopes, wall + 0.5))
+        limiter.release(scopes)
+        taken.append(limiter.acquire(scopes, wall + 0.5))
+        limiter.hold(scopes, wall + 1, 1.0)
+        taken.append(limiter.acquire(scopes, wall + 1 + 1.0 + HOLD_GRACE_S - 0.01))  # still held
+        taken.append(limiter.acquire(scopes, wall + 1 + 1.0 + HOLD_GRACE_S + 0.01))  # lapsed
+        return [round(w, 6) for w in taken]
+
+    t = agree(scenario, fakes.FakeRateLimiter(), DynamoRateLimiter(aws["ONCALL_TABLE_NOTIFICATIONS"]))
+    assert [w > 0 for w in t] == [False, True, False, True, False, True, False]
+
+
 # -- reminders -------------------------------------------------------------------------------------------------------
 
 

@@ -334,14 +334,17 @@ class FakeRateLimiter:
 
     def __init__(self) -> None:
         self.tat: dict[str, int] = {}
+        self.held: dict[str, int] = {}
 
-    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
+    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float, *, holder: bool = False) -> float:
         from oncall.domain.notifications import rate_terms
 
         now = int(wall * 1000)
         for scope, per_second in scopes:
             interval, tolerance = rate_terms(per_second)
             tat = self.tat.get(scope)
+            if not holder and self.held.get(scope, 0) > now:
+                return interval / 1000
             if tat is None or tat <= now:
                 self.tat[scope] = now + interval
             elif tat <= now + tolerance:
@@ -349,6 +352,17 @@ class FakeRateLimiter:
             else:
                 return interval / 1000
         return 0.0
+
+    def hold(self, scopes: Sequence[tuple[str, int]], wall: float, seconds: float) -> None:
+        from oncall.domain.notifications import HOLD_GRACE_S
+
+        until = int((wall + seconds + HOLD_GRACE_S) * 1000)
+        for scope, _ in scopes:
+            self.held[scope] = max(self.held.get(scope, 0), until)
+
+    def release(self, scopes: Sequence[tuple[str, int]]) -> None:
+        for scope, _ in scopes:
+            self.held.pop(scope, None)
 
     def fill(self, scope: str, wall: float, per_second: int) -> None:
         """Take every slot ``scope`` has at ``wall`` (other Lambdas sent there just now)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from oncall.domain.notifications import Kind, Message
+from oncall.domain.notifications import HOLD_GRACE_S, Kind, Message
 from oncall.services.notify import FLUSH_JOB, NotificationService, NotifySettings
 from tests.support.fakes import (
     Clock,
@@ -204,6 +204,35 @@ def test_a_full_window_queues_pages_and_one_flush_sends_them_as_a_digest(n: Noti
     assert n.log.queued_keys("alice", "telegram") == []
     assert n.listener.outcomes == {"p1": "sent", "p2": "sent"}
     assert n.listener.contexts["p2"] == {"step": 1}
+
+
+def test_a_page_for_a_chat_with_a_queue_joins_it_instead_of_overtaking_it(n: Notify) -> None:
+    """One page a second to one chat is its limit: a page queued by a moment's jitter must not wait, window after
+    window, while newer pages take each window as it opens. The chat is held for its queue until the flush."""
+    fill_chat(n)
+    assert n.service.notify("alice", page("p1"), n.clock()).status == "queued"
+    n.clock.advance(1.2)  # the window has opened again, and the flush job has not run yet
+
+    assert n.service.notify("alice", page("p2", incident="inc2"), n.clock()).status == "queued"
+    assert n.telegram.sent == []  # p2 did not take the window p1 waits for
+
+    assert n.flush_all()[0] == "sent"
+    [digest] = n.telegram.to(CHAT)
+    assert "p1 is down" in digest.text and "p2 is down" in digest.text
+    assert n.log.status_of("alice", "p1") == n.log.status_of("alice", "p2") == "sent"
+
+    # the queue is empty and the hold released: the next page goes straight out once the window allows
+    n.clock.advance(1.1)
+    assert n.service.notify("alice", page("p3", incident="inc3"), n.clock()).status == "sent"
+
+
+def test_a_hold_nobody_releases_lapses(n: Notify) -> None:
+    fill_chat(n)
+    assert n.service.notify("alice", page("p1"), n.clock()).status == "queued"
+    n.queue.take()  # the flush job is lost (it never is on SQS; the hold must not depend on it)
+    n.clock.advance(1.0 + HOLD_GRACE_S + 0.1)
+
+    assert n.service.notify("alice", page("p2", incident="inc2"), n.clock()).status == "sent"
 
 
 def test_a_queued_page_no_longer_wanted_is_cancelled_not_sent(n: Notify) -> None:

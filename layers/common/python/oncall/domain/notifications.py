@@ -65,6 +65,10 @@ def rate_terms(per_second: int) -> tuple[int, int]:
     return interval, max(interval, (per_second - 1) * interval)
 
 
+#: how long a rate scope's hold for its queue outlasts the wait it was set for (the flush job that ends it runs on a
+#: queue, not on time); a hold that is never released lapses by itself
+HOLD_GRACE_S = 2.0
+
 #: kinds whose send, when a channel's window is full, is *queued* and sent (digested per person) as soon as the window
 #: allows, instead of being reported back for the caller to retry: nothing else retries a page in time
 QUEUED_KINDS = frozenset({Kind.PAGE, Kind.LOW_URGENCY, Kind.ESCALATION})

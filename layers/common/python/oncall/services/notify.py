@@ -169,6 +169,8 @@ class NotificationService:
                 return done("sent", *sent)
             if route.wait_on is not None and self._queues(message):
                 channel, wait = route.wait_on
+                # newer messages to that chat queue behind this one until its flush (``RateLimiter``)
+                self.limiter.hold(self.channels[channel].limits(person.addresses[channel]), self.wall(), wait)
                 return self._queued().enqueue(user_id, message, channel, wait, context or {}, route, now)
             if route.wait_on is not None:
                 return done("rate_limited", route.wait_on[0])
@@ -233,12 +235,13 @@ class NotificationService:
         The rate window is taken here unless the caller took it (``window_taken``)."""
         if not window_taken:
             scopes = channel.limits(address)
-            wait = self.limiter.acquire(scopes, self.wall())
+            # pages queue behind a queue's hold; other kinds (a reminder, a notice) are rare and wait in-process
+            wait = self.limiter.acquire(scopes, self.wall(), holder=not queues)
             if wait > 0:
                 if queues or wait > self.settings.max_wait_s:
                     return "rate_limited", f"window full; next in {wait:.2f}s", wait
                 self.sleep(wait)
-                wait = self.limiter.acquire(scopes, self.wall())
+                wait = self.limiter.acquire(scopes, self.wall(), holder=True)
                 if wait > 0:
                     return "rate_limited", f"window full; next in {wait:.2f}s", wait
         try:
@@ -277,7 +280,8 @@ class NotificationService:
         if channel is None:
             log.warning("edit %s: channel %s not registered", ref, name)
             return
-        wait = self.limiter.acquire(channel.limits(rest.split(":", 1)[0]), self.wall())
+        # an edit rewrites a message already delivered: it never queues, so a queue's hold does not stop it
+        wait = self.limiter.acquire(channel.limits(rest.split(":", 1)[0]), self.wall(), holder=True)
         if 0 < wait <= self.settings.max_wait_s:
             self.sleep(wait)
         try:

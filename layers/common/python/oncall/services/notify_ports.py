@@ -148,9 +148,23 @@ class QueueListener(Protocol):
 
 
 class RateLimiter(Protocol):
-    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
+    """Rate windows shared by every Lambda. A scope with queued messages is *held* for them: new pages do not take
+    its slots until the queue's flush has taken what waits (or the hold lapses), so a queued page is never
+    overtaken, window after window, by newer pages to the same chat; they queue behind it and join its digest.
+    Callers that never queue (edits, reminders waiting in-process) pass as the ``holder``."""
+
+    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float, *, holder: bool = False) -> float:
         """Take one slot in each scope's schedule (``oncall.domain.notifications.rate_terms``); 0 when taken, else
-        seconds until the scope has a slot again (nothing is taken in that scope or the ones after it)."""
+        seconds until the scope has a slot again (nothing is taken in that scope or the ones after it). A held
+        scope has no slot for anyone but the ``holder`` (the flush of its queue)."""
+        ...
+
+    def hold(self, scopes: Sequence[tuple[str, int]], wall: float, seconds: float) -> None:
+        """Hold the scopes for their queue for ``seconds`` (plus a grace), or longer if already held longer."""
+        ...
+
+    def release(self, scopes: Sequence[tuple[str, int]]) -> None:
+        """The queue's flush has taken what waited: new messages may take the scopes' slots again."""
         ...
 
 

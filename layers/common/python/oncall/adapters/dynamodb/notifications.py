@@ -31,7 +31,15 @@ from typing import Any
 
 from oncall.adapters.dynamodb import kit
 from oncall.adapters.dynamodb.kit import n, s
-from oncall.domain.notifications import Message, Recipient, Status, message_from_dict, message_to_dict, rate_terms
+from oncall.domain.notifications import (
+    HOLD_GRACE_S,
+    Message,
+    Recipient,
+    Status,
+    message_from_dict,
+    message_to_dict,
+    rate_terms,
+)
 from oncall.services.identity_ports import UserStore
 from oncall.services.notify import DeliveryClaim, Queued
 
@@ -316,9 +324,11 @@ class DynamoRateLimiter:
         self.table = table
         self.client = client if client is not None else kit.client()
 
-    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float) -> float:
+    def acquire(self, scopes: Sequence[tuple[str, int]], wall: float, *, holder: bool = False) -> float:
         now = int(wall * 1000)
         expires = n(int(wall) + RATE_TTL_S)
+        # a scope held for its queue has no slot for new messages (``RateLimiter``)
+        free = "" if holder else " AND (attribute_not_exists(held_until) OR held_until <= :now)"
         for scope, per_second in scopes:
             interval, tolerance = rate_terms(per_second)
             key = kit.key(f"RATE#{scope}", RATE_SK)
@@ -327,7 +337,7 @@ class DynamoRateLimiter:
                 TableName=self.table,
                 Key=key,
                 UpdateExpression="SET tat = :next, expires_at = :exp",
-                ConditionExpression="attribute_not_exists(tat) OR tat <= :now",
+                ConditionExpression=f"(attribute_not_exists(tat) OR tat <= :now){free}",
                 ExpressionAttributeValues={":next": n(now + interval), ":now": n(now), ":exp": expires},
             )
             if idle is not None:
@@ -337,12 +347,36 @@ class DynamoRateLimiter:
                 TableName=self.table,
                 Key=key,
                 UpdateExpression="ADD tat :interval SET expires_at = :exp",
-                ConditionExpression="tat <= :limit",
-                ExpressionAttributeValues={":interval": n(interval), ":limit": n(now + tolerance), ":exp": expires},
+                ConditionExpression=f"tat <= :limit{free}",
+                ExpressionAttributeValues={
+                    ":interval": n(interval),
+                    ":limit": n(now + tolerance),
+                    ":exp": expires,
+                    **({} if holder else {":now": n(now)}),
+                },
             )
             if busy is None:
                 return interval / 1000
         return 0.0
+
+    def hold(self, scopes: Sequence[tuple[str, int]], wall: float, seconds: float) -> None:
+        until = int((wall + seconds + HOLD_GRACE_S) * 1000)
+        for scope, _ in scopes:
+            # only ever later: a shorter hold must not cut short the one a longer wait set
+            kit.try_write(
+                self.client.update_item,
+                TableName=self.table,
+                Key=kit.key(f"RATE#{scope}", RATE_SK),
+                UpdateExpression="SET held_until = :until, expires_at = :exp",
+                ConditionExpression="attribute_not_exists(held_until) OR held_until < :until",
+                ExpressionAttributeValues={":until": n(until), ":exp": n(int(wall) + RATE_TTL_S)},
+            )
+
+    def release(self, scopes: Sequence[tuple[str, int]]) -> None:
+        for scope, _ in scopes:
+            self.client.update_item(
+                TableName=self.table, Key=kit.key(f"RATE#{scope}", RATE_SK), UpdateExpression="REMOVE held_until"
+            )
 
     def booked(self, scope: str, wall: float) -> float:
         """How far ahead of ``wall`` the scope's slots are taken, in seconds (0 when idle)."""
