@@ -42,8 +42,8 @@ class EmulatorServer:
     moto's ``ThreadedMotoServer`` runs werkzeug's development server, which closes the connection after every
     response (and, after each, waits 10 ms for a body the app may not have read): every SDK call of every worker
     opened a TCP connection and the runner's main process started a thread for it, which under load cost that
-    process more than DynamoDB itself (docs/architecture.md, "Invariants": the runner's latency). The listener here reads each
-    body whole before the app runs, so a connection is always at its next request, and serves it again.
+    process more than DynamoDB itself (docs/architecture.md, "Invariants": the runner's latency). The listener here
+    reads each body whole before the app runs, so a connection is always at its next request, and serves it again.
     """
 
     def __init__(self, host: str, port: int) -> None:
