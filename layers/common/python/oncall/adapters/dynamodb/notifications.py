@@ -15,11 +15,14 @@ pk                         sk                      item / access pattern
 ``CAP#<incident>``         ``USER#<user>``         pages sent to a person for an incident: ``ADD pages :1`` on
                                                    ``pages < :cap``. 30 days.
 ``RATE#<scope>``           ``GCRA``                the scope's next free time in epoch ms, ``tat`` (``tg:bot``,
-                                                   ``tg:chat:<id>``; see ``DynamoRateLimiter``). 1 hour.
+                                                   ``tg:chat:<id>``; see ``DynamoRateLimiter``), and ``held_until``
+                                                   while messages wait in its queue. 1 hour.
 ``PERSON#<user>``          ``FLAG#<channel>``      the channel failed permanently for the person (blocked the bot);
                                                    deleted when they link again. No expiry.
 =========================  ======================  ==================================================================
 
+Long because the stores of one table share its key layout and its TTL rules, and the send path uses them together:
+a claim, a cap, a slot and a flag are each a conditional write on items this table alone holds.
 """
 
 from __future__ import annotations
