@@ -34,6 +34,8 @@ trace_header)``                                                        invoke ho
 / get_records / shard_iterators``                                      without the HTTP round trip)
 ``moto.moto_server.werkzeug_app.DomainDispatcherApplication            remembered per host (moto lists its package
 .get_backend_for_host(self, host)``                                    directory and tries every URL pattern each time)
+``moto.core.responses.method_names_from_class(clazz)``                 remembered per class (moto lists a handler's
+                                                                       methods with ``inspect`` on every request)
 ``moto.dynamodb.models.DynamoDBBackend.transact_write_items(self,      items remembered one by one instead of a deep
 transact_items)``                                                      copy of every table it names (``dynamo_txn``)
 ``StreamShard`` (``id``, ``starting_sequence_number``), ``Table``       the poller finds a table's shard and stream
@@ -123,6 +125,7 @@ HOOK_POINTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
         ),
     ),
     ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_backend_for_host", ("self", "host")),
+    ("moto.core.responses", "method_names_from_class", ("clazz",)),
     ("moto.dynamodbstreams.responses", "DynamoDBStreamsHandler.call_action", ("self",)),
     (
         "moto.dynamodbstreams.models",
@@ -423,6 +426,21 @@ class Hooks(_Patches):
             return backend_of[host]
 
         self._patch(DomainDispatcherApplication, "get_backend_for_host", get_backend_for_host)
+
+        # Every request lists its handler class's methods (``inspect.getmembers``) to check the action is one of
+        # them: a few hundred microseconds of the emulator's one interpreter per call, for an answer fixed per class.
+        import moto.core.responses as moto_responses
+        from moto.core.utils import method_names_from_class as original_names
+
+        names_of: dict[Any, frozenset[str]] = {}
+
+        def method_names_from_class(clazz: Any) -> frozenset[str]:
+            names = names_of.get(clazz)
+            if names is None:
+                names = names_of[clazz] = frozenset(original_names(clazz))
+            return names
+
+        self._patch(moto_responses, "method_names_from_class", method_names_from_class)
 
 
 class ClockHooks(_Patches):
