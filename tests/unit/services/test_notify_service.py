@@ -226,6 +226,17 @@ def test_a_page_for_a_chat_with_a_queue_joins_it_instead_of_overtaking_it(n: Not
     assert n.service.notify("alice", page("p3", incident="inc3"), n.clock()).status == "sent"
 
 
+def test_a_queue_holds_only_its_own_chat_never_the_bot_everyone_shares(n: Notify) -> None:
+    n.people.add("bob", telegram="2002")
+    fill_chat(n)
+    assert n.service.notify("alice", page("p1"), n.clock()).status == "queued"
+
+    # alice's queue holds alice's chat; bob's page takes the bot's shared window as before
+    assert n.service.notify("bob", page("b1", incident="inc2"), n.clock()).status == "sent"
+    assert [m.text for m in n.telegram.to("2002")] == [page("b1", incident="inc2").text]
+    assert n.limiter.held.keys() == {f"tg:chat:{CHAT}"}
+
+
 def test_a_hold_nobody_releases_lapses(n: Notify) -> None:
     fill_chat(n)
     assert n.service.notify("alice", page("p1"), n.clock()).status == "queued"

@@ -76,6 +76,7 @@ from oncall.services.notify_ports import (
     RateLimiter,
     RecipientDirectory,
     Route,
+    own_scopes,
 )
 from oncall.services.notify_queue import DeliveryQueue, count_delivery
 
@@ -170,7 +171,8 @@ class NotificationService:
             if route.wait_on is not None and self._queues(message):
                 channel, wait = route.wait_on
                 # newer messages to that chat queue behind this one until its flush (``RateLimiter``)
-                self.limiter.hold(self.channels[channel].limits(person.addresses[channel]), self.wall(), wait)
+                address = person.addresses[channel]
+                self.limiter.hold(own_scopes(self.channels[channel].limits(address), address), self.wall(), wait)
                 return self._queued().enqueue(user_id, message, channel, wait, context or {}, route, now)
             if route.wait_on is not None:
                 return done("rate_limited", route.wait_on[0])

@@ -38,7 +38,9 @@ class Channel(Protocol):
     name: str
 
     def limits(self, address: str) -> Sequence[tuple[str, int]]:
-        """Rate-limit scopes this send counts against, each with its messages-per-second budget."""
+        """Rate-limit scopes this send counts against, each with its messages-per-second budget. A scope named
+        ``…:<address>`` is the recipient's own (a chat, a conversation); the others are shared by every recipient
+        (the bot, the app, the account)."""
         ...
 
     def send(self, address: str, message: Message) -> str:
@@ -145,6 +147,12 @@ class QueueListener(Protocol):
     def settled(
         self, user_id: str, message: Message, delivery: Delivery, context: Mapping[str, Any], now: datetime
     ) -> None: ...
+
+
+def own_scopes(scopes: Sequence[tuple[str, int]], address: str) -> list[tuple[str, int]]:
+    """The recipient's own scopes among a channel's (``Channel.limits``): the only ones a queue may hold, since a
+    queue is one person's on one channel and a shared scope held for it would hold back everyone else's pages."""
+    return [(scope, rate) for scope, rate in scopes if scope.endswith(f":{address}")]
 
 
 class RateLimiter(Protocol):

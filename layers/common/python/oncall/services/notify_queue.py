@@ -30,6 +30,7 @@ from oncall.services.notify_ports import (
     RateLimiter,
     RecipientDirectory,
     Route,
+    own_scopes,
 )
 
 
@@ -113,18 +114,19 @@ class DeliveryQueue:
         person = self.people.recipient(user_id)
         address = person.addresses.get(channel_name) if person is not None else None
         scopes = channel.limits(address) if channel is not None and address else []
+        # the recipient's own scopes are held for this queue: only its flush takes their next slot
+        own = own_scopes(scopes, address) if address else []
         if channel is not None and address and person is not None and channel_name not in person.flagged:
-            # the scope is held for this queue: only its flush takes the next slot
             wait = self.limiter.acquire(scopes, self.wall(), holder=True)
             if wait > 0:
-                self.limiter.hold(scopes, self.wall(), wait)
+                self.limiter.hold(own, self.wall(), wait)
                 self.schedule(user_id, key, channel_name, wait)
                 return "waiting"
         most = max(1, min(self.settings.digest_max, DIGEST_MAX))
         taken = self.deliveries.take_queued(user_id, channel_name, now, self.settings.lease, most)
-        if len(taken) < most and scopes:
+        if len(taken) < most and own:
             # everything that waited is in hand: newer messages may take the window again
-            self.limiter.release(scopes)
+            self.limiter.release(own)
         wanted: list[Any] = []
         for item in taken:
             if listener is not None and not listener.wanted(user_id, item.message, item.context):
@@ -146,7 +148,7 @@ class DeliveryQueue:
             outcome, detail, wait = self.router.send_on(channel, address, message, queues=True, window_taken=True)
             if outcome == "rate_limited" and wait <= self.settings.queue_max_delay_s:
                 self.deliveries.requeue(user_id, [w.message.key for w in wanted])
-                self.limiter.hold(scopes, self.wall(), wait)
+                self.limiter.hold(own, self.wall(), wait)
                 self.schedule(user_id, key, channel_name, wait)
                 return "waiting"
             if outcome == "blocked":
