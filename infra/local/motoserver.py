@@ -75,16 +75,17 @@ MAX_EMULATOR_CONNECTIONS = 1024
 def wsgi(app: Callable[..., Any]) -> Handle:
     """A ``Handle`` that runs a WSGI app: the environ a WSGI server would build, the response collected whole."""
 
-    def handle(method: str, target: str, headers: list[tuple[str, str]], body: bytes, client: str) -> Response:
-        from moto.core.request import (
-            PRESERVED_HEADER_NAMES_ENVIRON_KEY,
-            environ_key_for_header,
-            should_preserve_original_header_name,
-        )
+    from moto.core.request import (
+        PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+        environ_key_for_header,
+        should_preserve_original_header_name,
+    )
 
+    def handle(method: str, target: str, headers: list[tuple[str, str]], body: bytes, client: str) -> Response:
         path, _, query = target.partition("?")
         host = next((value for name, value in headers if name.lower() == "host"), "127.0.0.1")
-        server_name, _, server_port = host.rpartition(":") if host.rpartition(":")[2].isdigit() else (host, "", "80")
+        name, _, port = host.rpartition(":")
+        server_name, server_port = (name, port) if port.isdigit() else (host, "80")
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "SCRIPT_NAME": "",
