@@ -3,7 +3,7 @@ cancelled and requeued ones, failures with their reasons, dedup and the page cap
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -259,7 +259,23 @@ def test_a_queued_page_no_longer_wanted_is_cancelled_not_sent(n: Notify) -> None
     assert n.listener.outcomes == {"p1": "cancelled"}
 
 
+def test_a_window_opening_within_a_short_wait_at_flush_time_is_waited_out_in_process(n: Notify) -> None:
+    # the page queue's delays are whole seconds, rounded down: the job may come up to a second early
+    fill_chat(n)
+    n.service.notify("alice", page("p1"), n.clock())
+    [(job, delay)] = n.queue.take()
+    n.clock.advance(delay - 0.7)
+
+    assert n.service.flush(job, n.clock(), n.listener) == "sent"
+
+    assert n.clock.slept and 0 < n.clock.slept[-1] <= n.service.settings.max_wait_s
+    assert [m.key for m in n.telegram.to(CHAT)] == ["p1"]
+    assert n.queue.jobs == []
+    assert n.listener.outcomes == {"p1": "sent"}
+
+
 def test_a_window_still_full_at_flush_time_waits_for_the_next_one(n: Notify) -> None:
+    n.service.settings = replace(n.service.settings, max_wait_s=0.5)
     fill_chat(n)
     n.service.notify("alice", page("p1"), n.clock())
     [(job, _)] = n.queue.take()

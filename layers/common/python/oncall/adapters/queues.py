@@ -33,5 +33,6 @@ class SqsQueue:
         )
 
     def later(self, job: Mapping[str, Any], delay_s: float) -> None:
-        # rounded up: a job that arrives before the rate window it waits for has opened only waits again
-        self.send(job, math.ceil(max(0.0, delay_s)))
+        # rounded down: a job comes up to a second early and its consumer waits out the rest in-process (a flush
+        # waits up to ``NotifySettings.max_wait_s``), where rounding up would add up to a second to every queued page
+        self.send(job, math.floor(max(0.0, delay_s)))

@@ -270,6 +270,7 @@ class NotificationService:
             router=self,
             settings=self.settings,
             wall=self.wall,
+            sleep=self.sleep,
             channels=lambda: self.channels,
             queue=self.queue,
         )

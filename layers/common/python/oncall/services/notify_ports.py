@@ -135,7 +135,8 @@ class DeliveryLog(Protocol):
 
 class PageQueue(Protocol):
     def later(self, job: Mapping[str, Any], delay_s: float) -> None:
-        """Deliver ``job`` to ``NotificationService.flush`` after about ``delay_s`` seconds (at least once)."""
+        """Deliver ``job`` to ``NotificationService.flush`` after about ``delay_s`` seconds (at least once), up to a
+        second early where delays are whole seconds: the flush waits a short remainder out itself."""
         ...
 
 

@@ -70,6 +70,7 @@ class DeliveryQueue:
     router: Router
     settings: NotifySettings
     wall: Callable[[], float]
+    sleep: Callable[[float], None]
     #: the registered channels as they are now (a channel may be registered after the service was built)
     channels: Callable[[], Mapping[str, Channel]]
     queue: PageQueue | None
@@ -120,6 +121,12 @@ class DeliveryQueue:
             wait = self.limiter.acquire(scopes, self.wall(), holder=True)
             if wait > 0:
                 self.limiter.hold(own, self.wall(), wait)
+                if wait <= self.settings.max_wait_s:
+                    # the queue's delays are whole seconds and round down: the job comes up to a second before the
+                    # window opens and waits the rest here, so a queued page goes out when its slot does
+                    self.sleep(wait)
+                    wait = self.limiter.acquire(scopes, self.wall(), holder=True)
+            if wait > 0:
                 self.schedule(user_id, key, channel_name, wait)
                 return "waiting"
         most = max(1, min(self.settings.digest_max, DIGEST_MAX))
