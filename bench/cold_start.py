@@ -11,7 +11,10 @@ a cache directory of its own (``-X pycache_prefix``), filled beforehand with
   client), so our code and the dependency layer compile at each start, as assets without bytecode did.
 
 The table shows the median over N runs and the ratio to ``import boto3`` (the floor every Python function pays) and
-to ``import boto3`` + one client.
+to ``import boto3`` + one client. The API registers a request's routes when the request comes (``routes.SEGMENTS``),
+so its row counts what its first ``GET /incidents`` loads too; the rows below it add the client that request
+creates (the whole import side of a first answer, against the floor of ``import boto3`` + one client) and what
+loading every route costs (the API document, or a container that has served every resource).
 
     python bench/cold_start.py [--runs 9]
 """
@@ -40,6 +43,17 @@ t0 = time.process_time()
 {stmt}
 print(json.dumps({{"ms": (time.process_time() - t0) * 1000}}))
 """
+
+_API, _CLIENT = "import handler", "import boto3; boto3.client('dynamodb')"
+_INCIDENTS = "handler.routes.register_for(handler.app, '/incidents')"
+#: what a function imports beyond its handler module before it answers its first request, where that is more
+FIRST_REQUEST = {
+    "api": (
+        ("functions/api", f"{_API}; {_INCIDENTS}"),
+        ("  + its DynamoDB client", f"{_API}; {_INCIDENTS}; {_CLIENT}"),
+        ("  every route", f"{_API}; handler.routes.register_all(handler.app)"),
+    ),
+}
 
 
 def sample(stmt: str, paths: list[str], env: dict[str, str], runs: int, cache: Path) -> float:
@@ -89,10 +103,11 @@ def main() -> None:
         for fn in TOPOLOGY.functions:
             env = {**base_env, **function_environment(fn)}
             paths = [layer, str(fn.code_dir)]
-            fill(shipped, "import handler", paths, env)
-            source = sample("import handler", paths, env, args.runs, runtime_only)
-            compiled = sample("import handler", paths, env, args.runs, shipped)
-            rows.append((f"functions/{fn.name}", source, compiled))
+            for label, stmt in FIRST_REQUEST.get(fn.name, ((f"functions/{fn.name}", "import handler"),)):
+                fill(shipped, stmt, paths, env)
+                source = sample(stmt, paths, env, args.runs, runtime_only)
+                compiled = sample(stmt, paths, env, args.runs, shipped)
+                rows.append((label, source, compiled))
     print(f"cold import, median of {args.runs} fresh interpreters ({sys.version.split()[0]}), read-only like Lambda")
     print(f"{'module':<26}{'source ms':>10}{'bytecode ms':>13}{'× boto3':>9}{'× boto3+client':>16}{'(source)':>10}")
     for name, source, compiled in rows:

@@ -6,6 +6,7 @@ envelope in one place (``oncall.api.errors``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from oncall import lazy_packages
@@ -24,11 +25,27 @@ from oncall.api import auth, errors, guard, headers, idempotency, lists  # noqa:
 from oncall.settings import get_settings  # noqa: E402
 from routes import ingest  # noqa: E402
 
-app = APIGatewayHttpResolver(enable_validation=True)
+
+class Resolver(APIGatewayHttpResolver):
+    """Registers the routes a request's path needs before resolving it (``routes.SEGMENTS``): the console resolves
+    API paths of its own, and every way in comes through here."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        routes.register_for(self, request_path(event))
+        return super().resolve(event, context)
+
+
+def request_path(event: Mapping[str, Any]) -> str:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    # the resolver's own reading of the path (stage prefix removed)
+    return APIGatewayProxyEventV2(dict(event)).path
+
+
+app = Resolver(enable_validation=True)
 errors.install(app)
 # auth first: idempotency scopes keys and lists bind cursors to app.context["principal_id"], which auth sets
 app.use(middlewares=[auth.middleware, idempotency.middleware, lists.middleware])
-routes.register_all(app)
 
 
 @observability.correlated(correlation_paths.API_GATEWAY_HTTP)
@@ -41,6 +58,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return headers.secure(event, console.handle(app, event, context), allow)
     # alert ingestion answers PagerDuty clients in PagerDuty's shapes and takes larger batches from Alertmanager
     limit = ingest.body_limit(event, settings.max_body_bytes)
+    # the precheck reads the route table: the path's routes are registered first
+    routes.register_for(app, request_path(event))
     early = (
         headers.preflight(event, allow)
         or ingest.precheck(event)

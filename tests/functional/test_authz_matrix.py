@@ -567,6 +567,7 @@ def registered_routes() -> set[tuple[str, str]]:
 
     load_handler("api")
     app = sys.modules["oncall_function_api"].app
+    sys.modules["routes"].register_all(app)  # a request registers only its own segment's routes
     return {(r.method.upper(), str(r.path)) for r in (*app._static_routes, *app._dynamic_routes)}
 
 

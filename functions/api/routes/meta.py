@@ -204,6 +204,9 @@ def register(app: APIGatewayHttpResolver) -> None:
 
     @cache
     def spec() -> str:
+        import routes
+
+        routes.register_all(app)  # the document describes every route, not only those requests have loaded
         generated = app.get_openapi_schema(title=TITLE, version=VERSION, description=DESCRIPTION).model_dump(
             mode="json", by_alias=True, exclude_none=True
         )
