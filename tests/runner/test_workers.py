@@ -337,9 +337,37 @@ def test_cold_starts_take_turns_when_init_slots_are_few(monkeypatch: pytest.Monk
         WorkerPools(TOPOLOGY, function_environment, "http://127.0.0.1:1", log=sink) as p,
         ThreadPoolExecutor(max_workers=3) as ex,
     ):
-        results = list(ex.map(lambda _: p.invoke("fixture-echo", {"action": "echo"}), range(3)))
+        # each holds its worker until all three have started: a worker released sooner would serve a later one
+        results = list(ex.map(lambda _: p.invoke("fixture-echo", {"action": "sleep", "seconds": 2.0}), range(3)))
     assert all(r.ok and r.cold for r in results), [r.payload for r in results]
     assert sorted(windows) == sorted(r.worker_pid for r in results)
     ordered = sorted(windows.values())
     for (_, ready_a), (start_b, _) in itertools.pairwise(ordered):
         assert start_b >= ready_a - 0.005, ordered  # the next start began after the previous one was ready
+
+
+def test_a_growing_pool_serves_an_invocation_from_a_worker_freed_before_its_new_one_has_started() -> None:
+    """The fourth click of a burst does not wait for a process start when a busy worker frees sooner: the new
+    worker starts anyway, joins the pool when ready and takes its own first invocation cold. Starts here take over a
+    second (the fixture sleeps at import), the busy worker frees after 0.3 s."""
+    init = {"FIXTURE_INIT_SLEEP": "1.2"}
+    with WorkerPools(TOPOLOGY, lambda fn: {**function_environment(fn), **init}, "http://127.0.0.1:1") as p:
+        first = p.invoke("fixture-echo", {"action": "echo"})
+        assert first.ok and first.cold
+        with ThreadPoolExecutor(max_workers=1) as ex:
+            busy = ex.submit(p.invoke, "fixture-echo", {"action": "sleep", "seconds": 0.3})
+            time.sleep(0.1)
+            began = time.monotonic()
+            second = p.invoke("fixture-echo", {"action": "echo"})
+            waited = time.monotonic() - began
+            assert busy.result().ok
+        assert second.ok and not second.cold and second.worker_pid == first.worker_pid
+        assert waited < 1.0, waited
+        # the worker started for it joins the pool and is the next one a concurrent burst finds cold
+        deadline = time.monotonic() + 10
+        while next(s for s in p.stats() if s.function == "fixture-echo").idle < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            pair = list(ex.map(lambda _: p.invoke("fixture-echo", {"action": "sleep", "seconds": 0.3}), range(2)))
+        assert {r.worker_pid for r in pair} - {first.worker_pid} and any(r.cold for r in pair), pair
+        assert next(s for s in p.stats() if s.function == "fixture-echo").cold_starts == 2
