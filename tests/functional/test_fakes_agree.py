@@ -142,6 +142,23 @@ def test_the_rate_limiter_holds_agree_with_dynamodb(aws: dict[str, str]) -> None
     assert [w > 0 for w in t] == [False, True, False, True, False, True, False]
 
 
+def test_a_refused_slot_says_exactly_when_it_opens_in_both(aws: dict[str, str]) -> None:
+    from oncall.adapters.dynamodb.notifications import DynamoRateLimiter
+
+    def scenario(limiter: Any) -> Transcript:
+        wall = START.timestamp() + 0.25
+        chat = [("tg:chat:9", 1)]
+        taken = [limiter.acquire(chat, wall), limiter.acquire(chat, wall)]  # the burst of two
+        taken.append(limiter.acquire(chat, wall + 0.8))  # the next slot opens at +1.0
+        taken.append(limiter.acquire(chat, wall + 0.999))
+        taken.append(limiter.acquire(chat, wall + 1.0))
+        taken.append(limiter.acquire(chat, wall + 1.0))  # a whole interval now
+        return [round(w, 6) for w in taken]
+
+    t = agree(scenario, fakes.FakeRateLimiter(), DynamoRateLimiter(aws["ONCALL_TABLE_NOTIFICATIONS"]))
+    assert t == [0.0, 0.0, 0.2, 0.001, 0.0, 1.0]
+
+
 # -- reminders -------------------------------------------------------------------------------------------------------
 
 

@@ -337,20 +337,20 @@ class FakeRateLimiter:
         self.held: dict[str, int] = {}
 
     def acquire(self, scopes: Sequence[tuple[str, int]], wall: float, *, holder: bool = False) -> float:
-        from oncall.domain.notifications import rate_terms
+        from oncall.domain.notifications import rate_terms, refused_wait
 
         now = int(wall * 1000)
         for scope, per_second in scopes:
             interval, tolerance = rate_terms(per_second)
             tat = self.tat.get(scope)
             if not holder and self.held.get(scope, 0) > now:
-                return interval / 1000
+                return refused_wait(per_second, tat, self.held.get(scope), now, holder=holder)
             if tat is None or tat <= now:
                 self.tat[scope] = now + interval
             elif tat <= now + tolerance:
                 self.tat[scope] = tat + interval
             else:
-                return interval / 1000
+                return refused_wait(per_second, tat, self.held.get(scope), now, holder=holder)
         return 0.0
 
     def hold(self, scopes: Sequence[tuple[str, int]], wall: float, seconds: float) -> None:

@@ -259,6 +259,21 @@ def test_a_queued_page_no_longer_wanted_is_cancelled_not_sent(n: Notify) -> None
     assert n.listener.outcomes == {"p1": "cancelled"}
 
 
+def test_a_page_whose_window_opens_in_a_moment_waits_for_it_instead_of_queuing(n: Notify) -> None:
+    # a chat paged about once a second: the burst of two is used, the next slot opens 0.2 s after this page comes
+    assert n.service.notify("alice", page("p1", "inc1"), n.clock()).status == "sent"
+    assert n.service.notify("alice", page("p2", "inc2"), n.clock()).status == "sent"
+    n.clock.advance(0.8)
+
+    delivered = n.service.notify("alice", page("p3", "inc3"), n.clock())
+
+    assert delivered.status == "sent" and delivered.channel == "telegram"
+    assert n.clock.slept == [pytest.approx(0.2)]
+    assert n.queue.jobs == [] and n.log.queued_keys("alice", "telegram") == []
+    # a storm is still queued: the next window is a whole second away, past the page's wait
+    assert n.service.notify("alice", page("p4", "inc4"), n.clock()).status == "queued"
+
+
 def test_a_window_opening_within_a_short_wait_at_flush_time_is_waited_out_in_process(n: Notify) -> None:
     # the page queue's delays are whole seconds, rounded down: the job may come up to a second early
     fill_chat(n)

@@ -65,6 +65,20 @@ def rate_terms(per_second: int) -> tuple[int, int]:
     return interval, max(interval, (per_second - 1) * interval)
 
 
+def refused_wait(per_second: int, tat: int | None, held_until: int | None, now: int, *, holder: bool) -> float:
+    """Seconds until a scope that refused a slot at ``now`` (ms) has one again, from its stored schedule: when its
+    next free time is within the tolerance, exactly (a page refused by 50 ms of jitter waits 50 ms, not a whole
+    interval). A scope held for its queue answers one interval to anyone but the holder: the hold ends when the
+    queue's flush releases it, which no schedule says. At least a millisecond: a slot that opened in between is
+    taken by asking again."""
+    interval, tolerance = rate_terms(per_second)
+    if not holder and held_until is not None and held_until > now:
+        return interval / 1000
+    if tat is None:
+        return 0.001
+    return min(interval, max(1, tat - tolerance - now)) / 1000
+
+
 #: how long a rate scope's hold for its queue outlasts the wait it was set for (the flush job that ends it runs on a
 #: queue, not on time); a hold that is never released lapses by itself
 HOLD_GRACE_S = 2.0

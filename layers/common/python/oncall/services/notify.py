@@ -199,7 +199,13 @@ class NotificationService:
         for name in names:
             channel = self.channels[name]
             outcome, detail, wait = self.send_on(
-                channel, person.addresses[name], message, queues=queues, window_taken=name == window_taken
+                channel,
+                person.addresses[name],
+                message,
+                queues=queues,
+                window_taken=name == window_taken,
+                # a window a moment from opening is waited for: queuing and flushing the page would take longer
+                wait_up_to=self.settings.page_wait_s if queues else None,
             )
             route.note(name, outcome, detail)
             if outcome == "sent":
@@ -231,19 +237,29 @@ class NotificationService:
                 self.deliveries.flag(user_id, name, detail[:200], now)
 
     def send_on(
-        self, channel: Channel, address: str, message: Message, *, queues: bool, window_taken: bool = False
+        self,
+        channel: Channel,
+        address: str,
+        message: Message,
+        *,
+        queues: bool,
+        window_taken: bool = False,
+        wait_up_to: float | None = None,
     ) -> tuple[Outcome, str, float]:
         """One send on one channel: the outcome, its detail (the ref when sent) and, when rate limited, the wait.
-        The rate window is taken here unless the caller took it (``window_taken``)."""
+        The rate window is taken here unless the caller took it (``window_taken``); a window opening within
+        ``wait_up_to`` seconds is waited for in-process (default: never for kinds that queue, ``max_wait_s`` for
+        the others)."""
         if not window_taken:
             scopes = channel.limits(address)
             # pages queue behind a queue's hold; other kinds (a reminder, a notice) are rare and wait in-process
             wait = self.limiter.acquire(scopes, self.wall(), holder=not queues)
             if wait > 0:
-                if queues or wait > self.settings.max_wait_s:
+                longest = wait_up_to if wait_up_to is not None else 0.0 if queues else self.settings.max_wait_s
+                if wait > longest:
                     return "rate_limited", f"window full; next in {wait:.2f}s", wait
                 self.sleep(wait)
-                wait = self.limiter.acquire(scopes, self.wall(), holder=True)
+                wait = self.limiter.acquire(scopes, self.wall(), holder=not queues)
                 if wait > 0:
                     return "rate_limited", f"window full; next in {wait:.2f}s", wait
         try:

@@ -193,6 +193,9 @@ class NotifySettings:
     lease: timedelta = timedelta(seconds=60)
     #: longest in-process wait for a rate-limit window (kinds that are not queued)
     max_wait_s: float = 1.5
+    #: longest in-process wait for a page's window before it is queued instead: a chat paged about once a second
+    #: finds its window a few milliseconds from opening now and then, which queuing would turn into a second or more
+    page_wait_s: float = 0.5
     #: a queued message whose channel asks for a longer wait than this tries the person's next channel first
     queue_max_delay_s: float = 10.0
     #: most messages one flush sends as one digest (1: one message per window, as without digests)

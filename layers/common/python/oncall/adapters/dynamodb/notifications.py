@@ -42,6 +42,7 @@ from oncall.domain.notifications import (
     message_from_dict,
     message_to_dict,
     rate_terms,
+    refused_wait,
 )
 from oncall.services.identity_ports import UserStore
 from oncall.services.notify import DeliveryClaim, Queued
@@ -359,7 +360,17 @@ class DynamoRateLimiter:
                 },
             )
             if busy is None:
-                return interval / 1000
+                # refused: how long until its slot opens is read once (refusals are rare, and a short wait is
+                # waited out where a whole interval would have queued the page)
+                item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item") or {}
+                tat, held = item.get("tat"), item.get("held_until")
+                return refused_wait(
+                    per_second,
+                    int(tat["N"]) if tat else None,
+                    int(held["N"]) if held else None,
+                    now,
+                    holder=holder,
+                )
         return 0.0
 
     def hold(self, scopes: Sequence[tuple[str, int]], wall: float, seconds: float) -> None:
