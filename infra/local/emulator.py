@@ -445,6 +445,8 @@ class Emulator:
                 rotate=self.journal.rotate,
                 pending_work=delivery.pending_work if delivery is not None else None,
                 queues=lambda: persistence.queue_messages(self.account, self.region),
+                account=self.account,
+                region=self.region,
             )
             if self.data_dir is not None:
                 persistence.write(self.data_dir, state)
