@@ -4,8 +4,8 @@
    and sends PagerDuty Events v2 triggers to ``POST /v2/enqueue`` with 1 and 8 client threads: *deduplicated* (one key
    per service, so every alert attaches) and *new* (a fresh key each, so every alert opens an incident, which also
    starts its lifecycle execution and pages in the background). The ceiling is one conditional ``PutItem`` straight to
-   the emulator's port with the same thread counts. The per-service rate limit (120/min) is shared across many
-   services so it does not cap the measurement.
+   the emulator's port with the same thread counts, idle, between the rows, and while new incidents open at 5/s. The
+   per-service rate limit (120/min) is shared across many services so it does not cap the measurement.
 2. DynamoDB calls per alert, in-process (moto's request handler counts every call): a new alert, a deduplicated one,
    a keyless one correlated into an open incident, the resolve of the last open key, a resolve for an unknown key, and
    an invalid event.
@@ -45,7 +45,9 @@ from bench._load import rate  # noqa: E402
 SERVICES = 12
 
 
-def throughput(seconds: float) -> list[tuple[int, float, float, float, float]]:
+def throughput(
+    seconds: float,
+) -> tuple[list[tuple[int, float, float, float, float]], tuple[float, float, float]]:
     import requests
 
     from tests.e2e.launch import PRODUCT_TOPOLOGY, start_runner
@@ -109,8 +111,51 @@ def throughput(seconds: float) -> list[tuple[int, float, float, float, float]]:
 
                 return call
 
+            def while_opening(per_second: float) -> float:
+                """The ceiling with 8 clients while new incidents open at ``per_second`` (each starts its lifecycle
+                execution and pages in the background), after two seconds of it."""
+                stop = threading.Event()
+
+                def feed() -> None:
+                    session, began, sent = requests.Session(), time.monotonic(), 0
+                    while not stop.is_set():
+                        key = next_key()
+                        body: dict[str, Any] = {
+                            "routing_key": key,
+                            "event_action": "trigger",
+                            "dedup_key": uuid.uuid4().hex,
+                            "payload": {"summary": "Disk full", "source": "bench", "severity": "error"},
+                        }
+                        session.post(f"{runner.http}/v2/enqueue", json=body, timeout=60).raise_for_status()
+                        sent += 1
+                        stop.wait(max(0.0, began + sent / per_second - time.monotonic()))
+
+                feeder = threading.Thread(target=feed)
+                feeder.start()
+                try:
+                    time.sleep(2.0)
+                    return rate(8, seconds / 3, ceiling)
+                finally:
+                    stop.set()
+                    feeder.join()
+
+            def update_ceiling(i: int) -> Callable[[], None]:
+                # what a deduplicated alert's writes are: a conditional update with an expression, not a put
+                def call() -> None:
+                    ddb.update_item(
+                        TableName="oncall-alerts",
+                        Key={"pk": {"S": f"BENCH#u{i}"}, "sk": {"S": "x"}},
+                        UpdateExpression="ADD seen :one SET last_at = :now",
+                        ConditionExpression="attribute_not_exists(seen) OR seen >= :zero",
+                        ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}, ":now": {"S": "t"}},
+                    )
+
+                return call
+
             # the emulator's ceiling before any incident exists (each open incident adds a waiting execution)
             idle = {threads: rate(threads, seconds / 6, ceiling) for threads in (1, 8)}
+            updates = rate(8, seconds / 6, update_ceiling)
+            opening = while_opening(5.0)
             enqueue(True)(0)()  # warm the API workers and the dedup claims
             for key in keys:
                 requests.post(
@@ -138,7 +183,7 @@ def throughput(seconds: float) -> list[tuple[int, float, float, float, float]]:
                 )
             opened = len(runner.get("/incidents", headers=admin, params={"limit": 200}).json()["items"])
             print(f"(incidents at the end: {opened}{'+' if opened == 200 else ''})")
-            return rows
+            return rows, (idle[8], opening, updates)
         finally:
             runner.stop()
 
@@ -408,7 +453,8 @@ def main() -> None:
         f"{'clients':>7}   {'PutItem/s idle':>14}   {'PutItem/s loaded':>16}   {'dedup alerts/s':>14}   "
         f"{'of ceiling':>10}   {'new alerts/s':>12}   {'of ceiling':>10}"
     )
-    for threads, idle, ceil, dedup, new in throughput(args.seconds):
+    rows, (idle8, opening, updates) = throughput(args.seconds)
+    for threads, idle, ceil, dedup, new in rows:
         print(
             f"{threads:>7}   {idle:>14.0f}   {ceil:>16.0f}   {dedup:>14.1f}   {dedup * dedup_calls / idle:>10.2f}   "
             f"{new:>12.1f}   {new * new_calls / idle:>10.2f}"
@@ -417,6 +463,15 @@ def main() -> None:
         f"(of ceiling: alerts/s × DynamoDB calls per alert ({dedup_calls} deduplicated, {new_calls} new) ÷ the "
         "emulator's idle PutItem/s with as many clients; loaded: PutItem/s measured between the rows, while earlier "
         "rows' incidents run their lifecycles)"
+    )
+    print(
+        f"PutItem/s with 8 clients while new incidents open at 5/s (after 2 s of it): {opening:.0f}, "
+        f"{opening / idle8:.2f}× idle"
+    )
+    dedup8 = next(dedup for threads, _, _, dedup, _ in rows if threads == 8)
+    print(
+        f"conditional UpdateItem/s (ADD with a condition, as a deduplicated alert writes) with 8 clients, idle: "
+        f"{updates:.0f}; deduplicated alerts × {dedup_calls} calls are {dedup8 * dedup_calls / updates:.2f}× of it"
     )
     print(
         f"\n(total {time.monotonic() - began:.0f} s; median of 2 interleaved rounds; every new alert also starts a "
