@@ -154,7 +154,7 @@ bench: sync-dev ## run the benchmarks; each prints a table
 # DynamoDB calls per alert and alerts/s through the runner
 bench-quick: sync-dev ## the fast benchmarks in under 3 minutes: cold imports, alert -> page latency, calls per alert, alerts/s
 	$(UV) run --no-sync python bench/cold_start.py --runs 5
-	$(UV) run --no-sync python bench/latency.py --alerts 40 --rates 1,5
+	$(UV) run --no-sync python bench/latency.py --alerts 30 --rates 1,5 --warm-seconds 5
 	ONCALL_METRICS_EMF=off $(UV) run --no-sync python bench/alerts.py --seconds 3
 
 clean: ## remove build output and local state

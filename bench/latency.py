@@ -8,7 +8,7 @@ not what is measured). Each page travels the product's whole path: the API write
 in one transaction; the stream hands it to the publisher, which starts the lifecycle execution itself (no bus hop);
 its first task pages through the escalation function and the Telegram channel.
 
-    .venv/bin/python bench/latency.py [--alerts 100] [--rates 1,5] [--warm 3]
+    .venv/bin/python bench/latency.py [--alerts 100] [--rates 1,5] [--warm-seconds 10]
 """
 
 from __future__ import annotations
@@ -73,8 +73,10 @@ class Pages:
 def scenario(
     runner: Runner, admin: dict[str, str], services: int, rate: float, alerts: int, warm: int = 0
 ) -> list[float]:
-    """Latencies (ms) of ``alerts`` alerts sent at ``rate``/s over ``services`` services, after ``warm`` alerts sent
-    and paged first (so every function on the path has a warm worker, as a deployment that pages daily has not)."""
+    """Latencies (ms) of ``alerts`` alerts sent at ``rate``/s over ``services`` services, after ``warm`` alerts of
+    the same load sent and paged first: every function on the path then has as many warm workers as the load keeps
+    busy, as Lambda has environments after the first seconds of a steady load (a pool that grows mid-run makes its
+    pages wait for the new processes' starts, on the same two cores)."""
     keys = []
     for s in range(services):
         tag = uuid.uuid4().hex[:6]
@@ -126,7 +128,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=100)
     parser.add_argument("--rates", default="1,5")
-    parser.add_argument("--warm", type=int, default=3, help="alerts per service sent and paged before measuring")
+    parser.add_argument(
+        "--warm-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of the same load sent and paged before measuring (the pools grow to what the load keeps busy)",
+    )
     args = parser.parse_args()
     env = {"ONCALL_ADMIN_USERNAME": ADMIN["username"], "ONCALL_ADMIN_PASSWORD": ADMIN["password"], **FAST_KDF}
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +143,9 @@ def main() -> None:
             rows: list[tuple[str, list[float]]] = []
             for rate in (float(r) for r in args.rates.split(",")):
                 services = 1 if rate <= 1 else int(rate)
-                got = scenario(runner, admin, services, rate, args.alerts, warm=args.warm * services)
+                got = scenario(
+                    runner, admin, services, rate, args.alerts, warm=max(services, int(rate * args.warm_seconds))
+                )
                 rows.append((f"{rate:g} alert/s, {services} service(s), {services} on-call", got))
         finally:
             runner.stop()
