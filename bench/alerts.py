@@ -117,16 +117,9 @@ def throughput(
                 stop = threading.Event()
 
                 def feed() -> None:
-                    session, began, sent = requests.Session(), time.monotonic(), 0
+                    new_alert, began, sent = enqueue(False)(0), time.monotonic(), 0
                     while not stop.is_set():
-                        key = next_key()
-                        body: dict[str, Any] = {
-                            "routing_key": key,
-                            "event_action": "trigger",
-                            "dedup_key": uuid.uuid4().hex,
-                            "payload": {"summary": "Disk full", "source": "bench", "severity": "error"},
-                        }
-                        session.post(f"{runner.http}/v2/enqueue", json=body, timeout=60).raise_for_status()
+                        new_alert()
                         sent += 1
                         stop.wait(max(0.0, began + sent / per_second - time.monotonic()))
 

@@ -46,3 +46,20 @@ def call_as(who: Any, method: str, path: str, body: Any = None) -> HttpResult:
         return call_api(method, path, headers=headers)
     headers["content-type"] = "application/json"
     return call_api(method, path, headers=headers, body=json.dumps(body))
+
+
+def in_a_fresh_api_interpreter(probe: str) -> str:
+    """Run ``probe`` in a new interpreter set up as the API's Lambda would be (layer and code folder first on
+    ``sys.path[:2]``, via its argv, a bare environment); its stdout. For what only a cold start shows: imports."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-c", probe, str(root / "layers" / "common" / "python"), str(root / "functions" / "api")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin", "ONCALL_ENV": "test"},
+    ).stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 import textwrap
 import uuid
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from oncall import lazy_packages
+from tests.support.lambdas import in_a_fresh_api_interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,13 +90,7 @@ def test_the_api_imports_one_resolver_and_a_few_event_classes() -> None:
         print(len(classes), "asyncio" in sys.modules, resolvers)
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe, str(ROOT / "layers" / "common" / "python"), str(ROOT / "functions" / "api")],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin", "ONCALL_ENV": "test"},
-    ).stdout.split(maxsplit=2)
+    out = in_a_fresh_api_interpreter(probe).split(maxsplit=2)
     assert int(out[0]) <= 10, out  # ~70 without the deferral
     assert out[1] == "False"
     assert out[2].strip() == "[]"

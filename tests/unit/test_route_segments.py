@@ -5,13 +5,11 @@ precheck), while a cold start loads only what its path needs."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.lambdas import in_a_fresh_api_interpreter
 
 
 def api() -> Any:
@@ -61,13 +59,7 @@ PROBE = textwrap.dedent(
 
 
 def test_a_cold_request_loads_only_its_segments_routes_and_still_answers_404_405_and_401() -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(ROOT / "layers" / "common" / "python"), str(ROOT / "functions" / "api")],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin", "ONCALL_ENV": "test"},
-    ).stdout
+    out = in_a_fresh_api_interpreter(PROBE)
     seen = json.loads(out.strip().splitlines()[-1])
     # the handler needs alert ingestion's prechecks on every request; no other resource is loaded at import
     assert seen["before"] == ["routes.ingest"]
