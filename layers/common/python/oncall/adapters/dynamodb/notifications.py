@@ -360,8 +360,9 @@ class DynamoRateLimiter:
                 },
             )
             if busy is None:
-                # refused: how long until its slot opens is read once (refusals are rare, and a short wait is
-                # waited out where a whole interval would have queued the page)
+                # refused: when its slot opens is read back, one read per refusal (a page a moment early then
+                # waits that moment where a whole interval would have queued it; in a storm each queued page pays
+                # the read, ~1 of its ~35 calls, bench/paging.py)
                 item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item") or {}
                 tat, held = item.get("tat"), item.get("held_until")
                 return refused_wait(
